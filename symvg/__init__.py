@@ -4,6 +4,7 @@
 >>> d = derive(Chain(3, "sigmoid"), wrt=1)
 >>> len(d.factors)
 7
+
 """
 
 from __future__ import annotations
