@@ -10,8 +10,12 @@ writes down *local* derivatives -- one or two per layer -- so the size is linear
 
 >>> from symvg.chain import Chain
 >>> d = derive(Chain(2, "relu"), wrt=1)
->>> [str(f) for f in d.factors]
-["dL/dh2 = 2*h2 - 2*y", "dh2/dz2 = relu'(z2)", 'dz2/dh1 = w2', "dh1/dz1 = relu'(z1)", 'dz1/dw1 = x']
+>>> for f in d.factors: print(f)
+dL/dh2 = 2*(h2 - y)
+dh2/dz2 = relu'(z2)
+dz2/dh1 = w2
+dh1/dz1 = relu'(z1)
+dz1/dw1 = x
 >>> d.evaluate({"x": 2, "y": 0, "w1": "0.5", "b1": 0, "w2": 3, "b2": 0}).value   # all rational: exact
 36
 """
@@ -68,7 +72,10 @@ class Factor:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The derivation at numbers: each factor's value, and their product (exact when inputs are)."""
+    """The derivation at numbers: each factor's value, and their product (exact when inputs are).
+
+    ``values`` holds the inputs and every forward value (z_j, h_j) they produced.
+    """
 
     values: tuple[tuple[sp.Symbol, sp.Expr], ...]
     factors: tuple[sp.Expr, ...]
@@ -129,8 +136,7 @@ class Derivation:
         for sym, rhs in self.chain.forward():
             env[sym] = _simplify_number(rhs.xreplace(env))
         vals = tuple(_simplify_number(f.expr.xreplace(env)) for f in self.factors)
-        given = tuple((s, env[s]) for s in self.chain.symbols())
-        return Evaluation(given, vals, _simplify_number(sp.Mul(*vals)))
+        return Evaluation(tuple(env.items()), vals, _simplify_number(sp.Mul(*vals)))
 
     def __str__(self) -> str:
         return "\n".join([f"dL/d{self.target} for {self.chain.name} chain, depth {self.chain.depth}:"]
