@@ -74,6 +74,7 @@ Log formats (all read into a :class:`GradientLog`):
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -248,8 +249,8 @@ def read_csv(path: "str | os.PathLike[str]") -> GradientLog:
     symvg.errors.InvalidValueError: ...g.csv: line 2, column grad_norm: 'lots' is not a number
     """
     p = Path(path)
-    with open(p, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
+    reader = csv.reader(io.StringIO(_read_text(p), newline=""))
+    try:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
             raise InvalidValueError(f"{p}: empty file; expected a header line {','.join(_REQUIRED)}[,...]")
@@ -271,6 +272,8 @@ def read_csv(path: "str | os.PathLike[str]") -> GradientLog:
             if len(cells) != len(header):
                 raise InvalidValueError(f"{where}: expected {len(header)} fields, got {len(cells)}")
             rows.append((where, dict(zip(header, (c.strip() for c in cells)))))
+    except csv.Error as e:
+        raise InvalidValueError(f"{p}: line {reader.line_num}: not readable as CSV ({e})") from None
     if not rows:
         raise InvalidValueError(f"{p}: no data rows after the header")
     integer_layers = all(re.fullmatch(r"[+-]?\d+", row["layer"]) for _, row in rows)
@@ -301,6 +304,14 @@ def read_csv(path: "str | os.PathLike[str]") -> GradientLog:
     return GradientLog.from_records(records, str(p), order if "order" in rows[0][1] and not integer_layers else None)
 
 
+def _read_text(p: Path) -> str:
+    """The file as UTF-8 text; anything else is refused as input, not crashed on."""
+    try:
+        return p.read_bytes().decode("utf-8-sig")  # -sig: a spreadsheet's byte-order mark is not a column name
+    except UnicodeDecodeError as e:
+        raise InvalidValueError(f"{p}: not UTF-8 text (byte {e.start}); expected a CSV or JSON log") from None
+
+
 def read_json(path: "str | os.PathLike[str]") -> GradientLog:
     """Read the wide JSON schema (see the module docstring).
 
@@ -311,7 +322,7 @@ def read_json(path: "str | os.PathLike[str]") -> GradientLog:
     [('a', (0, 1)), ('b', (0,))]
     """
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    text = _read_text(p)
     if not text.strip():
         raise InvalidValueError(f"{p}: empty file; expected a JSON object with a 'layers' list")
     try:

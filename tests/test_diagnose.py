@@ -1,0 +1,407 @@
+"""Tests of symvg.diagnose and ``symvg diagnose``: known decays are recovered, bad logs refused in one line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import symvg.cli
+from symvg import diagnose as dg
+from symvg.errors import BackendUnavailableError, InvalidValueError, SymvgInputError, UnknownActivationError
+
+DATA = Path(__file__).parent / "data"
+SIGMOID_CSV = DATA / "diagnose_sigmoid.csv"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def synthetic(factor: float, n_layers: int = 8, steps: int = 20, noise: float = 0.1, seed: int = 0,
+              **extra) -> dg.GradientLog:
+    """Norms = factor^(layers back from the output) × lognormal noise."""
+    rng = np.random.default_rng(seed)
+    recs = [dg.Record(s, k, float(factor ** (n_layers - 1 - k) * math.exp(noise * rng.standard_normal())), **extra)
+            for s in range(steps) for k in range(n_layers)]
+    return dg.GradientLog.from_records(recs, "synthetic")
+
+
+def cli(*args: str):
+    return CliRunner().invoke(symvg.cli.cli, list(args))
+
+
+def assert_one_line_error(result, status: int, fragment: str) -> None:
+    assert result.exit_code == status, (result.output, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("symvg: error:"), result.stderr
+    assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+# ----------------------------------------------------------------------------- fit and classification
+
+
+@pytest.mark.parametrize("factor", [0.2, 0.5])
+def test_known_decay_is_recovered_within_its_error(factor):
+    d = dg.diagnose(synthetic(factor))
+    assert abs(d.fit.factor - factor) < 3 * d.fit.factor_se + 1e-12
+    assert d.fit.factor_se < 0.1 * factor  # the noise averages out over 20 steps
+    assert d.fit.layers_used == 8
+    assert d.status == "vanishing"
+    assert d.layers[0].status == "vanishing" and d.layers[-1].status == "healthy"
+    assert d.first_last_ratio == pytest.approx(factor ** 7, rel=0.2)
+
+
+def test_growth_is_exploding_with_clipping_remedy():
+    d = dg.diagnose(synthetic(4.0), "tanh")
+    assert d.fit.factor == pytest.approx(4.0, rel=0.05)
+    assert d.status == "exploding" and "Exploding" in d.verdict
+    keys = [r.key for r in d.remedies]
+    assert "clipping" in keys and "relu" not in keys
+
+
+def test_flat_is_healthy_without_remedies():
+    d = dg.diagnose(synthetic(1.0), "relu")
+    assert d.status == "healthy" and d.remedies == ()
+    assert d.fit.factor == pytest.approx(1.0, abs=0.03)
+    assert all(l.status == "healthy" for l in d.layers)
+    assert d.verdict.startswith("Healthy")
+
+
+def test_healthy_but_decaying_run_projects_the_depth_at_which_it_would_vanish():
+    d = dg.diagnose(synthetic(0.7, n_layers=5, noise=0.01))
+    assert d.status == "healthy"  # 0.7^4 = 0.24 is within two orders of magnitude
+    assert "about 13 layers deep" in d.verdict  # ln(0.01)/ln(0.7) = 12.9
+
+
+def test_thresholds_are_arguments_and_are_checked():
+    log = synthetic(0.5, n_layers=5)  # first/last = 1/16
+    assert dg.diagnose(log).status == "healthy"
+    assert dg.diagnose(log, vanishing_below=0.1).status == "vanishing"
+    with pytest.raises(InvalidValueError, match="vanishing_below"):
+        dg.diagnose(log, vanishing_below=2.0)
+
+
+def test_mixed_when_some_layers_vanish_and_others_explode():
+    recs = [dg.Record(0, k, v) for k, v in enumerate([1e-4, 1e4, 1.0])]
+    d = dg.diagnose(dg.GradientLog.from_records(recs))
+    assert d.status == "mixed"
+    assert {"clipping", "residual"} <= {r.key for r in d.remedies}
+
+
+def test_window_uses_only_the_last_steps():
+    # flat for 10 steps, then the last 5 vanish: the mean over all steps hides it, the window does not
+    recs = [dg.Record(s, k, 1.0 if s < 10 else 0.1 ** (3 - k)) for s in range(15) for k in range(4)]
+    log = dg.GradientLog.from_records(recs)
+    assert dg.diagnose(log).status == "healthy"
+    d = dg.diagnose(log, window=5)
+    assert d.status == "vanishing" and d.steps_used == (10, 11, 12, 13, 14)
+
+
+def test_zero_gradient_layer_is_vanishing_and_left_out_of_the_fit():
+    recs = [dg.Record(0, k, v) for k, v in enumerate([0.0, 0.25, 0.5, 1.0])]
+    d = dg.diagnose(dg.GradientLog.from_records(recs))
+    assert d.layers[0].status == "vanishing" and d.fit.layers_used == 3
+    assert d.fit.factor == pytest.approx(0.5)
+
+
+def test_two_layers_give_a_factor_without_an_error():
+    d = dg.diagnose(dg.GradientLog.from_records([dg.Record(0, 0, 0.5), dg.Record(0, 1, 1.0)]))
+    assert d.fit.factor == pytest.approx(0.5) and d.fit.factor_se is None
+    assert "±" not in str(d.fit)
+
+
+# ----------------------------------------------------------------------------- the bound
+
+
+def test_bound_with_weight_norms_matches_the_issue_wording():
+    d = dg.diagnose(synthetic(0.21, noise=0.0, weight_norm=0.96, activation="sigmoid"))
+    b = d.bound
+    assert b.gamma == dg.activations.get("sigmoid").gamma and str(b.gamma) == "1/4"
+    assert b.bound == pytest.approx(0.24) and b.consistent is True
+    assert b.text == ("measured decay 0.21 per layer; sigmoid bound 1/4·|w| predicts ≤ 0.24 "
+                      "(|w| = 0.96, geometric mean of the logged weight norms)")
+
+
+def test_bound_without_weight_norms_states_the_implied_weight():
+    d = dg.diagnose(synthetic(0.5, noise=0.0), "sigmoid")
+    assert d.bound.bound is None and d.bound.consistent is None
+    assert d.bound.implied_weight_norm == pytest.approx(2.0)
+    assert d.bound.text.endswith("predicts ≤ 0.25·|w|; consistent if |w| ≥ 2")
+
+
+def test_measurement_above_the_bound_is_flagged():
+    d = dg.diagnose(synthetic(0.5, noise=0.0, weight_norm=1.0), "sigmoid")  # bound 0.25 < 0.5
+    assert d.bound.consistent is False and "above the bound" in d.bound.text
+
+
+def test_per_layer_activations_mix_their_gammas():
+    acts = ["relu", "sigmoid", "relu"]  # one per layer the gradient passes; output layer left out
+    d = dg.diagnose(synthetic(0.5, n_layers=4, noise=0.0), acts)
+    assert d.bound.gamma is None and d.bound.gamma_value == pytest.approx(0.25 ** (1 / 3))
+    assert "mixed (relu, sigmoid)" in d.bound.text
+    with pytest.raises(InvalidValueError, match="2 names for 4 layers"):
+        dg.diagnose(synthetic(0.5, n_layers=4), ["relu", "relu"])
+
+
+def test_no_activation_means_no_bound_but_the_relu_remedy_is_still_offered():
+    d = dg.diagnose(synthetic(0.2))
+    assert d.bound is None and "relu" in [r.key for r in d.remedies]
+    assert "give --activation" in dg.render_text(d)
+
+
+def test_relu_network_that_vanishes_is_not_told_to_use_relu():
+    d = dg.diagnose(synthetic(0.2), "relu")
+    keys = [r.key for r in d.remedies]
+    assert "relu" not in keys and {"residual", "normalisation", "init"} <= set(keys)
+
+
+def test_many_near_zero_weights_add_the_dead_units_remedy():
+    d = dg.diagnose(synthetic(0.2, near_zero_fraction=0.8), "relu")
+    dead = [r for r in d.remedies if r.key == "dead_units"]
+    assert dead and "80%" in dead[0].text
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+def test_hand_made_csv():
+    log = dg.read_csv(SIGMOID_CSV)
+    assert [l.name for l in log.layers] == ["fc1", "fc2", "fc3", "fc4", "out"]
+    assert log.layers[0].activation == "sigmoid" and log.layers[-1].activation is None
+    d = dg.diagnose(log)
+    assert d.status == "vanishing" and d.fit.factor == pytest.approx(0.2, abs=0.01)
+    assert d.bound.consistent and d.bound.bound == pytest.approx(0.25 * 0.995, rel=0.01)
+    assert d.layers[0].near_zero_fraction == pytest.approx(0.004)
+
+
+def test_binary_and_bom_files(tmp_path):
+    p = tmp_path / "bin.csv"
+    p.write_bytes(b"step,layer,grad_norm\n0,a,\xff\xfe\n")
+    assert_one_line_error(cli("diagnose", str(p)), 2, "not UTF-8 text (byte 25)")
+    p.write_bytes(b"step,layer,grad_norm\n0,a,1\x00\n0,b,1\n")
+    assert_one_line_error(cli("diagnose", str(p)), 2, "line 2")
+    p.write_bytes("\ufeffstep,layer,grad_norm\n0,a,0.5\n0,b,1\n".encode())  # Excel's byte-order mark
+    assert dg.diagnose(dg.read_csv(p)).first_last_ratio == 0.5
+
+
+def test_integer_layers_sort_numerically_and_names_follow_order_or_appearance(tmp_path):
+    p = tmp_path / "g.csv"
+    p.write_text("step,layer,grad_norm\n" + "".join(f"0,{k},{0.5 ** (10 - k)}\n" for k in (10, 2, 9, 0, 1)))
+    assert [l.name for l in dg.read_csv(p).layers] == ["0", "1", "2", "9", "10"]
+    p.write_text("step,layer,grad_norm,order\n0,out,1,2\n0,mid,0.5,1\n0,in,0.25,0\n")
+    assert [l.name for l in dg.read_csv(p).layers] == ["in", "mid", "out"]
+    p.write_text("step,layer,grad_norm\n0,out,1\n0,mid,0.5\n")
+    assert [l.name for l in dg.read_csv(p).layers] == ["out", "mid"]
+
+
+def test_json_reader_agrees_with_csv(tmp_path):
+    log = dg.read_csv(SIGMOID_CSV)
+    data = {"steps": list(log.steps), "layers": [
+        {"name": l.name, "grad_norm": list(l.grad_norm), "weight_norm": list(l.weight_norm),
+         "near_zero_fraction": list(l.near_zero_fraction), **({"activation": l.activation} if l.activation else {})}
+        for l in log.layers]}
+    p = tmp_path / "g.json"
+    p.write_text(json.dumps(data))
+    a, b = dg.diagnose(dg.read_json(p)), dg.diagnose(log)
+    assert a.fit == b.fit and a.layers == b.layers and a.bound.text == b.bound.text
+
+
+def test_write_csv_round_trips(tmp_path):
+    recs = [dg.Record(s, f"l{k}", 0.3 ** k, 1.5, 0.01, "tanh") for s in range(2) for k in range(3)]
+    dg.write_csv(recs, tmp_path / "r.csv")
+    log = dg.read_log(tmp_path / "r.csv")
+    assert log == dg.GradientLog.from_records(recs, str(tmp_path / "r.csv"))
+
+
+BAD_CSV = [
+    ("", "empty file"),
+    ("step,layer,grad_norm\n", "no data rows"),
+    ("step,layer\n0,a\n", "missing column(s) grad_norm"),
+    ("step,layer,grad_norm,loss\n0,a,1,2\n", "unknown column 'loss'"),
+    ("step,layer,grad_norm\n0,a,1\n0,b,big\n", "line 3, column grad_norm: 'big' is not a number"),
+    ("step,layer,grad_norm\n0,a,nan\n0,b,1\n", "line 2, column grad_norm: nan is not allowed"),
+    ("step,layer,grad_norm\n0,a,inf\n0,b,1\n", "column grad_norm: inf is not allowed"),
+    ("step,layer,grad_norm\n0,a,-0.5\n0,b,1\n", "line 2, column grad_norm: -0.5 is negative"),
+    ("step,layer,grad_norm\n0.5,a,1\n", "line 2, column step: '0.5' is not an integer"),
+    ("step,layer,grad_norm\n0,a,1\n0,a,2\n", "duplicate record for step 0, layer 'a' (first at line 2)"),
+    ("step,layer,grad_norm\n0,a,1,3\n", "line 2: expected 3 fields, got 4"),
+    ("step,layer,grad_norm,near_zero_fraction\n0,a,1,1.5\n", "above 1.0; a fraction lies in [0, 1]"),
+    ("step,layer,grad_norm,activation\n0,a,1,sigmod\n0,b,1,\n", "line 2, column activation: unknown activation 'sigmod'"),
+    ("step,layer,grad_norm,activation\n0,a,1,relu\n1,a,1,tanh\n", "layer 'a' has activations relu, tanh"),
+    ("step,layer,grad_norm\n0,a,1\n", "1 layer(s); need gradient norms for at least 2 layers"),
+    ("step,layer,grad_norm\n0,a,1\n0,b,0\n", "the last layer 'b' has mean gradient norm 0"),
+]
+
+
+@pytest.mark.parametrize("text,fragment", BAD_CSV)
+def test_malformed_csv_is_refused_in_one_line(tmp_path, text, fragment):
+    p = tmp_path / "bad.csv"
+    p.write_text(text)
+    with pytest.raises(SymvgInputError) as e:
+        dg.diagnose(dg.read_csv(p))
+    assert fragment in str(e.value)
+    assert_one_line_error(cli("diagnose", str(p)), 2, fragment)
+
+
+BAD_JSON = [
+    ("", "empty file"),
+    ("{not json", "not valid JSON (line 1"),
+    ('{"steps": [0]}', "expected a JSON object with a 'layers' list"),
+    ('{"layers": [], "extra": 1}', "unknown key(s) extra"),
+    ('{"layers": [{"grad_norm": [1]}]}', "layers[0]: missing name"),
+    ('{"layers": [{"name": "a", "grad_norm": [NaN]}, {"name": "b", "grad_norm": [1]}]}',
+     "layers[0].grad_norm[0]: 'NaN' is not a number"),
+    ('{"layers": [{"name": "a", "grad_norm": [-1]}, {"name": "b", "grad_norm": [1]}]}', "-1 is negative"),
+    ('{"steps": [0, 1], "layers": [{"name": "a", "grad_norm": [1]}]}', "layers[0].grad_norm: expected a list of 2"),
+    ('{"layers": [{"name": "a", "grad_norm": [1], "activation": "nope"}, {"name": "b", "grad_norm": [1]}]}',
+     "unknown activation 'nope'"),
+]
+
+
+@pytest.mark.parametrize("text,fragment", BAD_JSON)
+def test_malformed_json_is_refused_in_one_line(tmp_path, text, fragment):
+    p = tmp_path / "bad.json"
+    p.write_text(text)
+    with pytest.raises(SymvgInputError) as e:
+        dg.diagnose(dg.read_json(p))
+    assert fragment in str(e.value)
+    assert_one_line_error(cli("diagnose", str(p)), 2, fragment)
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def test_every_format_on_the_hand_made_csv(tmp_path):
+    text = cli("diagnose", str(SIGMOID_CSV))
+    assert text.exit_code == 0 and text.stdout.count("\n") > 10
+    assert "Vanishing gradients" in text.stdout and "fc1" in text.stdout
+    assert "sigmoid bound 1/4·|w| predicts ≤ 0.25" in text.stdout
+    md = cli("diagnose", str(SIGMOID_CSV), "--format", "markdown")
+    assert md.exit_code == 0 and md.stdout.startswith("## Gradient diagnosis")
+    assert "| k | layer | activation | mean \\|g\\| |" in md.stdout and "### Remedies" in md.stdout
+    js = cli("diagnose", str(SIGMOID_CSV), "--format", "json")
+    data = json.loads(js.stdout)
+    assert data["status"] == "vanishing" and data["bound"]["gamma"] == "1/4"
+    assert [l["name"] for l in data["layers"]] == ["fc1", "fc2", "fc3", "fc4", "out"]
+    assert data == dg.diagnose(dg.read_csv(SIGMOID_CSV)).as_dict() | {"source": str(SIGMOID_CSV)}
+    out = tmp_path / "report.md"
+    r = cli("diagnose", str(SIGMOID_CSV), "--format", "markdown", "--output", str(out))
+    assert r.exit_code == 0 and r.stdout == "" and out.read_text() == md.stdout
+
+
+def test_activation_option_overrides_the_log_and_window_narrows():
+    r = cli("diagnose", str(SIGMOID_CSV), "--activation", "tanh", "--window", "1", "--format", "json")
+    data = json.loads(r.stdout)
+    assert data["bound"]["activations"] == ["tanh"] and data["bound"]["gamma"] == "1"
+    assert data["steps_used"] == {"count": 1, "first": 2, "last": 2}
+    assert_one_line_error(cli("diagnose", str(SIGMOID_CSV), "-a", "sigmod"), 2, "unknown activation 'sigmod'")
+    assert_one_line_error(cli("diagnose", str(SIGMOID_CSV), "--window", "0"), 2, "--window")
+
+
+def test_cli_refuses_missing_and_unknown_logs(tmp_path):
+    assert_one_line_error(cli("diagnose", str(tmp_path / "nope.csv")), 2, "does not exist")
+    (tmp_path / "log.txt").write_text("x")
+    assert_one_line_error(cli("diagnose", str(tmp_path / "log.txt")), 2, "unknown kind '.txt'")
+    assert_one_line_error(cli("diagnose", str(SIGMOID_CSV), "--plot", str(tmp_path / "p.gif")), 2,
+                          "unknown image kind 'gif'")
+    assert_one_line_error(cli("diagnose", str(SIGMOID_CSV), "-o", str(tmp_path / "no" / "r.txt")), 2,
+                          "does not exist")
+
+
+def test_plot_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "g.png"
+    r = cli("diagnose", str(SIGMOID_CSV), "--plot", str(png))
+    assert r.exit_code == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert [p.name for p in tmp_path.iterdir()] == ["g.png"]  # no temp file left behind
+
+
+def test_missing_matplotlib_is_a_runtime_error_naming_the_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(BackendUnavailableError, match="pip install matplotlib"):
+        dg.plot(dg.diagnose(dg.read_csv(SIGMOID_CSV)), tmp_path / "g.png")
+
+
+def test_missing_tensorboard_is_a_runtime_error_naming_the_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard.backend.event_processing.event_accumulator", None)
+    with pytest.raises(BackendUnavailableError, match="pip install tensorboard"):
+        dg.read_log(tmp_path)
+    assert_one_line_error(cli("diagnose", str(tmp_path)), 1, "pip install tensorboard")
+
+
+# ----------------------------------------------------------------------------- TensorBoard and PyTorch
+
+
+def test_tensorboard_tags_are_recognised():
+    assert dg.match_tensorboard_tag("grad_2.0_norm/layer1.weight") == ("grad_norm", "layer1.weight")
+    assert dg.match_tensorboard_tag("grad_inf_norm/layer1.weight") == ("grad_norm", "layer1.weight")
+    assert dg.match_tensorboard_tag("grad_2.0_norm_total") is None
+    assert dg.match_tensorboard_tag("grad_2.0_norm/layer1.weight_epoch") is None
+    assert dg.match_tensorboard_tag("weight_norm/fc") == ("weight_norm", "fc")
+    assert dg.match_tensorboard_tag("loss/train") is None
+
+
+def test_tensorboard_directory(tmp_path):
+    pytest.importorskip("tensorboard")
+    SummaryWriter = pytest.importorskip("torch.utils.tensorboard").SummaryWriter
+    w = SummaryWriter(log_dir=str(tmp_path))
+    names = [f"layer{k}" for k in (1, 2, 10, 3)]  # first-appearance order, not alphabetical
+    for step in range(4):
+        w.add_scalar("train_loss", 1.0 / (step + 1), step)
+        w.add_scalar("grad_2.0_norm_total", 5.0, step)
+        for k, name in enumerate(names):
+            w.add_scalar(f"grad_2.0_norm/{name}.weight", 0.1 ** (3 - k), step)
+            w.add_scalar(f"grad_2.0_norm/{name}.bias", 1.0, step)
+            w.add_scalar(f"weight_norm/{name}.weight", 2.0, step)
+    w.close()
+    log = dg.read_log(tmp_path)
+    assert [l.name for l in log.layers] == [f"{n}.weight" for n in names]
+    assert log.steps == (0, 1, 2, 3)
+    d = dg.diagnose(log, "sigmoid")
+    assert d.status == "vanishing" and d.fit.factor == pytest.approx(0.1, rel=1e-4)
+    assert d.bound.bound == pytest.approx(0.5, rel=1e-6)
+    r = cli("diagnose", str(tmp_path), "-a", "sigmoid", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "vanishing"
+    empty = tmp_path / "other"
+    empty.mkdir()
+    w = SummaryWriter(log_dir=str(empty))
+    w.add_scalar("loss", 1.0, 0)
+    w.close()
+    with pytest.raises(InvalidValueError, match=r"no per-layer gradient-norm scalars \(tags seen: loss\)"):
+        dg.read_log(empty)
+
+
+def test_collect_torch_reads_weight_gradients_in_module_order():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.LayerNorm(8),
+                                torch.nn.Linear(8, 1))
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+    recs = dg.collect_torch(model, torch.nn.MSELoss(), (x, y), step=7, activation=["tanh", None])
+    assert [r.layer for r in recs] == ["0.weight", "3.weight"]  # LayerNorm's 1-D scale is not a layer weight
+    assert all(r.step == 7 for r in recs) and recs[0].activation == "tanh" and recs[1].activation is None
+    assert recs[1].grad_norm == pytest.approx(float(model[3].weight.grad.norm()))
+    assert recs[0].weight_norm == pytest.approx(float(model[0].weight.detach().norm()))
+    assert model[0].weight.grad is not None  # left for the optimiser
+    with pytest.raises(InvalidValueError, match="3 names for 2 weight layers"):
+        dg.collect_torch(model, torch.nn.MSELoss(), (x, y), activation=["tanh"] * 3)
+
+
+def test_example_sigmoid_vanishes_and_relu_he_is_healthy(tmp_path):
+    pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("diagnose_mlp", ROOT / "examples" / "diagnose_mlp.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    sig, relu = example.main(tmp_path)
+    assert sig.status == "vanishing" and relu.status == "healthy"
+    assert sig.fit.factor < 0.25 and sig.first_last_ratio < 1e-5
+    assert sig.bound.consistent is True  # the measured decay respects 1/4·|w|
+    assert 0.5 < relu.fit.factor < 2 and relu.remedies == ()
+    assert "relu" in [r.key for r in sig.remedies]
+    assert (tmp_path / "sigmoid.csv").exists() and (tmp_path / "relu.csv").exists()
