@@ -206,7 +206,8 @@ def _check_number(value: Any, where: str, upper: float | None = None) -> float:
     if not math.isfinite(value):
         raise InvalidValueError(f"{where}: {value!r} is not allowed; need a finite number >= 0")
     if value < 0:
-        raise InvalidValueError(f"{where}: {value!r} is negative; a norm must be >= 0")
+        allowed = "a fraction lies in [0, 1]" if upper == 1.0 else "a norm must be >= 0"
+        raise InvalidValueError(f"{where}: {value!r} is negative; {allowed}")
     if upper is not None and value > upper:
         raise InvalidValueError(f"{where}: {value!r} is above {upper}; a fraction lies in [0, 1]")
     return float(value)
