@@ -1,0 +1,203 @@
+"""Per-layer local pieces, derived from an Activation's SymPy expressions and turned into array code.
+
+One job: for one activation φ, produce code that maps a buffer of pre-activations z to the two
+numbers every layer of the backward pass needs, h = φ(z) and d = φ'(z), writing into buffers the
+caller owns (``out=`` everywhere, so a cache-sized chunk is never re-allocated).
+
+Which code is used is decided by identities that SymPy *proves* about the catalogue expressions,
+never by the activation's name:
+
+* ``logistic``: φ ≡ 1/(1 + e^{-z}) and φ' ≡ e^{-z}·φ² -- one ``exp`` per sample and no cancellation
+  (the textbook φ' = h(1 − h) loses digits when h → 1);
+* ``tanh``: φ ≡ tanh z and φ' ≡ 1 − φ² (the output form, see :func:`output_form`);
+* ``identity``: φ ≡ z, φ' ≡ 1;
+* ``generic``: anything else -- ``lambdify([φ, φ'], cse=True)``, so the two share subexpressions.
+
+>>> from symvg.activations import get
+>>> [local(get(n)).kind for n in ("sigmoid", "tanh", "linear", "relu", "gelu")]
+['logistic', 'tanh', 'identity', 'generic', 'generic']
+>>> output_form(get("sigmoid")), output_form(get("tanh")), output_form(get("gelu"))
+(-h**2 + h, 1 - h**2, None)
+
+The CuPy path can fuse a whole layer into one ``ElementwiseKernel`` whose body is printed by
+SymPy's C printer:
+
+>>> print(elementwise_source(get("tanh")).operation)
+T z = w*hp + b;
+h = tanh(z);
+d = 1 - pow(tanh(z), 2);
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable
+
+import sympy as sp
+
+from .activations import Activation, z
+
+h = sp.Symbol("h", real=True)
+"""The layer output φ(z), the variable of :func:`output_form`."""
+
+KINDS = ("logistic", "tanh", "identity", "generic")
+
+
+def _same(a: sp.Expr, b: sp.Expr) -> bool:
+    """SymPy proof that a ≡ b (simplify to 0); a few rewrites because simplify is not complete."""
+    diff = a - b
+    for form in (diff, diff.rewrite(sp.exp)):
+        if sp.simplify(form) == 0:
+            return True
+    return False
+
+
+@lru_cache(maxsize=None)
+def output_form(act: Activation) -> sp.Expr | None:
+    """φ' written as a polynomial in h = φ(z), proved equal to φ'(z); None when there is none.
+
+    Two derivations: replace φ(z) inside φ' by h (works when SymPy wrote φ' in terms of φ, e.g.
+    tanh' = 1 − tanh²); else invert h = φ(z) for z and substitute. Either result is kept only if it is
+    a polynomial in h *and* SymPy proves P(φ(z)) − φ'(z) = 0. Piecewise activations are skipped:
+    their inverse is not a function (ReLU sends every z ≤ 0 to 0).
+
+    >>> from symvg.activations import get
+    >>> output_form(get("linear")), output_form(get("softplus"))   # softplus' = 1 − e^{-h}: not a polynomial
+    (1, None)
+    """
+    phi, dphi = act.expr, act.derivative
+    if phi.has(sp.Piecewise) or dphi.has(sp.Piecewise):
+        return None
+    candidates = [dphi.subs(phi, h)]
+    try:
+        candidates += [sp.simplify(dphi.subs(z, inv)) for inv in sp.solve(sp.Eq(h, phi), z)]
+    except (NotImplementedError, ValueError, TypeError):
+        pass  # no inverse SymPy can write down: only the first derivation applies
+    for p in candidates:
+        p = sp.expand(p) if p.is_polynomial(h) else p
+        if not p.has(z) and p.is_polynomial(h) and _same(p.subs(h, phi), dphi):
+            return sp.sympify(p)
+    return None
+
+
+@dataclass(frozen=True)
+class Local:
+    """An activation's local pieces: φ, φ', the output form (if any), and which kernel evaluates them."""
+
+    activation: Activation
+    kind: str
+    output: sp.Expr | None
+
+    @property
+    def negate_z(self) -> bool:
+        """The logistic kernel wants −z (it computes e^{-z}); the caller can fold the sign into w, b."""
+        return self.kind == "logistic"
+
+
+@lru_cache(maxsize=None)
+def local(act: Activation) -> Local:
+    """Classify ``act`` by proved identities (see the module docstring)."""
+    phi, dphi = act.expr, act.derivative
+    out = output_form(act)
+    if phi.has(sp.Piecewise):
+        kind = "generic"
+    elif phi == z and dphi == 1:
+        kind = "identity"
+    elif _same(phi, 1 / (1 + sp.exp(-z))) and _same(dphi, sp.exp(-z) * phi ** 2):
+        kind = "logistic"
+    elif phi == sp.tanh(z) and out is not None and sp.expand(out - (1 - h ** 2)) == 0:
+        kind = "tanh"
+    else:
+        kind = "generic"
+    return Local(act, kind, out)
+
+
+def _modules() -> list:
+    # erf (gelu) lives in scipy.special; NumPy alone cannot print it.
+    try:
+        import scipy.special  # noqa: F401
+
+        return ["scipy", "numpy"]
+    except ImportError:  # pragma: no cover - scipy is usually present
+        return ["numpy"]
+
+
+@lru_cache(maxsize=None)
+def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple[Any, Any]]:
+    """``z ↦ (φ(z), φ'(z))``, one ``lambdify(cse=True)`` so shared subexpressions are computed once."""
+    mods = _modules() if modules == "numpy" else modules
+    return sp.lambdify(z, [act.expr, act.derivative], modules=mods, cse=True)
+
+
+def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
+    """``kernel(zbuf, hout, dout)``: hout ← φ(z), dout ← φ'(z); zbuf is scratch afterwards.
+
+    For ``logistic`` the caller passes −z in zbuf (see :attr:`Local.negate_z`).
+    """
+    if loc.kind == "logistic":
+        def logistic(zn: Any, hout: Any, dout: Any) -> None:
+            xp.exp(zn, out=zn)               # e = e^{-z}: the only transcendental
+            xp.add(zn, 1, out=hout)
+            xp.reciprocal(hout, out=hout)    # h = 1/(1+e)
+            xp.multiply(zn, hout, out=dout)
+            xp.multiply(dout, hout, out=dout)  # φ' = e·h², proved identity, no 1−h cancellation
+        return logistic
+    if loc.kind == "tanh":
+        def tanh(zb: Any, hout: Any, dout: Any) -> None:
+            xp.tanh(zb, out=hout)
+            xp.multiply(hout, hout, out=dout)
+            xp.subtract(1, dout, out=dout)   # φ' = 1 − h², the proved output form
+        return tanh
+    if loc.kind == "identity":
+        def identity(zb: Any, hout: Any, dout: Any) -> None:
+            hout[...] = zb
+            dout[...] = 1
+        return identity
+    f = lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy")
+
+    def generic(zb: Any, hout: Any, dout: Any) -> None:
+        phi, dphi = f(zb)
+        hout[...] = phi  # broadcasts constants (e.g. φ' = 1/6 on a piece) to the buffer
+        dout[...] = dphi
+    return generic
+
+
+# ----------------------------------------------------------------------------- CuPy fused source
+
+
+@dataclass(frozen=True)
+class KernelSource:
+    """What ``cupy.ElementwiseKernel(in_params, out_params, operation, name)`` needs."""
+
+    in_params: str
+    out_params: str
+    operation: str
+    name: str
+
+
+def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
+    """One fused CUDA elementwise kernel per layer: z = w·hp + b, h = φ(z) (+hp), d = φ'(z).
+
+    The body is SymPy's C printer on the catalogue expressions, so the GPU computes the very
+    formulas the derivation shows. Piecewise prints as nested ``?:``.
+
+    >>> from symvg.activations import get
+    >>> src = elementwise_source(get("relu"), residual=True)
+    >>> src.in_params, src.out_params
+    ('T hp, T w, T b', 'T h, T d')
+    >>> "?" in src.operation and src.operation.splitlines()[1].startswith("h = hp + (")
+    True
+    """
+    from sympy.printing.c import ccode
+
+    phi = ccode(act.expr)
+    dphi = ccode(act.derivative)
+    hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
+    op = "\n".join(["T z = w*hp + b;", hline, f"d = {dphi};"])
+    name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
+    return KernelSource("T hp, T w, T b", "T h, T d", op, name)
+
+
+__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "h", "lambdified", "layer_kernel", "local",
+           "output_form"]

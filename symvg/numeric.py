@@ -1,0 +1,420 @@
+"""Fast numeric evaluation of every dL/dw_k, for millions of samples at once.
+
+One job: turn a :class:`~symvg.chain.Chain` (or one :class:`~symvg.derive.Derivation` of it) into
+array code. The symbolic work happens once per activation (:mod:`symvg.kernels` derives and proves
+the local pieces φ, φ' and picks a kernel); the numbers then flow through the structured chain
+rule that :mod:`symvg.derive` writes down, never through the nested closed form:
+
+    forward   z_k = w_k·h_{k-1} + b_k,  h_k = φ_k(z_k) (+ h_{k-1} if residual),  keep h_k and φ'_k
+    backward  δ_N = ∂L/∂h_N;  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k  (residual: δ_k + a_k·w_k)
+
+so all N gradients cost one forward and one backward pass. Samples are cut into cache-sized chunks,
+two threads take alternate chunks (NumPy releases the GIL), every operation writes into a buffer it
+owns (``out=``), and sigmoid needs one ``exp`` per layer and sample.
+
+>>> import numpy as np
+>>> from symvg.chain import Chain
+>>> g = gradients(Chain(2, "relu"), x=2.0, y=0.0, weights=[0.5, 3.0], biases=[0.0, 0.0])
+>>> g.tolist()                    # derive(Chain(2, "relu"), 1).evaluate(...) gives 36 exactly
+[[36.0], [6.0]]
+
+Which mode to use:
+
+* ``float64`` (default): relative error ~1e-15 per layer; right while |g| > 1e-308. A sigmoid chain
+  shrinks by at most 1/4 per layer, so from depth ~500 the gradient *underflows to exactly 0*.
+* ``float32``: twice as fast, ~1e-7 per layer, underflows from depth ~60 for sigmoid. Good for
+  magnitudes and statistics, not for comparing with exact values.
+* ``log=True``: returns ``(log|g|, sign)`` by adding log|φ'| + log|w| instead of multiplying, so any
+  depth keeps its magnitude (log|g| ≈ −896 at depth 600, w = 1, where float64 says 0). Costs a ``log`` per
+  factor (~3× slower). Only the product is taken in logs: a φ' that itself underflows (sigmoid at
+  z < −745) is still 0.
+* :func:`reference`: mpmath at 50 digits, one sample at a time -- for tests, not for speed.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from .chain import Chain, x as x_sym, y as y_sym
+from .derive import Derivation
+from .errors import BackendUnavailableError, InvalidChainError, InvalidValueError
+from .kernels import Local, elementwise_source, layer_kernel, local
+
+BACKENDS = ("numpy", "cupy")
+DTYPES = ("float64", "float32")
+CHUNK = 16384
+"""Samples per chunk: big enough that the ~1 µs cost of a NumPy call is amortised, small enough that
+a chunk's working set stays in the L2/L3 cache (measured: see benchmarks/README.md)."""
+THREADS = min(2, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------------- backends and inputs
+
+
+def array_module(backend: str) -> Any:
+    """``numpy``, or ``cupy`` imported lazily with a usable GPU; else BackendUnavailableError.
+
+    >>> array_module("numpy").__name__
+    'numpy'
+    >>> array_module("jax")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: backend must be one of numpy, cupy, got 'jax'
+    """
+    if backend not in BACKENDS:
+        raise InvalidValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "numpy":
+        return np
+    try:
+        import cupy
+    except ImportError:
+        raise BackendUnavailableError("backend 'cupy' needs CuPy: pip install symvg[gpu]") from None
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise BackendUnavailableError("backend 'cupy': CuPy is installed but no CUDA device was found")
+    except cupy.cuda.runtime.CUDARuntimeError as e:
+        raise BackendUnavailableError(f"backend 'cupy': no usable CUDA device ({e})") from None
+    return cupy
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """float64 or float32 as a NumPy dtype.
+
+    >>> check_dtype("float32")
+    dtype('float32')
+    >>> check_dtype("float16")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: dtype must be one of float64, float32, got 'float16'
+    """
+    name = np.dtype(dtype).name if isinstance(dtype, (type, np.dtype)) else dtype
+    if name not in DTYPES:
+        raise InvalidValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return np.dtype(name)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """x, y as (M,) arrays; W, B as (N,) when shared by every sample or (N, M) when per sample."""
+
+    x: np.ndarray
+    y: np.ndarray
+    W: np.ndarray
+    B: np.ndarray
+    samples: int
+
+    @property
+    def shared_w(self) -> bool:
+        return self.W.ndim == 1
+
+    @property
+    def shared_b(self) -> bool:
+        return self.B.ndim == 1
+
+
+def _layered(v: Any, n: int, what: str, xp: Any, dtype: np.dtype) -> Any:
+    a = xp.asarray(v, dtype=dtype)
+    if a.ndim == 0:
+        a = xp.full((n,), a, dtype=dtype)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim not in (1, 2) or a.shape[0] != n:
+        raise InvalidValueError(f"{what} must have shape ({n},) or ({n}, M), got {tuple(a.shape)}")
+    return a
+
+
+def prepare(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None,
+            xp: Any = np, dtype: Any = "float64") -> Inputs:
+    """Validate and broadcast the inputs (see :class:`Inputs`); M is the broadcast sample count."""
+    dt = check_dtype(dtype)
+    n = chain.depth
+    W = _layered(weights, n, "weights", xp, dt)
+    if biases is None:
+        B = xp.zeros((n,), dtype=dt)
+    else:
+        B = _layered(biases, n, "biases", xp, dt)
+        if not chain.bias and bool(xp.any(B != 0)):
+            raise InvalidValueError("this chain has bias=False, but nonzero biases were given")
+    xs, ys = xp.asarray(x, dtype=dt), xp.asarray(y, dtype=dt)
+    sizes = [a.shape[-1] for a in (W, B) if a.ndim == 2] + [a.size for a in (xs, ys) if a.ndim]
+    if xs.ndim > 1 or ys.ndim > 1:
+        raise InvalidValueError(f"x and y must be scalars or 1-D arrays of samples, got shapes {xs.shape}, {ys.shape}")
+    m = max(sizes, default=1)
+    if any(s not in (1, m) for s in sizes):
+        raise InvalidValueError(f"sample counts do not broadcast: {sorted(set(sizes))}")
+    xs, ys = xp.broadcast_to(xs, (m,)), xp.broadcast_to(ys, (m,))
+    if W.ndim == 2 and W.shape[1] != m:
+        W = xp.broadcast_to(W, (n, m))
+    if B.ndim == 2 and B.shape[1] != m:
+        B = xp.broadcast_to(B, (n, m))
+    for what, a in (("x", xs), ("y", ys), ("weights", W), ("biases", B)):
+        if not bool(xp.all(xp.isfinite(a))):
+            raise InvalidValueError(f"{what} must be finite numbers (found NaN or inf)")
+    return Inputs(xs, ys, W, B, m)
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A chain's compiled pieces: one :class:`~symvg.kernels.Local` per layer and ∂L/∂h_N(h, y)."""
+
+    chain: Chain
+    locals: tuple[Local, ...]
+    dloss: Callable[[Any, Any], Any]
+
+
+@lru_cache(maxsize=64)
+def plan(chain: Chain) -> Plan:
+    """Derive the local pieces once per distinct activation (cached), lambdify ∂L/∂h_N."""
+    if not isinstance(chain, Chain):
+        raise InvalidChainError(f"need a Chain, got {type(chain).__name__}")
+    locs = tuple(local(a) for a in chain.activations)
+    hN = chain.h(chain.depth)
+    dl = sp.lambdify((hN, y_sym), chain.dloss(), modules="numpy")
+    return Plan(chain, locs, dl)
+
+
+def _cupy_layer(loc: Local, residual: bool) -> Callable:
+    import cupy
+
+    src = elementwise_source(loc.activation, residual)
+    return cupy.ElementwiseKernel(src.in_params, src.out_params, src.operation, src.name)
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+class _Buffers:
+    """One thread's scratch: h_0..h_N and φ'_1..φ'_N for one chunk, plus four work vectors."""
+
+    def __init__(self, n: int, size: int, dtype: np.dtype, xp: Any) -> None:
+        self.H = xp.empty((n + 1, size), dtype=dtype)
+        self.D = xp.empty((n, size), dtype=dtype)
+        self.work = xp.empty((4, size), dtype=dtype)
+
+
+def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int,
+             fused: bool = False) -> None:
+    H, D, t = buf.H[:, :c], buf.D[:, :c], buf.work[0, :c]
+    H[0] = inp.x[sl]
+    for k in range(1, p.chain.depth + 1):
+        w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
+        b = inp.B[k - 1] if inp.shared_b else inp.B[k - 1, sl]
+        if fused:  # one CUDA kernel per layer does z, φ, φ' (and the skip)
+            kernels[k - 1](H[k - 1], w, b, H[k], D[k - 1])
+            continue
+        if p.locals[k - 1].negate_z:  # the kernel wants −z: fold the sign into w and b
+            w, b = -w, -b
+        xp.multiply(H[k - 1], w, out=t)
+        xp.add(t, b, out=t)
+        kernels[k - 1](t, H[k], D[k - 1])
+        if p.chain.residual:
+            xp.add(H[k], H[k - 1], out=H[k])
+
+
+def _backward(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G: Any) -> None:
+    H, D, (d, a) = buf.H[:, :c], buf.D[:, :c], buf.work[:2, :c]
+    d[...] = p.dloss(H[-1], inp.y[sl])
+    for k in range(p.chain.depth, 0, -1):  # chain rule: one local factor at a time
+        w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
+        if p.chain.residual:
+            xp.multiply(d, D[k - 1], out=a)          # a_k = δ_k·φ'_k
+            xp.multiply(a, H[k - 1], out=G[k - 1, sl])
+            xp.multiply(a, w, out=a)
+            xp.add(d, a, out=d)                      # δ_{k-1} = δ_k·(1 + w_k·φ'_k)
+        else:
+            xp.multiply(d, D[k - 1], out=d)
+            xp.multiply(d, H[k - 1], out=G[k - 1, sl])
+            xp.multiply(d, w, out=d)
+
+
+def _log_abs_sign(xp: Any, v: Any, out: Any, sign: Any) -> None:
+    xp.sign(v, out=sign)
+    xp.abs(v, out=out)
+    xp.log(out, out=out)
+
+
+def _backward_log(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G: Any, S: Any) -> None:
+    # Same walk as _backward, in (log|·|, sign): products become sums, so nothing underflows.
+    H, D, (d, s, t, u) = buf.H[:, :c], buf.D[:, :c], buf.work[:, :c]
+    _log_abs_sign(xp, p.dloss(H[-1], inp.y[sl]), d, s)
+    for k in range(p.chain.depth, 0, -1):
+        w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
+        _log_abs_sign(xp, D[k - 1], t, u)
+        xp.add(d, t, out=t)                          # log|a_k| = log|δ_k| + log|φ'_k|
+        xp.multiply(s, u, out=u)
+        _log_abs_sign(xp, H[k - 1], G[k - 1, sl], S[k - 1, sl])
+        xp.add(G[k - 1, sl], t, out=G[k - 1, sl])
+        xp.multiply(S[k - 1, sl], u, out=S[k - 1, sl])
+        if p.chain.residual:                         # δ_{k-1} = δ_k·(1 + w_k·φ'_k)
+            f = 1 + w * D[k - 1]
+            xp.add(d, xp.log(xp.abs(f)), out=d)
+            xp.multiply(s, xp.sign(f), out=s)
+        else:                                        # δ_{k-1} = a_k·w_k
+            xp.add(t, xp.log(xp.abs(w)), out=d)
+            xp.multiply(u, xp.sign(w), out=s)
+
+
+def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, threads: int) -> Any:
+    n, m = p.chain.depth, inp.samples
+    G = xp.empty((n, m), dtype=dtype)
+    S = xp.empty((n, m), dtype=dtype) if log else None
+    if xp is np:
+        kernels = [layer_kernel(loc, np) for loc in p.locals]
+    else:
+        kernels = [_cupy_layer(loc, p.chain.residual) for loc in p.locals]
+        chunk, threads = max(m, 1), 1  # the GPU takes all samples at once
+    starts = list(range(0, m, chunk))
+    threads = max(1, min(threads, len(starts)))
+
+    def work(first: int) -> None:
+        buf = _Buffers(n, min(chunk, m), dtype, xp)
+        with np.errstate(all="ignore"):  # under/overflow to 0/inf is the subject here, not an accident
+            for s0 in starts[first::threads]:
+                sl = slice(s0, min(s0 + chunk, m))
+                c = sl.stop - sl.start
+                _forward(p, kernels, xp, inp, sl, buf, c, fused=xp is not np)
+                if log:
+                    _backward_log(p, xp, inp, sl, buf, c, G, S)
+                else:
+                    _backward(p, xp, inp, sl, buf, c, G)
+
+    if threads == 1:
+        work(0)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, range(threads)))
+    return (G, S) if log else G
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *, backend: str = "numpy",
+              dtype: Any = "float64", log: bool = False, chunk: int = CHUNK, threads: int = THREADS) -> Any:
+    """dL/dw_k for every layer k and sample: an (N, M) array (row k-1 is layer k).
+
+    ``weights``/``biases`` have shape (N,) (shared by all samples) or (N, M) (one network per sample);
+    ``x``, ``y`` are scalars or (M,). With ``log=True`` returns ``(log|g|, sign)``.
+
+    >>> from symvg.chain import Chain
+    >>> g = gradients(Chain(3, "sigmoid"), x=[0.5, -1.0], y=1.0, weights=[1.0, 2.0, -1.0])
+    >>> g.shape, bool((g[2] < 0).all())   # h3 < y = 1 and h2 > 0: raising w3 lowers L
+    ((3, 2), True)
+    >>> lg, sign = gradients(Chain(600, "sigmoid"), 1.0, 0.0, [1.0] * 600, log=True)
+    >>> gradients(Chain(600, "sigmoid"), 1.0, 0.0, [1.0] * 600)[0, 0], round(float(lg[0, 0]), 2)
+    (np.float64(0.0), -895.67)
+    """
+    if not isinstance(chunk, int) or chunk < 1 or not isinstance(threads, int) or threads < 1:
+        raise InvalidValueError(f"chunk and threads must be integers >= 1, got {chunk!r}, {threads!r}")
+    xp = array_module(backend)
+    dt = check_dtype(dtype)
+    p = plan(chain)
+    inp = prepare(chain, x, y, weights, biases, xp, dt)
+    return _run(p, xp, inp, dt, bool(log), chunk, threads)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A chain (all layers) or one derivation (layer ``wrt``) compiled for a backend and dtype."""
+
+    chain: Chain
+    wrt: int | None
+    backend: str
+    dtype: str
+    log: bool = False
+
+    def __call__(self, x: Any, y: Any, weights: Any, biases: Any = None) -> Any:
+        out = gradients(self.chain, x, y, weights, biases, backend=self.backend, dtype=self.dtype, log=self.log)
+        if self.wrt is None:
+            return out
+        k = self.wrt - 1
+        return (out[0][k], out[1][k]) if self.log else out[k]
+
+
+def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "float64", log: bool = False) -> Compiled:
+    """A callable ``f(x, y, weights, biases)``: (N, M) gradients for a Chain, dL/dw_k (M,) for a Derivation.
+
+    The symbolic work (proving the local forms, lambdify with cse) happens here, once.
+
+    >>> from symvg.chain import Chain
+    >>> from symvg.derive import derive
+    >>> f = compile(derive(Chain(2, "relu"), wrt=1))
+    >>> f(2.0, 0.0, [0.5, 3.0], [0.0, 0.0]).tolist()
+    [36.0]
+    """
+    if isinstance(target, Derivation):
+        chain, wrt = target.chain, target.wrt
+    elif isinstance(target, Chain):
+        chain, wrt = target, None
+    else:
+        raise InvalidChainError(f"compile needs a Chain or a Derivation, got {type(target).__name__}")
+    array_module(backend)  # fail now, not at the first call
+    plan(chain)
+    return Compiled(chain, wrt, backend, check_dtype(dtype).name, bool(log))
+
+
+def estimate_bytes(depth: int, samples: int, dtype: Any = "float64", per_sample: bool = False,
+                   log: bool = False, chunk: int = CHUNK, threads: int = THREADS) -> int:
+    """Bytes :func:`gradients` allocates: the (N, M) result (twice for log), W and B when per sample,
+    x and y, and each thread's chunk buffers.
+
+    >>> estimate_bytes(20, 10**6) // 10**6      # MB: the 160 MB float64 result dominates
+    187
+    """
+    item = check_dtype(dtype).itemsize
+    full = depth * samples * item
+    out = full * (2 if log else 1) + (2 * full if per_sample else 0) + 2 * samples * item
+    return out + threads * (2 * depth + 5) * min(chunk, max(samples, 1)) * item
+
+
+# ----------------------------------------------------------------------------- the reference
+
+
+def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dps: int = 50) -> np.ndarray:
+    """All dL/dw_k with mpmath at ``dps`` digits, sample by sample: an (N, M) object array of mpf.
+
+    The inputs are taken as the exact binary values of the given floats. For tests; slow.
+
+    >>> from symvg.chain import Chain
+    >>> r = reference(Chain(1, "sigmoid"), 0.0, 0.0, [1.0], [0.0])
+    >>> str(r[0, 0])       # 2·σ(0)·σ'(0)·x = 0 at x = 0
+    '0.0'
+    """
+    import mpmath
+
+    from .activations import z
+
+    inp = prepare(chain, x, y, weights, biases)
+    acts = [(sp.lambdify(z, a.expr, "mpmath"), sp.lambdify(z, a.derivative, "mpmath")) for a in chain.activations]
+    dl = sp.lambdify((chain.h(chain.depth), y_sym), chain.dloss(), "mpmath")
+    n, m = chain.depth, inp.samples
+    out = np.empty((n, m), dtype=object)
+    with mpmath.workdps(dps):
+        for i in range(m):
+            W = [mpmath.mpf(float(v)) for v in (inp.W if inp.shared_w else inp.W[:, i])]
+            B = [mpmath.mpf(float(v)) for v in (inp.B if inp.shared_b else inp.B[:, i])]
+            hs, ds = [mpmath.mpf(float(inp.x[i]))], []
+            for k in range(n):
+                zk = W[k] * hs[-1] + B[k]
+                phi, dphi = acts[k]
+                hk = mpmath.mpf(phi(zk))
+                hs.append(hs[-1] + hk if chain.residual else hk)
+                ds.append(mpmath.mpf(dphi(zk)))
+            d = dl(hs[-1], mpmath.mpf(float(inp.y[i])))
+            for k in range(n, 0, -1):
+                a = d * ds[k - 1]
+                out[k - 1, i] = a * hs[k - 1]
+                d = d + a * W[k - 1] if chain.residual else a * W[k - 1]
+    return out
+
+
+__all__ = ["BACKENDS", "CHUNK", "Compiled", "DTYPES", "Inputs", "Plan", "array_module", "check_dtype", "compile",
+           "estimate_bytes", "gradients", "plan", "prepare", "reference"]

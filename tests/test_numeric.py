@@ -1,0 +1,252 @@
+"""symvg.numeric and symvg.kernels against independent references: mpmath at 50 digits, exact SymPy
+evaluation of the derivation, and PyTorch autograd when it is installed."""
+
+from __future__ import annotations
+
+import zlib
+import subprocess
+import sys
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+
+from symvg.activations import get, names, z
+from symvg.chain import Chain
+from symvg.derive import derive
+from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValueError
+from symvg.kernels import elementwise_source, h, local, output_form
+from symvg.numeric import compile, estimate_bytes, gradients, reference
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _inputs(rng, n, m, per_sample, scale=1.0):
+    shape = (n, m) if per_sample else (n,)
+    return (rng.standard_normal(m), rng.standard_normal(m),
+            scale * rng.standard_normal(shape), scale * rng.standard_normal(shape))
+
+
+def _close_rowwise(g, ref, rel):
+    scale = np.abs(ref).max(axis=1, keepdims=True)
+    assert (np.abs(g - ref) <= rel * np.maximum(np.abs(ref), scale)).all(), np.abs(g - ref) / scale
+
+
+def _float(ref):
+    return np.vectorize(float, otypes=[float])(ref)
+
+
+# ----------------------------------------------------------------------------- kernels: proved forms
+
+
+def test_output_forms_are_proved_and_correct_numerically():
+    assert sp.expand(output_form(get("sigmoid")) - (h - h**2)) == 0
+    assert sp.expand(output_form(get("tanh")) - (1 - h**2)) == 0
+    assert output_form(get("relu")) is None and output_form(get("silu")) is None
+    for name in ("sigmoid", "tanh"):
+        a = get(name)
+        f, P = sp.lambdify(z, [a.expr, a.derivative]), sp.lambdify(h, output_form(a))
+        for t in (-2.0, 0.3, 1.7):
+            phi, dphi = f(t)
+            assert P(phi) == pytest.approx(dphi, rel=1e-13)
+
+
+def test_kernel_kinds_come_from_identities_not_names():
+    # a user expression equal to the logistic function gets the logistic kernel
+    assert local(get("expr:1/(1+exp(-z))")).kind == "logistic"
+    assert local(get("expr:tanh(z)")).kind == "tanh"
+    assert local(get("softplus")).kind == "generic"
+
+
+def test_elementwise_source_is_sympy_ccode():
+    src = elementwise_source(get("sigmoid"))
+    lines = src.operation.splitlines()
+    assert lines[0] == "T z = w*hp + b;"
+    assert lines[1] == "h = " + sp.ccode(get("sigmoid").expr) + ";"
+    assert lines[2] == "d = " + sp.ccode(get("sigmoid").derivative) + ";" and "exp(-z)" in lines[2]
+    relu = elementwise_source(get("relu")).operation
+    assert "(z < 0) ? (" in relu and "d = " in relu
+    assert src.name.isidentifier() and elementwise_source(get("expr:z/(1+abs(z))")).name.isidentifier()
+
+
+# ----------------------------------------------------------------------------- vs mpmath (50 digits)
+
+
+@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_matches_mpmath_every_activation(name, per_sample):
+    rng = np.random.default_rng(zlib.crc32(f"{name}{per_sample}".encode()))
+    for depth in (1, 4, 30):
+        x, y, W, B = _inputs(rng, depth, 6, per_sample)
+        chain = Chain(depth, name)
+        g = gradients(chain, x, y, W, B)
+        ref = _float(reference(chain, x, y, W, B))
+        # tanh' = 1 − tanh² (as SymPy writes it) and gelu' = Φ(z) + zφ(z) cancel for z << 0 in any floating-point evaluation of the formula, so a
+        # tiny entry is held to 1e-12 of its layer's largest entry rather than of itself.
+        np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-300, err_msg=f"{name} depth {depth}") \
+            if name not in ("gelu", "tanh") else _close_rowwise(g, ref, 1e-12)
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_matches_mpmath_residual_mixed_and_losses(loss):
+    rng = np.random.default_rng(7)
+    acts = [names()[i % len(names())] for i in range(12)] + ["sigmoid"]  # bce needs h_N in (0, 1)
+    for chain in (Chain(13, acts, loss=loss), Chain(13, acts, loss=loss, residual=True),
+                  Chain(9, "sigmoid", loss=loss, residual=True)):
+        x = rng.standard_normal(5)
+        y = rng.uniform(0, 1, 5)
+        W, B = 0.5 * rng.standard_normal((chain.depth, 5)), 0.5 * rng.standard_normal(chain.depth)
+        g = gradients(chain, x, y, W, B, chunk=2)  # several chunks over two threads
+        _close_rowwise(g, _float(reference(chain, x, y, W, B)), 1e-12)  # gelu layers: see above
+
+
+def test_matches_exact_derivation():
+    for chain in (Chain(3, "relu"), Chain(4, "leaky_relu", residual=True), Chain(2, "linear", loss="mse"),
+                  Chain(3, "hard_sigmoid")):
+        vals = {"x": "1.5", "y": "0.25"}
+        ws, bs = [0.5, -2.0, 1.25, 3.0][: chain.depth], [0.25, 0.5, -0.75, 1.0][: chain.depth]
+        vals |= {f"w{k + 1}": str(v) for k, v in enumerate(ws)} | {f"b{k + 1}": str(v) for k, v in enumerate(bs)}
+        g = gradients(chain, 1.5, 0.25, ws, bs)
+        for k in range(1, chain.depth + 1):
+            exact = derive(chain, k).evaluate(vals).value
+            assert g[k - 1, 0] == pytest.approx(float(exact), rel=1e-15, abs=0)
+            assert compile(derive(chain, k))(1.5, 0.25, ws, bs)[0] == g[k - 1, 0]
+
+
+def test_float32_within_its_tolerance():
+    rng = np.random.default_rng(3)
+    x, y, W, B = _inputs(rng, 10, 1000, True)
+    c = Chain(10, "sigmoid")
+    g64, g32 = gradients(c, x, y, W, B), gradients(c, x, y, W, B, dtype="float32")
+    assert g32.dtype == np.float32
+    np.testing.assert_allclose(g32, g64, rtol=2e-4, atol=1e-7 * np.abs(g64).max())
+
+
+# ----------------------------------------------------------------------------- log domain
+
+
+def test_log_domain_equals_direct_where_finite():
+    rng = np.random.default_rng(11)
+    for chain in (Chain(25, "tanh"), Chain(12, ["sigmoid", "relu", "gelu"] * 4, residual=True)):
+        x, y, W, B = _inputs(rng, chain.depth, 50, True)
+        g = gradients(chain, x, y, W, B)
+        lg, s = gradients(chain, x, y, W, B, log=True)
+        ok = g != 0
+        np.testing.assert_allclose(np.log(np.abs(g[ok])), lg[ok], rtol=0, atol=1e-10)
+        assert (np.sign(g) == s).all()
+        assert (np.isneginf(lg[~ok])).all()
+
+
+def test_log_domain_is_right_where_float64_underflows():
+    chain = Chain(700, "sigmoid")
+    rng = np.random.default_rng(5)
+    W, B = rng.uniform(0.5, 1.5, 700), rng.uniform(-0.5, 0.5, 700)
+    g = gradients(chain, [0.3, -1.2], 1.0, W, B)
+    assert (g[0] == 0).all()  # (1/4)^700 · ... < 1e-308: the direct product underflows
+    lg, s = gradients(chain, [0.3, -1.2], 1.0, W, B, log=True)
+    ref = reference(chain, [0.3, -1.2], 1.0, W, B)
+    for i in range(2):
+        assert lg[0, i] == pytest.approx(float(mpmath.log(abs(ref[0, i]))), rel=1e-12)
+        assert s[0, i] == mpmath.sign(ref[0, i])
+
+
+# ----------------------------------------------------------------------------- vs PyTorch autograd
+
+
+def _torch_act(torch, name):
+    F = torch.nn.functional
+    return {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu, "leaky_relu": F.leaky_relu,
+            "elu": F.elu, "softplus": F.softplus, "gelu": F.gelu, "silu": F.silu,
+            "hard_sigmoid": F.hardsigmoid, "linear": lambda t: t}[name]
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_matches_torch_autograd(residual):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(21)
+    for name in names():
+        depth, m = 17, 64
+        # scale 0.5: at scale 1 softplus chains reach z > 709, where e^z overflows in the formula SymPy
+        # gives (e^z/(1+e^z) = inf/inf) while torch switches to z above a threshold of 20.
+        x, y, W, B = _inputs(rng, depth, m, True, scale=0.5)
+        ws = [torch.tensor(W[k], requires_grad=True) for k in range(depth)]
+        hh = torch.tensor(x)
+        for k in range(depth):
+            a = _torch_act(torch, name)(ws[k] * hh + torch.tensor(B[k]))
+            hh = hh + a if residual else a
+        ((hh - torch.tensor(y)) ** 2).sum().backward()
+        want = np.stack([w.grad.numpy() for w in ws])
+        got = gradients(Chain(depth, name, residual=residual), x, y, W, B)
+        # torch's hardsigmoid backward multiplies by a single-precision 1/6 (rel. 2e-7 off in float64);
+        # torch's softplus is z (slope exactly 1) above z = 20, where σ(z) = 1 − 2e-9.
+        rtol = {"hard_sigmoid": 1e-6, "softplus": 1e-7}.get(name, 1e-9)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-12 * np.abs(want).max(), err_msg=name)
+
+
+# ----------------------------------------------------------------------------- inputs, errors, backends
+
+
+def test_shared_equals_per_sample_broadcast():
+    rng = np.random.default_rng(2)
+    x, y, W, B = _inputs(rng, 8, 100, False)
+    c = Chain(8, "silu")
+    a = gradients(c, x, y, W, B)
+    b = gradients(c, x, y, np.repeat(W[:, None], 100, 1), np.repeat(B[:, None], 100, 1), threads=1)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bad_inputs_are_refused():
+    c = Chain(3, "tanh")
+    with pytest.raises(InvalidValueError, match=r"weights must have shape \(3,\)"):
+        gradients(c, 1.0, 0.0, [1.0, 2.0])
+    with pytest.raises(InvalidValueError, match="finite"):
+        gradients(c, float("nan"), 0.0, [1.0] * 3)
+    with pytest.raises(InvalidValueError, match="do not broadcast"):
+        gradients(c, np.zeros(4), np.zeros(5), [1.0] * 3)
+    with pytest.raises(InvalidValueError, match="dtype"):
+        gradients(c, 1.0, 0.0, [1.0] * 3, dtype="float16")
+    with pytest.raises(InvalidValueError, match="bias=False"):
+        gradients(Chain(3, bias=False), 1.0, 0.0, [1.0] * 3, [1.0] * 3)
+    with pytest.raises(InvalidChainError):
+        compile("sigmoid")
+
+
+def test_estimate_bytes_counts_the_result_and_per_sample_inputs():
+    shared, per = estimate_bytes(20, 10**6), estimate_bytes(20, 10**6, per_sample=True)
+    assert 160e6 <= shared < 200e6 and per - shared == 2 * 20 * 10**6 * 8
+    assert estimate_bytes(20, 10**6, "float32") < shared / 1.9
+
+
+def test_cupy_missing_is_a_clear_error():
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        with pytest.raises(BackendUnavailableError, match=r"pip install symvg\[gpu\]"):
+            gradients(Chain(2), 1.0, 0.0, [1.0, 1.0], backend="cupy")
+    else:
+        pytest.skip("CuPy is installed: covered by test_cupy_equals_numpy")
+
+
+def test_cupy_equals_numpy():
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no CUDA device")
+    rng = np.random.default_rng(9)
+    for name in names():
+        for residual in (False, True):
+            x, y, W, B = _inputs(rng, 12, 1000, True)
+            c = Chain(12, name, residual=residual)
+            got = cupy.asnumpy(gradients(c, x, y, W, B, backend="cupy"))
+            np.testing.assert_allclose(got, gradients(c, x, y, W, B), rtol=1e-10, atol=1e-300)
+
+
+def test_benchmark_quick_runs():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_numeric.py"), "--quick"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "torch" in r.stdout and "exp floor" in r.stdout and "compile" in r.stdout
