@@ -1,0 +1,51 @@
+"""``symvg plot``: the gradient bound against depth, φ' with its supremum, the order/chaos diagram."""
+
+from __future__ import annotations
+
+import click
+
+from .. import plot as plots
+from ..errors import InvalidValueError
+from ._io import precheck_output
+
+KINDS = ("gradients", "derivatives", "phase")
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise InvalidValueError(f"--activations needs at least one name, got {text!r}")
+    return names
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(KINDS))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Image file: .png, .pdf or .svg (written atomically).")
+@click.option("--layers", "-n", type=click.IntRange(1, plots.MAX_PLOT_LAYERS), default=30, show_default=True,
+              help="gradients: depth of the plot.")
+@click.option("--activations", "-a", default="sigmoid,tanh,relu,leaky_relu", show_default=True,
+              help="gradients, derivatives: comma-separated activation names.")
+@click.option("--weight", "-w", default="1", show_default=True, help="gradients: weight size |w|.")
+@click.option("--activation", default="tanh", show_default=True, help="phase: the activation.")
+def plot(kind: str, output: str, layers: int, activations: str, weight: str, activation: str) -> None:
+    """Draw KIND (gradients, derivatives or phase) to an image file.
+
+    \b
+    symvg plot gradients --layers 80 --output gradients.png
+    symvg plot derivatives --activations sigmoid,tanh,gelu --output d.svg
+    symvg plot phase --activation tanh --output phase.pdf
+    """
+    plots.format_for(output)  # a bad suffix or directory fails before any drawing
+    precheck_output(output)
+    if kind == "gradients":
+        fig = plots.plot_gradients(layers=layers, activations=_names(activations), weight=weight)
+    elif kind == "derivatives":
+        fig = plots.plot_derivatives(_names(activations))
+    else:
+        fig = plots.plot_phase(activation)
+    plots.save(fig, output)
+    click.echo(f"wrote {output}", err=True)
+
+
+COMMANDS = [plot]
