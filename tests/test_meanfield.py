@@ -1,0 +1,355 @@
+"""Mean-field signal propagation: closed forms vs quadrature vs Monte Carlo, critical lines, CLI.
+
+References checked here:
+* Poole et al. 2016, "Exponential expressivity in deep neural networks through transient chaos";
+* Schoenholz et al. 2017, "Deep Information Propagation" (arXiv:1611.01232): for tanh the
+  order/chaos boundary at σb² = 0.05 sits at σw² ≈ 1.76 (the operating point quoted for their
+  critical-initialisation experiments; the value is read from the paper's discussion of the phase
+  diagram, Fig. 1, to the two decimals they give);
+* He et al. 2015 (σw² = 2 for ReLU), Cho & Saul 2009 (arc-cosine kernel), Williams 1997 (erf kernel),
+  Klambauer et al. 2017 (SELU: q* = 1 at σw² = 1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from click.testing import CliRunner
+
+from symvg import meanfield as mf
+from symvg.activations import get, z
+from symvg.cli import cli
+from symvg.errors import InvalidValueError, SymvgInputError
+
+mpmath.mp.dps = 30
+
+
+def mp_expect(expr: sp.Expr, q: float, kinks=()) -> float:
+    """E[f(√q u)] by mpmath.quad at 30 digits, split at kinks: the independent reference."""
+    f = sp.lambdify(z, expr, modules="mpmath")
+    s = mpmath.sqrt(mpmath.mpf(q))
+    pts = [-mpmath.inf] + sorted({mpmath.mpf(k) / s for k in kinks} | {mpmath.mpf(0)}) + [mpmath.inf]
+    return float(mpmath.quad(lambda u: f(s * u) * mpmath.npdf(u), pts))
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+
+def test_relu_closed_forms_are_derived_exactly():
+    m = mf.moments("relu")
+    assert m.V == mf.Q / 2 and m.D == sp.Rational(1, 2) and m.homogeneous
+
+
+@pytest.mark.parametrize("a", ["0.2", "1/3", "0"])
+def test_leaky_relu_closed_forms(a):
+    r = sp.Rational(a) if "/" in a else mf.to_rational(a)
+    m = mf.moments(f"leaky_relu:{a}")
+    assert sp.simplify(m.V - (1 + r**2) / 2 * mf.Q) == 0
+    assert m.D == (1 + r**2) / 2
+
+
+def test_linear_closed_forms():
+    m = mf.moments("linear")
+    assert (m.V, m.D) == (mf.Q, 1)
+
+
+def test_erf_closed_forms_match_the_literature_and_quadrature():
+    m = mf.moments("erf")
+    q = mf.Q
+    assert sp.simplify(m.V - 2 / sp.pi * sp.asin(2 * q / (1 + 2 * q))) == 0
+    assert sp.simplify(m.D - 4 / sp.pi / sp.sqrt(1 + 4 * q)) == 0
+    act = mf.resolve("erf")
+    for qv in (0.01, 0.7, 3.0, 40.0):
+        assert m.v(qv) == pytest.approx(mp_expect(act.expr**2, qv), abs=1e-13)
+        assert m.d(qv) == pytest.approx(mp_expect(act.derivative**2, qv), abs=1e-13)
+        assert mf.gauss_expect(lambda x: np.asarray(sp.lambdify(z, act.expr, "scipy")(x)) ** 2, qv) == \
+            pytest.approx(m.v(qv), abs=1e-12)
+
+
+def test_erf_variance_is_the_integral_of_prices_kernel():
+    # dV/dq must equal the diagonal of Price's-theorem kernel integrated as in _erf_moments: check
+    # d/dq V(q) = ∂/∂q ∫_0^q (4/π)/√((1+2q)²−4s²) ds, by SymPy's Leibniz rule, numerically at a point
+    q, s = sp.symbols("q s", positive=True)
+    V = mf.moments("erf").V.subs(mf.Q, q)
+    integrand = 4 / sp.pi / sp.sqrt((1 + 2 * q) ** 2 - 4 * s**2)
+    leibniz = integrand.subs(s, q) + sp.Integral(sp.diff(integrand, q), (s, 0, q))
+    assert float(sp.diff(V, q).subs(q, sp.Rational(7, 10))) == pytest.approx(
+        float(leibniz.subs(q, sp.Rational(7, 10)).evalf(30)), rel=1e-12)
+
+
+def test_hard_sigmoid_closed_form_matches_quadrature():
+    m = mf.moments("hard_sigmoid")
+    assert m.V is not None and not m.homogeneous
+    act = get("hard_sigmoid")
+    for qv in (0.5, 9.0, 100.0):
+        assert m.v(qv) == pytest.approx(mp_expect(act.expr**2, qv, (-3, 3)), abs=1e-12)
+        assert m.d(qv) == pytest.approx(mp_expect(act.derivative**2, qv, (-3, 3)), abs=1e-12)
+
+
+# ----------------------------------------------------------------------------- quadrature
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "gelu", "silu", "softplus", "elu", "selu"])
+@pytest.mark.parametrize("q", [0.05, 1.0, 30.0])
+def test_quadrature_matches_mpmath_to_1e10(name, q):
+    act = mf.resolve(name)
+    ks = mf.kinks(act.expr) + mf.kinks(act.derivative)
+    m = mf.moments(act)
+    assert m.method == "quadrature"
+    assert m.v(q) == pytest.approx(mp_expect(act.expr**2, q, ks), rel=1e-10, abs=1e-12)
+    assert m.d(q) == pytest.approx(mp_expect(act.derivative**2, q, ks), rel=1e-10, abs=1e-12)
+
+
+def test_quadrature_matches_gauss_hermite_for_smooth_tanh():
+    x, w = np.polynomial.hermite_e.hermegauss(120)
+    w = w / math.sqrt(2 * math.pi)
+    # Gauss–Hermite converges only geometrically here (tanh has poles at ±iπ/(2√q)), so it is the
+    # looser of the two references; mpmath above is the 1e-10 one
+    for q in (0.3, 2.0):
+        assert mf.moments("tanh").v(q) == pytest.approx(float(w @ np.tanh(math.sqrt(q) * x) ** 2), abs=1e-8)
+
+
+def test_quadrature_matches_monte_carlo():
+    rng = np.random.default_rng(7)
+    u = rng.standard_normal(1_000_000)
+    vals = np.tanh(math.sqrt(2.0) * u) ** 2
+    mc, err = vals.mean(), vals.std() / math.sqrt(u.size)
+    assert abs(mf.moments("tanh").v(2.0) - mc) < 4 * err
+
+
+def test_gauss_expect_rejects_bad_variance():
+    with pytest.raises(InvalidValueError, match="variance q"):
+        mf.gauss_expect(np.tanh, -1.0)
+
+
+# ----------------------------------------------------------------------------- mean field
+
+
+@pytest.mark.parametrize("sw", ["3/7", "2", "5/2", "0.1"])
+def test_relu_chi1_is_sigma_w2_over_two_exactly(sw):
+    r = mf.mean_field("relu", sw, "0.3")
+    assert r.exact and r.chi1 == mf.to_rational(sw) / 2
+
+
+def test_relu_fixed_point_exact_and_divergent_cases():
+    assert mf.mean_field("relu", 1, "1/2").q_star == 1  # σb²/(1 − σw²/2)
+    crit = mf.mean_field("relu", 2, "0.1")
+    assert crit.q_star == sp.oo and crit.verdict == "critical" and crit.as_dict()["q_star"] is None
+    chaos = mf.mean_field("relu", 3, 0)
+    assert chaos.q_star == sp.oo and chaos.chi1 == sp.Rational(3, 2) and chaos.verdict == "chaotic"
+    assert mf.mean_field("relu", 1, 0).q_star == 0
+
+
+def test_tanh_mean_field_against_mpmath_iteration():
+    r = mf.mean_field("tanh", "1.5", "0.05")
+    act = get("tanh")
+    q = r.q_star  # a fixed point of the map evaluated with mpmath, and attracting (slope < 1 below)
+    assert 1.5 * mp_expect(act.expr**2, q) + 0.05 == pytest.approx(q, rel=1e-11)
+    assert r.chi1 == pytest.approx(1.5 * mp_expect(act.derivative**2, q), rel=1e-10)
+    # ξ_q from the slope of the variance map, by an mpmath central difference
+    h = 1e-6
+    slope = 1.5 * (mp_expect(act.expr**2, float(q) + h) - mp_expect(act.expr**2, float(q) - h)) / (2 * h)
+    assert r.slope_q == pytest.approx(slope, rel=1e-7)
+    assert r.xi_q == pytest.approx(-1 / math.log(slope), rel=1e-6)
+    assert r.verdict == "ordered" and r.c_star == 1 and r.xi_c == pytest.approx(-1 / math.log(r.chi1))
+
+
+def test_chaotic_tanh_has_a_correlation_fixed_point_below_one():
+    r = mf.mean_field("tanh", 3, "0.05")
+    assert r.verdict == "chaotic" and 0 < r.c_star < 1
+    assert mf.correlation_map("tanh", 3, 0.05, r.q_star, r.c_star) == pytest.approx(r.c_star, abs=1e-10)
+    assert r.chi_c < 1 and r.xi_c == pytest.approx(-1 / math.log(r.chi_c))
+
+
+@pytest.mark.parametrize("name", ["tanh", "erf", "relu"])
+def test_correlation_map_slope_at_one_is_chi1(name):
+    r = mf.mean_field(name, "1.3", "0.2")
+    q, eps = float(r.q_star), 1e-5
+    slope = (1 - mf.correlation_map(name, 1.3, 0.2, q, 1 - eps)) / eps
+    assert slope == pytest.approx(float(r.chi1), rel=1e-3)
+    assert mf.correlation_map(name, 1.3, 0.2, q, 1.0) == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("name,c", [("relu", 0.3), ("leaky_relu:0.2", -0.6), ("erf", 0.8), ("linear", 0.5)])
+def test_correlation_kernels_closed_form_vs_monte_carlo(name, c):
+    act = mf.resolve(name)
+    q = 1.7
+    k, kp = mf.correlation_kernels(act, q, c)
+    rng = np.random.default_rng(3)
+    z1, z2 = rng.standard_normal((2, 400_000))
+    u1, u2 = math.sqrt(q) * z1, math.sqrt(q) * (c * z1 + math.sqrt(1 - c * c) * z2)
+    f, fp = mf._numpy_function(act.expr), mf._numpy_function(act.derivative)
+    for exact, samples in ((k, f(u1) * f(u2)), (kp, np.broadcast_to(fp(u1) * fp(u2), u1.shape))):
+        assert abs(exact - samples.mean()) < 5 * samples.std() / math.sqrt(u1.size) + 1e-12
+
+
+def test_verdict_tolerance_and_exactness():
+    assert mf.verdict(sp.Integer(1)) == "critical"
+    assert mf.verdict(sp.Rational(10**9 + 1, 10**9)) == "chaotic"  # exact χ1 is never rounded
+    assert mf.verdict(0.5) == "ordered" and mf.verdict(1 - 1e-12) == "critical"
+
+
+def test_as_dict_keys_and_json():
+    d = mf.mean_field("tanh", "1.2", "0.1").as_dict()
+    assert {"activation", "sigma_w2", "sigma_b2", "q_star", "chi1", "xi_c", "verdict"} <= set(d)
+    json.dumps(d, allow_nan=False)
+
+
+def test_selu_self_normalises_at_sigma_w2_one():
+    assert mf.mean_field("selu", 1, 0).q_star == pytest.approx(1.0, abs=1e-9)
+
+
+def test_bad_inputs_raise_input_errors():
+    with pytest.raises(InvalidValueError, match="sigma_w2"):
+        mf.mean_field("tanh", -1)
+    with pytest.raises(SymvgInputError, match="unknown activation"):
+        mf.mean_field("tanhh", 1)
+    with pytest.raises(InvalidValueError, match="finite"):
+        mf.mean_field("tanh", "inf")
+
+
+# ----------------------------------------------------------------------------- critical line
+
+
+def test_tanh_critical_point_at_sigma_b2_005_reproduces_schoenholz():
+    cp = mf.critical_sigma_w2("tanh", "0.05")
+    assert round(cp.sigma_w2, 2) == 1.76  # Schoenholz et al. 2017: σw² ≈ 1.76 at σb² = 0.05
+    # independent check: χ1 = 1 there with mpmath quadrature on the q* symvg found
+    act = get("tanh")
+    assert cp.q_star == pytest.approx(cp.sigma_w2 * mp_expect(act.expr**2, cp.q_star) + 0.05, rel=1e-10)
+    assert cp.sigma_w2 * mp_expect(act.derivative**2, cp.q_star) == pytest.approx(1, abs=1e-9)
+
+
+def test_tanh_critical_at_zero_bias_is_exactly_one():
+    cp = mf.critical_sigma_w2("tanh", 0)
+    assert cp.exact and cp.sigma_w2 == 1 and cp.q_star == 0
+    assert mf.mean_field("tanh", "0.99", 0).verdict == "ordered"
+    assert mf.mean_field("tanh", "1.1", 0).verdict == "chaotic"
+
+
+@pytest.mark.parametrize("sb", ["0", "0.05", "2"])
+def test_relu_critical_is_two_for_any_bias(sb):
+    cp = mf.critical_sigma_w2("relu", sb)
+    assert cp.exact and cp.sigma_w2 == 2
+    assert cp.q_star == (1 if sb == "0" else sp.oo)  # σb² > 0: q* diverges at σw² = 2
+
+
+def test_he_and_linear_rules_derived():
+    assert mf.critical_sigma_w2("leaky_relu:0.1").sigma_w2 == sp.Rational(200, 101)  # 2/(1+a²)
+    assert mf.critical_sigma_w2("linear").sigma_w2 == 1
+
+
+def test_tanh_critical_line_increases_with_bias():
+    line = [mf.critical_sigma_w2("tanh", b).sigma_w2 for b in ("0.01", "0.05", "0.2")]
+    assert line == sorted(line) and line[0] > 1
+
+
+def test_phase_diagram_grids():
+    pd = mf.phase_diagram("tanh", (0.5, 3.0), (0.0, 0.2), 4)
+    assert pd.chi1.shape == (4, 4) and pd.critical_sigma_w2.shape == (4,)
+    assert pd.critical_sigma_w2[0] == pytest.approx(1.0)
+    assert np.all(np.diff(pd.chi1, axis=1) > 0)  # χ1 grows with σw² at fixed σb²
+    for i, b in enumerate(pd.sigma_b2):
+        for j, w in enumerate(pd.sigma_w2):
+            assert (pd.chi1[i, j] < 1) == (w < pd.critical_sigma_w2[i] - 1e-9)
+    with pytest.raises(InvalidValueError):
+        mf.phase_diagram("tanh", (3, 1), (0, 1), 4)
+
+
+# ----------------------------------------------------------------------------- init rules
+
+
+def test_init_rules_reproduce_calculate_gain():
+    rules = {r.name: r for r in mf.init_rules()}
+    assert rules["linear"].gain == 1 and rules["relu"].gain == sp.sqrt(2)
+    assert rules["leaky_relu"].gain == sp.sqrt(sp.Rational(2) / (1 + sp.Rational(1, 100) ** 2))
+    assert rules["tanh"].gain == sp.Rational(5, 3) and rules["sigmoid"].gain == 1
+    assert rules["selu"].gain == sp.Rational(3, 4)
+    assert all(rules[k].derived for k in ("linear", "relu", "leaky_relu"))
+    assert rules["tanh"].gain_squared == sp.Rational(25, 9) and rules["tanh"].critical_sigma_w2 == 1
+    assert rules["tanh"].chi1_at_gain > 1  # 5/3 puts tanh on the chaotic side at σb² = 0
+    assert rules["sigmoid"].critical_sigma_w2 > 16  # σ' ≤ 1/4 ⇒ χ1 ≤ σw²/16
+    assert rules["sigmoid"].chi1_at_gain < 1 / 16
+
+
+def test_init_rules_agree_with_torch():
+    torch = pytest.importorskip("torch")
+    rules = {r.name: r for r in mf.init_rules("0.01")}
+    for name in ("linear", "sigmoid", "tanh", "relu", "selu"):
+        assert float(rules[name].gain) == pytest.approx(torch.nn.init.calculate_gain(name), rel=1e-12)
+    assert float(rules["leaky_relu"].gain) == pytest.approx(torch.nn.init.calculate_gain("leaky_relu", 0.01))
+
+
+# ----------------------------------------------------------------------------- simulation
+
+
+@pytest.mark.parametrize("name,sw,sb", [("relu", "2", "0"), ("tanh", "1.76", "0.05"), ("relu", "1.5", "0.1")])
+def test_simulation_agrees_with_mean_field_within_statistical_error(name, sw, sb):
+    s = mf.simulate(name, sw, sb, width=256, depth=8, batch=16, seeds=10, jacobian_inputs=0)
+    assert abs(s.z_score) < 4, s.text()
+    assert abs(s.chi1_fit - s.chi1) < 0.03
+    if 0 < s.q_star < math.inf and name == "tanh":
+        assert abs(s.q_mean - s.q_star) < 4 * s.q_stderr + 0.01
+
+
+def test_simulation_jacobian_mean_tracks_chi1_power():
+    s = mf.simulate("tanh", "1.2", "0.05", width=128, depth=6, batch=4, seeds=4, jacobian_inputs=2)
+    chi = s.chi1
+    for l, (m, e) in enumerate(zip(s.jac_mean, s.jac_mean_stderr), start=1):
+        assert abs(m - chi**l) < 5 * e + 0.05 * chi**l
+
+
+def test_simulation_rejects_bad_sizes_and_backend():
+    with pytest.raises(InvalidValueError, match="width"):
+        mf.simulate("relu", 2, width=1)
+    with pytest.raises(InvalidValueError, match="backend"):
+        mf.simulate("relu", 2, width=8, depth=2, batch=2, seeds=2, backend="jax")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_cli_text_and_json():
+    r = run("meanfield", "--activation", "relu", "--sigma-w2", "2", "--sigma-b2", "0")
+    assert r.exit_code == 0 and "χ1  = 1" in r.output and "critical" in r.output
+    r = run("meanfield", "-a", "tanh", "--sigma-w2", "1.5", "--sigma-b2", "0.05", "--format", "json")
+    d = json.loads(r.output)
+    assert d["verdict"] == "ordered" and d["chi1"] == pytest.approx(mf.mean_field("tanh", "1.5", "0.05").chi1)
+
+
+def test_cli_critical_and_output_file(tmp_path):
+    out = tmp_path / "c.json"
+    r = run("meanfield", "-a", "tanh", "--sigma-b2", "0.05", "--critical", "--format", "json", "-o", str(out))
+    assert r.exit_code == 0 and r.output == ""
+    assert round(json.loads(out.read_text())["sigma_w2"], 2) == 1.76
+    r = run("meanfield", "-a", "relu", "--sigma-b2", "0.05", "--critical")
+    assert "critical σw² = 2" in r.output and "q* = oo" in r.output
+
+
+def test_cli_simulate():
+    r = run("meanfield", "-a", "relu", "--sigma-w2", "2", "--simulate", "--width", "64", "--depth", "4",
+            "--batch", "4", "--seeds", "2")
+    assert r.exit_code == 0 and "gradient ratio per layer" in r.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--activation", "tanh", "--sigma-w2", "-1"],
+    ["--activation", "nope", "--sigma-w2", "1"],
+    ["--activation", "tanh"],
+    ["--activation", "tanh", "--sigma-w2", "1", "--critical"],
+    ["--activation", "tanh", "--sigma-w2", "1; rm -rf /"],
+    ["--activation", "tanh", "--sigma-w2", "1", "--width", "0", "--simulate"],
+])
+def test_cli_bad_input_exits_2_with_one_line(args):
+    r = run("meanfield", *args)
+    assert r.exit_code == 2
+    assert r.stderr.startswith("symvg: error: ") and r.stderr.count("\n") == 1
