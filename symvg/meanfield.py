@@ -262,16 +262,37 @@ def _erf_moments() -> tuple[sp.Expr, sp.Expr]:
 
 
 def _bisect(g: Callable[[float], float], lo: float, hi: float, rel: float = 1e-15) -> float:
-    """A root of g with g(lo) ≥ 0 > g(hi) (invariant kept), to relative precision ``rel``."""
-    for _ in range(200):
-        mid = math.sqrt(lo * hi) if lo > 0 and hi / lo > 4 else (lo + hi) / 2
-        if g(mid) >= 0:
-            lo = mid
+    """A root of g with g(lo) ≥ 0 > g(hi), to relative precision ``rel``.
+
+    Illinois regula falsi (superlinear) that keeps the sign-change bracket, with a bisection
+    step whenever an update fails to halve it, so it is never slower than bisection for long.
+    """
+    glo, ghi = g(lo), g(hi)
+    side = 0
+    for _ in range(300):
+        width = hi - lo
+        x = hi - ghi * (hi - lo) / (ghi - glo) if ghi != glo else (lo + hi) / 2
+        if not lo < x < hi:
+            x = (lo + hi) / 2
+        gx = g(x)
+        if gx >= 0:
+            lo, glo = x, gx
+            if side == 1:
+                ghi /= 2
+            side = 1
         else:
-            hi = mid
-        if hi - lo <= rel * hi:
+            hi, ghi = x, gx
+            if side == -1:
+                glo /= 2
+            side = -1
+        if hi - lo <= rel * max(abs(hi), 1e-300) or gx == 0:
             break
-    return (lo + hi) / 2
+        if hi - lo > width / 2:  # slow progress: bisect once
+            mid = (lo + hi) / 2
+            gm = g(mid)
+            lo, glo, hi, ghi = (mid, gm, hi, ghi) if gm >= 0 else (lo, glo, mid, gm)
+            side = 0
+    return x if gx == 0 else (lo + hi) / 2
 
 
 def _q_star_float(m: Moments, sw: float, sb: float, q0: float = 1.0) -> float:
@@ -630,16 +651,13 @@ def critical_sigma_w2(activation: "str | Activation", sigma_b2: Number = 0, *,
     if origin is not None:
         return CriticalPoint(act.label, sb, origin, sp.Integer(0), True)
 
-    def excess(log_sw: float) -> float:  # χ1 − 1; ≥ 0 means chaotic side
-        return _chi1_float(m, math.exp(log_sw), float(sb)) - 1
+    def deficit(log_sw: float) -> float:  # 1 − χ1: ≥ 0 on the ordered side
+        return 1 - _chi1_float(m, math.exp(log_sw), float(sb))
 
     lo, hi = math.log(bracket[0]), math.log(bracket[1])
-    if excess(lo) >= 0 or excess(hi) < 0:
+    if deficit(lo) <= 0 or deficit(hi) > 0:
         raise SymvgRuntimeError(f"no critical σw² for {act.label} at σb² = {sb} in {bracket}")
-    for _ in range(60):  # bisection on log σw²: the invariant excess(lo) < 0 <= excess(hi)
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if excess(mid) < 0 else (lo, mid)
-    sw = math.exp((lo + hi) / 2)
+    sw = math.exp(_bisect(deficit, lo, hi, rel=1e-14))
     return CriticalPoint(act.label, sb, sw, _q_star_float(m, sw, float(sb)), False)
 
 
