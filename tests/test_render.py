@@ -1,0 +1,153 @@
+"""render: golden files (the spec, read by eye), LaTeX that compiles, JSON that validates, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from symvg import render
+from symvg.bounds import depth_bound
+from symvg.chain import Chain
+from symvg.derive import derive
+from symvg.errors import InvalidValueError
+
+GOLDEN = Path(__file__).parent / "golden"
+SCHEMAS = Path(render.__file__).parent / "schemas"
+VALUES = {"x": 1, "y": 0, "w1": 1, "w2": 1, "w3": 1, "b1": 0, "b2": 0, "b3": 0}
+RELU_VALUES = {"x": 2, "y": 0, "w1": "0.5", "w2": 3, "w3": 2, "b1": 0, "b2": "0.25", "b3": 0}
+
+
+def sigmoid3():
+    return derive(Chain(3, "sigmoid"), wrt=1)
+
+
+def relu3():
+    return derive(Chain(3, "relu"), wrt=1)
+
+
+def _json(d, values=None):
+    return json.dumps(render.to_dict(d, values), indent=2, ensure_ascii=False) + "\n"
+
+
+# name -> how the golden file is produced; regenerate with SYMVG_REGOLD=1 and read the diff.
+CASES = {
+    "sigmoid3.txt": lambda: render.text(sigmoid3()),
+    "sigmoid3.unicode.txt": lambda: render.unicode(sigmoid3()),
+    "sigmoid3.tex": lambda: render.latex(sigmoid3()) + "\n",
+    "sigmoid3.standalone.tex": lambda: render.latex(sigmoid3(), standalone=True),
+    "sigmoid3.md": lambda: render.markdown(sigmoid3()),
+    "sigmoid3.json": lambda: _json(sigmoid3()),
+    "sigmoid3.values.txt": lambda: render.text(sigmoid3(), VALUES),
+    "sigmoid3.values.unicode.txt": lambda: render.unicode(sigmoid3(), VALUES),
+    "sigmoid3.values.tex": lambda: render.latex(sigmoid3(), VALUES) + "\n",
+    "sigmoid3.values.md": lambda: render.markdown(sigmoid3(), VALUES),
+    "sigmoid3.values.json": lambda: _json(sigmoid3(), VALUES),
+    "relu3.values.txt": lambda: render.text(relu3(), RELU_VALUES),
+    "tanh20.txt": lambda: render.text(derive(Chain(20, "tanh"), wrt=3)),
+    "bound.sigmoid.txt": lambda: render.render_bound(depth_bound("sigmoid", 1, layers=10, tol="1e-6"), "text") + "\n",
+    "bound.relu.tex": lambda: render.render_bound(depth_bound("relu", 2, layers=30, tol="1e-6"), "latex") + "\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden(name):
+    got = CASES[name]()
+    path = GOLDEN / name
+    if os.environ.get("SYMVG_REGOLD"):
+        path.write_text(got, encoding="utf-8")
+    assert got == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+@pytest.mark.parametrize("view", [render.text, render.unicode, render.latex, render.markdown, render.to_dict])
+def test_deterministic(view):
+    assert view(sigmoid3(), VALUES) == view(derive(Chain(3, "sigmoid"), wrt=1), dict(VALUES))
+
+
+def test_text_walks_the_chain_factor_by_factor():
+    out = render.text(sigmoid3())
+    assert "dh3/dz3 = sigmoid'(z3) = exp(-z3)/(1 + exp(-z3))**2" in out
+    assert "gamma = sup|sigmoid'(z)| = 1/4, at z = 0" in out
+    assert out.isascii()
+
+
+def test_exact_values_stay_exact():
+    out = render.text(relu3(), RELU_VALUES)
+    assert out.rstrip().endswith("dL/dw1  = 156")  # 13 * 1 * 2 * 1 * 3 * 1 * 2
+
+
+def test_json_validates_against_schema():
+    schema = json.loads((SCHEMAS / "derive.schema.json").read_text())
+    for d, values in [(sigmoid3(), None), (sigmoid3(), VALUES), (derive(Chain(14, "relu", residual=True), 2), None)]:
+        data = json.loads(json.dumps(render.to_dict(d, values)))
+        jsonschema.validate(data, schema)
+        assert {"layers", "activation", "wrt", "factors", "product", "latex"} <= data.keys()
+    assert "closed_form" not in render.to_dict(derive(Chain(13, "relu")))
+
+
+def test_sweep_json_validates_against_schema():
+    schema = json.loads((SCHEMAS / "sweep.schema.json").read_text())
+    cols = [[depth_bound(a, "0.5", layers=n, tol="1e-6") for n in (1, 5, 2000)] for a in ("sigmoid", "relu", "elu")]
+    data = json.loads(render.render_sweep(cols, "json"))
+    jsonschema.validate(data, schema)
+    assert data["activations"][0]["bound"][-1] == "6.607e-1807"  # (1/8)^2000 = 10^-1806.18: no float underflow
+
+
+def test_deep_chain_is_abbreviated_quickly_and_says_so():
+    d = derive(Chain(2000, "sigmoid"), wrt=1)
+    t = time.perf_counter()
+    outs = [render.text(d), render.unicode(d), render.latex(d, standalone=True), render.markdown(d)]
+    assert time.perf_counter() - t < 20
+    for out in outs:
+        assert "layers 1997 down to 4 have the same form and are omitted; depth 2000" in out
+        assert len(out) < 10_000
+
+
+def test_jupyter_reprs_are_valid():
+    d = sigmoid3()
+    tex = d._repr_latex_()
+    assert tex.startswith("$$\\begin{aligned}") and tex.endswith("\\end{aligned}$$")
+    assert tex.count("\\begin{") == tex.count("\\end{")
+    md = d._repr_markdown_()
+    assert md.count("$$") % 2 == 0 and md.count("\\begin{aligned}") == md.count("\\end{aligned}") == 5
+
+
+def test_bad_environment_and_format_are_refused():
+    with pytest.raises(InvalidValueError, match="environment must be one of"):
+        render.latex(sigmoid3(), environment="equation")
+    with pytest.raises(InvalidValueError, match="format must be one of"):
+        render.render_bound(depth_bound("tanh"), "html")
+
+
+def _pdflatex(tmp_path, source: str) -> None:
+    tex = tmp_path / "doc.tex"
+    tex.write_text(source, encoding="utf-8")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000
+
+
+needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("chain, wrt, values", [(Chain(3, "sigmoid"), 1, VALUES), (Chain(2000, "sigmoid"), 1, None),
+                                                (Chain(4, "relu", residual=True), 2, None),
+                                                (Chain(2, ("leaky_relu:0.1", "elu")), 1, None)])
+def test_standalone_latex_compiles(tmp_path, chain, wrt, values):
+    _pdflatex(tmp_path, render.latex(derive(chain, wrt), values, standalone=True))
+
+
+@needs_pdflatex
+def test_jupyter_latex_and_bound_latex_compile(tmp_path):
+    body = sigmoid3()._repr_latex_().replace("$$", "")
+    bound = render.render_bound(depth_bound("sigmoid", 1, layers=2000, tol="1e-6"), "latex")
+    _pdflatex(tmp_path, "\\documentclass{article}\\usepackage{amsmath}\\begin{document}\n"
+                        f"\\[{body}\\]\n{bound}\n\\end{{document}}\n")
