@@ -1,0 +1,87 @@
+"""``symvg eval``: gradient magnitudes of random networks, every layer at once (see :mod:`symvg.sampling`)."""
+
+from __future__ import annotations
+
+import click
+
+from ..chain import Chain
+from ..errors import InvalidValueError
+from ..numeric import BACKENDS, DTYPES
+from ..sampling import GradientStats, INITS, sample
+from ._io import emit, format_option, output_option, precheck_output, table, to_json
+
+
+class InitType(click.ParamType):
+    """gaussian | xavier | he | MEAN,STD"""
+
+    name = "init"
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        if isinstance(value, tuple) or value in INITS:
+            return value
+        parts = str(value).split(",")
+        try:
+            mean, std = (float(p) for p in parts)
+        except ValueError:
+            self.fail(f"{value!r} is not one of {', '.join(INITS)} or MEAN,STD", param, ctx)
+        return (mean, std)
+
+
+def _fmt(v: float | None, log: bool) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.2f}" if log else f"{v:.3e}"
+
+
+def render_text(s: GradientStats) -> str:
+    """The per-layer table, and a plain sentence when a float result underflowed to zero."""
+    log = s.log
+    unit = "log10|g|" if log else "|g|"
+    head = (f"dL/dw_k over {s.samples} random {'shared-weight inputs' if s.shared_weights else 'networks'}: "
+            f"{s.chain}, depth {s.depth}, init {s.init}, {s.dtype} on {s.backend}")
+    rows = [(L.k, _fmt(L.median_abs, log), _fmt(L.mean_abs, log), _fmt(L.q05, log), _fmt(L.q95, log),
+             f"{L.frac_below_tol:.3f}", L.zeros) for L in s.layers]
+    lines = [head, "", table(rows, ["k", f"median {unit}", f"mean {unit}", "q05", "q95", f"<{s.tol:g}", "zeros"])]
+    if s.underflowed:
+        ks = s.underflowed
+        lines += ["", f"note: {sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype} (layers "
+                  f"{', '.join(map(str, ks[:8]))}{', …' if len(ks) > 8 else ''}): they underflowed (or a ReLU was "
+                  "off); rerun with --log-domain to see their magnitudes."]
+    return "\n".join(lines)
+
+
+@click.command("eval")
+@click.option("--layers", "-n", type=click.IntRange(1, 100_000), required=True, help="Depth N.")
+@click.option("--activation", "-a", default="sigmoid", show_default=True, help="Activation name or expr:<z expr>.")
+@click.option("--samples", "-m", type=click.IntRange(1), default=10_000, show_default=True, help="Samples M.")
+@click.option("--init", type=InitType(), default="gaussian", show_default=True,
+              help="Weights: gaussian (0,1), xavier, he, or MEAN,STD.")
+@click.option("--loss", type=click.Choice(["mse", "bce"]), default="mse", show_default=True)
+@click.option("--residual", is_flag=True, help="Skip connections h_k = h_{k-1} + φ(z_k).")
+@click.option("--shared-weights", is_flag=True, help="One network for all samples (weights of shape (N,)).")
+@click.option("--backend", type=click.Choice(list(BACKENDS)), default="numpy", show_default=True)
+@click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-8, show_default=True,
+              help="Report the fraction of |g| below this.")
+@click.option("--log-domain", is_flag=True, help="Accumulate log|g| so deep chains do not underflow to 0.")
+@format_option("text", "json")
+@output_option
+def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, backend, dtype, seed, tol,
+             log_domain, fmt, output):
+    """Sample random networks and report |dL/dw_k| for every layer k.
+
+    \b
+    symvg eval --layers 20 --samples 100000
+    symvg eval --layers 600 --log-domain --format json
+    """
+    precheck_output(output)
+    if not isinstance(init, (str, tuple)):
+        raise InvalidValueError(f"bad init {init!r}")
+    chain = Chain(layers, activation, loss=loss, residual=residual)
+    stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=tol,
+                   shared_weights=shared_weights, log=log_domain)
+    emit(to_json(stats.as_dict()) if fmt == "json" else render_text(stats), output)
+
+
+COMMANDS = [eval_cmd]

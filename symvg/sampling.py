@@ -1,0 +1,194 @@
+"""Monte Carlo over random networks: how big is dL/dw_k, layer by layer, for random weights and inputs?
+
+One job: draw weights, biases and inputs, run :func:`symvg.numeric.gradients` once for all layers,
+and summarise each layer's |g| (mean, median, quantiles, how many fall below a tolerance, how many
+are exactly 0 or subnormal) in a frozen :class:`GradientStats`.
+
+>>> from symvg.chain import Chain
+>>> s = sample(Chain(10, "sigmoid"), samples=2000, seed=0)
+>>> s.layers[0].k, s.layers[-1].k
+(1, 10)
+>>> s.layers[0].median_abs < s.layers[-1].median_abs   # the first layer's gradient has vanished most
+True
+>>> sorted(s.as_dict()["layers"][0])[:4]
+['frac_below_tol', 'k', 'mean_abs', 'median_abs']
+
+Before anything is allocated the memory is estimated and compared with what the machine has free,
+so ``samples=10**9`` is refused with the numbers rather than by the kernel's OOM killer.
+With ``log=True`` the statistics are of log10|g| (``scale = "log10"``), which stays finite at any depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Union
+
+import numpy as np
+
+from .chain import Chain
+from .errors import InvalidValueError
+from .numeric import check_dtype, estimate_bytes, gradients
+
+Init = Union[str, tuple[float, float]]
+INITS = ("gaussian", "xavier", "he")
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """|dL/dw_k| over the samples (log10|g| when the run was in the log domain)."""
+
+    k: int
+    mean_abs: float
+    median_abs: float
+    q05: float
+    q25: float
+    q75: float
+    q95: float
+    frac_below_tol: float
+    zeros: int          # exactly 0 (underflowed, or a ReLU that is off)
+    subnormal: int      # 0 < |g| < finfo.tiny: already losing digits
+
+
+@dataclass(frozen=True)
+class GradientStats:
+    """Per-layer statistics of one Monte Carlo run, and how it was drawn."""
+
+    chain: str
+    depth: int
+    samples: int
+    init: str
+    dtype: str
+    backend: str
+    log: bool
+    tol: float
+    shared_weights: bool
+    seed: int | None
+    layers: tuple[LayerStats, ...]
+
+    @property
+    def scale(self) -> str:
+        return "log10" if self.log else "linear"
+
+    @property
+    def underflowed(self) -> tuple[int, ...]:
+        """Layers with exact zeros in a direct (not log-domain) run."""
+        return tuple(s.k for s in self.layers if s.zeros and not self.log)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["scale"] = self.scale
+        # JSON has no ±inf: a statistic that is not finite (log10 of 0) is null
+        d["layers"] = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(s).items()}
+                       for s in self.layers]
+        return d
+
+
+def init_params(init: Init) -> tuple[float, float, str]:
+    """(mean, std, label) of the weight distribution; for a scalar chain fan_in = fan_out = 1.
+
+    Xavier's std √(2/(fan_in+fan_out)) is then 1 and He's √(2/fan_in) is √2.
+
+    >>> init_params("he")[1] == 2 ** 0.5, init_params((0, 0.5))
+    (True, (0.0, 0.5, 'gaussian(mean=0.0, std=0.5)'))
+    >>> init_params("uniform")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: init must be one of gaussian, xavier, he, or (mean, std), got 'uniform'
+    """
+    if isinstance(init, str):
+        table = {"gaussian": 1.0, "xavier": (2 / (1 + 1)) ** 0.5, "he": (2 / 1) ** 0.5}
+        if init not in table:
+            raise InvalidValueError(f"init must be one of {', '.join(INITS)}, or (mean, std), got {init!r}")
+        return 0.0, table[init], init
+    try:
+        mean, std = (float(v) for v in init)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"init must be one of {', '.join(INITS)}, or (mean, std), got {init!r}") from None
+    if not (np.isfinite(mean) and np.isfinite(std) and std >= 0):
+        raise InvalidValueError(f"init (mean, std) needs finite numbers and std >= 0, got {init!r}")
+    return mean, std, f"gaussian(mean={mean}, std={std})"
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(needed: int, available: int | None = None) -> None:
+    """Refuse a run that would not fit, with both numbers.
+
+    >>> check_memory(10**9, available=10**8)
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: this run needs about 1000 MB but only 100 MB are available; lower --samples (memory grows as depth × samples)
+    """
+    have = available_memory() if available is None else available
+    if have is not None and needed > have:
+        raise InvalidValueError(f"this run needs about {needed // 10**6} MB but only {have // 10**6} MB are available; "
+                                "lower --samples (memory grows as depth × samples)")
+
+
+def _layer(k: int, g: np.ndarray, sign: np.ndarray | None, tol: float, dt: np.dtype) -> LayerStats:
+    if sign is not None:  # log domain: g is ln|g|; report log10 so a reader sees the exponent
+        v = g / np.log(10)
+        zeros = int(np.count_nonzero(sign == 0))
+        below = float(np.mean(v < np.log10(tol)))
+        sub = 0
+    else:
+        v = np.abs(g)
+        zeros = int(np.count_nonzero(v == 0))
+        sub = int(np.count_nonzero((v > 0) & (v < np.finfo(dt).tiny)))
+        below = float(np.mean(v < tol))
+    finite = v[np.isfinite(v)] if sign is not None else v
+    if finite.size == 0:
+        finite = np.array([-np.inf])
+    q = np.quantile(finite, QUANTILES)
+    mean = float(np.mean(finite.astype(np.float64)))
+    return LayerStats(k, mean, float(q[2]), float(q[0]), float(q[1]), float(q[3]), float(q[4]), below, zeros, sub)
+
+
+def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: int | None = None,
+           backend: str = "numpy", dtype: Any = "float64", tol: float = 1e-8, shared_weights: bool = False,
+           log: bool = False) -> GradientStats:
+    """Draw weights (``init``), biases and inputs x ~ N(0, 1), targets y (N(0,1) for mse, 0/1 for bce),
+    evaluate every dL/dw_k and summarise per layer.
+
+    ``shared_weights=True`` draws one network (weights (N,)) for all samples; otherwise every sample
+    is its own network (weights (N, M)). Biases follow the Gaussian init and are 0 for xavier/he.
+    """
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise InvalidValueError(f"samples must be an integer >= 1, got {samples!r}")
+    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
+        raise InvalidValueError(f"tol must be a finite number > 0, got {tol!r}")
+    mean, std, label = init_params(init)
+    dt = check_dtype(dtype)
+    n = chain.depth
+    need = estimate_bytes(n, samples, dt, per_sample=not shared_weights, log=log) + 3 * samples * dt.itemsize
+    check_memory(need)
+    rng = np.random.default_rng(seed)
+    shape = (n,) if shared_weights else (n, samples)
+    W = (mean + std * rng.standard_normal(shape)).astype(dt)
+    B = ((mean + std * rng.standard_normal(shape)) if isinstance(init, tuple) or init == "gaussian"
+         else np.zeros(shape)).astype(dt)
+    if not chain.bias:
+        B = np.zeros(shape, dtype=dt)
+    x = rng.standard_normal(samples).astype(dt)
+    y = (rng.integers(0, 2, samples) if chain.loss == "bce" else rng.standard_normal(samples)).astype(dt)
+    out = gradients(chain, x, y, W, B, backend=backend, dtype=dt, log=log)
+    if backend == "cupy":
+        import cupy
+
+        out = tuple(cupy.asnumpy(o) for o in out) if log else cupy.asnumpy(out)
+    G, S = out if log else (out, None)
+    layers = tuple(_layer(k, G[k - 1], None if S is None else S[k - 1], float(tol), dt) for k in range(1, n + 1))
+    return GradientStats(chain.name, n, samples, label, dt.name, backend, bool(log), float(tol), bool(shared_weights),
+                         seed, layers)
+
+
+__all__ = ["GradientStats", "INITS", "LayerStats", "available_memory", "check_memory", "init_params", "sample"]
