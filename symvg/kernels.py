@@ -7,7 +7,7 @@ caller owns (``out=`` everywhere, so a cache-sized chunk is never re-allocated).
 Which code is used is decided by identities that SymPy *proves* about the catalogue expressions,
 never by the activation's name:
 
-* ``logistic``: φ ≡ 1/(1 + e^{-z}) and φ' ≡ e^{-z}·φ² -- one ``exp`` per sample and no cancellation
+* ``logistic``: φ ≡ e^z/(1 + e^z) and φ' ≡ φ/(1 + e^z) -- one ``exp`` per sample and no cancellation
   (the textbook φ' = h(1 − h) loses digits when h → 1);
 * ``tanh``: φ ≡ tanh z and φ' ≡ 1 − φ² (the output form, see :func:`output_form`);
 * ``identity``: φ ≡ z, φ' ≡ 1;
@@ -89,10 +89,6 @@ class Local:
     kind: str
     output: sp.Expr | None
 
-    @property
-    def negate_z(self) -> bool:
-        """The logistic kernel wants −z (it computes e^{-z}); the caller can fold the sign into w, b."""
-        return self.kind == "logistic"
 
 
 @lru_cache(maxsize=None)
@@ -104,7 +100,7 @@ def local(act: Activation) -> Local:
         kind = "generic"
     elif phi == z and dphi == 1:
         kind = "identity"
-    elif _same(phi, 1 / (1 + sp.exp(-z))) and _same(dphi, sp.exp(-z) * phi ** 2):
+    elif _same(phi, sp.exp(z) / (1 + sp.exp(z))) and _same(dphi, phi / (1 + sp.exp(z))):
         kind = "logistic"
     elif phi == sp.tanh(z) and out is not None and sp.expand(out - (1 - h ** 2)) == 0:
         kind = "tanh"
@@ -130,18 +126,31 @@ def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple
     return sp.lambdify(z, [act.expr, act.derivative], modules=mods, cse=True)
 
 
+def _exp_limit(dtype: Any) -> float:
+    """An argument whose exp is safely finite in ``dtype``: ⌊log(max)⌋ (709 for float64, 88 for float32).
+
+    Rounded down because log(max) itself, rounded to float32, already overflows.
+    """
+    import math
+
+    import numpy as np
+
+    return float(math.floor(math.log(float(np.finfo(dtype).max))))
+
+
 def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
     """``kernel(zbuf, hout, dout)``: hout ← φ(z), dout ← φ'(z); zbuf is scratch afterwards.
 
-    For ``logistic`` the caller passes −z in zbuf (see :attr:`Local.negate_z`).
     """
     if loc.kind == "logistic":
-        def logistic(zn: Any, hout: Any, dout: Any) -> None:
-            xp.exp(zn, out=zn)               # e = e^{-z}: the only transcendental
-            xp.add(zn, 1, out=hout)
-            xp.reciprocal(hout, out=hout)    # h = 1/(1+e)
-            xp.multiply(zn, hout, out=dout)
-            xp.multiply(dout, hout, out=dout)  # φ' = e·h², proved identity, no 1−h cancellation
+        def logistic(zb: Any, hout: Any, dout: Any) -> None:
+            # e^z overflows above log(max): clamp there (h is 1 to the last digit by then, φ' ~ 1/e^z)
+            xp.minimum(zb, _exp_limit(zb.dtype), out=zb)
+            xp.exp(zb, out=zb)                 # e = e^z: the only transcendental
+            xp.add(zb, 1, out=dout)
+            xp.reciprocal(dout, out=dout)      # r = 1/(1+e) = 1 − h, accurately (no 1 − h cancellation)
+            xp.multiply(zb, dout, out=hout)    # h = e·r
+            xp.multiply(hout, dout, out=dout)  # φ' = h·r, the proved identity φ' = e^z/(1+e^z)²
         return logistic
     if loc.kind == "tanh":
         def tanh(zb: Any, hout: Any, dout: Any) -> None:

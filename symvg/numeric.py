@@ -210,8 +210,6 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
         if fused:  # one CUDA kernel per layer does z, φ, φ' (and the skip)
             kernels[k - 1](H[k - 1], w, b, H[k], D[k - 1])
             continue
-        if p.locals[k - 1].negate_z:  # the kernel wants −z: fold the sign into w and b
-            w, b = -w, -b
         xp.multiply(H[k - 1], w, out=t)
         xp.add(t, b, out=t)
         kernels[k - 1](t, H[k], D[k - 1])

@@ -250,3 +250,14 @@ def test_benchmark_quick_runs():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "torch" in r.stdout and "exp floor" in r.stdout and "compile" in r.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_logistic_kernel_survives_huge_pre_activations(dtype):
+    # |z| in the thousands: e^z overflows unless clamped; the gradients are 0 or subnormal, never NaN
+    c = Chain(3, "sigmoid")
+    g = gradients(c, [1.0, -1.0, 0.5], 0.3, [1000.0, -2000.0, 3000.0], [0.0, 0.0, 0.0], dtype=dtype)
+    assert np.isfinite(g).all() and (np.abs(g) <= np.finfo(dtype).tiny).all()
+    h = gradients(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0], dtype=dtype)
+    ref = _float(reference(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0]))
+    assert h[1, 0] == pytest.approx(ref[1, 0], rel=1e-6)  # h1 = 1 exactly: layer 2 is still right
