@@ -49,9 +49,10 @@ from .kernels import Local, elementwise_source, layer_kernel, local
 
 BACKENDS = ("numpy", "cupy")
 DTYPES = ("float64", "float32")
-CHUNK = 16384
-"""Samples per chunk: big enough that the ~1 µs cost of a NumPy call is amortised, small enough that
-a chunk's working set stays in the L2/L3 cache (measured: see benchmarks/README.md)."""
+CHUNK_BYTES = 128 * 1024
+"""Bytes per chunk buffer (16K float64 or 32K float32 samples): big enough that the ~1 µs cost of a
+NumPy call is amortised, small enough that a chunk's working set stays in cache (measured on 2 cores:
+4K-sample chunks are 1.3-1.6× slower, 64K no faster; see benchmarks/README.md)."""
 THREADS = min(2, os.cpu_count() or 1)
 
 
@@ -201,7 +202,9 @@ class _Buffers:
 
 
 def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int,
-             fused: bool = False) -> None:
+             fused: bool = False, fold: bool = False) -> None:
+    # fold=True stores w_{k+1}·φ'_k instead of φ'_k (k < N) while w_{k+1} is in cache, so the
+    # backward pass is two operations per layer and reads per-sample weights only once.
     H, D, t = buf.H[:, :c], buf.D[:, :c], buf.work[0, :c]
     H[0] = inp.x[sl]
     for k in range(1, p.chain.depth + 1):
@@ -215,9 +218,11 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
         kernels[k - 1](t, H[k], D[k - 1])
         if p.chain.residual:
             xp.add(H[k], H[k - 1], out=H[k])
+        if fold and k > 1:
+            xp.multiply(D[k - 2], w, out=D[k - 2])
 
 
-def _backward(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G: Any) -> None:
+def _backward(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G: Any, folded: bool) -> None:
     H, D, (d, a) = buf.H[:, :c], buf.D[:, :c], buf.work[:2, :c]
     d[...] = p.dloss(H[-1], inp.y[sl])
     for k in range(p.chain.depth, 0, -1):  # chain rule: one local factor at a time
@@ -227,10 +232,16 @@ def _backward(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G
             xp.multiply(a, H[k - 1], out=G[k - 1, sl])
             xp.multiply(a, w, out=a)
             xp.add(d, a, out=d)                      # δ_{k-1} = δ_k·(1 + w_k·φ'_k)
-        else:
+        elif not folded:
             xp.multiply(d, D[k - 1], out=d)
             xp.multiply(d, H[k - 1], out=G[k - 1, sl])
             xp.multiply(d, w, out=d)
+        else:  # D was folded (see _forward): d holds a_k = δ_k·φ'_k from the second layer down
+            if k == p.chain.depth:
+                xp.multiply(d, D[k - 1], out=d)
+            xp.multiply(d, H[k - 1], out=G[k - 1, sl])
+            if k > 1:
+                xp.multiply(d, D[k - 2], out=d)      # a_{k-1} = a_k·w_k·φ'_{k-1}
 
 
 def _log_abs_sign(xp: Any, v: Any, out: Any, sign: Any) -> None:
@@ -269,6 +280,7 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
     else:
         kernels = [_cupy_layer(loc, p.chain.residual) for loc in p.locals]
         chunk, threads = max(m, 1), 1  # the GPU takes all samples at once
+    fold = not (log or p.chain.residual or xp is not np)
     starts = list(range(0, m, chunk))
     threads = max(1, min(threads, len(starts)))
 
@@ -278,11 +290,11 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
             for s0 in starts[first::threads]:
                 sl = slice(s0, min(s0 + chunk, m))
                 c = sl.stop - sl.start
-                _forward(p, kernels, xp, inp, sl, buf, c, fused=xp is not np)
+                _forward(p, kernels, xp, inp, sl, buf, c, fused=xp is not np, fold=fold)
                 if log:
                     _backward_log(p, xp, inp, sl, buf, c, G, S)
                 else:
-                    _backward(p, xp, inp, sl, buf, c, G)
+                    _backward(p, xp, inp, sl, buf, c, G, folded=fold)
 
     if threads == 1:
         work(0)
@@ -296,7 +308,8 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
 
 
 def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *, backend: str = "numpy",
-              dtype: Any = "float64", log: bool = False, chunk: int = CHUNK, threads: int = THREADS) -> Any:
+              dtype: Any = "float64", log: bool = False, chunk: int | None = None,
+              threads: int = THREADS) -> Any:
     """dL/dw_k for every layer k and sample: an (N, M) array (row k-1 is layer k).
 
     ``weights``/``biases`` have shape (N,) (shared by all samples) or (N, M) (one network per sample);
@@ -310,10 +323,11 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
     >>> gradients(Chain(600, "sigmoid"), 1.0, 0.0, [1.0] * 600)[0, 0], round(float(lg[0, 0]), 2)
     (np.float64(0.0), -895.67)
     """
-    if not isinstance(chunk, int) or chunk < 1 or not isinstance(threads, int) or threads < 1:
-        raise InvalidValueError(f"chunk and threads must be integers >= 1, got {chunk!r}, {threads!r}")
     xp = array_module(backend)
     dt = check_dtype(dtype)
+    chunk = CHUNK_BYTES // dt.itemsize if chunk is None else chunk
+    if not isinstance(chunk, int) or chunk < 1 or not isinstance(threads, int) or threads < 1:
+        raise InvalidValueError(f"chunk and threads must be integers >= 1, got {chunk!r}, {threads!r}")
     p = plan(chain)
     inp = prepare(chain, x, y, weights, biases, xp, dt)
     return _run(p, xp, inp, dt, bool(log), chunk, threads)
@@ -360,7 +374,7 @@ def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "fl
 
 
 def estimate_bytes(depth: int, samples: int, dtype: Any = "float64", per_sample: bool = False,
-                   log: bool = False, chunk: int = CHUNK, threads: int = THREADS) -> int:
+                   log: bool = False, chunk: int | None = None, threads: int = THREADS) -> int:
     """Bytes :func:`gradients` allocates: the (N, M) result (twice for log), W and B when per sample,
     x and y, and each thread's chunk buffers.
 
@@ -368,6 +382,7 @@ def estimate_bytes(depth: int, samples: int, dtype: Any = "float64", per_sample:
     187
     """
     item = check_dtype(dtype).itemsize
+    chunk = CHUNK_BYTES // item if chunk is None else chunk
     full = depth * samples * item
     out = full * (2 if log else 1) + (2 * full if per_sample else 0) + 2 * samples * item
     return out + threads * (2 * depth + 5) * min(chunk, max(samples, 1)) * item
@@ -414,5 +429,5 @@ def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dp
     return out
 
 
-__all__ = ["BACKENDS", "CHUNK", "Compiled", "DTYPES", "Inputs", "Plan", "array_module", "check_dtype", "compile",
+__all__ = ["BACKENDS", "CHUNK_BYTES", "Compiled", "DTYPES", "Inputs", "Plan", "array_module", "check_dtype", "compile",
            "estimate_bytes", "gradients", "plan", "prepare", "reference"]
