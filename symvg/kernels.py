@@ -30,10 +30,14 @@ d = 1 - pow(tanh(z), 2);
 
 from __future__ import annotations
 
+import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
+import numpy as np
 import sympy as sp
 
 from .activations import Activation, z
@@ -126,15 +130,28 @@ def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple
     return sp.lambdify(z, [act.expr, act.derivative], modules=mods, cse=True)
 
 
+_flags = threading.local()
+
+
+def _on_fp_error(kind: str, flag: int) -> None:
+    _flags.overflow = True
+
+
+@contextmanager
+def fp_guard() -> Iterator[None]:
+    """The floating-point state the NumPy kernels run in: under/overflow is the subject here, not an
+    accident, so nothing warns; an overflow (only ever e^z in practice) is *noted* so the logistic
+    kernel can cap it -- cheaper than clamping z on every call (``np.minimum`` costs as much as ``exp``).
+    """
+    with np.errstate(over="call", under="ignore", divide="ignore", invalid="ignore", call=_on_fp_error):
+        yield
+
+
 def _exp_limit(dtype: Any) -> float:
     """An argument whose exp is safely finite in ``dtype``: ⌊log(max)⌋ (709 for float64, 88 for float32).
 
     Rounded down because log(max) itself, rounded to float32, already overflows.
     """
-    import math
-
-    import numpy as np
-
     return float(math.floor(math.log(float(np.finfo(dtype).max))))
 
 
@@ -143,12 +160,17 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
 
     """
     if loc.kind == "logistic":
+        limit = None if xp.__name__ == "numpy" else 0.0  # CuPy has no FP-error callback: always clamp
+
         def logistic(zb: Any, hout: Any, dout: Any) -> None:
-            # e^z overflows above log(max): clamp there (h is 1 to the last digit by then, φ' ~ 1/e^z)
-            xp.minimum(zb, _exp_limit(zb.dtype), out=zb)
+            if limit is not None:
+                xp.minimum(zb, _exp_limit(zb.dtype), out=zb)
+            _flags.overflow = False
             xp.exp(zb, out=zb)                 # e = e^z: the only transcendental
+            if _flags.overflow:                # rare (z > 709): cap e where it is inf, as clamping z would
+                xp.minimum(zb, math.exp(_exp_limit(zb.dtype)), out=zb)
             xp.add(zb, 1, out=dout)
-            xp.reciprocal(dout, out=dout)      # r = 1/(1+e) = 1 − h, accurately (no 1 − h cancellation)
+            xp.divide(1, dout, out=dout)       # r = 1/(1+e) = 1 − h, accurately (no 1 − h cancellation)
             xp.multiply(zb, dout, out=hout)    # h = e·r
             xp.multiply(hout, dout, out=dout)  # φ' = h·r, the proved identity φ' = e^z/(1+e^z)²
         return logistic
@@ -208,5 +230,5 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     return KernelSource("T hp, T w, T b", "T h, T d", op, name)
 
 
-__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "h", "lambdified", "layer_kernel", "local",
+__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "fp_guard", "h", "lambdified", "layer_kernel", "local",
            "output_form"]

@@ -45,7 +45,7 @@ import sympy as sp
 from .chain import Chain, x as x_sym, y as y_sym
 from .derive import Derivation
 from .errors import BackendUnavailableError, InvalidChainError, InvalidValueError
-from .kernels import Local, elementwise_source, layer_kernel, local
+from .kernels import Local, elementwise_source, fp_guard, layer_kernel, local
 
 BACKENDS = ("numpy", "cupy")
 DTYPES = ("float64", "float32")
@@ -154,7 +154,11 @@ def prepare(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None,
     if B.ndim == 2 and B.shape[1] != m:
         B = xp.broadcast_to(B, (n, m))
     for what, a in (("x", xs), ("y", ys), ("weights", W), ("biases", B)):
-        if not bool(xp.all(xp.isfinite(a))):
+        # A sum is finite only if every term is (inf, NaN propagate): one read pass, no temporaries.
+        # A finite array whose sum overflows gets the exact elementwise check.
+        with np.errstate(all="ignore"):
+            ok = bool(xp.isfinite(a.sum())) or bool(xp.all(xp.isfinite(a)))
+        if not ok:
             raise InvalidValueError(f"{what} must be finite numbers (found NaN or inf)")
     return Inputs(xs, ys, W, B, m)
 
@@ -286,7 +290,7 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
 
     def work(first: int) -> None:
         buf = _Buffers(n, min(chunk, m), dtype, xp)
-        with np.errstate(all="ignore"):  # under/overflow to 0/inf is the subject here, not an accident
+        with fp_guard():
             for s0 in starts[first::threads]:
                 sl = slice(s0, min(s0 + chunk, m))
                 c = sl.stop - sl.start
