@@ -43,6 +43,17 @@ def best(f, repeats):
     return t
 
 
+def best_cpu(f, repeats):
+    """Process CPU time, min of repeats: with one thread this is the work done, and it is not inflated
+    by other programs on the machine the way wall-clock time is."""
+    t = float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        f()
+        t = min(t, time.process_time() - t0)
+    return t
+
+
 def closed_forms(chain):
     """Each layer's dL/dw_k with the forward pass substituted (derive caps closed_form() at depth 12)."""
     out = []
@@ -135,7 +146,7 @@ def main(argv=None):
     lam_plain, lam_cse = lambdify_layers(chain, exprs, False), lambdify_layers(chain, exprs, True)
     print(f"closed forms + lambdify for the lambdify contenders: {time.perf_counter() - t0:.1f} s (not timed below)")
     rng = np.random.default_rng(0)
-    rows = []
+    rows, threads_used = [], []
     for dtype in ("float64", "float32"):
         for shared in (True, False):
             shape = (n,) if shared else (n, m)
@@ -144,11 +155,22 @@ def main(argv=None):
             g = gradients(chain, x, y, W, B, dtype=dtype)
             ref = numpy_loop(x, y, W if not shared else W[:, None], B if not shared else B[:, None])
             err = float(np.max(np.abs(g - ref)) / np.max(np.abs(ref)))
-            t_sym = best(lambda: gradients(chain, x, y, W, B, dtype=dtype), reps)
+            # symvg's fastest path: 2 threads on a quiet machine; on a loaded one the GIL hand-offs
+            # between ~1 µs NumPy calls can make 1 thread faster, so both are timed and the best is kept
+            t_th = {th: best(lambda: gradients(chain, x, y, W, B, dtype=dtype, threads=th), reps) for th in (1, 2)}
+            t_sym = min(t_th.values())
+            threads_used.append(min(t_th, key=t_th.get))
             t_loop = best(lambda: numpy_loop(x, y, W if not shared else W[:, None],
                                              B if not shared else B[:, None]), reps)
             t_exp = best(exp_floor(n, m, dtype), reps)
             t_torch = best(lambda: torch_grad(torch, x, y, W, B), reps) if torch else float("nan")
+            c_sym = best_cpu(lambda: gradients(chain, x, y, W, B, dtype=dtype, threads=1), reps)
+            if torch:
+                torch.set_num_threads(1)
+                c_torch = best_cpu(lambda: torch_grad(torch, x, y, W, B), reps)
+                torch.set_num_threads(2)
+            else:
+                c_torch = float("nan")
             # lambdify contenders on a slice of the samples, scaled linearly (they are elementwise in M)
             ms_plain, ms_cse = max(m // 100, 100), max(m // 10, 100)
             sl = lambda v, k: v if v.ndim == 1 and shared and v.shape[0] == n else v[..., :k]  # noqa: E731
@@ -156,16 +178,21 @@ def main(argv=None):
                            max(1, reps // 2)) * m / ms_plain
             t_cse = best(lambda: lam_cse(x[:ms_cse], y[:ms_cse], sl(W, ms_cse), sl(B, ms_cse)), reps) * m / ms_cse
             rows.append((dtype, "shared (N,)" if shared else "per-sample (N,M)", t_sym, t_torch, t_plain, t_cse,
-                         t_loop, t_exp, err))
+                         t_loop, t_exp, err, c_sym, c_torch))
     print()
-    print(f"{'dtype':8} {'weights':17} {'symvg':>9} {'torch':>9} {'lambdify*':>10} {'+cse*':>9} {'np loop':>9} "
+    print(f"{'dtype':8} {'weights':17} {'symvg':>11} {'torch':>9} {'lambdify*':>10} {'+cse*':>9} {'np loop':>9} "
           f"{'exp floor':>9} | {'vs torch':>8} {'vs cse':>7} {'vs floor':>8}  max rel err")
-    for d, w, ts, tt, tp, tc, tl, te, err in rows:
-        print(f"{d:8} {w:17} {ts * 1e3:8.1f}ms {tt * 1e3:8.1f}ms {tp * 1e3:9.0f}ms {tc * 1e3:8.0f}ms "
+    for (d, w, ts, tt, tp, tc, tl, te, err, _, _), th in zip(rows, threads_used):
+        print(f"{d:8} {w:17} {ts * 1e3:7.1f}ms/{th} {tt * 1e3:7.1f}ms {tp * 1e3:9.0f}ms {tc * 1e3:8.0f}ms "
               f"{tl * 1e3:8.1f}ms {te * 1e3:8.1f}ms | {ts / tt:7.2f}x {tc / ts:6.0f}x {ts / te:7.2f}x  {err:.1e}")
-    print("symvg/torch ≤ 1.0 is the target; 'vs cse' is how many times faster than lambdify(cse=True) (target ≥ 10);")
+    print("symvg: the faster of 1 and 2 threads (/n says which). symvg/torch ≤ 1.0 is the target;")
+    print("'vs cse' is how many times faster than lambdify(cse=True) (target ≥ 10);")
     print("'vs floor' is symvg over exp alone (target ≤ 2). * timed on M/100 (plain) and M/10 (cse) samples, "
           "scaled up linearly.")
+
+    print("\none thread, CPU time (robust to other load on the machine): symvg vs torch.set_num_threads(1)")
+    for d, w, *_, cs, ct in rows:
+        print(f"  {d:8} {w:17} symvg {cs * 1e3:7.1f} ms   torch {ct * 1e3:7.1f} ms   ratio {cs / ct:5.2f}x")
 
     print("\nsymbolic time per depth, sigmoid: derive(chain, 1) (symvg.derive) and numeric.compile(chain):")
     for depth in depths:

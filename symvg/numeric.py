@@ -33,11 +33,12 @@ Which mode to use:
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import sympy as sp
@@ -288,10 +289,20 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
     starts = list(range(0, m, chunk))
     threads = max(1, min(threads, len(starts)))
 
-    def work(first: int) -> None:
+    # Chunks are handed out on demand, not split in advance: a thread that the OS slows down (another
+    # program on the core) then takes fewer chunks instead of holding everyone up.
+    ticket = itertools.count()
+
+    def chunks() -> Iterator[int]:
+        for i in iter(ticket.__next__, None):  # next() on a count is atomic under the GIL
+            if i >= len(starts):
+                return
+            yield starts[i]
+
+    def work(_: int) -> None:
         buf = _Buffers(n, min(chunk, m), dtype, xp)
         with fp_guard():
-            for s0 in starts[first::threads]:
+            for s0 in chunks():
                 sl = slice(s0, min(s0 + chunk, m))
                 c = sl.stop - sl.start
                 _forward(p, kernels, xp, inp, sl, buf, c, fused=xp is not np, fold=fold)
