@@ -357,12 +357,18 @@ class Update:
         head = f"{self.dtype}: new weight {self.new_weight} (exact {exact_text(self.new_weight_exact)})"
         if self.step == 0:
             verdict = "no change: lr·g = 0"
-        elif self.lost:
-            verdict = (f"update LOST — |lr·g| = {_dec(step)} is below half the {self.dtype} spacing next to "
-                       f"{self.weight_in_dtype} ({_dec(self.spacing / 2)}); w stays {self.new_weight}")
         else:
-            verdict = (f"update kept — |lr·g| = {_dec(step)} is at least half the {self.dtype} spacing next to "
-                       f"{self.weight_in_dtype} ({_dec(self.spacing / 2)})")
+            # The verdict comes from the dtype's own arithmetic; the words compare the step it used.
+            step_d = abs(Fraction(float(np.dtype(self.dtype).type(self.step_in_dtype))))
+            half = _fraction(self.spacing) / 2
+            size = f"|lr·g| = {_dec(step)} ({self.dtype}: {_dec(step_d)})"
+            side = "below" if self.step > 0 else "above"  # w - lr·g moves down when lr·g > 0
+            where = f"half the gap from {self.weight_in_dtype} to the next {self.dtype} {side} it ({_dec(half)})"
+            if self.lost:
+                how = "is below" if step_d < half else "is not enough against"
+                verdict = f"update LOST — {size} {how} {where}; w stays {self.new_weight}"
+            else:
+                verdict = f"update kept — {size} is at least {where}"
         steps = {"reached": f"{self.steps_dtype} steps in {self.dtype}",
                  "never": f"never in {self.dtype} (the weight stops changing)",
                  "beyond cap": f"not within {STEP_CAP} simulated steps in {self.dtype}",

@@ -347,7 +347,7 @@ def test_update_as_dict_keys_and_exact_strings():
 
 def test_explain_says_lost_in_plain_words():
     text = update("0.25", "0.01", factors=SEED, dtype="float16").explain()
-    assert "update LOST" in text and "4.125e-5" in text and "0.25" in text
+    assert "update LOST" in text and "4.125e-5" in text and "below half the gap from 0.25 to the next float16 below it" in text
 
 
 # ----------------------------------------------------------------------------- CLI
