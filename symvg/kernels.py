@@ -140,10 +140,11 @@ def _on_fp_error(kind: str, flag: int) -> None:
 @contextmanager
 def fp_guard() -> Iterator[None]:
     """The floating-point state the NumPy kernels run in: under/overflow is the subject here, not an
-    accident, so nothing warns; an overflow (only ever e^z in practice) is *noted* so the logistic
-    kernel can cap it -- cheaper than clamping z on every call (``np.minimum`` costs as much as ``exp``).
+    accident, so nothing warns; an overflow or invalid result (inf/inf) is *noted*, so the logistic
+    kernel can cap e^z (cheaper than clamping z on every call: ``np.minimum`` costs as much as ``exp``)
+    and the generic kernel can redo the few affected entries exactly.
     """
-    with np.errstate(over="call", under="ignore", divide="ignore", invalid="ignore", call=_on_fp_error):
+    with np.errstate(over="call", under="ignore", divide="ignore", invalid="call", call=_on_fp_error):
         yield
 
 
@@ -188,10 +189,32 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
     f = lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy")
 
     def generic(zb: Any, hout: Any, dout: Any) -> None:
+        _flags.overflow = False
         phi, dphi = f(zb)
         hout[...] = phi  # broadcasts constants (e.g. φ' = 1/6 on a piece) to the buffer
         dout[...] = dphi
+        if _flags.overflow:  # e.g. softplus' = e^z/(1+e^z) = inf/inf at z > 709: redo those entries exactly
+            _repair(loc.activation, zb, hout, dout)
     return generic
+
+
+def _repair(act: Activation, zb: Any, hout: Any, dout: Any) -> None:
+    """Recompute φ, φ' with mpmath wherever the float formula gave inf/NaN (rare; exact, then rounded)."""
+    import mpmath
+
+    bad = np.flatnonzero(~(np.isfinite(hout) & np.isfinite(dout)))
+    phi, dphi = _mp(act)
+    with mpmath.workdps(30):
+        for i in bad:
+            try:
+                hout[i], dout[i] = float(phi(mpmath.mpf(float(zb[i])))), float(dphi(mpmath.mpf(float(zb[i]))))
+            except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+                pass  # not a real number there (a user expression outside its domain): keep NaN
+
+
+@lru_cache(maxsize=None)
+def _mp(act: Activation) -> tuple[Callable, Callable]:
+    return sp.lambdify(z, act.expr, "mpmath"), sp.lambdify(z, act.derivative, "mpmath")
 
 
 # ----------------------------------------------------------------------------- CuPy fused source
