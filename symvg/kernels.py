@@ -253,5 +253,6 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     return KernelSource("T hp, T w, T b", "T h, T d", op, name)
 
 
-__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "fp_guard", "h", "lambdified", "layer_kernel", "local",
+__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "fp_guard", "h", "lambdified", "layer_kernel",
+           "local",
            "output_form"]

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import sympy as sp
 
-from .chain import Chain, x as x_sym, y as y_sym
+from .chain import Chain, y as y_sym
 from .derive import Derivation
 from .errors import BackendUnavailableError, InvalidChainError, InvalidValueError
 from .kernels import Local, elementwise_source, fp_guard, layer_kernel, local
