@@ -234,7 +234,8 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     """One fused CUDA elementwise kernel per layer: z = w·hp + b, h = φ(z) (+hp), d = φ'(z).
 
     The body is SymPy's C printer on the catalogue expressions, so the GPU computes the very
-    formulas the derivation shows. Piecewise prints as nested ``?:``.
+    formulas the derivation shows (for ``logistic``, the overflow-safe proved forms the CPU uses).
+    Piecewise prints as nested ``?:``.
 
     >>> from symvg.activations import get
     >>> src = elementwise_source(get("relu"), residual=True)
@@ -245,10 +246,19 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     """
     from sympy.printing.c import ccode
 
-    phi = ccode(act.expr)
-    dphi = ccode(act.derivative)
-    hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
-    op = "\n".join(["T z = w*hp + b;", hline, f"d = {dphi};"])
+    if local(act).kind == "logistic":
+        # The proved identities, as on the CPU: e = e^min(z, zmax), r = 1/(1+e) = 1 − φ, φ = e·r, φ' = φ·r;
+        # the textbook e^{-z}/(1+e^{-z})² is inf/inf = NaN for z < −709.
+        zmax, e, r, phi_s = sp.symbols("zmax e r phi")
+        lines = ["T zmax = sizeof(T) == 4 ? 88 : 709;", f"T e = {ccode(sp.exp(sp.Min(z, zmax)))};",
+                 f"T r = {ccode(1 / (1 + e))};", f"T phi = {ccode(e * r)};"]
+        hline = "h = hp + phi;" if residual else "h = phi;"
+        op = "\n".join(["T z = w*hp + b;", *lines, hline, f"d = {ccode(phi_s * r)};"])
+    else:
+        phi = ccode(act.expr)
+        dphi = ccode(act.derivative)
+        hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
+        op = "\n".join(["T z = w*hp + b;", hline, f"d = {dphi};"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
     return KernelSource("T hp, T w, T b", "T h, T d", op, name)
 

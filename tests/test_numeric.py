@@ -4,6 +4,7 @@ evaluation of the derivation, and PyTorch autograd when it is installed."""
 from __future__ import annotations
 
 import zlib
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -61,14 +62,27 @@ def test_kernel_kinds_come_from_identities_not_names():
 
 
 def test_elementwise_source_is_sympy_ccode():
-    src = elementwise_source(get("sigmoid"))
-    lines = src.operation.splitlines()
-    assert lines[0] == "T z = w*hp + b;"
-    assert lines[1] == "h = " + sp.ccode(get("sigmoid").expr) + ";"
-    assert lines[2] == "d = " + sp.ccode(get("sigmoid").derivative) + ";" and "exp(-z)" in lines[2]
+    tanh = elementwise_source(get("tanh")).operation.splitlines()
+    assert tanh == ["T z = w*hp + b;", "h = " + sp.ccode(get("tanh").expr) + ";",
+                    "d = " + sp.ccode(get("tanh").derivative) + ";"]
     relu = elementwise_source(get("relu")).operation
     assert "(z < 0) ? (" in relu and "d = " in relu
+    # sigmoid: the overflow-safe proved forms, one exp; no e^{-z}/(1+e^{-z})^2 (inf/inf for z < -709)
+    src = elementwise_source(get("sigmoid"))
+    body = src.operation
+    assert body.count("exp(") == 1 and "exp(fmin(z, zmax))" in body and "pow(" not in body
+    assert body.splitlines()[-2:] == ["h = phi;", "d = phi*r;"]
+    assert elementwise_source(get("sigmoid"), residual=True).operation.splitlines()[-2] == "h = hp + phi;"
     assert src.name.isidentifier() and elementwise_source(get("expr:z/(1+abs(z))")).name.isidentifier()
+    # the C body computes the right numbers, overflow included: run its lines as Python (our own text)
+    for zv in (-800.0, -3.0, 0.0, 2.5, 800.0):
+        env = {"w": 1.0, "hp": zv, "b": 0.0, "exp": math.exp, "fmin": min}
+        for line in body.splitlines():
+            lhs, rhs = line.removeprefix("T ").rstrip(";").split(" = ", 1)
+            env[lhs] = 709.0 if lhs == "zmax" else eval(rhs, env)  # noqa: S307
+        exact = 1 / (1 + mpmath.exp(-zv))
+        assert env["h"] == pytest.approx(float(exact), rel=1e-15)
+        assert env["d"] == pytest.approx(float(exact * (1 - exact)), rel=1e-12, abs=1e-300)
 
 
 # ----------------------------------------------------------------------------- vs mpmath (50 digits)
