@@ -228,11 +228,11 @@ class Activation:
 
     def __call__(self, arg: sp.Expr) -> sp.Expr:
         """φ(arg)."""
-        return self.expr.subs(z, arg)
+        return self.expr.xreplace({z: arg})
 
     def prime(self, arg: sp.Expr) -> sp.Expr:
         """φ'(arg), kinks by this activation's convention."""
-        return self.derivative.subs(z, arg)
+        return self.derivative.xreplace({z: arg})
 
     def derivative_at(self, value: Number) -> sp.Expr:
         """φ'(value), exactly."""

@@ -132,7 +132,11 @@ class Chain:
     def dloss(self) -> sp.Expr:
         """∂L/∂h_N, the first factor of every gradient."""
         p = self.h(self.depth)
-        return sp.diff(self.loss_expr(p), p)
+        # Written in the textbook form (the tests check it equals diff(L, h_N)); evaluate=False
+        # stops SymPy distributing the 2 into 2*h_N - 2*y.
+        if self.loss == "mse":
+            return sp.Mul(2, p - y, evaluate=False)
+        return (p - y) / (p * (1 - p))
 
     def nested(self) -> sp.Expr:
         """L written out as one nested expression in x, y, w, b -- what naive ``sympy.diff`` works on.

@@ -72,6 +72,32 @@ class WorkedProduct:
             return None
         return self.weight - self.lr * self.value
 
+    def as_dict(self) -> dict:
+        """Exact values as strings, for JSON."""
+        d = {"title": self.title, "target": self.target, "labels": list(self.labels),
+             "factors": [str(f) for f in self.factors], "factors_decimal": [decimal(f) for f in self.factors],
+             "value": str(self.value), "value_decimal": decimal(self.value)}
+        if self.new_weight is not None:
+            d.update(weight=str(self.weight), lr=str(self.lr), new_weight=str(self.new_weight),
+                     new_weight_decimal=decimal(self.new_weight))
+        return d
+
+    def latex(self) -> str:
+        """One ``align*`` row: the factors, ``\\times``-separated, and their product.
+
+        >>> print(thirds().latex())
+        g &= \\frac{1}{3} \\times \\frac{1}{3} = \\frac{1}{9}
+        """
+        def tex(r: sp.Expr) -> str:
+            d = decimal(r)
+            return sp.latex(r) if "/" in d else d.replace("e-", r"\times 10^{-") + ("}" if "e-" in d else "")
+
+        row = f"{_tex_name(self.target)} &= " + r" \times ".join(tex(f) for f in self.factors) + f" = {tex(self.value)}"
+        if self.new_weight is not None:
+            w = _tex_name(self.target.split("/d")[-1])
+            row += rf", \quad {w} \leftarrow {tex(self.weight)} - {tex(self.lr)} \times {tex(self.value)} = {tex(self.new_weight)}"
+        return row
+
     def __str__(self) -> str:
         pad = " " * len(self.target)
         lines = [f"{self.target} = " + " × ".join(self.labels),
@@ -81,6 +107,14 @@ class WorkedProduct:
             lines.append(f"{self.target.split('/d')[-1]} ← {decimal(self.weight)} − {decimal(self.lr)} × {decimal(self.value)}"
                          f" = {decimal(self.new_weight)}")
         return "\n".join(lines)
+
+
+def _tex_name(name: str) -> str:
+    # "dL/dw1" -> \frac{\partial L}{\partial w_{1}}; "sigma'(0)" -> \sigma'(0); plain names through sympy
+    if name.startswith("d") and "/d" in name:
+        num, den = name[1:].split("/d")
+        return rf"\frac{{\partial {sp.latex(sp.Symbol(num))}}}{{\partial {sp.latex(sp.Symbol(den))}}}"
+    return sp.latex(sp.Symbol(name)) if name.isidentifier() else name.replace("sigma", r"\sigma")
 
 
 def product(labels: tuple[str, ...], factors: tuple[Number, ...], title: str = "", weight: Number | None = None,

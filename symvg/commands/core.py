@@ -1,0 +1,153 @@
+"""The first commands: ``derive``, ``bound``, ``examples``, ``activations``."""
+
+from __future__ import annotations
+
+import click
+import sympy as sp
+
+from .. import activations as acts
+from .. import bounds, render, worked
+from ..chain import LOSSES, Chain
+from ..derive import derive as derive_chain
+from ._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
+
+ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', or 'expr:<expression in z>'."
+
+
+@click.command()
+@click.option("--layers", "-n", type=int, default=3, show_default=True, help="Depth N of the chain.")
+@click.option("--activation", "-a", default="sigmoid", show_default=True, help=ACTIVATION_HELP)
+@click.option("--wrt", "-k", type=int, default=1, show_default=True, help="Differentiate with respect to w_K.")
+@click.option("--loss", type=click.Choice(LOSSES), default="mse", show_default=True)
+@click.option("--residual", is_flag=True, help="Skip connections: h_k = h_{k-1} + φ(z_k).")
+@click.option("--no-bias", is_flag=True, help="Drop the biases b_k.")
+@format_option("text", "unicode", "latex", "markdown", "json")
+@click.option("--standalone", is_flag=True, help="With --format latex: a complete document for pdflatex.")
+@output_option
+def derive(layers: int, activation: str, wrt: int, loss: str, residual: bool, no_bias: bool, fmt: str,
+           standalone: bool, output: str | None) -> None:
+    """Derive dL/dw_K through an N-layer chain, factor by factor.
+
+    \b
+    symvg derive --layers 3
+    symvg derive --layers 4 --format latex --standalone --output d.tex
+    """
+    precheck_output(output)
+    d = derive_chain(Chain(layers, activation, loss=loss, bias=not no_bias, residual=residual), wrt)
+    views = {"text": render.text, "unicode": render.unicode, "markdown": render.markdown,
+             "latex": lambda d: render.latex(d, standalone=standalone), "json": lambda d: to_json(render.to_dict(d))}
+    emit(views[fmt](d), output)
+
+
+def _supremum_dict(a: acts.Activation) -> dict:
+    s = a.supremum
+    point = s.argmax_point
+    return {
+        "activation": a.label,
+        "derivative": str(a.derivative),
+        "sup_derivative": str(s.value),
+        "sup_derivative_value": float(s.value),
+        "argmax": str(s.argmax) if s.attained else f"not attained (approached as z -> {_approach(s)})",
+        "argmax_value": float(point) if point is not None else None,
+        "attained": s.attained,
+        "exact": s.exact,
+        "equation": None if s.equation is None else str(s.equation),
+        "proof": [{"where": str(c.where), "abs_derivative": str(c.value), "attained": c.attained, "reason": c.reason}
+                  for c in s.candidates],
+        "convention": a.convention or None,
+    }
+
+
+def _approach(s: acts.Supremum) -> str:
+    return ", ".join(str(c.where) for c in s.candidates if not c.attained and c.value == s.value) or "?"
+
+
+@click.command()
+@click.option("--activation", "-a", default="sigmoid", show_default=True, help=ACTIVATION_HELP)
+@click.option("--weight", "-w", default=None, help="Weight size |w| on every layer (exact: '0.5', '1/3').")
+@click.option("--layers", "-n", type=int, default=None, help="Depth N for the bound (γ|w|)^N.")
+@click.option("--tol", default=None, help="Tolerance for the depth at which the bound crosses it (e.g. 1e-6).")
+@format_option("text", "json")
+@output_option
+def bound(activation: str, weight: str | None, layers: int | None, tol: str | None, fmt: str,
+          output: str | None) -> None:
+    """Prove γ = sup|φ'| and the depth law (γ|w|)^N that follows.
+
+    \b
+    symvg bound --activation sigmoid --format json
+    symvg bound --activation tanh --weight 0.9 --layers 50 --tol 1e-6
+    """
+    precheck_output(output)
+    a = acts.get(activation)
+    data = _supremum_dict(a)
+    db = None
+    if weight is not None or layers is not None or tol is not None:
+        db = bounds.depth_bound(a, weight if weight is not None else 1, layers, tol)
+        data.update({k: v for k, v in db.as_dict().items() if k not in data})
+    if fmt == "json":
+        emit(to_json(data), output)
+        return
+    s = a.supremum
+    lines = [f"{a.label}: φ'(z) = {a.derivative}", "proof (every candidate for the supremum of |φ'|):",
+             s.explain()]
+    if a.convention:
+        lines.append(f"  kink convention: {a.convention}")
+    if db is not None:
+        lines.append(f"per-layer factor γ|w| = {db.factor} ≈ {float(db.factor):.6g}: {db.verdict}")
+        if db.layers is not None:
+            lines.append(f"bound at depth {db.layers}: (γ|w|)^{db.layers} = {_short(db.bound)}"
+                         f" ≈ {float(db.bound.evalf(30)):.6g}")
+        if db.tol is not None:
+            crossing = db.depth_to_vanish or db.depth_to_explode
+            what = "below" if db.verdict == "vanish" else "above 1/"
+            lines.append(f"depth at which the bound is {what}{db.tol}: "
+                         + (str(crossing) if crossing else "never (γ|w| = 1)"))
+    emit("\n".join(lines), output)
+
+
+def _short(v: sp.Expr) -> str:
+    s = str(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+@click.command()
+@click.argument("name", required=False, type=click.Choice(sorted(worked.EXAMPLES)))
+@format_option("text", "latex", "json")
+@output_option
+def examples(name: str | None, fmt: str, output: str | None) -> None:
+    """The classic hand-worked numbers (25 × 0.25 × 0.20 = 1.25 …), computed exactly."""
+    precheck_output(output)
+    chosen = [name] if name else list(worked.EXAMPLES)
+    items: list[worked.WorkedProduct] = []
+    for n in chosen:
+        r = worked.EXAMPLES[n]()
+        items += list(r) if isinstance(r, tuple) else [r]
+    if fmt == "json":
+        emit(to_json([p.as_dict() for p in items]), output)
+    elif fmt == "latex":
+        emit("\\begin{align*}\n" + " \\\\\n".join(p.latex() for p in items) + "\n\\end{align*}", output)
+    else:
+        emit("\n\n".join(f"# {p.title}\n{p}" for p in items), output)
+
+
+@click.command(name="activations")
+@format_option("text", "markdown", "json")
+@output_option
+def activations_cmd(fmt: str, output: str | None) -> None:
+    """The catalogue: φ'(z), γ = sup|φ'| (proved) and where it is attained."""
+    precheck_output(output)
+    cat = [acts.get(n) for n in acts.names()]
+    if fmt == "json":
+        emit(to_json([_supremum_dict(a) for a in cat]), output)
+        return
+    rows = []
+    for a in cat:
+        s = a.supremum
+        where = str(s.argmax) if s.attained else f"→ {_approach(s)} (not attained)"
+        gamma = str(s.value) if s.exact else f"{s.value} (numeric root)"
+        rows.append((a.label, _short(str(a.derivative)), gamma, where))
+    header = ("name", "φ'(z)", "sup|φ'|", "argmax")
+    emit((markdown_table if fmt == "markdown" else table)(rows, header), output)
+
+
+COMMANDS = [derive, bound, examples, activations_cmd]

@@ -1,0 +1,115 @@
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symvg import activations as A
+from symvg.activations import z
+from symvg.errors import InvalidValueError, UnknownActivationError
+
+EXPECTED_EXACT = {  # independent expectations: what a textbook says sup|φ'| is
+    "sigmoid": (sp.Rational(1, 4), sp.FiniteSet(0)),
+    "tanh": (sp.Integer(1), sp.FiniteSet(0)),
+    "relu": (sp.Integer(1), sp.Interval.open(0, sp.oo)),
+    "leaky_relu": (sp.Integer(1), sp.Interval.open(0, sp.oo)),
+    "linear": (sp.Integer(1), sp.S.Reals),
+    "hard_sigmoid": (sp.Rational(1, 6), sp.Interval.open(-3, 3)),
+    "elu": (sp.Integer(1), sp.Interval(0, sp.oo)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_EXACT))
+def test_supremum_exact(name):
+    s = A.get(name).supremum
+    value, where = EXPECTED_EXACT[name]
+    assert s.exact and s.attained
+    assert s.value == value
+    assert s.argmax == where
+
+
+@pytest.mark.parametrize("name", A.names())
+def test_supremum_agrees_with_dense_grid(name):
+    """The proved supremum is never beaten on a dense grid, and is approached within 1e-6."""
+    a = A.get(name)
+    f = sp.lambdify(z, a.derivative, ["scipy", "numpy"])
+    grid = np.concatenate([np.linspace(-40, 40, 400_001), [0.0]])
+    vals = np.abs(np.broadcast_to(f(grid), grid.shape).astype(float))
+    gamma = float(a.gamma)
+    assert vals.max() <= gamma * (1 + 1e-12)
+    if a.supremum.attained:
+        assert vals.max() == pytest.approx(gamma, rel=1e-6)
+    else:  # softplus: σ(z) → 1 only as z → ∞ (in floats σ(40) rounds to 1)
+        assert gamma - 1e-12 < vals.max() <= gamma
+
+
+def test_gelu_closed_form_maximiser_is_sqrt2():
+    s = A.get("gelu").supremum
+    assert s.argmax == sp.FiniteSet(sp.sqrt(2))
+    expected = (1 + sp.erf(1)) / 2 + sp.exp(-1) / sp.sqrt(sp.pi)
+    assert sp.simplify(s.value - expected) == 0
+
+
+def test_silu_is_numeric_with_equation():
+    s = A.get("silu").supremum
+    assert not s.exact and s.equation is not None
+    root = s.argmax_point
+    # independent check: the root satisfies σ''(z)=0 form at 30 digits
+    assert abs(sp.N(s.equation.lhs.subs(z, root), 40)) < 1e-25
+    assert abs(float(root) - 2.3993572805154676) < 1e-14
+
+
+def test_softplus_not_attained():
+    s = A.get("softplus").supremum
+    assert s.value == 1 and not s.attained and s.argmax == sp.S.EmptySet
+
+
+@pytest.mark.parametrize("eps", ["0.01", "0.2", "3"])
+def test_leaky_relu_gamma_is_max_one_eps(eps):
+    a = A.get("leaky_relu", eps)
+    assert a.gamma == max(sp.Integer(1), sp.Rational(eps))
+
+
+@pytest.mark.parametrize("name", A.names())
+def test_derivative_matches_diff_away_from_kinks(name):
+    a = A.get(name)
+    d = sp.diff(a.expr, z)
+    for t in [sp.Rational(-7, 3), sp.Rational(-1, 5), sp.Rational(2, 7), sp.Rational(9, 2)]:
+        assert sp.N(a.prime(t) - d.subs(z, t), 30) == 0
+
+
+def test_relu_conventions():
+    assert A.get("relu").derivative_at(0) == 0  # PyTorch
+    assert A.get("relu", at_zero="sympy").derivative_at(0) == sp.Rational(1, 2)
+    assert sp.Heaviside(0) == sp.Rational(1, 2)  # the convention we say SymPy has
+    assert A.get("leaky_relu", "0.1").derivative_at(0) == sp.Rational(1, 10)
+    with pytest.raises(InvalidValueError, match="at_zero"):
+        A.get("relu", at_zero="middle")
+
+
+def test_unknown_name_lists_known():
+    with pytest.raises(UnknownActivationError) as e:
+        A.get("sigmod")
+    assert "sigmoid" in str(e.value) and "'sigmod'" in str(e.value)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-1", "1e999999", "abc", ""])
+def test_bad_parameters(bad):
+    with pytest.raises(InvalidValueError):
+        A.get("leaky_relu", bad)
+
+
+def test_aliases_and_params():
+    assert A.get("swish") == A.get("silu")
+    assert A.get("elu:2").gamma == 2
+    with pytest.raises(InvalidValueError):
+        A.get("sigmoid:3")
+
+
+def test_to_rational_is_exact():
+    assert A.to_rational("0.1") == sp.Rational(1, 10)
+    assert A.to_rational(0.1) == sp.Rational(1, 10)
+    assert A.to_rational("2.5e-3") == sp.Rational(1, 400)
+    for bad in [float("nan"), math.inf, "1+1", "__import__('os')", True, None]:
+        with pytest.raises(InvalidValueError):
+            A.to_rational(bad)

@@ -1,0 +1,56 @@
+import pytest
+import sympy as sp
+
+from symvg.chain import Chain, x, y
+from symvg.errors import InvalidChainError, UnknownActivationError
+
+
+@pytest.mark.parametrize("depth", [0, -1, 1.5, True, "3", 10**6])
+def test_bad_depth(depth):
+    with pytest.raises(InvalidChainError, match="depth"):
+        Chain(depth)
+
+
+def test_bad_layer_index():
+    c = Chain(3)
+    for k in (0, 4, -1, 1.0):
+        with pytest.raises(InvalidChainError, match=r"1\.\.3"):
+            c.w(k)
+
+
+def test_unknown_activation_and_loss():
+    with pytest.raises(UnknownActivationError):
+        Chain(2, "nope")
+    with pytest.raises(InvalidChainError, match="loss"):
+        Chain(2, loss="hinge")
+    with pytest.raises(InvalidChainError, match="2 activations for depth 3"):
+        Chain(3, ["relu", "tanh"])
+
+
+def test_forward_definitions_follow_the_text():
+    c = Chain(2, ["tanh", "relu"])
+    (z1, d1), (h1, e1), (z2, d2), (h2, e2) = c.forward()
+    assert d1 == c.w(1) * x + c.b(1)
+    assert e1 == sp.tanh(z1)
+    assert d2 == c.w(2) * h1 + c.b(2)
+    assert e2.subs(z2, 3) == 3 and e2.subs(z2, -3) == 0
+
+
+def test_residual_and_bias_off():
+    c = Chain(2, "tanh", residual=True, bias=False)
+    defs = dict(c.forward())
+    assert defs[c.h(2)] == c.h(1) + sp.tanh(c.z(2))
+    assert defs[c.z(1)] == c.w(1) * x
+    assert c.symbols() == (x, y, c.w(1), c.w(2))
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_dloss_is_the_derivative(loss):
+    c = Chain(1, loss=loss)
+    h = c.h(1)
+    assert sp.simplify(c.dloss() - sp.diff(c.loss_expr(), h)) == 0
+
+
+def test_hashable_and_equal():
+    assert Chain(3, ["relu"] * 3) == Chain(3, ("relu", "relu", "relu"))
+    assert len({Chain(3), Chain(3), Chain(4)}) == 2

@@ -1,0 +1,144 @@
+import time
+
+import mpmath
+import pytest
+import sympy as sp
+
+from conftest import random_values
+from symvg import activations as A
+from symvg.activations import z
+from symvg.chain import Chain
+from symvg.derive import MAX_CLOSED_FORM_DEPTH, derive
+from symvg.errors import InvalidChainError, InvalidValueError
+
+
+# The same functions written with Max/Min: SymPy differentiates nested Max/Min quickly, while
+# nested Piecewise stalls (that is the blow-up the structured derivation avoids). A test below
+# checks these are the catalogue's functions.
+_ALT = {
+    "relu": sp.Max(0, z),
+    "leaky_relu": sp.Max(z / 100, z),
+    "elu": sp.Max(z, 0) + sp.Min(0, sp.exp(z) - 1),
+    "hard_sigmoid": sp.Min(1, sp.Max(0, z / 6 + sp.Rational(1, 2))),
+}
+_MPMATH = [{"Heaviside": lambda v, h0=0.5: mpmath.mpf(v > 0) if v != 0 else mpmath.mpf(h0),
+            "DiracDelta": lambda v, *a: mpmath.mpf(0) if v != 0 else mpmath.inf, "Max": max, "Min": min}, "mpmath"]
+
+
+def _reference_chain(chain: Chain) -> Chain:
+    acts = [A.Activation(a.name, _ALT[a.name], sp.diff(_ALT[a.name], z)) if a.name in _ALT and not a.params
+            else a for a in chain.activations]
+    return Chain(chain.depth, acts, loss=chain.loss, bias=chain.bias, residual=chain.residual)
+
+
+def _at(expr: sp.Expr, chain: Chain, point: list) -> mpmath.mpf:
+    return sp.lambdify(chain.symbols(), expr, _MPMATH)(*point)
+
+
+def _agree(chain: Chain, seed: int) -> None:
+    """Structured dL/dw_k == diff of the nested loss, at a random point, to 30 digits, for every k."""
+    ref = _reference_chain(chain)
+    nested = ref.nested()
+    point = [mpmath.mpf(sp.Rational(v).p) / sp.Rational(v).q for v in random_values(chain, seed).values()]
+    with mpmath.workdps(40):
+        for k in range(1, chain.depth + 1):
+            a = _at(derive(chain, k).closed_form(), chain, point)
+            b = _at(sp.diff(nested, ref.w(k)), ref, point)
+            assert abs(a - b) <= mpmath.mpf("1e-30") * max(1, abs(b)), (chain, k, a, b)
+
+
+@pytest.mark.parametrize("name", sorted(_ALT))
+def test_reference_forms_are_the_catalogue_functions(name):
+    f = A.get(name)
+    for t in [sp.Rational(-7, 2), sp.Rational(-1, 3), 0, sp.Rational(1, 3), sp.Rational(7, 2)]:
+        assert sp.simplify(f(t) - _ALT[name].xreplace({z: t})) == 0
+
+
+@pytest.mark.parametrize("name", A.names())
+def test_equals_sympy_diff_every_depth_and_layer(name):
+    """The structured derivation equals diff of the nested loss, for N = 1..8 and every k."""
+    for n in range(1, 9):
+        _agree(Chain(n, name), seed=n)
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize("residual", [False, True])
+def test_equals_sympy_diff_mixed_losses_residual(loss, residual):
+    chain = Chain(4, ["sigmoid", "tanh", "leaky_relu:0.2", "sigmoid"], loss=loss, residual=residual)
+    _agree(chain, seed=4)
+
+
+def test_smooth_closed_form_is_symbolically_equal():
+    chain = Chain(3, "tanh")
+    for k in (1, 2, 3):
+        assert sp.simplify(derive(chain, k).closed_form() - sp.diff(chain.nested(), chain.w(k))) == 0
+
+
+def test_factor_order_and_kinds():
+    d = derive(Chain(3, "sigmoid"), 2)
+    assert [(f.name, f.kind) for f in d.factors] == [
+        ("dL/dh3", "loss"), ("dh3/dz3", "activation"), ("dz3/dh2", "weight"),
+        ("dh2/dz2", "activation"), ("dz2/dw2", "input")]
+    assert d.factors[-1].expr == d.chain.h(1)
+
+
+def test_residual_factor():
+    d = derive(Chain(3, "tanh", residual=True), 1)
+    kinds = [f.kind for f in d.factors]
+    assert kinds == ["loss", "residual", "residual", "activation", "input"]
+    assert d.factors[1].expr == 1 + d.chain.w(3) * (1 - sp.tanh(d.chain.z(3)) ** 2)
+
+
+def test_evaluate_exact_rational_for_piecewise_linear():
+    c = Chain(3, "leaky_relu:0.2")
+    vals = {"x": "0.5", "y": 1, "w1": -2, "b1": "0.25", "w2": 3, "b2": 0, "w3": "0.5", "b3": 1}
+    ev = derive(c, 1).evaluate(vals)
+    assert isinstance(ev.value, sp.Rational)
+    # by hand: z1 = -0.75 -> h1 = -0.15; z2 = -0.45 -> h2 = -0.09; z3 = 0.955 -> h3 = 0.955
+    # dL/dw1 = 2(0.955-1) * 1 * 0.5 * 0.2 * 3 * 0.2 * 0.5
+    assert ev.value == 2 * (sp.Rational(955, 1000) - 1) * sp.Rational(1, 2) * sp.Rational(1, 5) * 3 * sp.Rational(1, 5) * sp.Rational(1, 2)
+
+
+def test_evaluate_matches_closed_form_for_sigmoid():
+    c = Chain(3, "sigmoid")
+    vals = random_values(c, 7)
+    d = derive(c, 1)
+    assert abs(sp.N(d.evaluate(vals).value - d.subs(vals), 50)) < 1e-45
+
+
+def test_evaluate_errors():
+    d = derive(Chain(2), 1)
+    with pytest.raises(InvalidValueError, match="missing values for"):
+        d.evaluate({"x": 1})
+    with pytest.raises(InvalidValueError, match="unknown input 'w9'"):
+        d.evaluate({"w9": 1})
+    with pytest.raises(InvalidValueError, match="finite"):
+        d.evaluate({"x": float("nan"), "y": 0, "w1": 1, "w2": 1, "b1": 0, "b2": 0})
+
+
+def test_closed_form_refused_beyond_limit_with_reason():
+    d = derive(Chain(MAX_CLOSED_FORM_DEPTH + 1), 1)
+    with pytest.raises(InvalidChainError, match="product form"):
+        d.closed_form()
+
+
+def test_deep_derivation_is_linear_size_and_fast():
+    t = time.perf_counter()
+    d = derive(Chain(2000, "sigmoid"), 1)
+    p = d.product
+    assert time.perf_counter() - t < 30  # generous: the benchmark reports the real number
+    assert len(d.factors) == 2 * 2000 + 1
+    assert sp.count_ops(p, visual=False) < 20 * 2000
+
+
+def test_deep_evaluate_exact_relu():
+    c = Chain(300, "relu")
+    vals = {"x": 1, "y": 0, **{f"w{k}": 1 for k in range(1, 301)}, **{f"b{k}": 0 for k in range(1, 301)}}
+    assert derive(c, 1).evaluate(vals).value == 2  # identity path: dL/dh = 2, every factor 1
+
+
+def test_derive_validates():
+    with pytest.raises(InvalidChainError):
+        derive(Chain(3), 4)
+    with pytest.raises(InvalidChainError):
+        derive("not a chain", 1)
