@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import sympy as sp
+
+from symvg import __version__
+
+
+def test_derive_text(run):
+    code, out, err = run("derive", "--layers", "3", "--activation", "sigmoid")
+    assert code == 0 and err == ""
+    assert "dh3/dz3 = sigmoid'(z3)" in out and "dz1/dw1 = x" in out and "1/4" in out
+
+
+def test_derive_json_contract(run):
+    code, out, _ = run("derive", "--layers", "3", "--format", "json")
+    data = json.loads(out)
+    assert {"layers", "activation", "wrt", "factors", "product", "latex"} <= set(data)
+    assert data["layers"] == 3 and data["wrt"] == 1 and len(data["factors"]) == 7
+    assert sp.Symbol("w3") in sp.sympify(data["product"]).free_symbols  # our own output, trusted text
+
+
+def test_derive_latex(run):
+    code, out, _ = run("derive", "--layers", "3", "--format", "latex")
+    assert code == 0 and out.count(r"\begin{align*}") == out.count(r"\end{align*}") >= 1
+    code, out, _ = run("derive", "--layers", "3", "--format", "latex", "--standalone")
+    assert out.startswith(r"\documentclass") and r"\end{document}" in out
+
+
+def test_bound_json_reports_quarter_at_zero(run):
+    code, out, _ = run("bound", "--activation", "sigmoid", "--format", "json")
+    data = json.loads(out)
+    assert data["sup_derivative"] == "1/4" and data["argmax"] == "{0}"
+    assert data["sup_derivative_value"] == 0.25 and data["argmax_value"] == 0.0
+    assert any(p["reason"] == "critical point" for p in data["proof"])
+
+
+def test_bound_with_depth(run):
+    code, out, _ = run("bound", "-a", "tanh", "--weight", "0.9", "--layers", "50", "--tol", "1e-6",
+                       "--format", "json")
+    data = json.loads(out)
+    assert data["verdict"] == "vanish" and data["depth_to_vanish"] == 132
+    assert sp.Rational(data["bound"]) == sp.Rational(9, 10) ** 50
+
+
+def test_examples_and_activations(run):
+    code, out, _ = run("examples")
+    assert code == 0 and "0.24995875" in out and "3e-10" in out and "1/9" in out and "0.2375" in out
+    code, out, _ = run("examples", "deep", "--format", "json")
+    assert json.loads(out)[0]["value"] == "33/8000"
+    code, out, _ = run("activations", "--format", "json")
+    rows = {r["activation"]: r for r in json.loads(out)}
+    assert rows["sigmoid"]["sup_derivative"] == "1/4" and rows["tanh"]["sup_derivative"] == "1"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["derive", "--layers", "0"], "depth"),
+    (["derive", "--layers", "-2"], "depth"),
+    (["derive", "--activation", "sigmod"], "sigmod"),
+    (["derive", "--layers", "3", "--wrt", "4"], "1..3"),
+    (["derive", "--layers", "three"], "three"),
+    (["bound", "--weight", "nan"], "nan"),
+    (["bound", "--tol", "5"], "tol"),
+    (["bound", "--activation", "expr:__import__('os')"], "expr"),
+    (["examples", "nope"], "nope"),
+    (["derive", "--format", "pdf"], "pdf"),
+])
+def test_bad_input_one_line_exit_2(run, args, needle):
+    code, out, err = run(*args)
+    assert code == 2, (args, code, out, err)
+    assert err.startswith("symvg: error: ") and err.count("\n") == 1 and needle in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_python_m_and_version():
+    r = subprocess.run([sys.executable, "-m", "symvg", "--version"], capture_output=True, text=True, check=True)
+    assert __version__ in r.stdout
+    r = subprocess.run([sys.executable, "-m", "symvg", "derive", "--layers", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("symvg: error:") and "Traceback" not in r.stderr
+
+
+def test_every_command_has_help(run):
+    from symvg.cli import cli
+
+    for name in cli.commands:
+        code, out, _ = run(name, "--help")
+        assert code == 0 and "Usage:" in out and len(out) > 200, name
