@@ -93,23 +93,65 @@ class DepthBound:
 
     @property
     def log_rate(self) -> float:
-        """ln(γ|w|): the bound's change per layer on a log scale (negative: vanishing)."""
-        return math.log(float(self.factor)) if self.factor != 0 else -math.inf
+        """ln(γ|w|): the bound's change per layer on a log scale (negative: vanishing).
+
+        Taken from the exact factor, so a factor beyond float range (|w| = 1e-999) still has one.
+        """
+        if self.factor == 0:
+            return -math.inf
+        return _ln(self.factor)
+
+    @property
+    def log10_bound(self) -> float | None:
+        """log10 of (γ|w|)^N, from :attr:`log_rate`: finite at any depth (None without layers or at γ|w| = 0)."""
+        if self.layers is None or self.factor == 0:
+            return None
+        return self.log_rate * self.layers / math.log(10)
 
     def as_dict(self) -> dict:
+        """JSON-ready. A float that over/underflows is never passed off as the answer: it is null (inf)
+        or 0.0 next to a ``note``, with ``log10_bound`` and the exact strings alongside."""
         d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": float(self.gamma),
-             "weight": str(self.weight), "factor": str(self.factor), "factor_value": float(self.factor),
+             "weight": str(self.weight), "factor": str(self.factor), "factor_value": _json_float(self.factor),
              "log_rate": self.log_rate, "verdict": self.verdict}
+        notes = [_range_note("factor", self.factor, d["factor_value"])]
         if self.layers is not None:
-            d.update(layers=self.layers, bound=str(self.bound), bound_value=_float(self.bound))
+            d.update(layers=self.layers, bound=str(self.bound), bound_value=_json_float(self.bound),
+                     log10_bound=self.log10_bound)
+            notes.append(_range_note("bound", self.bound, d["bound_value"], self.log10_bound))
         if self.tol is not None:
             d.update(tol=str(self.tol), depth_to_vanish=self.depth_to_vanish, depth_to_explode=self.depth_to_explode)
+        notes = [n for n in notes if n]
+        if notes:
+            d["note"] = "; ".join(notes)
         return d
 
 
 def _float(v: sp.Expr) -> float:
     f = float(v.evalf(30))
     return f
+
+
+def _ln(v: sp.Expr) -> float:
+    """ln v for an exact v > 0, also where float(v) would be 0 or inf (math.log takes big integers)."""
+    if v.is_Rational:
+        return math.log(v.p) - math.log(v.q)
+    return float(sp.log(v).evalf(30))
+
+
+def _json_float(v: sp.Expr) -> float | None:
+    """The float64 of an exact value; None where it overflows (JSON has no inf)."""
+    f = _float(v)
+    return f if math.isfinite(f) else None
+
+
+def _range_note(name: str, exact: sp.Expr, value: float | None, log10: float | None = None) -> str:
+    """Say so when the float64 field is 0 or null although the exact value is neither."""
+    if exact == 0 or (value is not None and value != 0):
+        return ""
+    what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
+    where = f", its log10 in 'log10_{name}' = {log10:.6g}" if log10 is not None else ""
+    return f"{name} {what}: the exact value is in '{name}'{where}"
 
 
 def verdict(factor: sp.Expr) -> str:
@@ -139,7 +181,7 @@ def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     if factor == 0:
         return 1
     f, t = (factor, tol) if v == "vanish" else (1 / factor, tol)
-    n = max(1, math.ceil(math.log(float(t)) / math.log(float(f.evalf(30)))))
+    n = max(1, math.ceil(_ln(t) / _ln(f)))
     while not bool(f ** n < t):
         n += 1
     while n > 1 and bool(f ** (n - 1) < t):

@@ -359,7 +359,19 @@ class Update:
             verdict = "no change: lr·g = 0"
         else:
             # The verdict comes from the dtype's own arithmetic; the words compare the step it used.
-            step_d = abs(Fraction(float(np.dtype(self.dtype).type(self.step_in_dtype))))
+            step_f = float(np.dtype(self.dtype).type(self.step_in_dtype))
+            if not (np.isfinite(step_f) and np.isfinite(float(np.dtype(self.dtype).type(self.new_weight)))):
+                # lr·g or w - lr·g overflowed: the dtype's number is not the answer; say so, not "kept"/"lost"
+                what = "lr·g" if not np.isfinite(step_f) else "w - lr·g"
+                shown = self.step_in_dtype if not np.isfinite(step_f) else self.new_weight
+                verdict = (f"OVERFLOW — {what} is beyond the largest {self.dtype} "
+                           f"({_dec(limits(self.dtype)['max'])}): {self.dtype} computes {what} = {shown} and a new "
+                           f"weight of {self.new_weight}, which is not the answer (exact "
+                           f"{exact_text(self.new_weight_exact)}); use a wider dtype or a smaller lr")
+                return "\n".join([head, f"  {verdict}", "  steps to move w by 1% (constant gradient): exact "
+                                   f"{'never' if self.steps_exact is None else self.steps_exact}; "
+                                   f"undefined ({self.dtype} overflowed)"])
+            step_d = abs(Fraction(step_f))
             half = _fraction(self.spacing) / 2
             size = f"|lr·g| = {_dec(step)} ({self.dtype}: {_dec(step_d)})"
             side = "below" if self.step > 0 else "above"  # w - lr·g moves down when lr·g > 0

@@ -8,6 +8,7 @@ import sympy as sp
 from .. import activations as acts
 from .. import bounds, render, worked
 from ..chain import LOSSES, Chain
+from ..errors import InvalidValueError
 from ..derive import derive as derive_chain
 from ._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
 
@@ -21,22 +22,41 @@ ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', 
 @click.option("--loss", type=click.Choice(LOSSES), default="mse", show_default=True)
 @click.option("--residual", is_flag=True, help="Skip connections: h_k = h_{k-1} + φ(z_k).")
 @click.option("--no-bias", is_flag=True, help="Drop the biases b_k.")
+@click.option("--at", "at", multiple=True, metavar="NAME=VALUE",
+              help="Evaluate at numbers, e.g. --at x=1 --at w1=0.5 (every input; unset ones are 0 for b, 1 for w).")
 @format_option("text", "unicode", "latex", "markdown", "json")
 @click.option("--standalone", is_flag=True, help="With --format latex: a complete document for pdflatex.")
 @output_option
-def derive(layers: int, activation: str, wrt: int, loss: str, residual: bool, no_bias: bool, fmt: str,
-           standalone: bool, output: str | None) -> None:
+def derive(layers: int, activation: str, wrt: int, loss: str, residual: bool, no_bias: bool, at: tuple[str, ...],
+           fmt: str, standalone: bool, output: str | None) -> None:
     """Derive dL/dw_K through an N-layer chain, factor by factor.
 
     \b
     symvg derive --layers 3
+    symvg derive --layers 3 --at x=1 --at y=0 --at w1=0.5
     symvg derive --layers 4 --format latex --standalone --output d.tex
     """
     precheck_output(output)
-    d = derive_chain(Chain(layers, activation, loss=loss, bias=not no_bias, residual=residual), wrt)
+    chain = Chain(layers, activation, loss=loss, bias=not no_bias, residual=residual)
+    d = derive_chain(chain, wrt)
+    values = _values(chain, at) if at else None
     views = {"text": render.text, "unicode": render.unicode, "markdown": render.markdown,
-             "latex": lambda d: render.latex(d, standalone=standalone), "json": lambda d: to_json(render.to_dict(d))}
-    emit(views[fmt](d), output)
+             "latex": lambda d, values: render.latex(d, values, standalone=standalone),
+             "json": lambda d, values: to_json(render.to_dict(d, values))}
+    emit(views[fmt](d, values), output)
+
+
+def _values(chain: Chain, at: tuple[str, ...]) -> dict[str, str]:
+    """``--at`` pairs over defaults (w = 1, b = 0, x = 1, y = 0); names and numbers are checked by ``evaluate``."""
+    values = {str(s): ("1" if str(s)[0] in "wx" else "0") for s in chain.symbols()}
+    for item in at:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidValueError(f"--at expects NAME=VALUE, got {item!r}")
+        if name.strip() not in values:
+            raise InvalidValueError(f"--at: unknown input {name.strip()!r}; this chain has {', '.join(values)}")
+        values[name.strip()] = value.strip()
+    return values
 
 
 def _supremum_dict(a: acts.Activation) -> dict:
@@ -93,16 +113,30 @@ def bound(activation: str, weight: str | None, layers: int | None, tol: str | No
     if a.convention:
         lines.append(f"  kink convention: {a.convention}")
     if db is not None:
-        lines.append(f"per-layer factor γ|w| = {db.factor} ≈ {float(db.factor):.6g}: {db.verdict}")
+        lines.append(f"per-layer factor γ|w| = {_short(db.factor)} ≈ {_approx(db.factor)}: {db.verdict}")
         if db.layers is not None:
             lines.append(f"bound at depth {db.layers}: (γ|w|)^{db.layers} = {_short(db.bound)}"
-                         f" ≈ {float(db.bound.evalf(30)):.6g}")
+                         f" ≈ {_approx(db.bound)}")
         if db.tol is not None:
             crossing = db.depth_to_vanish or db.depth_to_explode
-            what = "below" if db.verdict == "vanish" else "above 1/"
-            lines.append(f"depth at which the bound is {what}{db.tol}: "
+            what = f"below {db.tol}" if db.verdict == "vanish" else f"above 1/tol = {1 / db.tol}"
+            lines.append(f"depth at which the bound is {what}: "
                          + (str(crossing) if crossing else "never (γ|w| = 1)"))
     emit("\n".join(lines), output)
+
+
+def _approx(v: sp.Expr) -> str:
+    """A short decimal of an exact value, with its true exponent; says so when float64 would print 0 or inf.
+
+    >>> _approx(sp.Rational(1, 4) ** 5000)
+    '5.012e-3011 (below float64 range: a float64 would print 0; the exact value is above)'
+    """
+    text = f"{float(v.evalf(30)):.6g}"
+    if v != 0 and text in ("0", "-0", "inf", "-inf"):
+        where = "below" if text in ("0", "-0") else "beyond"
+        text = (f"{render._sci(v)} ({where} float64 range: a float64 would print {text}; "
+                "the exact value is above)")
+    return text
 
 
 def _short(v: sp.Expr) -> str:

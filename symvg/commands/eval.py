@@ -61,7 +61,7 @@ def render_text(s: GradientStats) -> str:
 @click.option("--shared-weights", is_flag=True, help="One network for all samples (weights of shape (N,)).")
 @click.option("--backend", type=click.Choice(list(BACKENDS)), default="numpy", show_default=True)
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-8, show_default=True,
               help="Report the fraction of |g| below this.")
 @click.option("--log-domain", is_flag=True, help="Accumulate log|g| so deep chains do not underflow to 0.")
@@ -81,7 +81,17 @@ def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, 
     chain = Chain(layers, activation, loss=loss, residual=residual)
     stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=tol,
                    shared_weights=shared_weights, log=log_domain)
-    emit(to_json(stats.as_dict()) if fmt == "json" else render_text(stats), output)
+    emit(to_json(json_data(stats)) if fmt == "json" else render_text(stats), output)
+
+
+def json_data(s: GradientStats) -> dict:
+    """``as_dict`` plus, when float results underflowed to 0, the layers and a note (as in the text view)."""
+    data = s.as_dict()
+    if s.underflowed:
+        data["underflowed_layers"] = list(s.underflowed)
+        data["note"] = (f"{sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype}: they underflowed "
+                        "(or a ReLU was off); rerun with --log-domain to see their magnitudes")
+    return data
 
 
 COMMANDS = [eval_cmd]

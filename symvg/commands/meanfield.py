@@ -6,6 +6,7 @@ import click
 
 from .. import meanfield as mf
 from ..errors import InvalidValueError
+from ..sampling import available_memory
 from ._io import emit, format_option, output_option, precheck_output, to_json
 
 
@@ -42,6 +43,8 @@ def meanfield(activation: str, sigma_w2: str | None, sigma_b2: str, critical: bo
     if sigma_w2 is None:
         raise InvalidValueError("--sigma-w2 is required unless --critical is given")
     result = mf.mean_field(activation, sigma_w2, sigma_b2)
+    if simulate:
+        check_simulation_memory(width, depth, batch)
     sim = (mf.simulate(activation, sigma_w2, sigma_b2, width=width, depth=depth, batch=batch, seeds=seeds,
                        seed=seed) if simulate else None)
     if fmt == "json":
@@ -51,6 +54,20 @@ def meanfield(activation: str, sigma_w2: str | None, sigma_b2: str, critical: bo
         emit(to_json(data), output)
     else:
         emit(result.text() + ("\n" + sim.text() if sim is not None else ""), output)
+
+
+def check_simulation_memory(width: int, depth: int, batch: int) -> None:
+    """Refuse a ``--simulate`` that would not fit, with the estimate, before any array is allocated.
+
+    One net keeps ``depth`` weight matrices (width²) and pre-activations (batch × width), plus a few
+    width² Jacobian temporaries, in float64.
+    """
+    need = 8 * (depth * width * (width + batch) + 4 * width * width)
+    have = available_memory()
+    if have is not None and need > have:
+        raise InvalidValueError(f"--simulate with --width {width} --depth {depth} --batch {batch} needs about "
+                                f"{need // 10**6} MB but only {have // 10**6} MB are available; lower --width "
+                                "(memory grows as depth × width²)")
 
 
 COMMANDS = [meanfield]
