@@ -87,3 +87,17 @@ def test_every_command_has_help(run):
     for name in cli.commands:
         code, out, _ = run(name, "--help")
         assert code == 0 and "Usage:" in out and len(out) > 200, name
+
+
+def test_derive_at_values_exact(run):
+    code, out, _ = run("derive", "--layers", "3", "--activation", "relu", "--at", "x=2", "--at", "w1=0.5",
+                       "--at", "w2=3", "--format", "json")
+    data = json.loads(out)
+    # by hand: h1 = 1, h2 = 3, h3 = 3; dL/dw1 = 2·3 · 1·1 · 1·3 · 1 · 2 = 36
+    assert sp.Rational(data["value"]) == 36
+
+
+@pytest.mark.parametrize("bad", ["x", "q=1", "x=nan", "=3"])
+def test_derive_at_bad(run, bad):
+    code, out, err = run("derive", "--layers", "2", "--at", bad)
+    assert code == 2 and err.startswith("symvg: error: ") and err.count("\n") == 1
