@@ -381,6 +381,28 @@ def hard_sigmoid() -> Activation:
                       convention="φ'(±3) = 0 (pytorch)")
 
 
+def erf() -> Activation:
+    """erf(z), the Gaussian-CDF squashing; φ' = (2/√π)e^{-z²}, so γ = 2/√π ≈ 1.128 at z = 0."""
+    return Activation("erf", sp.erf(z), sp.diff(sp.erf(z), z))
+
+
+SELU_SCALE = sp.Rational("1.0507009873554804934193349852946")
+"""λ of SELU, the decimal literal PyTorch uses (``SELU_SCALE`` in ATen), kept exact."""
+SELU_ALPHA = sp.Rational("1.6732632423543772848170429916717")
+"""α of SELU, the decimal literal PyTorch uses (``SELU_ALPHA`` in ATen), kept exact."""
+
+
+def selu(at_zero: str = "pytorch") -> Activation:
+    """λz for z > 0, λα(e^z − 1) otherwise (Klambauer et al. 2017); φ' ≤ λα ≈ 1.758, at z = 0 (PyTorch).
+
+    PyTorch's backward takes the z ≤ 0 branch at 0, so φ'(0) = λα there.
+    """
+    k = _kink_value(at_zero, SELU_SCALE * SELU_ALPHA, SELU_SCALE * SELU_ALPHA, SELU_SCALE)
+    return Activation("selu", sp.Piecewise((SELU_SCALE * SELU_ALPHA * (sp.exp(z) - 1), z <= 0), (SELU_SCALE * z, True)),
+                      sp.Piecewise((SELU_SCALE * SELU_ALPHA * sp.exp(z), z < 0), (k, sp.Eq(z, 0)), (SELU_SCALE, True)),
+                      convention=f"φ'(0) = {'λα' if at_zero in ('pytorch', 'left') else k} ({at_zero})")
+
+
 CATALOGUE: dict[str, Callable[..., Activation]] = {
     "sigmoid": sigmoid,
     "tanh": tanh,
@@ -392,6 +414,8 @@ CATALOGUE: dict[str, Callable[..., Activation]] = {
     "silu": silu,
     "hard_sigmoid": hard_sigmoid,
     "linear": linear,
+    "erf": erf,
+    "selu": selu,
 }
 ALIASES = {"swish": "silu", "logistic": "sigmoid", "identity": "linear", "leaky": "leaky_relu"}
 
@@ -408,7 +432,7 @@ def get(name: "str | Activation", *args: Number, **kwargs: object) -> Activation
     (('negative_slope', 1/5),)
     >>> get("sigmod")
     Traceback (most recent call last):
-    symvg.errors.UnknownActivationError: unknown activation 'sigmod'; known: sigmoid, tanh, relu, leaky_relu, elu, softplus, gelu, silu, hard_sigmoid, linear, or expr:<expression in z>
+    symvg.errors.UnknownActivationError: unknown activation 'sigmod'; known: sigmoid, tanh, relu, leaky_relu, elu, softplus, gelu, silu, hard_sigmoid, linear, erf, selu, or expr:<expression in z>
     """
     if isinstance(name, Activation):
         return name

@@ -1,0 +1,89 @@
+"""``symvg compare``: one table of vanishing/exploding over activations, with and without skip connections."""
+
+from __future__ import annotations
+
+import click
+import sympy as sp
+
+from .. import activations as acts
+from ..errors import InvalidValueError
+from ..regime import Regime, regime
+from ._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
+
+HEADER = ("activation", "residual", "γ", "floor..ceiling per layer", "bound at N", "log10 bound", "crosses tol",
+          "held to N", "verdict", "at depth N")
+
+
+def parse_activations(text: str | None) -> list[str]:
+    """``"sigmoid, relu,leaky_relu:0.2"`` -> names (the whole catalogue when None); empty items are refused.
+
+    >>> parse_activations("sigmoid, relu")
+    ['sigmoid', 'relu']
+    >>> parse_activations("sigmoid,,relu")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: --activations must be a comma-separated list of names, got 'sigmoid,,relu'
+    """
+    if text is None:
+        return acts.names()
+    items = [t.strip() for t in text.split(",")]
+    if not all(items):
+        raise InvalidValueError(f"--activations must be a comma-separated list of names, got {text!r}")
+    return items
+
+
+def _num(v: sp.Expr) -> str:
+    """The exact value when it is short, else 6 significant digits (the JSON keeps the exact string)."""
+    s = str(v)
+    return s if len(s) <= 10 else f"{float(v.evalf(30)):.6g}"
+
+
+def _crossing(r: Regime) -> str:
+    if r.depth_to_cross is None:
+        return "never"
+    return f"{r.verdict} at {r.depth_to_cross}"
+
+
+def row(r: Regime) -> tuple[str, ...]:
+    """One table row of a :class:`~symvg.regime.Regime`."""
+    bound = r.bound_text if len(r.bound_text) <= 24 else f"({_num(r.factor)})**{r.layers}"
+    return (r.activation, "yes" if r.residual else "no", _num(r.gamma), f"{_num(r.floor)}..{_num(r.factor)}",
+            bound, f"{r.log10_bound:.4g}", _crossing(r), "all" if r.held_to is None else str(r.held_to),
+            r.verdict, r.status)
+
+
+@click.command()
+@click.option("--layers", "-n", type=int, default=50, show_default=True, help="Depth N of the chains.")
+@click.option("--weight", "-w", default="1", show_default=True, help="Weight size |w| on every layer (exact).")
+@click.option("--tol", default="1e-6", show_default=True, help="The bound is 'vanished' below tol, 'exploded' above 1/tol.")
+@click.option("--activations", "-a", "names", default=None,
+              help="Comma-separated activations (default: the whole catalogue), e.g. 'sigmoid,relu,leaky_relu:0.2'.")
+@click.option("--plain", "mode", flag_value="plain", default=True, help="Plain chains only (default).")
+@click.option("--residual", "mode", flag_value="residual", help="Residual chains only: h_k = h_{k-1} + φ(z_k).")
+@click.option("--both", "mode", flag_value="both", help="Each activation plain and residual.")
+@format_option("text", "markdown", "json")
+@output_option
+def compare(layers: int, weight: str, tol: str, names: str | None, mode: str, fmt: str, output: str | None) -> None:
+    """Compare activations: per-layer factor, bound at depth N (never underflows), depth to vanish/explode.
+
+    The per-layer factor |∂h_j/∂h_{j-1}| lies in [floor, ceiling]: [inf|φ'|·|w|, γ|w|] for a plain
+    chain, [1 − γ|w|, 1 + γ|w|] with skip connections. 'held to N' is the deepest N at which both
+    bounds stay in [tol, 1/tol]; 'at depth N' reads both bounds at the given depth.
+
+    \b
+    symvg compare --layers 50
+    symvg compare --layers 20 --activations sigmoid,tanh,relu --both --format markdown
+    """
+    precheck_output(output)
+    chosen = parse_activations(names)
+    residual = {"plain": (False,), "residual": (True,), "both": (False, True)}[mode]
+    results = [regime(a, weight, layers, tol, residual=r) for a in chosen for r in residual]
+    if fmt == "json":
+        emit(to_json({"layers": layers, "weight": weight, "tol": tol, "rows": [r.as_dict() for r in results]}), output)
+        return
+    rows = [row(r) for r in results]
+    head = f"depth N = {layers}, |w| = {results[0].weight}, tol = {results[0].tol}"
+    body = markdown_table(rows, HEADER) if fmt == "markdown" else table(rows, HEADER)
+    emit(head + "\n\n" + body, output)
+
+
+COMMANDS = [compare]

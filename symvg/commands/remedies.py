@@ -1,0 +1,114 @@
+"""``symvg relu``, ``symvg residual``, ``symvg lstm``: the three classic remedies, exactly."""
+
+from __future__ import annotations
+
+import click
+
+from .. import lstm as lstm_mod
+from .. import relu as relu_mod
+from .. import residual as residual_mod
+from ..activations import get, to_rational
+from ._io import emit, format_option, output_option, precheck_output, to_json
+
+ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', or 'expr:<expression in z>'."
+
+
+@click.command()
+@click.option("--layers", "-n", type=int, default=10, show_default=True, help="Depth N of the ReLU chain.")
+@click.option("--mean", default="0", show_default=True, help="Mean μ of the Gaussian pre-activations.")
+@click.option("--std", default="1", show_default=True, help="Standard deviation s of the pre-activations.")
+@click.option("--leaky", default="0.01", show_default=True, help="Leaky ReLU's negative slope ε for the floor.")
+@click.option("--weight", "-w", default="1", show_default=True, help="|w| on every layer, for the leaky floor.")
+@click.option("--samples", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Monte Carlo chains to check P(path alive) (0: none).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@format_option("text", "json")
+@output_option
+def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int, seed: int, fmt: str,
+         output: str | None) -> None:
+    """Dead ReLU units and dead paths, exactly; leaky ReLU's floor ε^N·|w|^N.
+
+    \b
+    symvg relu --layers 10
+    symvg relu --layers 6 --samples 100000 --seed 1
+    """
+    precheck_output(output)
+    dead = relu_mod.dead_probability(mean, std)
+    alive = relu_mod.alive_path_probability(layers, mean, std)
+    floor = relu_mod.leaky_floor([weight] * layers, leaky)
+    mc = relu_mod.simulate_alive_path(layers, samples, seed) if samples else None
+    data = {"layers": layers, "mean": str(to_rational(mean)), "std": str(to_rational(std)),
+            "conventions": {k: str(v) for k, v in relu_mod.conventions().items()},
+            "dead_probability": str(dead), "dead_probability_value": float(dead.evalf(30)),
+            "alive_path_probability": str(alive), "alive_path_probability_value": float(alive.evalf(30)),
+            "leaky_slope": str(to_rational(leaky)), "leaky_floor": str(floor),
+            "leaky_floor_value": float(floor.evalf(30)), "monte_carlo": None if mc is None else mc.as_dict()}
+    if fmt == "json":
+        emit(to_json(data), output)
+        return
+    conv = ", ".join(f"{k}: {v}" for k, v in relu_mod.conventions().items())
+    lines = [f"ReLU'(0) by convention: {conv}",
+             f"P(unit dead) = P(z <= 0), z ~ N({data['mean']}, {data['std']}^2): {dead} ≈ {float(dead.evalf(30)):.6g}",
+             f"P(all {layers} units active: the path passes a gradient) = {alive} ≈ {float(alive.evalf(30)):.6g}",
+             f"leaky ReLU (ε = {data['leaky_slope']}) floor ε^N·|w|^N = {floor} ≈ {float(floor.evalf(30)):.6g}"]
+    if mc is not None:
+        lines.append(f"Monte Carlo ({mc.samples} chains, seed {mc.seed}): {mc.estimate:.6g} "
+                     f"(exact {float(mc.exact):.6g}, {mc.z_score:+.2f} standard errors)")
+    emit("\n".join(lines), output)
+
+
+@click.command()
+@click.option("--layers", "-n", type=int, default=3, show_default=True,
+              help=f"Depth N (path expansion up to {residual_mod.MAX_PATH_LAYERS}).")
+@click.option("--activation", "-a", default="sigmoid", show_default=True, help=ACTIVATION_HELP)
+@click.option("--weight", "-w", default="1", show_default=True, help="|w| on every layer, for the bounds.")
+@format_option("text", "json")
+@output_option
+def residual(layers: int, activation: str, weight: str, fmt: str, output: str | None) -> None:
+    """Skip connections: ∂h_N/∂h_0 as a sum over paths (the identity path is 1) and its bounds.
+
+    \b
+    symvg residual --layers 3 --activation tanh --weight 0.5
+    """
+    precheck_output(output)
+    get(activation)  # fail on a bad name before expanding
+    e = residual_mod.path_expansion(layers)
+    b = residual_mod.residual_bounds(activation, [weight] * layers)
+    if fmt == "json":
+        emit(to_json({"expansion": e.as_dict(), "bounds": b.as_dict()}), output)
+        return
+    lines = [str(e), f"bounds for {b.activation}, γ = {b.gamma}, |w| = {b.weights[0]} on every layer:",
+             f"  residual: {b.lower} ≈ {float(b.lower.evalf(30)):.6g}  <=  |dh{layers}/dh0|  <=  "
+             f"{b.upper} ≈ {float(b.upper.evalf(30)):.6g}",
+             f"  plain (the longest path only): |dh{layers}/dh0| <= {b.plain} ≈ {float(b.plain.evalf(30)):.6g}"]
+    emit("\n".join(lines), output)
+
+
+@click.command()
+@click.option("--steps", "-T", type=int, default=50, show_default=True, help="Time steps T.")
+@click.option("--forget", "-f", default="0.9", show_default=True, help="Constant forget gate f in [0, 1].")
+@click.option("--weight", "-w", default="1", show_default=True, help="The plain RNN's recurrent |w|.")
+@click.option("--activation", "-a", default="sigmoid", show_default=True, help=ACTIVATION_HELP)
+@format_option("text", "json")
+@output_option
+def lstm(steps: int, forget: str, weight: str, activation: str, fmt: str, output: str | None) -> None:
+    """The LSTM cell path ∂c_T/∂c_0 = ∏ f_s against a plain RNN's (γ|w|)^T.
+
+    \b
+    symvg lstm --steps 50 --forget 0.9 --weight 1
+    """
+    precheck_output(output)
+    c = lstm_mod.compare(steps, forget, weight, activation)
+    if fmt == "json":
+        emit(to_json(c.as_dict()), output)
+        return
+    sym = lstm_mod.cell_gradient(steps) if steps <= 6 else "f1*f2*...*f" + str(steps)
+    lines = [f"cell path (gates given): dc{steps}/dc0 = {sym}",
+             f"  constant f = {c.forget}: f^{steps} ≈ {c.cell_value:.6g} (log10 {c.log10_cell:.4g})",
+             f"plain {c.activation} RNN: |dh{steps}/dh0| <= (γ|w|)^{steps} = ({c.gamma * c.weight})^{steps} "
+             f"≈ {c.rnn_value:.6g} (log10 {c.log10_rnn:.4g})",
+             f"the cell path keeps more gradient whenever f > γ|w| = {c.forget_needed}"]
+    emit("\n".join(lines), output)
+
+
+COMMANDS = [relu, residual, lstm]
