@@ -81,7 +81,7 @@ def output_form(act: Activation) -> sp.Expr | None:
     for p in candidates:
         p = sp.expand(p) if p.is_polynomial(h) else p
         if not p.has(z) and p.is_polynomial(h) and _same(p.subs(h, phi), dphi):
-            return sp.sympify(p)
+            return p
     return None
 
 

@@ -244,7 +244,7 @@ def test_case_count() -> None:
     distinct = {tuple(a) for a, _, _ in CASES + OUTPUT_CASES}
     assert len(distinct) >= 50
     commands = {a[0] for a, _, _ in CASES + OUTPUT_CASES}
-    assert set(cli.commands) - {"compare"} <= commands, set(cli.commands) - commands
+    assert KNOWN_COMMANDS <= commands, KNOWN_COMMANDS - commands
 
 
 @pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True,
@@ -285,12 +285,25 @@ def test_write_failure_after_checks_is_runtime_error(scratch: Path, monkeypatch:
     assert sorted(p.name for p in scratch.iterdir() if p.name.endswith(".tmp")) == []
 
 
-def test_compare_if_present(scratch: Path) -> None:
-    """``compare`` is being written elsewhere: check only the group-level contract, and only if it exists."""
-    if "compare" not in cli.commands:
-        pytest.skip("no 'compare' command yet")
-    result = CliRunner().invoke(cli, ["compare", "--no-such-option-xyz"])
-    _check(result, 2, "--no-such-option-xyz")
+KNOWN_COMMANDS = {"derive", "bound", "examples", "activations", "eval", "underflow", "update", "meanfield",
+                  "diagnose", "plot", "sweep"}
+"""The commands this file has cases for; newer ones (compare, ...) get the generic checks below."""
+
+NEWER = sorted(set(cli.commands) - KNOWN_COMMANDS) or ["compare"]
+
+
+@pytest.mark.parametrize("name", NEWER)
+def test_newer_commands_keep_the_contract(scratch: Path, name: str) -> None:
+    """Commands written after this file (``compare`` among them): unknown option and a hostile activation."""
+    if name not in cli.commands:
+        pytest.skip(f"no {name!r} command")
+    _check(CliRunner().invoke(cli, [name, "--no-such-option-xyz"]), 2, "--no-such-option-xyz")
+    params = {o for p in cli.commands[name].params for o in getattr(p, "opts", [])}
+    if "--activation" in params:
+        before = _listing(scratch)
+        r = CliRunner().invoke(cli, [name, "--activation", "expr:__import__('os')"])
+        assert r.exit_code == 2 and r.stderr.startswith(PREFIX) and len(r.stderr.splitlines()) == 1, r.stderr
+        assert "Traceback" not in r.stderr and _listing(scratch) == before
 
 
 # ----------------------------------------------------------------------------- the real entry point
