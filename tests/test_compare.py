@@ -1,0 +1,72 @@
+"""CLI: symvg compare, relu, residual, lstm (one table; exact numbers; exit 2 with one line on bad input)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from symvg.activations import names
+from symvg.cli import cli
+from symvg.regime import regime
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_compare_covers_the_catalogue_both_ways():
+    r = run("compare", "--layers", "50", "--both", "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    assert len(rows) == 2 * len(names()) and {row["residual"] for row in rows} == {False, True}
+    sig = next(x for x in rows if x["activation"] == "sigmoid" and not x["residual"])
+    assert sig == json.loads(json.dumps(regime("sigmoid", 1, 50, "1e-6").as_dict()))
+    assert sig["bound"] == "(1/4)**50" and sig["depth_to_cross"] == 10 and sig["status"] == "vanishes"
+
+
+def test_compare_text_and_markdown():
+    r = run("compare", "-n", "20", "-a", "sigmoid,relu,leaky_relu:0.2", "--residual")
+    assert r.exit_code == 0 and r.stdout.count(" yes ") == 3 and "sigmoid" in r.stdout
+    md = run("compare", "-n", "20", "-a", "sigmoid", "--format", "markdown").stdout
+    assert md.splitlines()[2].startswith("| activation |") and "| sigmoid | no | 1/4 | 0..1/4 | (1/4)**20 |" in md
+
+
+def test_compare_deep_never_underflows(tmp_path):
+    out = tmp_path / "c.json"
+    r = run("compare", "-n", "100000", "-a", "sigmoid", "--format", "json", "--output", str(out))
+    assert r.exit_code == 0 and r.stdout == ""
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["log10_bound"] == pytest.approx(-60205.99913279624)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["compare", "-n", "0"], "layers must be an integer >= 1, got 0"),
+    (["compare", "--tol", "5"], "tol must be in (0, 1)"),
+    (["compare", "-a", "sigmoid,,tanh"], "comma-separated"),
+    (["compare", "-a", "nope"], "unknown activation 'nope'"),
+    (["relu", "--std", "-1"], "std (s) must be > 0"),
+    (["lstm", "--forget", "2"], "forget must be in [0, 1]"),
+    (["residual", "-n", "20"], "at most 12"),
+])
+def test_bad_input_is_one_line_exit_2(args, msg):
+    r = run(*args)
+    assert r.exit_code == 2 and msg in r.stderr and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("symvg: error:")
+
+
+def test_relu_command():
+    d = json.loads(run("relu", "-n", "6", "--samples", "50000", "--seed", "2", "--format", "json").stdout)
+    assert d["alive_path_probability"] == "1/64" and d["dead_probability"] == "1/2"
+    assert d["conventions"] == {"pytorch": "0", "sympy": "1/2", "left": "0", "right": "1"}
+    assert d["leaky_floor"] == "1/1000000000000" and abs(d["monte_carlo"]["z_score"]) < 4.5
+
+
+def test_residual_and_lstm_commands():
+    t = run("residual", "-n", "2", "-a", "tanh", "-w", "0.5").stdout
+    assert "length 0: 1" in t and "1/4 ≈ 0.25  <=  |dh2/dh0|  <=  9/4" in t
+    d = json.loads(run("lstm", "--steps", "50", "--format", "json").stdout)
+    assert d["cell"] == "(9/10)**50" and d["rnn_bound"] == "(1/4)**50"
+    assert d["cell_value"] == pytest.approx(0.9 ** 50, rel=1e-12)
+    assert "dc3/dc0 = f1*f2*f3" in run("lstm", "--steps", "3").stdout

@@ -1,0 +1,78 @@
+"""The LSTM cell path (symvg.lstm) against sympy.diff, torch autograd, and a plain RNN."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symvg import lstm as L
+from symvg.errors import InvalidValueError
+
+
+@pytest.mark.parametrize("T", range(1, 8))
+def test_cell_gradient_is_the_product_of_forget_gates(T):
+    for t in range(T):
+        expected = sp.Mul(*(sp.Symbol(f"f{s}", real=True) for s in range(t + 1, T + 1)))
+        assert L.cell_gradient(T, t) == expected
+    assert sp.diff(L.cell_state(T), sp.Symbol("c0", real=True), 2) == 0   # linear in c_t: no squashing
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("T", [1, 2, 4])
+def test_rnn_diff_equals_the_product_of_w_phiprime(act, T):
+    h0 = sp.Symbol("h0", real=True)
+    got = sp.diff(L.rnn_state(act, T), h0)
+    want = L.rnn_product(act, T)
+    rng = np.random.default_rng(T)
+    for _ in range(3):
+        vals = {s: sp.Rational(int(rng.integers(-30, 31)), 11) for s in got.free_symbols | want.free_symbols}
+        assert abs((got - want).xreplace(vals).evalf(40)) < 1e-30
+
+
+def test_cell_path_matches_torch_autograd_and_a_full_lstm_has_extra_paths():
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(0)
+    T = 12
+    f, i, gg = (torch.rand(T, generator=g, dtype=torch.float64) for _ in range(3))
+    c0 = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    c = c0
+    for s in range(T):
+        c = f[s] * c + i[s] * gg[s]
+    (grad,) = torch.autograd.grad(c, c0)
+    assert math.isclose(grad.item(), float(torch.prod(f)), rel_tol=1e-14)
+    # A real LSTMCell computes its gates from h = o·tanh(c): dc_T/dc_0 is no longer ∏ f (extra paths).
+    torch.manual_seed(0)
+    cell = torch.nn.LSTMCell(1, 1).double()
+    h, c0 = torch.zeros(1, 1, dtype=torch.float64), torch.full((1, 1), 0.3, dtype=torch.float64, requires_grad=True)
+    c, fs = c0, []
+    x = torch.randn(T, 1, 1, dtype=torch.float64, generator=g)
+    for s in range(T):
+        gates = torch.nn.functional.linear(x[s], cell.weight_ih, cell.bias_ih) + \
+            torch.nn.functional.linear(h, cell.weight_hh, cell.bias_hh)
+        ig, fg, gg_, og = gates.chunk(4, 1)
+        fs.append(torch.sigmoid(fg).item())
+        h, c = cell(x[s], (h, c))
+    (grad,) = torch.autograd.grad(c.sum(), c0)
+    assert not math.isclose(grad.item(), float(np.prod(fs)), rel_tol=1e-6)
+
+
+def test_seed_002_numbers():
+    c = L.compare(50, "0.9", 1, "sigmoid")
+    assert c.cell == sp.Rational(9, 10) ** 50 and c.rnn_bound == sp.Rational(1, 4) ** 50
+    assert 5.15e-3 < c.cell_value < 5.16e-3 and 7.88e-31 < c.rnn_value < 7.89e-31
+    assert c.forget_needed == sp.Rational(1, 4)
+    far = L.compare(100_000, "0.9", 1)   # log10 stays finite where floats underflow
+    assert far.rnn_value == 0.0 and math.isclose(far.log10_rnn, 100_000 * math.log10(0.25), rel_tol=1e-12)
+    assert far.as_dict()["log10_cell"] < -4000
+
+
+@pytest.mark.parametrize("call,msg", [
+    (lambda: L.compare(0), "steps"), (lambda: L.compare(5, "1.5"), "forget"),
+    (lambda: L.cell_gradient(3, 3), "start"), (lambda: L.cell_state(10_000), "steps"),
+])
+def test_bad_input(call, msg):
+    with pytest.raises(InvalidValueError, match=msg):
+        call()

@@ -1,0 +1,77 @@
+"""ReLU remedies (symvg.relu): dead units, dead paths and the leaky floor, against exact maths and sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+from scipy.stats import norm
+
+from symvg import relu as R
+from symvg.chain import Chain
+from symvg.derive import derive
+from symvg.errors import InvalidValueError
+
+
+def test_conventions_come_from_the_catalogue():
+    assert R.conventions() == {"pytorch": 0, "sympy": sp.Rational(1, 2), "left": 0, "right": 1}
+
+
+@pytest.mark.parametrize("mu,s", [(0, 1), ("0.5", 1), ("-1.3", 2), (2, "0.7")])
+def test_dead_probability_is_the_gaussian_cdf_at_zero(mu, s):
+    p = R.dead_probability(mu, s)
+    assert abs(float(p.evalf(30)) - norm.cdf(0, loc=float(sp.Rational(mu)), scale=float(sp.Rational(s)))) < 1e-15
+    z = np.random.default_rng(7).normal(float(sp.Rational(mu)), float(sp.Rational(s)), 1_000_000)
+    # binomial standard error ≤ 0.0005 at 10^6 draws; 5 standard errors
+    assert abs(np.mean(z <= 0) - float(p)) < 5 * 0.0005
+
+
+def test_dead_probability_is_exactly_a_half_at_zero_mean():
+    assert R.dead_probability(0, "0.3") == sp.Rational(1, 2)
+    assert R.alive_path_probability(10) == sp.Rational(1, 1024)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 7])
+def test_alive_path_probability_by_monte_carlo(n):
+    # Not independent layers, but P(z_j > 0 | earlier layers) = 1/2 by symmetry of w_j, b_j: the product law.
+    r = R.simulate_alive_path(n, samples=200_000, seed=n)
+    assert r.exact == sp.Rational(1, 2 ** n)
+    assert abs(r.z_score) < 4.5   # 4.5 binomial standard errors
+
+
+def test_without_symmetry_the_product_law_breaks():
+    # Control: a positive mean makes units more alive; the formula follows, 2^-N no longer does.
+    assert R.alive_path_probability(3, "0.5") > sp.Rational(1, 8)
+
+
+def test_leaky_floor_is_attained_on_the_all_negative_path_and_never_undercut():
+    eps, n = sp.Rational(1, 10), 4
+    chain = Chain(n, f"leaky_relu:{eps}")
+    d = derive(chain, 1)
+
+    def jacobian(vals):  # ∂h_N/∂h_0 = (factors between loss and input) · w_1
+        ev = d.evaluate(vals)
+        return sp.Mul(*ev.factors[1:-1]) * vals["w1"]
+
+    ws = [2, sp.Rational(1, 2), 3, sp.Rational(5, 4)]
+    vals = {"x": 1, "y": 0, **{f"w{j}": ws[j - 1] for j in range(1, n + 1)},
+            **{f"b{j}": -100 for j in range(1, n + 1)}}          # every z_j < 0
+    floor = R.leaky_floor(ws, eps)
+    assert abs(jacobian(vals)) == floor == eps ** 4 * sp.Rational(15, 4)
+    rng = np.random.default_rng(3)
+    for _ in range(15):
+        w = [sp.Rational(int(rng.integers(-40, 41)) or 1, 7) for _ in range(n)]
+        v = {"x": sp.Rational(int(rng.integers(-20, 21)), 3), "y": 0,
+             **{f"w{j}": w[j - 1] for j in range(1, n + 1)},
+             **{f"b{j}": sp.Rational(int(rng.integers(-20, 21)), 9) for j in range(1, n + 1)}}
+        assert abs(jacobian(v)) >= R.leaky_floor(w, eps)
+
+
+@pytest.mark.parametrize("call,msg", [
+    (lambda: R.dead_probability(0, 0), "std"), (lambda: R.alive_path_probability(0), "layers"),
+    (lambda: R.leaky_floor([1], 2), "negative_slope"), (lambda: R.leaky_floor([], "0.1"), "weights"),
+    (lambda: R.simulate_alive_path(2, 0), "samples"),
+])
+def test_bad_input(call, msg):
+    with pytest.raises(InvalidValueError, match=msg):
+        call()
