@@ -24,8 +24,18 @@ def _fail(message: str, status: int) -> None:
     sys.exit(status)
 
 
+class _Interrupted(Exception):
+    """Ctrl-C inside a command, carried past click (which would print a blank line and call it Abort)."""
+
+
 class SymvgGroup(click.Group):
     """A click group whose ``main`` turns every failure into one line and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
@@ -49,7 +59,7 @@ class SymvgGroup(click.Group):
             if debug:
                 raise
             _fail(f"{type(e).__name__}: {e}" if not isinstance(e, SymvgRuntimeError) else str(e), 1)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Interrupted):
             _fail("interrupted", 130)
         except Exception as e:  # a bug: still one line, but say so
             if debug:
