@@ -26,7 +26,7 @@ FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 DTYPES = ("float32", "float64")
 
 GRADIENTS_XLABEL = "layers back-propagated through, k"
-GRADIENTS_YLABEL = "bound on |gradient|: (γ|w|)^k"
+GRADIENTS_YLABEL = "|∂L/∂w|: bound (γ|w|)^k (lines), sampled median (dots)"
 DERIVATIVES_XLABEL = "z"
 DERIVATIVES_YLABEL = "φ'(z)"
 PHASE_XLABEL = "σ_w² (weight variance)"
@@ -142,8 +142,12 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
         lowest = min(lowest, float(positive.min()) if positive.size else lowest)
         med = _sampled_medians(a, layers, weight, samples, seed)
         if med is not None:
+            dead = np.flatnonzero(med == 0)
+            note = f"; median 0 (dead path) from k = {dead[0] + 1}" if dead.size else ""
             ax.plot(np.arange(1, med.size + 1), np.where(med > 0, med, np.nan), "o", ms=3, color=line.get_color(),
-                    alpha=0.7, label=f"{a.label}: sampled median |∂L/∂w|")
+                    alpha=0.7, label=f"{a.label}: sampled median, w, b, x ~ N(0, 1){note}")
+            if (med > 0).any():
+                lowest = min(lowest, float(med[med > 0].min()))
     if envelope:
         k, b = bound_curve("sigmoid", 1, layers)
         ax.plot(k, np.where(b > 0, b, np.nan), "k--", lw=1, label="envelope 1/4^k (sigmoid, |w| = 1)")

@@ -28,7 +28,11 @@ def _names(text: str) -> list[str]:
               help="gradients, derivatives: comma-separated activation names.")
 @click.option("--weight", "-w", default="1", show_default=True, help="gradients: weight size |w|.")
 @click.option("--activation", default="tanh", show_default=True, help="phase: the activation.")
-def plot(kind: str, output: str, layers: int, activations: str, weight: str, activation: str) -> None:
+@click.option("--samples", "-m", type=click.IntRange(0, 10**6), default=2000, show_default=True,
+              help="gradients: random networks (Gaussian w, b, x) whose median |dL/dw_k| is drawn; 0: bound only.")
+@click.option("--seed", type=int, default=0, show_default=True, help="gradients: seed of the sampled networks.")
+def plot(kind: str, output: str, layers: int, activations: str, weight: str, activation: str, samples: int,
+         seed: int) -> None:
     """Draw KIND (gradients, derivatives or phase) to an image file.
 
     \b
@@ -39,7 +43,8 @@ def plot(kind: str, output: str, layers: int, activations: str, weight: str, act
     plots.format_for(output)  # a bad suffix or directory fails before any drawing
     precheck_output(output)
     if kind == "gradients":
-        fig = plots.plot_gradients(layers=layers, activations=_names(activations), weight=weight)
+        fig = plots.plot_gradients(layers=layers, activations=_names(activations), weight=weight,
+                                   samples=samples or None, seed=seed)
     elif kind == "derivatives":
         fig = plots.plot_derivatives(_names(activations))
     else:
