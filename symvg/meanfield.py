@@ -424,24 +424,7 @@ def _c_star(act: Activation, sw: float, sb: float, q: float) -> float:
         lo, glo = -1.0, h(-1.0)
     if ghi >= 0:  # no crossing resolvable below 1
         return 1.0
-    # Illinois regula falsi: superlinear, and it keeps the bracket h(lo) >= 0 > h(hi)
-    side = 0
-    for _ in range(100):
-        c = hi - ghi * (hi - lo) / (ghi - glo) if glo != ghi else (lo + hi) / 2
-        hc = h(c)
-        if hc >= 0:
-            lo, glo = c, hc
-            if side == 1:
-                ghi /= 2
-            side = 1
-        else:
-            hi, ghi = c, hc
-            if side == -1:
-                glo /= 2
-            side = -1
-        if hi - lo < 1e-13 or hc == 0:
-            break
-    return c
+    return _bisect(h, lo, hi, rel=1e-13)
 
 
 # ----------------------------------------------------------------------------- results
