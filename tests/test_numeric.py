@@ -175,7 +175,7 @@ def _torch_act(torch, name):
     F = torch.nn.functional
     return {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu, "leaky_relu": F.leaky_relu,
             "elu": F.elu, "softplus": F.softplus, "gelu": F.gelu, "silu": F.silu,
-            "hard_sigmoid": F.hardsigmoid, "linear": lambda t: t}[name]
+            "hard_sigmoid": F.hardsigmoid, "linear": lambda t: t, "erf": torch.erf, "selu": F.selu}[name]
 
 
 @pytest.mark.parametrize("residual", [False, True])
