@@ -34,24 +34,20 @@ from symvg.numeric import compile as nc_compile
 from symvg.numeric import gradients
 
 
-def best(f, repeats):
+def best(f, repeats, clock=time.perf_counter):
+    """Min over ``repeats`` calls of ``f`` on ``clock`` (wall time by default)."""
     t = float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         f()
-        t = min(t, time.perf_counter() - t0)
+        t = min(t, clock() - t0)
     return t
 
 
 def best_cpu(f, repeats):
     """Process CPU time, min of repeats: with one thread this is the work done, and it is not inflated
     by other programs on the machine the way wall-clock time is."""
-    t = float("inf")
-    for _ in range(repeats):
-        t0 = time.process_time()
-        f()
-        t = min(t, time.process_time() - t0)
-    return t
+    return best(f, repeats, clock=time.process_time)
 
 
 def closed_forms(chain):
