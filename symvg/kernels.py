@@ -177,9 +177,16 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
         return logistic
     if loc.kind == "tanh":
         def tanh(zb: Any, hout: Any, dout: Any) -> None:
+            # φ' = 1 − h² (the proved output form) cancels as |z| grows: at z = 15 it keeps 3 digits.
+            # The same value as 4e/(1 + e)² with e = e^{−2|z|} has no cancellation.
             xp.tanh(zb, out=hout)
-            xp.multiply(hout, hout, out=dout)
-            xp.subtract(1, dout, out=dout)   # φ' = 1 − h², the proved output form
+            xp.abs(zb, out=dout)
+            xp.multiply(dout, -2, out=dout)
+            xp.exp(dout, out=dout)             # e = e^{-2|z|} ∈ (0, 1]
+            xp.add(dout, 1, out=zb)            # zb is scratch from here on
+            xp.multiply(zb, zb, out=zb)
+            xp.divide(dout, zb, out=dout)
+            xp.multiply(dout, 4, out=dout)     # 4e/(1+e)² = sech²z = 1 − tanh²z
         return tanh
     if loc.kind == "identity":
         def identity(zb: Any, hout: Any, dout: Any) -> None:
