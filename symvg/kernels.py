@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import sympy as sp
+from sympy.codegen.rewriting import optimize, optims_c99
 
 from .activations import Activation, z
 
@@ -127,7 +128,10 @@ def _modules() -> list:
 def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple[Any, Any]]:
     """``z ↦ (φ(z), φ'(z))``, one ``lambdify(cse=True)`` so shared subexpressions are computed once."""
     mods = _modules() if modules == "numpy" else modules
-    return sp.lambdify(z, [act.expr, act.derivative], modules=mods, cse=True)
+    # C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
+    # where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved.
+    phi = optimize(act.expr, optims_c99)
+    return sp.lambdify(z, [phi, act.derivative], modules=mods, cse=True)
 
 
 _flags = threading.local()

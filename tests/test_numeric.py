@@ -305,3 +305,20 @@ def test_generic_kernel_repairs_overflowing_formulas(dtype):
     ref = _float(reference(c, x, 0.3, W, [0.0] * 3))
     assert np.isfinite(g).all()
     np.testing.assert_allclose(g, ref, rtol=1e-12 if dtype == "float64" else 1e-6)
+
+
+def test_local_pieces_keep_relative_accuracy_where_formulas_cancel():
+    """tanh' at large |z| (1 - h² keeps 3 digits at z = 15) and softplus at z < -37 (log(1+e^z) → 0)."""
+    import mpmath
+
+    from symvg.kernels import layer_kernel, local
+
+    zs = np.array([-30.0, -15.0, -0.5, 0.0, 3.0, 15.0, 30.0, -50.0])
+    for name, phi, dphi in [("tanh", mpmath.tanh, lambda t: mpmath.sech(t) ** 2),
+                            ("softplus", lambda t: mpmath.log1p(mpmath.exp(t)), lambda t: 1 / (1 + mpmath.exp(-t)))]:
+        h, d = np.empty_like(zs), np.empty_like(zs)
+        layer_kernel(local(get(name)), np)(zs.copy(), h, d)
+        with mpmath.workdps(40):
+            for t, hv, dv in zip(zs, h, d):
+                assert abs(hv - float(phi(t))) <= 4e-16 * abs(float(phi(t))) or hv == float(phi(t)) == 0, (name, t)
+                assert abs(dv - float(dphi(t))) <= 4e-16 * abs(float(dphi(t))), (name, t, dv)
