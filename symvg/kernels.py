@@ -130,8 +130,18 @@ def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple
     mods = _modules() if modules == "numpy" else modules
     # C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
     # where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved.
-    phi = optimize(act.expr, optims_c99)
-    return sp.lambdify(z, [phi, act.derivative], modules=mods, cse=True)
+    phi = _erfc_form(optimize(act.expr, optims_c99))
+    return sp.lambdify(z, [phi, _erfc_form(act.derivative)], modules=mods, cse=True)
+
+
+def _erfc_form(e: sp.Expr) -> sp.Expr:
+    """1 + erf(u) as erfc(−u) where that removes the constant (GELU: Φ(z) = erfc(−z/√2)/2).
+
+    erf(u)/2 + 1/2 cancels for u ≪ 0 (GELU' at z = −5 keeps 9 digits); erfc(−u)/2 keeps them all.
+    Kept only when the expression gets no longer, so erf(z) itself is never turned into erfc(−z) − 1.
+    """
+    new = e.replace(sp.erf, lambda u: sp.erfc(-u, evaluate=False) - 1)
+    return new if sp.count_ops(new) <= sp.count_ops(e) else e
 
 
 _flags = threading.local()

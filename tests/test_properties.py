@@ -105,30 +105,41 @@ def float_networks(draw, residual=False):
 
 
 RTOL = 1e-12
-"""Asked for: rel 1e-12 in float64 where nothing underflows. NOT MET for every chain yet. Found so far:
-tanh' as 1 - h² cancelled for large |z| (fixed: 4e/(1+e)², e = e^{-2|z|}); softplus's log(1 + e^z)
-rounded to 0 for z < -37 (fixed: log1p). Still failing are ill-conditioned points, where no float64
-evaluation can reach 1e-12: z_k = w_k·h_{k-1} + b_k cancelling (this grid of k/97 + 1/1013 values makes
-that common; 1% off seen), and roots of φ' (SiLU at z ≈ -1.278, GELU at z ≈ -0.75). The test needs a
-condition-number-aware tolerance before the mark can go. Marked xfail (not strict)
-so the suite stays green while numeric/kernels are fixed; remove the mark then."""
+"""Asked for: rel 1e-12 in float64 where nothing underflows -- where the problem allows it. Two kinds of
+point do not: z_k = w_k·h_{k-1} + b_k cancelling (the k/97 + 1/1013 grid makes that common), and roots of
+φ' (SiLU at z ≈ -1.278, GELU at z ≈ -0.75). There the exact gradient moves by far more than 1e-12 when the
+inputs move by one rounding error, so no float64 evaluation can match it. The tolerance therefore adds the
+problem's own sensitivity, measured by re-running the 50-digit reference on inputs nudged by a few ulps
+(a backward-stability check). Hypothesis found two real bugs this way, both fixed: tanh' as 1 - h² (3
+digits at z = 15), softplus as log(1 + e^z) (0 below z = -37) and GELU's erf(u) + 1 (cancels for z << 0;
+now erfc(-u)). Still open, hence the xfail: a depth-6 saturated sigmoid chain ending in GELU is off by
+1.1e-12 relative, beyond its measured sensitivity; the tolerance or the kernels need another look."""
 
 
-@pytest.mark.xfail(reason="float64 gradients miss rel 1e-12 on some chains (softplus without log1p, roots of "
-                          "SiLU'/GELU'); see RTOL", strict=False)
-@settings(max_examples=15, phases=[Phase.explicit, Phase.generate], **SETTINGS)  # no shrinking while xfail
+def _nudged(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return v * (1 + rng.choice([-1.0, 1.0], size=v.shape) * 4 * np.finfo(np.float64).eps)
+
+
+@pytest.mark.xfail(reason="rel 1e-12 is still missed by ~1e-12 on some saturated sigmoid chains beyond what "
+                          "input nudges explain; see RTOL", strict=False)
+@settings(max_examples=10, phases=[Phase.explicit, Phase.generate], **SETTINGS)  # no shrinking while xfail
 @given(float_networks())
 def test_numeric_matches_mpmath_reference(net):
     chain, x, y, W, B = net
     g = gradients(chain, x, y, W, B, dtype="float64")
     ref = reference(chain, x, y, W, B, dps=50)
+    rng = np.random.default_rng(0)
+    sensitivity = np.zeros(ref.shape)
+    for _ in range(2):
+        moved = reference(chain, _nudged(x, rng), y, _nudged(W, rng), _nudged(B, rng), dps=50)
+        sensitivity = np.maximum(sensitivity, np.abs(moved.astype(float) - ref.astype(float)))
     tiny = np.finfo(np.float64).tiny
     for (i, j), r in np.ndenumerate(ref):
         r = float(r)
         if abs(r) < tiny * 1e10 or not math.isfinite(r) or abs(r) > 1e300:
             continue  # underflowing / overflowing in float64: (d) covers those through the log domain
-        # a chain of N layers loses a few ulps per layer; 1e-12 leaves room for depth 12 with residuals
-        assert abs(g[i, j] - r) <= RTOL * abs(r), (chain, i, j, g[i, j], r)
+        # a chain of N layers loses a few ulps per layer; 1e-12 leaves room for depth 12
+        assert abs(g[i, j] - r) <= RTOL * abs(r) + 10 * sensitivity[i, j], (chain, i, j, g[i, j], r)
 
 
 @settings(max_examples=25, **SETTINGS)
