@@ -115,8 +115,7 @@ def _pieces(d: sp.Expr) -> list[tuple[sp.Expr, sp.Set]]:
 
 
 def _magnitude(v: sp.Expr) -> sp.Expr:
-    v = sp.simplify(sp.Abs(v))
-    return v
+    return sp.simplify(sp.Abs(v))
 
 
 def _real_roots(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> list[sp.Float]:

@@ -28,7 +28,7 @@ from typing import Mapping
 
 import sympy as sp
 
-from .activations import Number, to_rational
+from .activations import Number, to_rational, z
 from .chain import Chain, x, y
 from .errors import InvalidChainError, InvalidValueError
 
@@ -175,7 +175,7 @@ def _local(template: sp.Expr, zj: sp.Symbol) -> sp.Expr:
     # φ'(z) is already canonical and has z as its only symbol, so renaming z to z_j needs no
     # re-evaluation; skipping it (assumption queries, Mul.flatten) makes the walk ~10x faster.
     with sp.evaluate(False):
-        return template.xreplace({_z(): zj})
+        return template.xreplace({z: zj})
 
 
 @lru_cache(maxsize=128)
@@ -194,12 +194,6 @@ def _derive(chain: Chain, k: int) -> Derivation:
     fs.append(Factor(chain.h(k), chain.z(k), _local(act.derivative, chain.z(k)), "activation", k, act.name))
     fs.append(Factor(chain.z(k), chain.w(k), chain.h(k - 1), "input", k))
     return Derivation(chain, k, tuple(fs))
-
-
-def _z() -> sp.Symbol:
-    from .activations import z
-
-    return z
 
 
 def _substitute_forward(expr: sp.Expr, chain: Chain) -> sp.Expr:
