@@ -22,10 +22,10 @@ never by the activation's name:
 The CuPy path can fuse a whole layer into one ``ElementwiseKernel`` whose body is printed by
 SymPy's C printer:
 
->>> print(elementwise_source(get("tanh")).operation)
+>>> print(elementwise_source(get("gelu")).operation)
 T z = w*hp + b;
-h = tanh(z);
-d = 1 - pow(tanh(z), 2);
+h = (1.0/2.0)*z*erfc(-((1.0/2.0)*M_SQRT2*z));
+d = (1.0/2.0)*M_SQRT2*z*exp(-1.0/2.0*pow(z, 2))/sqrt(M_PI) + (1.0/2.0)*erfc(-((1.0/2.0)*M_SQRT2*z));
 """
 
 from __future__ import annotations
@@ -127,21 +127,51 @@ def _modules() -> list:
 @lru_cache(maxsize=None)
 def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple[Any, Any]]:
     """``z ↦ (φ(z), φ'(z))``, one ``lambdify(cse=True)`` so shared subexpressions are computed once."""
-    mods = _modules() if modules == "numpy" else modules
+    mods = _modules() if modules == "numpy" else [modules]
+    erfcneg_impl = _erfcneg_cupy if modules == "cupy" else _erfcneg_numpy
     # C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
     # where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved.
     phi = _erfc_form(optimize(act.expr, optims_c99))
-    return sp.lambdify(z, [phi, _erfc_form(act.derivative)], modules=mods, cse=True)
+    return sp.lambdify(z, [phi, _erfc_form(act.derivative)], modules=[{"erfcneg": erfcneg_impl}, *mods], cse=True)
+
+
+class erfcneg(sp.Function):
+    """erfc(−u), held unevaluated: SymPy rewrites ``erfc(-u)`` to ``2 - erfc(u)`` on sight, which is the
+    very cancellation this form exists to avoid. Printed as ``erfc(-(u))`` in C, and given to lambdify
+    as a function of its own."""
+
+    nargs = 1
+
+    def _ccode(self, printer: Any) -> str:
+        return f"erfc(-({printer._print(self.args[0])}))"
 
 
 def _erfc_form(e: sp.Expr) -> sp.Expr:
     """1 + erf(u) as erfc(−u) where that removes the constant (GELU: Φ(z) = erfc(−z/√2)/2).
 
-    erf(u)/2 + 1/2 cancels for u ≪ 0 (GELU' at z = −5 keeps 9 digits); erfc(−u)/2 keeps them all.
+    erf(u)/2 + 1/2 cancels for u ≪ 0 (GELU at z = −10 rounds to 0); erfc(−u)/2 keeps every digit.
     Kept only when the expression gets no longer, so erf(z) itself is never turned into erfc(−z) − 1.
+
+    >>> from symvg.activations import get
+    >>> _erfc_form(get("gelu").expr)
+    z*erfcneg(sqrt(2)*z/2)/2
     """
-    new = e.replace(sp.erf, lambda u: sp.erfc(-u, evaluate=False) - 1)
+    new = e.replace(sp.erf, lambda u: erfcneg(u) - 1)
     return new if sp.count_ops(new) <= sp.count_ops(e) else e
+
+
+def _erfcneg_numpy(u: Any) -> Any:
+    try:
+        from scipy.special import erfc
+    except ImportError:  # pragma: no cover - scipy is usually present; math.erfc per element is exact but slow
+        erfc = np.vectorize(math.erfc, otypes=[np.result_type(u)])
+    return erfc(-u)
+
+
+def _erfcneg_cupy(u: Any) -> Any:
+    from cupyx.scipy.special import erfc
+
+    return erfc(-u)
 
 
 _flags = threading.local()
@@ -275,9 +305,15 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
                  f"T r = {ccode(1 / (1 + e))};", f"T phi = {ccode(e * r)};"]
         hline = "h = hp + phi;" if residual else "h = phi;"
         op = "\n".join(["T z = w*hp + b;", *lines, hline, f"d = {ccode(phi_s * r)};"])
+    elif local(act).kind == "tanh":
+        # φ' as 4e/(1 + e)², e = e^{-2|z|}, like the CPU kernel: 1 - tanh² keeps 3 digits at z = 15
+        e = sp.Symbol("e")
+        hline = "h = hp + tanh(z);" if residual else "h = tanh(z);"
+        op = "\n".join(["T z = w*hp + b;", f"T e = {ccode(sp.exp(-2 * sp.Abs(z)))};", hline,
+                        f"d = {ccode(4 * e / (1 + e) ** 2)};"])
     else:
-        phi = ccode(act.expr)
-        dphi = ccode(act.derivative)
+        phi = ccode(_erfc_form(optimize(act.expr, optims_c99)))
+        dphi = ccode(_erfc_form(act.derivative))
         hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
         op = "\n".join(["T z = w*hp + b;", hline, f"d = {dphi};"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
