@@ -1,0 +1,322 @@
+"""The fused CPU engine: the whole forward and backward pass in one numba kernel (optional extra ``fast``).
+
+One job: the same structured chain rule as :mod:`symvg.numeric`, compiled so that each block of samples
+is read once, carried through every layer in cache, and written once, on every core:
+
+    for each block of samples (in parallel):
+        forward   z_k = w_k·h_{k-1} + b_k,  (h_k, φ'_k) = pair(z_k)        one vectorised loop per layer
+        backward  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k (+ δ_k if residual)
+
+Why numba alone was not enough (see ``../shared/PERFORMANCE.md``): its ``exp`` is a scalar libm call, so a
+fused loop lost to NumPy's SIMD ``exp``. :func:`vexp` is an ``exp`` that LLVM can vectorise: Cody-Waite
+reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-13 (float64) or degree-7 (float32) Taylor polynomial,
+and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),
+overflows to inf and underflows through the subnormals like libm.
+
+Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expressions by
+:mod:`symvg.kernels` (the same proved forms the NumPy engine uses) and inlined into the kernel:
+
+* ``logistic``: e = e^{-|z|}, s = 1/(1+e); φ = s or e·s, φ' = e·s² -- one exp, no overflow, no cancellation;
+* ``tanh``: φ = tanh z, φ' = 4e/(1+e)² with e = e^{-2|z|};
+* ``generic``: ``lambdify`` of the C99-rewritten φ and φ' with ``exp`` bound to :func:`vexp` and every
+  other function to ``math``.
+
+What it does not take (the NumPy engine does): chains whose layers use different activations, the log
+domain, and CuPy. Blocks where a local formula overflows (φ or φ' not finite, e.g. softplus' = e^z/(1+e^z)
+at z > 709) are redone by the NumPy engine, which repairs them exactly.
+
+>>> import numpy as np
+>>> from symvg.chain import Chain
+>>> if available():
+...     g = gradients(Chain(2, "relu"), np.array([2.0]), np.array([0.0]),
+...                   np.array([[0.5], [3.0]]), np.array([[0.0], [0.0]]))
+...     assert g.tolist() == [[36.0], [6.0]]
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any, Callable
+
+import numpy as np
+import sympy as sp
+
+from .activations import Activation, z
+from .chain import Chain, y as y_sym
+from .errors import BackendUnavailableError
+
+BLOCK = 512
+"""Samples per block: h_0..h_N, φ'_1..φ'_N and a block of per-sample W and B stay in L2 for depths in the
+tens (20 layers: ≈ 330 KB in float64); measured 256/512/1024/2048 in benchmarks/README.md."""
+
+
+def available() -> bool:
+    """True when numba can be imported (``pip install symvg[fast]``)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _numba() -> Any:
+    try:
+        import numba
+    except ImportError:
+        raise BackendUnavailableError("the fused engine needs numba: pip install symvg[fast]") from None
+    return numba
+
+
+# ----------------------------------------------------------------------------- a vectorisable exp
+
+
+@lru_cache(maxsize=None)
+def _primitives() -> dict[str, Any]:
+    """vexp and erfcneg for numba, built once (importing numba and compiling costs ~1 s).
+
+    The functions numba compiles carry no annotations: numba's overload matching compares them.
+    """
+    numba = _numba()
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic, overload
+
+    @intrinsic
+    def bits_to_float(typingctx: Any, i: Any) -> Any:
+        # Reinterpret an integer's bits as the float of the same width: a no-op LLVM vectorises.
+        if i == types.int64:
+            return types.float64(types.int64), lambda ctx, b, sig, args: b.bitcast(args[0], ir.DoubleType())
+        if i == types.int32:
+            return types.float32(types.int32), lambda ctx, b, sig, args: b.bitcast(args[0], ir.FloatType())
+        return None
+
+    c64 = dict(lo=-745.2, hi=709.79, log2e=1.4426950408889634, ln2hi=6.93147180369123816490e-01,
+               ln2lo=1.90821492927058770002e-10, bias=1023, shift=52, terms=13)
+    c32 = dict(lo=-104.0, hi=88.72, log2e=1.44269504, ln2hi=0.693359375, ln2lo=-2.12194440e-4, bias=127,
+               shift=23, terms=7)
+
+    jit = numba.njit(inline="always", error_model="numpy")  # error_model: no ZeroDivisionError branch, so loops vectorise
+
+    def make(c: dict, ft: Any, it: Any) -> Callable:
+        lo, hi, log2e, ln2hi, ln2lo = (ft(c[k]) for k in ("lo", "hi", "log2e", "ln2hi", "ln2lo"))
+        coef = tuple(ft(1 / math.factorial(j)) for j in range(c["terms"], -1, -1))
+        half, zero, inf = ft(0.5), ft(0.0), ft(np.inf)
+        bias, shift = it(c["bias"]), it(c["shift"])
+
+        def vexp(x):
+            xc = min(max(x, lo), hi)
+            n = np.floor(xc * log2e + half)  # np.floor keeps the width (math.floor gives an int64)
+            r = (xc - n * ln2hi) - n * ln2lo
+            p = coef[0]
+            for cj in coef[1:]:  # unrolled by numba: Horner, highest power first
+                p = p * r + cj
+            ni = it(n)
+            n1 = ni >> it(1)  # 2^n as 2^n1·2^n2, both normal, so results reach the subnormals
+            # it(...) again: numba widens int32 arithmetic to int64
+            e = p * bits_to_float(it((n1 + bias) << shift)) * bits_to_float(it((ni - n1 + bias) << shift))
+            e = inf if x > hi else e
+            return zero if x < lo else e
+        return jit(vexp)
+
+    vexp64 = make(c64, np.float64, np.int64)
+    vexp32 = make(c32, np.float32, np.int32)
+
+    def vexp(x):  # the name generated code calls; numba picks the width
+        return math.exp(x)
+
+    @overload(vexp, inline="always")
+    def _vexp(x):
+        if x == types.float32:
+            return lambda x: vexp32(x)
+        if isinstance(x, (types.Float, types.Integer)):
+            return lambda x: vexp64(np.float64(x))
+        return None
+
+    @jit
+    def erfcneg(u):
+        return math.erfc(-u)
+
+    return {"vexp": vexp, "erfcneg": erfcneg, "vexp_array": numba.njit(error_model="numpy")(_over(vexp)),
+            "jit": jit}
+
+
+def _over(f: Callable) -> Callable:
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = f(x[i])
+    return apply
+
+
+def vexp_array(x: np.ndarray) -> np.ndarray:
+    """:func:`vexp` over a 1-D float32/float64 array (for tests and the benchmark).
+
+    >>> if available():
+    ...     v = vexp_array(np.array([0.0, 1.0, -800.0, 800.0]))
+    ...     assert v[0] == 1.0 and abs(v[1] - np.e) <= 4.5e-16 and v[2] == 0.0 and v[3] == np.inf
+    """
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    _primitives()["vexp_array"](x, out)
+    return out
+
+
+# ----------------------------------------------------------------------------- local pieces
+
+
+def _floats(e: sp.Expr) -> sp.Expr:
+    # numba types literals as machine integers: 87904967042368842997010876040615967103/50000… overflows
+    return e.replace(lambda a: a.is_Rational and not a.is_Integer, lambda a: sp.Float(a, 20))
+
+
+@lru_cache(maxsize=None)
+def pair(act: Activation, dtype: str) -> Callable:
+    """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype (see the module docstring)."""
+    from .kernels import _erfc_form, local
+
+    prim = _primitives()
+    vexp, jit = prim["vexp"], prim["jit"]
+    ft = np.dtype(dtype).type
+    one, two, four = ft(1), ft(2), ft(4)
+    kind = local(act).kind
+    if kind == "logistic":
+        def logistic(zv):
+            e = vexp(-abs(zv))
+            s = one / (one + e)
+            es = e * s
+            return (s if zv >= 0 else es), es * s
+        return jit(logistic)
+    if kind == "tanh":
+        def tanh(zv):
+            e = vexp(-two * abs(zv))
+            q = one + e
+            return math.tanh(zv), four * e / (q * q)
+        return jit(tanh)
+    if kind == "identity":
+        return jit(lambda zv: (zv, one))
+    from sympy.codegen.rewriting import optimize, optims_c99
+
+    phi = _floats(_erfc_form(optimize(act.expr, optims_c99)))
+    dphi = _floats(_erfc_form(act.derivative))
+    f = sp.lambdify(z, (phi, dphi), modules=[{"exp": vexp, "erfcneg": prim["erfcneg"]}, "math"], cse=True)
+    return jit(f)
+
+
+_hN = sp.Symbol("h_N", real=True)
+
+
+def _loss_form(chain: Chain) -> sp.Expr:
+    """∂L/∂h_N in a depth-free symbol, so chains of any depth share one compiled kernel."""
+    return chain.dloss().xreplace({chain.h(chain.depth): _hN})
+
+
+@lru_cache(maxsize=None)
+def _dloss(form: sp.Expr) -> Callable:
+    return _primitives()["jit"](sp.lambdify((_hN, y_sym), _floats(form), modules="math"))
+
+
+# ----------------------------------------------------------------------------- the kernel
+
+
+@lru_cache(maxsize=None)
+def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
+    """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
+    numba = _numba()
+    prim = _primitives()
+    local_jit = numba.njit(error_model="numpy")  # not inlined: each layer loop is its own vectorised function
+    fpair = pair(act, dtype)
+    dl = _dloss(loss_form)
+    ft = np.dtype(dtype).type
+    zero = ft(0)
+
+    @local_jit
+    def forward(w, b, hp, hn, d, c, residual):
+        bad = False
+        for j in range(c):
+            hj, dj = fpair(w[j] * hp[j] + b[j])
+            bad |= (hj - hj != zero) | (dj - dj != zero)  # inf or NaN: x - x is NaN
+            hn[j] = hp[j] + hj if residual else hj
+            d[j] = dj
+        return bad
+
+    @local_jit
+    def backward(delta, d, hp, w, g, c, residual):
+        for j in range(c):
+            a = delta[j] * d[j]
+            g[j] = a * hp[j]
+            delta[j] = delta[j] + a * w[j] if residual else a * w[j]
+
+    @local_jit
+    def loss(hN, yv, delta, c):
+        for j in range(c):
+            delta[j] = dl(hN[j], yv[j])
+
+    @numba.njit(parallel=True, error_model="numpy")
+    def kernel(x, yv, W, B, residual, block, G, bad):
+        n, m = G.shape
+        shared_w, shared_b = W.shape[1] == 1, B.shape[1] == 1
+        for blk in numba.prange((m + block - 1) // block):
+            s0 = blk * block
+            c = min(block, m - s0)
+            H = np.empty((n + 1, block), dtype=G.dtype)
+            D = np.empty((n, block), dtype=G.dtype)
+            wrow = np.empty((n, block if shared_w else 0), dtype=G.dtype)  # w_k filled in, for one loop shape
+            brow = np.empty(block, dtype=G.dtype)
+            delta = np.empty(block, dtype=G.dtype)
+            H[0, :c] = x[s0:s0 + c]
+            flag = False
+            for k in range(n):
+                if shared_w:
+                    wrow[k, :c] = W[k, 0]
+                if shared_b:
+                    brow[:c] = B[k, 0]
+                w = wrow[k] if shared_w else W[k, s0:s0 + c]
+                b = brow if shared_b else B[k, s0:s0 + c]
+                flag |= forward(w, b, H[k], H[k + 1], D[k], c, residual)
+            bad[blk] = flag
+            loss(H[n], yv[s0:s0 + c], delta, c)
+            for k in range(n - 1, -1, -1):
+                w = wrow[k] if shared_w else W[k, s0:s0 + c]
+                backward(delta, D[k], H[k], w, G[k, s0:s0 + c], c, residual)
+
+    return kernel
+
+
+def supports(chain: Chain) -> bool:
+    """Whether the fused engine takes this chain: numba is installed and every layer has one activation."""
+    return available() and len(set(chain.activations)) == 1
+
+
+def gradients(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray, *,
+              threads: int | None = None, block: int = BLOCK) -> np.ndarray:
+    """All dL/dw_k, (N, M), from contiguous x, y (M,) and W, B of shape (N, 1) (shared) or (N, M).
+
+    Validation is :func:`symvg.numeric.prepare`'s job; this takes its arrays as they are. Blocks that hit a
+    non-finite φ or φ' are returned in ``G`` as computed and listed by :func:`gradients_and_bad`.
+    """
+    G, _ = gradients_and_bad(chain, x, y, W, B, threads=threads, block=block)
+    return G
+
+
+def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray, *,
+                      threads: int | None = None, block: int = BLOCK) -> tuple[np.ndarray, list[slice]]:
+    """:func:`gradients`, plus the sample ranges whose local formulas overflowed (to be redone)."""
+    numba = _numba()
+    if not supports(chain):
+        raise BackendUnavailableError("the fused engine takes chains with one activation in every layer")
+    dtype = np.result_type(x, W)
+    kern = _kernel(chain.activations[0], _loss_form(chain), dtype.name)
+    n, m = chain.depth, x.shape[0]
+    G = np.empty((n, m), dtype=dtype)
+    nblocks = (m + block - 1) // block
+    bad = np.zeros(nblocks, dtype=np.bool_)
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads or before, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        kern(x, y, W, B, chain.residual, block, G, bad)
+    finally:
+        numba.set_num_threads(before)
+    return G, [slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(bad)]
+
+
+__all__ = ["BLOCK", "available", "gradients", "gradients_and_bad", "pair", "supports", "vexp_array"]

@@ -1,0 +1,173 @@
+"""symvg.fused (the numba engine) against mpmath at 50 digits and against the chunked NumPy engine.
+
+Each activation/loss/dtype compiles one kernel (~2 s), so the cases below share kernels where they can:
+shared and per-sample weights, residual or not, and any depth run through the same compiled code.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import mpmath
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+from symvg import fused, numeric  # noqa: E402
+from symvg.activations import names  # noqa: E402
+from symvg.chain import Chain  # noqa: E402
+from symvg.errors import BackendUnavailableError, InvalidValueError  # noqa: E402
+from symvg.numeric import gradients, reference  # noqa: E402
+
+
+def _float(ref):
+    return np.vectorize(float, otypes=[float])(ref)
+
+
+def _inputs(rng, n, m, per_sample):
+    shape = (n, m) if per_sample else (n,)
+    return rng.standard_normal(m), rng.standard_normal(m), rng.standard_normal(shape), rng.standard_normal(shape)
+
+
+def _close_rowwise(g, ref, rel):
+    # Entries far below their layer's largest come out of cancellations (z_k ≈ 0 at a kink-free root of φ',
+    # h_N ≈ y) that no float evaluation resolves; they are held to rel of the layer's scale.
+    scale = np.abs(ref).max(axis=1, keepdims=True)
+    assert (np.abs(g - ref) <= rel * np.maximum(np.abs(ref), scale)).all(), (np.abs(g - ref) / scale).max()
+
+
+# ----------------------------------------------------------------------------- the vectorised exp
+
+
+def test_vexp_float64_within_1_5_ulp_of_mpmath_everywhere():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-745, 709.78, 20000), rng.normal(0, 2, 20000), np.linspace(-0.35, 0.35, 2001),
+                        [0.0, 1.0, -1.0, 709.78, -708.39, -720.0, -744.4]])
+    v = fused.vexp_array(x)
+    sample = np.concatenate([np.arange(x.size - 7, x.size), rng.choice(x.size, 400, replace=False)])
+    with mpmath.workdps(40):
+        for i in sample:
+            exact = mpmath.exp(mpmath.mpf(float(x[i])))
+            ulp = np.spacing(float(exact)) if float(exact) > 0 else 5e-324
+            assert abs(mpmath.mpf(float(v[i])) - exact) <= 1.5 * ulp, (x[i], v[i])
+    np.testing.assert_allclose(v, np.exp(x), rtol=3e-16, atol=5e-324)  # every point vs libm (subnormals: 1 unit)
+    assert v[-1] > 0 and v[-1] < np.finfo(np.float64).tiny  # a subnormal result, not a flush to zero
+
+
+def test_vexp_float32_within_1_5_ulp_of_the_exact_value():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(-87, 88.7, 50000), rng.normal(0, 2, 50000)]).astype(np.float32)
+    v = fused.vexp_array(x)
+    assert v.dtype == np.float32
+    exact = np.exp(x.astype(np.float64))  # float64 exp rounded to float32 is the correctly rounded value here
+    ulps = np.abs(v.astype(np.float64) - exact) / np.spacing(exact.astype(np.float32)).astype(np.float64)
+    assert ulps.max() <= 1.5
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_vexp_overflows_and_underflows_like_libm(dtype):
+    big = 800.0 if dtype == "float64" else 100.0
+    x = np.array([big, -big * 1.5, 0.0, -1e30, 1e30], dtype=dtype)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(fused.vexp_array(x), np.exp(x))
+
+
+# ----------------------------------------------------------------------------- the kernel: correctness
+
+
+@pytest.mark.parametrize("name", names())
+def test_fused_matches_mpmath_every_activation(name):
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    for depth, per_sample, residual in ((1, True, False), (5, False, True), (12, True, False)):
+        chain = Chain(depth, name, residual=residual)
+        x, y, W, B = _inputs(rng, depth, 7, per_sample)
+        g = gradients(chain, x, y, W, B, engine="fused")
+        _close_rowwise(g, _float(reference(chain, x, y, W, B)), 1e-12)
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_fused_losses_and_samples_across_block_edges(loss):
+    chain = Chain(7, "sigmoid", loss=loss)
+    rng = np.random.default_rng(5)
+    for m in (1, fused.BLOCK - 1, fused.BLOCK + 3, 3 * fused.BLOCK):
+        x, W, B = rng.standard_normal(m), rng.standard_normal((7, m)), rng.standard_normal(7)
+        y = rng.uniform(0, 1, m)
+        g = gradients(chain, x, y, W, B, engine="fused")
+        assert g.shape == (7, m)
+        np.testing.assert_allclose(g, gradients(chain, x, y, W, B, engine="chunked"), rtol=1e-11, atol=1e-300)
+        ref = _float(reference(chain, x[:5], y[:5], W[:, :5], B))
+        _close_rowwise(g[:, :5], ref, 1e-12)
+
+
+def test_fused_is_deterministic_across_thread_counts_and_blocks():
+    chain = Chain(9, "tanh", residual=True)
+    rng = np.random.default_rng(2)
+    x, y, W, B = _inputs(rng, 9, 5000, True)
+    one = gradients(chain, x, y, W, B, engine="fused", threads=1)
+    assert np.array_equal(one, gradients(chain, x, y, W, B, engine="fused", threads=2))
+    X, Y, W2, B2 = (np.ascontiguousarray(a) for a in (x, y, W, B))
+    assert np.array_equal(one, fused.gradients(chain, X, Y, W2, B2, block=100))
+
+
+def test_fused_float32_within_its_tolerance():
+    rng = np.random.default_rng(3)
+    x, y, W, B = _inputs(rng, 10, 3000, True)
+    c = Chain(10, "sigmoid")
+    g32 = gradients(c, x, y, W, B, dtype="float32", engine="fused")
+    assert g32.dtype == np.float32
+    g64 = gradients(c, x, y, W, B, engine="chunked")
+    np.testing.assert_allclose(g32, g64, rtol=2e-4, atol=1e-7 * np.abs(g64).max())
+
+
+def test_fused_repairs_blocks_whose_local_formulas_overflow():
+    # softplus' = e^z/(1 + e^z) is inf/inf at z = 800 and softplus = log1p(e^z) is inf: the kernel flags the
+    # block, the chunked engine redoes it exactly, and the other blocks stay as the kernel computed them.
+    c = Chain(3, "softplus")
+    m = 3 * fused.BLOCK
+    x = np.linspace(-2, 2, m)
+    x[fused.BLOCK + 7] = 1.0
+    W = np.ones((3, m))
+    W[0, fused.BLOCK + 7] = 800.0
+    X, Y, W2, B2 = x, np.full(m, 0.3), W, np.zeros((3, 1))
+    raw, bad = fused.gradients_and_bad(c, X, Y, W2, B2)
+    assert bad == [slice(fused.BLOCK, 2 * fused.BLOCK)]
+    g = gradients(c, x, 0.3, W, 0.0, engine="fused")
+    assert np.isfinite(g).all()
+    cols = [0, fused.BLOCK + 7, m - 1]
+    np.testing.assert_allclose(g[:, cols], _float(reference(c, x[cols], 0.3, W[:, cols], 0.0)), rtol=1e-12)
+    assert np.array_equal(g[:, : fused.BLOCK], raw[:, : fused.BLOCK])
+
+
+# ----------------------------------------------------------------------------- choosing the engine
+
+
+def test_auto_takes_fused_only_for_large_uniform_direct_work(monkeypatch):
+    calls = []
+    real = fused.gradients_and_bad
+    monkeypatch.setattr(fused, "gradients_and_bad", lambda *a, **k: calls.append(1) or real(*a, **k))
+    c = Chain(4, "relu")
+    gradients(c, [1.0, 2.0], 0.0, [0.5] * 4)
+    assert calls == []  # 8 numbers of work: compiling would cost more than the answer
+    monkeypatch.setattr(numeric, "FUSED_MIN_WORK", 1)
+    gradients(c, [1.0, 2.0], 0.0, [0.5] * 4)
+    assert calls == [1]
+    gradients(c, [1.0, 2.0], 0.0, [0.5] * 4, log=True)  # the log domain is chunked-only
+    gradients(Chain(2, ["relu", "tanh"]), [1.0], 0.0, [0.5] * 2)  # mixed activations too
+    assert calls == [1]
+
+
+def test_engine_errors_name_the_problem(monkeypatch):
+    with pytest.raises(InvalidValueError, match="engine must be one of auto, fused, chunked, got 'gpu'"):
+        gradients(Chain(2, "relu"), 1.0, 0.0, [1.0, 1.0], engine="gpu")
+    with pytest.raises(InvalidValueError, match="one activation in every layer; this one has 2"):
+        gradients(Chain(2, ["relu", "tanh"]), 1.0, 0.0, [1.0, 1.0], engine="fused")
+    with pytest.raises(InvalidValueError, match="not with backend 'cupy' or log=True"):
+        gradients(Chain(2, "relu"), 1.0, 0.0, [1.0, 1.0], engine="fused", log=True)
+    with pytest.raises(InvalidValueError, match="engine must be one of"):
+        numeric.compile(Chain(2, "relu"), engine="numba")
+    monkeypatch.setattr(fused, "available", lambda: False)
+    with pytest.raises(BackendUnavailableError, match=r"needs numba: pip install symvg\[fast\]"):
+        gradients(Chain(2, "relu"), 1.0, 0.0, [1.0, 1.0], engine="fused")
+    monkeypatch.setattr(numeric, "FUSED_MIN_WORK", 1)
+    assert gradients(Chain(2, "relu"), 2.0, 0.0, [0.5, 3.0]).tolist() == [[36.0], [6.0]]  # auto falls back
