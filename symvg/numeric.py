@@ -332,13 +332,24 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
     return (G, S) if log else G
 
 
-def _engine(engine: str, chain: Chain, xp: Any, log: bool, work: int) -> str:
+def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bool = False,
+                  engine: str = "auto") -> str:
+    """Which engine :func:`gradients` runs: ``fused``, ``chunked`` or (backend ``cupy``) ``cuda``.
+
+    ``engine="fused"`` is refused with the reason when it cannot run; ``"auto"`` falls back quietly.
+
+    >>> choose_engine(Chain(20, "sigmoid"), 10)          # 200 numbers: not worth compiling a kernel
+    'chunked'
+    >>> choose_engine(Chain(2, "relu"), 1, engine="fused", log=True)
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: engine 'fused' is the CPU kernel for direct gradients: not with backend 'cupy' or log=True (use engine='chunked' or 'auto')
+    """
     from . import fused
 
     if engine not in ENGINES:
         raise InvalidValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "fused":
-        if xp is not np or log:
+        if backend != "numpy" or log:
             raise InvalidValueError("engine 'fused' is the CPU kernel for direct gradients: not with backend "
                                     "'cupy' or log=True (use engine='chunked' or 'auto')")
         if not fused.available():
@@ -347,7 +358,9 @@ def _engine(engine: str, chain: Chain, xp: Any, log: bool, work: int) -> str:
             raise InvalidValueError("engine 'fused' takes chains with one activation in every layer; "
                                     f"this one has {len(set(chain.activations))} (use engine='chunked' or 'auto')")
         return "fused"
-    if engine == "auto" and xp is np and not log and work >= FUSED_MIN_WORK and fused.supports(chain):
+    if backend != "numpy":
+        return "cuda"
+    if engine == "auto" and not log and chain.depth * samples >= FUSED_MIN_WORK and fused.supports(chain):
         return "fused"
     return "chunked"
 
@@ -395,7 +408,7 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
         raise InvalidValueError(f"chunk and threads must be integers >= 1, got {chunk!r}, {threads!r}")
     p = plan(chain)
     inp = prepare(chain, x, y, weights, biases, xp, dt)
-    if _engine(engine, chain, xp, bool(log), chain.depth * inp.samples) == "fused":
+    if choose_engine(chain, inp.samples, backend=backend, log=bool(log), engine=engine) == "fused":
         return _run_fused(p, inp, dt, chunk, threads)
     return _run(p, xp, inp, dt, bool(log), chunk, threads)
 
@@ -438,8 +451,8 @@ def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "fl
         chain, wrt = target, None
     else:
         raise InvalidChainError(f"compile needs a Chain or a Derivation, got {type(target).__name__}")
-    xp = array_module(backend)  # fail now, not at the first call
-    _engine(engine, chain, xp, bool(log), 0)
+    array_module(backend)  # fail now, not at the first call
+    choose_engine(chain, 0, backend=backend, log=bool(log), engine=engine)
     plan(chain)
     return Compiled(chain, wrt, backend, check_dtype(dtype).name, bool(log), engine)
 
@@ -500,5 +513,5 @@ def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dp
     return out
 
 
-__all__ = ["BACKENDS", "CHUNK_BYTES", "Compiled", "DTYPES", "ENGINES", "FUSED_MIN_WORK", "Inputs", "Plan", "array_module", "check_dtype", "compile",
+__all__ = ["BACKENDS", "CHUNK_BYTES", "Compiled", "DTYPES", "ENGINES", "FUSED_MIN_WORK", "Inputs", "choose_engine", "Plan", "array_module", "check_dtype", "compile",
            "estimate_bytes", "gradients", "plan", "prepare", "reference"]

@@ -27,7 +27,7 @@ import numpy as np
 
 from .chain import Chain
 from .errors import InvalidValueError
-from .numeric import check_dtype, estimate_bytes, gradients
+from .numeric import check_dtype, choose_engine, estimate_bytes, gradients
 
 Init = Union[str, tuple[float, float]]
 INITS = ("gaussian", "xavier", "he")
@@ -60,6 +60,7 @@ class GradientStats:
     init: str
     dtype: str
     backend: str
+    engine: str  # the engine that ran: fused, chunked or cuda (see symvg.numeric.choose_engine)
     log: bool
     tol: float
     shared_weights: bool
@@ -155,12 +156,13 @@ def _layer(k: int, g: np.ndarray, sign: np.ndarray | None, tol: float, dt: np.dt
 
 def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: int | None = None,
            backend: str = "numpy", dtype: Any = "float64", tol: float = 1e-8, shared_weights: bool = False,
-           log: bool = False) -> GradientStats:
+           log: bool = False, engine: str = "auto") -> GradientStats:
     """Draw weights (``init``), biases and inputs x ~ N(0, 1), targets y (N(0,1) for mse, 0/1 for bce),
     evaluate every dL/dw_k and summarise per layer.
 
     ``shared_weights=True`` draws one network (weights (N,)) for all samples; otherwise every sample
     is its own network (weights (N, M)). Biases follow the Gaussian init and are 0 for xavier/he.
+    ``engine`` is :func:`symvg.numeric.gradients`'s CPU engine (``auto``, ``fused`` or ``chunked``).
     """
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise InvalidValueError(f"samples must be an integer >= 1, got {samples!r}")
@@ -180,14 +182,15 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
         B = np.zeros(shape, dtype=dt)
     x = rng.standard_normal(samples).astype(dt)
     y = (rng.integers(0, 2, samples) if chain.loss == "bce" else rng.standard_normal(samples)).astype(dt)
-    out = gradients(chain, x, y, W, B, backend=backend, dtype=dt, log=log)
+    out = gradients(chain, x, y, W, B, backend=backend, dtype=dt, log=log, engine=engine)
     if backend == "cupy":
         import cupy
 
         out = tuple(cupy.asnumpy(o) for o in out) if log else cupy.asnumpy(out)
     G, S = out if log else (out, None)
     layers = tuple(_layer(k, G[k - 1], None if S is None else S[k - 1], float(tol), dt) for k in range(1, n + 1))
-    return GradientStats(chain.name, n, samples, label, dt.name, backend, bool(log), float(tol), bool(shared_weights),
+    used = choose_engine(chain, samples, backend=backend, log=log, engine=engine)
+    return GradientStats(chain.name, n, samples, label, dt.name, backend, used, bool(log), float(tol), bool(shared_weights),
                          seed, layers)
 
 

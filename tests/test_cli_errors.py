@@ -104,6 +104,8 @@ CASES: list[tuple[list[str], int, str]] = [
     (["eval", "--layers", "3", "--activation", "foo"], 2, "'foo'"),
     (["eval", "--layers", "3", "--seed", "-1"], 2, "-1"),
     (["eval", "--layers", "3", "--format", "csv"], 2, "'csv'"),
+    (["eval", "--layers", "3", "--engine", "numba"], 2, "'numba'"),
+    (["eval", "--layers", "3", "--engine", "fused", "--log-domain"], 2, "log=True"),
     # underflow
     (["underflow", "--factor", "0"], 2, "factor 0"),
     (["underflow", "--factor", "1"], 2, "factor 1"),

@@ -171,3 +171,20 @@ def test_engine_errors_name_the_problem(monkeypatch):
         gradients(Chain(2, "relu"), 1.0, 0.0, [1.0, 1.0], engine="fused")
     monkeypatch.setattr(numeric, "FUSED_MIN_WORK", 1)
     assert gradients(Chain(2, "relu"), 2.0, 0.0, [0.5, 3.0]).tolist() == [[36.0], [6.0]]  # auto falls back
+
+
+def test_cli_eval_engine_fused_gives_the_chunked_numbers(run):
+    args = ["eval", "--layers", "6", "--samples", "3000", "--seed", "4", "--format", "json"]
+    import json
+
+    code, out, err = run(*args, "--engine", "fused")
+    assert code == 0, err
+    fused_stats = json.loads(out)
+    code, out, err = run(*args, "--engine", "chunked")
+    chunked_stats = json.loads(out)
+    assert (fused_stats["engine"], chunked_stats["engine"]) == ("fused", "chunked")
+    for a, b in zip(fused_stats["layers"], chunked_stats["layers"]):
+        assert a["k"] == b["k"] and a["median_abs"] == pytest.approx(b["median_abs"], rel=1e-12)
+        assert a["frac_below_tol"] == b["frac_below_tol"]
+    code, out, _ = run("eval", "--layers", "6", "--samples", "10", "--engine", "fused")
+    assert code == 0 and "float64 on numpy (fused)" in out.splitlines()[0]

@@ -6,7 +6,7 @@ import click
 
 from ..chain import Chain
 from ..errors import InvalidValueError
-from ..numeric import BACKENDS, DTYPES
+from ..numeric import BACKENDS, DTYPES, ENGINES
 from ..sampling import GradientStats, INITS, sample
 from ._io import emit, format_option, output_option, precheck_output, table, to_json
 
@@ -38,7 +38,7 @@ def render_text(s: GradientStats) -> str:
     log = s.log
     unit = "log10|g|" if log else "|g|"
     head = (f"dL/dw_k over {s.samples} random {'shared-weight inputs' if s.shared_weights else 'networks'}: "
-            f"{s.chain}, depth {s.depth}, init {s.init}, {s.dtype} on {s.backend}")
+            f"{s.chain}, depth {s.depth}, init {s.init}, {s.dtype} on {s.backend} ({s.engine})")
     rows = [(L.k, _fmt(L.median_abs, log), _fmt(L.mean_abs, log), _fmt(L.q05, log), _fmt(L.q95, log),
              f"{L.frac_below_tol:.3f}", L.zeros) for L in s.layers]
     lines = [head, "", table(rows, ["k", f"median {unit}", f"mean {unit}", "q05", "q95", f"<{s.tol:g}", "zeros"])]
@@ -61,13 +61,15 @@ def render_text(s: GradientStats) -> str:
 @click.option("--shared-weights", is_flag=True, help="One network for all samples (weights of shape (N,)).")
 @click.option("--backend", type=click.Choice(list(BACKENDS)), default="numpy", show_default=True)
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True)
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True,
+              help="CPU engine: fused (numba, symvg[fast]), chunked (NumPy), or auto (fused for big uniform chains).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-8, show_default=True,
               help="Report the fraction of |g| below this.")
 @click.option("--log-domain", is_flag=True, help="Accumulate log|g| so deep chains do not underflow to 0.")
 @format_option("text", "json")
 @output_option
-def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, backend, dtype, seed, tol,
+def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, backend, dtype, engine, seed, tol,
              log_domain, fmt, output):
     """Sample random networks and report |dL/dw_k| for every layer k.
 
@@ -80,7 +82,7 @@ def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, 
         raise InvalidValueError(f"bad init {init!r}")
     chain = Chain(layers, activation, loss=loss, residual=residual)
     stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=tol,
-                   shared_weights=shared_weights, log=log_domain)
+                   shared_weights=shared_weights, log=log_domain, engine=engine)
     emit(to_json(json_data(stats)) if fmt == "json" else render_text(stats), output)
 
 
