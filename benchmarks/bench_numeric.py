@@ -6,12 +6,14 @@
 One run, the same data for every contender, float64 and float32, weights shared (N,) and per
 sample (N, M). Times are the minimum of several repeats (wall clock). Contenders:
 
-  symvg        symvg.numeric.gradients (chunked, 2 threads, SymPy-proved local forms)
+  fused        symvg.numeric.gradients(engine="fused"): one numba kernel, 2 threads (symvg's fastest path)
+  chunked      symvg.numeric.gradients(engine="chunked"): the NumPy engine, the better of 1 and 2 threads
   torch        PyTorch CPU autograd, 2 threads, N leaf weight tensors of shape (M,), one backward
   lambdify     sympy.lambdify of each layer's closed form, no cse (timed on fewer samples, scaled up)
   lambdify+cse the same with cse=True (timed on fewer samples, scaled up)
   numpy loop   a hand-written NumPy forward/backward on full-size arrays
   exp floor    N·M calls of exp alone, chunked over the same 2 threads
+  memory floor reading W, B (per sample) and writing the (N, M) result once, 2 threads
 
 plus symbolic compile time (derive + compile) at depths 10..10^4, and peak memory (tracemalloc).
 """
@@ -28,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import sympy as sp
 
+from symvg import fused
 from symvg.chain import Chain
 from symvg.derive import derive
 from symvg.numeric import compile as nc_compile
@@ -112,6 +115,7 @@ def torch_grad(torch, x, y, W, B):
 
 
 def exp_floor(n, m, dtype, chunk=16384, threads=2):
+    """N·M calls of NumPy's exp, on cache-resident chunks, over ``threads`` threads: the transcendental work."""
     a = np.random.default_rng(1).standard_normal(m).astype(dtype)
 
     def work(first):
@@ -120,6 +124,25 @@ def exp_floor(n, m, dtype, chunk=16384, threads=2):
             c = min(chunk, m - s)
             for _ in range(n):
                 np.exp(a[s:s + c], out=o[:c])
+
+    def run():
+        with ThreadPoolExecutor(threads) as p:
+            list(p.map(work, range(threads)))
+    return run
+
+
+def memory_floor(W, B, G, threads=2):
+    """Read W and B (when per sample) and write the (N, M) result once, over ``threads`` threads: the traffic
+    any all-layer gradient has to move, with no arithmetic to speak of."""
+    n, m = G.shape
+    step = -(-m // threads)
+
+    def work(t):
+        sl = slice(t * step, min((t + 1) * step, m))
+        if W.ndim == 2:
+            np.add(W[:, sl], B[:, sl], out=G[:, sl])
+        else:
+            G[:, sl] = W[:, None]
 
     def run():
         with ThreadPoolExecutor(threads) as p:
@@ -141,62 +164,77 @@ def main(argv=None):
         torch.set_num_threads(2)
     except ImportError:
         torch = None
+    has_fused = fused.available()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"all-layer gradients, sigmoid chain, N = {n}, M = {m}, min of {reps}; "
           f"{os.cpu_count()} cores, load average {load:.1f} (other work on the machine inflates all times)")
+    if not has_fused:
+        print("numba is not installed (pip install symvg[fast]): the fused engine is skipped")
     chain = Chain(n, "sigmoid")
     t0 = time.perf_counter()
     exprs = closed_forms(chain)
     lam_plain, lam_cse = lambdify_layers(chain, exprs, False), lambdify_layers(chain, exprs, True)
     print(f"closed forms + lambdify for the lambdify contenders: {time.perf_counter() - t0:.1f} s (not timed below)")
     rng = np.random.default_rng(0)
-    rows, threads_used = [], []
+    rows, kernel_compile = [], {}
+    nan = float("nan")
     for dtype in ("float64", "float32"):
         for shared in (True, False):
             shape = (n,) if shared else (n, m)
             x, y = rng.standard_normal(m).astype(dtype), rng.standard_normal(m).astype(dtype)
             W, B = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
-            g = gradients(chain, x, y, W, B, dtype=dtype)
-            ref = numpy_loop(x, y, W if not shared else W[:, None], B if not shared else B[:, None])
-            err = float(np.max(np.abs(g - ref)) / np.max(np.abs(ref)))
-            # symvg's fastest path: 2 threads on a quiet machine; on a loaded one the GIL hand-offs
-            # between ~1 µs NumPy calls can make 1 thread faster, so both are timed and the best is kept
-            t_th = {th: best(lambda: gradients(chain, x, y, W, B, dtype=dtype, threads=th), reps) for th in (1, 2)}
-            t_sym = min(t_th.values())
-            threads_used.append(min(t_th, key=t_th.get))
-            t_loop = best(lambda: numpy_loop(x, y, W if not shared else W[:, None],
-                                             B if not shared else B[:, None]), reps)
+            W2, B2 = (W, B) if not shared else (W[:, None], B[:, None])
+            ref = numpy_loop(x, y, W2, B2)
+            t_fused = c_fused = err = nan
+            if has_fused:
+                t0 = time.perf_counter()
+                g = gradients(chain, x, y, W, B, dtype=dtype, engine="fused")
+                kernel_compile.setdefault(dtype, time.perf_counter() - t0)
+                err = float(np.max(np.abs(g - ref)) / np.max(np.abs(ref)))
+                t_fused = best(lambda: gradients(chain, x, y, W, B, dtype=dtype, engine="fused", threads=2), reps)
+                c_fused = best_cpu(lambda: gradients(chain, x, y, W, B, dtype=dtype, engine="fused", threads=1), reps)
+            # the chunked engine: on a loaded machine the GIL hand-offs between ~1 µs NumPy calls can make
+            # 1 thread faster than 2, so both are timed and the better kept
+            t_chunked = min(best(lambda: gradients(chain, x, y, W, B, dtype=dtype, engine="chunked", threads=th), reps)
+                            for th in (1, 2))
+            t_loop = best(lambda: numpy_loop(x, y, W2, B2), reps)
             t_exp = best(exp_floor(n, m, dtype), reps)
-            t_torch = best(torch_grad(torch, x, y, W, B), reps) if torch else float("nan")
-            c_sym = best_cpu(lambda: gradients(chain, x, y, W, B, dtype=dtype, threads=1), reps)
+            t_mem = best(memory_floor(W, B, np.empty((n, m), dtype=dtype)), reps)
+            t_torch = best(torch_grad(torch, x, y, W, B), reps) if torch else nan
             if torch:
                 torch.set_num_threads(1)
                 c_torch = best_cpu(torch_grad(torch, x, y, W, B), reps)
                 torch.set_num_threads(2)
             else:
-                c_torch = float("nan")
+                c_torch = nan
             # lambdify contenders on a slice of the samples, scaled linearly (they are elementwise in M)
             ms_plain, ms_cse = max(m // 100, 100), max(m // 10, 100)
             sl = lambda v, k: v if v.ndim == 1 and shared and v.shape[0] == n else v[..., :k]  # noqa: E731
             t_plain = best(lambda: lam_plain(x[:ms_plain], y[:ms_plain], sl(W, ms_plain), sl(B, ms_plain)),
                            max(1, reps // 2)) * m / ms_plain
             t_cse = best(lambda: lam_cse(x[:ms_cse], y[:ms_cse], sl(W, ms_cse), sl(B, ms_cse)), reps) * m / ms_cse
-            rows.append((dtype, "shared (N,)" if shared else "per-sample (N,M)", t_sym, t_torch, t_plain, t_cse,
-                         t_loop, t_exp, err, c_sym, c_torch))
+            rows.append((dtype, "shared (N,)" if shared else "per-sample (N,M)", t_fused, t_chunked, t_torch,
+                         t_plain, t_cse, t_loop, t_exp, t_mem, err, c_fused, c_torch))
+    ms = lambda t: f"{t * 1e3:7.1f}"  # noqa: E731
     print()
-    print(f"{'dtype':8} {'weights':17} {'symvg':>11} {'torch':>9} {'lambdify*':>10} {'+cse*':>9} {'np loop':>9} "
-          f"{'exp floor':>9} | {'vs torch':>8} {'vs cse':>7} {'vs floor':>8}  max rel err")
-    for (d, w, ts, tt, tp, tc, tl, te, err, _, _), th in zip(rows, threads_used):
-        print(f"{d:8} {w:17} {ts * 1e3:7.1f}ms/{th} {tt * 1e3:7.1f}ms {tp * 1e3:9.0f}ms {tc * 1e3:8.0f}ms "
-              f"{tl * 1e3:8.1f}ms {te * 1e3:8.1f}ms | {ts / tt:7.2f}x {tc / ts:6.0f}x {ts / te:7.2f}x  {err:.1e}")
-    print("symvg: the faster of 1 and 2 threads (/n says which). symvg/torch ≤ 1.0 is the target;")
-    print("'vs cse' is how many times faster than lambdify(cse=True) (target ≥ 10);")
-    print("'vs floor' is symvg over exp alone (target ≤ 2). * timed on M/100 (plain) and M/10 (cse) samples, "
-          "scaled up linearly.")
+    print(f"{'dtype':8} {'weights':17} {'fused':>7} {'chunked':>7} {'torch':>7} {'lambdify*':>9} {'+cse*':>7} "
+          f"{'np loop':>7} {'exp':>7} {'memory':>7} | {'vs torch':>8} {'vs cse':>6} {'vs exp':>6} {'vs floor':>8}  "
+          f"max rel err")
+    for d, w, tf, tc, tt, tp, tcse, tl, te, tm, err, _, _ in rows:
+        print(f"{d:8} {w:17} {ms(tf)} {ms(tc)} {ms(tt)} {tp * 1e3:9.0f} {tcse * 1e3:7.0f} {ms(tl)} {ms(te)} {ms(tm)} | "
+              f"{tf / tt:7.2f}x {tcse / tf:5.0f}x {tf / te:5.2f}x {tf / max(te, tm):7.2f}x  {err:.1e}")
+    print("milliseconds, wall clock, 2 threads everywhere (chunked: the better of 1 and 2). fused is symvg's")
+    print("fastest path (engine='fused', numba); chunked is its NumPy engine. Targets: fused/torch ≤ 1.0;")
+    print("'vs cse' = how many times faster than lambdify(cse=True) (≥ 10); 'vs exp' = fused over exp alone (≤ 2);")
+    print("'vs floor' = fused over the larger of the exp and memory floors. * timed on M/100 (plain) and M/10")
+    print("(cse) samples, scaled up linearly. max rel err: fused against the NumPy loop, relative to the largest |g|.")
+    if kernel_compile:
+        print("one-off numba compilation of the fused kernel (first call, not in the table): "
+              + ", ".join(f"{d} {t:.1f} s" for d, t in kernel_compile.items()))
 
-    print("\none thread, CPU time (robust to other load on the machine): symvg vs torch.set_num_threads(1)")
-    for d, w, *_, cs, ct in rows:
-        print(f"  {d:8} {w:17} symvg {cs * 1e3:7.1f} ms   torch {ct * 1e3:7.1f} ms   ratio {cs / ct:5.2f}x")
+    print("\none thread, CPU time (robust to other load on the machine): fused vs torch.set_num_threads(1)")
+    for d, w, *_, cf, ct in rows:
+        print(f"  {d:8} {w:17} fused {cf * 1e3:7.1f} ms   torch {ct * 1e3:7.1f} ms   ratio {cf / ct:5.2f}x")
 
     print("\nsymbolic time per depth, sigmoid: derive(chain, 1) (symvg.derive) and numeric.compile(chain):")
     for depth in depths:
@@ -207,16 +245,26 @@ def main(argv=None):
         nc_compile(c)
         t2 = time.perf_counter()
         print(f"  depth {depth:>6}: derive {t1 - t0:7.3f} s   compile {t2 - t1:7.3f} s   total {t2 - t0:7.3f} s")
-    print("  (the sigmoid's local forms were proved once, earlier in this run, and are cached)")
+    print("  (the sigmoid's local forms were proved once, earlier in this run, and are cached; the numba kernel")
+    print("  does not depend on the depth, so its one-off compilation above is not repeated per depth)")
 
     x, y = rng.standard_normal(m), rng.standard_normal(m)
     W, B = rng.standard_normal(n), rng.standard_normal(n)
-    tracemalloc.start()
-    g = gradients(chain, x, y, W, B)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    print(f"\npeak memory (tracemalloc), N = {n}, M = {m}, float64, shared weights: {peak / 1e6:.1f} MB "
-          f"= {peak / g.nbytes:.2f}× the {g.nbytes / 1e6:.1f} MB result (target < 4×)")
+    print()
+    for engine in ("fused", "chunked") if has_fused else ("chunked",):
+        gradients(chain, x[:10], y[:10], W, B, engine=engine)  # compiled outside the measurement
+        tracemalloc.start()
+        g = gradients(chain, x, y, W, B, engine=engine)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        extra = ""
+        if engine == "fused":  # numba's scratch is not seen by tracemalloc: counted by hand
+            blk = fused.block_size(n, 8)
+            scratch = 2 * (3 * n + 3) * blk * 8
+            peak += scratch
+            extra = f" (incl. {scratch / 1e6:.1f} MB of numba block scratch for 2 threads, added by hand)"
+        print(f"peak memory, {engine}, N = {n}, M = {m}, float64, shared weights: "
+              f"{peak / 1e6:.1f} MB = {peak / g.nbytes:.2f}× the {g.nbytes / 1e6:.1f} MB result (target < 4×){extra}")
     return 0
 
 

@@ -9,7 +9,7 @@ is read once, carried through every layer in cache, and written once, on every c
 
 Why numba alone was not enough (see ``../shared/PERFORMANCE.md``): its ``exp`` is a scalar libm call, so a
 fused loop lost to NumPy's SIMD ``exp``. :func:`vexp` is an ``exp`` that LLVM can vectorise: Cody-Waite
-reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-13 (float64) or degree-7 (float32) Taylor polynomial,
+reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-11 Chebyshev (float64) or degree-7 Taylor (float32) polynomial,
 and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),
 overflows to inf and underflows through the subnormals like libm.
 
@@ -22,8 +22,10 @@ Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expres
   other function to ``math``.
 
 What it does not take (the NumPy engine does): chains whose layers use different activations, the log
-domain, and CuPy. Blocks where a local formula overflows (φ or φ' not finite, e.g. softplus' = e^z/(1+e^z)
-at z > 709) are redone by the NumPy engine, which repairs them exactly.
+domain, and CuPy. The kernel flags every block that meets a NaN or inf, in an input or in φ, φ' (e.g.
+softplus' = e^z/(1+e^z) at z > 709), so the inputs need no separate pass to be checked: a flagged block's
+inputs are checked (and refused if not finite), and otherwise it is redone by the NumPy engine, which
+repairs overflowing formulas exactly.
 
 >>> import numpy as np
 >>> from symvg.chain import Chain
@@ -46,9 +48,20 @@ from .activations import Activation, z
 from .chain import Chain, y as y_sym
 from .errors import BackendUnavailableError
 
-BLOCK = 512
-"""Samples per block: h_0..h_N, φ'_1..φ'_N and a block of per-sample W and B stay in L2 for depths in the
-tens (20 layers: ≈ 330 KB in float64); measured 256/512/1024/2048 in benchmarks/README.md."""
+BLOCK_BYTES = 1 << 20
+"""Target size of one block's h_0..h_N and φ'_1..φ'_N. Measured at N = 20 (benchmarks/README.md): blocks of
+128 samples are 1.3-1.8× slower than 2048 (each layer loop is a call, and a block allocates its scratch);
+beyond ~1 MiB per block the gain stops."""
+
+
+def block_size(depth: int, itemsize: int) -> int:
+    """Samples per block: a power of two near BLOCK_BYTES / ((2N + 1)·itemsize), within [128, 4096].
+
+    >>> block_size(20, 8), block_size(20, 4), block_size(1000, 8)
+    (2048, 4096, 128)
+    """
+    fit = BLOCK_BYTES // ((2 * depth + 1) * itemsize)
+    return int(min(4096, max(128, 1 << max(0, fit.bit_length() - 1))))
 
 
 def available() -> bool:
@@ -91,16 +104,22 @@ def _primitives() -> dict[str, Any]:
             return types.float32(types.int32), lambda ctx, b, sig, args: b.bitcast(args[0], ir.FloatType())
         return None
 
+    # float64: exp interpolated at the 12 Chebyshev nodes of [-ln2/2, ln2/2] (mpmath, 50 digits), max
+    # relative error 1.7e-17 -- two multiply-adds fewer than the Taylor polynomial of the same accuracy.
+    # float32: Taylor to degree 7 (5e-9). Coefficients lowest power first. lo and hi lie just past the
+    # dtype's range of exp, so clamping there changes no finite result.
+    cheb11 = (1.0, 1.0, 0.5000000000000019, 0.1666666666666668, 0.0416666666664881, 0.008333333333319601,
+              0.0013888888952314775, 0.00019841269890047113, 2.4801485482328494e-05, 2.755724091857897e-06,
+              2.763263963904103e-07, 2.5110037605963777e-08)
     c64 = dict(lo=-745.2, hi=709.79, log2e=1.4426950408889634, ln2hi=6.93147180369123816490e-01,
-               ln2lo=1.90821492927058770002e-10, bias=1023, shift=52, terms=13)
-    c32 = dict(lo=-104.0, hi=88.72, log2e=1.44269504, ln2hi=0.693359375, ln2lo=-2.12194440e-4, bias=127,
-               shift=23, terms=7)
-
+               ln2lo=1.90821492927058770002e-10, bias=1023, shift=52, poly=cheb11)
+    c32 = dict(lo=-104.0, hi=88.73, log2e=1.44269504, ln2hi=0.693359375, ln2lo=-2.12194440e-4, bias=127,
+               shift=23, poly=tuple(1 / math.factorial(j) for j in range(8)))
     jit = numba.njit(inline="always", error_model="numpy")  # error_model: no ZeroDivisionError branch, so loops vectorise
 
     def make(c: dict, ft: Any, it: Any) -> Callable:
         lo, hi, log2e, ln2hi, ln2lo = (ft(c[k]) for k in ("lo", "hi", "log2e", "ln2hi", "ln2lo"))
-        coef = tuple(ft(1 / math.factorial(j)) for j in range(c["terms"], -1, -1))
+        coef = tuple(ft(v) for v in reversed(c["poly"]))
         half, zero, inf = ft(0.5), ft(0.0), ft(np.inf)
         bias, shift = it(c["bias"]), it(c["shift"])
 
@@ -234,9 +253,17 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
         bad = False
         for j in range(c):
             hj, dj = fpair(w[j] * hp[j] + b[j])
-            bad |= (hj - hj != zero) | (dj - dj != zero)  # inf or NaN: x - x is NaN
+            # inf or NaN in w, b (v·0 is NaN) or from the formula (v - v is NaN): one pass checks both
+            bad |= (hj - hj != zero) | (dj - dj != zero) | (w[j] * zero + b[j] * zero != zero)
             hn[j] = hp[j] + hj if residual else hj
             d[j] = dj
+        return bad
+
+    @local_jit
+    def nonfinite(a, c):
+        bad = False
+        for j in range(c):
+            bad |= a[j] * zero != zero
         return bad
 
     @local_jit
@@ -264,7 +291,7 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
             brow = np.empty(block, dtype=G.dtype)
             delta = np.empty(block, dtype=G.dtype)
             H[0, :c] = x[s0:s0 + c]
-            flag = False
+            flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
             for k in range(n):
                 if shared_w:
                     wrow[k, :c] = W[k, 0]
@@ -288,25 +315,27 @@ def supports(chain: Chain) -> bool:
 
 
 def gradients(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray, *,
-              threads: int | None = None, block: int = BLOCK) -> np.ndarray:
+              threads: int | None = None, block: int | None = None) -> np.ndarray:
     """All dL/dw_k, (N, M), from contiguous x, y (M,) and W, B of shape (N, 1) (shared) or (N, M).
 
-    Validation is :func:`symvg.numeric.prepare`'s job; this takes its arrays as they are. Blocks that hit a
-    non-finite φ or φ' are returned in ``G`` as computed and listed by :func:`gradients_and_bad`.
+    Shapes are :func:`symvg.numeric.prepare`'s job; this takes its arrays as they are. Blocks holding a
+    NaN or inf (in an input, or in φ or φ' where a formula overflowed) are returned in ``G`` as computed
+    and listed by :func:`gradients_and_bad`.
     """
     G, _ = gradients_and_bad(chain, x, y, W, B, threads=threads, block=block)
     return G
 
 
 def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray, *,
-                      threads: int | None = None, block: int = BLOCK) -> tuple[np.ndarray, list[slice]]:
-    """:func:`gradients`, plus the sample ranges whose local formulas overflowed (to be redone)."""
+                      threads: int | None = None, block: int | None = None) -> tuple[np.ndarray, list[slice]]:
+    """:func:`gradients`, plus the sample ranges that met a NaN or inf (to be checked and redone)."""
     numba = _numba()
     if not supports(chain):
         raise BackendUnavailableError("the fused engine takes chains with one activation in every layer")
     dtype = np.result_type(x, W)
     kern = _kernel(chain.activations[0], _loss_form(chain), dtype.name)
     n, m = chain.depth, x.shape[0]
+    block = block_size(n, dtype.itemsize) if block is None else block
     G = np.empty((n, m), dtype=dtype)
     nblocks = (m + block - 1) // block
     bad = np.zeros(nblocks, dtype=np.bool_)
@@ -319,4 +348,4 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     return G, [slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(bad)]
 
 
-__all__ = ["BLOCK", "available", "gradients", "gradients_and_bad", "pair", "supports", "vexp_array"]
+__all__ = ["BLOCK_BYTES", "available", "block_size", "gradients", "gradients_and_bad", "pair", "supports", "vexp_array"]

@@ -144,8 +144,12 @@ def _layered(v: Any, n: int, what: str, xp: Any, dtype: np.dtype) -> Any:
 
 
 def prepare(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None,
-            xp: Any = np, dtype: Any = "float64") -> Inputs:
-    """Validate and broadcast the inputs (see :class:`Inputs`); M is the broadcast sample count."""
+            xp: Any = np, dtype: Any = "float64", check_finite: bool = True) -> Inputs:
+    """Validate and broadcast the inputs (see :class:`Inputs`); M is the broadcast sample count.
+
+    ``check_finite=False`` leaves the NaN/inf check (a full read of W and B) to the caller: the fused
+    kernel does it on the fly, in the pass it makes anyway.
+    """
     dt = check_dtype(dtype)
     n = chain.depth
     W = _layered(weights, n, "weights", xp, dt)
@@ -167,14 +171,21 @@ def prepare(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None,
         W = xp.broadcast_to(W, (n, m))
     if B.ndim == 2 and B.shape[1] != m:
         B = xp.broadcast_to(B, (n, m))
-    for what, a in (("x", xs), ("y", ys), ("weights", W), ("biases", B)):
+    inp = Inputs(xs, ys, W, B, m)
+    if check_finite:
+        check_finite_inputs(inp, xp)
+    return inp
+
+
+def check_finite_inputs(inp: Inputs, xp: Any = np) -> None:
+    """InvalidValueError naming the first of x, y, weights, biases that holds a NaN or an inf."""
+    for what, a in (("x", inp.x), ("y", inp.y), ("weights", inp.W), ("biases", inp.B)):
         # A sum is finite only if every term is (inf, NaN propagate): one read pass, no temporaries.
         # A finite array whose sum overflows gets the exact elementwise check.
         with np.errstate(all="ignore"):
             ok = bool(xp.isfinite(a.sum())) or bool(xp.all(xp.isfinite(a)))
         if not ok:
             raise InvalidValueError(f"{what} must be finite numbers (found NaN or inf)")
-    return Inputs(xs, ys, W, B, m)
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -374,9 +385,11 @@ def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int) 
     x, y = np.ascontiguousarray(inp.x), np.ascontiguousarray(inp.y)  # materialise broadcast scalars
     W, B = as2d(inp.W), as2d(inp.B)
     G, bad = fused.gradients_and_bad(p.chain, x, y, W, B, threads=threads)
-    for sl in bad:  # a local formula overflowed in these blocks: the chunked engine repairs it exactly
-        sub = Inputs(x[sl], y[sl], inp.W if inp.shared_w else inp.W[:, sl], inp.B if inp.shared_b else inp.B[:, sl],
-                     sl.stop - sl.start)
+    subs = [Inputs(x[sl], y[sl], inp.W if inp.shared_w else inp.W[:, sl], inp.B if inp.shared_b else inp.B[:, sl],
+                   sl.stop - sl.start) for sl in bad]
+    for sub in subs:  # something was not finite in these blocks: an input (refused here) ...
+        check_finite_inputs(sub)
+    for sl, sub in zip(bad, subs):  # ... or a local formula that overflowed: the chunked engine repairs it exactly
         G[:, sl] = _run(p, np, sub, dtype, False, chunk, 1)
     return G
 
@@ -407,9 +420,10 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
     if not isinstance(chunk, int) or chunk < 1 or not isinstance(threads, int) or threads < 1:
         raise InvalidValueError(f"chunk and threads must be integers >= 1, got {chunk!r}, {threads!r}")
     p = plan(chain)
-    inp = prepare(chain, x, y, weights, biases, xp, dt)
+    inp = prepare(chain, x, y, weights, biases, xp, dt, check_finite=False)
     if choose_engine(chain, inp.samples, backend=backend, log=bool(log), engine=engine) == "fused":
-        return _run_fused(p, inp, dt, chunk, threads)
+        return _run_fused(p, inp, dt, chunk, threads)  # checks for NaN and inf as it goes
+    check_finite_inputs(inp, xp)
     return _run(p, xp, inp, dt, bool(log), chunk, threads)
 
 
@@ -513,5 +527,5 @@ def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dp
     return out
 
 
-__all__ = ["BACKENDS", "CHUNK_BYTES", "Compiled", "DTYPES", "ENGINES", "FUSED_MIN_WORK", "Inputs", "choose_engine", "Plan", "array_module", "check_dtype", "compile",
+__all__ = ["BACKENDS", "CHUNK_BYTES", "Compiled", "DTYPES", "ENGINES", "FUSED_MIN_WORK", "Inputs", "check_finite_inputs", "choose_engine", "Plan", "array_module", "check_dtype", "compile",
            "estimate_bytes", "gradients", "plan", "prepare", "reference"]

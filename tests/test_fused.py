@@ -90,7 +90,8 @@ def test_fused_matches_mpmath_every_activation(name):
 def test_fused_losses_and_samples_across_block_edges(loss):
     chain = Chain(7, "sigmoid", loss=loss)
     rng = np.random.default_rng(5)
-    for m in (1, fused.BLOCK - 1, fused.BLOCK + 3, 3 * fused.BLOCK):
+    blk = fused.block_size(7, 8)
+    for m in (1, blk - 1, blk + 3, 3 * blk):
         x, W, B = rng.standard_normal(m), rng.standard_normal((7, m)), rng.standard_normal(7)
         y = rng.uniform(0, 1, m)
         g = gradients(chain, x, y, W, B, engine="fused")
@@ -124,19 +125,20 @@ def test_fused_repairs_blocks_whose_local_formulas_overflow():
     # softplus' = e^z/(1 + e^z) is inf/inf at z = 800 and softplus = log1p(e^z) is inf: the kernel flags the
     # block, the chunked engine redoes it exactly, and the other blocks stay as the kernel computed them.
     c = Chain(3, "softplus")
-    m = 3 * fused.BLOCK
+    blk = fused.block_size(3, 8)
+    m = 3 * blk
     x = np.linspace(-2, 2, m)
-    x[fused.BLOCK + 7] = 1.0
+    x[blk + 7] = 1.0
     W = np.ones((3, m))
-    W[0, fused.BLOCK + 7] = 800.0
+    W[0, blk + 7] = 800.0
     X, Y, W2, B2 = x, np.full(m, 0.3), W, np.zeros((3, 1))
     raw, bad = fused.gradients_and_bad(c, X, Y, W2, B2)
-    assert bad == [slice(fused.BLOCK, 2 * fused.BLOCK)]
+    assert bad == [slice(blk, 2 * blk)]
     g = gradients(c, x, 0.3, W, 0.0, engine="fused")
     assert np.isfinite(g).all()
-    cols = [0, fused.BLOCK + 7, m - 1]
+    cols = [0, blk + 7, m - 1]
     np.testing.assert_allclose(g[:, cols], _float(reference(c, x[cols], 0.3, W[:, cols], 0.0)), rtol=1e-12)
-    assert np.array_equal(g[:, : fused.BLOCK], raw[:, : fused.BLOCK])
+    assert np.array_equal(g[:, : blk], raw[:, : blk])
 
 
 # ----------------------------------------------------------------------------- choosing the engine
@@ -188,3 +190,22 @@ def test_cli_eval_engine_fused_gives_the_chunked_numbers(run):
         assert a["frac_below_tol"] == b["frac_below_tol"]
     code, out, _ = run("eval", "--layers", "6", "--samples", "10", "--engine", "fused")
     assert code == 0 and "float64 on numpy (fused)" in out.splitlines()[0]
+
+
+@pytest.mark.parametrize("where", ["x", "y", "weights", "biases", "shared weights"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_fused_refuses_nan_and_inf_inputs_found_in_its_own_pass(where, bad):
+    # the fused engine skips prepare's full read of W and B: its kernel flags the block instead
+    c = Chain(4, "sigmoid")  # sigmoid(±inf) is finite, so a missed inf would pass silently
+    rng = np.random.default_rng(9)
+    m = 3 * fused.block_size(4, 8) + 5
+    x, y, W, B = rng.standard_normal(m), rng.standard_normal(m), rng.standard_normal((4, m)), rng.standard_normal((4, m))
+    i = m - 2
+    if where == "shared weights":
+        W = rng.standard_normal(4)
+        W[2] = bad
+    else:
+        {"x": x, "y": y, "weights": W[1], "biases": B[3]}[where][i] = bad
+    name = where.split()[-1]
+    with pytest.raises(InvalidValueError, match=f"^{name} must be finite numbers"):
+        gradients(c, x, y, W, B, engine="fused")
