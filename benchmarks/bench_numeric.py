@@ -150,6 +150,60 @@ def memory_floor(W, B, G, threads=2):
     return run
 
 
+def gpu_section(chain, n, m, reps, rng):
+    """symvg's CuPy backend (one fused ElementwiseKernel per layer) against torch on the same GPU, when
+    both a GPU and CuPy are present; inputs already on the device, times synchronised."""
+    try:
+        from symvg.numeric import array_module
+
+        cupy = array_module("cupy")
+    except Exception as e:  # noqa: BLE001 - any reason means "skip", and the reason is printed
+        print(f"\nGPU: skipped ({e})")
+        return
+    try:
+        import torch
+        has_torch_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_torch_cuda = False
+
+    def timed(f):
+        def run():
+            f()
+            cupy.cuda.Device().synchronize()
+        run()
+        return best(run, reps)
+
+    print(f"\nGPU ({cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}), wall clock, inputs on the device:")
+    for dtype in ("float64", "float32"):
+        for shared in (True, False):
+            shape = (n,) if shared else (n, m)
+            x, y = rng.standard_normal(m).astype(dtype), rng.standard_normal(m).astype(dtype)
+            W, B = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+            dx, dy, dW, dB = (cupy.asarray(v) for v in (x, y, W, B))
+            g = cupy.asnumpy(gradients(chain, dx, dy, dW, dB, backend="cupy", dtype=dtype))
+            ref = gradients(chain, x, y, W, B, dtype=dtype)
+            err = float(np.max(np.abs(g - ref)) / np.max(np.abs(ref)))
+            t_cupy = timed(lambda: gradients(chain, dx, dy, dW, dB, backend="cupy", dtype=dtype))
+            t_torch = float("nan")
+            if has_torch_cuda:
+                tW, tB = (torch.as_tensor(v, device="cuda") for v in (W, B))
+                tx, ty = torch.as_tensor(x, device="cuda"), torch.as_tensor(y, device="cuda")
+                ws = [(tW[k].clone() if W.ndim == 2 else torch.full((m,), float(W[k]), dtype=tx.dtype,
+                                                                    device="cuda")).requires_grad_() for k in range(n)]
+
+                def torch_run():
+                    h = tx
+                    for k in range(n):
+                        h = torch.sigmoid(ws[k] * h + tB[k])
+                    ((h - ty) ** 2).sum().backward()
+                    torch.cuda.synchronize()
+                torch_run()
+                t_torch = best(torch_run, reps)
+            w = "shared (N,)" if shared else "per-sample (N,M)"
+            print(f"  {dtype:8} {w:17} cupy {t_cupy * 1e3:7.2f} ms   torch cuda {t_torch * 1e3:7.2f} ms   "
+                  f"ratio {t_cupy / t_torch:5.2f}x   max rel err vs NumPy {err:.1e}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small smoke run")
@@ -231,6 +285,8 @@ def main(argv=None):
     if kernel_compile:
         print("one-off numba compilation of the fused kernel (first call, not in the table): "
               + ", ".join(f"{d} {t:.1f} s" for d, t in kernel_compile.items()))
+
+    gpu_section(chain, n, m, reps, rng)
 
     print("\none thread, CPU time (robust to other load on the machine): fused vs torch.set_num_threads(1)")
     for d, w, *_, cf, ct in rows:
