@@ -8,7 +8,7 @@ is read once, carried through every layer in cache, and written once, on every c
         backward  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k (+ δ_k if residual)
 
 Why numba alone was not enough (see ``../shared/PERFORMANCE.md``): its ``exp`` is a scalar libm call, so a
-fused loop lost to NumPy's SIMD ``exp``. :func:`vexp` is an ``exp`` that LLVM can vectorise: Cody-Waite
+fused loop lost to NumPy's SIMD ``exp``. ``vexp`` here is an ``exp`` that LLVM can vectorise: Cody-Waite
 reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-11 Chebyshev (float64) or degree-7 Taylor (float32) polynomial,
 and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),
 overflows to inf and underflows through the subnormals like libm.
@@ -18,7 +18,7 @@ Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expres
 
 * ``logistic``: e = e^{-|z|}, s = 1/(1+e); φ = s or e·s, φ' = e·s² -- one exp, no overflow, no cancellation;
 * ``tanh``: φ = tanh z, φ' = 4e/(1+e)² with e = e^{-2|z|};
-* ``generic``: ``lambdify`` of the C99-rewritten φ and φ' with ``exp`` bound to :func:`vexp` and every
+* ``generic``: ``lambdify`` of the C99-rewritten φ and φ' with ``exp`` bound to ``vexp`` and every
   other function to ``math``.
 
 What it does not take (the NumPy engine does): chains whose layers use different activations, the log
@@ -38,6 +38,7 @@ repairs overflowing formulas exactly.
 from __future__ import annotations
 
 import math
+import threading
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -62,6 +63,11 @@ def block_size(depth: int, itemsize: int) -> int:
     """
     fit = BLOCK_BYTES // ((2 * depth + 1) * itemsize)
     return int(min(4096, max(128, 1 << max(0, fit.bit_length() - 1))))
+
+
+_launch = threading.Lock()
+"""One kernel launch at a time: numba's default (workqueue) threading layer aborts the process when two
+Python threads launch parallel kernels at once."""
 
 
 def available() -> bool:
@@ -168,7 +174,7 @@ def _over(f: Callable) -> Callable:
 
 
 def vexp_array(x: np.ndarray) -> np.ndarray:
-    """:func:`vexp` over a 1-D float32/float64 array (for tests and the benchmark).
+    """The vectorised ``exp`` over a 1-D float32/float64 array (for tests and the benchmark).
 
     >>> if available():
     ...     v = vexp_array(np.array([0.0, 1.0, -800.0, 800.0]))
@@ -309,6 +315,24 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
     return kernel
 
 
+_warm: set[tuple] = set()
+
+
+def _key(chain: Chain, dtype: Any) -> tuple:
+    return chain.activations[0], _loss_form(chain), np.dtype(dtype).name
+
+
+def is_compiled(chain: Chain, dtype: Any = "float64") -> bool:
+    """Whether this process already compiled the kernel ``chain`` needs (activation, loss, dtype)."""
+    return supports(chain) and _key(chain, dtype) in _warm
+
+
+def warm(chain: Chain, dtype: Any = "float64") -> None:
+    """Compile the kernel for ``chain`` now (3-4 s, once per process), by running it on one sample."""
+    one = np.ones(1, dtype=dtype)
+    gradients(chain, one, one, np.ones((chain.depth, 1), dtype=dtype), np.zeros((chain.depth, 1), dtype=dtype))
+
+
 def supports(chain: Chain) -> bool:
     """Whether the fused engine takes this chain: numba is installed and every layer has one activation."""
     return available() and len(set(chain.activations)) == 1
@@ -333,19 +357,23 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     if not supports(chain):
         raise BackendUnavailableError("the fused engine takes chains with one activation in every layer")
     dtype = np.result_type(x, W)
-    kern = _kernel(chain.activations[0], _loss_form(chain), dtype.name)
+    key = _key(chain, dtype)
+    kern = _kernel(*key)
     n, m = chain.depth, x.shape[0]
     block = block_size(n, dtype.itemsize) if block is None else block
     G = np.empty((n, m), dtype=dtype)
     nblocks = (m + block - 1) // block
     bad = np.zeros(nblocks, dtype=np.bool_)
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads or before, numba.config.NUMBA_NUM_THREADS)))
-    try:
-        kern(x, y, W, B, chain.residual, block, G, bad)
-    finally:
-        numba.set_num_threads(before)
+    with _launch:
+        before = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(threads or before, numba.config.NUMBA_NUM_THREADS)))
+        try:
+            kern(x, y, W, B, chain.residual, block, G, bad)
+        finally:
+            numba.set_num_threads(before)
+    _warm.add(key)
     return G, [slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(bad)]
 
 
-__all__ = ["BLOCK_BYTES", "available", "block_size", "gradients", "gradients_and_bad", "pair", "supports", "vexp_array"]
+__all__ = ["BLOCK_BYTES", "available", "block_size", "gradients", "gradients_and_bad", "is_compiled", "pair", "supports",
+           "vexp_array", "warm"]

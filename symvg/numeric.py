@@ -17,8 +17,9 @@ so all N gradients cost one forward and one backward pass. Two CPU engines run i
   every operation writing into a buffer it owns (``out=``); sigmoid needs one ``exp`` per layer and sample.
   Takes everything, and is the reference the fused engine is tested against.
 
-``engine="auto"`` (the default) picks ``fused`` when numba is installed, the chain qualifies and the work
-is large enough to repay compiling it (:data:`FUSED_MIN_WORK`); else ``chunked``. ``backend="cupy"``
+``engine="auto"`` (the default) picks ``fused`` when numba is installed, the chain qualifies, and its kernel
+is compiled already (:func:`compile` does that) or the work is large enough to repay compiling it
+(:data:`FUSED_MIN_WORK`); else ``chunked``. ``backend="cupy"``
 runs one fused CUDA kernel per layer.
 
 >>> import numpy as np
@@ -52,6 +53,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import sympy as sp
 
+from . import fused
 from .chain import Chain, y as y_sym
 from .derive import Derivation
 from .errors import BackendUnavailableError, InvalidChainError, InvalidValueError
@@ -60,9 +62,11 @@ from .kernels import Local, elementwise_source, fp_guard, layer_kernel, local
 BACKENDS = ("numpy", "cupy")
 DTYPES = ("float64", "float32")
 ENGINES = ("auto", "fused", "chunked")
-FUSED_MIN_WORK = 1 << 21
-"""``engine="auto"`` takes the fused numba kernel from N·M this large: below it, the kernel's one-off
-compilation (~2-4 s per activation, loss and dtype) costs more than the chunked NumPy engine's whole run."""
+FUSED_MIN_WORK = 1 << 30
+"""N·M from which ``engine="auto"`` compiles the fused kernel on the spot. Compiling costs 3-4 s once per
+activation, loss and dtype; the fused engine saves ~2.5 ns per number over the chunked one (N = 20,
+sigmoid, benchmarks/README.md), so one call repays it only from ~10⁹ numbers. Below that, ``auto`` uses
+the fused engine once it is compiled: by :func:`compile`, an earlier call, or ``engine="fused"``."""
 CHUNK_BYTES = 128 * 1024
 """Bytes per chunk buffer (16K float64 or 32K float32 samples): big enough that the ~1 µs cost of a
 NumPy call is amortised, small enough that a chunk's working set stays in cache (measured on 2 cores:
@@ -231,7 +235,7 @@ class _Buffers:
 
 
 def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int,
-             fused: bool = False, fold: bool = False) -> None:
+             cuda: bool = False, fold: bool = False) -> None:
     # fold=True stores w_{k+1}·φ'_k instead of φ'_k (k < N) while w_{k+1} is in cache, so the
     # backward pass is two operations per layer and reads per-sample weights only once.
     H, D, t = buf.H[:, :c], buf.D[:, :c], buf.work[0, :c]
@@ -239,7 +243,7 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
     for k in range(1, p.chain.depth + 1):
         w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
         b = inp.B[k - 1] if inp.shared_b else inp.B[k - 1, sl]
-        if fused:  # one CUDA kernel per layer does z, φ, φ' (and the skip)
+        if cuda:  # one CUDA kernel per layer does z, φ, φ' (and the skip)
             kernels[k - 1](H[k - 1], w, b, H[k], D[k - 1])
             continue
         xp.multiply(H[k - 1], w, out=t)
@@ -329,7 +333,7 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
             for s0 in chunks():
                 sl = slice(s0, min(s0 + chunk, m))
                 c = sl.stop - sl.start
-                _forward(p, kernels, xp, inp, sl, buf, c, fused=xp is not np, fold=fold)
+                _forward(p, kernels, xp, inp, sl, buf, c, cuda=xp is not np, fold=fold)
                 if log:
                     _backward_log(p, xp, inp, sl, buf, c, G, S)
                 else:
@@ -344,19 +348,19 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
 
 
 def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bool = False,
-                  engine: str = "auto") -> str:
+                  engine: str = "auto", dtype: Any = "float64") -> str:
     """Which engine :func:`gradients` runs: ``fused``, ``chunked`` or (backend ``cupy``) ``cuda``.
 
     ``engine="fused"`` is refused with the reason when it cannot run; ``"auto"`` falls back quietly.
 
-    >>> choose_engine(Chain(20, "sigmoid"), 10)          # 200 numbers: not worth compiling a kernel
+    >>> choose_engine(Chain(3, ["relu", "tanh", "relu"]), 10**9)   # mixed activations: NumPy's
     'chunked'
+    >>> choose_engine(Chain(3, "relu"), 10**9, backend="cupy")
+    'cuda'
     >>> choose_engine(Chain(2, "relu"), 1, engine="fused", log=True)
     Traceback (most recent call last):
     symvg.errors.InvalidValueError: engine 'fused' is the CPU kernel for direct gradients: not with backend 'cupy' or log=True (use engine='chunked' or 'auto')
     """
-    from . import fused
-
     if engine not in ENGINES:
         raise InvalidValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "fused":
@@ -371,14 +375,13 @@ def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bo
         return "fused"
     if backend != "numpy":
         return "cuda"
-    if engine == "auto" and not log and chain.depth * samples >= FUSED_MIN_WORK and fused.supports(chain):
+    if engine == "auto" and not log and fused.supports(chain) and (
+            chain.depth * samples >= FUSED_MIN_WORK or fused.is_compiled(chain, dtype)):
         return "fused"
     return "chunked"
 
 
 def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int) -> np.ndarray:
-    from . import fused
-
     def as2d(a: np.ndarray) -> np.ndarray:  # shared (N,) → (N, 1): one kernel shape for both
         return np.ascontiguousarray(a[:, None] if a.ndim == 1 else a)
 
@@ -421,7 +424,7 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
         raise InvalidValueError(f"chunk and threads must be integers >= 1, got {chunk!r}, {threads!r}")
     p = plan(chain)
     inp = prepare(chain, x, y, weights, biases, xp, dt, check_finite=False)
-    if choose_engine(chain, inp.samples, backend=backend, log=bool(log), engine=engine) == "fused":
+    if choose_engine(chain, inp.samples, backend=backend, log=bool(log), engine=engine, dtype=dt) == "fused":
         return _run_fused(p, inp, dt, chunk, threads)  # checks for NaN and inf as it goes
     check_finite_inputs(inp, xp)
     return _run(p, xp, inp, dt, bool(log), chunk, threads)
@@ -451,7 +454,9 @@ def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "fl
             engine: str = "auto") -> Compiled:
     """A callable ``f(x, y, weights, biases)``: (N, M) gradients for a Chain, dL/dw_k (M,) for a Derivation.
 
-    The symbolic work (proving the local forms, lambdify with cse) happens here, once.
+    The symbolic work (proving the local forms, lambdify with cse) happens here, once, and so does the
+    fused engine's numba compilation when it applies (numba installed, one activation, not ``log``,
+    ``engine`` not ``chunked``).
 
     >>> from symvg.chain import Chain
     >>> from symvg.derive import derive
@@ -466,9 +471,12 @@ def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "fl
     else:
         raise InvalidChainError(f"compile needs a Chain or a Derivation, got {type(target).__name__}")
     array_module(backend)  # fail now, not at the first call
-    choose_engine(chain, 0, backend=backend, log=bool(log), engine=engine)
+    dt = check_dtype(dtype)
+    choose_engine(chain, 0, backend=backend, log=bool(log), engine=engine, dtype=dt)
     plan(chain)
-    return Compiled(chain, wrt, backend, check_dtype(dtype).name, bool(log), engine)
+    if engine != "chunked" and backend == "numpy" and not log and fused.supports(chain):
+        fused.warm(chain, dt)  # the one-off numba compilation happens here, not in the first call
+    return Compiled(chain, wrt, backend, dt.name, bool(log), engine)
 
 
 def estimate_bytes(depth: int, samples: int, dtype: Any = "float64", per_sample: bool = False,

@@ -144,19 +144,27 @@ def test_fused_repairs_blocks_whose_local_formulas_overflow():
 # ----------------------------------------------------------------------------- choosing the engine
 
 
-def test_auto_takes_fused_only_for_large_uniform_direct_work(monkeypatch):
+def test_auto_takes_fused_once_compiled_or_for_huge_work(monkeypatch):
     calls = []
     real = fused.gradients_and_bad
     monkeypatch.setattr(fused, "gradients_and_bad", lambda *a, **k: calls.append(1) or real(*a, **k))
-    c = Chain(4, "relu")
+    c = Chain(4, "expr:z/(2 + abs(z))")  # an activation no other test compiles
+    assert numeric.choose_engine(c, 2) == "chunked" and not fused.is_compiled(c)
     gradients(c, [1.0, 2.0], 0.0, [0.5] * 4)
-    assert calls == []  # 8 numbers of work: compiling would cost more than the answer
-    monkeypatch.setattr(numeric, "FUSED_MIN_WORK", 1)
+    assert calls == []  # 8 numbers of work: compiling (seconds) would cost more than the answer
+    f = numeric.compile(c)  # compiling is compile()'s job: the kernel is built here ...
+    assert fused.is_compiled(c) and not fused.is_compiled(c, "float32") and calls == [1]
+    assert numeric.choose_engine(Chain(9, "expr:z/(2 + abs(z))"), 2) == "fused"  # ... for any depth
+    f([1.0, 2.0], 0.0, [0.5] * 4)
     gradients(c, [1.0, 2.0], 0.0, [0.5] * 4)
-    assert calls == [1]
+    assert calls == [1, 1, 1]
     gradients(c, [1.0, 2.0], 0.0, [0.5] * 4, log=True)  # the log domain is chunked-only
-    gradients(Chain(2, ["relu", "tanh"]), [1.0], 0.0, [0.5] * 2)  # mixed activations too
-    assert calls == [1]
+    gradients(c, [1.0, 2.0], 0.0, [0.5] * 4, engine="chunked")
+    gradients(Chain(2, ["relu", "tanh"]), [1.0], 0.0, [0.5] * 2)  # so are mixed activations
+    assert calls == [1, 1, 1]
+    monkeypatch.setattr(numeric, "FUSED_MIN_WORK", 8)  # huge work compiles on the spot
+    assert numeric.choose_engine(Chain(4, "expr:z/(3 + abs(z))"), 2) == "fused"
+    assert numeric.choose_engine(Chain(4, "expr:z/(3 + abs(z))"), 1) == "chunked"
 
 
 def test_engine_errors_name_the_problem(monkeypatch):
@@ -173,6 +181,7 @@ def test_engine_errors_name_the_problem(monkeypatch):
         gradients(Chain(2, "relu"), 1.0, 0.0, [1.0, 1.0], engine="fused")
     monkeypatch.setattr(numeric, "FUSED_MIN_WORK", 1)
     assert gradients(Chain(2, "relu"), 2.0, 0.0, [0.5, 3.0]).tolist() == [[36.0], [6.0]]  # auto falls back
+    assert numeric.compile(Chain(2, "relu"))(2.0, 0.0, [0.5, 3.0]).tolist() == [[36.0], [6.0]]
 
 
 def test_cli_eval_engine_fused_gives_the_chunked_numbers(run):
@@ -209,3 +218,16 @@ def test_fused_refuses_nan_and_inf_inputs_found_in_its_own_pass(where, bad):
     name = where.split()[-1]
     with pytest.raises(InvalidValueError, match=f"^{name} must be finite numbers"):
         gradients(c, x, y, W, B, engine="fused")
+
+
+def test_fused_from_several_python_threads_at_once():
+    # numba's workqueue layer aborts on concurrent parallel launches; the engine serialises them
+    from concurrent.futures import ThreadPoolExecutor
+
+    chain = Chain(5, "sigmoid")
+    rng = np.random.default_rng(8)
+    x, y, W, B = _inputs(rng, 5, 20000, True)
+    want = gradients(chain, x, y, W, B, engine="fused")
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: gradients(chain, x, y, W, B, engine="fused"), range(8)))
+    assert all(np.array_equal(g, want) for g in got)

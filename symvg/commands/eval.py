@@ -62,7 +62,8 @@ def render_text(s: GradientStats) -> str:
 @click.option("--backend", type=click.Choice(list(BACKENDS)), default="numpy", show_default=True)
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True)
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True,
-              help="CPU engine: fused (numba, symvg[fast]), chunked (NumPy), or auto (fused for big uniform chains).")
+              help="CPU engine: fused (numba, symvg[fast]; compiles 3-4 s first), chunked (NumPy), or auto "
+                   "(fused only where that compile pays off in one run).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-8, show_default=True,
               help="Report the fraction of |g| below this.")
