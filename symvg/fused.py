@@ -293,23 +293,25 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
             c = min(block, m - s0)
             H = np.empty((n + 1, block), dtype=G.dtype)
             D = np.empty((n, block), dtype=G.dtype)
-            wrow = np.empty((n, block if shared_w else 0), dtype=G.dtype)  # w_k filled in, for one loop shape
+            wrow = np.empty(block, dtype=G.dtype)  # shared w_k and b_k spread over a row: one loop shape for both
             brow = np.empty(block, dtype=G.dtype)
             delta = np.empty(block, dtype=G.dtype)
             H[0, :c] = x[s0:s0 + c]
             flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
             for k in range(n):
                 if shared_w:
-                    wrow[k, :c] = W[k, 0]
+                    wrow[:c] = W[k, 0]
                 if shared_b:
                     brow[:c] = B[k, 0]
-                w = wrow[k] if shared_w else W[k, s0:s0 + c]
+                w = wrow if shared_w else W[k, s0:s0 + c]
                 b = brow if shared_b else B[k, s0:s0 + c]
                 flag |= forward(w, b, H[k], H[k + 1], D[k], c, residual)
             bad[blk] = flag
             loss(H[n], yv[s0:s0 + c], delta, c)
             for k in range(n - 1, -1, -1):
-                w = wrow[k] if shared_w else W[k, s0:s0 + c]
+                if shared_w:
+                    wrow[:c] = W[k, 0]
+                w = wrow if shared_w else W[k, s0:s0 + c]
                 backward(delta, D[k], H[k], w, G[k, s0:s0 + c], c, residual)
 
     return kernel
