@@ -251,16 +251,30 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
 
 def _repair(act: Activation, zb: Any, hout: Any, dout: Any) -> None:
     """Recompute φ, φ' with mpmath wherever the float formula gave inf/NaN (rare; exact, then rounded)."""
+    bad = np.flatnonzero(~(np.isfinite(hout) & np.isfinite(dout)))
+    hout[bad], dout[bad] = exact_local(act, zb[bad])
+
+
+def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """φ(z), φ'(z) by mpmath at 30 digits, rounded to ``zs``' dtype; NaN where not a real number.
+
+    What the kernels fall back on where a float formula overflows (softplus' = e^z/(1+e^z) at z = 800).
+
+    >>> from symvg.activations import get
+    >>> exact_local(get("softplus"), np.array([800.0]))
+    (array([800.]), array([1.]))
+    """
     import mpmath
 
-    bad = np.flatnonzero(~(np.isfinite(hout) & np.isfinite(dout)))
     phi, dphi = _mp(act)
+    h, d = np.full(len(zs), np.nan, dtype=zs.dtype), np.full(len(zs), np.nan, dtype=zs.dtype)
     with mpmath.workdps(30):
-        for i in bad:
+        for i, zv in enumerate(zs):
             try:
-                hout[i], dout[i] = float(phi(mpmath.mpf(float(zb[i])))), float(dphi(mpmath.mpf(float(zb[i]))))
+                h[i], d[i] = float(phi(mpmath.mpf(float(zv)))), float(dphi(mpmath.mpf(float(zv))))
             except (TypeError, ValueError, OverflowError, ZeroDivisionError):
                 pass  # not a real number there (a user expression outside its domain): keep NaN
+    return h, d
 
 
 @lru_cache(maxsize=None)
@@ -273,12 +287,31 @@ def _mp(act: Activation) -> tuple[Callable, Callable]:
 
 @dataclass(frozen=True)
 class KernelSource:
-    """What ``cupy.ElementwiseKernel(in_params, out_params, operation, name)`` needs."""
+    """What ``cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=…)`` needs."""
 
     in_params: str
     out_params: str
     operation: str
     name: str
+    preamble: str = ""
+
+
+@lru_cache(maxsize=None)
+def math_macros_preamble() -> str:
+    """``#define`` for each constant SymPy's C printer writes as a macro (M_PI, M_SQRT2, …), guarded.
+
+    NVRTC, which CuPy compiles kernels with, does not include the host's math.h, so these are undefined
+    there ("identifier M_PI is undefined"). Values to 21 digits, printed by SymPy.
+
+    >>> print(math_macros_preamble().splitlines()[:3])
+    ['#ifndef M_E', '#define M_E 2.71828182845904523536', '#endif']
+    """
+    from sympy.printing.c import get_math_macros
+
+    seen: dict[str, sp.Expr] = {}
+    for value, macro in get_math_macros().items():
+        seen.setdefault(macro, value)
+    return "\n".join(f"#ifndef {m}\n#define {m} {sp.N(v, 21)}\n#endif" for m, v in seen.items())
 
 
 def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
@@ -317,9 +350,9 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
         hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
         op = "\n".join(["T z = w*hp + b;", hline, f"d = {dphi};"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
-    return KernelSource("T hp, T w, T b", "T h, T d", op, name)
+    return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
 
 
-__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "fp_guard", "h", "lambdified", "layer_kernel",
+__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "exact_local", "math_macros_preamble", "fp_guard", "h", "lambdified", "layer_kernel",
            "local",
            "output_form"]

@@ -57,7 +57,7 @@ from . import fused
 from .chain import Chain, y as y_sym
 from .derive import Derivation
 from .errors import BackendUnavailableError, InvalidChainError, InvalidValueError
-from .kernels import Local, elementwise_source, fp_guard, layer_kernel, local
+from .kernels import Local, elementwise_source, exact_local, fp_guard, layer_kernel, local
 
 BACKENDS = ("numpy", "cupy")
 DTYPES = ("float64", "float32")
@@ -219,7 +219,7 @@ def _cupy_layer(loc: Local, residual: bool) -> Callable:
     import cupy
 
     src = elementwise_source(loc.activation, residual)
-    return cupy.ElementwiseKernel(src.in_params, src.out_params, src.operation, src.name)
+    return cupy.ElementwiseKernel(src.in_params, src.out_params, src.operation, src.name, preamble=src.preamble)
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -245,6 +245,8 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
         b = inp.B[k - 1] if inp.shared_b else inp.B[k - 1, sl]
         if cuda:  # one CUDA kernel per layer does z, φ, φ' (and the skip)
             kernels[k - 1](H[k - 1], w, b, H[k], D[k - 1])
+            if p.locals[k - 1].kind == "generic":
+                _repair_device(p, xp, k, H, D, w, b)
             continue
         xp.multiply(H[k - 1], w, out=t)
         xp.add(t, b, out=t)
@@ -253,6 +255,22 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
             xp.add(H[k], H[k - 1], out=H[k])
         if fold and k > 1:
             xp.multiply(D[k - 2], w, out=D[k - 2])
+
+
+def _repair_device(p: Plan, xp: Any, k: int, H: Any, D: Any, w: Any, b: Any) -> None:
+    """Layer k's entries where the printed formula overflowed (φ or φ' not finite), redone exactly on the
+    host: the device version of :func:`symvg.kernels.layer_kernel`'s repair. One reduction per layer."""
+    hp, hk, dk = H[k - 1], H[k], D[k - 1]
+    phi = hk - hp if p.chain.residual else hk
+    bad = ~(xp.isfinite(phi) & xp.isfinite(dk))
+    if not bool(bad.any()):
+        return
+    idx = xp.flatnonzero(bad)
+    zk = hp[idx] * (w if xp.ndim(w) == 0 else w[idx]) + (b if xp.ndim(b) == 0 else b[idx])
+    host = zk.get() if hasattr(zk, "get") else np.asarray(zk)
+    h_exact, d_exact = (xp.asarray(v) for v in exact_local(p.chain.activations[k - 1], host))
+    hk[idx] = hp[idx] + h_exact if p.chain.residual else h_exact
+    dk[idx] = d_exact
 
 
 def _backward(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G: Any, folded: bool) -> None:

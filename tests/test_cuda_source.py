@@ -1,0 +1,132 @@
+"""The CuPy path without a GPU: every ElementwiseKernel body symvg prints is compiled as C99 with gcc and
+run, on its own against the NumPy kernels, and inside symvg.numeric's CUDA control flow (one kernel per
+layer, the device-side repair of overflowing formulas) with NumPy standing in for CuPy.
+
+Strict C99 (``-std=c99``) leaves glibc's M_PI and friends undefined, as NVRTC does, so the kernels'
+preamble has to supply them. Where CUDA exists, tests/test_numeric.py runs the real thing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+import types
+
+import numpy as np
+import pytest
+
+from symvg import numeric
+from symvg.activations import get, names
+from symvg.chain import Chain
+from symvg.kernels import elementwise_source, fp_guard, layer_kernel, local
+
+CC = shutil.which("gcc") or shutil.which("cc")
+pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
+
+ACTS = [*names(), "expr:z/(1+abs(z))"]
+CTYPES = {"float64": "double", "float32": "float"}
+
+
+def _c_function(src, fname: str, ctype: str) -> str:
+    return f"""
+#define T {ctype}
+void {fname}(long n, const T *hp_, const T *w_, const T *b_, T *h_, T *d_) {{
+    for (long i = 0; i < n; ++i) {{
+        T hp = hp_[i], w = w_[i], b = b_[i], h, d;
+        {src.operation}
+        h_[i] = h; d_[i] = d;
+    }}
+}}
+#undef T
+"""
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """One shared library holding every (activation, residual, dtype) kernel body symvg prints."""
+    funcs, index = [], {}
+    for i, name in enumerate(ACTS):
+        for residual in (False, True):
+            src = elementwise_source(get(name), residual)
+            for dtype, ctype in CTYPES.items():
+                fname = f"k{i}_{int(residual)}_{dtype}"
+                funcs.append(_c_function(src, fname, ctype))
+                index[(name, residual, dtype)] = fname
+    preamble = elementwise_source(get("gelu")).preamble
+    code = "#include <math.h>\n" + preamble + "\n" + "\n".join(funcs)
+    d = tmp_path_factory.mktemp("cuda_as_c")
+    (d / "k.c").write_text(code)
+    r = subprocess.run([CC, "-std=c99", "-O1", "-shared", "-fPIC", "-o", str(d / "k.so"), str(d / "k.c"), "-lm"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[:3000]
+    lib = ctypes.CDLL(str(d / "k.so"))
+
+    def kernel(name, residual, dtype):
+        f = getattr(lib, index[(name, residual, dtype)])
+
+        def run(hp, w, b, h, d):  # ElementwiseKernel's calling convention, broadcasting scalars
+            n = h.shape[0]
+            args = [np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=dtype), (n,))) for a in (hp, w, b)]
+            ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+            f(ctypes.c_long(n), *map(ptr, args), ptr(h), ptr(d))
+        return run
+    return kernel
+
+
+def test_preamble_defines_what_nvrtc_lacks():
+    src = elementwise_source(get("gelu"))
+    assert "M_SQRT2" in src.operation and "#define M_SQRT2 1.4142135623730950488" in src.preamble
+    assert "#define M_PI 3.14159265358979323846" in src.preamble
+
+
+@pytest.mark.parametrize("name", ACTS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_printed_kernel_matches_the_numpy_kernel(library, name, dtype):
+    zs = np.concatenate([np.linspace(-30, 30, 601), [-1e-300, 0.0, 1e-300]]).astype(dtype)
+    # float32: the C body rounds its subexpressions in another order than NumPy (and promotes its double
+    # literals), so near a root of φ' (GELU at -0.75, SiLU at -1.28) a few ulps of a cancelling sum show
+    rtol, scale = (1e-12, 1e-300) if dtype == "float64" else (1e-5, 1e-6)
+    for residual in (False, True):
+        hp = np.full_like(zs, 0.75) if residual else zs
+        w, b = (np.ones_like(zs), zs - hp) if residual else (np.ones_like(zs), np.zeros_like(zs))
+        h, d = np.empty_like(zs), np.empty_like(zs)
+        library(name, residual, dtype)(hp, w, b, h, d)
+        z_used = hp * w + b  # what the kernel saw, rounded as it rounds
+        want_h, want_d = np.empty_like(zs), np.empty_like(zs)
+        with fp_guard():
+            layer_kernel(local(get(name)), np)(z_used.copy(), want_h, want_d)
+        if residual:
+            want_h = hp + want_h
+        for got, want, what in ((h, want_h, "φ"), (d, want_d, "φ'")):
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=scale * float(np.abs(want).max()),
+                                       err_msg=f"{name} {what}, residual={residual}")
+
+
+class _NumpyAsCupy(types.SimpleNamespace):
+    """NumPy under another name, so symvg.numeric takes its CUDA branch (``xp is not np``)."""
+
+    def __getattr__(self, attr):
+        return getattr(np, attr)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cuda_control_flow_with_c_kernels_matches_the_chunked_engine(library, monkeypatch, dtype):
+    monkeypatch.setattr(numeric, "_cupy_layer", lambda loc, residual: library(loc.activation.name, residual, dtype))
+    rng = np.random.default_rng(4)
+    xp = _NumpyAsCupy()
+    for chain in (Chain(6, "sigmoid"), Chain(5, "gelu", residual=True), Chain(4, "softplus", loss="mse")):
+        n, m = chain.depth, 300
+        x, y = rng.standard_normal(m), rng.standard_normal(m)
+        W, B = rng.standard_normal((n, m)), 0.5 * rng.standard_normal(n)
+        if chain.activations[0].name == "softplus":
+            W[0, :3] = 800.0  # e^z overflows: softplus' = e^z/(1+e^z) is inf/inf there, repaired on the host
+            x[:3] = 1.0
+        p = numeric.plan(chain)
+        inp = numeric.prepare(chain, x, y, W, B, np, dtype)
+        with fp_guard():
+            got = numeric._run(p, xp, inp, np.dtype(dtype), False, 1 << 20, 1)
+        want = numeric.gradients(chain, x, y, W, B, dtype=dtype, engine="chunked")
+        assert np.isfinite(got).all(), chain
+        np.testing.assert_allclose(got, want, rtol=1e-10 if dtype == "float64" else 2e-4,
+                                   atol=1e-6 * np.abs(want).max() if dtype == "float32" else 1e-300)
