@@ -149,7 +149,9 @@ def _layer(k: int, g: np.ndarray, sign: np.ndarray | None, tol: float, dt: np.dt
     finite = v[np.isfinite(v)] if sign is not None else v
     if finite.size == 0:
         finite = np.array([-np.inf])
-    q = np.quantile(finite, QUANTILES)
+    # Linear interpolation between order statistics computes inf - inf = NaN once a gradient overflowed
+    # (or, in the log domain, all were 0): there the quantiles are order statistics themselves.
+    q = np.quantile(finite, QUANTILES, method="linear" if np.isfinite(finite).all() else "inverted_cdf")
     mean = float(np.mean(finite.astype(np.float64)))
     return LayerStats(k, mean, float(q[2]), float(q[0]), float(q[1]), float(q[3]), float(q[4]), below, zeros, sub)
 

@@ -105,3 +105,21 @@ def test_cli_cupy_missing_exit_1():
         pass
     r = _run("eval", "--layers", "2", "--samples", "5", "--backend", "cupy")
     assert r.exit_code == 1 and "symvg[gpu]" in r.stderr
+
+
+def test_overflowed_gradients_give_order_statistics_not_nan():
+    # linear layers with weights ~1e40: |g| overflows float64 for most samples; np.quantile's default
+    # interpolation would compute inf - inf = NaN for the quantiles between two infs
+    import math
+    import warnings
+
+    from symvg.chain import Chain
+    from symvg.sampling import sample
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in subtract" fails the test
+        s = sample(Chain(9, "linear"), samples=400, init=(0.0, 1e40), seed=1)
+    for layer in s.layers:
+        values = [layer.median_abs, layer.q05, layer.q25, layer.q75, layer.q95]
+        assert not any(math.isnan(v) for v in values), layer
+    assert math.isinf(s.layers[0].median_abs)
