@@ -170,7 +170,9 @@ def prepare(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None,
     m = max(sizes, default=1)
     if any(s not in (1, m) for s in sizes):
         raise InvalidValueError(f"sample counts do not broadcast: {sorted(set(sizes))}")
-    xs, ys = xp.broadcast_to(xs, (m,)), xp.broadcast_to(ys, (m,))
+    # broadcast only what needs it: a broadcast view is read-only, and the fused kernel is compiled
+    # for writable arrays (a read-only one would cost a second compilation)
+    xs, ys = (a if a.shape == (m,) else xp.broadcast_to(a, (m,)) for a in (xs, ys))
     if W.ndim == 2 and W.shape[1] != m:
         W = xp.broadcast_to(W, (n, m))
     if B.ndim == 2 and B.shape[1] != m:
@@ -400,10 +402,12 @@ def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bo
 
 
 def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int) -> np.ndarray:
+    # The kernel is compiled for C-contiguous writable arrays, W and B always (N, ·): anything else
+    # (a broadcast scalar, a read-only array) is copied rather than compiled for again.
     def as2d(a: np.ndarray) -> np.ndarray:  # shared (N,) → (N, 1): one kernel shape for both
-        return np.ascontiguousarray(a[:, None] if a.ndim == 1 else a)
+        return np.require(a[:, None] if a.ndim == 1 else a, requirements="CW")
 
-    x, y = np.ascontiguousarray(inp.x), np.ascontiguousarray(inp.y)  # materialise broadcast scalars
+    x, y = np.require(inp.x, requirements="CW"), np.require(inp.y, requirements="CW")
     W, B = as2d(inp.W), as2d(inp.B)
     G, bad = fused.gradients_and_bad(p.chain, x, y, W, B, threads=threads)
     subs = [Inputs(x[sl], y[sl], inp.W if inp.shared_w else inp.W[:, sl], inp.B if inp.shared_b else inp.B[:, sl],

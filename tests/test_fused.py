@@ -231,3 +231,19 @@ def test_fused_from_several_python_threads_at_once():
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda _: gradients(chain, x, y, W, B, engine="fused"), range(8)))
     assert all(np.array_equal(g, want) for g in got)
+
+
+def test_one_compilation_serves_every_input_layout():
+    # compile() builds the kernel once; scalar or array x and y, shared or per-sample W and B must not
+    # trigger another numba specialisation (a read-only broadcast view used to)
+    c = Chain(3, "expr:z/(4 + abs(z))")
+    numeric.compile(c)
+    kern = fused._kernel(*fused._key(c, "float64"))
+    assert len(kern.signatures) == 1
+    rng = np.random.default_rng(6)
+    for x, y, W, B in [(1.0, 0.0, [0.5] * 3, None), (rng.standard_normal(9), 2.0, rng.standard_normal((3, 9)), 0.1),
+                       (rng.standard_normal(9), rng.standard_normal(9), [0.5] * 3, rng.standard_normal((3, 9))),
+                       (np.float64(2.0), rng.standard_normal(4), rng.standard_normal((3, 1)), [0.0] * 3)]:
+        g = gradients(c, x, y, W, B)
+        np.testing.assert_allclose(g, gradients(c, x, y, W, B, engine="chunked"), rtol=1e-13)
+    assert len(kern.signatures) == 1
