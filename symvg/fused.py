@@ -253,14 +253,19 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
     dl = _dloss(loss_form)
     ft = np.dtype(dtype).type
     zero = ft(0)
+    from .kernels import local
+
+    check_local = local(act).kind == "generic"  # the logistic and tanh forms stay finite for every finite z
 
     @local_jit
     def forward(w, b, hp, hn, d, c, residual):
         bad = False
         for j in range(c):
-            hj, dj = fpair(w[j] * hp[j] + b[j])
-            # inf or NaN in w, b (v·0 is NaN) or from the formula (v - v is NaN): one pass checks both
-            bad |= (hj - hj != zero) | (dj - dj != zero) | (w[j] * zero + b[j] * zero != zero)
+            zj = w[j] * hp[j] + b[j]
+            hj, dj = fpair(zj)
+            # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
+            # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
+            bad |= (zj - zj != zero) | (check_local & ((hj - hj != zero) | (dj - dj != zero)))
             hn[j] = hp[j] + hj if residual else hj
             d[j] = dj
         return bad
