@@ -253,6 +253,7 @@ def main(argv=None):
                             for th in (1, 2))
             t_loop = best(lambda: numpy_loop(x, y, W2, B2), reps)
             t_exp = best(exp_floor(n, m, dtype), reps)
+            c_exp = best_cpu(exp_floor(n, m, dtype, threads=1), reps)
             t_mem = best(memory_floor(W, B, np.empty((n, m), dtype=dtype)), reps)
             t_torch = best(torch_grad(torch, x, y, W, B), reps) if torch else nan
             if torch:
@@ -268,13 +269,13 @@ def main(argv=None):
                            max(1, reps // 2)) * m / ms_plain
             t_cse = best(lambda: lam_cse(x[:ms_cse], y[:ms_cse], sl(W, ms_cse), sl(B, ms_cse)), reps) * m / ms_cse
             rows.append((dtype, "shared (N,)" if shared else "per-sample (N,M)", t_fused, t_chunked, t_torch,
-                         t_plain, t_cse, t_loop, t_exp, t_mem, err, c_fused, c_torch))
+                         t_plain, t_cse, t_loop, t_exp, t_mem, err, c_fused, c_torch, c_exp))
     ms = lambda t: f"{t * 1e3:7.1f}"  # noqa: E731
     print()
     print(f"{'dtype':8} {'weights':17} {'fused':>7} {'chunked':>7} {'torch':>7} {'lambdify*':>9} {'+cse*':>7} "
           f"{'np loop':>7} {'exp':>7} {'memory':>7} | {'vs torch':>8} {'vs cse':>6} {'vs exp':>6} {'vs floor':>8}  "
           f"max rel err")
-    for d, w, tf, tc, tt, tp, tcse, tl, te, tm, err, _, _ in rows:
+    for d, w, tf, tc, tt, tp, tcse, tl, te, tm, err, *_ in rows:
         print(f"{d:8} {w:17} {ms(tf)} {ms(tc)} {ms(tt)} {tp * 1e3:9.0f} {tcse * 1e3:7.0f} {ms(tl)} {ms(te)} {ms(tm)} | "
               f"{tf / tt:7.2f}x {tcse / tf:5.0f}x {tf / te:5.2f}x {tf / max(te, tm):7.2f}x  {err:.1e}")
     print("milliseconds, wall clock, 2 threads everywhere (chunked: the better of 1 and 2). fused is symvg's")
@@ -288,9 +289,11 @@ def main(argv=None):
 
     gpu_section(chain, n, m, reps, rng)
 
-    print("\none thread, CPU time (robust to other load on the machine): fused vs torch.set_num_threads(1)")
-    for d, w, *_, cf, ct in rows:
-        print(f"  {d:8} {w:17} fused {cf * 1e3:7.1f} ms   torch {ct * 1e3:7.1f} ms   ratio {cf / ct:5.2f}x")
+    print("\none thread, CPU time (robust to other load on the machine): fused vs torch.set_num_threads(1),")
+    print("and vs the exp floor on one thread")
+    for d, w, *_, cf, ct, ce in rows:
+        print(f"  {d:8} {w:17} fused {cf * 1e3:7.1f} ms   torch {ct * 1e3:7.1f} ms   ratio {cf / ct:5.2f}x   "
+              f"exp {ce * 1e3:6.1f} ms   ratio {cf / ce:5.2f}x")
 
     print("\nsymbolic time per depth, sigmoid: derive(chain, 1) (symvg.derive) and numeric.compile(chain):")
     for depth in depths:
