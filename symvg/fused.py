@@ -102,13 +102,20 @@ def _primitives() -> dict[str, Any]:
     from numba.extending import intrinsic, overload
 
     @intrinsic
-    def bits_to_float(typingctx: Any, i: Any) -> Any:
-        # Reinterpret an integer's bits as the float of the same width: a no-op LLVM vectorises.
-        if i == types.int64:
-            return types.float64(types.int64), lambda ctx, b, sig, args: b.bitcast(args[0], ir.DoubleType())
-        if i == types.int32:
-            return types.float32(types.int32), lambda ctx, b, sig, args: b.bitcast(args[0], ir.FloatType())
-        return None
+    def pow2(typingctx: Any, n: Any) -> Any:
+        # 2^n for an integral float n in the normal exponent range: (n + bias) << mantissa bits,
+        # reinterpreted as a float. Written in LLVM IR so the integer work stays as wide as the float
+        # (numba would widen int32 arithmetic to int64, halving the float32 vector width).
+        if n not in (types.float32, types.float64):
+            return None
+        single = n == types.float32
+        ity, fty = (ir.IntType(32), ir.FloatType()) if single else (ir.IntType(64), ir.DoubleType())
+        bias, shift = (127, 23) if single else (1023, 52)
+
+        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
+            i = b.fptosi(args[0], ity)
+            return b.bitcast(b.shl(b.add(i, ity(bias)), ity(shift)), fty)
+        return n(n), codegen
 
     # float64: exp interpolated at the 12 Chebyshev nodes of [-ln2/2, ln2/2] (mpmath, 50 digits), max
     # relative error 1.7e-17 -- two multiply-adds fewer than the Taylor polynomial of the same accuracy.
@@ -118,16 +125,15 @@ def _primitives() -> dict[str, Any]:
               0.0013888888952314775, 0.00019841269890047113, 2.4801485482328494e-05, 2.755724091857897e-06,
               2.763263963904103e-07, 2.5110037605963777e-08)
     c64 = dict(lo=-745.2, hi=709.79, log2e=1.4426950408889634, ln2hi=6.93147180369123816490e-01,
-               ln2lo=1.90821492927058770002e-10, bias=1023, shift=52, poly=cheb11)
-    c32 = dict(lo=-104.0, hi=88.73, log2e=1.44269504, ln2hi=0.693359375, ln2lo=-2.12194440e-4, bias=127,
-               shift=23, poly=tuple(1 / math.factorial(j) for j in range(8)))
+               ln2lo=1.90821492927058770002e-10, poly=cheb11)
+    c32 = dict(lo=-104.0, hi=88.73, log2e=1.44269504, ln2hi=0.693359375, ln2lo=-2.12194440e-4,
+               poly=tuple(1 / math.factorial(j) for j in range(8)))
     jit = numba.njit(inline="always", error_model="numpy")  # error_model: no ZeroDivisionError branch, so loops vectorise
 
-    def make(c: dict, ft: Any, it: Any) -> Callable:
+    def make(c: dict, ft: Any) -> Callable:
         lo, hi, log2e, ln2hi, ln2lo = (ft(c[k]) for k in ("lo", "hi", "log2e", "ln2hi", "ln2lo"))
         coef = tuple(ft(v) for v in reversed(c["poly"]))
         half, zero, inf = ft(0.5), ft(0.0), ft(np.inf)
-        bias, shift = it(c["bias"]), it(c["shift"])
 
         def vexp(x):
             xc = min(max(x, lo), hi)
@@ -136,16 +142,14 @@ def _primitives() -> dict[str, Any]:
             p = coef[0]
             for cj in coef[1:]:  # unrolled by numba: Horner, highest power first
                 p = p * r + cj
-            ni = it(n)
-            n1 = ni >> it(1)  # 2^n as 2^n1·2^n2, both normal, so results reach the subnormals
-            # it(...) again: numba widens int32 arithmetic to int64
-            e = p * bits_to_float(it((n1 + bias) << shift)) * bits_to_float(it((ni - n1 + bias) << shift))
+            n1 = np.floor(n * half)  # 2^n as 2^n1·2^n2, both normal, so results reach the subnormals
+            e = p * pow2(n1) * pow2(n - n1)
             e = inf if x > hi else e
             return zero if x < lo else e
         return jit(vexp)
 
-    vexp64 = make(c64, np.float64, np.int64)
-    vexp32 = make(c32, np.float32, np.int32)
+    vexp64 = make(c64, np.float64)
+    vexp32 = make(c32, np.float32)
 
     def vexp(x):  # the name generated code calls; numba picks the width
         return math.exp(x)
