@@ -185,19 +185,12 @@ def _on_fp_error(kind: str, flag: int) -> None:
 def fp_guard() -> Iterator[None]:
     """The floating-point state the NumPy kernels run in: under/overflow is the subject here, not an
     accident, so nothing warns; an overflow or invalid result (inf/inf) is *noted*, so the logistic
-    kernel can cap e^z (cheaper than clamping z on every call: ``np.minimum`` costs as much as ``exp``)
-    and the generic kernel can redo the few affected entries exactly.
+    kernel can fix the entries where e^z overflowed (cheaper than clamping z on every call:
+    ``np.minimum`` costs as much as ``exp``) and the generic kernel can redo the few affected entries
+    exactly.
     """
     with np.errstate(over="call", under="ignore", divide="ignore", invalid="call", call=_on_fp_error):
         yield
-
-
-def _exp_limit(dtype: Any) -> float:
-    """An argument whose exp is safely finite in ``dtype``: ⌊log(max)⌋ (709 for float64, 88 for float32).
-
-    Rounded down because log(max) itself, rounded to float32, already overflows.
-    """
-    return float(math.floor(math.log(float(np.finfo(dtype).max))))
 
 
 def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
@@ -205,19 +198,21 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
 
     """
     if loc.kind == "logistic":
-        limit = None if xp.__name__ == "numpy" else 0.0  # CuPy has no FP-error callback: always clamp
-
         def logistic(zb: Any, hout: Any, dout: Any) -> None:
-            if limit is not None:
-                xp.minimum(zb, _exp_limit(zb.dtype), out=zb)
             _flags.overflow = False
-            xp.exp(zb, out=zb)                 # e = e^z: the only transcendental
-            if _flags.overflow:                # rare (z > 709): cap e where it is inf, as clamping z would
-                xp.minimum(zb, math.exp(_exp_limit(zb.dtype)), out=zb)
-            xp.add(zb, 1, out=dout)
-            xp.divide(1, dout, out=dout)       # r = 1/(1+e) = 1 − h, accurately (no 1 − h cancellation)
-            xp.multiply(zb, dout, out=hout)    # h = e·r
-            xp.multiply(hout, dout, out=dout)  # φ' = h·r, the proved identity φ' = e^z/(1+e^z)²
+            xp.exp(zb, out=dout)               # e = e^z: the only transcendental
+            over = None
+            if _flags.overflow:                # rare (z > 709): σ = 1 and σ' = e^{-z} there, set below
+                over = ~xp.isfinite(dout)
+                z_over = zb[over]
+                dout[over] = 0
+            xp.add(dout, 1, out=zb)            # zb is scratch from here on
+            xp.divide(1, zb, out=zb)           # r = 1/(1+e) = 1 − h, accurately (no 1 − h cancellation)
+            xp.multiply(dout, zb, out=hout)    # h = e·r
+            xp.multiply(hout, zb, out=dout)    # φ' = h·r, the proved identity φ' = e^z/(1+e^z)²
+            if over is not None:
+                hout[over] = 1
+                dout[over] = xp.exp(-z_over)   # e^{-z}/(1 + e^{-z})² to within 1 + 2e^{-z}
         return logistic
     if loc.kind == "tanh":
         def tanh(zb: Any, hout: Any, dout: Any) -> None:
@@ -331,13 +326,13 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     from sympy.printing.c import ccode
 
     if local(act).kind == "logistic":
-        # The proved identities, as on the CPU: e = e^min(z, zmax), r = 1/(1+e) = 1 − φ, φ = e·r, φ' = φ·r;
-        # the textbook e^{-z}/(1+e^{-z})² is inf/inf = NaN for z < −709.
-        zmax, e, r, phi_s = sp.symbols("zmax e r phi")
-        lines = ["T zmax = sizeof(T) == 4 ? 88 : 709;", f"T e = {ccode(sp.exp(sp.Min(z, zmax)))};",
-                 f"T r = {ccode(1 / (1 + e))};", f"T phi = {ccode(e * r)};"]
+        # The proved identities with e = e^{-|z|} ∈ (0, 1], so nothing overflows (a GPU has no FP-error
+        # callback to catch e^z = inf): s = 1/(1+e), φ = s or e·s, φ' = e·s² -- as the fused CPU engine.
+        e, s_, es = sp.symbols("e s es")
+        lines = [f"T e = {ccode(sp.exp(-sp.Abs(z)))};", f"T s = {ccode(1 / (1 + e))};", f"T es = {ccode(e * s_)};",
+                 "T phi = z >= 0 ? s : es;"]
         hline = "h = hp + phi;" if residual else "h = phi;"
-        op = "\n".join(["T z = w*hp + b;", *lines, hline, f"d = {ccode(phi_s * r)};"])
+        op = "\n".join(["T z = w*hp + b;", *lines, hline, f"d = {ccode(es * s_)};"])
     elif local(act).kind == "tanh":
         # φ' as 4e/(1 + e)², e = e^{-2|z|}, like the CPU kernel: 1 - tanh² keeps 3 digits at z = 15
         e = sp.Symbol("e")

@@ -137,7 +137,8 @@ class Inputs:
 
 
 def _layered(v: Any, n: int, what: str, xp: Any, dtype: np.dtype) -> Any:
-    a = xp.asarray(v, dtype=dtype)
+    with np.errstate(over="ignore"):  # 1e200 in float32 becomes inf: the finite check names it
+        a = xp.asarray(v, dtype=dtype)
     if a.ndim == 0:
         a = xp.full((n,), a, dtype=dtype)
     if a.ndim == 2 and a.shape[1] == 1:
@@ -163,7 +164,8 @@ def prepare(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None,
         B = _layered(biases, n, "biases", xp, dt)
         if not chain.bias and bool(xp.any(B != 0)):
             raise InvalidValueError("this chain has bias=False, but nonzero biases were given")
-    xs, ys = xp.asarray(x, dtype=dt), xp.asarray(y, dtype=dt)
+    with np.errstate(over="ignore"):
+        xs, ys = xp.asarray(x, dtype=dt), xp.asarray(y, dtype=dt)
     sizes = [a.shape[-1] for a in (W, B) if a.ndim == 2] + [a.size for a in (xs, ys) if a.ndim]
     if xs.ndim > 1 or ys.ndim > 1:
         raise InvalidValueError(f"x and y must be scalars or 1-D arrays of samples, got shapes {xs.shape}, {ys.shape}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import zlib
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,24 +73,27 @@ def test_elementwise_source_is_sympy_ccode():
     # sigmoid: the overflow-safe proved forms, one exp; no e^{-z}/(1+e^{-z})^2 (inf/inf for z < -709)
     src = elementwise_source(get("sigmoid"))
     body = src.operation
-    assert body.count("exp(") == 1 and "exp(fmin(z, zmax))" in body and "pow(" not in body
-    assert body.splitlines()[-2:] == ["h = phi;", "d = phi*r;"]
+    assert body.count("exp(") == 1 and "exp(-fabs(z))" in body and "pow(" not in body  # e ≤ 1: no overflow
+    assert body.splitlines()[-2:] == ["h = phi;", "d = es*s;"]
     assert elementwise_source(get("sigmoid"), residual=True).operation.splitlines()[-2] == "h = hp + phi;"
     assert src.name.isidentifier() and elementwise_source(get("expr:z/(1+abs(z))")).name.isidentifier()
     # the C bodies compute the right numbers, overflow included: run their lines as Python (our own text)
     def run(lines, zv):
-        env = {"w": 1.0, "hp": zv, "b": 0.0, "exp": math.exp, "fmin": min, "fabs": abs, "tanh": math.tanh, "pow": pow}
+        env = {"w": 1.0, "hp": zv, "b": 0.0, "exp": math.exp, "fabs": abs, "tanh": math.tanh, "pow": pow}
         for line in lines:
             lhs, rhs = line.removeprefix("T ").rstrip(";").split(" = ", 1)
-            env[lhs] = 709.0 if lhs == "zmax" else eval(rhs, env)  # noqa: S307
+            rhs = re.sub(r"^(.*) \? (.*) : (.*)$", r"(\2) if (\1) else (\3)", rhs)  # C's ?: as Python's
+            env[lhs] = eval(rhs, env)  # noqa: S307
         return env
 
-    for zv in (-800.0, -15.0, -3.0, 0.0, 2.5, 15.0, 800.0):
+    for zv in (-800.0, -720.0, -15.0, -3.0, 0.0, 2.5, 15.0, 720.0, 800.0):
         env = run(body.splitlines(), zv)
         with mpmath.workdps(40):  # 1 - σ(15) keeps only 8 of mpmath's default 15 digits
             exact = 1 / (1 + mpmath.exp(-zv))
-            assert env["h"] == pytest.approx(float(exact), rel=1e-15)
-            assert env["d"] == pytest.approx(float(exact * (1 - exact)), rel=1e-12, abs=1e-300)
+            assert env["h"] == pytest.approx(float(exact), rel=1e-15, abs=0)
+            e = mpmath.exp(-abs(mpmath.mpf(zv)))
+            want = float(e / (1 + e) ** 2)  # σ(1 - σ) without its cancellation; at ±720 a subnormal, held to its last unit
+            assert env["d"] == pytest.approx(want, rel=1e-12, abs=0 if want > 1e-300 else 5e-324)
             assert run(tanh, zv)["d"] == pytest.approx(float(mpmath.sech(zv) ** 2), rel=1e-14, abs=1e-300)
 
 
@@ -286,14 +290,26 @@ def test_benchmark_quick_runs():
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_logistic_kernel_survives_huge_pre_activations(dtype):
-    # |z| in the thousands: e^z overflows unless clamped; the gradients are 0 or subnormal, never NaN
+@pytest.mark.parametrize("engine", ["chunked", "fused"])
+def test_logistic_kernel_survives_huge_pre_activations(dtype, engine):
+    # |z| in the thousands: e^z overflows unless handled; the gradients are 0 or subnormal, never NaN
+    if engine == "fused":
+        pytest.importorskip("numba")
     c = Chain(3, "sigmoid")
-    g = gradients(c, [1.0, -1.0, 0.5], 0.3, [1000.0, -2000.0, 3000.0], [0.0, 0.0, 0.0], dtype=dtype)
+    g = gradients(c, [1.0, -1.0, 0.5], 0.3, [1000.0, -2000.0, 3000.0], [0.0, 0.0, 0.0], dtype=dtype, engine=engine)
     assert np.isfinite(g).all() and (np.abs(g) <= np.finfo(dtype).tiny).all()
-    h = gradients(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0], dtype=dtype)
+    h = gradients(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0], dtype=dtype, engine=engine)
     ref = _float(reference(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0]))
     assert h[1, 0] == pytest.approx(ref[1, 0], rel=1e-6)  # h1 = 1 exactly: layer 2 is still right
+    # just past exp's range σ'(z) = e^{-z} is still representable: 709 < z < 745 in float64 (88 < z < 103
+    # in float32). Capping e^z at e^709 used to give σ'(709) for every larger z.
+    big = [720.0, 730.0] if dtype == "float64" else [89.0, 95.0]
+    x = np.array(big, dtype=dtype).astype(float)
+    g1 = gradients(Chain(1, "sigmoid"), x, 0.3, [1.0], 0.0, dtype=dtype, engine=engine)
+    ref1 = _float(reference(Chain(1, "sigmoid"), x, 0.3, [1.0], 0.0))
+    tiny_unit = 5e-324 if dtype == "float64" else 1.5e-45
+    np.testing.assert_allclose(g1, ref1, rtol=1e-6, atol=4 * tiny_unit)
+    assert (g1 > 0).all()
 
 
 def test_unfolded_backward_equals_folded():
