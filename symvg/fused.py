@@ -38,6 +38,7 @@ repairs overflowing formulas exactly.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from functools import lru_cache
 from typing import Any, Callable
@@ -47,7 +48,7 @@ import sympy as sp
 
 from .activations import Activation, z
 from .chain import Chain, y as y_sym
-from .errors import BackendUnavailableError
+from .errors import BackendUnavailableError, InvalidValueError
 
 BLOCK_BYTES = 1 << 20
 """Target size of one block's h_0..h_N and φ'_1..φ'_N. Measured at N = 20 (benchmarks/README.md): blocks of
@@ -63,6 +64,10 @@ def block_size(depth: int, itemsize: int) -> int:
     """
     fit = BLOCK_BYTES // ((2 * depth + 1) * itemsize)
     return int(min(4096, max(128, 1 << max(0, fit.bit_length() - 1))))
+
+
+class UnsupportedError(InvalidValueError):
+    """numba cannot compile this activation's formulas; the chunked NumPy engine can evaluate them."""
 
 
 _launch = threading.Lock()
@@ -194,8 +199,9 @@ def vexp_array(x: np.ndarray) -> np.ndarray:
 
 
 def _floats(e: sp.Expr) -> sp.Expr:
-    # numba types literals as machine integers: 87904967042368842997010876040615967103/50000… overflows
-    return e.replace(lambda a: a.is_Rational and not a.is_Integer, lambda a: sp.Float(a, 20))
+    # numba types literals as machine integers: 87904967042368842997010876040615967103/50000… (SELU) or
+    # 10**30 would overflow int64. Integers that floats hold exactly (and exponents) stay integers.
+    return e.replace(lambda a: a.is_Rational and (not a.is_Integer or abs(a) > 2 ** 53), lambda a: sp.Float(a, 20))
 
 
 @lru_cache(maxsize=None)
@@ -338,6 +344,19 @@ def is_compiled(chain: Chain, dtype: Any = "float64") -> bool:
     return supports(chain) and _key(chain, dtype) in _warm
 
 
+_refused: set[tuple] = set()
+
+
+def refuse(chain: Chain, dtype: Any = "float64") -> None:
+    """Note that this chain's kernel does not compile, so ``engine="auto"`` stops trying it."""
+    _refused.add(_key(chain, dtype))
+
+
+def refused(chain: Chain, dtype: Any = "float64") -> bool:
+    """Whether :func:`refuse` was called for this chain's kernel."""
+    return supports(chain) and _key(chain, dtype) in _refused
+
+
 def warm(chain: Chain, dtype: Any = "float64") -> None:
     """Compile the kernel for ``chain`` now (3-4 s, once per process), by running it on one sample."""
     one = np.ones(1, dtype=dtype)
@@ -377,14 +396,20 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     bad = np.zeros(nblocks, dtype=np.bool_)
     with _launch:
         before = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(threads or before, numba.config.NUMBA_NUM_THREADS)))
+        every = numba.config.NUMBA_NUM_THREADS  # all cores unless asked otherwise
+        numba.set_num_threads(max(1, min(threads or every, every)))
         try:
             kern(x, y, W, B, chain.residual, block, G, bad)
+        except numba.core.errors.NumbaError as e:  # a user expression numba cannot compile
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # numba colours its messages
+            first = text.splitlines()[0] if text else type(e).__name__
+            raise UnsupportedError(f"the fused engine cannot compile {chain.activations[0].name}: {first} "
+                                   "(engine='chunked' evaluates it)") from None
         finally:
             numba.set_num_threads(before)
     _warm.add(key)
     return G, [slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(bad)]
 
 
-__all__ = ["BLOCK_BYTES", "available", "block_size", "gradients", "gradients_and_bad", "is_compiled", "pair", "supports",
+__all__ = ["BLOCK_BYTES", "UnsupportedError", "available", "block_size", "gradients", "gradients_and_bad", "is_compiled", "pair", "refuse", "refused", "supports",
            "vexp_array", "warm"]

@@ -397,13 +397,13 @@ def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bo
         return "fused"
     if backend != "numpy":
         return "cuda"
-    if engine == "auto" and not log and fused.supports(chain) and (
+    if engine == "auto" and not log and fused.supports(chain) and not fused.refused(chain, dtype) and (
             chain.depth * samples >= FUSED_MIN_WORK or fused.is_compiled(chain, dtype)):
         return "fused"
     return "chunked"
 
 
-def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int) -> np.ndarray:
+def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int | None) -> np.ndarray:
     # The kernel is compiled for C-contiguous writable arrays, W and B always (N, ·): anything else
     # (a broadcast scalar, a read-only array) is copied rather than compiled for again.
     def as2d(a: np.ndarray) -> np.ndarray:  # shared (N,) → (N, 1): one kernel shape for both
@@ -426,12 +426,13 @@ def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int) 
 
 def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *, backend: str = "numpy",
               dtype: Any = "float64", log: bool = False, engine: str = "auto", chunk: int | None = None,
-              threads: int = THREADS) -> Any:
+              threads: int | None = None) -> Any:
     """dL/dw_k for every layer k and sample: an (N, M) array (row k-1 is layer k).
 
     ``weights``/``biases`` have shape (N,) (shared by all samples) or (N, M) (one network per sample);
     ``x``, ``y`` are scalars or (M,). With ``log=True`` returns ``(log|g|, sign)``. ``engine`` picks the
-    CPU engine (see the module docstring); ``chunk`` sizes the chunked engine's chunks.
+    CPU engine (see the module docstring); ``chunk`` sizes the chunked engine's chunks. ``threads``: the
+    fused engine uses every core and the chunked one :data:`THREADS` unless told otherwise.
 
     >>> from symvg.chain import Chain
     >>> g = gradients(Chain(3, "sigmoid"), x=[0.5, -1.0], y=1.0, weights=[1.0, 2.0, -1.0])
@@ -444,14 +445,21 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
     xp = array_module(backend)
     dt = check_dtype(dtype)
     chunk = CHUNK_BYTES // dt.itemsize if chunk is None else chunk
-    if not isinstance(chunk, int) or chunk < 1 or not isinstance(threads, int) or threads < 1:
-        raise InvalidValueError(f"chunk and threads must be integers >= 1, got {chunk!r}, {threads!r}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise InvalidValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if not isinstance(chunk, int) or chunk < 1:
+        raise InvalidValueError(f"chunk must be an integer >= 1, got {chunk!r}")
     p = plan(chain)
     inp = prepare(chain, x, y, weights, biases, xp, dt, check_finite=False)
     if choose_engine(chain, inp.samples, backend=backend, log=bool(log), engine=engine, dtype=dt) == "fused":
-        return _run_fused(p, inp, dt, chunk, threads)  # checks for NaN and inf as it goes
+        try:
+            return _run_fused(p, inp, dt, chunk, threads)  # checks for NaN and inf as it goes
+        except fused.UnsupportedError:
+            if engine == "fused":
+                raise
+            fused.refuse(chain, dt)  # auto: remember, and let NumPy evaluate it from now on
     check_finite_inputs(inp, xp)
-    return _run(p, xp, inp, dt, bool(log), chunk, threads)
+    return _run(p, xp, inp, dt, bool(log), chunk, THREADS if threads is None else threads)
 
 
 @dataclass(frozen=True)
@@ -499,7 +507,12 @@ def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "fl
     choose_engine(chain, 0, backend=backend, log=bool(log), engine=engine, dtype=dt)
     plan(chain)
     if engine != "chunked" and backend == "numpy" and not log and fused.supports(chain):
-        fused.warm(chain, dt)  # the one-off numba compilation happens here, not in the first call
+        try:
+            fused.warm(chain, dt)  # the one-off numba compilation happens here, not in the first call
+        except fused.UnsupportedError:
+            if engine == "fused":
+                raise
+            fused.refuse(chain, dt)
     return Compiled(chain, wrt, backend, dt.name, bool(log), engine)
 
 

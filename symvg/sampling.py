@@ -191,7 +191,7 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
         out = tuple(cupy.asnumpy(o) for o in out) if log else cupy.asnumpy(out)
     G, S = out if log else (out, None)
     layers = tuple(_layer(k, G[k - 1], None if S is None else S[k - 1], float(tol), dt) for k in range(1, n + 1))
-    used = choose_engine(chain, samples, backend=backend, log=log, engine=engine)
+    used = choose_engine(chain, samples, backend=backend, log=log, engine=engine, dtype=dt)
     return GradientStats(chain.name, n, samples, label, dt.name, backend, used, bool(log), float(tol), bool(shared_weights),
                          seed, layers)
 

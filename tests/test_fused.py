@@ -247,3 +247,47 @@ def test_one_compilation_serves_every_input_layout():
         g = gradients(c, x, y, W, B)
         np.testing.assert_allclose(g, gradients(c, x, y, W, B, engine="chunked"), rtol=1e-13)
     assert len(kern.signatures) == 1
+
+
+def test_integer_literals_beyond_int64_compile():
+    # numba types Python ints as int64: 10**30 in a user expression must reach it as a float
+    c = Chain(2, "expr:10**30*z + z")
+    g = gradients(c, 1e-31, 0.0, [1.0, 1.0], engine="fused")
+    np.testing.assert_allclose(g, gradients(c, 1e-31, 0.0, [1.0, 1.0], engine="chunked"), rtol=1e-14)
+
+
+def test_a_kernel_numba_cannot_compile_falls_back_or_is_refused(monkeypatch):
+    from numba.core.errors import TypingError
+
+    def broken(*key):
+        def kern(*args):
+            raise TypingError("Failed in nopython mode pipeline (step: nopython frontend)\nmore")
+        return kern
+    monkeypatch.setattr(fused, "_kernel", broken)
+    c = Chain(3, "expr:z/(5 + abs(z))")
+    with pytest.raises(fused.UnsupportedError, match=r"cannot compile expr:z/\(5 \+ abs\(z\)\): Failed in nopython"):
+        gradients(c, [1.0, 2.0], 0.0, [0.5] * 3, engine="fused")
+    assert issubclass(fused.UnsupportedError, InvalidValueError)  # the CLI's exit status 2
+    want = gradients(c, [1.0, 2.0], 0.0, [0.5] * 3, engine="chunked")
+    f = numeric.compile(c)  # auto: the failed compile is noted, and NumPy evaluates it
+    assert fused.refused(c) and numeric.choose_engine(c, 10**12) == "chunked"
+    np.testing.assert_array_equal(f([1.0, 2.0], 0.0, [0.5] * 3), want)
+
+
+def test_sample_reports_the_engine_that_ran_for_its_dtype():
+    from symvg.sampling import sample
+
+    c = Chain(3, "expr:z/(6 + abs(z))")
+    numeric.compile(c, dtype="float32")
+    assert sample(c, samples=50, dtype="float32", seed=0).engine == "fused"
+    assert sample(c, samples=50, dtype="float64", seed=0).engine == "chunked"  # that kernel is not built
+
+
+def test_fused_uses_every_core_unless_told(monkeypatch):
+    seen = []
+    real = numba.set_num_threads
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: seen.append(n) or real(n))
+    c = Chain(2, "sigmoid")
+    gradients(c, [1.0], 0.0, [1.0, 1.0], engine="fused")
+    gradients(c, [1.0], 0.0, [1.0, 1.0], engine="fused", threads=1)
+    assert seen[0] == numba.config.NUMBA_NUM_THREADS and seen[2] == 1

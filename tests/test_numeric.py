@@ -107,7 +107,7 @@ def test_matches_mpmath_every_activation(name, per_sample):
     for depth in (1, 4, 30):
         x, y, W, B = _inputs(rng, depth, 6, per_sample)
         chain = Chain(depth, name)
-        g = gradients(chain, x, y, W, B)
+        g = gradients(chain, x, y, W, B, engine="chunked")  # the fused engine: tests/test_fused.py
         ref = _float(reference(chain, x, y, W, B))
         if name in ("gelu", "tanh"):
             # tanh' = 1 − tanh² (as SymPy writes it) and gelu' = Φ(z) + zφ(z) (z << 0) cancel in any
@@ -126,7 +126,7 @@ def test_matches_mpmath_residual_mixed_and_losses(loss):
         x = rng.standard_normal(5)
         y = rng.uniform(0, 1, 5)
         W, B = 0.5 * rng.standard_normal((chain.depth, 5)), 0.5 * rng.standard_normal(chain.depth)
-        g = gradients(chain, x, y, W, B, chunk=2)  # several chunks over two threads
+        g = gradients(chain, x, y, W, B, chunk=2, engine="chunked")  # several chunks over two threads
         _close_rowwise(g, _float(reference(chain, x, y, W, B)), 1e-12)  # gelu layers: see above
 
 

@@ -30,6 +30,7 @@ from symvg.bounds import gradient_bound
 from symvg.chain import Chain
 from symvg.cli import cli
 from symvg.derive import derive
+from symvg import fused
 from symvg.numeric import gradients, reference
 
 NAMES = A.names()
@@ -91,9 +92,10 @@ def test_structured_equals_naive_diff(case):
 # ----------------------------------------------------------------------------- (c), (d) numeric vs mpmath
 
 @st.composite
-def float_networks(draw, residual=False):
+def float_networks(draw, residual=False, uniform=False):
     depth = draw(st.integers(1, 12))
-    acts = draw(st.lists(st.sampled_from(NAMES), min_size=depth, max_size=depth))
+    acts = ([draw(st.sampled_from(NAMES))] * depth if uniform
+            else draw(st.lists(st.sampled_from(NAMES), min_size=depth, max_size=depth)))
     chain = Chain(depth, acts, residual=residual)
     m = draw(st.integers(1, 4))
     floats = st.integers(-300, 300).map(lambda n: n / 97 + 1 / 1013)
@@ -124,8 +126,22 @@ def _nudged(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @settings(max_examples=25, **SETTINGS)
 @given(float_networks())
 def test_numeric_matches_mpmath_reference(net):
+    _check_against_reference(net)
+
+
+@settings(max_examples=15, **SETTINGS)
+@given(float_networks(uniform=True))
+def test_numeric_matches_mpmath_reference_one_activation(net):
+    """The same bar where the fused engine runs too (it takes chains with one activation)."""
+    pytest.importorskip("numba")
+    assert fused.supports(net[0])
+    _check_against_reference(net)
+
+
+def _check_against_reference(net):
     chain, x, y, W, B = net
-    g = gradients(chain, x, y, W, B, dtype="float64")
+    engines = ["chunked"] + (["fused"] if fused.supports(chain) else [])  # both CPU engines, same bar
+    results = {e: gradients(chain, x, y, W, B, dtype="float64", engine=e) for e in engines}
     ref = reference(chain, x, y, W, B, dps=50)
     rng = np.random.default_rng(0)
     sensitivity = np.zeros(ref.shape)
@@ -138,7 +154,8 @@ def test_numeric_matches_mpmath_reference(net):
         if abs(r) < tiny * 1e10 or not math.isfinite(r) or abs(r) > 1e300:
             continue  # underflowing / overflowing in float64: (d) covers those through the log domain
         # a chain of N layers loses a few ulps per layer; 1e-12 leaves room for depth 12
-        assert abs(g[i, j] - r) <= RTOL * abs(r) + 10 * sensitivity[i, j], (chain, i, j, g[i, j], r)
+        for engine, g in results.items():
+            assert abs(g[i, j] - r) <= RTOL * abs(r) + 10 * sensitivity[i, j], (engine, chain, i, j, g[i, j], r)
 
 
 @settings(max_examples=25, **SETTINGS)
