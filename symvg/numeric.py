@@ -564,7 +564,11 @@ def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dp
                 hk = mpmath.mpf(phi(zk))
                 hs.append(hs[-1] + hk if chain.residual else hk)
                 ds.append(mpmath.mpf(dphi(zk)))
-            d = dl(hs[-1], mpmath.mpf(float(inp.y[i])))
+            yi = mpmath.mpf(float(inp.y[i]))
+            try:
+                d = dl(hs[-1], yi)
+            except ZeroDivisionError:  # bce with h_N = 1 (or 0) at this precision: |∂L/∂h_N| beyond any float
+                d = mpmath.inf * mpmath.sign(hs[-1] - yi) if hs[-1] != yi else mpmath.nan
             for k in range(n, 0, -1):
                 a = d * ds[k - 1]
                 out[k - 1, i] = a * hs[k - 1]
