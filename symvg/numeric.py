@@ -11,16 +11,15 @@ rule that :mod:`symvg.derive` writes down, never through the nested closed form:
 so all N gradients cost one forward and one backward pass. Two CPU engines run it:
 
 * ``fused`` (:mod:`symvg.fused`, needs numba: ``pip install symvg[fast]``): one compiled kernel, blocks of
-  samples carried through every layer in cache, a vectorised ``exp``, all cores. The fastest by 2-4×;
-  chains with one activation throughout, not the log domain.
+  samples carried through every layer in cache, a vectorised ``exp``, all cores. 2-3× faster than
+  ``chunked`` (benchmarks/README.md); chains with one activation throughout, not the log domain.
 * ``chunked``: NumPy on cache-sized chunks, two threads taking chunks in turn (NumPy releases the GIL),
   every operation writing into a buffer it owns (``out=``); sigmoid needs one ``exp`` per layer and sample.
   Takes everything, and is the reference the fused engine is tested against.
 
 ``engine="auto"`` (the default) picks ``fused`` when numba is installed, the chain qualifies, and its kernel
 is compiled already (:func:`compile` does that) or the work is large enough to repay compiling it
-(:data:`FUSED_MIN_WORK`); else ``chunked``. ``backend="cupy"``
-runs one fused CUDA kernel per layer.
+(:data:`FUSED_MIN_WORK`); else ``chunked``. ``backend="cupy"`` runs one fused CUDA kernel per layer.
 
 >>> import numpy as np
 >>> from symvg.chain import Chain
