@@ -52,6 +52,7 @@ import sympy as sp
 from .activations import Activation, z
 from .chain import Chain, y as y_sym
 from .errors import BackendUnavailableError, InvalidValueError
+from .kernels import evaluation_forms, local
 
 BLOCK_BYTES = 1 << 20
 """Target size of one block's h_0..h_N and φ'_1..φ'_N. Measured at N = 20 (benchmarks/README.md): blocks of
@@ -210,7 +211,6 @@ def _floats(e: sp.Expr) -> sp.Expr:
 @lru_cache(maxsize=None)
 def pair(act: Activation, dtype: str) -> Callable:
     """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype (see the module docstring)."""
-    from .kernels import _erfc_form, local
 
     prim = _primitives()
     vexp, jit = prim["vexp"], prim["jit"]
@@ -232,10 +232,7 @@ def pair(act: Activation, dtype: str) -> Callable:
         return jit(tanh)
     if kind == "identity":
         return jit(lambda zv: (zv, one))
-    from sympy.codegen.rewriting import optimize, optims_c99
-
-    phi = _floats(_erfc_form(optimize(act.expr, optims_c99)))
-    dphi = _floats(_erfc_form(act.derivative))
+    phi, dphi = (_floats(e) for e in evaluation_forms(act))
     f = sp.lambdify(z, (phi, dphi), modules=[{"exp": vexp, "erfcneg": prim["erfcneg"]}, "math"], cse=True)
     return jit(f)
 
@@ -243,6 +240,7 @@ def pair(act: Activation, dtype: str) -> Callable:
 _hN = sp.Symbol("h_N", real=True)
 
 
+@lru_cache(maxsize=256)  # asked on every call (engine choice, kernel key): keep it off the hot path
 def _loss_form(chain: Chain) -> sp.Expr:
     """∂L/∂h_N in a depth-free symbol, so chains of any depth share one compiled kernel."""
     return chain.dloss().xreplace({chain.h(chain.depth): _hN})
@@ -260,14 +258,11 @@ def _dloss(form: sp.Expr) -> Callable:
 def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
     """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
     numba = _numba()
-    prim = _primitives()
     local_jit = numba.njit(error_model="numpy")  # not inlined: each layer loop is its own vectorised function
     fpair = pair(act, dtype)
     dl = _dloss(loss_form)
     ft = np.dtype(dtype).type
     zero = ft(0)
-    from .kernels import local
-
     check_local = local(act).kind == "generic"  # the logistic and tanh forms stay finite for every finite z
 
     @local_jit

@@ -125,14 +125,22 @@ def _modules() -> list:
 
 
 @lru_cache(maxsize=None)
+def evaluation_forms(act: Activation) -> tuple[sp.Expr, sp.Expr]:
+    """φ and φ' as every generic kernel (NumPy, CuPy, numba) evaluates them.
+
+    C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
+    where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved; in both,
+    1 + erf(u) becomes erfc(−u) (:func:`_erfc_form`).
+    """
+    return _erfc_form(optimize(act.expr, optims_c99)), _erfc_form(act.derivative)
+
+
+@lru_cache(maxsize=None)
 def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple[Any, Any]]:
     """``z ↦ (φ(z), φ'(z))``, one ``lambdify(cse=True)`` so shared subexpressions are computed once."""
     mods = _modules() if modules == "numpy" else [modules]
     erfcneg_impl = _erfcneg_cupy if modules == "cupy" else _erfcneg_numpy
-    # C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
-    # where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved.
-    phi = _erfc_form(optimize(act.expr, optims_c99))
-    return sp.lambdify(z, [phi, _erfc_form(act.derivative)], modules=[{"erfcneg": erfcneg_impl}, *mods], cse=True)
+    return sp.lambdify(z, list(evaluation_forms(act)), modules=[{"erfcneg": erfcneg_impl}, *mods], cse=True)
 
 
 class erfcneg(sp.Function):
@@ -261,7 +269,7 @@ def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     import mpmath
 
-    phi, dphi = _mp(act)
+    phi, dphi = mpmath_forms(act)
     h, d = np.full(len(zs), np.nan, dtype=zs.dtype), np.full(len(zs), np.nan, dtype=zs.dtype)
     with mpmath.workdps(30):
         for i, zv in enumerate(zs):
@@ -273,7 +281,8 @@ def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 @lru_cache(maxsize=None)
-def _mp(act: Activation) -> tuple[Callable, Callable]:
+def mpmath_forms(act: Activation) -> tuple[Callable, Callable]:
+    """φ and φ' as mpmath functions (the catalogue expressions as written), for exact reference values."""
     return sp.lambdify(z, act.expr, "mpmath"), sp.lambdify(z, act.derivative, "mpmath")
 
 
@@ -340,14 +349,12 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
         op = "\n".join(["T z = w*hp + b;", f"T e = {ccode(sp.exp(-2 * sp.Abs(z)))};", hline,
                         f"d = {ccode(4 * e / (1 + e) ** 2)};"])
     else:
-        phi = ccode(_erfc_form(optimize(act.expr, optims_c99)))
-        dphi = ccode(_erfc_form(act.derivative))
+        phi, dphi = (ccode(e) for e in evaluation_forms(act))
         hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
         op = "\n".join(["T z = w*hp + b;", hline, f"d = {dphi};"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
     return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
 
 
-__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "exact_local", "math_macros_preamble", "fp_guard", "h", "lambdified", "layer_kernel",
-           "local",
-           "output_form"]
+__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "exact_local", "fp_guard", "h",
+           "lambdified", "layer_kernel", "local", "math_macros_preamble", "mpmath_forms", "output_form"]

@@ -56,7 +56,7 @@ from . import fused
 from .chain import Chain, y as y_sym
 from .derive import Derivation
 from .errors import BackendUnavailableError, InvalidChainError, InvalidValueError
-from .kernels import Local, elementwise_source, exact_local, fp_guard, layer_kernel, local
+from .kernels import Local, elementwise_source, exact_local, fp_guard, layer_kernel, local, mpmath_forms
 
 BACKENDS = ("numpy", "cupy")
 DTYPES = ("float64", "float32")
@@ -545,10 +545,8 @@ def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dp
     """
     import mpmath
 
-    from .activations import z
-
     inp = prepare(chain, x, y, weights, biases)
-    acts = [(sp.lambdify(z, a.expr, "mpmath"), sp.lambdify(z, a.derivative, "mpmath")) for a in chain.activations]
+    acts = [mpmath_forms(a) for a in chain.activations]
     dl = sp.lambdify((chain.h(chain.depth), y_sym), chain.dloss(), "mpmath")
     n, m = chain.depth, inp.samples
     out = np.empty((n, m), dtype=object)
