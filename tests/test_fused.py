@@ -20,21 +20,7 @@ from symvg.chain import Chain  # noqa: E402
 from symvg.errors import BackendUnavailableError, InvalidValueError  # noqa: E402
 from symvg.numeric import gradients, reference  # noqa: E402
 
-
-def _float(ref):
-    return np.vectorize(float, otypes=[float])(ref)
-
-
-def _inputs(rng, n, m, per_sample):
-    shape = (n, m) if per_sample else (n,)
-    return rng.standard_normal(m), rng.standard_normal(m), rng.standard_normal(shape), rng.standard_normal(shape)
-
-
-def _close_rowwise(g, ref, rel):
-    # Entries far below their layer's largest come out of cancellations (z_k ≈ 0 at a kink-free root of φ',
-    # h_N ≈ y) that no float evaluation resolves; they are held to rel of the layer's scale.
-    scale = np.abs(ref).max(axis=1, keepdims=True)
-    assert (np.abs(g - ref) <= rel * np.maximum(np.abs(ref), scale)).all(), (np.abs(g - ref) / scale).max()
+from conftest import as_floats, assert_close_rowwise, network_inputs  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- the vectorised exp
@@ -81,9 +67,9 @@ def test_fused_matches_mpmath_every_activation(name):
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     for depth, per_sample, residual in ((1, True, False), (5, False, True), (12, True, False)):
         chain = Chain(depth, name, residual=residual)
-        x, y, W, B = _inputs(rng, depth, 7, per_sample)
+        x, y, W, B = network_inputs(rng, depth, 7, per_sample)
         g = gradients(chain, x, y, W, B, engine="fused")
-        _close_rowwise(g, _float(reference(chain, x, y, W, B)), 1e-12)
+        assert_close_rowwise(g, as_floats(reference(chain, x, y, W, B)), 1e-12)
 
 
 @pytest.mark.parametrize("loss", ["mse", "bce"])
@@ -97,14 +83,14 @@ def test_fused_losses_and_samples_across_block_edges(loss):
         g = gradients(chain, x, y, W, B, engine="fused")
         assert g.shape == (7, m)
         np.testing.assert_allclose(g, gradients(chain, x, y, W, B, engine="chunked"), rtol=1e-11, atol=1e-300)
-        ref = _float(reference(chain, x[:5], y[:5], W[:, :5], B))
-        _close_rowwise(g[:, :5], ref, 1e-12)
+        ref = as_floats(reference(chain, x[:5], y[:5], W[:, :5], B))
+        assert_close_rowwise(g[:, :5], ref, 1e-12)
 
 
 def test_fused_is_deterministic_across_thread_counts_and_blocks():
     chain = Chain(9, "tanh", residual=True)
     rng = np.random.default_rng(2)
-    x, y, W, B = _inputs(rng, 9, 5000, True)
+    x, y, W, B = network_inputs(rng, 9, 5000, True)
     one = gradients(chain, x, y, W, B, engine="fused", threads=1)
     assert np.array_equal(one, gradients(chain, x, y, W, B, engine="fused", threads=2))
     X, Y, W2, B2 = (np.ascontiguousarray(a) for a in (x, y, W, B))
@@ -113,7 +99,7 @@ def test_fused_is_deterministic_across_thread_counts_and_blocks():
 
 def test_fused_float32_within_its_tolerance():
     rng = np.random.default_rng(3)
-    x, y, W, B = _inputs(rng, 10, 3000, True)
+    x, y, W, B = network_inputs(rng, 10, 3000, True)
     c = Chain(10, "sigmoid")
     g32 = gradients(c, x, y, W, B, dtype="float32", engine="fused")
     assert g32.dtype == np.float32
@@ -137,7 +123,7 @@ def test_fused_repairs_blocks_whose_local_formulas_overflow():
     g = gradients(c, x, 0.3, W, 0.0, engine="fused")
     assert np.isfinite(g).all()
     cols = [0, blk + 7, m - 1]
-    np.testing.assert_allclose(g[:, cols], _float(reference(c, x[cols], 0.3, W[:, cols], 0.0)), rtol=1e-12)
+    np.testing.assert_allclose(g[:, cols], as_floats(reference(c, x[cols], 0.3, W[:, cols], 0.0)), rtol=1e-12)
     assert np.array_equal(g[:, : blk], raw[:, : blk])
 
 
@@ -226,7 +212,7 @@ def test_fused_from_several_python_threads_at_once():
 
     chain = Chain(5, "sigmoid")
     rng = np.random.default_rng(8)
-    x, y, W, B = _inputs(rng, 5, 20000, True)
+    x, y, W, B = network_inputs(rng, 5, 20000, True)
     want = gradients(chain, x, y, W, B, engine="fused")
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda _: gradients(chain, x, y, W, B, engine="fused"), range(8)))

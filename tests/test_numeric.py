@@ -22,22 +22,9 @@ from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValu
 from symvg.kernels import elementwise_source, fp_guard, h, local, output_form
 from symvg.numeric import compile, estimate_bytes, gradients, reference
 
+from conftest import as_floats, assert_close_rowwise, network_inputs
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _inputs(rng, n, m, per_sample, scale=1.0):
-    shape = (n, m) if per_sample else (n,)
-    return (rng.standard_normal(m), rng.standard_normal(m),
-            scale * rng.standard_normal(shape), scale * rng.standard_normal(shape))
-
-
-def _close_rowwise(g, ref, rel):
-    scale = np.abs(ref).max(axis=1, keepdims=True)
-    assert (np.abs(g - ref) <= rel * np.maximum(np.abs(ref), scale)).all(), np.abs(g - ref) / scale
-
-
-def _float(ref):
-    return np.vectorize(float, otypes=[float])(ref)
 
 
 # ----------------------------------------------------------------------------- kernels: proved forms
@@ -105,14 +92,14 @@ def test_elementwise_source_is_sympy_ccode():
 def test_matches_mpmath_every_activation(name, per_sample):
     rng = np.random.default_rng(zlib.crc32(f"{name}{per_sample}".encode()))
     for depth in (1, 4, 30):
-        x, y, W, B = _inputs(rng, depth, 6, per_sample)
+        x, y, W, B = network_inputs(rng, depth, 6, per_sample)
         chain = Chain(depth, name)
         g = gradients(chain, x, y, W, B, engine="chunked")  # the fused engine: tests/test_fused.py
-        ref = _float(reference(chain, x, y, W, B))
+        ref = as_floats(reference(chain, x, y, W, B))
         if name in ("gelu", "tanh"):
             # tanh' = 1 − tanh² (as SymPy writes it) and gelu' = Φ(z) + zφ(z) (z << 0) cancel in any
             # floating-point evaluation of the formula: a tiny entry is held to 1e-12 of its layer's largest
-            _close_rowwise(g, ref, 1e-12)
+            assert_close_rowwise(g, ref, 1e-12)
         else:
             np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-300, err_msg=f"{name} depth {depth}")
 
@@ -127,7 +114,7 @@ def test_matches_mpmath_residual_mixed_and_losses(loss):
         y = rng.uniform(0, 1, 5)
         W, B = 0.5 * rng.standard_normal((chain.depth, 5)), 0.5 * rng.standard_normal(chain.depth)
         g = gradients(chain, x, y, W, B, chunk=2, engine="chunked")  # several chunks over two threads
-        _close_rowwise(g, _float(reference(chain, x, y, W, B)), 1e-12)  # gelu layers: see above
+        assert_close_rowwise(g, as_floats(reference(chain, x, y, W, B)), 1e-12)  # gelu layers: see above
 
 
 def test_matches_exact_derivation():
@@ -145,7 +132,7 @@ def test_matches_exact_derivation():
 
 def test_float32_within_its_tolerance():
     rng = np.random.default_rng(3)
-    x, y, W, B = _inputs(rng, 10, 1000, True)
+    x, y, W, B = network_inputs(rng, 10, 1000, True)
     c = Chain(10, "sigmoid")
     g64, g32 = gradients(c, x, y, W, B), gradients(c, x, y, W, B, dtype="float32")
     assert g32.dtype == np.float32
@@ -158,7 +145,7 @@ def test_float32_within_its_tolerance():
 def test_log_domain_equals_direct_where_finite():
     rng = np.random.default_rng(11)
     for chain in (Chain(25, "tanh"), Chain(12, ["sigmoid", "relu", "gelu"] * 4, residual=True)):
-        x, y, W, B = _inputs(rng, chain.depth, 50, True)
+        x, y, W, B = network_inputs(rng, chain.depth, 50, True)
         g = gradients(chain, x, y, W, B)
         lg, s = gradients(chain, x, y, W, B, log=True)
         ok = g != 0
@@ -197,7 +184,7 @@ def test_matches_torch_autograd(residual):
     for name in names():
         depth, m = 17, 64
         # scale 0.5 keeps |z| moderate, where torch's own approximations (softplus's threshold) agree
-        x, y, W, B = _inputs(rng, depth, m, True, scale=0.5)
+        x, y, W, B = network_inputs(rng, depth, m, True, scale=0.5)
         ws = [torch.tensor(W[k], requires_grad=True) for k in range(depth)]
         hh = torch.tensor(x)
         for k in range(depth):
@@ -217,7 +204,7 @@ def test_matches_torch_autograd(residual):
 
 def test_shared_equals_per_sample_broadcast():
     rng = np.random.default_rng(2)
-    x, y, W, B = _inputs(rng, 8, 100, False)
+    x, y, W, B = network_inputs(rng, 8, 100, False)
     c = Chain(8, "silu")
     a = gradients(c, x, y, W, B)
     b = gradients(c, x, y, np.repeat(W[:, None], 100, 1), np.repeat(B[:, None], 100, 1), threads=1)
@@ -266,7 +253,7 @@ def test_cupy_equals_numpy():
     rng = np.random.default_rng(9)
     for name in names():
         for residual in (False, True):
-            x, y, W, B = _inputs(rng, 12, 1000, True)
+            x, y, W, B = network_inputs(rng, 12, 1000, True)
             c = Chain(12, name, residual=residual)
             got = cupy.asnumpy(gradients(c, x, y, W, B, backend="cupy"))
             np.testing.assert_allclose(got, gradients(c, x, y, W, B), rtol=1e-10, atol=1e-300)
@@ -299,14 +286,14 @@ def test_logistic_kernel_survives_huge_pre_activations(dtype, engine):
     g = gradients(c, [1.0, -1.0, 0.5], 0.3, [1000.0, -2000.0, 3000.0], [0.0, 0.0, 0.0], dtype=dtype, engine=engine)
     assert np.isfinite(g).all() and (np.abs(g) <= np.finfo(dtype).tiny).all()
     h = gradients(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0], dtype=dtype, engine=engine)
-    ref = _float(reference(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0]))
+    ref = as_floats(reference(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0]))
     assert h[1, 0] == pytest.approx(ref[1, 0], rel=1e-6)  # h1 = 1 exactly: layer 2 is still right
     # just past exp's range σ'(z) = e^{-z} is still representable: 709 < z < 745 in float64 (88 < z < 103
     # in float32). Capping e^z at e^709 used to give σ'(709) for every larger z.
     big = [720.0, 730.0] if dtype == "float64" else [89.0, 95.0]
     x = np.array(big, dtype=dtype).astype(float)
     g1 = gradients(Chain(1, "sigmoid"), x, 0.3, [1.0], 0.0, dtype=dtype, engine=engine)
-    ref1 = _float(reference(Chain(1, "sigmoid"), x, 0.3, [1.0], 0.0))
+    ref1 = as_floats(reference(Chain(1, "sigmoid"), x, 0.3, [1.0], 0.0))
     tiny_unit = 5e-324 if dtype == "float64" else 1.5e-45
     np.testing.assert_allclose(g1, ref1, rtol=1e-6, atol=4 * tiny_unit)
     assert (g1 > 0).all()
@@ -336,7 +323,7 @@ def test_generic_kernel_repairs_overflowing_formulas(dtype):
     # softplus' as SymPy writes it is e^z/(1+e^z): inf/inf at z = 800; those entries are redone exactly
     c, W, x = Chain(3, "softplus"), [800.0, 1.0, 1.0], [1.0, -1.0, 2.0]
     g = gradients(c, x, 0.3, W, [0.0] * 3, dtype=dtype)
-    ref = _float(reference(c, x, 0.3, W, [0.0] * 3))
+    ref = as_floats(reference(c, x, 0.3, W, [0.0] * 3))
     assert np.isfinite(g).all()
     np.testing.assert_allclose(g, ref, rtol=1e-12 if dtype == "float64" else 1e-6)
 
