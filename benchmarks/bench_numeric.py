@@ -6,7 +6,9 @@
 One run, the same data for every contender, float64 and float32, weights shared (N,) and per
 sample (N, M). Times are the minimum of several repeats (wall clock). Contenders:
 
-  fused        symvg.numeric.gradients(engine="fused"): one numba kernel, 2 threads (symvg's fastest path)
+  fused        symvg.numeric.gradients(engine="fused"): one numba kernel, 2 threads (symvg's fastest path),
+               a fresh (N, M) result each call
+  out=         the same writing into one reused result (out=), as a training loop or a sweep would
   chunked      symvg.numeric.gradients(engine="chunked"): the NumPy engine, the better of 1 and 2 threads
   torch        PyTorch CPU autograd, 2 threads, N leaf weight tensors of shape (M,), one backward
   lambdify     sympy.lambdify of each layer's closed form, no cse (timed on fewer samples, scaled up)
@@ -239,7 +241,7 @@ def main(argv=None):
             W, B = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
             W2, B2 = (W, B) if not shared else (W[:, None], B[:, None])
             ref = numpy_loop(x, y, W2, B2)
-            t_fused = c_fused = err = nan
+            t_fused = c_fused = t_out = c_out = err = nan
             if has_fused:
                 t0 = time.perf_counter()
                 g = gradients(chain, x, y, W, B, dtype=dtype, engine="fused")
@@ -247,6 +249,9 @@ def main(argv=None):
                 err = float(np.max(np.abs(g - ref)) / np.max(np.abs(ref)))
                 t_fused = best(lambda: gradients(chain, x, y, W, B, dtype=dtype, engine="fused", threads=2), reps)
                 c_fused = best_cpu(lambda: gradients(chain, x, y, W, B, dtype=dtype, engine="fused", threads=1), reps)
+                t_out = best(lambda: gradients(chain, x, y, W, B, dtype=dtype, engine="fused", threads=2, out=g), reps)
+                c_out = best_cpu(lambda: gradients(chain, x, y, W, B, dtype=dtype, engine="fused", threads=1, out=g),
+                                 reps)
             # the chunked engine: on a loaded machine the GIL hand-offs between ~1 µs NumPy calls can make
             # 1 thread faster than 2, so both are timed and the better kept
             t_chunked = min(best(lambda: gradients(chain, x, y, W, B, dtype=dtype, engine="chunked", threads=th), reps)
@@ -268,21 +273,24 @@ def main(argv=None):
             t_plain = best(lambda: lam_plain(x[:ms_plain], y[:ms_plain], sl(W, ms_plain), sl(B, ms_plain)),
                            max(1, reps // 2)) * m / ms_plain
             t_cse = best(lambda: lam_cse(x[:ms_cse], y[:ms_cse], sl(W, ms_cse), sl(B, ms_cse)), reps) * m / ms_cse
-            rows.append((dtype, "shared (N,)" if shared else "per-sample (N,M)", t_fused, t_chunked, t_torch,
-                         t_plain, t_cse, t_loop, t_exp, t_mem, err, c_fused, c_torch, c_exp))
+            rows.append((dtype, "shared (N,)" if shared else "per-sample (N,M)", t_fused, t_out, t_chunked, t_torch,
+                         t_plain, t_cse, t_loop, t_exp, t_mem, err, c_fused, c_out, c_torch, c_exp))
     ms = lambda t: f"{t * 1e3:7.1f}"  # noqa: E731
     print()
-    print(f"{'dtype':8} {'weights':17} {'fused':>7} {'chunked':>7} {'torch':>7} {'lambdify*':>9} {'+cse*':>7} "
-          f"{'np loop':>7} {'exp':>7} {'memory':>7} | {'vs torch':>8} {'vs cse':>6} {'vs exp':>6} {'vs floor':>8}  "
-          f"max rel err")
-    for d, w, tf, tc, tt, tp, tcse, tl, te, tm, err, *_ in rows:
-        print(f"{d:8} {w:17} {ms(tf)} {ms(tc)} {ms(tt)} {tp * 1e3:9.0f} {tcse * 1e3:7.0f} {ms(tl)} {ms(te)} {ms(tm)} | "
-              f"{tf / tt:7.2f}x {tcse / tf:5.0f}x {tf / te:5.2f}x {tf / max(te, tm):7.2f}x  {err:.1e}")
+    print(f"{'dtype':8} {'weights':17} {'fused':>7} {'out=':>6} {'chunked':>7} {'torch':>7} {'lambdify*':>9} "
+          f"{'+cse*':>7} {'np loop':>7} {'exp':>6} {'memory':>6} | {'vs torch':>8} {'vs cse':>6} {'vs exp':>6} "
+          f"{'vs floor':>8}  max rel err")
+    for d, w, tf, to, tc, tt, tp, tcse, tl, te, tm, err, *_ in rows:
+        print(f"{d:8} {w:17} {ms(tf)} {to * 1e3:6.1f} {ms(tc)} {ms(tt)} {tp * 1e3:9.0f} {tcse * 1e3:7.0f} {ms(tl)} "
+              f"{te * 1e3:6.1f} {tm * 1e3:6.1f} | {tf / tt:7.2f}x {tcse / tf:5.0f}x {to / te:5.2f}x "
+              f"{to / max(te, tm):7.2f}x  {err:.1e}")
     print("milliseconds, wall clock, 2 threads everywhere (chunked: the better of 1 and 2). fused is symvg's")
-    print("fastest path (engine='fused', numba); chunked is its NumPy engine. Targets: fused/torch ≤ 1.0;")
-    print("'vs cse' = how many times faster than lambdify(cse=True) (≥ 10); 'vs exp' = fused over exp alone (≤ 2);")
-    print("'vs floor' = fused over the larger of the exp and memory floors. * timed on M/100 (plain) and M/10")
-    print("(cse) samples, scaled up linearly. max rel err: fused against the NumPy loop, relative to the largest |g|.")
+    print("fastest path (engine='fused', numba), out= the same into a reused result; chunked is its NumPy engine.")
+    print("Targets: 'vs torch' = fused/torch ≤ 1.0 (both allocate their result); 'vs cse' = how many times faster")
+    print("than lambdify(cse=True) (≥ 10); 'vs exp' = out=/exp ≤ 2 (neither allocates: the zeroing of fresh pages")
+    print("is the OS's work, the fused-out= gap); 'vs floor' = out= over the larger of the exp and memory floors.")
+    print("* timed on M/100 (plain) and M/10 (cse) samples, scaled up linearly. max rel err: fused against the")
+    print("NumPy loop, relative to the largest |g|.")
     if kernel_compile:
         print("one-off numba compilation of the fused kernel (first call, not in the table): "
               + ", ".join(f"{d} {t:.1f} s" for d, t in kernel_compile.items()))
@@ -290,10 +298,10 @@ def main(argv=None):
     gpu_section(chain, n, m, reps, rng)
 
     print("\none thread, CPU time (robust to other load on the machine): fused vs torch.set_num_threads(1),")
-    print("and vs the exp floor on one thread")
-    for d, w, *_, cf, ct, ce in rows:
-        print(f"  {d:8} {w:17} fused {cf * 1e3:7.1f} ms   torch {ct * 1e3:7.1f} ms   ratio {cf / ct:5.2f}x   "
-              f"exp {ce * 1e3:6.1f} ms   ratio {cf / ce:5.2f}x")
+    print("and fused with out= vs the exp floor on one thread")
+    for d, w, *_, cf, co, ct, ce in rows:
+        print(f"  {d:8} {w:17} fused {cf * 1e3:6.1f} ms  torch {ct * 1e3:6.1f} ms  ratio {cf / ct:4.2f}x  |  "
+              f"out= {co * 1e3:6.1f} ms  exp {ce * 1e3:5.1f} ms  ratio {co / ce:4.2f}x")
 
     print("\nsymbolic time per depth, sigmoid: derive(chain, 1) (symvg.derive) and numeric.compile(chain):")
     for depth in depths:
@@ -318,8 +326,7 @@ def main(argv=None):
         tracemalloc.stop()
         extra = ""
         if engine == "fused":  # numba's scratch is not seen by tracemalloc: counted by hand
-            blk = fused.block_size(n, 8)
-            scratch = 2 * (3 * n + 3) * blk * 8
+            scratch = fused.scratch_bytes(n, 8, threads=2)
             peak += scratch
             extra = f" (incl. {scratch / 1e6:.1f} MB of numba block scratch for 2 threads, added by hand)"
         print(f"peak memory, {engine}, N = {n}, M = {m}, float64, shared weights: "

@@ -3,9 +3,16 @@
 One job: the same structured chain rule as :mod:`symvg.numeric`, compiled so that each block of samples
 is read once, carried through every layer in cache, and written once, on every core:
 
-    for each block of samples (in parallel):
+    for each block of samples (a run of blocks per thread, one set of scratch each):
         forward   z_k = w_k·h_{k-1} + b_k,  (h_k, φ'_k) = pair(z_k)        one vectorised loop per layer
         backward  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k (+ δ_k if residual)
+                  row g_k streamed to the result with non-temporal stores
+
+What makes it fast, measured at N = 20, M = 10^6 (benchmarks/README.md): the layer loops vectorise
+(``error_model="numpy"``: no ZeroDivisionError branch); multiply-adds contract to FMA instructions
+(``fastmath={"contract"}``, and nothing else of fastmath: no reassociation, NaN and inf kept), which
+made ``vexp`` 1.5× faster; shared w_k, b_k enter as scalars; and the result, the only large write,
+bypasses the cache instead of being read into it first and evicting the block's h and φ'.
 
 Why numba alone was not enough (see ``../shared/PERFORMANCE.md``): its ``exp`` is a scalar libm call, so a
 fused loop lost to NumPy's SIMD ``exp``. ``vexp`` here is an ``exp`` that LLVM can vectorise: Cody-Waite
@@ -41,6 +48,7 @@ One kernel is compiled per (activation, loss, dtype), whatever the depth, in 3-4
 from __future__ import annotations
 
 import math
+import platform
 import re
 import threading
 from functools import lru_cache
@@ -55,19 +63,30 @@ from .errors import BackendUnavailableError, InvalidValueError
 from .kernels import evaluation_forms, local
 
 BLOCK_BYTES = 1 << 20
-"""Target size of one block's h_0..h_N and φ'_1..φ'_N. Measured at N = 20 (benchmarks/README.md): blocks of
-128 samples are 1.3-1.8× slower than 2048 (each layer loop is a call, and a block allocates its scratch);
-beyond ~1 MiB per block the gain stops."""
+"""Target size of one block's h_0..h_N and φ'_1..φ'_N, shared weights. Measured at N = 20
+(benchmarks/README.md): 256-sample blocks are 1.3× slower than 2048 (each layer loop is a call), and
+the gain stops near 1 MiB. Per-sample weights take blocks 4× larger: each block reads N rows of W and of
+B, and longer runs of each row let the hardware prefetcher keep up (12 % faster at N = 20, float64)."""
 
 
-def block_size(depth: int, itemsize: int) -> int:
-    """Samples per block: a power of two near BLOCK_BYTES / ((2N + 1)·itemsize), within [128, 4096].
+def block_size(depth: int, itemsize: int, per_sample: bool = False) -> int:
+    """Samples per block: a power of two near BLOCK_BYTES / ((2N + 1)·itemsize) (4× with per-sample
+    weights), within [128, 16384].
 
-    >>> block_size(20, 8), block_size(20, 4), block_size(1000, 8)
-    (2048, 4096, 128)
+    >>> block_size(20, 8), block_size(20, 4), block_size(20, 8, per_sample=True), block_size(1000, 8)
+    (2048, 4096, 8192, 128)
     """
-    fit = BLOCK_BYTES // ((2 * depth + 1) * itemsize)
-    return int(min(4096, max(128, 1 << max(0, fit.bit_length() - 1))))
+    fit = BLOCK_BYTES * (4 if per_sample else 1) // ((2 * depth + 1) * itemsize)
+    return int(min(16384, max(128, 1 << max(0, fit.bit_length() - 1))))
+
+
+def scratch_bytes(depth: int, itemsize: int, threads: int, per_sample: bool = False) -> int:
+    """Bytes of block scratch the kernel allocates (one set per thread: h_0..h_N, φ'_1..φ'_N and 3 rows).
+
+    >>> scratch_bytes(20, 8, threads=2)    # 2 × 44 rows × 2048 samples × 8 bytes
+    1441792
+    """
+    return threads * (2 * depth + 4) * block_size(depth, itemsize, per_sample) * itemsize
 
 
 class UnsupportedError(InvalidValueError):
@@ -108,6 +127,7 @@ def _primitives() -> dict[str, Any]:
     numba = _numba()
     from llvmlite import ir
     from numba import types
+    from numba.core import cgutils
     from numba.extending import intrinsic, overload
 
     @intrinsic
@@ -126,6 +146,60 @@ def _primitives() -> dict[str, Any]:
             return b.bitcast(b.shl(b.add(i, ity(bias)), ity(shift)), fty)
         return n(n), codegen
 
+    @intrinsic
+    def stream(typingctx: Any, src: Any, dst: Any, c: Any) -> Any:
+        # dst[:c] = src[:c] for contiguous 1-D float rows, the 64-byte-aligned middle with non-temporal
+        # vector stores: the (N, M) result goes to memory without first being read into the cache (which a
+        # normal store does), and without evicting the block's h and φ' from it. 12 % of the kernel at
+        # N = 20, M = 10^6 (benchmarks/README.md).
+        if not (isinstance(src, types.Array) and isinstance(dst, types.Array) and src.dtype == dst.dtype
+                and src.dtype in (types.float32, types.float64) and src.ndim == dst.ndim == 1
+                and src.layout == dst.layout == "C" and isinstance(c, types.Integer)):
+            return None
+        item = 4 if src.dtype == types.float32 else 8
+        lanes = 64 // item
+        i64 = ir.IntType(64)
+
+        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
+            vty = ir.VectorType(ctx.get_value_type(sig.args[0].dtype), lanes)
+            s = ctx.make_array(sig.args[0])(ctx, b, args[0]).data
+            d = ctx.make_array(sig.args[1])(ctx, b, args[1]).data
+            n = b.sext(args[2], i64) if args[2].type.width < 64 else args[2]
+
+            def copy(start: Any, count: Any) -> None:  # element by element, normal stores
+                with cgutils.for_range(b, count, intp=i64) as loop:
+                    i = b.add(start, loop.index)
+                    b.store(b.load(b.gep(s, [i])), b.gep(d, [i]))
+
+            addr = b.ptrtoint(d, i64)
+            head = b.udiv(b.and_(b.sub(i64(0), addr), i64(63)), i64(item))  # elements before a 64-byte line
+            head = b.select(b.icmp_unsigned("!=", b.and_(addr, i64(item - 1)), i64(0)), n, head)  # never aligns
+            head = b.select(b.icmp_signed("<", head, n), head, n)
+            body = b.sdiv(b.sub(n, head), i64(lanes))
+            copy(i64(0), head)
+            nontemporal = b.module.add_metadata([ir.IntType(32)(1)])
+            with cgutils.for_range(b, body, intp=i64) as loop:
+                at = b.add(head, b.mul(loop.index, i64(lanes)))
+                v = b.load(b.bitcast(b.gep(s, [at]), vty.as_pointer()), align=item)
+                b.store(v, b.bitcast(b.gep(d, [at]), vty.as_pointer()), align=64).set_metadata("nontemporal",
+                                                                                              nontemporal)
+            done = b.add(head, b.mul(body, i64(lanes)))
+            copy(done, b.sub(n, done))
+            return ctx.get_dummy_value()
+        return types.none(src, dst, c), codegen
+
+    @intrinsic
+    def fence(typingctx: Any) -> Any:
+        # Non-temporal stores are weakly ordered, even on x86: fence them before the thread reports done.
+        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
+            if platform.machine().lower() in ("x86_64", "amd64", "i686", "x86"):
+                b.call(cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), []),
+                                                      "llvm.x86.sse.sfence"), [])
+            else:
+                b.fence("seq_cst")
+            return ctx.get_dummy_value()
+        return types.none(), codegen
+
     # float64: exp interpolated at the 12 Chebyshev nodes of [-ln2/2, ln2/2] (mpmath, 50 digits), max
     # relative error 1.7e-17 -- two multiply-adds fewer than the Taylor polynomial of the same accuracy.
     # float32: Taylor to degree 7 (5e-9). Coefficients lowest power first. lo and hi lie just past the
@@ -137,46 +211,73 @@ def _primitives() -> dict[str, Any]:
                ln2lo=1.90821492927058770002e-10, poly=cheb11)
     c32 = dict(lo=-104.0, hi=88.73, log2e=1.44269504, ln2hi=0.693359375, ln2lo=-2.12194440e-4,
                poly=tuple(1 / math.factorial(j) for j in range(8)))
-    jit = numba.njit(inline="always", error_model="numpy")  # error_model: no ZeroDivisionError branch, so loops vectorise
+    # error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding)
+    jit = numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
 
-    def make(c: dict, ft: Any) -> Callable:
+    def make(c: dict, ft: Any) -> tuple[Callable, Callable]:
         lo, hi, log2e, ln2hi, ln2lo = (ft(c[k]) for k in ("lo", "hi", "log2e", "ln2hi", "ln2lo"))
         coef = tuple(ft(v) for v in reversed(c["poly"]))
-        half, zero, inf = ft(0.5), ft(0.0), ft(np.inf)
+        half, zero, inf, off, tiny = ft(0.5), ft(0.0), ft(np.inf), ft(64), ft(2.0 ** -64)
 
-        def vexp(x):
-            xc = min(max(x, lo), hi)
+        @jit
+        def reduced(xc):  # (n, e^r) with xc = n·ln2 + r, |r| ≤ ln2/2
             n = np.floor(xc * log2e + half)  # np.floor keeps the width (math.floor gives an int64)
             r = (xc - n * ln2hi) - n * ln2lo
             p = coef[0]
             for cj in coef[1:]:  # unrolled by numba: Horner, highest power first
                 p = p * r + cj
+            return n, p
+
+        def vexp(x):
+            n, p = reduced(min(max(x, lo), hi))
             n1 = np.floor(n * half)  # 2^n as 2^n1·2^n2, both normal, so results reach the subnormals
             e = p * pow2(n1) * pow2(n - n1)
             e = inf if x > hi else e
             return zero if x < lo else e
-        return jit(vexp)
 
-    vexp64 = make(c64, np.float64)
-    vexp32 = make(c32, np.float32)
+        def vexpneg(x):
+            # e^x for x ≤ 0 only (the logistic's and tanh's e^{-|z|}): 2^n = 2^(n+64)·2^-64 stays
+            # normal down to the subnormal results, and e^lo rounds to 0, so one clamp does (7 fewer
+            # operations than vexp).
+            n, p = reduced(max(x, lo))
+            return p * pow2(n + off) * tiny
+        return jit(vexp), jit(vexpneg)
 
-    def vexp(x):  # the name generated code calls; numba picks the width
-        return math.exp(x)
+    vexp64, vexpneg64 = make(c64, np.float64)
+    vexp32, vexpneg32 = make(c32, np.float32)
 
-    @overload(vexp, inline="always")
-    def _vexp(x):
-        if x == types.float32:
-            return lambda x: vexp32(x)
-        if isinstance(x, (types.Float, types.Integer)):
-            return lambda x: vexp64(np.float64(x))
-        return None
+    def by_width(f64: Callable, f32: Callable) -> Callable:
+        def f(x):  # the name generated code calls; numba picks the width
+            return math.exp(x)
+
+        @overload(f, inline="always")
+        def _f(x):
+            if x == types.float32:
+                return lambda x: f32(x)
+            if isinstance(x, (types.Float, types.Integer)):
+                return lambda x: f64(np.float64(x))
+            return None
+        return f
+
+    vexp, vexpneg = by_width(vexp64, vexp32), by_width(vexpneg64, vexpneg32)
+
+    def at(a, j):  # a[j] for a per-sample row, a itself for a shared scalar
+        return a[j]
+
+    @overload(at, inline="always")
+    def _at(a, j):
+        if isinstance(a, types.Array):
+            return lambda a, j: a[j]
+        return lambda a, j: a
 
     @jit
     def erfcneg(u):
         return math.erfc(-u)
 
-    return {"vexp": vexp, "erfcneg": erfcneg, "vexp_array": numba.njit(error_model="numpy")(_over(vexp)),
-            "jit": jit}
+    loop = numba.njit(error_model="numpy", fastmath={"contract"})
+    return {"vexp": vexp, "vexpneg": vexpneg, "erfcneg": erfcneg, "at": at, "jit": jit, "stream": stream,
+            "fence": fence,
+            "vexp_array": loop(_over(vexp)), "vexpneg_array": loop(_over(vexpneg))}
 
 
 def _over(f: Callable) -> Callable:
@@ -186,16 +287,19 @@ def _over(f: Callable) -> Callable:
     return apply
 
 
-def vexp_array(x: np.ndarray) -> np.ndarray:
-    """The vectorised ``exp`` over a 1-D float32/float64 array (for tests and the benchmark).
+def vexp_array(x: np.ndarray, nonpositive: bool = False) -> np.ndarray:
+    """The vectorised ``exp`` over a 1-D float32/float64 array (for tests and the benchmark);
+    ``nonpositive=True`` runs the variant the logistic and tanh use, for arguments ≤ 0 only.
 
     >>> if available():
     ...     v = vexp_array(np.array([0.0, 1.0, -800.0, 800.0]))
     ...     assert v[0] == 1.0 and abs(v[1] - np.e) <= 4.5e-16 and v[2] == 0.0 and v[3] == np.inf
+    ...     w = vexp_array(np.array([-1.0, -800.0]), nonpositive=True)
+    ...     assert abs(w[0] - np.exp(-1.0)) <= 6e-17 and w[1] == 0.0
     """
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
-    _primitives()["vexp_array"](x, out)
+    _primitives()["vexpneg_array" if nonpositive else "vexp_array"](x, out)
     return out
 
 
@@ -213,20 +317,20 @@ def pair(act: Activation, dtype: str) -> Callable:
     """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype (see the module docstring)."""
 
     prim = _primitives()
-    vexp, jit = prim["vexp"], prim["jit"]
+    vexp, vexpneg, jit = prim["vexp"], prim["vexpneg"], prim["jit"]
     ft = np.dtype(dtype).type
     one, two, four = ft(1), ft(2), ft(4)
     kind = local(act).kind
     if kind == "logistic":
         def logistic(zv):
-            e = vexp(-abs(zv))
+            e = vexpneg(-abs(zv))
             s = one / (one + e)
             es = e * s
             return (s if zv >= 0 else es), es * s
         return jit(logistic)
     if kind == "tanh":
         def tanh(zv):
-            e = vexp(-two * abs(zv))
+            e = vexpneg(-two * abs(zv))
             q = one + e
             return math.tanh(zv), four * e / (q * q)
         return jit(tanh)
@@ -258,8 +362,10 @@ def _dloss(form: sp.Expr) -> Callable:
 def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
     """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
     numba = _numba()
-    local_jit = numba.njit(error_model="numpy")  # not inlined: each layer loop is its own vectorised function
+    # not inlined: each layer loop is its own vectorised function
+    local_jit = numba.njit(error_model="numpy", fastmath={"contract"})
     fpair = pair(act, dtype)
+    at, stream, fence = (_primitives()[k] for k in ("at", "stream", "fence"))
     dl = _dloss(loss_form)
     ft = np.dtype(dtype).type
     zero = ft(0)
@@ -269,7 +375,7 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
     def forward(w, b, hp, hn, d, c, residual):
         bad = False
         for j in range(c):
-            zj = w[j] * hp[j] + b[j]
+            zj = at(w, j) * hp[j] + at(b, j)
             hj, dj = fpair(zj)
             # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
             # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
@@ -290,42 +396,54 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
         for j in range(c):
             a = delta[j] * d[j]
             g[j] = a * hp[j]
-            delta[j] = delta[j] + a * w[j] if residual else a * w[j]
+            delta[j] = delta[j] + a * at(w, j) if residual else a * at(w, j)
 
     @local_jit
     def loss(hN, yv, delta, c):
         for j in range(c):
             delta[j] = dl(hN[j], yv[j])
 
-    @numba.njit(parallel=True, error_model="numpy")
+    @numba.njit(parallel=True, error_model="numpy", fastmath={"contract"})
     def kernel(x, yv, W, B, residual, block, G, bad):
         n, m = G.shape
         shared_w, shared_b = W.shape[1] == 1, B.shape[1] == 1
-        for blk in numba.prange((m + block - 1) // block):
-            s0 = blk * block
-            c = min(block, m - s0)
+        nblocks = (m + block - 1) // block
+        chunks = min(nblocks, numba.get_num_threads())
+        per = (nblocks + chunks - 1) // chunks
+        for chunk in numba.prange(chunks):
+            # One thread's scratch, reused by its blocks: allocating per block cost 1.3-1.5x at 128-sample blocks.
             H = np.empty((n + 1, block), dtype=G.dtype)
             D = np.empty((n, block), dtype=G.dtype)
-            wrow = np.empty(block, dtype=G.dtype)  # shared w_k and b_k spread over a row: one loop shape for both
-            brow = np.empty(block, dtype=G.dtype)
             delta = np.empty(block, dtype=G.dtype)
-            H[0, :c] = x[s0:s0 + c]
-            flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
-            for k in range(n):
-                if shared_w:
-                    wrow[:c] = W[k, 0]
-                if shared_b:
-                    brow[:c] = B[k, 0]
-                w = wrow if shared_w else W[k, s0:s0 + c]
-                b = brow if shared_b else B[k, s0:s0 + c]
-                flag |= forward(w, b, H[k], H[k + 1], D[k], c, residual)
-            bad[blk] = flag
-            loss(H[n], yv[s0:s0 + c], delta, c)
-            for k in range(n - 1, -1, -1):
-                if shared_w:
-                    wrow[:c] = W[k, 0]
-                w = wrow if shared_w else W[k, s0:s0 + c]
-                backward(delta, D[k], H[k], w, G[k, s0:s0 + c], c, residual)
+            row = np.empty(block, dtype=G.dtype)  # a shared w_k or b_k beside a per-sample one, spread over a row
+            g = np.empty(block, dtype=G.dtype)  # a row of the result, in cache until streamed out
+            for blk in range(chunk * per, min(nblocks, (chunk + 1) * per)):
+                s0 = blk * block
+                c = min(block, m - s0)
+                H[0, :c] = x[s0:s0 + c]
+                flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
+                for k in range(n):
+                    # Shared w_k and b_k go in as scalars (a row of copies cost 13 % at N = 20): two
+                    # specialisations of forward, (float, float) and (array, array).
+                    if shared_w and shared_b:
+                        flag |= forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
+                    else:
+                        if shared_w:
+                            row[:c] = W[k, 0]
+                        elif shared_b:
+                            row[:c] = B[k, 0]
+                        w = row if shared_w else W[k, s0:s0 + c]
+                        b = row if shared_b else B[k, s0:s0 + c]
+                        flag |= forward(w, b, H[k], H[k + 1], D[k], c, residual)
+                bad[blk] = flag
+                loss(H[n], yv[s0:s0 + c], delta, c)
+                for k in range(n - 1, -1, -1):
+                    if shared_w:
+                        backward(delta, D[k], H[k], W[k, 0], g, c, residual)
+                    else:
+                        backward(delta, D[k], H[k], W[k, s0:s0 + c], g, c, residual)
+                    stream(g, G[k, s0:s0 + c], c)
+            fence()
 
     return kernel
 
@@ -367,19 +485,20 @@ def supports(chain: Chain) -> bool:
 
 
 def gradients(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray, *,
-              threads: int | None = None, block: int | None = None) -> np.ndarray:
+              threads: int | None = None, block: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """All dL/dw_k, (N, M), from contiguous x, y (M,) and W, B of shape (N, 1) (shared) or (N, M).
 
     Shapes are :func:`symvg.numeric.prepare`'s job; this takes its arrays as they are. Blocks holding a
     NaN or inf (in an input, or in φ or φ' where a formula overflowed) are returned in ``G`` as computed
     and listed by :func:`gradients_and_bad`.
     """
-    G, _ = gradients_and_bad(chain, x, y, W, B, threads=threads, block=block)
+    G, _ = gradients_and_bad(chain, x, y, W, B, threads=threads, block=block, out=out)
     return G
 
 
 def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray, *,
-                      threads: int | None = None, block: int | None = None) -> tuple[np.ndarray, list[slice]]:
+                      threads: int | None = None, block: int | None = None,
+                      out: np.ndarray | None = None) -> tuple[np.ndarray, list[slice]]:
     """:func:`gradients`, plus the sample ranges that met a NaN or inf (to be checked and redone)."""
     numba = _numba()
     if not supports(chain):
@@ -388,8 +507,9 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     key = _key(chain, dtype)
     kern = _kernel(*key)
     n, m = chain.depth, x.shape[0]
-    block = block_size(n, dtype.itemsize) if block is None else block
-    G = np.empty((n, m), dtype=dtype)
+    if block is None:
+        block = block_size(n, dtype.itemsize, per_sample=W.shape[1] > 1 or B.shape[1] > 1)
+    G = np.empty((n, m), dtype=dtype) if out is None else out
     nblocks = (m + block - 1) // block
     bad = np.zeros(nblocks, dtype=np.bool_)
     with _launch:
@@ -410,4 +530,4 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
 
 
 __all__ = ["BLOCK_BYTES", "UnsupportedError", "available", "block_size", "gradients", "gradients_and_bad",
-           "is_compiled", "pair", "refuse", "refused", "supports", "vexp_array", "warm"]
+           "is_compiled", "pair", "refuse", "refused", "scratch_bytes", "supports", "vexp_array", "warm"]

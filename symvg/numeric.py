@@ -325,9 +325,10 @@ def _backward_log(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: in
             xp.multiply(u, xp.sign(w), out=s)
 
 
-def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, threads: int) -> Any:
+def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, threads: int,
+         out: Any = None) -> Any:
     n, m = p.chain.depth, inp.samples
-    G = xp.empty((n, m), dtype=dtype)
+    G = xp.empty((n, m), dtype=dtype) if out is None else out
     S = xp.empty((n, m), dtype=dtype) if log else None
     if xp is np:
         kernels = [layer_kernel(loc, np) for loc in p.locals]
@@ -402,7 +403,8 @@ def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bo
     return "chunked"
 
 
-def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int | None) -> np.ndarray:
+def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int | None,
+               out: np.ndarray | None = None) -> np.ndarray:
     # The kernel is compiled for C-contiguous writable arrays, W and B always (N, ·): anything else
     # (a broadcast scalar, a read-only array) is copied rather than compiled for again.
     def as2d(a: np.ndarray) -> np.ndarray:  # shared (N,) → (N, 1): one kernel shape for both
@@ -410,7 +412,7 @@ def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int |
 
     x, y = np.require(inp.x, requirements="CW"), np.require(inp.y, requirements="CW")
     W, B = as2d(inp.W), as2d(inp.B)
-    G, bad = fused.gradients_and_bad(p.chain, x, y, W, B, threads=threads)
+    G, bad = fused.gradients_and_bad(p.chain, x, y, W, B, threads=threads, out=out)
     subs = [Inputs(x[sl], y[sl], inp.W if inp.shared_w else inp.W[:, sl], inp.B if inp.shared_b else inp.B[:, sl],
                    sl.stop - sl.start) for sl in bad]
     for sub in subs:  # something was not finite in these blocks: an input (refused here) ...
@@ -423,15 +425,31 @@ def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int |
 # ----------------------------------------------------------------------------- public API
 
 
+def _check_out(out: Any, inp: Inputs, shape: tuple[int, int], dtype: np.dtype, xp: Any, log: bool) -> None:
+    if log:
+        raise InvalidValueError("out= takes the direct gradients; log=True returns two arrays (log|g|, sign)")
+    if not isinstance(out, xp.ndarray):
+        raise InvalidValueError(f"out must be a {xp.__name__} array, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise InvalidValueError(f"out must have shape {shape} and dtype {dtype.name}, got {out.shape} {out.dtype.name}")
+    if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
+        raise InvalidValueError("out must be C-contiguous, aligned and writable")
+    if any(xp is np and np.may_share_memory(out, a) for a in (inp.x, inp.y, inp.W, inp.B)):
+        raise InvalidValueError("out must not overlap x, y, weights or biases: they are read while it is written")
+
+
 def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *, backend: str = "numpy",
               dtype: Any = "float64", log: bool = False, engine: str = "auto", chunk: int | None = None,
-              threads: int | None = None) -> Any:
+              threads: int | None = None, out: Any = None) -> Any:
     """dL/dw_k for every layer k and sample: an (N, M) array (row k-1 is layer k).
 
     ``weights``/``biases`` have shape (N,) (shared by all samples) or (N, M) (one network per sample);
     ``x``, ``y`` are scalars or (M,). With ``log=True`` returns ``(log|g|, sign)``. ``engine`` picks the
     CPU engine (see the module docstring); ``chunk`` sizes the chunked engine's chunks. ``threads``: the
-    fused engine uses every core and the chunked one :data:`THREADS` unless told otherwise.
+    fused engine uses every core and the chunked one :data:`THREADS` unless told otherwise. ``out``: an
+    (N, M) C-contiguous array of ``dtype`` to write the result into, and return. For repeated calls: a
+    fresh result costs the operating system's zeroing of its pages, ~10 ms per 160 MB on one core here
+    (benchmarks/README.md).
 
     >>> from symvg.chain import Chain
     >>> g = gradients(Chain(3, "sigmoid"), x=[0.5, -1.0], y=1.0, weights=[1.0, 2.0, -1.0])
@@ -450,15 +468,17 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
         raise InvalidValueError(f"chunk must be an integer >= 1, got {chunk!r}")
     p = plan(chain)
     inp = prepare(chain, x, y, weights, biases, xp, dt, check_finite=False)
+    if out is not None:
+        _check_out(out, inp, (chain.depth, inp.samples), dt, xp, bool(log))
     if choose_engine(chain, inp.samples, backend=backend, log=bool(log), engine=engine, dtype=dt) == "fused":
         try:
-            return _run_fused(p, inp, dt, chunk, threads)  # checks for NaN and inf as it goes
+            return _run_fused(p, inp, dt, chunk, threads, out)  # checks for NaN and inf as it goes
         except fused.UnsupportedError:
             if engine == "fused":
                 raise
             fused.refuse(chain, dt)  # auto: remember, and let NumPy evaluate it from now on
     check_finite_inputs(inp, xp)
-    return _run(p, xp, inp, dt, bool(log), chunk, THREADS if threads is None else threads)
+    return _run(p, xp, inp, dt, bool(log), chunk, THREADS if threads is None else threads, out)
 
 
 @dataclass(frozen=True)
@@ -472,13 +492,14 @@ class Compiled:
     log: bool = False
     engine: str = "auto"
 
-    def __call__(self, x: Any, y: Any, weights: Any, biases: Any = None) -> Any:
-        out = gradients(self.chain, x, y, weights, biases, backend=self.backend, dtype=self.dtype, log=self.log,
-                        engine=self.engine)
+    def __call__(self, x: Any, y: Any, weights: Any, biases: Any = None, *, out: Any = None) -> Any:
+        """The gradients; ``out``, as in :func:`gradients`, is the whole (N, M) result (also with ``wrt``)."""
+        g = gradients(self.chain, x, y, weights, biases, backend=self.backend, dtype=self.dtype, log=self.log,
+                      engine=self.engine, out=out)
         if self.wrt is None:
-            return out
+            return g
         k = self.wrt - 1
-        return (out[0][k], out[1][k]) if self.log else out[k]
+        return (g[0][k], g[1][k]) if self.log else g[k]
 
 
 def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "float64", log: bool = False,

@@ -26,11 +26,14 @@ from conftest import as_floats, assert_close_rowwise, network_inputs  # noqa: E4
 # ----------------------------------------------------------------------------- the vectorised exp
 
 
-def test_vexp_float64_within_1_5_ulp_of_mpmath_everywhere():
+@pytest.mark.parametrize("nonpositive", [False, True], ids=["vexp", "vexpneg"])
+def test_vexp_float64_within_1_5_ulp_of_mpmath_everywhere(nonpositive):
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.uniform(-745, 709.78, 20000), rng.normal(0, 2, 20000), np.linspace(-0.35, 0.35, 2001),
                         [0.0, 1.0, -1.0, 709.78, -708.39, -720.0, -744.4]])
-    v = fused.vexp_array(x)
+    if nonpositive:
+        x = -np.abs(x)
+    v = fused.vexp_array(x, nonpositive)
     sample = np.concatenate([np.arange(x.size - 7, x.size), rng.choice(x.size, 400, replace=False)])
     with mpmath.workdps(40):
         for i in sample:
@@ -41,10 +44,13 @@ def test_vexp_float64_within_1_5_ulp_of_mpmath_everywhere():
     assert v[-1] > 0 and v[-1] < np.finfo(np.float64).tiny  # a subnormal result, not a flush to zero
 
 
-def test_vexp_float32_within_1_5_ulp_of_the_exact_value():
+@pytest.mark.parametrize("nonpositive", [False, True], ids=["vexp", "vexpneg"])
+def test_vexp_float32_within_1_5_ulp_of_the_exact_value(nonpositive):
     rng = np.random.default_rng(1)
     x = np.concatenate([rng.uniform(-87, 88.7, 50000), rng.normal(0, 2, 50000)]).astype(np.float32)
-    v = fused.vexp_array(x)
+    if nonpositive:
+        x = -np.abs(x)
+    v = fused.vexp_array(x, nonpositive)
     assert v.dtype == np.float32
     exact = np.exp(x.astype(np.float64))  # float64 exp rounded to float32 is the correctly rounded value here
     ulps = np.abs(v.astype(np.float64) - exact) / np.spacing(exact.astype(np.float32)).astype(np.float64)
@@ -54,9 +60,15 @@ def test_vexp_float32_within_1_5_ulp_of_the_exact_value():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_vexp_overflows_and_underflows_like_libm(dtype):
     big = 800.0 if dtype == "float64" else 100.0
-    x = np.array([big, -big * 1.5, 0.0, -1e30, 1e30], dtype=dtype)
+    x = np.array([big, -big * 1.5, 0.0, -1e30, 1e30, -np.inf], dtype=dtype)
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(fused.vexp_array(x), np.exp(x))
+    neg = np.array([-big, -big * 1.5, -0.0, -1e30, -np.inf, -np.finfo(dtype).tiny], dtype=dtype)
+    np.testing.assert_array_equal(fused.vexp_array(neg, nonpositive=True), np.exp(neg))
+    # the subnormal range, where vexpneg scales by 2^64 and back
+    sub = -np.linspace(700, 745, 200) if dtype == "float64" else -np.linspace(85, 103.9, 200)
+    np.testing.assert_allclose(fused.vexp_array(sub.astype(dtype), nonpositive=True), np.exp(sub.astype(dtype)),
+                               rtol=4e-16 if dtype == "float64" else 2e-7, atol=np.finfo(dtype).smallest_subnormal)
 
 
 # ----------------------------------------------------------------------------- the kernel: correctness
@@ -95,6 +107,25 @@ def test_fused_is_deterministic_across_thread_counts_and_blocks():
     assert np.array_equal(one, gradients(chain, x, y, W, B, engine="fused", threads=2))
     X, Y, W2, B2 = (np.ascontiguousarray(a) for a in (x, y, W, B))
     assert np.array_equal(one, fused.gradients(chain, X, Y, W2, B2, block=100))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("engine", ["fused", "chunked"])
+def test_out_receives_exactly_the_fresh_result(engine, dtype):
+    # Row starts at every alignment (M is odd) and a result 8 bytes past a 64-byte line: the fused engine
+    # streams each row's aligned middle with non-temporal stores and copies its ends.
+    rng = np.random.default_rng(4)
+    n, m = 5, 3 * fused.block_size(5, np.dtype(dtype).itemsize) + 7
+    for per_sample in (False, True):
+        chain = Chain(n, "sigmoid", residual=per_sample)
+        x, y, W, B = network_inputs(rng, n, m, per_sample)
+        fresh = gradients(chain, x, y, W, B, dtype=dtype, engine=engine)
+        buf = np.full(n * m + 32, np.nan, dtype=dtype)
+        skew = (-buf.ctypes.data % 64) // buf.itemsize + 1  # one element past a line
+        out = buf[skew:skew + n * m].reshape(n, m)
+        assert gradients(chain, x, y, W, B, dtype=dtype, engine=engine, out=out) is out
+        assert np.array_equal(out, fresh)
+        assert np.isnan(buf[:skew]).all() and np.isnan(buf[skew + n * m:]).all()  # nothing written outside
 
 
 def test_fused_float32_within_its_tolerance():

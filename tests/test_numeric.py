@@ -350,3 +350,17 @@ def test_local_pieces_keep_relative_accuracy_where_formulas_cancel():
             for t, hv, dv in zip(zs, h, d):
                 assert abs(hv - float(phi(t))) <= rtol * abs(float(phi(t))) or hv == float(phi(t)) == 0, (name, t)
                 assert abs(dv - float(dphi(t))) <= rtol * abs(float(dphi(t))), (name, t, dv)
+
+
+def test_out_is_checked():
+    chain, x, W = Chain(3, "sigmoid"), np.linspace(-1, 1, 5), np.ones((3, 5))
+    cases = [(np.empty((3, 4)), r"shape \(3, 5\) and dtype float64"), (np.empty((3, 5), np.float32), "dtype float64"),
+             (np.empty((5, 3)).T, "C-contiguous"), ([[0.0] * 5] * 3, "numpy array"), (W, "must not overlap")]
+    ro = np.empty((3, 5))
+    ro.flags.writeable = False
+    cases.append((ro, "writable"))
+    for out, says in cases:
+        with pytest.raises(InvalidValueError, match=says):
+            gradients(chain, x, 0.3, W, out=out)
+    with pytest.raises(InvalidValueError, match="log=True"):
+        gradients(chain, x, 0.3, W, log=True, out=np.empty((3, 5)))
