@@ -63,30 +63,19 @@ from .errors import BackendUnavailableError, InvalidValueError
 from .kernels import evaluation_forms, local
 
 BLOCK_BYTES = 1 << 20
-"""Target size of one block's h_0..h_N and φ'_1..φ'_N, shared weights. Measured at N = 20
-(benchmarks/README.md): 256-sample blocks are 1.3× slower than 2048 (each layer loop is a call), and
-the gain stops near 1 MiB. Per-sample weights take blocks 4× larger: each block reads N rows of W and of
-B, and longer runs of each row let the hardware prefetcher keep up (12 % faster at N = 20, float64)."""
+"""Target size of one block's h_0..h_N and φ'_1..φ'_N. Measured at N = 20 (benchmarks/README.md): blocks of
+256 samples are 1.3× slower than 2048 (each layer loop is a call); from 1024 to 16384 it hardly matters,
+for shared and per-sample weights alike."""
 
 
-def block_size(depth: int, itemsize: int, per_sample: bool = False) -> int:
-    """Samples per block: a power of two near BLOCK_BYTES / ((2N + 1)·itemsize) (4× with per-sample
-    weights), within [128, 16384].
+def block_size(depth: int, itemsize: int) -> int:
+    """Samples per block: a power of two near BLOCK_BYTES / ((2N + 1)·itemsize), within [128, 4096].
 
-    >>> block_size(20, 8), block_size(20, 4), block_size(20, 8, per_sample=True), block_size(1000, 8)
-    (2048, 4096, 8192, 128)
+    >>> block_size(20, 8), block_size(20, 4), block_size(1000, 8)
+    (2048, 4096, 128)
     """
-    fit = BLOCK_BYTES * (4 if per_sample else 1) // ((2 * depth + 1) * itemsize)
-    return int(min(16384, max(128, 1 << max(0, fit.bit_length() - 1))))
-
-
-def scratch_bytes(depth: int, itemsize: int, threads: int, per_sample: bool = False) -> int:
-    """Bytes of block scratch the kernel allocates (one set per thread: h_0..h_N, φ'_1..φ'_N and 3 rows).
-
-    >>> scratch_bytes(20, 8, threads=2)    # 2 × 44 rows × 2048 samples × 8 bytes
-    1441792
-    """
-    return threads * (2 * depth + 4) * block_size(depth, itemsize, per_sample) * itemsize
+    fit = BLOCK_BYTES // ((2 * depth + 1) * itemsize)
+    return int(min(4096, max(128, 1 << max(0, fit.bit_length() - 1))))
 
 
 class UnsupportedError(InvalidValueError):
@@ -404,19 +393,18 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
             delta[j] = dl(hN[j], yv[j])
 
     @numba.njit(parallel=True, error_model="numpy", fastmath={"contract"})
-    def kernel(x, yv, W, B, residual, block, G, bad):
+    def kernel(x, yv, W, B, residual, G, bad, S):
         n, m = G.shape
+        chunks, block = S.shape[0], S.shape[2]
         shared_w, shared_b = W.shape[1] == 1, B.shape[1] == 1
         nblocks = (m + block - 1) // block
-        chunks = min(nblocks, numba.get_num_threads())
-        per = (nblocks + chunks - 1) // chunks
-        for chunk in numba.prange(chunks):
-            # One thread's scratch, reused by its blocks: allocating per block cost 1.3-1.5x at 128-sample blocks.
-            H = np.empty((n + 1, block), dtype=G.dtype)
-            D = np.empty((n, block), dtype=G.dtype)
-            delta = np.empty(block, dtype=G.dtype)
-            row = np.empty(block, dtype=G.dtype)  # a shared w_k or b_k beside a per-sample one, spread over a row
-            g = np.empty(block, dtype=G.dtype)  # a row of the result, in cache until streamed out
+        per = (nblocks + chunks - 1) // chunks if chunks else 0
+        for chunk in numba.prange(chunks):  # one run of blocks per thread, with its own scratch
+            H = S[chunk, :n + 1]
+            D = S[chunk, n + 1:2 * n + 1]
+            delta = S[chunk, 2 * n + 1]
+            row = S[chunk, 2 * n + 2]  # a shared w_k or b_k beside a per-sample one, spread over a row
+            g = S[chunk, 2 * n + 3]  # a row of the result, in cache until streamed out
             for blk in range(chunk * per, min(nblocks, (chunk + 1) * per)):
                 s0 = blk * block
                 c = min(block, m - s0)
@@ -446,6 +434,14 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
             fence()
 
     return kernel
+
+
+@lru_cache(maxsize=1)
+def _scratch(chunks: int, rows: int, block: int, dtype: str) -> np.ndarray:
+    """The kernel's scratch, kept for the next call of the same shape (launches are serialised by _launch).
+    Allocated fresh, its pages are faulted in and zeroed by the OS on every call: 0.9 ms per 2.7 MB here,
+    which made a loop of small calls up to 3× slower."""
+    return np.empty((chunks, rows, block), dtype=dtype)
 
 
 _warm: set[tuple] = set()
@@ -507,17 +503,18 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     key = _key(chain, dtype)
     kern = _kernel(*key)
     n, m = chain.depth, x.shape[0]
-    if block is None:
-        block = block_size(n, dtype.itemsize, per_sample=W.shape[1] > 1 or B.shape[1] > 1)
+    if block is None:  # no larger than the samples need: scratch is (2N + 4) rows of a block per thread
+        block = min(block_size(n, dtype.itemsize), max(128, 1 << max(0, m - 1).bit_length()))
     G = np.empty((n, m), dtype=dtype) if out is None else out
     nblocks = (m + block - 1) // block
     bad = np.zeros(nblocks, dtype=np.bool_)
     with _launch:
         before = numba.get_num_threads()
         every = numba.config.NUMBA_NUM_THREADS  # all cores unless asked otherwise
-        numba.set_num_threads(max(1, min(threads or every, every)))
+        use = max(1, min(threads or every, every))
+        numba.set_num_threads(use)
         try:
-            kern(x, y, W, B, chain.residual, block, G, bad)
+            kern(x, y, W, B, chain.residual, G, bad, _scratch(min(use, nblocks), 2 * n + 4, block, dtype.str))
         except numba.core.errors.NumbaError as e:  # a user expression numba cannot compile
             text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # numba colours its messages
             first = text.splitlines()[0] if text else type(e).__name__
@@ -530,4 +527,4 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
 
 
 __all__ = ["BLOCK_BYTES", "UnsupportedError", "available", "block_size", "gradients", "gradients_and_bad",
-           "is_compiled", "pair", "refuse", "refused", "scratch_bytes", "supports", "vexp_array", "warm"]
+           "is_compiled", "pair", "refuse", "refused", "supports", "vexp_array", "warm"]
