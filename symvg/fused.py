@@ -318,10 +318,31 @@ def pair(act: Activation, dtype: str) -> Callable:
             return (s if zv >= 0 else es), es * s
         return jit(logistic)
     if kind == "tanh":
+        # libm's tanh is a scalar call that stops the loop vectorising (3× slower than NumPy's engine).
+        # With e = e^{-2|z|}: tanh|z| = (1 - e)/(1 + e), free of cancellation for |z| ≥ 0.625 (1 - e > 0.7);
+        # below, Cephes' tanh approximation: a rational function in z² (float64, 2.5e-16) or a polynomial
+        # (float32), as in Cephes' tanh.c and tanhf.c.
+        cut = ft(0.625)
+        if ft is np.float64:
+            p = tuple(map(ft, (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)))
+            q = tuple(map(ft, (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)))
+
+            def near0(a, s):
+                return a + a * s * (((p[0] * s + p[1]) * s + p[2]) / (((s + q[0]) * s + q[1]) * s + q[2]))
+        else:
+            c = tuple(map(ft, (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+                               -3.33332819422e-1)))
+
+            def near0(a, s):
+                return (((((c[0] * s + c[1]) * s + c[2]) * s + c[3]) * s + c[4]) * s) * a + a
+        near0 = jit(near0)
+
         def tanh(zv):
-            e = vexpneg(-two * abs(zv))
-            q = one + e
-            return math.tanh(zv), four * e / (q * q)
+            a = abs(zv)
+            e = vexpneg(-two * a)
+            r = one / (one + e)
+            t = near0(a, a * a) if a < cut else (one - e) * r
+            return math.copysign(t, zv), four * e * r * r
         return jit(tanh)
     if kind == "identity":
         return jit(lambda zv: (zv, one))

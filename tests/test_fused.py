@@ -71,6 +71,34 @@ def test_vexp_overflows_and_underflows_like_libm(dtype):
                                rtol=4e-16 if dtype == "float64" else 2e-7, atol=np.finfo(dtype).smallest_subnormal)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_tanh_pair_within_2_ulp_and_its_derivative_within_4(dtype):
+    # The vectorised tanh: Cephes' rational function below |z| = 0.625, (1 - e)/(1 + e) above.
+    from symvg.activations import get
+
+    f = fused.pair(get("tanh"), dtype)
+
+    @numba.njit
+    def run(zs, t, d):
+        for i in range(zs.size):
+            t[i], d[i] = f(zs[i])
+
+    rng = np.random.default_rng(5)
+    zs = np.concatenate([rng.uniform(-0.7, 0.7, 700), rng.normal(0, 3, 700), [0.625, -0.625, 0.6249, 1e-30, 40.0]])
+    zs = zs.astype(dtype)
+    t, d = np.empty_like(zs), np.empty_like(zs)
+    run(zs, t, d)
+    with mpmath.workdps(40):
+        for zi, ti, di in zip(zs, t, d):
+            exact = mpmath.tanh(mpmath.mpf(float(zi)))
+            for got, want, ulps in ((ti, exact, 2), (di, mpmath.sech(mpmath.mpf(float(zi))) ** 2, 4)):
+                ulp = np.spacing(np.abs(np.asarray(float(want), dtype=dtype))) if want else 0
+                assert abs(mpmath.mpf(float(got)) - want) <= ulps * ulp, (zi, got, want)
+    neg0 = np.array([-0.0], dtype=dtype)
+    run(neg0, t[:1], d[:1])
+    assert np.signbit(t[0]) and d[0] == 1  # tanh(-0) = -0, as libm gives
+
+
 # ----------------------------------------------------------------------------- the kernel: correctness
 
 
