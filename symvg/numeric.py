@@ -11,15 +11,17 @@ rule that :mod:`symvg.derive` writes down, never through the nested closed form:
 so all N gradients cost one forward and one backward pass. Two CPU engines run it:
 
 * ``fused`` (:mod:`symvg.fused`, needs numba: ``pip install symvg[fast]``): one compiled kernel, blocks of
-  samples carried through every layer in cache, a vectorised ``exp``, all cores. 2-3× faster than
-  ``chunked`` (benchmarks/README.md); chains with one activation throughout, not the log domain.
+  samples carried through every layer in cache, a vectorised ``exp``, all cores. 2.5-4× faster than
+  ``chunked`` for the sigmoid (benchmarks/README.md); chains with one activation throughout, not the log
+  domain.
 * ``chunked``: NumPy on cache-sized chunks, two threads taking chunks in turn (NumPy releases the GIL),
   every operation writing into a buffer it owns (``out=``); sigmoid needs one ``exp`` per layer and sample.
   Takes everything, and is the reference the fused engine is tested against.
 
 ``engine="auto"`` (the default) picks ``fused`` when numba is installed, the chain qualifies, and its kernel
 is compiled already (:func:`compile` does that) or the work is large enough to repay compiling it
-(:data:`FUSED_MIN_WORK`); else ``chunked``. ``backend="cupy"`` runs one fused CUDA kernel per layer.
+(:data:`FUSED_MIN_WORK`); else ``chunked``. Activations whose formulas need erf (GELU, erf) stay on
+``chunked``, which is faster for them (:data:`symvg.fused.SCALAR_SLOWER`). ``backend="cupy"`` runs one fused CUDA kernel per layer.
 
 >>> import numpy as np
 >>> from symvg.chain import Chain
@@ -398,7 +400,8 @@ def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bo
     if backend != "numpy":
         return "cuda"
     if engine == "auto" and not log and fused.supports(chain) and not fused.refused(chain, dtype) and (
-            chain.depth * samples >= FUSED_MIN_WORK or fused.is_compiled(chain, dtype)):
+            chain.depth * samples >= FUSED_MIN_WORK or fused.is_compiled(chain, dtype)) and (
+            not fused.slower_than_numpy(chain)):
         return "fused"
     return "chunked"
 
@@ -526,7 +529,8 @@ def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "fl
     dt = check_dtype(dtype)
     choose_engine(chain, 0, backend=backend, log=bool(log), engine=engine, dtype=dt)
     plan(chain)
-    if engine != "chunked" and backend == "numpy" and not log and fused.supports(chain):
+    if engine != "chunked" and backend == "numpy" and not log and fused.supports(chain) and (
+            engine == "fused" or not fused.slower_than_numpy(chain)):
         try:
             fused.warm(chain, dt)  # the one-off numba compilation happens here, not in the first call
         except fused.UnsupportedError:

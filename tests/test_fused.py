@@ -72,6 +72,24 @@ def test_vexp_overflows_and_underflows_like_libm(dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_vlog1p_within_1_ulp_of_mpmath_and_its_special_values_like_libm(dtype):
+    rng = np.random.default_rng(6)
+    top = 700 if dtype == "float64" else 80
+    u = np.concatenate([rng.uniform(0, 1, 400), np.exp(-rng.uniform(0, top, 400)), rng.uniform(-0.999, 5, 400),
+                        10 ** rng.uniform(-30, 30, 400), [np.sqrt(2) - 1, 1e-20, 2.0 ** -53]]).astype(dtype)
+    v = fused.vlog1p_array(u)
+    assert v.dtype == np.dtype(dtype)
+    with mpmath.workdps(40):
+        for ui, vi in zip(u, v):
+            exact = mpmath.log1p(mpmath.mpf(float(ui)))
+            ulp = np.spacing(np.abs(np.asarray(float(exact), dtype=dtype)))
+            assert abs(mpmath.mpf(float(vi)) - exact) <= ulp, (ui, vi)
+    special = np.array([0.0, -1.0, -2.0, np.inf, np.nan], dtype=dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(fused.vlog1p_array(special), np.log1p(special))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_tanh_pair_within_2_ulp_and_its_derivative_within_4(dtype):
     # The vectorised tanh: Cephes' rational function below |z| = 0.625, (1 - e)/(1 + e) above.
     from symvg.activations import get
@@ -210,6 +228,18 @@ def test_auto_takes_fused_once_compiled_or_for_huge_work(monkeypatch):
     monkeypatch.setattr(numeric, "FUSED_MIN_WORK", 8)  # huge work compiles on the spot
     assert numeric.choose_engine(Chain(4, "expr:z/(3 + abs(z))"), 2) == "fused"
     assert numeric.choose_engine(Chain(4, "expr:z/(3 + abs(z))"), 1) == "chunked"
+
+
+def test_auto_leaves_erf_activations_to_numpy_which_is_faster_for_them(monkeypatch):
+    monkeypatch.setattr(numeric, "FUSED_MIN_WORK", 8)
+    for name in ("gelu", "erf", "expr:erf(z)/2 + z"):
+        c = Chain(3, name)
+        assert fused.slower_than_numpy(c) and numeric.choose_engine(c, 10**6) == "chunked"
+        assert numeric.choose_engine(c, 10**6, engine="fused") == "fused"  # asked for, it still runs
+    for name in ("sigmoid", "tanh", "softplus", "elu", "silu", "expr:z/(1 + abs(z))"):
+        assert not fused.slower_than_numpy(Chain(3, name)) and numeric.choose_engine(Chain(3, name), 10) == "fused"
+    monkeypatch.setattr(fused, "warm", lambda *a: pytest.fail("compile() warmed a kernel auto will not use"))
+    numeric.compile(Chain(3, "gelu"))
 
 
 def test_engine_errors_name_the_problem(monkeypatch):
