@@ -164,8 +164,8 @@ def _primitives() -> dict[str, Any]:
     def stream(typingctx: Any, src: Any, dst: Any, c: Any) -> Any:
         # dst[:c] = src[:c] for contiguous 1-D float rows, the 64-byte-aligned middle with non-temporal
         # vector stores: the (N, M) result goes to memory without first being read into the cache (which a
-        # normal store does), and without evicting the block's h and φ' from it. 12 % of the kernel at
-        # N = 20, M = 10^6 (benchmarks/README.md).
+        # normal store does), and without evicting the block's h and φ' from it. The kernel took 12 % less
+        # time with it at N = 20, M = 10^6.
         if not (isinstance(src, types.Array) and isinstance(dst, types.Array) and src.dtype == dst.dtype
                 and src.dtype in (types.float32, types.float64) and src.ndim == dst.ndim == 1
                 and src.layout == dst.layout == "C" and isinstance(c, types.Integer)):
@@ -243,18 +243,20 @@ def _primitives() -> dict[str, Any]:
             return n, p
 
         def vexp(x):
-            n, p = reduced(min(max(x, lo), hi))
+            n, p = reduced(min(x if x >= lo else lo, hi))  # NaN goes in as lo: pow2 never sees a NaN
             n1 = np.floor(n * half)  # 2^n as 2^n1·2^n2, both normal, so results reach the subnormals
             e = p * pow2(n1) * pow2(n - n1)
             e = inf if x > hi else e
-            return zero if x < lo else e
+            e = zero if x < lo else e
+            return x if x != x else e
 
         def vexpneg(x):
             # e^x for x ≤ 0 only (the logistic's and tanh's e^{-|z|}): 2^n = 2^(n+64)·2^-64 stays
             # normal down to the subnormal results, and e^lo rounds to 0, so one clamp does (7 fewer
             # operations than vexp).
-            n, p = reduced(max(x, lo))
-            return p * pow2(n + off) * tiny
+            n, p = reduced(x if x >= lo else lo)  # NaN goes in as lo, and comes out as NaN
+            e = p * pow2(n + off) * tiny
+            return x if x != x else e
         return jit(vexp), jit(vexpneg)
 
     # log1p: fdlibm's log kernel (e_log.c: log(1+f) = f - (f²/2 - s·(f²/2 + R(s²))), s = f/(2+f), R of
@@ -360,6 +362,8 @@ def vexp_array(x: np.ndarray, nonpositive: bool = False) -> np.ndarray:
     ...     assert abs(w[0] - np.exp(-1.0)) <= 6e-17 and w[1] == 0.0
     """
     x = np.ascontiguousarray(x)
+    if nonpositive and (x > 0).any():
+        raise InvalidValueError("vexp_array(nonpositive=True) takes arguments ≤ 0 only")
     out = np.empty_like(x)
     _primitives()["vexpneg_array" if nonpositive else "vexp_array"](x, out)
     return out
@@ -531,11 +535,20 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
     return kernel
 
 
-@lru_cache(maxsize=1)
+SCRATCH_KEPT = 8 << 20
+"""Largest block scratch kept between calls (two shapes at most): allocated fresh, its pages are faulted
+in and zeroed by the OS on every call, 0.9 ms per 2.7 MB here, which made loops of small calls up to 3×
+slower. Larger scratch (deep chains: 2·(2N + 4)·128 samples) is allocated per call and freed."""
+
+
 def _scratch(chunks: int, rows: int, block: int, dtype: str) -> np.ndarray:
-    """The kernel's scratch, kept for the next call of the same shape (launches are serialised by _launch).
-    Allocated fresh, its pages are faulted in and zeroed by the OS on every call: 0.9 ms per 2.7 MB here,
-    which made a loop of small calls up to 3× slower."""
+    if chunks * rows * block * np.dtype(dtype).itemsize > SCRATCH_KEPT:
+        return np.empty((chunks, rows, block), dtype=dtype)
+    return _kept_scratch(chunks, rows, block, dtype)
+
+
+@lru_cache(maxsize=2)  # used only under _launch: one kernel at a time writes it
+def _kept_scratch(chunks: int, rows: int, block: int, dtype: str) -> np.ndarray:
     return np.empty((chunks, rows, block), dtype=dtype)
 
 
@@ -602,7 +615,8 @@ def gradients(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.n
 
     Shapes are :func:`symvg.numeric.prepare`'s job; this takes its arrays as they are. Blocks holding a
     NaN or inf (in an input, or in φ or φ' where a formula overflowed) are returned in ``G`` as computed
-    and listed by :func:`gradients_and_bad`.
+    and listed by :func:`gradients_and_bad`. ``out``: a C-contiguous, writable (N, M) array of the
+    inputs' dtype to write into (and return).
     """
     G, _ = gradients_and_bad(chain, x, y, W, B, threads=threads, block=block, out=out)
     return G
@@ -621,7 +635,13 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     n, m = chain.depth, x.shape[0]
     if block is None:  # no larger than the samples need: scratch is (2N + 4) rows of a block per thread
         block = min(block_size(n, dtype.itemsize), max(128, 1 << max(0, m - 1).bit_length()))
-    G = np.empty((n, m), dtype=dtype) if out is None else out
+    if out is None:
+        G = np.empty((n, m), dtype=dtype)
+    elif not (isinstance(out, np.ndarray) and out.shape == (n, m) and out.dtype == dtype
+              and out.flags.c_contiguous and out.flags.writeable):
+        raise InvalidValueError(f"out must be a C-contiguous, writable ({n}, {m}) array of {dtype.name}")
+    else:
+        G = out
     nblocks = (m + block - 1) // block
     bad = np.zeros(nblocks, dtype=np.bool_)
     with _launch:
@@ -642,6 +662,6 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     return G, [slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(bad)]
 
 
-__all__ = ["BLOCK_BYTES", "SCALAR_SLOWER", "UnsupportedError", "available", "block_size", "gradients", "gradients_and_bad",
+__all__ = ["BLOCK_BYTES", "SCALAR_SLOWER", "SCRATCH_KEPT", "UnsupportedError", "available", "block_size", "gradients", "gradients_and_bad",
            "is_compiled", "pair", "refuse", "refused", "slower_than_numpy", "supports", "vexp_array",
            "vlog1p_array", "warm"]

@@ -435,9 +435,10 @@ def _check_out(out: Any, inp: Inputs, shape: tuple[int, int], dtype: np.dtype, x
         raise InvalidValueError(f"out must be a {xp.__name__} array, got {type(out).__name__}")
     if out.shape != shape or out.dtype != dtype:
         raise InvalidValueError(f"out must have shape {shape} and dtype {dtype.name}, got {out.shape} {out.dtype.name}")
-    if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
+    flags = out.flags  # CuPy's flags have no writeable or aligned: its arrays always are
+    if not (flags.c_contiguous and getattr(flags, "writeable", True) and getattr(flags, "aligned", True)):
         raise InvalidValueError("out must be C-contiguous, aligned and writable")
-    if any(xp is np and np.may_share_memory(out, a) for a in (inp.x, inp.y, inp.W, inp.B)):
+    if any(xp.may_share_memory(out, a) for a in (inp.x, inp.y, inp.W, inp.B)):
         raise InvalidValueError("out must not overlap x, y, weights or biases: they are read while it is written")
 
 
@@ -452,7 +453,8 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
     fused engine uses every core and the chunked one :data:`THREADS` unless told otherwise. ``out``: an
     (N, M) C-contiguous array of ``dtype`` to write the result into, and return. For repeated calls: a
     fresh result costs the operating system's zeroing of its pages, ~10 ms per 160 MB on one core here
-    (benchmarks/README.md).
+    (benchmarks/README.md). When the call raises (a NaN in the inputs, say), what ``out`` holds is
+    unspecified: the fused engine finds bad inputs in the pass that writes it.
 
     >>> from symvg.chain import Chain
     >>> g = gradients(Chain(3, "sigmoid"), x=[0.5, -1.0], y=1.0, weights=[1.0, 2.0, -1.0])

@@ -63,8 +63,11 @@ def test_vexp_overflows_and_underflows_like_libm(dtype):
     x = np.array([big, -big * 1.5, 0.0, -1e30, 1e30, -np.inf], dtype=dtype)
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(fused.vexp_array(x), np.exp(x))
-    neg = np.array([-big, -big * 1.5, -0.0, -1e30, -np.inf, -np.finfo(dtype).tiny], dtype=dtype)
+    neg = np.array([-big, -big * 1.5, -0.0, -1e30, -np.inf, -np.finfo(dtype).tiny, np.nan], dtype=dtype)
     np.testing.assert_array_equal(fused.vexp_array(neg, nonpositive=True), np.exp(neg))
+    assert np.isnan(fused.vexp_array(np.array([np.nan], dtype=dtype))).all()
+    with pytest.raises(InvalidValueError, match="≤ 0 only"):
+        fused.vexp_array(np.array([1.0], dtype=dtype), nonpositive=True)
     # the subnormal range, where vexpneg scales by 2^64 and back
     sub = -np.linspace(700, 745, 200) if dtype == "float64" else -np.linspace(85, 103.9, 200)
     np.testing.assert_allclose(fused.vexp_array(sub.astype(dtype), nonpositive=True), np.exp(sub.astype(dtype)),
@@ -172,6 +175,26 @@ def test_out_receives_exactly_the_fresh_result(engine, dtype):
         assert gradients(chain, x, y, W, B, dtype=dtype, engine=engine, out=out) is out
         assert np.array_equal(out, fresh)
         assert np.isnan(buf[:skew]).all() and np.isnan(buf[skew + n * m:]).all()  # nothing written outside
+
+
+def test_deep_chains_take_scratch_that_is_not_kept():
+    # 2 threads × (2·3000 + 4) rows × 128 samples × 8 bytes = 12 MB, over SCRATCH_KEPT: allocated per call
+    chain = Chain(3000, "tanh")
+    rng = np.random.default_rng(8)
+    x, y, W, B = network_inputs(rng, 3000, 300, False)
+    assert 2 * 6004 * fused.block_size(3000, 8) * 8 > fused.SCRATCH_KEPT
+    g = gradients(chain, x, y, W, B, engine="fused", threads=2)
+    np.testing.assert_allclose(g, gradients(chain, x, y, W, B, engine="chunked"), rtol=1e-9, atol=1e-300)
+
+
+def test_fused_gradients_checks_the_out_it_is_given():
+    chain = Chain(3, "sigmoid")
+    x = np.linspace(-1, 1, 50)
+    W, B = np.full((3, 1), 0.5), np.zeros((3, 1))
+    for out in (np.empty((4, 50)), np.empty((3, 58)), np.empty((3, 49)), np.empty((3, 50), np.float32),
+                np.empty((50, 3)).T, [[0.0] * 50] * 3):
+        with pytest.raises(InvalidValueError, match=r"C-contiguous, writable \(3, 50\) array of float64"):
+            fused.gradients(chain, x, x, W, B, out=out)
 
 
 def test_fused_float32_within_its_tolerance():

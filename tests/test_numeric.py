@@ -362,5 +362,8 @@ def test_out_is_checked():
     for out, says in cases:
         with pytest.raises(InvalidValueError, match=says):
             gradients(chain, x, 0.3, W, out=out)
+    buf = np.zeros((3, 5))  # x is row 0 of out: read while it is written
+    with pytest.raises(InvalidValueError, match="must not overlap"):
+        gradients(chain, buf[0], 0.3, W, out=buf)
     with pytest.raises(InvalidValueError, match="log=True"):
         gradients(chain, x, 0.3, W, log=True, out=np.empty((3, 5)))
