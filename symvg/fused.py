@@ -228,19 +228,26 @@ def _primitives() -> dict[str, Any]:
     # error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding)
     jit = numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
 
-    def make(c: dict, ft: Any) -> tuple[Callable, Callable]:
+    def horner(coefs: tuple) -> Callable:
+        # p(x), coefficients highest power first, as nested inlined functions, so it is written out: a loop
+        # over a tuple stays a loop for LLVM, which past ~12 terms does not unroll it, and then the loop
+        # around it does not vectorise (expm1's 17 terms ran 16× slower).
+        c0 = coefs[0]
+        p = jit(lambda x: c0)
+        for cj in coefs[1:]:
+            p = jit(lambda x, inner=p, cj=cj: inner(x) * x + cj)
+        return p
+
+    def make(c: dict, ft: Any) -> tuple[Callable, Callable, Callable]:
         lo, hi, log2e, ln2hi, ln2lo = (ft(c[k]) for k in ("lo", "hi", "log2e", "ln2hi", "ln2lo"))
-        coef = tuple(ft(v) for v in reversed(c["poly"]))
+        poly = horner(tuple(ft(v) for v in reversed(c["poly"])))
         half, zero, inf, off, tiny = ft(0.5), ft(0.0), ft(np.inf), ft(64), ft(2.0 ** -64)
 
         @jit
         def reduced(xc):  # (n, e^r) with xc = n·ln2 + r, |r| ≤ ln2/2
             n = np.floor(xc * log2e + half)  # np.floor keeps the width (math.floor gives an int64)
             r = (xc - n * ln2hi) - n * ln2lo
-            p = coef[0]
-            for cj in coef[1:]:  # unrolled by numba: Horner, highest power first
-                p = p * r + cj
-            return n, p
+            return n, poly(r)
 
         def vexp(x):
             n, p = reduced(min(x if x >= lo else lo, hi))  # NaN goes in as lo: pow2 never sees a NaN
@@ -250,6 +257,17 @@ def _primitives() -> dict[str, Any]:
             e = zero if x < lo else e
             return x if x != x else e
 
+        # expm1: below |x| = 0.7, x·q(x) with q = Σ x^k/(k+1)! (degree 16, or 10 for float32: the first
+        # term left out is under a tenth of an ulp); above, e^x - 1, where the - 1 scales e^x's error by
+        # at most e^0.7/(e^0.7 - 1) = 2.
+        cut = ft(0.7)
+        q = horner(tuple(ft(1 / math.factorial(j + 1)) for j in reversed(range(17 if ft is np.float64 else 11))))
+        one = ft(1)
+
+        def vexpm1(x):
+            xs = x if abs(x) <= cut else zero  # the polynomial's branch never sees a large, inf or NaN x
+            return xs * q(xs) if abs(x) <= cut else vexp(x) - one
+
         def vexpneg(x):
             # e^x for x ≤ 0 only (the logistic's and tanh's e^{-|z|}): 2^n = 2^(n+64)·2^-64 stays
             # normal down to the subnormal results, and e^lo rounds to 0, so one clamp does (7 fewer
@@ -257,7 +275,8 @@ def _primitives() -> dict[str, Any]:
             n, p = reduced(x if x >= lo else lo)  # NaN goes in as lo, and comes out as NaN
             e = p * pow2(n + off) * tiny
             return x if x != x else e
-        return jit(vexp), jit(vexpneg)
+        vexp = jit(vexp)
+        return vexp, jit(vexpneg), jit(vexpm1)
 
     # log1p: fdlibm's log kernel (e_log.c: log(1+f) = f - (f²/2 - s·(f²/2 + R(s²))), s = f/(2+f), R of
     # degree 7, |f| < √2 - 1) after 1 + u = 2^k·(1 + f), with the rounding error of 1 + u added back.
@@ -268,7 +287,7 @@ def _primitives() -> dict[str, Any]:
         one, two, half, sqrt2 = ft(1), ft(2), ft(0.5), ft(math.sqrt(2))
         ln2hi, ln2lo = (ft(6.93147180369123816490e-01), ft(1.90821492927058770002e-10)) if ft is np.float64 else \
             (ft(6.9313812256e-01), ft(9.0580006145e-06))
-        coef = tuple(ft(v) for v in reversed(lg))
+        poly = horner(tuple(ft(v) for v in reversed(lg)) + (ft(0),))  # R(w) = w·(Lg1 + w·(Lg2 + ...))
         zero, inf, nan = ft(0), ft(np.inf), ft(np.nan)
 
         def vlog1p(u):
@@ -281,10 +300,7 @@ def _primitives() -> dict[str, Any]:
             f = m - one
             s = f / (two + f)
             w = s * s
-            r = coef[0]
-            for cj in coef[1:]:
-                r = r * w + cj
-            r = r * w
+            r = poly(w)
             hfsq = half * f * f
             v = k * ln2hi - ((hfsq - (s * (hfsq + r) + (k * ln2lo + err / u1))) - f)
             v = inf if u1 == inf else v
@@ -292,8 +308,8 @@ def _primitives() -> dict[str, Any]:
             return nan if not (u1 >= zero) else v  # u < -1 or NaN
         return jit(vlog1p)
 
-    vexp64, vexpneg64 = make(c64, np.float64)
-    vexp32, vexpneg32 = make(c32, np.float32)
+    vexp64, vexpneg64, vexpm164 = make(c64, np.float64)
+    vexp32, vexpneg32, vexpm132 = make(c32, np.float32)
     vlog1p64, vlog1p32 = make_log1p(np.float64), make_log1p(np.float32)
 
     def by_width(f64: Callable, f32: Callable) -> Callable:
@@ -309,8 +325,8 @@ def _primitives() -> dict[str, Any]:
             return None
         return f
 
-    vexp, vexpneg, vlog1p = (by_width(vexp64, vexp32), by_width(vexpneg64, vexpneg32),
-                             by_width(vlog1p64, vlog1p32))
+    vexp, vexpneg, vexpm1, vlog1p = (by_width(vexp64, vexp32), by_width(vexpneg64, vexpneg32),
+                                     by_width(vexpm164, vexpm132), by_width(vlog1p64, vlog1p32))
 
     def at(a, j):  # a[j] for a per-sample row, a itself for a shared scalar
         return a[j]
@@ -322,13 +338,18 @@ def _primitives() -> dict[str, Any]:
         return lambda a, j: a
 
     @jit
+    def pick(c, a, b):
+        return a if c else b
+
+    @jit
     def erfcneg(u):
         return math.erfc(-u)
 
     loop = numba.njit(error_model="numpy", fastmath={"contract"})
-    return {"vexp": vexp, "vexpneg": vexpneg, "vlog1p": vlog1p, "erfcneg": erfcneg, "at": at, "jit": jit,
+    return {"vexp": vexp, "vexpneg": vexpneg, "vexpm1": vexpm1, "vlog1p": vlog1p, "pick": pick, "erfcneg": erfcneg, "at": at, "jit": jit,
             "stream": stream, "fence": fence, "vexp_array": loop(_over(vexp)),
-            "vexpneg_array": loop(_over(vexpneg)), "vlog1p_array": loop(_over(vlog1p))}
+            "vexpneg_array": loop(_over(vexpneg)), "vlog1p_array": loop(_over(vlog1p)),
+            "vexpm1_array": loop(_over(vexpm1))}
 
 
 def vlog1p_array(u: np.ndarray) -> np.ndarray:
@@ -342,6 +363,44 @@ def vlog1p_array(u: np.ndarray) -> np.ndarray:
     out = np.empty_like(u)
     _primitives()["vlog1p_array"](u, out)
     return out
+
+
+def _over(f: Callable) -> Callable:
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = f(x[i])
+    return apply
+
+
+VMATH = ("exp", "expneg", "expm1", "log1p")
+"""The vectorised functions the kernel binds in place of libm's (``expneg``: e^x for x ≤ 0 only)."""
+
+
+def vmath_array(name: str, x: np.ndarray) -> np.ndarray:
+    """One of :data:`VMATH` over a 1-D float32/float64 array, as the kernel computes it (tests, benchmark).
+
+    >>> if available():
+    ...     v = vmath_array("exp", np.array([0.0, 1.0, -800.0, 800.0]))
+    ...     assert v[0] == 1.0 and abs(v[1] - np.e) <= 4.5e-16 and v[2] == 0.0 and v[3] == np.inf
+    ...     w = vmath_array("expneg", np.array([-1.0, -800.0]))
+    ...     assert abs(w[0] - np.exp(-1.0)) <= 6e-17 and w[1] == 0.0
+    ...     u = vmath_array("log1p", np.array([0.0, 1e-20, 1.0, -1.0, np.inf]))
+    ...     assert u.tolist() == [0.0, 1e-20, float(np.log(2.0)), -np.inf, np.inf]
+    ...     assert vmath_array("expm1", np.array([1e-20, 0.0, -np.inf])).tolist() == [1e-20, 0.0, -1.0]
+    """
+    if name not in VMATH:
+        raise InvalidValueError(f"vmath_array takes one of {', '.join(VMATH)}, got {name!r}")
+    x = np.ascontiguousarray(x)
+    if name == "expneg" and (x > 0).any():
+        raise InvalidValueError("expneg takes arguments ≤ 0 only")
+    out = np.empty_like(x)
+    _primitives()[f"v{name}_array"](x, out)
+    return out
+
+
+def vexp_array(x: np.ndarray, nonpositive: bool = False) -> np.ndarray:
+    """``vmath_array("exp", x)``, or ``"expneg"`` with ``nonpositive=True``."""
+    return vmath_array("expneg" if nonpositive else "exp", x)
 
 
 def _over(f: Callable) -> Callable:
@@ -376,6 +435,21 @@ def _floats(e: sp.Expr) -> sp.Expr:
     # numba types literals as machine integers: 87904967042368842997010876040615967103/50000… (SELU) or
     # 10**30 would overflow int64. Integers that floats hold exactly (and exponents) stay integers.
     return e.replace(lambda a: a.is_Rational and (not a.is_Integer or abs(a) > 2 ** 53), lambda a: sp.Float(a, 20))
+
+
+_pick = sp.Function("pick")
+
+
+def _branchless(e: sp.Expr) -> sp.Expr:
+    # Piecewise prints as `a if c else b`: a branch per element, which LLVM keeps (an inlined exp is too
+    # big to speculate), so the loop neither vectorises nor predicts on mixed signs (ELU: 145 ms against
+    # 70). pick(c, a, b) evaluates both pieces as arguments and selects.
+    def nest(pieces: tuple) -> sp.Expr:
+        (expr, cond), rest = pieces[0], pieces[1:]
+        if cond == sp.true:
+            return expr
+        return _pick(cond, expr, nest(rest) if rest else sp.nan)
+    return e.replace(lambda a: isinstance(a, sp.Piecewise), lambda a: nest(a.args))
 
 
 @lru_cache(maxsize=None)
@@ -423,9 +497,9 @@ def pair(act: Activation, dtype: str) -> Callable:
         return jit(tanh)
     if kind == "identity":
         return jit(lambda zv: (zv, one))
-    phi, dphi = (_floats(e) for e in evaluation_forms(act))
-    f = sp.lambdify(z, (phi, dphi), modules=[{"exp": vexp, "log1p": prim["vlog1p"], "erfcneg": prim["erfcneg"]},
-                                             "math"], cse=True)
+    phi, dphi = (_branchless(_floats(e)) for e in evaluation_forms(act))
+    f = sp.lambdify(z, (phi, dphi), modules=[{"exp": vexp, "expm1": prim["vexpm1"], "log1p": prim["vlog1p"],
+                                              "erfcneg": prim["erfcneg"], "pick": prim["pick"]}, "math"], cse=True)
     return jit(f)
 
 
@@ -663,5 +737,5 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
 
 
 __all__ = ["BLOCK_BYTES", "SCALAR_SLOWER", "SCRATCH_KEPT", "UnsupportedError", "available", "block_size", "gradients", "gradients_and_bad",
-           "is_compiled", "pair", "refuse", "refused", "slower_than_numpy", "supports", "vexp_array",
-           "vlog1p_array", "warm"]
+           "is_compiled", "pair", "refuse", "refused", "slower_than_numpy", "supports", "VMATH",
+           "vexp_array", "vmath_array", "warm"]

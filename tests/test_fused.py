@@ -68,6 +68,8 @@ def test_vexp_overflows_and_underflows_like_libm(dtype):
     assert np.isnan(fused.vexp_array(np.array([np.nan], dtype=dtype))).all()
     with pytest.raises(InvalidValueError, match="≤ 0 only"):
         fused.vexp_array(np.array([1.0], dtype=dtype), nonpositive=True)
+    with pytest.raises(InvalidValueError, match="one of exp, expneg, expm1, log1p, got 'tanh'"):
+        fused.vmath_array("tanh", np.array([1.0]))
     # the subnormal range, where vexpneg scales by 2^64 and back
     sub = -np.linspace(700, 745, 200) if dtype == "float64" else -np.linspace(85, 103.9, 200)
     np.testing.assert_allclose(fused.vexp_array(sub.astype(dtype), nonpositive=True), np.exp(sub.astype(dtype)),
@@ -80,7 +82,7 @@ def test_vlog1p_within_1_ulp_of_mpmath_and_its_special_values_like_libm(dtype):
     top = 700 if dtype == "float64" else 80
     u = np.concatenate([rng.uniform(0, 1, 400), np.exp(-rng.uniform(0, top, 400)), rng.uniform(-0.999, 5, 400),
                         10 ** rng.uniform(-30, 30, 400), [np.sqrt(2) - 1, 1e-20, 2.0 ** -53]]).astype(dtype)
-    v = fused.vlog1p_array(u)
+    v = fused.vmath_array("log1p", u)
     assert v.dtype == np.dtype(dtype)
     with mpmath.workdps(40):
         for ui, vi in zip(u, v):
@@ -89,7 +91,24 @@ def test_vlog1p_within_1_ulp_of_mpmath_and_its_special_values_like_libm(dtype):
             assert abs(mpmath.mpf(float(vi)) - exact) <= ulp, (ui, vi)
     special = np.array([0.0, -1.0, -2.0, np.inf, np.nan], dtype=dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.testing.assert_array_equal(fused.vlog1p_array(special), np.log1p(special))
+        np.testing.assert_array_equal(fused.vmath_array("log1p", special), np.log1p(special))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_vexpm1_within_2_ulp_of_mpmath_and_its_special_values_like_libm(dtype):
+    rng = np.random.default_rng(7)
+    top = 700 if dtype == "float64" else 85
+    x = np.concatenate([rng.uniform(-1.2, 1.2, 600), rng.uniform(-top, top, 300), rng.normal(0, 2, 300),
+                        -(10.0 ** rng.uniform(-30, 0, 100)), [0.6999, 0.7, 0.7001, -0.7, -0.7001]]).astype(dtype)
+    v = fused.vmath_array("expm1", x)
+    with mpmath.workdps(40):
+        for xi, vi in zip(x, v):
+            exact = mpmath.expm1(mpmath.mpf(float(xi)))
+            ulp = np.spacing(np.abs(np.asarray(float(exact), dtype=dtype)))
+            assert abs(mpmath.mpf(float(vi)) - exact) <= 2 * ulp, (xi, vi)
+    special = np.array([0.0, -0.0, -np.inf, np.inf, np.nan, 1000.0], dtype=dtype)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(fused.vmath_array("expm1", special), np.expm1(special))
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
