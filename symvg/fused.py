@@ -25,9 +25,10 @@ Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expres
 
 * ``logistic``: e = e^{-|z|}, s = 1/(1+e); φ = s or e·s, φ' = e·s² -- one exp, no overflow, no cancellation;
 * ``tanh``: φ = tanh z, φ' = 4e/(1+e)² with e = e^{-2|z|};
-* ``generic``: ``lambdify`` of the C99-rewritten φ and φ' with ``exp`` bound to ``vexp``, ``log1p`` to
-  ``vlog1p`` (fdlibm's log kernel, within 1 ulp, tested) and every other function to ``math``, whose
-  calls (erf, erfc, expm1, ...) are made one element at a time: see :func:`slower_than_numpy`.
+* ``generic``: ``lambdify`` of the C99-rewritten φ and φ', Piecewise made branch-free (``pick``), with
+  ``exp``, ``expm1`` and ``log1p`` bound to vectorised versions (within 2 ulp, tested; :data:`VMATH`) and
+  every other function to ``math``, whose calls (erf, erfc, ...) are made one element at a time: see
+  :func:`slower_than_numpy`.
 
 What it does not take (the NumPy engine does): chains whose layers use different activations, the log
 domain, and CuPy. The kernel flags every block that meets a NaN or inf: in x, y or z (a non-finite w or
@@ -658,10 +659,9 @@ def warm(chain: Chain, dtype: Any = "float64") -> None:
 
 
 SCALAR_SLOWER = frozenset({"erf", "erfc", "erfcneg"})
-"""Functions whose one-element-at-a-time libm call makes the fused kernel slower than NumPy's engine,
-which evaluates them vectorised. Measured at N = 20, M = 10^6, float64: GELU 182 against 161 ms, erf
-156 against 129 ms. (ELU's and SELU's expm1 is scalar too, but NumPy's engine pays more for their pieces:
-fused 102 against 239 ms.)"""
+"""Functions whose one-element-at-a-time libm call makes the fused kernel as slow as NumPy's engine or
+slower (it evaluates them vectorised). Measured at N = 20, M = 10^6, float64: GELU 182 against 161-182 ms,
+erf 156-158 against 129-145 ms."""
 
 
 def slower_than_numpy(chain: Chain) -> bool:
