@@ -106,12 +106,14 @@ def _numba() -> Any:
     return numba
 
 
-# ----------------------------------------------------------------------------- a vectorisable exp
+# ----------------------------------------------------------------------------- vectorisable math, intrinsics
 
 
 @lru_cache(maxsize=None)
 def _primitives() -> dict[str, Any]:
-    """vexp and erfcneg for numba, built once (importing numba and compiling costs ~1 s).
+    """What the kernel is built from, for numba, built once (importing numba costs ~1 s): the vectorised
+    math (:data:`VMATH`), ``pick`` and ``at`` (branch-free select, scalar-or-row index), and the ``stream``
+    and ``fence`` intrinsics that write the result past the cache.
 
     The functions numba compiles carry no annotations: numba's overload matching compares them.
     """
@@ -346,31 +348,10 @@ def _primitives() -> dict[str, Any]:
     def erfcneg(u):
         return math.erfc(-u)
 
+    vmath = {"exp": vexp, "expneg": vexpneg, "expm1": vexpm1, "log1p": vlog1p}
     loop = numba.njit(error_model="numpy", fastmath={"contract"})
-    return {"vexp": vexp, "vexpneg": vexpneg, "vexpm1": vexpm1, "vlog1p": vlog1p, "pick": pick, "erfcneg": erfcneg, "at": at, "jit": jit,
-            "stream": stream, "fence": fence, "vexp_array": loop(_over(vexp)),
-            "vexpneg_array": loop(_over(vexpneg)), "vlog1p_array": loop(_over(vlog1p)),
-            "vexpm1_array": loop(_over(vexpm1))}
-
-
-def vlog1p_array(u: np.ndarray) -> np.ndarray:
-    """The vectorised ``log1p`` over a 1-D float32/float64 array (for tests).
-
-    >>> if available():
-    ...     v = vlog1p_array(np.array([0.0, 1e-20, 1.0, -1.0, np.inf]))
-    ...     assert v.tolist() == [0.0, 1e-20, float(np.log(2.0)), -np.inf, np.inf]
-    """
-    u = np.ascontiguousarray(u)
-    out = np.empty_like(u)
-    _primitives()["vlog1p_array"](u, out)
-    return out
-
-
-def _over(f: Callable) -> Callable:
-    def apply(x, out):
-        for i in range(x.size):
-            out[i] = f(x[i])
-    return apply
+    return {**{f"v{k}": f for k, f in vmath.items()}, **{f"v{k}_array": loop(_over(f)) for k, f in vmath.items()},
+            "pick": pick, "erfcneg": erfcneg, "at": at, "jit": jit, "stream": stream, "fence": fence}
 
 
 VMATH = ("exp", "expneg", "expm1", "log1p")
@@ -399,34 +380,11 @@ def vmath_array(name: str, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def vexp_array(x: np.ndarray, nonpositive: bool = False) -> np.ndarray:
-    """``vmath_array("exp", x)``, or ``"expneg"`` with ``nonpositive=True``."""
-    return vmath_array("expneg" if nonpositive else "exp", x)
-
-
 def _over(f: Callable) -> Callable:
     def apply(x, out):
         for i in range(x.size):
             out[i] = f(x[i])
     return apply
-
-
-def vexp_array(x: np.ndarray, nonpositive: bool = False) -> np.ndarray:
-    """The vectorised ``exp`` over a 1-D float32/float64 array (for tests and the benchmark);
-    ``nonpositive=True`` runs the variant the logistic and tanh use, for arguments ≤ 0 only.
-
-    >>> if available():
-    ...     v = vexp_array(np.array([0.0, 1.0, -800.0, 800.0]))
-    ...     assert v[0] == 1.0 and abs(v[1] - np.e) <= 4.5e-16 and v[2] == 0.0 and v[3] == np.inf
-    ...     w = vexp_array(np.array([-1.0, -800.0]), nonpositive=True)
-    ...     assert abs(w[0] - np.exp(-1.0)) <= 6e-17 and w[1] == 0.0
-    """
-    x = np.ascontiguousarray(x)
-    if nonpositive and (x > 0).any():
-        raise InvalidValueError("vexp_array(nonpositive=True) takes arguments ≤ 0 only")
-    out = np.empty_like(x)
-    _primitives()["vexpneg_array" if nonpositive else "vexp_array"](x, out)
-    return out
 
 
 # ----------------------------------------------------------------------------- local pieces
@@ -736,6 +694,6 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     return G, [slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(bad)]
 
 
-__all__ = ["BLOCK_BYTES", "SCALAR_SLOWER", "SCRATCH_KEPT", "UnsupportedError", "available", "block_size", "gradients", "gradients_and_bad",
-           "is_compiled", "pair", "refuse", "refused", "slower_than_numpy", "supports", "VMATH",
-           "vexp_array", "vmath_array", "warm"]
+__all__ = ["BLOCK_BYTES", "SCALAR_SLOWER", "SCRATCH_KEPT", "UnsupportedError", "VMATH", "available", "block_size",
+           "gradients", "gradients_and_bad", "is_compiled", "pair", "refuse", "refused", "slower_than_numpy",
+           "supports", "vmath_array", "warm"]
