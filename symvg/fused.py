@@ -400,9 +400,9 @@ _pick = sp.Function("pick")
 
 
 def _branchless(e: sp.Expr) -> sp.Expr:
-    # Piecewise prints as `a if c else b`: a branch per element, which LLVM keeps (an inlined exp is too
-    # big to speculate), so the loop neither vectorises nor predicts on mixed signs (ELU: 145 ms against
-    # 70). pick(c, a, b) evaluates both pieces as arguments and selects.
+    # Piecewise prints as `a if c else b`: a branch per element, which LLVM may keep (an inlined exp is
+    # too big to speculate), and which mixed signs then mispredict. pick(c, a, b) evaluates both pieces
+    # as arguments and selects: ELU 1.3× faster (measured, N = 20, M = 10^6).
     def nest(pieces: tuple) -> sp.Expr:
         (expr, cond), rest = pieces[0], pieces[1:]
         if cond == sp.true:
