@@ -27,8 +27,8 @@ Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expres
 * ``tanh``: φ = tanh z, φ' = 4e/(1+e)² with e = e^{-2|z|};
 * ``generic``: ``lambdify`` of the C99-rewritten φ and φ', Piecewise made branch-free (``pick``), with
   ``exp``, ``expm1`` and ``log1p`` bound to vectorised versions (within 2 ulp, tested; :data:`VMATH`) and
-  every other function to ``math``, whose calls (erf, erfc, ...) are made one element at a time: see
-  :func:`slower_than_numpy`.
+  every other function to ``math``, whose calls (erf, erfc, log) are made one element at a time: see
+  :func:`scalar_calls`.
 
 What it does not take (the NumPy engine does): chains whose layers use different activations, the log
 domain, and CuPy. The kernel flags every block that meets a NaN or inf: in x, y or z (a non-finite w or
@@ -53,6 +53,7 @@ import math
 import platform
 import re
 import threading
+import warnings
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -121,7 +122,15 @@ def _primitives() -> dict[str, Any]:
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils
+    from numba.core.errors import NumbaIRAssumptionWarning
     from numba.extending import intrinsic, overload
+
+    # numba's own "internal pedantic check" on variable scopes fires when these small functions are inlined
+    # four deep (a generic formula's tanh → tanh_parts → vexpneg). The code is right (the tests compare every
+    # activation with mpmath and the NumPy engine); the warning says nothing to the user, so it is hidden
+    # for our functions only.
+    warnings.filterwarnings("ignore", message=r"(?s).*_primitives__locals__.*is not in scope",
+                            category=NumbaIRAssumptionWarning)
 
     @intrinsic
     def pow2(typingctx: Any, n: Any) -> Any:
@@ -269,7 +278,8 @@ def _primitives() -> dict[str, Any]:
 
         def vexpm1(x):
             xs = x if abs(x) <= cut else zero  # the polynomial's branch never sees a large, inf or NaN x
-            return xs * q(xs) if abs(x) <= cut else vexp(x) - one
+            small, big = xs * q(xs), vexp(x) - one
+            return small if abs(x) <= cut else big
 
         def vexpneg(x):
             # e^x for x ≤ 0 only (the logistic's and tanh's e^{-|z|}): 2^n = 2^(n+64)·2^-64 stays
@@ -308,8 +318,39 @@ def _primitives() -> dict[str, Any]:
             v = k * ln2hi - ((hfsq - (s * (hfsq + r) + (k * ln2lo + err / u1))) - f)
             v = inf if u1 == inf else v
             v = -inf if u1 == zero else v
+            v = u if u == zero else v  # ±0 keeps its sign
             return nan if not (u1 >= zero) else v  # u < -1 or NaN
         return jit(vlog1p)
+
+    # tanh: libm's is a scalar call that stops the loop vectorising (it made the fused tanh 1.7× slower than
+    # NumPy's engine). With e = e^{-2a}, a = |x|: tanh a = (1 - e)/(1 + e), free of cancellation for
+    # a ≥ 0.625 (1 - e > 0.7); below, Cephes' approximation (tanh.c, tanhf.c): a rational function of a²
+    # (float64, 2.5e-16) or a polynomial (float32). Within 2 ulp (tested).
+    def make_tanh(ft: Any, vexpneg: Callable) -> tuple[Callable, Callable]:
+        one, two, cut = ft(1), ft(2), ft(0.625)
+        if ft is np.float64:
+            p = horner(tuple(map(ft, (-9.64399179425052238628e-1, -9.92877231001918586564e1,
+                                      -1.61468768441708447952e3))))
+            q = horner(tuple(map(ft, (1.0, 1.12811678491632931402e2, 2.23548839060100448583e3,
+                                      4.84406305325125486048e3))))
+            near0 = jit(lambda a, s: a + a * s * (p(s) / q(s)))
+        else:
+            c = horner(tuple(map(ft, (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
+                                      1.33314422036e-1, -3.33332819422e-1, 0.0))))
+            near0 = jit(lambda a, s: c(s) * a + a)
+
+        @jit
+        def tanh_parts(a):  # (tanh a, e^{-2a}, 1/(1 + e^{-2a})) for a = |x|: the derivative needs e and r
+            e = vexpneg(-two * a)
+            r = one / (one + e)
+            small, big = near0(a, a * a), (one - e) * r  # both, then a select: no call inside a branch
+            return (small if a < cut else big), e, r
+
+        @jit
+        def vtanh(x):
+            t, _, _ = tanh_parts(abs(x))
+            return math.copysign(t, x)
+        return tanh_parts, vtanh
 
     vexp64, vexpneg64, vexpm164 = make(c64, np.float64)
     vexp32, vexpneg32, vexpm132 = make(c32, np.float32)
@@ -328,8 +369,10 @@ def _primitives() -> dict[str, Any]:
             return None
         return f
 
-    vexp, vexpneg, vexpm1, vlog1p = (by_width(vexp64, vexp32), by_width(vexpneg64, vexpneg32),
-                                     by_width(vexpm164, vexpm132), by_width(vlog1p64, vlog1p32))
+    (parts64, vtanh64), (parts32, vtanh32) = make_tanh(np.float64, vexpneg64), make_tanh(np.float32, vexpneg32)
+    vexp, vexpneg, vexpm1, vlog1p, vtanh, tanh_parts = (
+        by_width(vexp64, vexp32), by_width(vexpneg64, vexpneg32), by_width(vexpm164, vexpm132),
+        by_width(vlog1p64, vlog1p32), by_width(vtanh64, vtanh32), by_width(parts64, parts32))
 
     def at(a, j):  # a[j] for a per-sample row, a itself for a shared scalar
         return a[j]
@@ -348,13 +391,14 @@ def _primitives() -> dict[str, Any]:
     def erfcneg(u):
         return math.erfc(-u)
 
-    vmath = {"exp": vexp, "expneg": vexpneg, "expm1": vexpm1, "log1p": vlog1p}
+    vmath = {"exp": vexp, "expneg": vexpneg, "expm1": vexpm1, "log1p": vlog1p, "tanh": vtanh}
     loop = numba.njit(error_model="numpy", fastmath={"contract"})
     return {**{f"v{k}": f for k, f in vmath.items()}, **{f"v{k}_array": loop(_over(f)) for k, f in vmath.items()},
-            "pick": pick, "erfcneg": erfcneg, "at": at, "jit": jit, "stream": stream, "fence": fence}
+            "tanh_parts": tanh_parts, "pick": pick, "erfcneg": erfcneg, "at": at, "jit": jit, "stream": stream,
+            "fence": fence}
 
 
-VMATH = ("exp", "expneg", "expm1", "log1p")
+VMATH = ("exp", "expneg", "expm1", "log1p", "tanh")
 """The vectorised functions the kernel binds in place of libm's (``expneg``: e^x for x ≤ 0 only)."""
 
 
@@ -418,7 +462,7 @@ def pair(act: Activation, dtype: str) -> Callable:
     prim = _primitives()
     vexp, vexpneg, jit = prim["vexp"], prim["vexpneg"], prim["jit"]
     ft = np.dtype(dtype).type
-    one, two, four = ft(1), ft(2), ft(4)
+    one, four = ft(1), ft(4)
     kind = local(act).kind
     if kind == "logistic":
         def logistic(zv):
@@ -428,37 +472,18 @@ def pair(act: Activation, dtype: str) -> Callable:
             return (s if zv >= 0 else es), es * s
         return jit(logistic)
     if kind == "tanh":
-        # libm's tanh is a scalar call that stops the loop vectorising (3× slower than NumPy's engine).
-        # With e = e^{-2|z|}: tanh|z| = (1 - e)/(1 + e), free of cancellation for |z| ≥ 0.625 (1 - e > 0.7);
-        # below, Cephes' tanh approximation: a rational function in z² (float64, 2.5e-16) or a polynomial
-        # (float32), as in Cephes' tanh.c and tanhf.c.
-        cut = ft(0.625)
-        if ft is np.float64:
-            p = tuple(map(ft, (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)))
-            q = tuple(map(ft, (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)))
-
-            def near0(a, s):
-                return a + a * s * (((p[0] * s + p[1]) * s + p[2]) / (((s + q[0]) * s + q[1]) * s + q[2]))
-        else:
-            c = tuple(map(ft, (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
-                               -3.33332819422e-1)))
-
-            def near0(a, s):
-                return (((((c[0] * s + c[1]) * s + c[2]) * s + c[3]) * s + c[4]) * s) * a + a
-        near0 = jit(near0)
+        tanh_parts = prim["tanh_parts"]
 
         def tanh(zv):
-            a = abs(zv)
-            e = vexpneg(-two * a)
-            r = one / (one + e)
-            t = near0(a, a * a) if a < cut else (one - e) * r
+            t, e, r = tanh_parts(abs(zv))
             return math.copysign(t, zv), four * e * r * r
         return jit(tanh)
     if kind == "identity":
         return jit(lambda zv: (zv, one))
     phi, dphi = (_branchless(_floats(e)) for e in evaluation_forms(act))
     f = sp.lambdify(z, (phi, dphi), modules=[{"exp": vexp, "expm1": prim["vexpm1"], "log1p": prim["vlog1p"],
-                                              "erfcneg": prim["erfcneg"], "pick": prim["pick"]}, "math"], cse=True)
+                                              "tanh": prim["vtanh"], "erfcneg": prim["erfcneg"], "pick": prim["pick"]},
+                                             "math"], cse=True)
     return jit(f)
 
 
@@ -616,24 +641,26 @@ def warm(chain: Chain, dtype: Any = "float64") -> None:
     gradients(chain, one, one, np.ones((chain.depth, 1), dtype=dtype), np.zeros((chain.depth, 1), dtype=dtype))
 
 
-SCALAR_SLOWER = frozenset({"erf", "erfc", "erfcneg"})
-"""Functions whose one-element-at-a-time libm call makes the fused kernel as slow as NumPy's engine or
-slower (it evaluates them vectorised). Measured at N = 20, M = 10^6, float64: GELU 182 against 161-182 ms,
-erf 156-158 against 129-145 ms."""
+VECTORISED = frozenset({"exp", "expm1", "log1p", "tanh", "Abs", "sign", "Heaviside", "Max", "Min", "pick"})
+"""Functions the kernel evaluates in SIMD lanes (its own exp, expm1, log1p and tanh; selects and bit
+operations for the rest, Piecewise included, which :func:`_branchless` turns into ``pick``). Any other function (erf, erfc, log) is a libm call per element, which stops the
+layer loop vectorising: GELU ran at 182 ms fused against 161-182 NumPy's engine, erf 156-158 against
+129-145, mish (before tanh was vectorised) 2× slower (N = 20, M = 10^6, float64)."""
 
 
-def slower_than_numpy(chain: Chain) -> bool:
-    """Whether the chain's activation calls a function of :data:`SCALAR_SLOWER` (``engine="auto"`` then
-    leaves it to NumPy's engine).
+@lru_cache(maxsize=256)
+def scalar_calls(act: Activation) -> frozenset[str]:
+    """The functions in ``act``'s φ and φ' that the kernel calls one element at a time (not in
+    :data:`VECTORISED`); ``engine="auto"`` leaves such activations to NumPy's engine.
 
-    >>> slower_than_numpy(Chain(3, "gelu")), slower_than_numpy(Chain(3, "softplus"))
-    (True, False)
+    >>> from symvg.activations import get
+    >>> sorted(scalar_calls(get("gelu"))), sorted(scalar_calls(get("softplus")))
+    (['erfcneg'], [])
     """
-    act = chain.activations[0]
     if local(act).kind != "generic":
-        return False
-    calls = {type(f).__name__ for e in evaluation_forms(act) for f in e.atoms(sp.Function)}
-    return bool(calls & SCALAR_SLOWER)
+        return frozenset()
+    calls = {type(f).__name__ for e in evaluation_forms(act) for f in _branchless(e).atoms(sp.Function)}
+    return frozenset(calls - VECTORISED)
 
 
 def supports(chain: Chain) -> bool:
@@ -694,6 +721,6 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     return G, [slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(bad)]
 
 
-__all__ = ["BLOCK_BYTES", "SCALAR_SLOWER", "SCRATCH_KEPT", "UnsupportedError", "VMATH", "available", "block_size",
-           "gradients", "gradients_and_bad", "is_compiled", "pair", "refuse", "refused", "slower_than_numpy",
+__all__ = ["BLOCK_BYTES", "SCRATCH_KEPT", "UnsupportedError", "VECTORISED", "VMATH", "available", "block_size",
+           "gradients", "gradients_and_bad", "is_compiled", "pair", "refuse", "refused", "scalar_calls",
            "supports", "vmath_array", "warm"]

@@ -20,8 +20,9 @@ so all N gradients cost one forward and one backward pass. Two CPU engines run i
 
 ``engine="auto"`` (the default) picks ``fused`` when numba is installed, the chain qualifies, and its kernel
 is compiled already (:func:`compile` does that) or the work is large enough to repay compiling it
-(:data:`FUSED_MIN_WORK`); else ``chunked``. Activations whose formulas need erf (GELU, erf) stay on
-``chunked``, which is faster for them (:data:`symvg.fused.SCALAR_SLOWER`). ``backend="cupy"`` runs one fused CUDA kernel per layer.
+(:data:`FUSED_MIN_WORK`); else ``chunked``. Activations whose formulas call a function the kernel cannot
+vectorise (erf for GELU, log) stay on ``chunked``, which is as fast or faster for them
+(:func:`symvg.fused.scalar_calls`). ``backend="cupy"`` runs one fused CUDA kernel per layer.
 
 >>> import numpy as np
 >>> from symvg.chain import Chain
@@ -401,7 +402,7 @@ def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bo
         return "cuda"
     if engine == "auto" and not log and fused.supports(chain) and not fused.refused(chain, dtype) and (
             chain.depth * samples >= FUSED_MIN_WORK or fused.is_compiled(chain, dtype)) and (
-            not fused.slower_than_numpy(chain)):
+            not fused.scalar_calls(chain.activations[0])):
         return "fused"
     return "chunked"
 
@@ -532,7 +533,7 @@ def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "fl
     choose_engine(chain, 0, backend=backend, log=bool(log), engine=engine, dtype=dt)
     plan(chain)
     if engine != "chunked" and backend == "numpy" and not log and fused.supports(chain) and (
-            engine == "fused" or not fused.slower_than_numpy(chain)):
+            engine == "fused" or not fused.scalar_calls(chain.activations[0])):
         try:
             fused.warm(chain, dt)  # the one-off numba compilation happens here, not in the first call
         except fused.UnsupportedError:
