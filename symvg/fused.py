@@ -132,45 +132,38 @@ def _primitives() -> dict[str, Any]:
     warnings.filterwarnings("ignore", message=r"(?s).*_primitives__locals__.*is not in scope",
                             category=NumbaIRAssumptionWarning)
 
+    def float_bits(n: Any, op: str) -> Any:
+        # IEEE bit work on a float32/float64, written in LLVM IR so the integer part stays as wide as the
+        # float (numba would widen int32 arithmetic to int64, halving the float32 vector width):
+        #   pow2      2^n for an integral float n in the normal exponent range: (n + bias) << mantissa bits
+        #   exponent  k of x = 2^k·m, m in [1, 2), for a positive normal float x
+        #   mantissa  m of the same
+        if n not in (types.float32, types.float64):
+            return None
+        single = n == types.float32
+        ity, fty = (ir.IntType(32), ir.FloatType()) if single else (ir.IntType(64), ir.DoubleType())
+        bias, shift = (127, 23) if single else (1023, 52)
+
+        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
+            if op == "pow2":
+                return b.bitcast(b.shl(b.add(b.fptosi(args[0], ity), ity(bias)), ity(shift)), fty)
+            i = b.bitcast(args[0], ity)
+            if op == "exponent":
+                return b.sitofp(b.sub(b.lshr(i, ity(shift)), ity(bias)), fty)
+            return b.bitcast(b.or_(b.and_(i, ity((1 << shift) - 1)), ity(bias << shift)), fty)
+        return n(n), codegen
+
     @intrinsic
     def pow2(typingctx: Any, n: Any) -> Any:
-        # 2^n for an integral float n in the normal exponent range: (n + bias) << mantissa bits,
-        # reinterpreted as a float. Written in LLVM IR so the integer work stays as wide as the float
-        # (numba would widen int32 arithmetic to int64, halving the float32 vector width).
-        if n not in (types.float32, types.float64):
-            return None
-        single = n == types.float32
-        ity, fty = (ir.IntType(32), ir.FloatType()) if single else (ir.IntType(64), ir.DoubleType())
-        bias, shift = (127, 23) if single else (1023, 52)
-
-        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
-            i = b.fptosi(args[0], ity)
-            return b.bitcast(b.shl(b.add(i, ity(bias)), ity(shift)), fty)
-        return n(n), codegen
-
-    def bits(n: Any, part: str) -> Any:
-        # x = 2^k·m, m in [1, 2), for a positive normal float x: k (as a float) or m, from the bits.
-        if n not in (types.float32, types.float64):
-            return None
-        single = n == types.float32
-        ity, fty = (ir.IntType(32), ir.FloatType()) if single else (ir.IntType(64), ir.DoubleType())
-        bias, shift = (127, 23) if single else (1023, 52)
-        frac = (1 << shift) - 1
-
-        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
-            i = b.bitcast(args[0], ity)
-            if part == "exponent":
-                return b.sitofp(b.sub(b.lshr(i, ity(shift)), ity(bias)), fty)
-            return b.bitcast(b.or_(b.and_(i, ity(frac)), ity(bias << shift)), fty)
-        return n(n), codegen
+        return float_bits(n, "pow2")
 
     @intrinsic
     def exponent(typingctx: Any, n: Any) -> Any:
-        return bits(n, "exponent")
+        return float_bits(n, "exponent")
 
     @intrinsic
     def mantissa(typingctx: Any, n: Any) -> Any:
-        return bits(n, "mantissa")
+        return float_bits(n, "mantissa")
 
     @intrinsic
     def stream(typingctx: Any, src: Any, dst: Any, c: Any) -> Any:
