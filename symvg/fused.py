@@ -36,7 +36,7 @@ b makes z so), or in φ, φ' of a generic formula (softplus' = e^z/(1+e^z) at z 
 no separate pass to be checked: a flagged block's inputs are checked (and refused if not finite), and
 otherwise it is redone by the NumPy engine, which repairs overflowing formulas exactly.
 
-One kernel is compiled per (activation, loss, dtype), whatever the depth, in 3-4 s on first use
+One kernel is compiled per (activation, loss, dtype), whatever the depth, in 4-5 s on first use
 (:func:`warm`; ``symvg.numeric.compile`` calls it), and runs on every core unless told otherwise.
 
 >>> import numpy as np
@@ -629,7 +629,7 @@ def refused(chain: Chain, dtype: Any = "float64") -> bool:
 
 
 def warm(chain: Chain, dtype: Any = "float64") -> None:
-    """Compile the kernel for ``chain`` now (3-4 s, once per process), by running it on one sample."""
+    """Compile the kernel for ``chain`` now (4-5 s, once per process), by running it on one sample."""
     one = np.ones(1, dtype=dtype)
     gradients(chain, one, one, np.ones((chain.depth, 1), dtype=dtype), np.zeros((chain.depth, 1), dtype=dtype))
 

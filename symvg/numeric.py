@@ -65,8 +65,8 @@ BACKENDS = ("numpy", "cupy")
 DTYPES = ("float64", "float32")
 ENGINES = ("auto", "fused", "chunked")
 FUSED_MIN_WORK = 1 << 30
-"""N·M from which ``engine="auto"`` compiles the fused kernel on the spot. Compiling costs 3-4 s once per
-activation, loss and dtype; the fused engine saves ~2.5 ns per number over the chunked one (N = 20,
+"""N·M from which ``engine="auto"`` compiles the fused kernel on the spot. Compiling costs 4-5 s once per
+activation, loss and dtype; the fused engine saves ~2 ns per number over the chunked one (N = 20,
 sigmoid, benchmarks/README.md), so one call repays it only from ~10⁹ numbers. Below that, ``auto`` uses
 the fused engine once it is compiled: by :func:`compile`, an earlier call, or ``engine="fused"``."""
 CHUNK_BYTES = 128 * 1024
