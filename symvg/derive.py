@@ -65,9 +65,16 @@ class Factor:
 
     @property
     def display(self) -> sp.Expr | str:
-        """What to show for the factor: φ'(z_j) by name for activations, the expression otherwise."""
+        """What to show for the factor: φ'(z_j) by name for activations (and in 1 + w_j·φ'(z_j) for
+        residual factors), the expression otherwise.
+
+        >>> [str(f.display) for f in derive(Chain(2, "tanh", residual=True)).factors][1:3]
+        ["1 + w2*tanh'(z2)", "tanh'(z1)"]
+        """
         if self.kind == "activation":
             return f"{self.activation}'({self.den})"
+        if self.kind == "residual":
+            return f"1 + w{self.layer}*{self.activation}'(z{self.layer})"
         return self.expr
 
     def __str__(self) -> str:

@@ -168,7 +168,10 @@ def _forward(s: _Steps) -> list[tuple[sp.Symbol, sp.Expr] | None]:
 
 
 def _text_display(f: Factor) -> str:
-    return f"{f.activation}'({f.den})" if f.kind == "activation" else _text_factor(f.expr)
+    shown = f.display
+    if isinstance(shown, str):
+        return f"({shown})" if f.kind == "residual" else shown
+    return _text_factor(shown)
 
 
 def _text_factor(e: sp.Expr) -> str:
@@ -220,8 +223,10 @@ def text(d: Derivation, values: Mapping[str, Any] | None = None, max_layers: int
         return [f"  {gap}" if i is None else f"  {name(i).ljust(w)} {cell(i)}" for i in s.shown()]
 
     def local(i: int) -> str:
-        shown, full = _text_display(fs[i]), sp.sstr(fs[i].expr)
-        return f"= {shown}" + (f" = {full}" if shown != full else "")
+        # The short form by name, then the expression it stands for (once: a factor that has no
+        # short form, such as x or w_j, is printed once, without the parentheses of a product).
+        shown, full = fs[i].display, sp.sstr(fs[i].expr)
+        return f"= {shown} = {full}" if isinstance(shown, str) else f"= {full}"
 
     out = [f"{target} for a {d.chain.name} chain, depth {d.chain.depth}, {d.chain.loss} loss", "",
            "chain rule:", f"  {target} = " + " * ".join("..." if i is None else fs[i].name for i in s.shown()), "",

@@ -77,6 +77,17 @@ def test_text_walks_the_chain_factor_by_factor():
     assert out.isascii()
 
 
+def test_residual_factor_is_named_then_expanded_never_repeated():
+    out = render.text(derive(Chain(3, "tanh", residual=True), wrt=1))
+    local = [line.strip() for line in out.splitlines() if line.strip().startswith("dh3/dh2 =")]
+    assert local == ["dh3/dh2 = 1 + w3*tanh'(z3) = w3*(1 - tanh(z3)**2) + 1"]
+    # every local-derivative line states each distinct expression once
+    for line in out.split("local derivatives:")[1].split("bound")[0].strip().splitlines():
+        parts = [p.strip().strip("()") for p in line.split(" = ")[1:]]
+        assert len(parts) == len(set(parts)), line
+    assert "(1 + w3*tanh'(z3)) * (1 + w2*tanh'(z2)) * tanh'(z1)" in out
+
+
 def test_exact_values_stay_exact():
     out = render.text(relu3(), RELU_VALUES)
     assert out.rstrip().endswith("dL/dw1  = 156")  # 13 * 1 * 2 * 1 * 3 * 1 * 2
