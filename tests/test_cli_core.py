@@ -55,6 +55,16 @@ def test_examples_and_activations(run):
     assert rows["sigmoid"]["sup_derivative"] == "1/4" and rows["tanh"]["sup_derivative"] == "1"
 
 
+def test_activations_table_is_readable_and_json_stays_exact(run):
+    _, out, _ = run("activations")
+    assert max(len(line) for line in out.splitlines()) <= 180
+    selu = next(line for line in out.splitlines() if line.startswith("selu"))
+    lam, alpha = sp.Rational("1.0507009873554804934193349852946"), sp.Rational("1.6732632423543772848170429916717")
+    assert f"≈ {float(lam * alpha):.9f}" in selu  # rounded, and marked as rounded
+    _, out, _ = run("activations", "--format", "json")
+    assert sp.Rational(next(r for r in json.loads(out) if r["activation"] == "selu")["sup_derivative"]) == lam * alpha
+
+
 @pytest.mark.parametrize("args,needle", [
     (["derive", "--layers", "0"], "depth"),
     (["derive", "--layers", "-2"], "depth"),

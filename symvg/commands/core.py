@@ -139,8 +139,26 @@ def _approx(v: sp.Expr) -> str:
     return text
 
 
+BRIEF_DIGITS = 10
+"""Significant digits of a long number in the ``activations`` table (JSON keeps it exact)."""
+
+
+def _brief(v: sp.Basic) -> str:
+    """``v`` for a table cell: a number too long to read (SELU's λα is a 62-digit rational) is rounded
+    to BRIEF_DIGITS significant digits and the cell is marked ≈.
+
+    >>> _brief(sp.Rational(1, 4)), _brief(sp.Rational(10**40 + 1, 10**40))
+    ('1/4', '≈ 1.000000000')
+    >>> _brief(sp.FiniteSet(sp.Float("2.39935728051546766783273969728", 30)))
+    '≈ {2.399357281}'
+    """
+    long = {a: sp.Float(a, BRIEF_DIGITS) for a in v.atoms(sp.Rational, sp.Float)
+            if len(str(abs(a))) > BRIEF_DIGITS + 2}
+    return f"≈ {v.xreplace(long)}" if long else str(v)
+
+
 def _short(v: sp.Expr) -> str:
-    s = str(v)
+    s = _brief(v)
     return s if len(s) <= 60 else s[:57] + "..."
 
 
@@ -177,9 +195,9 @@ def activations_cmd(fmt: str, output: str | None) -> None:
     rows = []
     for a in cat:
         s = a.supremum
-        where = str(s.argmax) if s.attained else f"→ {_approach(s)} (not attained)"
-        gamma = str(s.value) if s.exact else f"{s.value} (numeric root)"
-        rows.append((a.label, _short(str(a.derivative)), gamma, where))
+        where = _brief(s.argmax) if s.attained else f"→ {_approach(s)} (not attained)"
+        gamma = _brief(s.value) + ("" if s.exact else " (numeric root)")
+        rows.append((a.label, _short(a.derivative), gamma, where))
     header = ("name", "φ'(z)", "sup|φ'|", "argmax")
     emit((markdown_table if fmt == "markdown" else table)(rows, header), output)
 
