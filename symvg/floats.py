@@ -375,7 +375,8 @@ class Update:
             half = _fraction(self.spacing) / 2
             size = f"|lr·g| = {_dec(step)} ({self.dtype}: {_dec(step_d)})"
             side = "below" if self.step > 0 else "above"  # w - lr·g moves down when lr·g > 0
-            where = f"half the gap from {self.weight_in_dtype} to the next {self.dtype} {side} it ({_dec(half)})"
+            where = (f"{_dec(half)}, half the {_dec(_fraction(self.spacing))} gap from {self.weight_in_dtype} "
+                     f"to the next {self.dtype} {side} it")
             if self.lost:
                 how = "is below" if step_d < half else "is not enough against"
                 verdict = f"update LOST — {size} {how} {where}; w stays {self.new_weight}"

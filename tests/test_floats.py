@@ -347,7 +347,10 @@ def test_update_as_dict_keys_and_exact_strings():
 
 def test_explain_says_lost_in_plain_words():
     text = update("0.25", "0.01", factors=SEED, dtype="float16").explain()
-    assert "update LOST" in text and "4.125e-5" in text and "below half the gap from 0.25 to the next float16 below it" in text
+    assert "update LOST" in text and "4.125e-5" in text
+    # the float16 numbers next to 0.25 are 2^-13 apart below it: the gap is 2^-13, the threshold half of it
+    # (2^-13 = 1.2207e-4, 2^-14 = 6.1035e-5, to 4 digits)
+    assert "is below 6.104e-5, half the 0.0001221 gap from 0.25 to the next float16 below it" in text
 
 
 # ----------------------------------------------------------------------------- CLI
