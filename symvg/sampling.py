@@ -15,7 +15,8 @@ True
 
 Before anything is allocated the memory is estimated and compared with what the machine has free,
 so ``samples=10**9`` is refused with the numbers rather than by the kernel's OOM killer.
-With ``log=True`` the statistics are of log10|g| (``scale = "log10"``), which stays finite at any depth.
+With ``log=True`` the statistics are of log10|g| (``scale = "log10"``), which stays finite at any depth;
+``as_dict`` then names them ``log10_median_abs``, ``log10_geomean_abs``, ``log10_q05`` … .
 """
 
 from __future__ import annotations
@@ -77,12 +78,25 @@ class GradientStats:
         return tuple(s.k for s in self.layers if s.zeros and not self.log)
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready. In the log domain the statistics are named for what they are (LOG_NAMES): the
+        mean of log10|g| is ``log10_geomean_abs`` (log10 of the geometric mean), not a mean of |g|.
+
+        >>> from symvg.chain import Chain
+        >>> sorted(sample(Chain(2, "tanh"), samples=8, seed=0, log=True).as_dict()["layers"][0])[2:5]
+        ['log10_geomean_abs', 'log10_median_abs', 'log10_q05']
+        """
         d = asdict(self)
         d["scale"] = self.scale
+        names = LOG_NAMES if self.log else {}
         # JSON has no ±inf: a statistic that is not finite (log10 of 0) is null
-        d["layers"] = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(s).items()}
-                       for s in self.layers]
+        d["layers"] = [{names.get(k, k): (None if isinstance(v, float) and not np.isfinite(v) else v)
+                        for k, v in asdict(s).items()} for s in self.layers]
         return d
+
+
+LOG_NAMES = {"mean_abs": "log10_geomean_abs", "median_abs": "log10_median_abs", "q05": "log10_q05",
+             "q25": "log10_q25", "q75": "log10_q75", "q95": "log10_q95"}
+"""JSON names of a log-domain run's statistics (each is of log10|g|, not of |g|)."""
 
 
 def init_params(init: Init) -> tuple[float, float, str]:

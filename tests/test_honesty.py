@@ -39,7 +39,7 @@ def test_eval_log_domain_has_no_zeros_and_no_note():
     d = strict_json(run("eval", "--layers", "800", "--samples", "64", "--log-domain", "--format", "json"))
     assert "note" not in d and d["scale"] == "log10"
     assert all(L["zeros"] == 0 for L in d["layers"])
-    assert d["layers"][0]["median_abs"] < -300  # log10 |g|: far below float64's range, and still reported
+    assert d["layers"][0]["log10_median_abs"] < -300  # log10 |g|: far below float64's range, and still reported
 
 
 def test_eval_shallow_has_no_note():

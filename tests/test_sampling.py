@@ -43,7 +43,33 @@ def test_underflow_counted_and_log_domain_recovers_it():
     logged = sample(Chain(700, "sigmoid"), samples=50, seed=0, log=True)
     assert logged.layers[0].zeros == 0 and logged.scale == "log10"
     assert -1000 < logged.layers[0].median_abs < -308  # below float64's range, but known
+    assert logged.as_dict()["layers"][0]["log10_median_abs"] == logged.layers[0].median_abs
     assert logged.layers[0].frac_below_tol == 1.0
+
+
+def _eval_json(*args):
+    r = CliRunner().invoke(symvg.cli.cli, ["eval", *args, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_log_domain_json_names_log10_statistics_and_validates():
+    import jsonschema
+    from pathlib import Path
+
+    schema = json.loads((Path(symvg.cli.__file__).parent / "schemas" / "eval.schema.json").read_text())
+    args = ["--layers", "4", "--activation", "tanh", "--samples", "301", "--seed", "2"]
+    linear, logged = _eval_json(*args), _eval_json(*args, "--log-domain")
+    jsonschema.validate(linear, schema)
+    jsonschema.validate(logged, schema)
+    for a, b in zip(linear["layers"], logged["layers"]):
+        assert "median_abs" not in b and "mean_abs" not in b and "q05" not in b
+        # an odd sample count: the median is one order statistic, and log10 keeps the order
+        assert b["log10_median_abs"] == pytest.approx(np.log10(a["median_abs"]), abs=1e-9)
+        assert b["log10_geomean_abs"] <= np.log10(a["mean_abs"])  # AM-GM: a mean of logs is not a log of the mean
+    renamed = dict(logged, layers=[dict(L, median_abs=L["log10_median_abs"]) for L in logged["layers"]])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(renamed, schema)
 
 
 def test_inits_and_bad_values():
