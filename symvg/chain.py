@@ -27,8 +27,8 @@ from typing import Sequence, Union
 
 import sympy as sp
 
-from .activations import Activation, get
-from .errors import InvalidChainError
+from .activations import Activation, get, z
+from .errors import InvalidChainError, LossDomainError
 
 MAX_DEPTH = 100_000
 """Largest depth accepted; the structured derivation is linear in depth, this only guards typos."""
@@ -43,6 +43,58 @@ ActivationSpec = Union[str, Activation, Sequence[Union[str, Activation]]]
 @lru_cache(maxsize=None)
 def _symbol(name: str, k: int) -> sp.Symbol:
     return sp.Symbol(f"{name}{k}", real=True)
+
+
+# Where a counterexample to 0 < φ(z) < 1 is looked for: the kinks of the catalogue and far out on both sides.
+_WITNESSES = (0, -1, 1, -3, 3, -10, 10, -100, 100)
+_FACTOR_OPS = 60
+
+
+def _proved_positive(e: sp.Expr) -> bool:
+    """SymPy's assumptions prove e > 0 for every real z (trying forms they reason about better: one fraction,
+    tanh/sigmoid as exponentials). False means "not proved", not "false"."""
+    if isinstance(e, sp.Piecewise):
+        return all(_proved_positive(piece) for piece, _ in e.args)  # sound: each piece, over all of R
+    tries = [lambda t: t, sp.together, lambda t: sp.together(t.rewrite(sp.exp))]
+    if sp.count_ops(e) <= _FACTOR_OPS:  # factor is the strongest try and the one that can take long
+        tries.append(lambda t: sp.factor(sp.together(t.rewrite(sp.exp))))
+    return any(f(e).is_positive for f in tries)
+
+
+@lru_cache(maxsize=256)
+def _unit_interval_witness(act: Activation) -> str | None:
+    """None when 0 < φ(z) < 1 is proved for every real z; else why BCE cannot take φ as its prediction.
+
+    >>> from symvg.activations import get
+    >>> _unit_interval_witness(get("sigmoid")) is None, _unit_interval_witness(get("expr:(1 + tanh(z))/2")) is None
+    (True, True)
+    >>> _unit_interval_witness(get("tanh"))
+    'tanh(z) = 0 at z = 0, outside (0, 1)'
+    >>> _unit_interval_witness(get("expr:exp(-z**2)"))
+    'φ(z) = 1 at z = 0, outside (0, 1)'
+    >>> _unit_interval_witness(get("hard_sigmoid"))
+    'hard_sigmoid(z) = 0 at z = -3, outside (0, 1)'
+    """
+    phi = sp.piecewise_fold(act.expr)
+    name = "φ(z)" if act.name.startswith("expr:") else f"{act.label}(z)"
+    if _proved_positive(phi) and _proved_positive(sp.piecewise_fold(1 - phi)):
+        return None
+    for p in _WITNESSES:
+        v = phi.subs(z, p)
+        if v.is_extended_real and (sp.Le(v, 0) == sp.true or sp.Ge(v, 1) == sp.true):
+            shown = str(v) if v.is_Rational else f"{v} ≈ {sp.N(v, 4)}"
+            return f"{name} = {shown} at z = {p}, outside (0, 1)"
+    return f"0 < {name} < 1 could not be proved for every z" + (f" (φ(z) = {act.expr})" if name == "φ(z)" else "")
+
+
+def _check_bce_output(last: Activation, residual: bool) -> None:
+    """BCE takes log h_N and log(1 - h_N): refuse a chain whose output is not proved to stay in (0, 1)."""
+    if residual:
+        raise LossDomainError("bce needs the output h_N in (0, 1), but a residual chain's h_N = h_(N-1) + φ(z_N) "
+                              "is x + N·φ(0) when every w and b is 0, any real number; use --loss mse")
+    why = _unit_interval_witness(last)
+    if why is not None:
+        raise LossDomainError(f"bce needs the output h_N in (0, 1): {why}; end the chain in sigmoid, or use mse")
 
 
 @dataclass(frozen=True)
@@ -73,6 +125,8 @@ class Chain:
             acts = tuple(get(a) for a in spec)
             object.__setattr__(self, "activation", spec)  # hashable
         object.__setattr__(self, "activations", acts)
+        if self.loss == "bce":
+            _check_bce_output(acts[-1], self.residual)
 
     # -- the symbols of the maths, named as in the text: w3, b3, z3, h3 (h0 is x)
     def w(self, k: int) -> sp.Symbol:

@@ -32,6 +32,10 @@ class InvalidChainError(SymvgInputError):
     """A chain specification that cannot describe a network (depth, layer index, loss)."""
 
 
+class LossDomainError(InvalidChainError):
+    """A loss that is not defined on the chain's outputs (BCE needs h_N in (0, 1))."""
+
+
 class ExpressionError(SymvgInputError):
     """A user-supplied activation expression that was rejected by the safe parser."""
 

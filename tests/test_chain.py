@@ -2,7 +2,7 @@ import pytest
 import sympy as sp
 
 from symvg.chain import Chain, x, y
-from symvg.errors import InvalidChainError, UnknownActivationError
+from symvg.errors import InvalidChainError, LossDomainError, UnknownActivationError
 
 
 @pytest.mark.parametrize("depth", [0, -1, 1.5, True, "3", 10**6])
@@ -54,3 +54,32 @@ def test_dloss_is_the_derivative(loss):
 def test_hashable_and_equal():
     assert Chain(3, ["relu"] * 3) == Chain(3, ("relu", "relu", "relu"))
     assert len({Chain(3), Chain(3), Chain(4)}) == 2
+
+
+@pytest.mark.parametrize("act,witness", [
+    ("tanh", "tanh(z) = 0 at z = 0"),            # tanh(0) = 0: log h_N = -inf
+    ("hard_sigmoid", "= 0 at z = -3"),           # clamp(-3/6 + 1/2, 0, 1) = 0 exactly
+    ("relu", "= 0 at z = 0"),
+    ("linear", "= 0 at z = 0"),
+    ("softplus", "log(1 + E)"),                  # softplus(1) = log(1 + e) > 1
+    ("erf", "= 0 at z = 0"),
+    ("expr:exp(-z**2)", "φ(z) = 1 at z = 0"),    # reaches 1: log(1 - h_N) = -inf
+    ("expr:(1 + erf(z))/2", "could not be proved"),  # true, but beyond SymPy's assumptions: refused, and said so
+])
+def test_bce_refuses_an_output_not_proved_inside_the_unit_interval(act, witness):
+    with pytest.raises(LossDomainError, match=r"bce needs the output h_N in \(0, 1\)") as e:
+        Chain(2, ["sigmoid", act], loss="bce")
+    assert witness in str(e.value)
+    assert isinstance(e.value, InvalidChainError)  # the CLI's exit 2
+
+
+def test_bce_accepts_outputs_proved_inside_the_unit_interval():
+    for last in ("sigmoid", "logistic", "expr:(1 + tanh(z))/2", "expr:sigmoid(3*z - 1)*sigmoid(z)"):
+        assert Chain(3, ["tanh", "relu", last], loss="bce").loss == "bce"
+    assert Chain(3, ["sigmoid", "tanh", "relu"]).loss == "mse"  # mse takes any output
+
+
+def test_bce_refuses_a_residual_chain():
+    # h_N = x + N*sigmoid(0) = x + N/2 when every w and b is 0: any real number
+    with pytest.raises(LossDomainError, match="residual"):
+        Chain(2, "sigmoid", loss="bce", residual=True)
