@@ -55,6 +55,18 @@ def test_examples_and_activations(run):
     assert rows["sigmoid"]["sup_derivative"] == "1/4" and rows["tanh"]["sup_derivative"] == "1"
 
 
+def test_every_printed_example_can_be_named(run):
+    _, out, _ = run("examples")
+    headings = [line[2:].split(":")[0] for line in out.splitlines() if line.startswith("# ")]
+    assert len(headings) == len(set(headings)) >= 5
+    whole = out.split("\n\n")
+    for name, block in zip(headings, whole):
+        code, alone, _ = run("examples", name)
+        assert code == 0 and alone.strip() == block.strip()  # the named run prints exactly that block
+    _, out, _ = run("examples", "--format", "json")
+    assert [d["example"] for d in json.loads(out)].count("halves") == 2
+
+
 def test_activations_table_is_readable_and_json_stays_exact(run):
     _, out, _ = run("activations")
     assert max(len(line) for line in out.splitlines()) <= 180

@@ -170,16 +170,20 @@ def examples(name: str | None, fmt: str, output: str | None) -> None:
     """The classic hand-worked numbers (25 × 0.25 × 0.20 = 1.25 …), computed exactly."""
     precheck_output(output)
     chosen = [name] if name else list(worked.EXAMPLES)
-    items: list[worked.WorkedProduct] = []
+    # One heading per name, so every example printed can be asked for by the name it is printed under
+    # (halves is one story in two products: σ'(0) = ¼, then ½·¼).
+    named: list[tuple[str, list[worked.WorkedProduct]]] = []
     for n in chosen:
         r = worked.EXAMPLES[n]()
-        items += list(r) if isinstance(r, tuple) else [r]
+        named.append((n, list(r) if isinstance(r, tuple) else [r]))
+    items = [p for _, ps in named for p in ps]
     if fmt == "json":
-        emit(to_json([p.as_dict() for p in items]), output)
+        emit(to_json([dict(p.as_dict(), example=n) for n, ps in named for p in ps]), output)
     elif fmt == "latex":
         emit("\\begin{align*}\n" + " \\\\\n".join(p.latex() for p in items) + "\n\\end{align*}", output)
     else:
-        emit("\n\n".join(f"# {p.title}\n{p}" for p in items), output)
+        emit("\n\n".join(f"# {n}: " + "; then ".join(p.title for p in ps) + "\n" + "\n".join(str(p) for p in ps)
+                         for n, ps in named), output)
 
 
 @click.command(name="activations")
