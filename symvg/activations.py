@@ -278,8 +278,6 @@ def _end_candidates(expr: sp.Expr, dom: sp.Set) -> list[Candidate]:
 def _interior_candidates(expr: sp.Expr, dom: sp.Set) -> tuple[list[Candidate], sp.Eq | None]:
     """|φ'| at the critical points inside an interval piece (φ'' = 0), exactly or as numeric roots."""
     slope = sp.diff(expr, z)
-    if sp.simplify(slope) == 0:
-        return [Candidate(dom, _magnitude(expr), True, "constant piece")], None
     crit = sp.solveset(slope, z, dom)
     if isinstance(crit, sp.ConditionSet):
         cond = crit.condition
@@ -338,6 +336,9 @@ def _prove(d: sp.Expr) -> Supremum:
     for expr, dom in _pieces(d):
         if isinstance(dom, sp.FiniteSet):  # a kink whose derivative value is fixed by convention
             candidates += [Candidate(p, _magnitude(expr.subs(z, p)), True, "kink (convention)") for p in dom]
+            continue
+        if sp.simplify(sp.diff(expr, z)) == 0:  # constant: its value is the whole story, ends included
+            candidates.append(Candidate(dom, _magnitude(expr), True, "constant piece"))
             continue
         for part in _intervals(dom, _singular_points(expr, dom)):
             parts.append((expr, part, len(candidates)))
