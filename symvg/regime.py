@@ -104,7 +104,7 @@ class Regime:
     @property
     def bound_text(self) -> str:
         """``(γ|w|)**N`` as a short SymPy-syntax string (the power left unevaluated)."""
-        return f"({self.factor})**{self.layers}"
+        return "oo" if self.factor is sp.oo else f"({self.factor})**{self.layers}"
 
     @property
     def log_rate(self) -> float:
