@@ -220,7 +220,8 @@ def compare_power(f: sp.Expr, n: int, t: sp.Expr) -> int:
             err = mpmath.mpf(10) ** (10 - dps) * (abs(n * lf) + abs(lt) + 1)
             if abs(d) > err:
                 return 1 if d > 0 else -1
-    raise ProofError(f"could not decide whether ({f})^{n} is above or below {t}: they agree to 1000 digits")
+    raise ProofError(f"could not decide whether ({sp.N(f, 10)})^{n} is above or below {sp.N(t, 10)}: "
+                     "they agree to 1000 digits (the most this comparison uses)")
 
 
 def _json_float(v: sp.Expr) -> float | None:

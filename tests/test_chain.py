@@ -54,3 +54,16 @@ def test_dloss_is_the_derivative(loss):
 def test_hashable_and_equal():
     assert Chain(3, ["relu"] * 3) == Chain(3, ("relu", "relu", "relu"))
     assert len({Chain(3), Chain(3), Chain(4)}) == 2
+
+
+@pytest.mark.parametrize("spec", [None, 42, 3.5, b"relu", {"relu": 1}])
+def test_activation_that_is_not_a_name_is_refused_by_name(spec):
+    """Issue 15: these raised a bare TypeError ('NoneType' object is not iterable)."""
+    with pytest.raises(InvalidChainError, match="activation must be"):
+        Chain(3, spec)
+
+
+def test_numpy_integer_depth():
+    np = pytest.importorskip("numpy")
+    c = Chain(np.int64(3), "tanh")
+    assert c == Chain(3, "tanh") and type(c.depth) is int and hash(c) == hash(Chain(3, "tanh"))
