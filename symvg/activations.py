@@ -34,16 +34,24 @@ exactly and the root is given to 30 digits:
 
 from __future__ import annotations
 
+import ctypes
+import math
+import numbers
+import operator
 import re
+import sys
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property, lru_cache
-from typing import Callable, Union
+from typing import Callable, Iterator, Union
 
 import mpmath
 import sympy as sp
 
-from .errors import InvalidValueError, UnknownActivationError
+from .errors import InvalidValueError, ProofError, UnknownActivationError
 
 z = sp.Symbol("z", real=True)
 """The pre-activation variable every catalogue expression is written in."""
@@ -74,7 +82,8 @@ class Supremum:
 
     ``argmax`` is the set where |φ'| = γ (a point, an interval, or EmptySet when γ is only
     approached, e.g. softplus as z → ∞). ``exact`` is False when the maximiser is the root of a
-    transcendental ``equation``; then ``value`` is a 30-digit Float.
+    transcendental ``equation``; then ``value`` is a 30-digit Float. ``value`` is ``oo`` when |φ'|
+    has no finite ceiling (``bounded`` is False): then no depth law follows from it.
     """
 
     value: sp.Expr
@@ -83,6 +92,11 @@ class Supremum:
     exact: bool
     equation: sp.Eq | None
     candidates: tuple[Candidate, ...]
+
+    @property
+    def bounded(self) -> bool:
+        """True when γ is finite; False when some candidate shows |φ'| → ∞ (``value`` is ``oo``)."""
+        return self.value is not sp.oo
 
     @property
     def argmax_point(self) -> sp.Expr | None:
@@ -95,11 +109,83 @@ class Supremum:
         """A few lines a reader can check by hand."""
         lines = [f"  {c.reason:<22} at {c.where}: |φ'| = {c.value}" + ("" if c.attained else " (approached)")
                  for c in self.candidates]
+        if not self.bounded:
+            where = ", ".join(str(c.where) for c in self.candidates if _key(c) == math.inf)
+            lines.append(f"  sup|φ'| = oo: unbounded (|φ'| grows without limit at {where}), so no ceiling")
+            return "\n".join(lines)
         how = "attained on" if self.attained else "approached, not attained; argmax"
         lines.append(f"  sup|φ'| = {self.value}, {how} {self.argmax}")
         if self.equation is not None:
             lines.append(f"  maximiser solves {self.equation} (root to {DIGITS} digits; no closed form)")
         return "\n".join(lines)
+
+
+PROOF_SECONDS = 20.0
+"""Time budget of one proof (:func:`prove_supremum`); past it, :class:`~symvg.errors.ProofError`."""
+
+
+class _OutOfTime(BaseException):
+    """Internal: raised inside SymPy by the budget's tracer; a BaseException so ``except Exception`` in
+    library code does not swallow it. :func:`prove_supremum` turns it into a ProofError."""
+
+
+@contextmanager
+def _time_budget(seconds: float | None) -> Iterator[None]:
+    """Stop the Python code run inside after ``seconds`` (wall clock) by raising :class:`_OutOfTime` in it.
+
+    A timer thread raises the exception in this thread (CPython's ``PyThreadState_SetAsyncExc``): it
+    lands at the next bytecode boundary, so it stops SymPy mid-call at no cost while it runs, needs no
+    signal (works off the main thread and on every OS) and no subprocess. Where that call is missing
+    (not CPython) a trace hook checks the clock instead, slower but equivalent.
+    """
+    if seconds is None:
+        yield
+        return
+    set_async = getattr(getattr(ctypes, "pythonapi", None), "PyThreadState_SetAsyncExc", None)
+    if set_async is None:
+        with _traced_budget(seconds):
+            yield
+        return
+    target, lock, state = ctypes.c_ulong(threading.get_ident()), threading.Lock(), {"running": True, "fired": False}
+
+    def fire() -> None:
+        with lock:
+            if state["running"]:
+                state["fired"] = True
+                set_async(target, ctypes.py_object(_OutOfTime))
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            state["running"] = False
+            if state["fired"]:
+                set_async(target, None)  # clear it if it has not landed yet: nothing may arrive after this
+        timer.cancel()
+
+
+@contextmanager
+def _traced_budget(seconds: float) -> Iterator[None]:
+    """The fallback of :func:`_time_budget`: every 1024th Python call reads the clock."""
+    end = time.monotonic() + seconds
+    previous = sys.gettrace()
+    calls = 0
+
+    def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if not calls & 1023 and time.monotonic() > end:
+            raise _OutOfTime
+        return previous(frame, event, arg) if previous is not None else None
+
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
 
 
 def _pieces(d: sp.Expr) -> list[tuple[sp.Expr, sp.Set]]:
@@ -139,60 +225,144 @@ def _real_roots(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> list[sp.Float]:
         return [sp.Float(r, DIGITS) for r in roots]
 
 
-def prove_supremum(d: sp.Expr) -> Supremum:
+def _singular_points(expr: sp.Expr, dom: sp.Set) -> set:
+    """Points of ``dom`` where ``expr`` may be undefined: zeros of a base raised to a negative or
+    fractional power, or of a log's argument (every other function the parser allows is finite on
+    the reals). Near them |φ'| may blow up, so they become endpoints with one-sided limits."""
+    points: set = set()
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Pow) and node.base.has(z) and not (node.exp.is_Integer and node.exp >= 0):
+            arg = node.base
+        elif isinstance(node, sp.log) and node.args[0].has(z):
+            arg = node.args[0]
+        else:
+            continue
+        roots = sp.solveset(arg, z, dom)
+        if roots is sp.S.EmptySet:
+            continue
+        if not isinstance(roots, sp.FiniteSet):
+            raise ProofError(f"could not prove sup|φ'|: the real zeros of {_short(arg)} (where φ' may be "
+                             f"undefined) are not a finite set SymPy can list ({_short(roots)})")
+        points |= set(roots)
+    return points
+
+
+def _short(e: object, limit: int = 80) -> str:
+    s = str(e)
+    return s if len(s) <= limit else s[:limit - 3] + "..."
+
+
+def _intervals(dom: sp.Set, points: set) -> list[sp.Set]:
+    """``dom`` with ``points`` removed, as a list of intervals (a FiniteSet dom is returned whole)."""
+    if isinstance(dom, sp.FiniteSet) or not points:
+        return [dom]
+    rest = sp.Complement(dom, sp.FiniteSet(*points))
+    return [p for p in (rest.args if isinstance(rest, sp.Union) else (rest,)) if p is not sp.S.EmptySet]
+
+
+def _end_candidates(expr: sp.Expr, dom: sp.Set) -> list[Candidate]:
+    """|φ'| at the ends of an interval piece: a limit at ±∞, the value at a closed end, else a one-sided limit."""
+    out = []
+    lo, hi = dom.inf, dom.sup
+    for end, direction, inside in ((lo, "+", dom.contains(lo) == sp.true), (hi, "-", dom.contains(hi) == sp.true)):
+        if end.is_infinite:
+            out.append(Candidate(end, _magnitude(sp.limit(expr, z, end)), False, f"limit at {end}"))
+        elif inside:
+            out.append(Candidate(end, _magnitude(expr.subs(z, end)), True, "kink"))
+        else:
+            out.append(Candidate(end, _magnitude(sp.limit(expr, z, end, direction)), False,
+                                 f"limit at {end}{direction}"))
+    return out
+
+
+def _interior_candidates(expr: sp.Expr, dom: sp.Set) -> tuple[list[Candidate], sp.Eq | None]:
+    """|φ'| at the critical points inside an interval piece (φ'' = 0), exactly or as numeric roots."""
+    slope = sp.diff(expr, z)
+    crit = sp.solveset(slope, z, dom)
+    if isinstance(crit, sp.ConditionSet):
+        cond = crit.condition
+        equation = cond if isinstance(cond, sp.Eq) else sp.Eq(cond, 0)
+        return [Candidate(p, sp.Abs(expr.subs(z, p)).evalf(DIGITS), True, "critical point (numeric)")
+                for p in _real_roots(equation.lhs - equation.rhs, dom.inf, dom.sup)], equation
+    if crit is not sp.S.EmptySet and not isinstance(crit, sp.FiniteSet):
+        raise ProofError(f"could not prove sup|φ'|: the critical points of {_short(expr)} are not a finite "
+                         f"set ({_short(crit)})")
+    return [Candidate(p, _magnitude(expr.subs(z, p)), True, "critical point") for p in crit], None
+
+
+def _key(c: Candidate) -> float:
+    """A candidate's size for ranking: +inf for an infinite |φ'|; refuses a value with no size."""
+    v = c.value
+    if v in (sp.oo, sp.zoo, -sp.oo) or v.is_infinite:
+        return math.inf
+    if v.has(sp.nan, sp.AccumBounds) or not v.is_number:
+        raise ProofError(f"could not prove sup|φ'|: |φ'| has no definite value at {c.where} ({_short(v)})")
+    return float(v.evalf(DIGITS + 10))
+
+
+def _unbounded(candidates: list[Candidate]) -> Supremum:
+    return Supremum(sp.oo, sp.S.EmptySet, False, True, None, tuple(candidates))
+
+
+def prove_supremum(d: sp.Expr, budget: float | None = PROOF_SECONDS) -> Supremum:
     """Prove sup|d(z)| over the reals for a derivative ``d`` written in :data:`z`.
+
+    The ends of every piece (limits at ±∞, kinks, points where d is undefined) are examined first,
+    so an unbounded d is reported without solving for its critical points. The proof stops with
+    :class:`~symvg.errors.ProofError` after ``budget`` seconds (None: no limit).
 
     >>> prove_supremum(sp.exp(-z**2)).value
     1
     >>> prove_supremum(1 - sp.tanh(z)**2).candidates[0].reason
     'critical point'
+    >>> s = prove_supremum(3 * z**2)
+    >>> s.value, s.bounded
+    (oo, False)
     """
-    candidates: list[Candidate] = []
-    equation = None
+    try:
+        with _time_budget(budget):
+            return _prove(d)
+    except _OutOfTime:
+        raise ProofError(f"could not prove sup|φ'| for φ' = {_short(d)} within {budget:g} s "
+                         "(the proof's time budget)") from None
+    except RecursionError:
+        raise ProofError(f"could not prove sup|φ'| for φ' = {_short(d)}: the expression nests too deeply "
+                         "for SymPy") from None
+
+
+def _prove(d: sp.Expr) -> Supremum:
+    candidates: list[Candidate] = []  # in the order of the table: per piece, critical points then ends
+    parts: list[tuple[sp.Expr, sp.Set, int]] = []
     for expr, dom in _pieces(d):
         if isinstance(dom, sp.FiniteSet):  # a kink whose derivative value is fixed by convention
-            for p in dom:
-                candidates.append(Candidate(p, _magnitude(expr.subs(z, p)), True, "kink (convention)"))
+            candidates += [Candidate(p, _magnitude(expr.subs(z, p)), True, "kink (convention)") for p in dom]
             continue
-        lo, hi = dom.inf, dom.sup
-        slope = sp.diff(expr, z)
-        if sp.simplify(slope) == 0:
+        if sp.simplify(sp.diff(expr, z)) == 0:  # constant: its value is the whole story, ends included
             candidates.append(Candidate(dom, _magnitude(expr), True, "constant piece"))
             continue
-        crit = sp.solveset(slope, z, dom)
-        if isinstance(crit, sp.ConditionSet):
-            cond = crit.condition
-            equation = cond if isinstance(cond, sp.Eq) else sp.Eq(cond, 0)
-            points = _real_roots(equation.lhs - equation.rhs, lo, hi)
-            for p in points:
-                candidates.append(Candidate(p, sp.Abs(expr.subs(z, p)).evalf(DIGITS), True, "critical point (numeric)"))
-        else:
-            for p in crit:
-                candidates.append(Candidate(p, _magnitude(expr.subs(z, p)), True, "critical point"))
-        for end, direction, inside in ((lo, "+", dom.contains(lo) == sp.true), (hi, "-", dom.contains(hi) == sp.true)):
-            if end.is_infinite:
-                candidates.append(Candidate(end, _magnitude(sp.limit(expr, z, end)), False, f"limit at {end}"))
-            elif inside:
-                candidates.append(Candidate(end, _magnitude(expr.subs(z, end)), True, "kink"))
-            else:
-                candidates.append(Candidate(end, _magnitude(sp.limit(expr, z, end, direction)), False,
-                                            f"limit at {end}{direction}"))
-    key = [float(c.value.evalf(DIGITS + 10)) if c.value.is_finite is not False else float("inf")
-           for c in candidates]
+        for part in _intervals(dom, _singular_points(expr, dom)):
+            parts.append((expr, part, len(candidates)))
+            candidates += _end_candidates(expr, part)
+    if any(_key(c) == math.inf for c in candidates):
+        return _unbounded(candidates)
+    equation = None
+    for expr, part, at in reversed(parts):  # reversed: inserting keeps the earlier positions valid
+        found, eq = _interior_candidates(expr, part)
+        candidates[at:at] = found
+        equation = eq if eq is not None else equation
+    key = [_key(c) for c in candidates]
     best = max(key)
     top = [c for c, k in zip(candidates, key) if _same(k, best, c.value, candidates[key.index(best)].value)]
-    value = top[0].value
     hit = [c for c in top if c.attained]
     argmax: sp.Set = sp.S.EmptySet
     for c in hit:
         argmax = argmax.union(c.where if isinstance(c.where, sp.Set) else sp.FiniteSet(c.where))
-    if not hit:  # only approached: report where
-        argmax = sp.S.EmptySet
     exact = not any(c.reason.endswith("(numeric)") for c in top)
-    return Supremum(value, argmax, bool(hit), exact, equation if not exact else None, tuple(candidates))
+    return Supremum(top[0].value, argmax, bool(hit), exact, equation if not exact else None, tuple(candidates))
 
 
 def _same(k: float, best: float, a: sp.Expr, b: sp.Expr) -> bool:
+    """Whether a candidate of size ``k`` ties the best (both finite): equal to 25 digits, then exactly."""
     if abs(k - best) > 1e-25 * max(1.0, abs(best)):
         return False
     return a == b or sp.simplify(a - b) == 0 or not (a.is_Rational and b.is_Rational)
@@ -239,8 +409,12 @@ class Activation:
 
     @cached_property
     def supremum(self) -> Supremum:
-        """γ = sup|φ'|, proved (see :func:`prove_supremum`)."""
-        return _cached_supremum(self.derivative)
+        """γ = sup|φ'|, proved (see :func:`prove_supremum`).
+
+        A user expression's proof runs under :data:`PROOF_SECONDS`; a catalogue entry's is known to
+        finish (the tests prove every one), so a loaded machine never turns it into an error.
+        """
+        return _cached_supremum(self.derivative, PROOF_SECONDS if self.name.startswith("expr:") else None)
 
     @property
     def gamma(self) -> sp.Expr:
@@ -257,29 +431,43 @@ class Activation:
 
 
 @lru_cache(maxsize=None)
-def _cached_supremum(d: sp.Expr) -> Supremum:
-    return prove_supremum(d)
+def _cached_supremum(d: sp.Expr, budget: float | None) -> Supremum:
+    return prove_supremum(d, budget)
+
+
+MAX_DIGITS = 1000
+"""Most digits of an exact input's numerator or denominator (``1e999`` fits; ``10**5000`` does not):
+larger values cannot be printed (Python caps int-to-text at 4300 digits) and say nothing more."""
 
 
 def to_rational(value: Number, what: str = "value") -> sp.Rational:
     """An exact Rational from user input, never through ``eval``/``sympify``.
+
+    NumPy scalars count as the numbers they are (an ``int64`` as its integer, a ``float64`` as the
+    decimal it prints as, like a Python float).
 
     >>> to_rational("0.25"), to_rational(0.1), to_rational("1/3")
     (1/4, 1/10, 1/3)
     >>> to_rational("nan")
     Traceback (most recent call last):
     symvg.errors.InvalidValueError: value must be a finite number, got 'nan'
+    >>> to_rational(10**1200, "weight")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: weight has more than 1000 digits; allowed: at most 1000 digits above and below the point
     """
     if isinstance(value, sp.Rational):
-        return value
+        return _sized(value, what)
     if isinstance(value, sp.Float):
         value = str(value)
+    if not isinstance(value, (bool, int, float, str, Fraction)) and isinstance(value, numbers.Real):
+        # NumPy (and other) scalars: integers exactly, floats by their shortest decimal, as for float.
+        value = operator.index(value) if isinstance(value, numbers.Integral) else str(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Fraction)):
         raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
-        value = repr(value)  # the decimal the user typed, not the binary float's expansion
+        value = repr(float(value))  # float(): a float subclass (np.float64) too; the decimal the user typed, not the binary float's expansion
     if isinstance(value, str):
         text = value.strip()
         if len(text) > 64 or not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?(/\d+)?", text):
@@ -289,7 +477,15 @@ def to_rational(value: Number, what: str = "value") -> sp.Rational:
         except (ValueError, ZeroDivisionError):
             raise InvalidValueError(f"{what} must be a finite number, got {value!r}") from None
     fr = Fraction(value)
-    return sp.Rational(fr.numerator, fr.denominator)
+    return _sized(sp.Rational(fr.numerator, fr.denominator), what)
+
+
+def _sized(v: sp.Rational, what: str) -> sp.Rational:
+    """``v`` if its numerator and denominator have at most :data:`MAX_DIGITS` digits (checked in bits)."""
+    if max(int(v.p).bit_length(), int(v.q).bit_length()) > MAX_DIGITS * 3.3219:
+        raise InvalidValueError(f"{what} has more than {MAX_DIGITS} digits; allowed: at most {MAX_DIGITS} "
+                                "digits above and below the point")
+    return v
 
 
 def _kink_value(convention: str, pytorch: sp.Expr, left: sp.Expr, right: sp.Expr) -> sp.Expr:

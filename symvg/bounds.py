@@ -19,15 +19,18 @@ it vanishes when γ|w| < 1 and may explode when γ|w| > 1. Exact where the input
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from dataclasses import dataclass
 from typing import Union
 
+import mpmath
 import sympy as sp
 
 from .activations import Activation, Number, get, to_rational
 from .chain import Chain
-from .derive import Derivation, Factor
-from .errors import InvalidValueError
+from .derive import Derivation, Factor, _parse_values
+from .errors import InvalidValueError, ProofError
 
 ActivationLike = Union[str, Activation]
 
@@ -45,9 +48,33 @@ class GradientBound:
         """γ_j = sup|φ_j'| per layer."""
         return tuple(a.gamma for a in self.derivation.chain.activations)
 
-    def value(self, values: dict) -> sp.Expr:
-        """The bound at numbers, with the forward pass evaluated exactly as in ``Derivation.evaluate``."""
-        return self.expr.xreplace(dict(self.derivation.evaluate(values).values))
+    def value(self, values: dict, dps: int | None = None) -> sp.Expr:
+        """The bound at numbers, with the forward pass evaluated exactly as in ``Derivation.evaluate``;
+        with ``dps``, every forward value is a ``dps``-digit Float instead (see :func:`forward_values`),
+        which stays fast where exact values nest (GELU's erf of erf of ...).
+
+        >>> from symvg import Chain, derive
+        >>> from symvg.bounds import gradient_bound
+        >>> b = gradient_bound(derive(Chain(2, "sigmoid"), 1))
+        >>> vals = {"x": 1, "y": 0, "w1": 1, "w2": 2, "b1": 0, "b2": 0}
+        >>> abs(b.value(vals, dps=30) - b.value(vals).evalf(30)) < 1e-28
+        True
+        """
+        if dps is None:
+            return self.expr.xreplace(dict(self.derivation.evaluate(values).values))
+        return self.expr.xreplace(forward_values(self.derivation.chain, values, dps)).evalf(dps)
+
+
+def forward_values(chain: Chain, values: dict, dps: int) -> dict:
+    """The inputs and every z_j, h_j of ``chain``'s forward pass as ``dps``-digit Floats, layer by layer.
+
+    Each value is rounded to ``dps`` digits before the next layer uses it, so the expression size does
+    not grow with depth; with dps = 30 the forward values carry about 30 correct digits.
+    """
+    env = {s: sp.Float(v, dps) for s, v in _parse_values(chain, values, partial=False).items()}
+    for sym, rhs in chain.forward():
+        env[sym] = sp.Float(sp.piecewise_fold(rhs.xreplace(env)).evalf(dps), dps)
+    return env
 
 
 def factor_bound(f: Factor, chain: Chain) -> sp.Expr:
@@ -99,21 +126,28 @@ class DepthBound:
         """
         if self.factor == 0:
             return -math.inf
-        return _ln(self.factor)
+        if self.factor is sp.oo:
+            return math.inf
+        return float(_ln(self.factor))
 
     @property
     def log10_bound(self) -> float | None:
         """log10 of (γ|w|)^N, from :attr:`log_rate`: finite at any depth (None without layers or at γ|w| = 0)."""
-        if self.layers is None or self.factor == 0:
+        if self.layers is None or self.factor == 0 or self.factor is sp.oo:
             return None
-        return self.log_rate * self.layers / math.log(10)
+        with mpmath.workdps(30):  # a float product would overflow for a depth near 1e308
+            return float(_ln(self.factor) * self.layers / mpmath.log(10))
 
     def as_dict(self) -> dict:
         """JSON-ready. A float that over/underflows is never passed off as the answer: it is null (inf)
         or 0.0 next to a ``note``, with ``log10_bound`` and the exact strings alongside."""
-        d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": float(self.gamma),
+        d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": _json_float(self.gamma),
              "weight": str(self.weight), "factor": str(self.factor), "factor_value": _json_float(self.factor),
-             "log_rate": self.log_rate, "verdict": self.verdict}
+             "log_rate": self.log_rate if math.isfinite(self.log_rate) else None, "verdict": self.verdict}
+        if self.verdict == UNBOUNDED:
+            d.update(layers=self.layers, tol=None if self.tol is None else str(self.tol),
+                     note="sup|φ'| is unbounded: no ceiling, so no depth law follows")
+            return d
         notes = [_range_note("factor", self.factor, d["factor_value"])]
         if self.layers is not None:
             d.update(layers=self.layers, bound=str(self.bound), bound_value=_json_float(self.bound),
@@ -127,16 +161,67 @@ class DepthBound:
         return d
 
 
+MAX_EXACT_DIGITS = 1000
+"""Most digits an exact power (γ|w|)^N is expanded to; beyond, it stays an unevaluated power."""
+
+_DPS = 50
+"""Digits of the log-domain comparisons (:func:`compare_power`); more are used when they do not decide."""
+
+
 def _float(v: sp.Expr) -> float:
-    f = float(v.evalf(30))
-    return f
+    return float(v.evalf(30))
 
 
-def _ln(v: sp.Expr) -> float:
-    """ln v for an exact v > 0, also where float(v) would be 0 or inf (math.log takes big integers)."""
-    if v.is_Rational:
-        return math.log(v.p) - math.log(v.q)
-    return float(sp.log(v).evalf(30))
+def _ln(v: sp.Expr, dps: int = _DPS) -> mpmath.mpf:
+    """ln v at ``dps`` digits for an exact v > 0, also where float(v) would be 0 or inf (Rationals go
+    through p and q, an unevaluated power through its exponent)."""
+    with mpmath.workdps(dps):
+        if v.is_Rational:
+            return mpmath.log(int(v.p)) - mpmath.log(int(v.q))
+        if isinstance(v, sp.Pow) and v.exp.is_Integer:
+            return int(v.exp) * _ln(v.base, dps)
+        return mpmath.log(mpmath.mpf(sp.Float(v.evalf(dps + 5), dps + 5)._mpf_))
+
+
+def power(f: sp.Expr, n: int) -> sp.Expr:
+    """f^n, expanded when it has at most :data:`MAX_EXACT_DIGITS` digits, else an unevaluated power
+    (still exact: SymPy evaluates it to any precision without building it).
+
+    >>> power(sp.Rational(1, 4), 5), power(sp.Rational(1, 2), 20000)
+    (1/1024, (1/2)**20000)
+    """
+    if f.is_Rational and max(int(f.p).bit_length(), int(f.q).bit_length()) * n > MAX_EXACT_DIGITS * 3.3219:
+        return sp.Pow(f, n, evaluate=False)
+    if not f.is_Rational and n > 64:
+        return sp.Pow(f, n, evaluate=False)
+    return f ** n
+
+
+def compare_power(f: sp.Expr, n: int, t: sp.Expr) -> int:
+    """Sign of f^n − t for exact f ≥ 0, t > 0 and an integer n ≥ 1, without building f^n when it is big.
+
+    Exactly when f, t are rational and f^n has at most :data:`MAX_EXACT_DIGITS` digits; otherwise by
+    n·ln f − ln t at 50, 200 then 1000 digits (plus the digits of n), decided only when the difference
+    exceeds the evaluation's error bound. Powers that agree to 1000 digits raise ProofError.
+
+    >>> compare_power(sp.Rational(1, 10), 6, sp.Rational(1, 10**6)), compare_power(sp.Rational(999, 1000), 10**12, sp.Rational(1, 10**400))
+    (0, -1)
+    """
+    if f == 0:
+        return -1
+    if f.is_Rational and t.is_Rational and not isinstance(power(f, n), sp.Pow):
+        diff = f ** n - t
+        return 0 if diff == 0 else (1 if diff > 0 else -1)
+    for dps in (_DPS, 200, 1000):
+        work = dps + len(str(n))
+        with mpmath.workdps(work):
+            lf, lt = _ln(f, work), _ln(t, work)
+            d = n * lf - lt
+            err = mpmath.mpf(10) ** (10 - dps) * (abs(n * lf) + abs(lt) + 1)
+            if abs(d) > err:
+                return 1 if d > 0 else -1
+    raise ProofError(f"could not decide whether ({sp.N(f, 10)})^{n} is above or below {sp.N(t, 10)}: "
+                     "they agree to 1000 digits (the most this comparison uses)")
 
 
 def _json_float(v: sp.Expr) -> float | None:
@@ -154,8 +239,15 @@ def _range_note(name: str, exact: sp.Expr, value: float | None, log10: float | N
     return f"{name} {what}: the exact value is in '{name}'{where}"
 
 
+UNBOUNDED = "unbounded"
+"""The verdict when sup|φ'| = ∞: there is no ceiling, so neither vanishing nor a bound follows."""
+
+
 def verdict(factor: sp.Expr) -> str:
-    """"vanish" when γ|w| < 1, "explode" when > 1, "neutral" at exactly 1 (decided exactly)."""
+    """"vanish" when γ|w| < 1, "explode" when > 1, "neutral" at exactly 1 (decided exactly);
+    "unbounded" when γ|w| = ∞ (no ceiling)."""
+    if factor is sp.oo:
+        return UNBOUNDED
     if sp.Eq(factor, 1) == sp.true or sp.simplify(factor - 1) == 0:
         return "neutral"
     return "vanish" if bool(factor < 1) else "explode"
@@ -164,7 +256,9 @@ def verdict(factor: sp.Expr) -> str:
 def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     """Smallest N ≥ 1 with factor^N < tol (factor < 1) or factor^N > 1/tol (factor > 1); None if never.
 
-    Found with logarithms, then confirmed (and corrected) by exact comparison.
+    Found with logarithms, then confirmed (and corrected) by :func:`compare_power`: exact where
+    the powers are small, at a stated precision in logs where they are not (0.999999999 and 1e-999
+    cross at N ≈ 2.3e12).
 
     >>> depth_to_cross(sp.Rational(1, 4), sp.Rational(1, 10**6))   # 4^-10 < 1e-6 < 4^-9
     10
@@ -176,17 +270,25 @@ def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     if not 0 < tol < 1:
         raise InvalidValueError(f"tol must be in (0, 1), got {tol}")
     v = verdict(factor)
-    if v == "neutral":
+    if v in ("neutral", UNBOUNDED):
         return None
     if factor == 0:
         return 1
-    f, t = (factor, tol) if v == "vanish" else (1 / factor, tol)
-    n = max(1, math.ceil(_ln(t) / _ln(f)))
-    while not bool(f ** n < t):
+    f = factor if v == "vanish" else 1 / factor
+    with mpmath.workdps(_DPS):
+        n = max(1, int(mpmath.ceil(_ln(tol) / _ln(f))))
+    while compare_power(f, n, tol) >= 0:
         n += 1
-    while n > 1 and bool(f ** (n - 1) < t):
+    while n > 1 and compare_power(f, n - 1, tol) < 0:
         n -= 1
     return n
+
+
+def _layers(layers: object) -> int:
+    """A depth: an integer >= 1 (a NumPy integer counts as its value)."""
+    if isinstance(layers, bool) or not isinstance(layers, numbers.Integral) or layers < 1:
+        raise InvalidValueError(f"layers must be an integer >= 1, got {layers!r}")
+    return operator.index(layers)
 
 
 def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | None = None,
@@ -194,14 +296,13 @@ def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | No
     """The law (γ|w|)^N for ``activation`` and weights of size ``weight``; see the module docstring."""
     act = get(activation)
     w = sp.Abs(to_rational(weight, "weight"))
-    if layers is not None and (isinstance(layers, bool) or not isinstance(layers, int) or layers < 1):
-        raise InvalidValueError(f"layers must be an integer >= 1, got {layers!r}")
+    layers = None if layers is None else _layers(layers)
     t = None if tol is None else to_rational(tol, "tol")
     if t is not None and not 0 < t < 1:
         raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")
-    f = act.gamma * w
+    f = act.gamma * w if act.supremum.bounded else sp.oo  # no ceiling, even at |w| = 0 (oo·0 is nan)
     v = verdict(f)
-    bound = None if layers is None else f ** layers
+    bound = None if layers is None else (sp.oo if f is sp.oo else power(f, layers))
     dv = de = None
     if t is not None:
         crossing = depth_to_cross(f, t)
@@ -214,6 +315,9 @@ def neutral_weights(activation: ActivationLike) -> sp.Expr:
     g = get(activation).gamma
     if g == 0:
         raise InvalidValueError(f"{get(activation).label} has γ = 0: every gradient through it is zero")
+    if g is sp.oo:
+        raise InvalidValueError(f"{get(activation).label} has γ = oo (sup|φ'| unbounded): no weight size "
+                                "gives a ceiling")
     return 1 / g
 
 
@@ -223,8 +327,7 @@ def stable_weight_range(activation: ActivationLike, layers: int, tol: Number) ->
     >>> stable_weight_range("sigmoid", 2, "0.01")
     (2/5, 40)
     """
-    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
-        raise InvalidValueError(f"layers must be an integer >= 1, got {layers!r}")
+    layers = _layers(layers)
     t = to_rational(tol, "tol")
     if not 0 < t < 1:
         raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")

@@ -21,9 +21,11 @@ symvg.errors.InvalidChainError: depth must be an integer >= 1, got 0
 
 from __future__ import annotations
 
+import numbers
+import operator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Sequence, Union
+from typing import Iterable, Sequence, Union
 
 import sympy as sp
 
@@ -109,16 +111,20 @@ class Chain:
     activations: tuple[Activation, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or not 1 <= self.depth <= MAX_DEPTH:
+        if isinstance(self.depth, bool) or not isinstance(self.depth, numbers.Integral) or not 1 <= self.depth <= MAX_DEPTH:
             raise InvalidChainError(f"depth must be an integer >= 1, got {self.depth!r}"
-                                    if not (isinstance(self.depth, int) and self.depth > MAX_DEPTH)
+                                    if not (isinstance(self.depth, numbers.Integral) and self.depth > MAX_DEPTH)
                                     else f"depth must be <= {MAX_DEPTH}, got {self.depth!r}")
+        object.__setattr__(self, "depth", operator.index(self.depth))  # np.int64(3) -> 3
         if self.loss not in LOSSES:
             raise InvalidChainError(f"unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
         spec = self.activation
         if isinstance(spec, (str, Activation)):
             acts = (get(spec),) * self.depth
         else:
+            if isinstance(spec, (bytes, dict)) or not isinstance(spec, Iterable):
+                raise InvalidChainError(f"activation must be a name, an Activation, or one per layer; "
+                                        f"got {type(spec).__name__} {spec!r:.60}")
             spec = tuple(spec)
             if len(spec) != self.depth:
                 raise InvalidChainError(f"got {len(spec)} activations for depth {self.depth}; give one, or one per layer")

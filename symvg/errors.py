@@ -44,6 +44,11 @@ class InvalidValueError(SymvgInputError):
     """A number that is not allowed here (NaN, inf, out of range)."""
 
 
+class ProofError(SymvgInputError):
+    """A proof symvg cannot complete for this input (out of its time budget, or beyond what SymPy can
+    decide); the message names the limit. An input error: the same request will fail again."""
+
+
 class SymvgRuntimeError(SymvgError, RuntimeError):
     """A valid request that cannot be carried out on this machine."""
 

@@ -32,14 +32,10 @@ import mpmath
 import sympy as sp
 
 from .activations import Activation, Number, get, to_rational
-from .bounds import depth_to_cross, stable_weight_range, verdict
+from .bounds import UNBOUNDED, _layers, _ln, compare_power, depth_to_cross, power, stable_weight_range, verdict
 from .errors import InvalidValueError
 
 ActivationLike = Union[str, Activation]
-
-_DPS = 50
-"""Digits for the log-domain comparisons of factor^N with tol (exact comparison breaks ties)."""
-
 
 def derivative_floor(activation: ActivationLike) -> sp.Expr:
     """m = inf|φ'(z)| over the reals, from the same proof table as γ; 0 where no tighter floor is proved.
@@ -59,26 +55,6 @@ def derivative_floor(activation: ActivationLike) -> sp.Expr:
     if all(c.reason in ("constant piece", "kink (convention)") for c in cands):
         return min(values, key=lambda v: float(v.evalf(30)))
     return sp.Integer(0)
-
-
-def _ln(v: sp.Expr) -> mpmath.mpf:
-    """ln v at :data:`_DPS` digits for an exact v > 0 (no float underflow: Rationals go through p and q)."""
-    with mpmath.workdps(_DPS):
-        if v.is_Rational:
-            return mpmath.log(v.p) - mpmath.log(v.q)
-        return mpmath.log(mpmath.mpf(str(sp.N(v, _DPS))))
-
-
-def _compare_power(f: sp.Expr, n: int, t: sp.Expr) -> int:
-    """Sign of f^n − t (f ≥ 0, t > 0), by logs; exactly when the logs agree to 40 digits."""
-    if f == 0:
-        return -1
-    with mpmath.workdps(_DPS):
-        d = n * _ln(f) - _ln(t)
-        if abs(d) > mpmath.mpf(10) ** -40:
-            return 1 if d > 0 else -1
-    diff = sp.nsimplify(f ** n - t) if not f.is_Rational else f ** n - t
-    return 0 if diff == 0 else (1 if diff > 0 else -1)
 
 
 @dataclass(frozen=True)
@@ -117,33 +93,35 @@ class Regime:
 
     @property
     def bound(self) -> sp.Expr:
-        """ceiling^N, exact (may be a very long Rational: prefer :attr:`bound_text`)."""
-        return self.factor ** self.layers
+        """ceiling^N, exact (an unevaluated power when long: prefer :attr:`bound_text`)."""
+        return sp.oo if self.factor is sp.oo else power(self.factor, self.layers)
 
     @property
     def floor_bound(self) -> sp.Expr:
-        """floor^N, exact."""
-        return self.floor ** self.layers
+        """floor^N, exact (an unevaluated power when long)."""
+        return power(self.floor, self.layers)
 
     @property
     def bound_text(self) -> str:
         """``(γ|w|)**N`` as a short SymPy-syntax string (the power left unevaluated)."""
-        return f"({self.factor})**{self.layers}"
+        return "oo" if self.factor is sp.oo else f"({self.factor})**{self.layers}"
 
     @property
     def log_rate(self) -> float:
         """ln(ceiling): the bound's change per layer on a log scale (negative: vanishing)."""
+        if self.factor is sp.oo:
+            return math.inf
         return float(_ln(self.factor)) if self.factor != 0 else -math.inf
 
     @property
     def log10_bound(self) -> float:
-        """log10 of ceiling^N: finite at any depth (−inf only when the factor is 0)."""
-        return self.layers * self.log_rate / math.log(10)
+        """log10 of ceiling^N: finite at any depth (−inf when the factor is 0, +inf with no ceiling)."""
+        return _log10_power(self.factor, self.layers)
 
     @property
     def log10_floor(self) -> float:
         """log10 of floor^N (−inf when the floor is 0)."""
-        return self.layers * float(_ln(self.floor)) / math.log(10) if self.floor != 0 else -math.inf
+        return _log10_power(self.floor, self.layers)
 
     @property
     def stable(self) -> bool:
@@ -156,15 +134,15 @@ class Regime:
             return None if r is None else [str(r[0]), str(r[1])]
 
         def rng_value(r: tuple[sp.Expr, sp.Expr] | None) -> list[float] | None:
-            return None if r is None else [float(r[0].evalf(30)), float(r[1].evalf(30))]
+            return None if r is None else [finite(float(r[0].evalf(30))), finite(float(r[1].evalf(30)))]
 
-        def finite(v: float) -> float | None:
+        def finite(v: float) -> float | None:  # JSON has no inf: null, with the exact string beside it
             return v if math.isfinite(v) else None
 
         return {"activation": self.activation, "residual": self.residual, "gamma": str(self.gamma),
-                "gamma_value": float(self.gamma.evalf(30)), "weight": str(self.weight), "layers": self.layers,
-                "tol": str(self.tol), "floor": str(self.floor), "floor_value": float(self.floor.evalf(30)),
-                "factor": str(self.factor), "factor_value": float(self.factor.evalf(30)),
+                "gamma_value": finite(float(self.gamma.evalf(30))), "weight": str(self.weight), "layers": self.layers,
+                "tol": str(self.tol), "floor": str(self.floor), "floor_value": finite(float(self.floor.evalf(30))),
+                "factor": str(self.factor), "factor_value": finite(float(self.factor.evalf(30))),
                 "log_rate": finite(self.log_rate), "bound": self.bound_text, "log10_bound": finite(self.log10_bound),
                 "log10_floor": finite(self.log10_floor), "verdict": self.verdict,
                 "depth_to_cross": self.depth_to_cross, "held_to": self.held_to, "status": self.status,
@@ -173,13 +151,25 @@ class Regime:
                 "stable": self.stable}
 
 
+def _log10_power(f: sp.Expr, n: int) -> float:
+    """log10 of f^n in mpmath (a float product would overflow for n near 1e308)."""
+    if f == 0 or f is sp.oo:
+        return -math.inf if f == 0 else math.inf
+    with mpmath.workdps(30):
+        return float(n * _ln(f) / mpmath.log(10))
+
+
+NO_CEILING = "no ceiling"
+"""The status when sup|φ'| = ∞: nothing bounds the gradient from above."""
+
+
 def _status(floor: sp.Expr, factor: sp.Expr, n: int, t: sp.Expr) -> str:
-    if _compare_power(factor, n, t) < 0:
+    if compare_power(factor, n, t) < 0:
         return "vanishes"
-    if floor != 0 and _compare_power(floor, n, 1 / t) > 0:
+    if floor != 0 and compare_power(floor, n, 1 / t) > 0:
         return "explodes"
-    low = floor == 0 or _compare_power(floor, n, t) < 0      # floor^N < tol: vanishing not excluded
-    high = _compare_power(factor, n, 1 / t) > 0              # ceiling^N > 1/tol: exploding not excluded
+    low = floor == 0 or compare_power(floor, n, t) < 0      # floor^N < tol: vanishing not excluded
+    high = compare_power(factor, n, 1 / t) > 0              # ceiling^N > 1/tol: exploding not excluded
     return {(False, False): "held", (True, False): "may vanish", (False, True): "may explode",
             (True, True): "may vanish or explode"}[(low, high)]
 
@@ -193,16 +183,16 @@ def _held_to(floor: sp.Expr, factor: sp.Expr, t: sp.Expr) -> int | None:
     limits = []
     if floor < 1:
         d = depth_to_cross(floor, t)
-        limits.append(d - 1 if _compare_power(floor, d, t) < 0 else d)
+        limits.append(d - 1 if compare_power(floor, d, t) < 0 else d)
     if factor > 1:
         d = depth_to_cross(factor, t)
-        limits.append(d - 1 if _compare_power(factor, d, 1 / t) > 0 else d)
+        limits.append(d - 1 if compare_power(factor, d, 1 / t) > 0 else d)
     return min(limits) if limits else None
 
 
 def _ranges(act: Activation, residual: bool, n: int, t: sp.Expr) -> tuple[tuple | None, tuple | None]:
     g = act.gamma
-    if g == 0:
+    if g == 0 or g is sp.oo:
         return None, None
     root = t ** sp.Rational(1, n)                                       # tol^(1/N) < 1
     if residual:
@@ -221,13 +211,15 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
            residual: bool = False) -> Regime:
     """The :class:`Regime` of ``layers`` layers of ``activation`` with weights of size |``weight``|."""
     act = get(activation)
-    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
-        raise InvalidValueError(f"layers must be an integer >= 1, got {layers!r}")
+    layers = _layers(layers)
     w = sp.Abs(to_rational(weight, "weight"))
     t = to_rational(tol, "tol")
     if not 0 < t < 1:
         raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")
     g = act.gamma
+    if g is sp.oo:  # no ceiling: no depth law, no range, and held at no depth (held_to 0, not None: "always")
+        return Regime(act.label, residual, g, w, layers, t, sp.Integer(0), sp.oo, UNBOUNDED, None, 0,
+                      NO_CEILING, None, None)
     if residual:
         factor, floor = 1 + g * w, sp.Max(0, 1 - g * w)
     else:

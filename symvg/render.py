@@ -187,6 +187,8 @@ def _text_value(v: sp.Expr) -> str:
 
 def _argmax(a: Activation, show: Callable[[Any], str], member: str) -> str:
     sup = a.supremum
+    if not sup.bounded:
+        return "unbounded: no ceiling"
     if not sup.attained:
         return "approached, not attained"
     p = sup.argmax_point
@@ -429,6 +431,8 @@ def _latex_sections(s: _Steps) -> list[tuple[str, list[str]]]:
 
 def _tex_argmax(a: Activation) -> str:
     sup = a.supremum
+    if not sup.bounded:
+        return r"\text{(unbounded: no ceiling)}"
     if not sup.attained:
         return r"\text{(approached, not attained)}"
     p = sup.argmax_point

@@ -1,4 +1,5 @@
 import math
+import time
 
 import numpy as np
 import pytest
@@ -113,3 +114,51 @@ def test_to_rational_is_exact():
     for bad in [float("nan"), math.inf, "1+1", "__import__('os')", True, None]:
         with pytest.raises(InvalidValueError):
             A.to_rational(bad)
+
+
+# ----------------------------------------------------------------------------- unbounded and out of budget
+# Issue 15: an infinite candidate made every finite one "equal" (γ = 0 for z**3), and points where φ'
+# is undefined (log, sqrt, 1/z at 0) were never looked at. Each of these has |φ'| → ∞ somewhere.
+
+@pytest.mark.parametrize("text", ["z**3", "exp(z)", "exp(exp(exp(z)))", "log(z)", "sqrt(z)", "1/z", "z**(1/3)",
+                                  "Max(z,0)*z", "(z+1)**64-z**64", "2**z", "log(1+z**2)*z", "1/(z**2-4)"])
+def test_unbounded_derivative_is_reported_unbounded(text):
+    s = A.get("expr:" + text).supremum
+    assert s.value is sp.oo and not s.bounded and not s.attained
+    assert "unbounded" in s.explain() and "no ceiling" in s.explain()
+    # the evidence names where |φ'| blows up, and it does: |φ'| at a point near there is large
+    assert any(c.value is sp.oo for c in s.candidates)
+
+
+@pytest.mark.parametrize("text,gamma", [("z/(1+abs(z))", 1), ("log(1+z**2)", 1), ("1/(1+z**2)", 3 * sp.sqrt(3) / 8),
+                                        ("sqrt(1+z**2)", 1), ("Max(z/2, z)", 1)])
+def test_bounded_user_expressions_keep_their_exact_gamma(text, gamma):
+    s = A.get("expr:" + text).supremum
+    assert s.bounded and sp.simplify(s.value - gamma) == 0
+
+
+def test_proof_out_of_budget_is_a_clear_error():
+    from symvg.errors import ProofError
+    d = sp.diff(A.get("expr:exp(-z**2)*tanh(z)**3+sigmoid(z)*erf(z)").expr, A.z)
+    t0 = time.monotonic()
+    with pytest.raises(ProofError, match=r"within 0.5 s"):
+        A.prove_supremum(d, budget=0.5)
+    assert time.monotonic() - t0 < 5  # stopped, not left running: the budget interrupts SymPy mid-call
+
+
+def test_budget_leaves_nothing_pending():
+    """A proof that ends before its budget leaves no timer and no exception behind."""
+    s = A.prove_supremum(sp.Integer(2), budget=1.0)  # a constant: proved in milliseconds
+    time.sleep(1.3)  # past the deadline: a late exception would land here
+    assert s.value == 2
+
+
+def test_numpy_scalars_are_numbers():
+    np = pytest.importorskip("numpy")
+    assert A.to_rational(np.float64(0.5)) == sp.Rational(1, 2)
+    assert A.to_rational(np.float32(0.1)) == sp.Rational(1, 10)  # the decimal it prints as, like float
+    assert A.to_rational(np.int64(3)) == 3
+    with pytest.raises(InvalidValueError):
+        A.to_rational(np.float64("nan"))
+    with pytest.raises(InvalidValueError, match="1000 digits"):
+        A.to_rational(10 ** 1001)

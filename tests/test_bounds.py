@@ -1,4 +1,6 @@
+import json
 import math
+import time
 
 import mpmath
 import pytest
@@ -7,22 +9,35 @@ import sympy as sp
 from conftest import random_values
 from symvg import Chain, derive
 from symvg import activations as A
-from symvg.bounds import (depth_bound, depth_to_cross, gradient_bound, neutral_weights, stable_weight_range,
-                          verdict)
-from symvg.errors import InvalidValueError
+from symvg.bounds import (compare_power, depth_bound, depth_to_cross, forward_values, gradient_bound, neutral_weights,
+                          stable_weight_range, verdict)
+from symvg.errors import InvalidValueError, ProofError
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "leaky_relu:0.2", "elu", "softplus", "gelu"])
 @pytest.mark.parametrize("residual", [False, True])
 def test_gradient_never_exceeds_bound(name, residual):
+    """|g| ≤ bound at random rational inputs, both from a 40-digit forward pass (the exact nested values,
+    GELU's erf of erf of ..., cost 80-100 s to evaluate and say nothing more), compared in logs with a
+    1e-25 margin: far above the 40-digit rounding, far below any real violation."""
     for seed in range(3):
         c = Chain(4, name, residual=residual)
         vals = random_values(c, seed)
+        env = forward_values(c, vals, 40)
         for k in (1, 2, 4):
             d = derive(c, k)
-            g = abs(sp.N(d.evaluate(vals).value, 30))
-            b = sp.N(gradient_bound(d).value(vals), 30)
-            assert g <= b * (1 + sp.Float("1e-25")), (name, k, g, b)
+            g = abs(sp.Mul(*(sp.piecewise_fold(f.expr.xreplace(env)).evalf(40) for f in d.factors)))
+            b = gradient_bound(d).value(vals, dps=40)
+            with mpmath.workdps(40):
+                assert g == 0 or mpmath.log(mpmath.mpf(str(g))) <= mpmath.log(mpmath.mpf(str(b))) + 1e-25, \
+                    (name, k, g, b)
+
+
+def test_bound_value_at_a_precision_matches_the_exact_one():
+    c = Chain(3, "tanh")
+    vals = random_values(c, 1)
+    b = gradient_bound(derive(c, 1))
+    assert abs(b.value(vals, dps=40) - b.value(vals).evalf(40)) <= sp.Float("1e-35") * abs(b.value(vals).evalf(40))
 
 
 def test_bound_expression_for_sigmoid_is_the_textbook_one():
@@ -50,8 +65,20 @@ def test_verdicts_exact():
 def test_depth_to_cross_against_brute_force(factor, tol):
     f, t = sp.Rational(factor), sp.Rational(tol)
     n = depth_to_cross(f, t)
-    expected = next(m for m in range(1, 10**6) if (f ** m < t if f < 1 else f ** m > 1 / t))
-    assert n == expected
+    assert n == _first_crossing(int(f.p), int(f.q), int(t.p), int(t.q))
+
+
+def _first_crossing(p: int, q: int, tp: int, tq: int) -> int:
+    """Brute force in exact integers: the first m with (p/q)^m < tp/tq (p < q) or > tq/tp (p > q).
+
+    p^m and q^m are built one multiplication at a time (sympy's f**m from scratch for each m took 84 s
+    up to m = 20,713 for 0.999 and 1e-9)."""
+    num, den = 1, 1
+    for m in range(1, 10**6):
+        num, den = num * p, den * q
+        if (num * tq < tp * den) if p < q else (num * tp > tq * den):
+            return m
+    raise AssertionError("no crossing below 10**6")
 
 
 def test_depth_bound_values_and_log_rate():
@@ -87,3 +114,59 @@ def test_stable_range_and_neutral():
 def test_bad_input(kwargs):
     with pytest.raises(InvalidValueError):
         depth_bound("sigmoid", **{"weight": 1, **kwargs})
+
+
+# ----------------------------------------------------------------------------- hostile depths and weights
+# Issue 15: exact powers of 10^5 digits, 10^9 layers, tol 1e-999: each must answer in bounded time, exactly
+# where the numbers are small, in logs at a stated precision where they are not, never an internal error.
+
+@pytest.mark.parametrize("weight,layers", [("0.5", 20000), ("1e999", 10), ("1e-300", 100000), (1, 10**9),
+                                          (1, 10**30)])
+def test_huge_depth_laws_answer_in_logs(weight, layers):
+    t0 = time.monotonic()
+    b = depth_bound("sigmoid", weight, layers)
+    d = b.as_dict()
+    json.dumps(d, allow_nan=False)  # strict JSON: no inf, no nan
+    expected = layers * (math.log10(0.25) + float(sp.log(A.to_rational(weight), 10).evalf(20)))
+    assert d["log10_bound"] == pytest.approx(expected, rel=1e-12)
+    assert sp.N(b.bound, 15) != 0 and time.monotonic() - t0 < 5
+
+
+def test_depth_to_cross_at_a_trillion_layers():
+    """0.999999999^N < 1e-999 first at N = ceil(999·ln 10 / -ln 0.999999999), checked in 60-digit logs."""
+    n = depth_to_cross(sp.Rational(999999999, 10**9), sp.Rational(1, 10**999))
+    with mpmath.workdps(60):
+        lf, lt = mpmath.log(mpmath.mpf(999999999) / 10**9), -999 * mpmath.log(10)
+        assert n * lf < lt < (n - 1) * lf
+    assert n == 2300282506751
+
+
+def test_compare_power_is_exact_at_a_tie_and_in_logs_beyond():
+    assert compare_power(sp.Rational(1, 10), 6, sp.Rational(1, 10**6)) == 0
+    assert compare_power(sp.Rational(1, 10), 7, sp.Rational(1, 10**6)) == -1
+    half = sp.Rational(1, 2)                              # 2^-20000 ≈ 10^-6020.6: too long to expand, so logs
+    assert compare_power(half, 20000, sp.Rational(1, 10**6020)) == -1
+    assert compare_power(half, 20000, sp.Rational(1, 10**6021)) == 1
+    near = sp.Rational(10**100 + 1, 10**100 * 2**20000)   # 2^-20000·(1 + 1e-100): 50 digits cannot tell
+    assert compare_power(half, 20000, near) == -1          # the 200-digit pass can
+    with pytest.raises(ProofError, match="1000 digits"):   # 1 + 2^-20000 is beyond any stated precision
+        compare_power(half, 20000, sp.Rational(2**20000 + 1, 2**40000))
+
+
+def test_unbounded_activation_has_no_depth_law():
+    b = depth_bound("expr:z**3", weight=1, layers=10, tol="1e-6")
+    assert b.verdict == "unbounded" and b.factor is sp.oo
+    assert b.depth_to_vanish is None and b.depth_to_explode is None and b.log10_bound is None
+    d = b.as_dict()
+    json.dumps(d, allow_nan=False)
+    assert "no ceiling" in d["note"] and d["verdict"] != "vanish"
+    assert depth_bound("expr:exp(z)", weight=0).verdict == "unbounded"  # not oo*0 = nan
+    with pytest.raises(InvalidValueError, match="oo"):
+        neutral_weights("expr:1/z")
+
+
+def test_numpy_scalars_as_layers_and_weight():
+    np = pytest.importorskip("numpy")
+    assert depth_bound("sigmoid", np.float64(0.5), np.int64(3)) == depth_bound("sigmoid", "0.5", 3)
+    with pytest.raises(InvalidValueError, match="1000 digits"):
+        depth_bound("sigmoid", weight=10**5000).as_dict()

@@ -83,3 +83,16 @@ def test_bce_refuses_a_residual_chain():
     # h_N = x + N*sigmoid(0) = x + N/2 when every w and b is 0: any real number
     with pytest.raises(LossDomainError, match="residual"):
         Chain(2, "sigmoid", loss="bce", residual=True)
+
+
+@pytest.mark.parametrize("spec", [None, 42, 3.5, b"relu", {"relu": 1}])
+def test_activation_that_is_not_a_name_is_refused_by_name(spec):
+    """Issue 15: these raised a bare TypeError ('NoneType' object is not iterable)."""
+    with pytest.raises(InvalidChainError, match="activation must be"):
+        Chain(3, spec)
+
+
+def test_numpy_integer_depth():
+    np = pytest.importorskip("numpy")
+    c = Chain(np.int64(3), "tanh")
+    assert c == Chain(3, "tanh") and type(c.depth) is int and hash(c) == hash(Chain(3, "tanh"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -92,3 +93,23 @@ def test_bad_input(kw, msg):
     args = {"activation": "sigmoid", "weight": 1, "layers": 3, "tol": "1e-6", **kw}
     with pytest.raises(InvalidValueError, match=msg):
         regime(**args)
+
+
+def test_unbounded_activation_has_no_ceiling_and_no_range():
+    r = regime("expr:exp(z)", weight=1, layers=10, tol="1e-6")
+    assert (r.verdict, r.status, r.depth_to_cross, r.held_to) == ("unbounded", "no ceiling", None, 0)
+    assert r.stable_range is None and r.held_range is None and r.log10_bound == math.inf
+    d = r.as_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["bound"] == "oo" and d["log10_bound"] is None
+
+
+@pytest.mark.parametrize("layers", [10**9, 10**30])
+def test_regime_at_huge_depth_in_logs(layers):
+    r = regime("sigmoid", weight="0.5", layers=layers, tol="1e-6")
+    assert r.status == "vanishes" and r.log10_bound == pytest.approx(layers * math.log10(1 / 8), rel=1e-12)
+    json.dumps(r.as_dict(), allow_nan=False)
+
+
+def test_regime_takes_numpy_scalars():
+    assert regime("tanh", np.float64(0.5), np.int64(4)) == regime("tanh", "0.5", 4)

@@ -46,8 +46,11 @@ def _crossing(r: Regime) -> str:
 def row(r: Regime) -> tuple[str, ...]:
     """One table row of a :class:`~symvg.regime.Regime`."""
     bound = r.bound_text if len(r.bound_text) <= 24 else f"({_num(r.factor)})**{r.layers}"
+    log10 = f"{r.log10_bound:.4g}"
+    if r.factor is sp.oo:  # sup|φ'| = oo: there is no bound to show
+        bound, log10 = "no ceiling", "-"
     return (r.activation, "yes" if r.residual else "no", _num(r.gamma), f"{_num(r.floor)}..{_num(r.factor)}",
-            bound, f"{r.log10_bound:.4g}", _crossing(r), "all" if r.held_to is None else str(r.held_to),
+            bound, log10, _crossing(r), "all" if r.held_to is None else str(r.held_to),
             r.verdict, r.status)
 
 

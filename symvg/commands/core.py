@@ -66,7 +66,8 @@ def _supremum_dict(a: acts.Activation) -> dict:
         "activation": a.label,
         "derivative": str(a.derivative),
         "sup_derivative": str(s.value),
-        "sup_derivative_value": float(s.value),
+        "sup_derivative_value": float(s.value) if s.bounded else None,  # JSON has no inf
+        "bounded": s.bounded,
         "argmax": str(s.argmax) if s.attained else f"not attained (approached as z -> {_approach(s)})",
         "argmax_value": float(point) if point is not None else None,
         "attained": s.attained,
@@ -112,7 +113,9 @@ def bound(activation: str, weight: str | None, layers: int | None, tol: str | No
              s.explain()]
     if a.convention:
         lines.append(f"  kink convention: {a.convention}")
-    if db is not None:
+    if db is not None and db.verdict == bounds.UNBOUNDED:
+        lines.append("per-layer factor γ|w|: unbounded: no ceiling (sup|φ'| = oo), so no bound at any depth")
+    elif db is not None:
         lines.append(f"per-layer factor γ|w| = {_short(db.factor)} ≈ {_approx(db.factor)}: {db.verdict}")
         if db.layers is not None:
             lines.append(f"bound at depth {db.layers}: (γ|w|)^{db.layers} = {_short(db.bound)}"

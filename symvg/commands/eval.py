@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
+from ..activations import to_rational
 from ..chain import Chain
 from ..errors import InvalidValueError
 from ..numeric import BACKENDS, DTYPES, ENGINES
@@ -65,8 +68,8 @@ def render_text(s: GradientStats) -> str:
               help="CPU engine: fused (numba, symvg[fast]; compiles 3-4 s first), chunked (NumPy), or auto "
                    "(fused only where that compile pays off in one run).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-8, show_default=True,
-              help="Report the fraction of |g| below this.")
+@click.option("--tol", default="1e-8", show_default=True,
+              help="Report the fraction of |g| below this (> 0, within float64 range).")
 @click.option("--log-domain", is_flag=True, help="Accumulate log|g| so deep chains do not underflow to 0.")
 @format_option("text", "json")
 @output_option
@@ -82,9 +85,28 @@ def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, 
     if not isinstance(init, (str, tuple)):
         raise InvalidValueError(f"bad init {init!r}")
     chain = Chain(layers, activation, loss=loss, residual=residual)
-    stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=tol,
+    stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=_tol(tol),
                    shared_weights=shared_weights, log=log_domain, engine=engine)
     emit(to_json(json_data(stats)) if fmt == "json" else render_text(stats), output)
+
+
+def _tol(text: str) -> float:
+    """--tol read exactly (not through float, which turns 1e-400 into 0.0), then as the float the sampler uses.
+
+    >>> _tol("1e-8")
+    1e-08
+    >>> _tol("1e-400")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: --tol 1e-400 is below float64's smallest positive number (about 4.9e-324); allowed: 4.9e-324 <= tol <= 1.8e308
+    """
+    t = to_rational(text, "--tol")
+    if t <= 0:
+        raise InvalidValueError(f"--tol must be > 0, got {text!r}")
+    f = float(t.evalf(30))
+    if f == 0 or not math.isfinite(f):
+        where = "below float64's smallest positive number (about 4.9e-324)" if f == 0 else "beyond float64's range"
+        raise InvalidValueError(f"--tol {text} is {where}; allowed: 4.9e-324 <= tol <= 1.8e308")
+    return f
 
 
 def json_data(s: GradientStats) -> dict:
