@@ -418,3 +418,208 @@ def test_example_sigmoid_vanishes_and_relu_he_is_healthy(tmp_path):
     assert 0.5 < relu.fit.factor < 2 and relu.remedies == ()
     assert "relu" in [r.key for r in sig.remedies]
     assert (tmp_path / "sigmoid.csv").exists() and (tmp_path / "relu.csv").exists()
+
+
+# ----------------------------------------------------------------------------- issue 14: absolute scale
+
+
+def flat_log(norm: float, n_layers: int = 5, steps: int = 3, **extra) -> dg.GradientLog:
+    """Every layer at the same gradient norm: nothing to see layer against layer."""
+    return dg.GradientLog.from_records(dg.Record(s, f"fc{k}", norm, **extra)
+                                       for s in range(steps) for k in range(1, n_layers + 1))
+
+
+def test_uniform_vanishing_is_not_healthy():
+    # tanh, init std 0.01, width 64: |W|_F ≈ 0.01·64 = 0.64; every layer's gradient 2e-10
+    d = dg.diagnose(flat_log(2e-10, weight_norm=0.64), "tanh")
+    assert d.status == "vanishing" and all(l.status == "vanishing" for l in d.layers)
+    assert "uniformly" in d.verdict and "|g|/|w|" in d.scale.evidence
+    assert d.layers[0].log10_update == pytest.approx(math.log10(2e-10 / 0.64))  # lr = 1, the largest allowed
+    assert "relu" in [r.key for r in d.remedies]  # tanh's proved floor is 0: it saturates
+
+
+def test_uniform_explosion_is_not_healthy():
+    d = dg.diagnose(flat_log(7e12, weight_norm=192.0))
+    assert d.status == "exploding" and "uniformly" in d.verdict and "Exploding" in d.verdict
+    assert "clipping" in [r.key for r in d.remedies]
+
+
+def test_the_learning_rate_decides_when_given():
+    log = flat_log(1e-3, weight_norm=1.0)
+    assert dg.diagnose(log).status == "healthy"  # |g|/|w| = 1e-3: fine for some lr in 1e-5…1
+    d = dg.diagnose(log, lr=1e-5)  # one step moves the weights by 1e-8 of their size
+    assert d.status == "vanishing" and "lr = 1e-05" in d.scale.evidence
+    assert d.layers[0].log10_update == pytest.approx(-8.0)
+    assert dg.diagnose(flat_log(10.0, weight_norm=1.0), lr=0.5).status == "exploding"  # ratio 5 > 1
+    with pytest.raises(InvalidValueError, match="lr must be"):
+        dg.diagnose(log, lr=0.0)
+
+
+def test_raw_norms_judge_the_scale_without_weight_norms_and_say_so():
+    d = dg.diagnose(flat_log(2e-10))
+    assert d.status == "vanishing" and d.scale.evidence.startswith("raw |g|")
+    assert dg.diagnose(flat_log(1e-4)).status == "healthy"
+    assert dg.diagnose(flat_log(1e9)).status == "exploding"  # even lr = 1e-5 moves weights by 1e4
+
+
+def test_bias_gradients_show_the_decay_that_weight_gradients_hide():
+    # δ_k halves per layer back while |h_(k-1)| doubles: weight gradients |δ_k||h_(k-1)| are flat
+    recs = [dg.Record(0, k, 1.0, bias_grad_norm=0.5 ** (6 - k)) for k in range(1, 7)]
+    d = dg.diagnose(dg.GradientLog.from_records(recs))
+    assert d.fit.factor == pytest.approx(1.0)
+    assert d.bias_fit.factor == pytest.approx(0.5) and d.bias_fit.layers_used == 6
+    assert "bias gradients (δ_k itself): 0.5" in dg.render_text(d)
+    assert d.layers[0].bias_grad_norm == pytest.approx(0.5 ** 5)
+
+
+# ----------------------------------------------------------------------------- issue 14: divergence
+
+
+def diverging_log(blow_up: int = 12) -> dg.GradientLog:
+    """Factor 3 per layer back (exploding); layer w2 logs inf at ``blow_up``, every layer nan after."""
+    recs = []
+    for s in range(20):
+        for k in range(1, 5):
+            g = 3.0 ** (4 - k)
+            if s == blow_up and k == 2:
+                g = math.inf
+            elif s > blow_up:
+                g = math.nan
+            recs.append(dg.Record(s, f"fc{k}", g))
+    return dg.GradientLog.from_records(recs, "diverging")
+
+
+def test_a_log_reaching_nan_is_diagnosed_up_to_the_divergence():
+    d = dg.diagnose(diverging_log())
+    assert d.status == "exploding" and d.divergence.step == 12
+    assert d.divergence.layers == ("w2 (fc2)",) and d.divergence.value == "inf"
+    assert d.steps_used == tuple(range(12))
+    assert d.verdict.startswith("Diverged (exploding gradients): layer w2 (fc2) logged grad_norm inf at step 12")
+    assert d.fit.factor == pytest.approx(3.0)
+    assert dg.diagnose(diverging_log(), window=3).steps_used == (9, 10, 11)  # the steps before the blow-up
+    assert d.remedies[0].key == "clipping"
+
+
+def test_divergence_through_the_command_line(tmp_path):
+    p = tmp_path / "div.csv"
+    dg.write_csv([dg.Record(s, l.name, g) for l in diverging_log().layers for s, g in zip(l.steps, l.grad_norm)], p)
+    r = cli("diagnose", str(p), "--window", "2", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["divergence"]["step"] == 12 and data["steps_used"] == {"count": 2, "first": 10, "last": 11}
+    assert data["status"] == "exploding"
+
+
+def test_extreme_finite_norms_are_carried_in_log10(recwarn):
+    recs = [dg.Record(s, k, v) for s in range(2) for k, v in enumerate([1.7e308, 1e-300, 1.0], 1)]
+    d = dg.diagnose(dg.GradientLog.from_records(recs))
+    assert d.layers[0].log10_relative == pytest.approx(math.log10(1.7e308))
+    assert d.log10_first_last == pytest.approx(308.2304, abs=1e-4)
+    text = dg.render_text(d)
+    assert "inf" not in text and "nan" not in text and "1.7e+308" in text
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    js = json.loads(cli("diagnose", *_csv(recs, "big")).stdout)
+    assert js["layers"][0]["log10_relative_to_last"] == pytest.approx(308.2304, abs=1e-4)
+
+
+def _csv(recs, name: str) -> list[str]:
+    import tempfile
+
+    p = Path(tempfile.mkdtemp()) / f"{name}.csv"
+    dg.write_csv(recs, p)
+    return [str(p), "--format", "json"]
+
+
+def test_layers_are_numbered_from_one():
+    d = dg.diagnose(flat_log(1.0, n_layers=3))
+    assert [l.index for l in d.layers] == [1, 2, 3]
+    assert dg.render_text(d).count("\nw1 ") == 1
+    with pytest.raises(SymvgInputError, match="activation for layer w2"):
+        dg.diagnose(flat_log(1.0, n_layers=3), ["relu", "sigmod", None])
+
+
+# ----------------------------------------------------------------------------- issue 14: bound and mean field
+
+
+def test_spectral_norms_replace_frobenius_in_the_bound():
+    d = dg.diagnose(synthetic(0.2, n_layers=5, noise=0.0, weight_norm=8.0, spectral_norm=1.0), "sigmoid")
+    assert d.bound.norm == "spectral" and d.bound.bound == pytest.approx(0.25)  # γ·‖W‖₂ = 1/4·1
+    assert d.bound.consistent and "spectral norms)" in d.bound.text
+    f = dg.diagnose(synthetic(0.2, n_layers=5, noise=0.0, weight_norm=8.0), "sigmoid")
+    assert f.bound.norm == "frobenius" and f.bound.bound == pytest.approx(2.0)
+
+
+def test_growth_is_called_growth():
+    d = dg.diagnose(synthetic(2.0, n_layers=4, noise=0.0), "relu")
+    assert "measured factor 2 per layer (growth)" in d.bound.text and "decay" not in d.bound.text
+
+
+@pytest.mark.parametrize("sigma_w2", [1.0, 2.0, 3.0])
+def test_mean_field_chi1_from_measured_variances(sigma_w2):
+    # ReLU: χ1 = σw²·E[φ'(z)²] = σw²/2 for any q* (half the units pass): the norm factor is √(σw²/2)
+    d = dg.diagnose(synthetic(1.0, n_layers=4, noise=0.0, sigma_w2=sigma_w2, sigma_b2=0.0), "relu")
+    expected = math.sqrt(sigma_w2 / 2)
+    assert d.mean_field.factor == pytest.approx(expected, rel=1e-12)
+    assert [l.sqrt_chi1 for l in d.layers][:-1] == pytest.approx([expected] * 3)
+    assert "√χ1" in dg.render_text(d)
+
+
+# ----------------------------------------------------------------------------- issue 14: foreign layouts
+
+
+def test_keras_style_columns_are_mapped_and_extra_columns_noted(tmp_path):
+    p = tmp_path / "k.csv"
+    p.write_text("epoch,layer_name,grad_norm,lr\n" + "".join(f"{e},dense_{k},{0.1 ** (2 - k)},0.01\n"
+                                                           for e in range(2) for k in range(3)))
+    log = dg.read_log(p)
+    assert [l.name for l in log.layers] == ["dense_0", "dense_1", "dense_2"] and log.steps == (0, 1)
+    assert log.notes == ("ignored column(s) 'lr' (not part of the schema)",)
+    d = dg.diagnose(log)
+    assert d.fit.factor == pytest.approx(0.1) and "note: ignored column(s) 'lr'" in dg.render_text(d)
+
+
+def test_columns_option_maps_any_names(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("it,who,size\n0,a,0.25\n0,b,0.5\n0,c,1\n")
+    assert_one_line_error(cli("diagnose", str(p)), 2, "--columns step=NAME")
+    r = cli("diagnose", str(p), "--columns", "step=it,layer=who,grad_norm=size", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["fit"]["factor"] == pytest.approx(0.5)
+    assert_one_line_error(cli("diagnose", str(p), "--columns", "stp=it"), 2, "columns: stp='it'")
+
+
+def test_wide_csv_one_column_per_layer(tmp_path):
+    p = tmp_path / "w.csv"
+    p.write_text("step,dense_0,dense_1,dense_2,loss,lr\n0,0.01,0.1,1,2.3,0.1\n1,0.01,0.1,1,2.2,0.1\n")
+    log = dg.read_log(p)
+    assert [l.name for l in log.layers] == ["dense_0", "dense_1", "dense_2"]
+    assert "ignored column(s) 'loss', 'lr' (not per-layer)" in log.notes
+    assert dg.diagnose(log).fit.factor == pytest.approx(0.1)
+
+
+def test_lightning_csvlogger_metrics_with_grad_norm_columns(tmp_path):
+    # Lightning's grad_norm() logged through CSVLogger: one row per step, empty cells where not logged
+    p = tmp_path / "metrics.csv"
+    head = "epoch,step,grad_2.0_norm/l1.weight,grad_2.0_norm/l1.bias,grad_2.0_norm/l2.weight,grad_2.0_norm/l2.bias," \
+           "grad_2.0_norm_total,train_loss\n"
+    p.write_text(head + "0,0,0.2,0.1,1.0,0.4,1.1,3\n0,1,0.2,0.1,1.0,0.4,1.1,\n0,2,,,,,,2.5\n")
+    log = dg.read_log(p)
+    assert [l.name for l in log.layers] == ["l1.weight", "l2.weight"] and log.steps == (0, 1)
+    assert log.layers[0].bias_grad_norm == (0.1, 0.1)
+    d = dg.diagnose(log)
+    assert d.fit.factor == pytest.approx(0.2) and d.bias_fit.factor == pytest.approx(0.25)
+
+
+# ----------------------------------------------------------------------------- issue 16: saturating is proved
+
+
+def test_saturating_follows_the_proved_derivative_floor():
+    from symvg.diagnose_views import saturating
+
+    got = {n: saturating(dg.activations.get(n)) for n in ("sigmoid", "erf", "softplus", "hard_sigmoid", "relu",
+                                                          "leaky_relu:0.1", "elu", "linear")}
+    # erf was missing from the old hand list; leaky ReLU's floor 1/10 > 0; ReLU and ELU have a φ' = 1 side
+    assert got == {"sigmoid": True, "erf": True, "softplus": True, "hard_sigmoid": True, "relu": False,
+                   "leaky_relu:0.1": False, "elu": False, "linear": False}
+    assert "relu" in [r.key for r in dg.diagnose(synthetic(0.2), "erf").remedies]
+    assert "relu" not in [r.key for r in dg.diagnose(synthetic(0.2), "elu").remedies]
