@@ -376,11 +376,20 @@ def test_tensorboard_directory(tmp_path):
     log = dg.read_log(tmp_path)
     assert [l.name for l in log.layers] == [f"{n}.weight" for n in names]
     assert log.steps == (0, 1, 2, 3)
+    assert all(l.bias_grad_norm == (1.0,) * 4 for l in log.layers)  # the biases are kept, as δ_k
+    assert any("bias gradients of 4 layer(s)" in n for n in log.notes)
     d = dg.diagnose(log, "sigmoid")
     assert d.status == "vanishing" and d.fit.factor == pytest.approx(0.1, rel=1e-4)
     assert d.bound.bound == pytest.approx(0.5, rel=1e-6)
     r = cli("diagnose", str(tmp_path), "-a", "sigmoid", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "vanishing"
+    w = SummaryWriter(log_dir=str(tmp_path / "hist"))  # add_histogram of each gradient: √(sum of squares)
+    for step in range(2):
+        for k, name in enumerate(names):
+            w.add_histogram(f"{name}.weight/grad", np.full(9, 0.1 ** (3 - k) / 3), step)  # norm 0.1^(3-k)
+    w.close()
+    hist = dg.read_log(tmp_path / "hist")
+    assert [l.grad_norm[0] for l in hist.layers] == pytest.approx([0.1 ** (3 - k) for k in range(4)], rel=1e-12)
     empty = tmp_path / "other"
     empty.mkdir()
     w = SummaryWriter(log_dir=str(empty))
@@ -401,6 +410,11 @@ def test_collect_torch_reads_weight_gradients_in_module_order():
     assert all(r.step == 7 for r in recs) and recs[0].activation == "tanh" and recs[1].activation is None
     assert recs[1].grad_norm == pytest.approx(float(model[3].weight.grad.norm()))
     assert recs[0].weight_norm == pytest.approx(float(model[0].weight.detach().norm()))
+    w = model[0].weight.detach().double().numpy()
+    assert recs[0].spectral_norm == pytest.approx(np.linalg.svd(w, compute_uv=False)[0], rel=1e-12)
+    assert recs[0].sigma_w2 == pytest.approx(4 * np.var(w), rel=1e-12)  # fan_in = 4
+    assert recs[0].sigma_b2 == pytest.approx(np.var(model[0].bias.detach().double().numpy()), rel=1e-12)
+    assert recs[1].bias_grad_norm == pytest.approx(float(model[3].bias.grad.norm()))
     assert model[0].weight.grad is not None  # left for the optimiser
     with pytest.raises(InvalidValueError, match="3 names for 2 weight layers"):
         dg.collect_torch(model, torch.nn.MSELoss(), (x, y), activation=["tanh"] * 3)
@@ -623,3 +637,146 @@ def test_saturating_follows_the_proved_derivative_floor():
                    "leaky_relu:0.1": False, "elu": False, "linear": False}
     assert "relu" in [r.key for r in dg.diagnose(synthetic(0.2), "erf").remedies]
     assert "relu" not in [r.key for r in dg.diagnose(synthetic(0.2), "elu").remedies]
+
+
+# ----------------------------------------------------------------------------- issue 15: event files
+
+
+def _key(field: int, wire: int) -> bytes:
+    return _varint((field << 3) | wire)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _bytes_field(field: int, data: bytes) -> bytes:
+    return _key(field, 2) + _varint(len(data)) + data
+
+
+def _record(data: bytes) -> bytes:
+    from symvg.events import masked_crc32c
+
+    head = len(data).to_bytes(8, "little")
+    return (head + masked_crc32c(head).to_bytes(4, "little") + data
+            + masked_crc32c(data).to_bytes(4, "little"))
+
+
+def _event(step: int, *values: bytes) -> bytes:
+    summary = b"".join(_bytes_field(1, v) for v in values)
+    return _record(_key(2, 0) + _varint(step) + _bytes_field(5, summary))
+
+
+def _scalar(tag: str, x: float) -> bytes:
+    import struct
+
+    return _bytes_field(1, tag.encode()) + _key(2, 5) + struct.pack("<f", x)
+
+
+def _tensor_scalar(tag: str, x: float, plugin: bytes = b"scalars") -> bytes:
+    import struct
+
+    tensor = _key(1, 0) + _varint(1) + _bytes_field(5, struct.pack("<f", x))  # DT_FLOAT, float_val packed
+    meta = _bytes_field(1, _bytes_field(1, plugin))
+    return _bytes_field(1, tag.encode()) + _bytes_field(8, tensor) + _bytes_field(9, meta)
+
+
+def _histogram(tag: str, sum_squares: float) -> bytes:
+    import struct
+
+    return _bytes_field(1, tag.encode()) + _bytes_field(5, _key(5, 1) + struct.pack("<d", sum_squares))
+
+
+HEADER = _record(_bytes_field(3, b"brain.Event:2"))
+
+
+def write_events(path: Path, steps: int = 4, layers: int = 3) -> Path:
+    """A small event file: grad_norm/l<k> = 0.5^(layers-k), with TF2-style tensor scalars for the weight norm."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = b"".join(_event(s, *(_scalar(f"grad_norm/l{k}", 0.5 ** (layers - k)) for k in range(1, layers + 1)),
+                           *(_tensor_scalar(f"weight_norm/l{k}", 2.0) for k in range(1, layers + 1)))
+                    for s in range(steps))
+    path.write_bytes(HEADER + body)
+    return path
+
+
+def test_crc32c_matches_its_published_check_value():
+    from symvg.events import masked_crc32c
+
+    crc = 0xE3069283  # crc32c(b"123456789"), the CRC catalogue's check value for CRC-32C
+    assert masked_crc32c(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def test_event_file_read_without_tensorboard(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    write_events(tmp_path / "events.out.tfevents.1.host")
+    log = dg.read_log(tmp_path)
+    assert [l.name for l in log.layers] == ["l1", "l2", "l3"] and log.steps == (0, 1, 2, 3)
+    assert log.layers[0].weight_norm == (2.0,) * 4  # from the tensor-valued scalars
+    assert dg.diagnose(log).fit.factor == pytest.approx(0.5)
+
+
+def test_bit_flip_is_refused_naming_file_and_record(tmp_path):
+    p = write_events(tmp_path / "events.out.tfevents.1.host")
+    data = bytearray(p.read_bytes())
+    data[len(HEADER) + len(data[len(HEADER):]) // 2] ^= 0x10  # one bit in the middle of the body
+    p.write_bytes(bytes(data))
+    with pytest.raises(InvalidValueError, match=r"events.out.tfevents.1.host: record \d+ \(byte \d+\): "
+                                                r"(data|length) checksum mismatch"):
+        dg.read_log(tmp_path)
+
+
+def test_truncated_file_is_read_to_its_last_complete_record_with_a_note(tmp_path):
+    p = write_events(tmp_path / "events.out.tfevents.1.host", steps=4)
+    p.write_bytes(p.read_bytes()[:-10])  # the last step's record is cut
+    log = dg.read_log(tmp_path)
+    assert log.steps == (0, 1, 2)
+    assert any("truncated inside record 5" in n and "the 4 complete records" in n for n in log.notes)
+    assert "note: events.out.tfevents.1.host: truncated" in dg.render_text(dg.diagnose(log))
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94."])
+def test_random_bytes_or_pickle_named_as_events_file(tmp_path, content):
+    p = tmp_path / "events.out.tfevents.bad"
+    p.write_bytes(content)
+    assert_one_line_error(cli("diagnose", str(p)), 2, "record 1 (byte 0): length checksum mismatch "
+                                                      "(not a TensorBoard event file?)")
+
+
+def test_tiny_or_headerless_file_is_not_an_event_file(tmp_path):
+    p = tmp_path / "events.out.tfevents.x"
+    p.write_bytes(b"abc")
+    assert_one_line_error(cli("diagnose", str(p)), 2, "no complete record (3 bytes)")
+    p.write_bytes(_event(0, _scalar("grad_norm/a", 1.0)))  # valid record, but no file header first
+    assert_one_line_error(cli("diagnose", str(p)), 2, "not a TensorBoard event file")
+
+
+def test_nested_runs_like_lightning_versions(tmp_path):
+    write_events(tmp_path / "lightning_logs" / "version_0" / "events.out.tfevents.1.h", layers=3)
+    write_events(tmp_path / "lightning_logs" / "version_1" / "events.out.tfevents.2.h", layers=4)
+    assert_one_line_error(cli("diagnose", str(tmp_path)), 2,
+                          "2 runs (lightning_logs/version_0, lightning_logs/version_1); choose one with --run NAME")
+    r = cli("diagnose", str(tmp_path), "--run", "lightning_logs/version_1", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert len(data["layers"]) == 4 and "run 'lightning_logs/version_1' of 2" in data["notes"]
+    assert_one_line_error(cli("diagnose", str(tmp_path), "--run", "v9"), 2, "no run 'v9'")
+    one = tmp_path / "lightning_logs" / "version_0"
+    assert len(dg.read_log(one).layers) == 3  # a run directory itself needs no --run
+
+
+def test_gradient_histograms_give_exact_norms_and_tf_histograms_are_explained(tmp_path):
+    p = tmp_path / "events.out.tfevents.1.h"
+    body = b"".join(_event(s, _histogram("fc1.weight/grad", 0.01), _histogram("fc2.weight/grad", 1.0),
+                           _tensor_scalar("dense/kernel_0", 0.0, plugin=b"histograms")) for s in range(2))
+    p.write_bytes(HEADER + body)
+    log = dg.read_log(tmp_path)
+    assert [l.name for l in log.layers] == ["fc1.weight", "fc2.weight"]
+    assert log.layers[0].grad_norm == pytest.approx((0.1, 0.1))  # √(sum of squares)
+    assert any("1 TensorFlow histogram tag(s) ignored (dense/kernel_0)" in n and "bucket counts" in n
+               for n in log.notes)
