@@ -409,10 +409,10 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
     if div is not None:
         status = "exploding"
     text = verdict(status, _overall(rel_classes), layers, fit, vanishing_below, exploding_above, scale, div)
-    bound = compare_bound(fit, acts, means["weight_norm"], means["spectral_norm"])
+    bound = compare_bound(bias_fit or fit, acts, means["weight_norm"], means["spectral_norm"], bias_fit is not None)
     return Diagnosis(log.source, used, tuple(layers), fit, lg[0] - lg[-1], status, text, bound,
                      remedies(status, layers, acts, div), vanishing_below, exploding_above, scale, div, bias_fit,
-                     compare_mean_field(mf, fit), log.notes)
+                     compare_mean_field(mf, bias_fit or fit, bias_fit is not None), log.notes)
 
 
 def _overall(classes: Sequence[str]) -> str:

@@ -34,8 +34,12 @@ def _word(factor_log10: float) -> str:
 
 
 def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
-                  frobenius: Sequence[float | None], spectral: Sequence[float | None] = ()) -> BoundComparison | None:
+                  frobenius: Sequence[float | None], spectral: Sequence[float | None] = (),
+                  from_bias: bool = False) -> BoundComparison | None:
     """γ_k·‖W_{k+1}‖ for each step back (k = 1..N-1) against the fit; spectral norms where logged.
+
+    ``from_bias``: the fit is of bias gradients, δ_k itself -- what the bound is about; a weight
+    gradient ‖δ_k‖·‖h_{k-1}‖ also carries the change of activation norms.
 
     >>> s = activations.get("sigmoid")
     >>> print(compare_bound(fit_decay([0.04, 0.2, 1.0]), [s, s, None], [None, None, None]).text)
@@ -53,7 +57,8 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
     g_txt = str(gammas[0]) if single else f"{_g(gamma_value)} (geometric mean)"
     measured = fit.factor
     implied = measured / gamma_value if gamma_value > 0 else None
-    head = f"measured factor {_g10(fit.log10_factor)} per layer ({_word(fit.log10_factor)}); {who} bound {g_txt}·‖W‖ predicts ≤ "
+    src = ", bias gradients δ_k" if from_bias else ""
+    head = f"measured factor {_g10(fit.log10_factor)} per layer ({_word(fit.log10_factor)}{src}); {who} bound {g_txt}·‖W‖ predicts ≤ "
     spec = list(spectral[1:]) if spectral else []
     norm, ws = ("spectral", spec) if spec and all(w is not None and w > 0 for w in spec) else \
         ("frobenius", list(frobenius[1:]))
@@ -72,7 +77,8 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
                            text)
 
 
-def compare_mean_field(sqrt_chi1: Sequence[float | None], fit: DecayFit) -> MeanFieldComparison | None:
+def compare_mean_field(sqrt_chi1: Sequence[float | None], fit: DecayFit, from_bias: bool = False
+                       ) -> MeanFieldComparison | None:
     """The geometric mean of √χ1 over the steps back, against the measured factor (None without σw²)."""
     known = [c for c in sqrt_chi1 if c is not None and c > 0]
     if not known:
@@ -80,7 +86,8 @@ def compare_mean_field(sqrt_chi1: Sequence[float | None], fit: DecayFit) -> Mean
     lf = float(np.mean([math.log10(c) for c in known]))
     part = "" if len(known) == len(sqrt_chi1) else f" ({len(known)} of {len(sqrt_chi1)} steps known)"
     text = (f"mean field predicts √χ1 = {_g10(lf)} per layer{part} (χ1 from each layer's σw² = fan_in·Var W and "
-            f"σb² at its fixed point q*); measured {_g10(fit.log10_factor)}")
+            f"σb² at its fixed point q*); measured {_g10(fit.log10_factor)}"
+            + (" (bias gradients δ_k)" if from_bias else " (weight gradients)"))
     return MeanFieldComparison(tuple(sqrt_chi1), 10 ** lf, fit.factor, text)
 
 
@@ -101,7 +108,7 @@ def verdict(status: str, relative: str, layers: Sequence[LayerDiagnosis], fit: D
     """The headline: what is vanishing or exploding, by which evidence, and (if so) where it diverged."""
     first = layers[0]
     rate = f"factor {fit} going back"
-    head = f"Diverged (exploding gradients): {div.text}; the steps before it: " if div else ""
+    head = f"Diverged (exploding gradients): {div.text}. Before it, " if div else ""
     if status in ("vanishing", "exploding") and relative == "healthy":
         word = "below" if status == "vanishing" else "above"
         return head + (f"{status.capitalize()} gradients, uniformly across layers: {scale.text}. Layer against "
@@ -247,7 +254,7 @@ def _lines(d: Diagnosis) -> list[str]:
     lines.append(f"scale: {d.scale.text}" if d.scale else "scale: -")
     lines.append(f"bound: {d.bound.text}" if d.bound else "bound: give --activation to compare with γ·‖W‖")
     if d.mean_field:
-        lines.append(f"mean field: {d.mean_field.text}")
+        lines.append(d.mean_field.text)
     return lines + [f"note: {n}" for n in d.notes]
 
 

@@ -521,10 +521,11 @@ def collect_torch(model: Any, loss_fn: Callable[[Any, Any], Any], batch: Sequenc
                 continue  # a frozen or unused layer has no gradient to report
             bias = params.get(name[: -len("weight")] + "bias")
             w = p.reshape(p.shape[0], -1).double()
+            finite = bool(torch.isfinite(w).all())  # a diverged run's weights: nan, reported as such
             out.append(Record(
                 step, name, float(p.grad.norm()), float(p.norm()), float((p.abs() < near_zero).float().mean()), act,
                 bias_grad_norm=None if bias is None or bias.grad is None else float(bias.grad.norm()),
-                spectral_norm=float(torch.linalg.matrix_norm(w, ord=2)),
+                spectral_norm=float(torch.linalg.matrix_norm(w, ord=2)) if finite else math.nan,
                 sigma_w2=float(w.shape[1] * w.var(unbiased=False)),
                 sigma_b2=None if bias is None else float(bias.double().var(unbiased=False))))
     return tuple(out)
