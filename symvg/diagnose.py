@@ -140,7 +140,7 @@ class LayerDiagnosis:
     @property
     def relative_to_last(self) -> float:
         """mean / last layer's mean (0 or inf where the ratio leaves the float range)."""
-        return 10.0 ** self.log10_relative if self.log10_relative < 308 else math.inf
+        return _pow10(self.log10_relative)
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class DecayFit:
 
     @property
     def factor(self) -> float:
-        return 10.0 ** self.log10_factor if self.log10_factor < 308 else math.inf
+        return _pow10(self.log10_factor)
 
     @property
     def factor_se(self) -> float | None:
@@ -245,7 +245,7 @@ class Diagnosis:
 
     @property
     def first_last_ratio(self) -> float:
-        return 10.0 ** self.log10_first_last if self.log10_first_last < 308 else math.inf
+        return _pow10(self.log10_first_last)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON: floats that are not finite become None (log10 fields carry the size)."""
@@ -310,7 +310,7 @@ def find_divergence(log: GradientLog) -> Divergence | None:
 
 def _mean(layer: LayerLog, q: str, keep: set[int]) -> float | None:
     vals = [v for v, s in zip(layer.series(q), layer.steps) if s in keep and v is not None]
-    return None if not vals else 10.0 ** log10_mean(vals) if q != "near_zero_fraction" else float(np.mean(vals))
+    return None if not vals else _pow10(log10_mean(vals)) if q != "near_zero_fraction" else float(np.mean(vals))
 
 
 def _steps(log: GradientLog, window: int | None, div: Divergence | None) -> tuple[int, ...]:
@@ -373,16 +373,7 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
     used = _steps(log, window, div)
     keep = set(used)
     acts = _layer_activations(log, activation)
-    lg = []
-    for layer in log.layers:
-        vals = [v for v, s in zip(layer.grad_norm, layer.steps) if s in keep]
-        if not vals:
-            raise InvalidValueError(f"{log.source}: layer {layer.name!r} has no gradient norm in steps "
-                                    f"{used[0]}..{used[-1]}; widen the window")
-        lg.append(log10_mean(vals))
-    if lg[-1] == -math.inf:
-        raise InvalidValueError(f"{log.source}: the last layer {log.layers[-1].name!r} has mean gradient norm 0; "
-                                "nothing to compare the other layers with")
+    lg = _grad_means(log, used)
     means = {q: [_mean(l, q, keep) for l in log.layers] for q in
              ("weight_norm", "near_zero_fraction", "bias_grad_norm", "spectral_norm", "sigma_w2", "sigma_b2")}
     scale, meas = _scale(lg, [None if w is None else _l10(w) for w in means["weight_norm"]], lr)
@@ -394,7 +385,7 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
         rel_classes.append(rel)
         abs_classes.append(ab)
         layers.append(LayerDiagnosis(
-            k + 1, layer.name, 10.0 ** lg[k] if lg[k] < 308.2 else math.inf, lg[k], lg[k] - lg[-1],
+            k + 1, layer.name, _pow10(lg[k]), lg[k], lg[k] - lg[-1],
             means["weight_norm"][k], means["near_zero_fraction"][k], act.label if act else layer.activation,
             ab if ab != "healthy" else rel, means["bias_grad_norm"][k], means["spectral_norm"][k], meas[k],
             mf[k] if k < n - 1 else None))
@@ -413,6 +404,28 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
     return Diagnosis(log.source, used, tuple(layers), fit, lg[0] - lg[-1], status, text, bound,
                      remedies(status, layers, acts, div), vanishing_below, exploding_above, scale, div, bias_fit,
                      compare_mean_field(mf, bias_fit or fit, bias_fit is not None), log.notes)
+
+
+def _grad_means(log: GradientLog, used: Sequence[int]) -> list[float]:
+    """log10 of each layer's mean weight-gradient norm over the steps ``used``."""
+    keep, lg = set(used), []
+    for layer in log.layers:
+        vals = [v for v, s in zip(layer.grad_norm, layer.steps) if s in keep]
+        if not vals:
+            raise InvalidValueError(f"{log.source}: layer {layer.name!r} has no gradient norm in steps "
+                                    f"{used[0]}..{used[-1]}; widen the window")
+        lg.append(log10_mean(vals))
+    if lg[-1] == -math.inf:
+        raise InvalidValueError(f"{log.source}: the last layer {log.layers[-1].name!r} has mean gradient norm 0; "
+                                "nothing to compare the other layers with")
+    return lg
+
+
+def _pow10(lg: float) -> float:
+    try:
+        return 10.0 ** lg
+    except OverflowError:
+        return math.inf
 
 
 def _overall(classes: Sequence[str]) -> str:

@@ -12,7 +12,7 @@ import sympy as sp
 
 from . import activations
 from .diagnose import (DEAD_FRACTION, BoundComparison, DecayFit, Diagnosis, Divergence, LayerDiagnosis, MeanFieldComparison, Remedy,
-                       Scale, _f, _g, _g10, fit_decay)
+                       Scale, _f, _g, _g10, _pow10, fit_decay)
 from .errors import BackendUnavailableError, InvalidValueError
 
 
@@ -70,7 +70,7 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
         text = head + f"{_g10(lb)} (‖W‖ = {_g10(lw)}, geometric mean of the {what})"
         if not consistent:
             text += "; above the bound: activation norms change across layers (see the module docstring)"
-        return BoundComparison(labels, gammas[0] if single else None, gamma_value, 10 ** lw, 10 ** lb, measured,
+        return BoundComparison(labels, gammas[0] if single else None, gamma_value, _pow10(lw), _pow10(lb), measured,
                                consistent, implied, text, norm)
     text = head + f"{_g(gamma_value)}·‖W‖" + (f"; consistent if ‖W‖ ≥ {_g(implied)}" if implied is not None else "")
     return BoundComparison(labels, gammas[0] if single else None, gamma_value, None, None, measured, None, implied,
@@ -88,7 +88,7 @@ def compare_mean_field(sqrt_chi1: Sequence[float | None], fit: DecayFit, from_bi
     text = (f"mean field predicts √χ1 = {_g10(lf)} per layer{part} (χ1 from each layer's σw² = fan_in·Var W and "
             f"σb² at its fixed point q*); measured {_g10(fit.log10_factor)}"
             + (" (bias gradients δ_k)" if from_bias else " (weight gradients)"))
-    return MeanFieldComparison(tuple(sqrt_chi1), 10 ** lf, fit.factor, text)
+    return MeanFieldComparison(tuple(sqrt_chi1), _pow10(lf), fit.factor, text)
 
 
 def scale_text(scale: Scale, meas: Sequence[float], classes: Sequence[str]) -> str:

@@ -539,6 +539,8 @@ def test_extreme_finite_norms_are_carried_in_log10(recwarn):
     text = dg.render_text(d)
     assert "inf" not in text and "nan" not in text and "1.7e+308" in text
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    huge_w = dg.diagnose(synthetic(1.0, n_layers=3, steps=2, weight_norm=1.7e308, spectral_norm=1.7e308), "leaky_relu:2")
+    assert huge_w.bound.bound == math.inf and "3.4e+308" in huge_w.bound.text  # γ = 2: 2·1.7e308
     js = json.loads(cli("diagnose", *_csv(recs, "big")).stdout)
     assert js["layers"][0]["log10_relative_to_last"] == pytest.approx(308.2304, abs=1e-4)
 
