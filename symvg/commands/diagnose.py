@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from .. import diagnose as dg
+from .. import diagnose_views as views
+from ..logs import read_log
 from ._io import emit, format_option, output_option, precheck_output, to_json
 
-_RENDER = {"text": dg.render_text, "markdown": dg.render_markdown, "json": lambda d: to_json(d.as_dict())}
+_RENDER = {"text": views.render_text, "markdown": views.render_markdown, "json": lambda d: to_json(d.as_dict())}
 
 
 @click.command("diagnose")
@@ -16,7 +18,16 @@ _RENDER = {"text": dg.render_text, "markdown": dg.render_markdown, "json": lambd
               help="Activation after each layer (overrides the log's): once for all layers, or once per layer "
                    "in depth order. E.g. sigmoid, relu, leaky_relu:0.1.")
 @click.option("--window", type=click.IntRange(min=1), default=None,
-              help="Average over the last N logged steps only (default: all steps).")
+              help="Average over the last N logged steps only (default: all steps); always steps before the "
+                   "first nan/inf, so --window 5 looks at the 5 steps before a blow-up.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The learning rate: the absolute scale is then judged by lr·|g|/|w| (default: for every lr "
+                   "in 1e-5…1).")
+@click.option("--columns", default=None, metavar="SCHEMA=NAME,...",
+              help="CSV column names of your logger, e.g. step=epoch,layer=layer_name,grad_norm=norm "
+                   "(common names are mapped without it).")
+@click.option("--run", default=None, metavar="NAME",
+              help="In a TensorBoard directory holding several runs (version_0/, version_1/ ...), the one to read.")
 @click.option("--vanishing-below", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
               default=dg.VANISHING_BELOW, show_default=True,
               help="A layer below this multiple of the last layer's gradient norm is vanishing.")
@@ -25,24 +36,27 @@ _RENDER = {"text": dg.render_text, "markdown": dg.render_markdown, "json": lambd
               help="A layer above this multiple of the last layer's gradient norm is exploding.")
 @format_option("text", "markdown", "json")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Also draw mean |grad| per layer (log axis) with the fitted decay to this .png/.pdf/.svg.")
+              help="Also draw log10 mean |grad| per layer with the fitted line to this .png/.pdf/.svg.")
 @output_option
-def diagnose(log: str, activation: tuple[str, ...], window: int | None, vanishing_below: float,
-             exploding_above: float, fmt: str, plot_path: str | None, output: str | None) -> None:
+def diagnose(log: str, activation: tuple[str, ...], window: int | None, lr: float | None, columns: str | None,
+             run: str | None, vanishing_below: float, exploding_above: float, fmt: str, plot_path: str | None,
+             output: str | None) -> None:
     """Diagnose vanishing/exploding gradients in a training LOG (.csv, .json or a TensorBoard directory).
 
     \b
-    CSV columns: step,layer,grad_norm[,weight_norm][,near_zero_fraction][,activation][,order]
+    CSV columns: step,layer,grad_norm[,weight_norm][,bias_grad_norm][,spectral_norm]
+                 [,sigma_w2][,sigma_b2][,near_zero_fraction][,activation][,order]
+    or wide: step,<layer 1>,<layer 2>,... (Lightning's grad_2.0_norm/<param> columns too).
     Example:
-      symvg diagnose grads.csv --activation sigmoid --plot grads.png
+      symvg diagnose grads.csv --activation sigmoid --lr 0.01 --plot grads.png
     """
     precheck_output(output)
     precheck_output(plot_path)
     acts = None if not activation else activation[0] if len(activation) == 1 else list(activation)
-    d = dg.diagnose(dg.read_log(log), acts, window=window, vanishing_below=vanishing_below,
-                    exploding_above=exploding_above)
+    d = dg.diagnose(read_log(log, columns=columns, run=run), acts, window=window, lr=lr,
+                    vanishing_below=vanishing_below, exploding_above=exploding_above)
     if plot_path:
-        dg.plot(d, plot_path)
+        views.plot(d, plot_path)
     emit(_RENDER[fmt](d), output)
 
 

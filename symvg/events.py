@@ -1,0 +1,342 @@
+"""TensorBoard event files and tag-named tables, read without TensorBoard: records checked, runs found.
+
+An event file is a sequence of TFRecords -- ``uint64 length, uint32 masked crc32c(length),
+data, uint32 masked crc32c(data)`` -- each holding one ``Event`` protocol buffer. Every
+checksum is verified, so a bit-flipped file is refused naming the file and the record, and a
+truncated one is read up to its last complete record with a note saying so. Only the few
+fields needed are decoded (step, summary value tag, scalar, tensor scalar, histogram), by a
+small protobuf reader here: no tensorboard or TensorFlow install is needed.
+
+Per-layer quantities come from scalar tags (:func:`match_tag`): ``grad_<p>_norm/<param>``
+(PyTorch Lightning's ``grad_norm`` utility, also as ``CSVLogger`` columns), ``grad_norm/<layer>``,
+``<layer>/grad_norm``, ``weight_norm/<layer>``, ``bias_grad_norm/<layer>``, ``spectral_norm/<layer>``,
+``sigma_w2/<layer>``, ``sigma_b2/<layer>``, ``near_zero_fraction/<layer>``; a ``<p>.bias`` gradient
+becomes the bias gradient of ``<p>.weight``. Histograms written by ``add_histogram`` of a gradient
+(tags ``<param>/grad``, ``<param>_grad``, ``grad/<param>``) give the exact norm √(sum of squares).
+TensorFlow 2 histograms (Keras' ``histogram_freq``) keep bucket counts only, and of weights, not
+gradients: no norm can be recovered from them, and the note says so.
+
+>>> masked_crc32c(b"")  # the empty string's crc32c is 0; masked: rotated and offset
+2726488792
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+from .errors import InvalidValueError
+from .logs import OPTIONAL, GradientLog, Record, parse_int, parse_norm
+
+_TABLE = []
+for _n in range(256):
+    _c = _n
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1  # Castagnoli polynomial, reflected
+    _TABLE.append(_c)
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's checksum: crc32c rotated right by 15 bits plus 0xa282ead8 (mod 2^32)."""
+    crc = 0xFFFFFFFF
+    table = _TABLE
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+# ----------------------------------------------------------------------------- records and protobuf
+
+
+def records(path: Path, notes: list[str]) -> Iterator[bytes]:
+    """The data of each TFRecord in ``path``, checksums verified; truncation at the end is noted."""
+    buf = path.read_bytes()
+    pos, i = 0, 0
+    while pos < len(buf):
+        i += 1
+        head = buf[pos:pos + 12]
+        if len(head) < 12:
+            _truncated(path, i, pos, notes)
+            return
+        (length,), (crc,) = struct.unpack("<Q", head[:8]), struct.unpack("<I", head[8:])
+        if masked_crc32c(head[:8]) != crc:
+            what = " (not a TensorBoard event file?)" if i == 1 else ""
+            raise InvalidValueError(f"{path}: record {i} (byte {pos}): length checksum mismatch{what}; "
+                                    "the file is corrupted")
+        end = pos + 12 + length
+        if end + 4 > len(buf):
+            _truncated(path, i, pos, notes)
+            return
+        data = buf[pos + 12:end]
+        if masked_crc32c(data) != struct.unpack("<I", buf[end:end + 4])[0]:
+            raise InvalidValueError(f"{path}: record {i} (byte {pos}): data checksum mismatch; "
+                                    "the file is corrupted")
+        yield data
+        pos = end + 4
+
+
+def _truncated(path: Path, i: int, pos: int, notes: list[str]) -> None:
+    if i == 1:
+        raise InvalidValueError(f"{path}: no complete record ({pos + len(path.read_bytes()[pos:])} bytes); "
+                                "not a TensorBoard event file")
+    notes.append(f"{path.name}: truncated inside record {i} (byte {pos}); the {i - 1} complete records "
+                 "before it were read")
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("bad varint")
+        b = buf[pos]
+        value |= (b & 0x7F) << shift
+        pos += 1
+        shift += 7
+        if not b & 0x80:
+            return value, pos
+
+
+def fields(buf: bytes) -> Iterator[tuple[int, int, "int | bytes"]]:
+    """(field number, wire type, value) of each field of a protobuf message; ValueError if malformed."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, pos = buf[pos:pos + size], pos + size
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            value, pos = buf[pos:pos + size], pos + size
+        else:
+            raise ValueError(f"wire type {wire}")
+        if pos > len(buf):
+            raise ValueError("field runs past the end")
+        yield number, wire, value
+
+
+def _first(buf: bytes, number: int) -> "int | bytes | None":
+    return next((v for n, _, v in fields(buf) if n == number), None)
+
+
+def _tensor_scalar(t: bytes) -> float | None:
+    """A float/double TensorProto holding one value, else None."""
+    dtype, shape, content, floats, doubles = 0, b"", b"", [], []
+    for n, wire, v in fields(t):
+        if n == 1:
+            dtype = int(v)  # type: ignore[arg-type]
+        elif n == 2:
+            shape = v  # type: ignore[assignment]
+        elif n == 4:
+            content = v  # type: ignore[assignment]
+        elif n == 5:
+            floats += struct.unpack(f"<{len(v) // 4}f", v) if wire == 2 else struct.unpack("<f", v)  # type: ignore
+        elif n == 6:
+            doubles += struct.unpack(f"<{len(v) // 8}d", v) if wire == 2 else struct.unpack("<d", v)  # type: ignore
+    if shape and any(n == 2 for n, _, _ in fields(shape)):  # a dimension: not a scalar
+        return None
+    fmt = {1: "<f", 2: "<d"}.get(dtype)
+    if fmt and len(content) == struct.calcsize(fmt):
+        return struct.unpack(fmt, content)[0]
+    values = floats if dtype == 1 else doubles if dtype == 2 else []
+    return float(values[0]) if len(values) == 1 else None
+
+
+def events(path: Path, notes: list[str]) -> Iterator[tuple[int, str, str, float | None]]:
+    """(step, tag, kind, value) for each summary value: kind is scalar, grad_histogram or histogram."""
+    for i, data in enumerate(records(path, notes), 1):
+        try:
+            if i == 1:
+                version = _first(data, 3)
+                if not isinstance(version, bytes) or not version.startswith(b"brain.Event"):
+                    raise InvalidValueError(f"{path}: record 1 is not a TensorBoard file header; "
+                                            "not a TensorBoard event file")
+            step, summary = 0, None
+            for n, _, v in fields(data):
+                step = (v - (1 << 64) if v >= 1 << 63 else v) if n == 2 else step  # type: ignore[operator]
+                summary = v if n == 5 else summary
+            for n, _, value in fields(summary or b""):
+                if n == 1:
+                    yield (int(step),) + _summary_value(value)  # type: ignore[arg-type]
+        except (ValueError, struct.error, UnicodeDecodeError) as e:
+            if isinstance(e, InvalidValueError):
+                raise
+            raise InvalidValueError(f"{path}: record {i}: not a readable event ({e})") from None
+
+
+def _summary_value(v: bytes) -> tuple[str, str, float | None]:
+    tag, simple, histo, tensor, plugin = "", None, None, None, b""
+    for n, _, x in fields(v):
+        if n == 1:
+            tag = x.decode("utf-8")  # type: ignore[union-attr]
+        elif n == 2:
+            simple = struct.unpack("<f", x)[0]  # type: ignore[arg-type]
+        elif n == 5:
+            histo = x
+        elif n == 8:
+            tensor = x
+        elif n == 9:
+            plugin = _first(_first(x, 1) or b"", 1) or b""  # type: ignore[arg-type]
+    if simple is not None:
+        return tag, "scalar", simple
+    if histo is not None:
+        sq = _first(histo, 5)  # type: ignore[arg-type]
+        return tag, "grad_histogram", math.sqrt(struct.unpack("<d", sq)[0]) if isinstance(sq, bytes) else 0.0
+    if tensor is not None and plugin != b"histograms":
+        return tag, "scalar", _tensor_scalar(tensor)  # type: ignore[arg-type]
+    return tag, "histogram" if plugin == b"histograms" else "other", None
+
+
+# ----------------------------------------------------------------------------- tags
+
+
+_TAGS = (  # (pattern, quantity); the first match wins
+    (re.compile(r"^grad_(?:[0-9.]+|inf)_norm_total$"), None),  # Lightning's total over all parameters
+    (re.compile(r"^grad_(?:[0-9.]+|inf)_norm[/_](?P<name>.+)$"), "grad_norm"),
+    (re.compile(r"^grad_norm/(?P<name>.+)$"), "grad_norm"),
+    (re.compile(r"^(?P<name>.+)/grad_norm$"), "grad_norm"),
+    *((re.compile(rf"^{q}/(?P<name>.+)$"), q) for q in OPTIONAL),
+)
+_GRAD_HISTOGRAM = re.compile(r"^(?:grads?|gradients?)/(?P<a>.+)$|^(?P<b>.+?)(?:/grads?|/gradients?|_grad)$")
+
+
+def match_tag(tag: str) -> tuple[str, str] | None:
+    """(quantity, layer) for a per-layer scalar tag, or None for any other tag.
+
+    >>> match_tag("grad_2.0_norm/layer1.weight"), match_tag("grad_2.0_norm_total"), match_tag("train_loss")
+    (('grad_norm', 'layer1.weight'), None, None)
+    >>> match_tag("fc3.weight/grad_norm"), match_tag("grad_norm/fc3.weight_step")
+    (('grad_norm', 'fc3.weight'), ('grad_norm', 'fc3.weight'))
+    """
+    if tag.endswith("_epoch"):
+        return None  # Lightning's per-epoch aggregate of a per-step value
+    tag = tag[: -len("_step")] if tag.endswith("_step") else tag
+    for pattern, quantity in _TAGS:
+        m = pattern.match(tag)
+        if m:
+            return (quantity, m.group("name")) if quantity else None
+    return None
+
+
+def _assemble(values: Mapping[str, Mapping[str, Mapping[int, float]]], source: str, notes: list[str],
+              seen: Sequence[str]) -> GradientLog:
+    """Per-parameter series to layers: ``x.bias`` joins ``x.weight`` as its bias gradient."""
+    names = [n for n in values if "grad_norm" in values[n]]
+    if not names:
+        shown = ", ".join(seen[:8]) + (", ..." if len(seen) > 8 else "") if seen else "none"
+        raise InvalidValueError(f"{source}: no per-layer gradient-norm scalars (tags seen: {shown}); expected "
+                                "grad_2.0_norm/<layer> (Lightning), grad_norm/<layer> or <layer>/grad_norm")
+    weights = [n for n in names if n.endswith("weight")]
+    biases = {n[: -len("weight")] + "bias" for n in weights} & set(names)
+    if weights:
+        names = weights
+    if biases:
+        notes.append(f"bias gradients of {len(biases)} layer(s) read as each layer's bias_grad_norm (δ_k)")
+    out = []
+    for name in names:
+        q = dict(values[name])
+        bias = name[: -len("weight")] + "bias" if name.endswith("weight") else None
+        if bias in biases:
+            q["bias_grad_norm"] = values[bias]["grad_norm"]  # type: ignore[index]
+        for step, g in q["grad_norm"].items():
+            out.append(Record(step, name, g, **{k: q[k].get(step) for k in OPTIONAL if k in q}))
+    return GradientLog.from_records(out, source, {n: i for i, n in enumerate(names)}, notes)
+
+
+# ----------------------------------------------------------------------------- event directories
+
+
+def find_runs(root: Path, max_depth: int = 6) -> dict[str, list[Path]]:
+    """Event files under ``root`` grouped by their directory (a run), relative to ``root`` ('.' for itself)."""
+    if root.is_file():
+        return {".": [root]}
+    runs: dict[str, list[Path]] = {}
+    base = len(root.parts)
+    for here, dirs, files in os.walk(root):
+        if len(Path(here).parts) - base >= max_depth:
+            dirs[:] = []
+        dirs.sort()
+        found = sorted(Path(here) / f for f in files if f.startswith("events.out.tfevents"))
+        if found:
+            runs[str(Path(here).relative_to(root))] = found
+    return runs
+
+
+def read_tensorboard(path: "str | os.PathLike[str]", run: str | None = None) -> GradientLog:
+    """Read per-layer scalars from a TensorBoard event file or directory; ``run`` picks a subfolder's run."""
+    root = Path(path)
+    runs = find_runs(root)
+    if not runs:
+        raise InvalidValueError(f"{root}: no TensorBoard event files (events.out.tfevents.*) in this directory "
+                                "or its subfolders")
+    if run is None and len(runs) > 1:
+        raise InvalidValueError(f"{root}: {len(runs)} runs ({', '.join(list(runs)[:6])}"
+                                f"{', ...' if len(runs) > 6 else ''}); choose one with --run NAME")
+    key = run if run is not None else next(iter(runs))
+    if key not in runs:
+        raise InvalidValueError(f"{root}: no run {key!r}; runs: {', '.join(runs)}")
+    source = str(root if key == "." else root / key)
+    notes: list[str] = [f"run {key!r} of {len(runs)}"] if len(runs) > 1 else []
+    values: dict[str, dict[str, dict[int, float]]] = {}
+    seen: dict[str, None] = {}
+    skipped: dict[str, None] = {}
+    for file in runs[key]:  # in name order, which is time order: a resumed run's later value wins
+        for step, tag, kind, value in events(file, notes):
+            seen.setdefault(tag)
+            hit = match_tag(tag) if kind == "scalar" else _histogram_tag(tag) if kind == "grad_histogram" else None
+            if hit and value is not None:
+                values.setdefault(hit[1], {}).setdefault(hit[0], {})[step] = float(value)
+            elif kind == "histogram":
+                skipped.setdefault(tag)
+    if skipped:
+        notes.append(f"{len(skipped)} TensorFlow histogram tag(s) ignored ({', '.join(list(skipped)[:3])}): "
+                     "they keep bucket counts only, from which no norm can be recovered; log grad_norm scalars")
+    return _assemble(values, source, notes, list(seen))
+
+
+def _histogram_tag(tag: str) -> tuple[str, str] | None:
+    m = _GRAD_HISTOGRAM.match(tag)
+    return ("grad_norm", m.group("a") or m.group("b")) if m else None
+
+
+# ----------------------------------------------------------------------------- wide tables
+
+
+_NOT_LAYERS = re.compile(r"^(?:loss|lr|learning_rate|acc|accuracy|time|wall_?time|epoch|step|"
+                         r"(?:train|val|valid|validation|test)[_/].*|.*[_/](?:loss|acc|accuracy|lr))$", re.I)
+
+
+def read_wide(p: Path, header: list[str], named: list[str], rows: list[tuple[str, list[str]]]) -> GradientLog:
+    """One column per layer (or per ``grad_<p>_norm/<param>`` tag, as Lightning's CSVLogger writes)."""
+    step_col = header.index("step") if "step" in header else named.index("step")
+    tags = {i: match_tag(h) for i, h in enumerate(header) if i != step_col}
+    if not any(tags.values()):
+        tags = {i: ("grad_norm", h) for i, h in enumerate(header) if i != step_col and not _NOT_LAYERS.match(h)}
+    used = {i for i, t in tags.items() if t}
+    ignored = [h for i, h in enumerate(header) if i != step_col and i not in used]
+    notes = [f"wide layout: {len(used)} layer column(s)"]
+    if ignored:
+        notes.append(f"ignored column(s) {', '.join(map(repr, ignored[:6]))}{', ...' if len(ignored) > 6 else ''}"
+                     " (not per-layer)")
+    values: dict[str, dict[str, dict[int, float]]] = {}
+    for where, cells in rows:
+        step = parse_int(cells[step_col], f"{where}, column {header[step_col]}") if cells[step_col] else None
+        for i in sorted(used):
+            if cells[i] and step is not None:  # Lightning leaves a metric's cell empty on other rows
+                quantity, name = tags[i]  # type: ignore[misc]
+                series = values.setdefault(name, {}).setdefault(quantity, {})
+                if step in series:
+                    raise InvalidValueError(f"{where}: duplicate value for step {step}, column {header[i]!r}")
+                series[step] = parse_norm(cells[i], f"{where}, column {header[i]}")
+    return _assemble(values, str(p), notes, [h for i, h in enumerate(header) if i != step_col])
+
+
+__all__ = ["masked_crc32c", "records", "fields", "events", "match_tag", "find_runs", "read_tensorboard",
+           "read_wide"]
