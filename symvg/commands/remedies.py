@@ -8,7 +8,8 @@ from .. import lstm as lstm_mod
 from .. import relu as relu_mod
 from .. import residual as residual_mod
 from ..activations import get, to_rational
-from ._io import emit, format_option, output_option, precheck_output, to_json
+from ..magnitude import short
+from ._io import approx, emit, format_option, numbers, output_option, precheck_output, to_json
 
 ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', or 'expr:<expression in z>'."
 
@@ -21,7 +22,7 @@ ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', 
 @click.option("--weight", "-w", default="1", show_default=True, help="|w| on every layer, for the leaky floor.")
 @click.option("--samples", type=click.IntRange(min=0), default=0, show_default=True,
               help="Monte Carlo chains to check P(path alive) (0: none).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @format_option("text", "json")
 @output_option
 def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int, seed: int, fmt: str,
@@ -35,22 +36,22 @@ def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int
     precheck_output(output)
     dead = relu_mod.dead_probability(mean, std)
     alive = relu_mod.alive_path_probability(layers, mean, std)
-    floor = relu_mod.leaky_floor([weight] * layers, leaky)
+    floor = relu_mod.uniform_leaky_floor(weight, layers, leaky)
     mc = relu_mod.simulate_alive_path(layers, samples, seed) if samples else None
-    data = {"layers": layers, "mean": str(to_rational(mean)), "std": str(to_rational(std)),
+    mu, s = to_rational(mean), to_rational(std)
+    data = {"layers": layers, "mean": str(mu), "std": str(s),
             "conventions": {k: str(v) for k, v in relu_mod.conventions().items()},
-            "dead_probability": str(dead), "dead_probability_value": float(dead.evalf(30)),
-            "alive_path_probability": str(alive), "alive_path_probability_value": float(alive.evalf(30)),
-            "leaky_slope": str(to_rational(leaky)), "leaky_floor": str(floor),
-            "leaky_floor_value": float(floor.evalf(30)), "monte_carlo": None if mc is None else mc.as_dict()}
+            **numbers("dead_probability", dead), **numbers("alive_path_probability", alive),
+            "leaky_slope": str(to_rational(leaky)), **numbers("leaky_floor", floor),
+            "monte_carlo": None if mc is None else mc.as_dict()}
     if fmt == "json":
         emit(to_json(data), output)
         return
     conv = ", ".join(f"{k}: {v}" for k, v in relu_mod.conventions().items())
     lines = [f"ReLU'(0) by convention: {conv}",
-             f"P(unit dead) = P(z <= 0), z ~ N({data['mean']}, {data['std']}^2): {dead} ≈ {float(dead.evalf(30)):.6g}",
-             f"P(all {layers} units active: the path passes a gradient) = {alive} ≈ {float(alive.evalf(30)):.6g}",
-             f"leaky ReLU (ε = {data['leaky_slope']}) floor ε^N·|w|^N = {floor} ≈ {float(floor.evalf(30)):.6g}"]
+             f"P(unit dead) = P(z <= 0), z ~ N({short(mu)}, {short(s)}^2): {approx(dead)}",
+             f"P(all {layers} units active: the path passes a gradient) = {approx(alive)}",
+             f"leaky ReLU (ε = {short(to_rational(leaky))}) floor ε^N·|w|^N = {approx(floor)}"]
     if mc is not None:
         lines.append(f"Monte Carlo ({mc.samples} chains, seed {mc.seed}): {mc.estimate:.6g} "
                      f"(exact {float(mc.exact):.6g}, {mc.z_score:+.2f} standard errors)")

@@ -1,0 +1,189 @@
+"""Exact values of any size, shown and serialised without overflow, underflow or unbounded work.
+
+One job: the numeric side of an exact result whose magnitude may lie far outside float64 (the
+bound (1/4)^100000, a weight of 1e999, a dead-path probability of 1e-3495).
+
+* :func:`power` keeps b^n exact: expanded while that is cheap, else left as the unevaluated power
+  ``(b)**n`` (exact all the same; expanding (9/10)^(10^9) would take minutes and gigabytes).
+* :func:`mp` evaluates at :data:`DPS` digits with mpmath, whose exponents are unbounded, so neither
+  10^-45757491 nor 10^99700000 becomes 0 or inf. It evaluates the expression *as written*: an
+  expression that cancels (½ − erf(20√2)/2) must be written in a form that does not (erfc(20√2)/2).
+* :func:`sci`, :func:`log10` and :func:`json_float` read that value: a short text, a log10 that is
+  finite for every v > 0, and a float64 for JSON that is ``None`` (with :func:`range_note`) where
+  float64 cannot hold it.
+
+>>> b = power(sp.Rational(9, 10), 10**9)
+>>> b
+(9/10)**1000000000
+>>> sci(b), round(log10(b), 3), json_float(b)
+('2.74995e-45757491', -45757490.561, 0.0)
+>>> power(sp.Rational(1, 4), 10)
+1/1048576
+>>> sci(sp.Integer(10) ** 999), sci(sp.Rational(1, 3)), sci(0)
+('1.0e+999', '0.333333', '0')
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Union
+
+import mpmath
+import sympy as sp
+
+DPS = 30
+"""Digits of every mpmath evaluation here."""
+
+MAX_EXACT_BITS = 12_000
+"""Largest b^n (numerator plus denominator bits) expanded into one Rational: about 3,600 digits, cheap
+to build and under Python's 4300-digit limit on printing an integer; beyond it the power stays unevaluated."""
+
+Exact = Union[sp.Expr, int]
+
+
+def power(base: sp.Expr, n: int) -> sp.Expr:
+    """base**n, exact: a Rational while it has at most :data:`MAX_EXACT_BITS` bits, else ``(base)**n`` unevaluated.
+
+    >>> power(sp.Integer(2), 10), power(sp.Rational(1, 2), 10**6)
+    (1024, (1/2)**1000000)
+    """
+    base = sp.sympify(base)
+    if base in (0, 1) or n in (0, 1):
+        return base ** n
+    if base.is_Rational:
+        return base ** n if n * _bits(base) <= MAX_EXACT_BITS else sp.Pow(base, n, evaluate=False)
+    return sp.Pow(base, n, evaluate=n <= 64)
+
+
+def product(factors: Iterable[sp.Expr]) -> sp.Expr:
+    """∏ factors, exact: multiplied out while the Rational stays within :data:`MAX_EXACT_BITS`, else left as an
+    unevaluated product (0 if any factor is 0).
+
+    >>> product([sp.Rational(1, 8), sp.Integer(4)]), product([power(sp.Integer(2), 10**5), sp.Rational(1, 3)])
+    (1/2, (1/3)*2**100000)
+    """
+    done, rest = sp.Integer(1), []
+    for f in map(sp.sympify, factors):
+        if f == 0:
+            return sp.Integer(0)
+        if f.is_Rational and _bits(done * f) <= MAX_EXACT_BITS:
+            done *= f
+        else:
+            rest.append(f)
+    return sp.Mul(done, *rest, evaluate=False) if rest and done != 1 else (rest[0] if len(rest) == 1 else
+                                                                           sp.Mul(*rest, evaluate=False) if rest else done)
+
+
+def _bits(r: sp.Rational) -> int:
+    return abs(r.p).bit_length() + r.q.bit_length()
+
+
+def _erfc(x: mpmath.mpf) -> mpmath.mpf:
+    """erfc(x) for any x: mpmath's own below |x| = 10^4 (it overflows a float near 10^154), else the
+    asymptotic series e^(−x²)/(x√π)·(1 − 1/(2x²) + 3/(4x⁴) − 15/(8x⁶)), whose next term is < 10^-31.
+
+    >>> mpmath.nstr(_erfc(mpmath.mpf(10) ** 5), 6), mpmath.nstr(_erfc(mpmath.mpf(-10) ** 999), 6)
+    ('5.23488e-4342944825', '2.0')
+    """
+    if abs(x) < 10 ** 4:
+        return mpmath.erfc(x)
+    if x < 0:
+        return 2 - _erfc(-x)
+    u = 1 / (2 * x * x)
+    return mpmath.exp(-x * x) / (x * mpmath.sqrt(mpmath.pi)) * (1 - u + 3 * u ** 2 - 15 * u ** 3)
+
+
+def _mp(v: sp.Expr) -> mpmath.mpf:
+    if v.is_Rational:
+        return mpmath.mpf(v.p) / v.q
+    if v.is_Pow and v.exp.is_Integer:
+        return _mp(v.base) ** int(v.exp)
+    if v.is_Mul:
+        return mpmath.fprod(_mp(a) for a in v.args)
+    if v.is_Add:
+        return mpmath.fsum(_mp(a) for a in v.args)
+    if isinstance(v, sp.erfc):
+        return _erfc(_mp(v.args[0]))
+    return sp.lambdify((), v, modules="mpmath")()
+
+
+def mp(v: Exact) -> mpmath.mpf:
+    """v as an mpmath number at :data:`DPS` digits (unbounded exponent); powers by repeated squaring.
+
+    >>> mpmath.nstr(mp(sp.Pow(sp.Rational(1, 2), 10**30, evaluate=False)), 6)
+    '3.21346e-301029995663981195213738894725'
+    """
+    with mpmath.workdps(DPS + 10):
+        return +_mp(sp.sympify(v))
+
+
+def log10(v: Exact) -> float | None:
+    """log10|v| as a float (finite for every v ≠ 0 of this package); None at v = 0.
+
+    >>> log10(sp.Pow(sp.Integer(10), 10**6, evaluate=False)), log10(0)
+    (1000000.0, None)
+    """
+    x = mp(v)
+    if x == 0:
+        return None
+    with mpmath.workdps(DPS):
+        return float(mpmath.log10(abs(x)))
+
+
+def sci(v: Exact, digits: int = 6) -> str:
+    """``digits`` significant digits of v: Python's ``g`` format in float64's normal range, else mpmath's.
+
+    >>> sci(sp.Rational(1, 4) ** 50), sci(sp.Pow(sp.Rational(1, 4), 100000, evaluate=False))
+    ('7.88861e-31', '1.002e-60206')
+    >>> sci(sp.Pow(sp.Rational(1, 2), 10**30, evaluate=False))
+    '10**(-3.0103e+29)'
+    """
+    x = mp(v)
+    if x == 0:
+        return "0"
+    if mpmath.mpf("1e-300") < abs(x) < mpmath.mpf("1e300"):
+        return f"{float(x):.{digits}g}"
+    if abs(mpmath.mag(x)) > 10 ** 15:    # an exponent too long to read: give the log10 itself
+        with mpmath.workdps(DPS):
+            return f"{'-' if x < 0 else ''}10**({float(mpmath.log10(abs(x))):.{digits}g})"
+    return mpmath.nstr(x, digits)
+
+
+def short(v: Exact, width: int = 24) -> str:
+    """The exact text when it is at most ``width`` characters, else :func:`sci` (never a 4300-digit error).
+
+    >>> short(sp.Rational(1, 3)), short(sp.Integer(10) ** 999), short(sp.Pow(sp.Rational(1, 4), 10**6, evaluate=False))
+    ('1/3', '1.0e+999', '(1/4)**1000000')
+    """
+    v = sp.sympify(v)
+    if v.is_Rational and _bits(v) > 4 * width:
+        return sci(v)
+    text = str(v)
+    return text if len(text) <= width else sci(v)
+
+
+def json_float(v: Exact) -> float | None:
+    """The float64 nearest v, or None where v is outside float64's range (JSON has no inf); 0.0 only for 0
+    and for values that underflow (pair with :func:`range_note`, which says so).
+
+    >>> json_float(sp.Rational(1, 4)), json_float(sp.Integer(10) ** 999), json_float(sp.Rational(1, 10**400))
+    (0.25, None, 0.0)
+    """
+    x = mp(v)
+    f = float(x) if abs(x) < mpmath.mpf(2) ** 1024 else math.inf
+    return f if math.isfinite(f) else None
+
+
+def range_note(name: str, v: Exact, value: float | None) -> str:
+    """A sentence when ``value`` (from :func:`json_float`) is null or 0.0 although v is not 0; else ''.
+
+    >>> range_note("bound", sp.Rational(1, 10**400), 0.0)
+    "bound underflows float64 (shown as 0.0): the exact value is in 'bound', its log10 in 'log10_bound' = -400"
+    """
+    if value is not None and (value != 0 or v == 0):
+        return ""
+    what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
+    return f"{name} {what}: the exact value is in '{name}', its log10 in 'log10_{name}' = {log10(v):.6g}"
+
+
+__all__ = ["DPS", "MAX_EXACT_BITS", "json_float", "log10", "mp", "power", "product", "range_note", "sci", "short"]
