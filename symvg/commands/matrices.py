@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .. import clipping
+from .. import rnn as rnn_mod
 from .. import spectrum as spec
 from ..errors import InvalidValueError
 from ..sampling import available_memory
@@ -80,4 +82,68 @@ def spectrum(activation: str, width: int, depth: int, init: str, sigma_w2: str |
     emit(text(), output)
 
 
-COMMANDS = [spectrum]
+def _vector(text: str, what: str) -> list[str]:
+    parts = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not p for p in parts):
+        raise InvalidValueError(f"{what} must be comma-separated numbers such as 30,40, got {text!r}")
+    return parts
+
+
+@click.command("rnn")
+@click.option("--steps", "-T", type=click.IntRange(1, rnn_mod.MAX_STEPS), default=100, show_default=True)
+@click.option("--activation", "-a", default="tanh", show_default=True, help="Catalogue name.")
+@click.option("--spectral-radius", "spectral_radius", type=click.FloatRange(0, 1e6), default=1.0, show_default=True,
+              help="ρ(W), the largest |eigenvalue| of the recurrent matrix.")
+@click.option("--width", "-n", type=click.IntRange(1, rnn_mod.MAX_WIDTH), default=64, show_default=True)
+@click.option("--init", type=click.Choice(rnn_mod.INITS), default="gaussian", show_default=True)
+@click.option("--input-scale", type=click.FloatRange(0, 1e6), default=1.0, show_default=True,
+              help="Scale of U x_s (U entries N(0, scale²/n), x_s ~ N(0, I)).")
+@click.option("--forget", "-f", default="0.9", show_default=True, help="LSTM forget gate for the comparison.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@format_option("text", "json", "markdown")
+@output_option
+def rnn(steps: int, activation: str, spectral_radius: float, width: int, init: str, input_scale: float, forget: str,
+        seed: int, fmt: str, output: str | None) -> None:
+    """h_s = φ(W h_(s-1) + U x_s): ∂h_T/∂h_0 = ∏ D_s W derived, bounded (Pascanu et al. 2013) and simulated.
+
+    \b
+      symvg rnn --steps 100 --activation tanh --spectral-radius 0.9
+      symvg rnn --steps 50 --activation linear --init orthogonal --spectral-radius 1.1 --format json
+    """
+    precheck_output(output)
+    d = rnn_mod.derive_rnn(steps, 0, width)
+    sim = rnn_mod.simulate_rnn(activation, width, steps, spectral_radius, init, input_scale, seed)
+    cond = rnn_mod.pmb_condition(activation, repr(sim.sigma_max))
+    cmp = rnn_mod.compare_lstm(steps, sim.sigma_max, activation, forget)
+    if fmt == "json":
+        emit(to_json({"derivation": d.as_dict(), "condition": cond.as_dict(), "simulation": sim.as_dict(),
+                      "lstm": cmp.as_dict()}), output)
+        return
+    lines = [str(d), f"bound: ‖dh{steps}/dh0‖₂ <= (γ·σ_max(W))^{steps}", str(cond), str(sim),
+             f"LSTM cell path (forget f = {cmp.forget}): log10 f^{steps} = {cmp.log10_cell:.4g} against the RNN "
+             f"bound's {cmp.log10_rnn:.4g}; the cell path keeps more whenever f > γ·σ_max"]
+    emit("\n\n".join(lines) if fmt == "markdown" else "\n".join(lines), output)
+
+
+@click.command("clip")
+@click.option("--gradient", "-g", required=True, help="The gradient, comma-separated (e.g. 30,40).")
+@click.option("--threshold", "-t", required=True, help="Clipping threshold τ > 0 on the norm.")
+@click.option("--direction", "-d", default=None, help="A direction u (e.g. the exploding one) to report the step along.")
+@format_option("text", "json", "markdown")
+@output_option
+def clip(gradient: str, threshold: str, direction: str | None, fmt: str, output: str | None) -> None:
+    """Gradient clipping by norm, exactly: ĝ = g·min(1, τ/‖g‖).
+
+    \b
+      symvg clip --gradient 30,40 --threshold 5 --direction 1,0
+    """
+    precheck_output(output)
+    c = clipping.clip_by_norm(_vector(gradient, "--gradient"), threshold,
+                              None if direction is None else _vector(direction, "--direction"))
+    if fmt == "json":
+        emit(to_json(c.as_dict()), output)
+    else:
+        emit(str(c).replace("\n", "\n\n") if fmt == "markdown" else str(c), output)
+
+
+COMMANDS = [spectrum, rnn, clip]
