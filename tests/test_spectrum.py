@@ -1,0 +1,110 @@
+"""Jacobian spectra at initialisation: measured against exact results and the PSG 2017 predictions."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symvg import meanfield as mf
+from symvg.errors import BackendUnavailableError, InvalidValueError
+from symvg.spectrum import fuss_catalan, linear_gaussian_m2, random_weights, spectrum
+
+
+def test_fuss_catalan_and_exact_second_moment():
+    assert [fuss_catalan(1, k) for k in range(1, 6)] == [1, 2, 5, 14, 42]        # Catalan numbers
+    assert [fuss_catalan(2, k) for k in range(1, 5)] == [1, 3, 12, 55]           # ternary trees
+    for L in (1, 3, 7):
+        assert fuss_catalan(L, 2) == L + 1
+        # the exact finite-width second moment tends to FC_L(2) as n → ∞, from above
+        m = [linear_gaussian_m2(L, n) for n in (10, 100, 10**6)]
+        assert m[0] > m[1] > m[2] > L + 1 and float(m[2]) == pytest.approx(L + 1, rel=1e-4)
+    assert linear_gaussian_m2(1, 7) == 2 + sp.Rational(1, 7)   # E tr((WWᵀ)²)/n for one real Ginibre matrix
+
+
+def test_exact_second_moment_by_brute_force():
+    # An independent route for n = 2, L = 2: Monte Carlo of tr((JJᵀ)²)/n with many samples.
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((200_000, 2, 2, 2)) / math.sqrt(2)
+    j = w[:, 1] @ w[:, 0]
+    jj = j @ np.swapaxes(j, 1, 2)
+    est = np.einsum("bij,bji->b", jj, jj) / 2
+    se = est.std() / math.sqrt(len(est))
+    assert abs(est.mean() - float(linear_gaussian_m2(2, 2))) < 4 * se
+
+
+def test_haar_weights_are_orthogonal():
+    rng = np.random.default_rng(1)
+    w = random_weights(np, rng, "orthogonal", 5, 4.0, 3)
+    np.testing.assert_allclose(np.swapaxes(w, 1, 2) @ w, np.broadcast_to(4 * np.eye(5), (3, 5, 5)), atol=1e-12)
+
+
+def test_linear_orthogonal_is_an_exact_isometry():
+    r = spectrum("linear", width=32, depth=10, init="orthogonal", sigma_w2="1.21", samples=2, at=(3,))
+    for a in r.at:
+        expected = a.depth * math.log10(1.1)
+        assert all(abs(v - expected) < 1e-10 for v in a.log10_quantiles)
+        assert a.log10_condition < 1e-10 and abs(a.spread) < 1e-10
+    assert r.agreement()["spread_agrees"]
+
+
+def test_linear_gaussian_matches_the_exact_finite_width_moments():
+    r = spectrum("linear", width=48, depth=4, init="gaussian", sigma_w2=1, samples=24, seed=2)
+    g = r.agreement()
+    assert g["spread_predicted"] == pytest.approx(float(linear_gaussian_m2(4, 48)) - 1)
+    assert g["spread_agrees"] and g["m1_agrees"], g
+
+
+def _critical_tanh() -> str:
+    return repr(float(mf.critical_sigma_w2("tanh", "0.01").sigma_w2))
+
+
+def test_orthogonal_keeps_tanh_concentrated_where_gaussian_spreads_it():
+    sw = _critical_tanh()
+    orth = spectrum("tanh", width=64, depth=8, init="orthogonal", sigma_w2=sw, sigma_b2="0.01", samples=8)
+    gauss = spectrum("tanh", width=64, depth=8, init="gaussian", sigma_w2=sw, sigma_b2="0.01", samples=8)
+    for r in (orth, gauss):
+        g = r.agreement()
+        assert g["spread_agrees"] and g["m1_agrees"], (r.init, g)
+        assert abs(r.theory.log10_m1) < 1e-9          # χ1 = 1 at the critical point
+    # PSG: Gaussian adds L to the spread (s1 = −1); measured, the gap is several times the orthogonal spread
+    assert gauss.theory.spread - orth.theory.spread == pytest.approx(8)
+    assert gauss.at[-1].spread > 4 * orth.at[-1].spread
+    assert gauss.at[-1].log10_condition > orth.at[-1].log10_condition + 1
+
+
+def test_relu_cannot_reach_isometry():
+    r = spectrum("relu", width=64, depth=8, init="orthogonal", sigma_w2=2, samples=8)
+    assert r.theory.mu2 / r.theory.mu1**2 == pytest.approx(2)
+    assert r.theory.spread == pytest.approx(8) and "no isometry" in r.theory.statement
+    assert r.agreement()["spread_agrees"]
+    assert r.at[-1].log10_quantiles[0] == -math.inf       # dead units: J is singular
+    json.dumps(r.as_dict(), allow_nan=False)
+
+
+def test_deep_products_do_not_overflow():
+    r = spectrum("linear", width=8, depth=200, init="orthogonal", sigma_w2=100, samples=1)
+    assert r.at[-1].log10_quantiles[-1] == pytest.approx(200.0)
+    assert r.at[-1].log10_m1 == pytest.approx(400.0)
+
+
+def test_bad_requests_are_refused():
+    with pytest.raises(InvalidValueError):
+        spectrum("tanh", width=0)
+    with pytest.raises(InvalidValueError):
+        spectrum("tanh", init="xavier")
+    with pytest.raises(InvalidValueError):
+        spectrum("tanh", depth=5, at=(9,))
+    with pytest.raises(InvalidValueError):
+        spectrum("tanh", backend="torch")
+
+
+def test_cupy_backend_is_lazy():
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        with pytest.raises(BackendUnavailableError):
+            spectrum("tanh", width=4, depth=2, backend="cupy")
