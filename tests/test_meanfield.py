@@ -22,9 +22,10 @@ import sympy as sp
 from click.testing import CliRunner
 
 from symvg import meanfield as mf
-from symvg.activations import get, z
+from symvg.activations import SELU_ALPHA, SELU_SCALE, get, to_rational, z
 from symvg.cli import cli
 from symvg.errors import InvalidValueError, SymvgInputError
+from symvg.meanfield.quadrature import _numpy_function
 
 mpmath.mp.dps = 30
 
@@ -47,7 +48,7 @@ def test_relu_closed_forms_are_derived_exactly():
 
 @pytest.mark.parametrize("a", ["0.2", "1/3", "0"])
 def test_leaky_relu_closed_forms(a):
-    r = sp.Rational(a) if "/" in a else mf.to_rational(a)
+    r = sp.Rational(a) if "/" in a else to_rational(a)
     m = mf.moments(f"leaky_relu:{a}")
     assert sp.simplify(m.V - (1 + r**2) / 2 * mf.Q) == 0
     assert m.D == (1 + r**2) / 2
@@ -63,7 +64,7 @@ def test_erf_closed_forms_match_the_literature_and_quadrature():
     q = mf.Q
     assert sp.simplify(m.V - 2 / sp.pi * sp.asin(2 * q / (1 + 2 * q))) == 0
     assert sp.simplify(m.D - 4 / sp.pi / sp.sqrt(1 + 4 * q)) == 0
-    act = mf.resolve("erf")
+    act = get("erf")
     for qv in (0.01, 0.7, 3.0, 40.0):
         assert m.v(qv) == pytest.approx(mp_expect(act.expr**2, qv), abs=1e-13)
         assert m.d(qv) == pytest.approx(mp_expect(act.derivative**2, qv), abs=1e-13)
@@ -97,7 +98,7 @@ def test_hard_sigmoid_closed_form_matches_quadrature():
 @pytest.mark.parametrize("name", ["tanh", "sigmoid", "gelu", "silu", "softplus", "elu", "selu"])
 @pytest.mark.parametrize("q", [0.05, 1.0, 30.0])
 def test_quadrature_matches_mpmath_to_1e10(name, q):
-    act = mf.resolve(name)
+    act = get(name)
     ks = mf.kinks(act.expr) + mf.kinks(act.derivative)
     m = mf.moments(act)
     assert m.method == "quadrature"
@@ -133,7 +134,7 @@ def test_gauss_expect_rejects_bad_variance():
 @pytest.mark.parametrize("sw", ["3/7", "2", "5/2", "0.1"])
 def test_relu_chi1_is_sigma_w2_over_two_exactly(sw):
     r = mf.mean_field("relu", sw, "0.3")
-    assert r.exact and r.chi1 == mf.to_rational(sw) / 2
+    assert r.exact and r.chi1 == to_rational(sw) / 2
 
 
 def test_relu_fixed_point_exact_and_divergent_cases():
@@ -143,6 +144,21 @@ def test_relu_fixed_point_exact_and_divergent_cases():
     chaos = mf.mean_field("relu", 3, 0)
     assert chaos.q_star == sp.oo and chaos.chi1 == sp.Rational(3, 2) and chaos.verdict == "chaotic"
     assert mf.mean_field("relu", 1, 0).q_star == 0
+
+
+def test_relu_above_he_says_the_map_diverges_not_nan():
+    # q ↦ (3/2)q has no fixed point: q^l = (3/2)^l q0, so ξ_q and c* are undefined, and said so
+    r = mf.mean_field("relu", 3, 0)
+    assert "diverges" in r.note and "3/2" in r.note
+    assert "nan" not in r.text() and "undefined" in r.text() and "note: no fixed point" in r.text()
+    assert r.as_dict()["xi_q"] is None and r.as_dict()["note"] == r.note
+
+
+def test_relu_at_he_without_bias_says_every_q_is_fixed():
+    r = mf.mean_field("relu", 2, 0, q0="2.5")  # the map is q ↦ q: q* is whatever comes in
+    assert r.q_star == sp.Rational(5, 2) and "every q is a fixed point" in r.note
+    assert "every q is a fixed point" in r.text()
+    assert mf.mean_field("relu", 2, "0.1").note.startswith("no fixed point: q grows by σb² = 1/10 per layer")
 
 
 def test_tanh_mean_field_against_mpmath_iteration():
@@ -177,13 +193,13 @@ def test_correlation_map_slope_at_one_is_chi1(name):
 
 @pytest.mark.parametrize("name,c", [("relu", 0.3), ("leaky_relu:0.2", -0.6), ("erf", 0.8), ("linear", 0.5)])
 def test_correlation_kernels_closed_form_vs_monte_carlo(name, c):
-    act = mf.resolve(name)
+    act = get(name)
     q = 1.7
     k, kp = mf.correlation_kernels(act, q, c)
     rng = np.random.default_rng(3)
     z1, z2 = rng.standard_normal((2, 400_000))
     u1, u2 = math.sqrt(q) * z1, math.sqrt(q) * (c * z1 + math.sqrt(1 - c * c) * z2)
-    f, fp = mf._numpy_function(act.expr), mf._numpy_function(act.derivative)
+    f, fp = _numpy_function(act.expr), _numpy_function(act.derivative)
     for exact, samples in ((k, f(u1) * f(u2)), (kp, np.broadcast_to(fp(u1) * fp(u2), u1.shape))):
         assert abs(exact - samples.mean()) < 5 * samples.std() / math.sqrt(u1.size) + 1e-12
 
@@ -202,6 +218,29 @@ def test_as_dict_keys_and_json():
 
 def test_selu_self_normalises_at_sigma_w2_one():
     assert mf.mean_field("selu", 1, 0).q_star == pytest.approx(1.0, abs=1e-9)
+
+
+def test_erf_and_selu_come_from_the_catalogue():
+    assert mf.moments("selu").activation == get("selu") and mf.moments("erf").activation == get("erf")
+    assert not hasattr(mf, "resolve") and not hasattr(mf, "EXTRA")
+
+
+@pytest.mark.parametrize("name,sw,d0", [("tanh", "0.5", 1), ("gelu", "2", sp.Rational(1, 4)),
+                                        ("erf", "0.5", 4 / sp.pi)])
+def test_zero_bias_fixed_point_is_exactly_zero(name, sw, d0):
+    # σb² = 0 and φ(0) = 0: q = 0 is a fixed point, attracting when σw²φ'(0)² ≤ 1; the float solver
+    # lands at ~1e-17 (rounding), the answer is 0 and χ1 = σw²φ'(0)² exactly
+    r = mf.mean_field(name, sw, 0)
+    assert r.q_star == 0 and r.exact and sp.simplify(r.chi1 - sp.Rational(sw) * d0) == 0
+    assert float(r.chi1) == pytest.approx(float(sw) * mp_expect(get(name).derivative ** 2, 1e-12), rel=1e-6)
+
+
+def test_selu_origin_slope_averages_both_sides_of_the_kink():
+    # V(q)/q → (φ'(0−)² + φ'(0+)²)/2 = λ²(α² + 1)/2 as q → 0, checked with mpmath at q = 1e-8
+    act = get("selu")
+    d0 = mf.origin_slope(act)
+    assert d0 == SELU_SCALE**2 * (SELU_ALPHA**2 + 1) / 2
+    assert mp_expect(act.expr**2, 1e-8, (0,)) / 1e-8 == pytest.approx(float(d0), rel=1e-3)
 
 
 def test_bad_inputs_raise_input_errors():

@@ -6,7 +6,6 @@ import click
 
 from .. import meanfield as mf
 from ..errors import InvalidValueError
-from ..sampling import available_memory
 from ._io import emit, format_option, output_option, precheck_output, to_json
 
 
@@ -14,6 +13,8 @@ from ._io import emit, format_option, output_option, precheck_output, to_json
 @click.option("--activation", "-a", required=True, help="Catalogue name (e.g. tanh, leaky_relu:0.2), erf or selu.")
 @click.option("--sigma-w2", "sigma_w2", default=None, help="Weight variance × fan_in, σw² (e.g. 2, 1.76, 25/9).")
 @click.option("--sigma-b2", "sigma_b2", default="0", show_default=True, help="Bias variance σb².")
+@click.option("--q0", "q0", default="1", show_default=True,
+              help="Input variance q0: the fixed point is the one the variance map reaches from it.")
 @click.option("--critical", is_flag=True, help="Solve χ1 = 1 for σw² at this σb² instead.")
 @click.option("--simulate", is_flag=True, help="Also run random finite networks and compare with mean field.")
 @click.option("--width", type=click.IntRange(min=2), default=256, show_default=True, help="Simulation width n.")
@@ -23,7 +24,7 @@ from ._io import emit, format_option, output_option, precheck_output, to_json
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="First random seed.")
 @format_option("text", "json")
 @output_option
-def meanfield(activation: str, sigma_w2: str | None, sigma_b2: str, critical: bool, simulate: bool, width: int,
+def meanfield(activation: str, sigma_w2: str | None, sigma_b2: str, q0: str, critical: bool, simulate: bool, width: int,
               depth: int, batch: int, seeds: int, seed: int, fmt: str, output: str | None) -> None:
     """Mean-field signal propagation (Poole 2016, Schoenholz 2017): q*, χ1, ξ_q, ξ_c, verdict.
 
@@ -31,20 +32,23 @@ def meanfield(activation: str, sigma_w2: str | None, sigma_b2: str, critical: bo
       symvg meanfield -a tanh --sigma-w2 1.76 --sigma-b2 0.05
       symvg meanfield -a tanh --sigma-b2 0.05 --critical
       symvg meanfield -a relu --sigma-w2 2 --simulate --width 256 --depth 20
+
+    --critical checks its answer (χ1 = 1 at a finite, stable q* reached from --q0) and says so
+    when no σw² qualifies (GELU, SiLU: q diverges first).
     """
     precheck_output(output)
     if critical:
         if sigma_w2 is not None:
             raise InvalidValueError("--critical solves for σw²; drop --sigma-w2 (got "
                                     f"{sigma_w2!r}) or drop --critical")
-        result = mf.critical_sigma_w2(activation, sigma_b2)
+        result = mf.critical_sigma_w2(activation, sigma_b2, q0=q0)
         emit(to_json(result.as_dict()) if fmt == "json" else result.text(), output)
         return
     if sigma_w2 is None:
         raise InvalidValueError("--sigma-w2 is required unless --critical is given")
-    result = mf.mean_field(activation, sigma_w2, sigma_b2)
+    result = mf.mean_field(activation, sigma_w2, sigma_b2, q0=q0)
     if simulate:
-        check_simulation_memory(width, depth, batch)
+        mf.check_simulation_size(width, depth, batch, seeds, 1, cli=True)
     sim = (mf.simulate(activation, sigma_w2, sigma_b2, width=width, depth=depth, batch=batch, seeds=seeds,
                        seed=seed) if simulate else None)
     if fmt == "json":
@@ -54,20 +58,6 @@ def meanfield(activation: str, sigma_w2: str | None, sigma_b2: str, critical: bo
         emit(to_json(data), output)
     else:
         emit(result.text() + ("\n" + sim.text() if sim is not None else ""), output)
-
-
-def check_simulation_memory(width: int, depth: int, batch: int) -> None:
-    """Refuse a ``--simulate`` that would not fit, with the estimate, before any array is allocated.
-
-    One net keeps ``depth`` weight matrices (width²) and pre-activations (batch × width), plus a few
-    width² Jacobian temporaries, in float64.
-    """
-    need = 8 * (depth * width * (width + batch) + 4 * width * width)
-    have = available_memory()
-    if have is not None and need > have:
-        raise InvalidValueError(f"--simulate with --width {width} --depth {depth} --batch {batch} needs about "
-                                f"{need // 10**6} MB but only {have // 10**6} MB are available; lower --width "
-                                "(memory grows as depth × width²)")
 
 
 COMMANDS = [meanfield]
