@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from .theory import _bisect, _fixed_exact, _float, _json_number, _q_star_float, 
 
 __all__ = ["CriticalPoint", "critical_sigma_w2", "PhaseDiagram", "phase_diagram", "InitRule", "init_rules"]
 
-_GRID_RATIO = 1.5  # σw² scan step: the first sign change of 1 − χ1 is then bisected
+_GRID_RATIO = 2.0  # σw² scan step: the first sign change of 1 − χ1 is then bisected
 _BIG_Q = 1e14  # the divergence search looks at q up to q0·_BIG_Q
 
 
@@ -317,8 +318,13 @@ class InitRule:
     explanation: str
 
 
+@lru_cache(maxsize=64)
+def _critical_at_zero_bias(act: str) -> Any:
+    return critical_sigma_w2(act, 0).sigma_w2
+
+
 def _gain_rule(name: str, act: str, pytorch_gain: sp.Expr | None, why: str) -> InitRule:
-    crit = critical_sigma_w2(act, 0).sigma_w2
+    crit = _critical_at_zero_bias(act)
     if pytorch_gain is None:  # derived: gain = √(critical σw²)
         gain = sp.sqrt(crit)
         return InitRule(name, gain, crit, crit, sp.Integer(1), True, why)
@@ -333,8 +339,8 @@ def init_rules(negative_slope: Number = "0.01") -> tuple[InitRule, ...]:
     [('linear', 1, True), ('relu', sqrt(2), True), ('leaky_relu', 100*sqrt(20002)/10001, True)]
     """
     a = to_rational(negative_slope, "negative_slope")
-    tanh_crit = float(critical_sigma_w2("tanh", 0).sigma_w2)
-    sig_crit = float(critical_sigma_w2("sigmoid", 0).sigma_w2)
+    tanh_crit = float(_critical_at_zero_bias("tanh"))
+    sig_crit = float(_critical_at_zero_bias("sigmoid"))
     return (
         _gain_rule("linear", "linear", None,
                    "χ1 = σw² for φ = z, so σw² = 1: Var w = 1/fan_in (LeCun); the backward pass asks "

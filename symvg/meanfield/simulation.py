@@ -133,8 +133,8 @@ class Simulation:
             f"  q^l (layers 1..{L}, mean)  = {self.q_mean:.6g} ± {self.q_stderr:.2g}   mean field q* = {self.q_star:.6g}",
             f"  gradient ratio per layer   = {self.chi1_fit:.6g} ± {self.chi1_stderr:.2g}   mean field χ1 = "
             f"{self.chi1:.6g}   (z = {self.z_score:+.2f}; mean of per-layer ratios)",
-            f"  a fit on log norms gives   = {self.chi1_logfit:.6g}, low by the Jensen gap "
-            f"exp(−{self.log_gap:.2g}) ≈ Var/(2·mean²) per layer, an O(1/width) bias",
+            f"  a fit on log norms gives   = {self.chi1_logfit:.6g}: low by the Jensen gap Var/(2·mean²) ≈ "
+            f"{self.log_gap:.2g} per layer in log (an O(1/width) bias), so it is not the one compared",
             f"  |∂z^l/∂z^L|² at l = 1      = {self.grad_sq[0]:.6g}   χ1^{L - 1} = {self.chi1 ** (L - 1):.6g}",
         ] + ([f"  Jacobian s² mean at depth {L} = {self.jac_mean[-1]:.6g} ± {self.jac_mean_stderr[-1]:.2g}   "
                f"χ1^{L} = {self.chi1 ** L:.6g}   (s² variance {self.jac_var[-1]:.6g})"] if self.jac_mean else []))
