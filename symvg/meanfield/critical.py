@@ -186,10 +186,10 @@ def _checked(act: Activation, m: Moments, sw: float, sb: sp.Rational, q0: sp.Rat
     if math.isinf(q):
         raise SymvgRuntimeError(f"critical σw² = {sw:.10g} for {act.label} at σb² = {sb} fails its check: q diverges")
     chi, slope = sw * m.d(q), _slope_float(m, sw, q)
+    reached = _reached(m, sw, float(sb), float(q0), q)
     failures = [why for bad, why in ((abs(chi - 1) > 1e-9, f"χ1 = {chi:.10g}, not 1"),
                                      (not slope < 1, f"q* = {q:.6g} is not stable (map slope {slope:.6g})"),
-                                     (not _reached(m, sw, float(sb), float(q0), q), f"q* is not reached from q0 = {q0}"))
-                if bad]
+                                     (not reached, f"q* is not reached from q0 = {q0}")) if bad]
     if failures:
         raise SymvgRuntimeError(f"critical σw² = {sw:.10g} for {act.label} at σb² = {sb} fails its check: "
                                 + "; ".join(failures))
@@ -198,7 +198,8 @@ def _checked(act: Activation, m: Moments, sw: float, sb: sp.Rational, q0: sp.Rat
                          f"(map slope {slope:.4g} < 1) reached from q0 = {q0}")
 
 
-def _none(act: Activation, sb: sp.Rational, q0: sp.Rational, div: float | None, best: float, hi: float) -> CriticalPoint:
+def _none(act: Activation, sb: sp.Rational, q0: sp.Rational, div: float | None, best: float,
+          hi: float) -> CriticalPoint:
     """No critical point: say what happens instead."""
     if div is None:
         why = f"χ1 < 1 for every σw² up to {hi:g} (at most {best:.4g}): order throughout"
