@@ -331,6 +331,16 @@ def test_gelu_and_silu_have_no_critical_point_at_bias_005(name, phi, dphi, div):
     assert _iterate(_gh_map(phi, dphi, 1.005 * div, 0.05)[0], 1.0, 3000) == math.inf
 
 
+@pytest.mark.parametrize("sb", ["0", "0.05"])
+def test_softplus_has_no_critical_point_and_diverges_from_two(sb):
+    # a proof: softplus² > relu², so V(q) > q/2 and σw² ≥ 2 sends q to ∞; below, χ1 = σw²E[σ(z)²] and
+    # E[σ(z)²] = E[σ² + (1−σ)²]/2 < 1/2 (z symmetric), so χ1 < σw²/2 < 1. The boundary is σw² = 2, with
+    # χ1 → 1 only as q* → ∞. (This used to end in "Gaussian expectation overflowed": e^z at z ≈ 740.)
+    cp = mf.critical_sigma_w2("softplus", sb)
+    assert not cp.exists and cp.diverges_from == pytest.approx(2, rel=1e-4)
+    assert "stays below 1" in cp.note
+
+
 def test_gelu_at_zero_bias_has_no_reachable_critical_point():
     # σw² = 1/φ'(0)² = 4 would put χ1 = 1 at q* = 0, but from q0 = 1 the map runs off there
     cp = mf.critical_sigma_w2("gelu", 0)

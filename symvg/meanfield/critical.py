@@ -205,7 +205,7 @@ def _none(act: Activation, sb: sp.Rational, q0: sp.Rational, div: float | None, 
         why = f"χ1 < 1 for every σw² up to {hi:g} (at most {best:.4g}): order throughout"
     else:
         why = (f"no σw² gives χ1 = 1 at a finite, stable q* reached from q0 = {q0}, so the order/chaos boundary "
-               f"does not exist here: χ1 rises only to {best:.4g} and q diverges from σw² ≈ {div:.10g}")
+               f"does not exist here: χ1 stays below 1 (at most {best:.10g}) and q diverges from σw² ≈ {div:.10g}")
     return CriticalPoint(act.label, sb, None, None, False, q0, div, why)
 
 
