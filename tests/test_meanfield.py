@@ -278,6 +278,93 @@ def test_relu_critical_is_two_for_any_bias(sb):
     assert cp.q_star == (1 if sb == "0" else sp.oo)  # σb² > 0: q* diverges at σw² = 2
 
 
+def _gh_map(phi, dphi, sw, sb):
+    """The variance map and χ1 by 160-point Gauss–Hermite: an independent route for smooth φ."""
+    x, w = np.polynomial.hermite_e.hermegauss(160)
+    w = w / math.sqrt(2 * math.pi)
+    return (lambda q: sw * float(w @ phi(math.sqrt(q) * x) ** 2) + sb,
+            lambda q: sw * float(w @ dphi(math.sqrt(q) * x) ** 2))
+
+
+def _gelu(x):
+    from scipy.special import ndtr
+    return x * ndtr(x)
+
+
+def _dgelu(x):
+    from scipy.special import ndtr
+    return ndtr(x) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+
+def _silu(x):
+    from scipy.special import expit
+    return x * expit(x)
+
+
+def _dsilu(x):
+    from scipy.special import expit
+    s = expit(x)
+    return s * (1 + x * (1 - s))
+
+
+def _iterate(vmap, q, steps):
+    for _ in range(steps):
+        q = vmap(q)
+        if q > 1e8:
+            return math.inf
+    return q
+
+
+@pytest.mark.parametrize("name,phi,dphi,div", [("gelu", _gelu, _dgelu, 2.234129833),
+                                               ("silu", _silu, _dsilu, 2.670223068)])
+def test_gelu_and_silu_have_no_critical_point_at_bias_005(name, phi, dphi, div):
+    # issue 14: the old answer (GELU 2.2341, χ1 there 0.73; SiLU 2.6702 with q* = inf) was where q* jumps
+    # to ∞, not where χ1 = 1. Independently (Gauss–Hermite, iterating the map from q0 = 1): below the
+    # reported σw² the map settles with χ1 < 1, above it q runs off; so no σw² gives χ1 = 1
+    cp = mf.critical_sigma_w2(name, "0.05")
+    assert not cp.exists and cp.sigma_w2 is None and cp.diverges_from == pytest.approx(div, rel=1e-6)
+    assert "does not exist" in cp.note and "q diverges from σw² ≈ 2." in cp.text()
+    for sw in (0.5 * div, 0.9 * div, 0.995 * div):
+        vmap, chi = _gh_map(phi, dphi, sw, 0.05)
+        q = _iterate(vmap, 1.0, 3000)
+        assert q < math.inf and abs(vmap(q) - q) < 1e-6 and chi(q) < 1
+    assert _iterate(_gh_map(phi, dphi, 1.005 * div, 0.05)[0], 1.0, 3000) == math.inf
+
+
+@pytest.mark.parametrize("sb", ["0", "0.05"])
+def test_softplus_has_no_critical_point_and_diverges_from_two(sb):
+    # a proof: softplus² > relu², so V(q) > q/2 and σw² ≥ 2 sends q to ∞; below, χ1 = σw²E[σ(z)²] and
+    # E[σ(z)²] = E[σ² + (1−σ)²]/2 < 1/2 (z symmetric), so χ1 < σw²/2 < 1. The boundary is σw² = 2, with
+    # χ1 → 1 only as q* → ∞. (This used to end in "Gaussian expectation overflowed": e^z at z ≈ 740.)
+    cp = mf.critical_sigma_w2("softplus", sb)
+    assert not cp.exists and cp.diverges_from == pytest.approx(2, rel=1e-4)
+    assert "stays below 1" in cp.note
+
+
+def test_gelu_at_zero_bias_has_no_reachable_critical_point():
+    # σw² = 1/φ'(0)² = 4 would put χ1 = 1 at q* = 0, but from q0 = 1 the map runs off there
+    cp = mf.critical_sigma_w2("gelu", 0)
+    assert not cp.exists and cp.diverges_from < 4
+    vmap, _ = _gh_map(_gelu, _dgelu, 4.0, 0.0)
+    assert _iterate(vmap, 1.0, 200) == math.inf
+    assert cp.diverges_from == pytest.approx(1 / (vmap(1.0) / 4), rel=1e-6)  # σw²·V(1) = 1: q0 is the edge
+
+
+def test_critical_point_is_checked_and_says_so():
+    cp = mf.critical_sigma_w2("tanh", "0.05", q0="0.5")
+    assert cp.exists and "checked" in cp.note and "reached from q0 = 1/2" in cp.note
+    assert cp.sigma_w2 == pytest.approx(mf.critical_sigma_w2("tanh", "0.05").sigma_w2, rel=1e-9)  # one basin
+    d = cp.as_dict()
+    assert d["exists"] and d["q0"] == 0.5 and d["diverges_from"] is None
+
+
+def test_cli_critical_without_a_boundary_says_what_happens():
+    r = run("meanfield", "-a", "gelu", "--sigma-b2", "0.05", "--critical")
+    assert r.exit_code == 0 and "no critical σw²" in r.output and "diverges from σw² ≈ 2.23412983" in r.output
+    d = json.loads(run("meanfield", "-a", "gelu", "--sigma-b2", "0.05", "--critical", "--format", "json").output)
+    assert d["exists"] is False and d["sigma_w2"] is None and d["diverges_from"] == pytest.approx(2.234129833)
+
+
 def test_he_and_linear_rules_derived():
     assert mf.critical_sigma_w2("leaky_relu:0.1").sigma_w2 == sp.Rational(200, 101)  # 2/(1+a²)
     assert mf.critical_sigma_w2("linear").sigma_w2 == 1
@@ -341,6 +428,43 @@ def test_simulation_jacobian_mean_tracks_chi1_power():
     chi = s.chi1
     for l, (m, e) in enumerate(zip(s.jac_mean, s.jac_mean_stderr), start=1):
         assert abs(m - chi**l) < 5 * e + 0.05 * chi**l
+
+
+def _relu_log_ratio_bias(n: int) -> float:
+    """E[log r] − log χ1 for one input through a width-n ReLU layer, exactly.
+
+    r = (σw²/n)·χ²_K with K ~ Bin(n, 1/2) active units and χ1 = σw²/2, and
+    E[log χ²_K] = ψ(K/2) + log 2, so the bias is E[ψ(K/2)] + log 2 − log(n/2), given K ≥ 1.
+    """
+    from scipy.special import digamma
+    from scipy.stats import binom
+    k = np.arange(1, n + 1)
+    p = binom.pmf(k, n, 0.5) / (1 - 0.5**n)
+    return float(p @ digamma(k / 2)) + math.log(2) - math.log(n / 2)
+
+
+def test_simulation_ratio_is_unbiased_where_a_log_fit_is_not():
+    # width 16, one input: the log fit's bias is ≈ −2.5/n per layer (−0.176 exactly, ψ-derived above,
+    # 7 standard errors); the mean of per-layer ratios has none. Both checked against their own errors.
+    n, L, seeds = 16, 31, 16
+    s = mf.simulate("relu", 2, 0, width=n, depth=L, batch=1, seeds=seeds, jacobian_inputs=0, seed=11)
+    bias = _relu_log_ratio_bias(n)
+    assert bias == pytest.approx(-2.5 / n, rel=0.15)  # the O(1/n) rule, 13% off at n = 16
+    assert abs(s.z_score) < 4, s.text()
+    se_log = math.sqrt(5 / n) / math.sqrt((L - 1) * seeds)  # sd of log r ≈ √(Var log χ²_K + Var log K) ≈ √(5/n)
+    assert abs(math.log(s.chi1_logfit) - bias) < 4 * se_log
+    assert s.log_gap == pytest.approx(-bias, rel=0.3)  # the Jensen gap it measured ≈ Var(log r)/2 ≈ 2.5/n
+    assert "a fit on log norms gives" in s.text()
+
+
+def test_simulation_refuses_runaway_sizes_with_one_guard():
+    with pytest.raises(InvalidValueError, match="depth 1000000000"):
+        mf.simulate("relu", 2, width=8, depth=10**9)  # issue 15: the API had no guard
+    with pytest.raises(InvalidValueError, match="multiply-adds"):
+        mf.check_simulation_size(64, 2000, 1, seeds=10**5)  # fits in memory (66 MB), not in time
+    with pytest.raises(InvalidValueError, match="--width 100000000"):
+        mf.check_simulation_size(10**8, 10, 1, cli=True)
+    assert mf.simulate("relu", 2, width=np.int64(8), depth=2, batch=2, seeds=2).width == 8
 
 
 def test_simulation_rejects_bad_sizes_and_backend():

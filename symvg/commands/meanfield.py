@@ -10,7 +10,7 @@ from ._io import emit, format_option, output_option, precheck_output, to_json
 
 
 @click.command("meanfield")
-@click.option("--activation", "-a", required=True, help="Catalogue name (e.g. tanh, leaky_relu:0.2), erf or selu.")
+@click.option("--activation", "-a", required=True, help="Catalogue name (e.g. tanh, gelu, erf, selu, leaky_relu:0.2).")
 @click.option("--sigma-w2", "sigma_w2", default=None, help="Weight variance × fan_in, σw² (e.g. 2, 1.76, 25/9).")
 @click.option("--sigma-b2", "sigma_b2", default="0", show_default=True, help="Bias variance σb².")
 @click.option("--q0", "q0", default="1", show_default=True,

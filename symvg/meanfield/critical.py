@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from .theory import _bisect, _fixed_exact, _float, _json_number, _q_star_float, 
 
 __all__ = ["CriticalPoint", "critical_sigma_w2", "PhaseDiagram", "phase_diagram", "InitRule", "init_rules"]
 
-_GRID_RATIO = 1.5  # σw² scan step: the first sign change of 1 − χ1 is then bisected
+_GRID_RATIO = 2.0  # σw² scan step: the first sign change of 1 − χ1 is then bisected
 _BIG_Q = 1e14  # the divergence search looks at q up to q0·_BIG_Q
 
 
@@ -185,10 +186,10 @@ def _checked(act: Activation, m: Moments, sw: float, sb: sp.Rational, q0: sp.Rat
     if math.isinf(q):
         raise SymvgRuntimeError(f"critical σw² = {sw:.10g} for {act.label} at σb² = {sb} fails its check: q diverges")
     chi, slope = sw * m.d(q), _slope_float(m, sw, q)
+    reached = _reached(m, sw, float(sb), float(q0), q)
     failures = [why for bad, why in ((abs(chi - 1) > 1e-9, f"χ1 = {chi:.10g}, not 1"),
                                      (not slope < 1, f"q* = {q:.6g} is not stable (map slope {slope:.6g})"),
-                                     (not _reached(m, sw, float(sb), float(q0), q), f"q* is not reached from q0 = {q0}"))
-                if bad]
+                                     (not reached, f"q* is not reached from q0 = {q0}")) if bad]
     if failures:
         raise SymvgRuntimeError(f"critical σw² = {sw:.10g} for {act.label} at σb² = {sb} fails its check: "
                                 + "; ".join(failures))
@@ -197,13 +198,14 @@ def _checked(act: Activation, m: Moments, sw: float, sb: sp.Rational, q0: sp.Rat
                          f"(map slope {slope:.4g} < 1) reached from q0 = {q0}")
 
 
-def _none(act: Activation, sb: sp.Rational, q0: sp.Rational, div: float | None, best: float, hi: float) -> CriticalPoint:
+def _none(act: Activation, sb: sp.Rational, q0: sp.Rational, div: float | None, best: float,
+          hi: float) -> CriticalPoint:
     """No critical point: say what happens instead."""
     if div is None:
         why = f"χ1 < 1 for every σw² up to {hi:g} (at most {best:.4g}): order throughout"
     else:
         why = (f"no σw² gives χ1 = 1 at a finite, stable q* reached from q0 = {q0}, so the order/chaos boundary "
-               f"does not exist here: χ1 rises only to {best:.4g} and q diverges from σw² ≈ {div:.10g}")
+               f"does not exist here: χ1 stays below 1 (at most {best:.10g}) and q diverges from σw² ≈ {div:.10g}")
     return CriticalPoint(act.label, sb, None, None, False, q0, div, why)
 
 
@@ -317,8 +319,13 @@ class InitRule:
     explanation: str
 
 
+@lru_cache(maxsize=64)
+def _critical_at_zero_bias(act: str) -> Any:
+    return critical_sigma_w2(act, 0).sigma_w2
+
+
 def _gain_rule(name: str, act: str, pytorch_gain: sp.Expr | None, why: str) -> InitRule:
-    crit = critical_sigma_w2(act, 0).sigma_w2
+    crit = _critical_at_zero_bias(act)
     if pytorch_gain is None:  # derived: gain = √(critical σw²)
         gain = sp.sqrt(crit)
         return InitRule(name, gain, crit, crit, sp.Integer(1), True, why)
@@ -333,8 +340,8 @@ def init_rules(negative_slope: Number = "0.01") -> tuple[InitRule, ...]:
     [('linear', 1, True), ('relu', sqrt(2), True), ('leaky_relu', 100*sqrt(20002)/10001, True)]
     """
     a = to_rational(negative_slope, "negative_slope")
-    tanh_crit = float(critical_sigma_w2("tanh", 0).sigma_w2)
-    sig_crit = float(critical_sigma_w2("sigmoid", 0).sigma_w2)
+    tanh_crit = float(_critical_at_zero_bias("tanh"))
+    sig_crit = float(_critical_at_zero_bias("sigmoid"))
     return (
         _gain_rule("linear", "linear", None,
                    "χ1 = σw² for φ = z, so σw² = 1: Var w = 1/fan_in (LeCun); the backward pass asks "

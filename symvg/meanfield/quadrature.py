@@ -68,15 +68,36 @@ def gauss_expect(f: Callable[[np.ndarray], np.ndarray], q: float, kinks: Sequenc
     return total
 
 
+_LOG1PEXP = sp.Function("log1pexp")
+_a = sp.Wild("a")
+
+
+def _overflow_free(expr: sp.Expr) -> sp.Expr:
+    """log(1 + e^a) and e^a/(1 + e^a) in forms that do not overflow to inf or inf/inf at large a.
+
+    Softplus is evaluated at z up to 10√q, so e^z overflows once q passes ~5000 (its variance
+    map reaches that near σw² = 2); log1pexp is NumPy's logaddexp(0, a), the logistic 1/(1 + e^−a)
+    (whose e^−a → inf for a → −∞ gives the right 0: callers silence that overflow).
+    """
+    expr = expr.replace(sp.log(1 + sp.exp(_a)), _LOG1PEXP(_a))
+    return expr.replace(sp.exp(_a) / (sp.exp(_a) + 1), 1 / (1 + sp.exp(-_a)))
+
+
 def _numpy_function(expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
-    """φ as a NumPy function (SciPy's erf when present, else a vectorised math.erf)."""
+    """φ as a NumPy function (SciPy's erf when present, else a vectorised math.erf), overflow-free.
+
+    >>> f = _numpy_function(get("softplus").derivative)
+    >>> with np.errstate(over="ignore"): float(f(np.array(800.0))), float(f(np.array(-800.0)))
+    (1.0, 0.0)
+    """
+    own: dict[str, Any] = {"log1pexp": lambda x: np.logaddexp(0, x)}
     try:
         import scipy.special  # noqa: F401  (lambdify picks erf from it)
 
-        modules: list[Any] = ["scipy", "numpy"]
+        modules: list[Any] = [own, "scipy", "numpy"]
     except ImportError:  # scipy is optional: erf from the standard library
-        modules = [{"erf": np.vectorize(math.erf, otypes=[float])}, "numpy"]
-    return sp.lambdify(z, expr, modules=modules)
+        modules = [{**own, "erf": np.vectorize(math.erf, otypes=[float])}, "numpy"]
+    return sp.lambdify(z, _overflow_free(expr), modules=modules)
 
 
 def kinks(expr: sp.Expr) -> tuple[float, ...]:

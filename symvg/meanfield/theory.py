@@ -98,7 +98,7 @@ def _q_star_float(m: Moments, sw: float, sb: float, q0: float = 1.0) -> float:
         return _bisect(g, lo, hi)
     hi, lo = q, q / 2
     while g(lo) < 0:
-        hi, lo = lo, lo / 4
+        hi, lo = lo, lo / 16
         if lo < 1e-30 * q0:
             if g(0.0) <= 0:  # q = 0 is the attracting fixed point (σb² = 0, φ(0) = 0)
                 return 0.0
