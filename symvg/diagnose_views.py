@@ -130,6 +130,10 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
     if not passed or any(a is None for a in passed):
         return None
     gammas = [a.gamma for a in passed]  # type: ignore[union-attr]
+    unbounded = [a.label for a, g in zip(passed, gammas) if not math.isfinite(float(g))]  # type: ignore[union-attr]
+    if unbounded:  # sup|φ'| = ∞: γ·‖W‖ bounds nothing
+        return BoundComparison(tuple(dict.fromkeys(unbounded)), None, math.inf, None, None, fit.factor, None, None,
+                               f"no bound: sup|φ'| is unbounded for {', '.join(dict.fromkeys(unbounded))}")
     lgam = [math.log10(float(g)) if float(g) > 0 else -math.inf for g in gammas]
     gamma_value = 10 ** float(np.mean(lgam))
     labels = tuple(dict.fromkeys(a.label for a in passed))  # type: ignore[union-attr]

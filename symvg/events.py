@@ -269,6 +269,7 @@ def tensorboard_series(path: "str | os.PathLike[str]", run: str | None = None) -
     values: dict[str, dict[str, dict[int, float]]] = {}
     seen: dict[str, None] = {}
     skipped: dict[str, None] = {}
+    unnamed: dict[str, None] = {}
     for file in runs[key]:  # in name order, which is time order: a resumed run's later value wins
         for step, tag, kind, value in events(file, notes):
             seen.setdefault(tag)
@@ -277,9 +278,14 @@ def tensorboard_series(path: "str | os.PathLike[str]", run: str | None = None) -
                 values.setdefault(hit[1], {}).setdefault(hit[0], {})[step] = float(value)
             elif kind == "histogram":
                 skipped.setdefault(tag)
+            elif kind == "grad_histogram":
+                unnamed.setdefault(tag)
     if skipped:
         notes.append(f"{len(skipped)} TensorFlow histogram tag(s) ignored ({', '.join(list(skipped)[:3])}): "
                      "they keep bucket counts only, from which no norm can be recovered; log grad_norm scalars")
+    if unnamed:
+        notes.append(f"{len(unnamed)} histogram tag(s) not named as a gradient ignored ({', '.join(list(unnamed)[:3])});"
+                     " a gradient's histogram is read from <param>/grad, <param>_grad or grad/<param>")
     return source, values, notes, list(seen)
 
 

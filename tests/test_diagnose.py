@@ -779,9 +779,19 @@ def test_nested_runs_like_lightning_versions(tmp_path):
     assert len(dg.read_log(one).layers) == 3  # a run directory itself needs no --run
 
 
+def test_nan_scalars_in_an_event_file_are_a_divergence(tmp_path):
+    p = tmp_path / "events.out.tfevents.1.h"
+    body = b"".join(_event(s, _scalar("grad_norm/a", 0.1 if s < 3 else math.nan), _scalar("grad_norm/b", 1.0))
+                    for s in range(5))
+    p.write_bytes(HEADER + body)
+    d = dg.diagnose(dg.read_log(tmp_path))
+    assert d.divergence.step == 3 and d.divergence.layers == ("w1 (a)",) and d.steps_used == (0, 1, 2)
+
+
 def test_gradient_histograms_give_exact_norms_and_tf_histograms_are_explained(tmp_path):
     p = tmp_path / "events.out.tfevents.1.h"
     body = b"".join(_event(s, _histogram("fc1.weight/grad", 0.01), _histogram("fc2.weight/grad", 1.0),
+                           _histogram("fc1.weight", 4.0),
                            _tensor_scalar("dense/kernel_0", 0.0, plugin=b"histograms")) for s in range(2))
     p.write_bytes(HEADER + body)
     log = dg.read_log(tmp_path)
@@ -789,3 +799,12 @@ def test_gradient_histograms_give_exact_norms_and_tf_histograms_are_explained(tm
     assert log.layers[0].grad_norm == pytest.approx((0.1, 0.1))  # √(sum of squares)
     assert any("1 TensorFlow histogram tag(s) ignored (dense/kernel_0)" in n and "bucket counts" in n
                for n in log.notes)
+    assert any("1 histogram tag(s) not named as a gradient ignored (fc1.weight)" in n for n in log.notes)
+
+
+def test_an_unbounded_activation_gives_no_bound():
+    from symvg.diagnose_views import compare_bound
+
+    fake = type("Act", (), {"gamma": float("inf"), "label": "expr:z**3"})()  # γ = ∞, as proved for z³
+    b = compare_bound(dg.fit_decay([0.25, 0.5, 1.0]), [fake, fake, None], [1.0, 1.0, 1.0])
+    assert b.bound is None and b.text == "no bound: sup|φ'| is unbounded for expr:z**3"
