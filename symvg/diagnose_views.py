@@ -336,7 +336,6 @@ def _lines(d: Diagnosis) -> list[str]:
     if d.bias_fit:
         lines.append(f"bias gradients (δ_k itself): {d.bias_fit} ({d.bias_fit.layers_used} layers fitted)")
     lines.append(f"first/last layer: {_g10(d.log10_first_last)}")
-    lines.append(f"scale: {d.scale.text}" if d.scale else "scale: -")
     lines.append(f"bound: {d.bound.text}" if d.bound else "bound: give --activation to compare with γ·‖W‖")
     if d.mean_field:
         lines.append(d.mean_field.text)
