@@ -52,8 +52,9 @@ import numpy as np
 
 from . import activations
 from .errors import InvalidValueError, SymvgError
-from .logs import NEAR_ZERO, GradientLog, LayerLog, Record, activation as _activation
-from .logs import collect_torch, read_csv, read_json, read_log, write_csv  # noqa: F401  (the old home)
+from .logs import GradientLog, LayerLog, Record, activation as _activation
+from .logs import read_csv, read_json, read_log, write_csv  # noqa: F401  (the old home)
+from .torchlog import NEAR_ZERO, collect_torch  # noqa: F401
 from .events import match_tag as match_tensorboard_tag  # noqa: F401
 from .diagnose_views import (DEAD_FRACTION, PLOT_FORMATS, REMEDIES, BoundComparison, MeanFieldComparison,  # noqa: F401
                              Remedy, _f, _g, _g10, _l10, _pow10, as_dict, compare_bound, compare_mean_field, plot,

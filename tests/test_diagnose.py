@@ -360,6 +360,7 @@ def test_tensorboard_tags_are_recognised():
     assert dg.match_tensorboard_tag("loss/train") is None
 
 
+@pytest.mark.slow  # the real SummaryWriter against our reader; importing torch.utils.tensorboard takes ~10 s
 def test_tensorboard_directory(tmp_path):
     pytest.importorskip("tensorboard")
     SummaryWriter = pytest.importorskip("torch.utils.tensorboard").SummaryWriter
