@@ -809,3 +809,9 @@ def test_an_unbounded_activation_gives_no_bound():
     fake = type("Act", (), {"gamma": float("inf"), "label": "expr:z**3"})()  # γ = ∞, as proved for z³
     b = compare_bound(dg.fit_decay([0.25, 0.5, 1.0]), [fake, fake, None], [1.0, 1.0, 1.0])
     assert b.bound is None and b.text == "no bound: sup|φ'| is unbounded for expr:z**3"
+
+
+def test_a_checksummed_record_that_is_not_an_event_is_named(tmp_path):
+    p = tmp_path / "events.out.tfevents.1.h"
+    p.write_bytes(HEADER + _event(0, _scalar("grad_norm/a", 1.0)) + _record(b"\x0f\xff"))  # wire type 7: no protobuf
+    assert_one_line_error(cli("diagnose", str(p)), 2, "events.out.tfevents.1.h: record 3: not a readable event")
