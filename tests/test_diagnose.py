@@ -720,6 +720,19 @@ def test_crc32c_matches_its_published_check_value():
 
     crc = 0xE3069283  # crc32c(b"123456789"), the CRC catalogue's check value for CRC-32C
     assert masked_crc32c(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    table = []  # the textbook bytewise algorithm, against the 4-bytes-at-a-time one for every tail length
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    data = bytes(np.random.default_rng(0).integers(0, 256, 40, dtype=np.uint8))
+    for n in range(41):
+        c = 0xFFFFFFFF
+        for b in data[:n]:
+            c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+        c ^= 0xFFFFFFFF
+        assert masked_crc32c(data[:n]) == (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def test_event_file_read_without_tensorboard(tmp_path, monkeypatch):
