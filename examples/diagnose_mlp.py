@@ -9,7 +9,7 @@
 
 Plain SGD on synthetic regression data made here. Every step logs each weight layer's gradient
 norm, bias-gradient norm, Frobenius and spectral norms, σw², σb² and the fraction of weights
-near zero with :func:`symvg.logs.collect_torch`; the logs are written as CSV and read back and
+near zero with :func:`symvg.torchlog.collect_torch`; the logs are written as CSV and read back and
 diagnosed exactly as ``symvg diagnose LOG.csv --lr LR`` would.
 
 Run it (needs PyTorch: ``pip install torch``)::
@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from symvg import diagnose as dg
-from symvg import logs
+from symvg import logs, torchlog
 
 DEPTH, WIDTH, INPUTS = 10, 32, 16
 STEPS, BATCH, LR = 100, 64, 0.05
@@ -90,7 +90,7 @@ def train_and_log(activation: str, init: "str | tuple | None", lr: float, steps:
         for step in range(steps):
             idx = torch.randint(0, len(x), (BATCH,), generator=g)
             # one forward + backward; the gradients stay in .grad for the optimiser
-            records += logs.collect_torch(model, loss_fn, (x[idx], y[idx]), step=step,
+            records += torchlog.collect_torch(model, loss_fn, (x[idx], y[idx]), step=step,
                                         activation=[activation] * (DEPTH - 1) + [None])
             opt.step()
     finally:

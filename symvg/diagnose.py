@@ -45,18 +45,21 @@ Conventions:
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import activations
-from .errors import BackendUnavailableError, InvalidValueError, SymvgError
-from .logs import NEAR_ZERO, GradientLog, LayerLog, Record, activation as _activation
-from .logs import collect_torch, read_csv, read_json, read_log, write_csv  # noqa: F401  (the old home)
-from .events import match_tag as match_tensorboard_tag, read_tensorboard  # noqa: F401
+from .errors import InvalidValueError, SymvgError
+from .logs import GradientLog, LayerLog, Record, activation as _activation
+from .logs import read_csv, read_json, read_log, write_csv  # noqa: F401  (the old home)
+from .torchlog import NEAR_ZERO, collect_torch  # noqa: F401
+from .events import match_tag as match_tensorboard_tag  # noqa: F401
+from .diagnose_views import (DEAD_FRACTION, PLOT_FORMATS, REMEDIES, BoundComparison, MeanFieldComparison,  # noqa: F401
+                             Remedy, _f, _g, _g10, _l10, _pow10, as_dict, compare_bound, compare_mean_field, plot,
+                             remedies, render_markdown, render_text, saturating, scale_text, verdict)
+from .logs import read_tensorboard  # noqa: F401
 
 VANISHING_BELOW = 1e-2
 """A layer whose mean gradient norm is below this multiple of the last layer's is vanishing."""
@@ -68,40 +71,6 @@ LR_RANGE = (1e-5, 1.0)
 """Learning rates assumed possible when none is given: a verdict must hold for all of them."""
 RAW_BELOW, RAW_ABOVE = 1e-8, 1e3
 """An update lr·|g| outside these is vanishing / exploding when no weight norm is logged."""
-DEAD_FRACTION = 0.5
-"""More than this fraction of a layer's weights near zero earns the dead-units remedy."""
-
-
-def _l10(x: float) -> float:
-    return math.log10(x) if x > 0 else -math.inf
-
-
-def _g(x: float | None, digits: int = 2) -> str:
-    """A short human number: 0.21, 3.2e-07, 1.5e+03."""
-    if x is None:
-        return "n/a"
-    if x == 0 or 1e-3 <= abs(x) < 1e4:
-        return f"{x:.{digits}g}" if abs(x) < 1 else f"{x:.{digits + 1}g}"
-    return f"{x:.{digits - 1}e}"
-
-
-def _g10(lg: float | None) -> str:
-    """A number given by its log10, printed without overflow: _g10(400.3) == '2.0e+400'."""
-    if lg is None:
-        return "n/a"
-    if lg == -math.inf:
-        return "0"
-    if -300 < lg < 300:
-        return _g(10.0 ** lg)
-    e = math.floor(lg)
-    m = 10 ** (lg - e)
-    if round(m, 1) >= 10:
-        m, e = m / 10, e + 1
-    return f"{m:.1f}e{e:+d}"
-
-
-def _f(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def log10_mean(values: Sequence[float]) -> float:
@@ -169,32 +138,6 @@ class DecayFit:
 
 
 @dataclass(frozen=True)
-class BoundComparison:
-    """The measured factor against γ·‖W‖ per layer (geometric means over the layers passed)."""
-
-    activations: tuple[str, ...]
-    gamma: Any  # exact SymPy number when one activation covers every layer, else None
-    gamma_value: float
-    weight_norm: float | None
-    bound: float | None
-    measured: float
-    consistent: bool | None
-    implied_weight_norm: float | None  # the ‖W‖ at which γ·‖W‖ equals the measurement
-    text: str
-    norm: str = "frobenius"  # or "spectral"
-
-
-@dataclass(frozen=True)
-class MeanFieldComparison:
-    """√χ1 per layer step (None where σw² is not logged or q* diverges) against the measured factor."""
-
-    sqrt_chi1: tuple[float | None, ...]
-    factor: float
-    measured: float
-    text: str
-
-
-@dataclass(frozen=True)
 class Scale:
     """The absolute-scale judgement: which evidence, its thresholds (log10), and what it found."""
 
@@ -211,14 +154,6 @@ class Divergence:
     step: int
     layers: tuple[str, ...]
     value: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Remedy:
-    """A fix that applies, and why."""
-
-    key: str
     text: str
 
 
@@ -249,8 +184,6 @@ class Diagnosis:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON: floats that are not finite become None (log10 fields carry the size)."""
-        from .diagnose_views import as_dict
-
         return as_dict(self)
 
 
@@ -394,8 +327,6 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
     bias_fit = fit_log10([_l10(b) for b in bias]) if all(b is not None for b in bias) and \
         sum(b > 0 for b in bias) >= 2 else None  # type: ignore[operator]
     status = _overall([l.status for l in layers])
-    from .diagnose_views import compare_bound, compare_mean_field, remedies, scale_text, verdict
-
     scale = Scale(scale.evidence, scale.low, scale.high, scale_text(scale, meas, abs_classes))
     if div is not None:
         status = "exploding"
@@ -419,13 +350,6 @@ def _grad_means(log: GradientLog, used: Sequence[int]) -> list[float]:
         raise InvalidValueError(f"{log.source}: the last layer {log.layers[-1].name!r} has mean gradient norm 0; "
                                 "nothing to compare the other layers with")
     return lg
-
-
-def _pow10(lg: float) -> float:
-    try:
-        return 10.0 ** lg
-    except OverflowError:
-        return math.inf
 
 
 def _overall(classes: Sequence[str]) -> str:
@@ -472,15 +396,7 @@ __all__ = [
     "Diagnosis", "fit_decay", "fit_log10", "log10_mean", "find_divergence", "diagnose",
     "VANISHING_BELOW", "EXPLODING_ABOVE", "UPDATE_BELOW", "UPDATE_ABOVE", "LR_RANGE", "RAW_BELOW", "RAW_ABOVE",
     # the views and readers, importable from here as before
-    "render_text", "render_markdown", "plot", "compare_bound", "REMEDIES",
+    "render_text", "render_markdown", "plot", "compare_bound", "saturating", "REMEDIES", "DEAD_FRACTION", "PLOT_FORMATS",
     "Record", "GradientLog", "LayerLog", "read_csv", "read_json", "read_log", "read_tensorboard", "write_csv",
     "collect_torch", "match_tensorboard_tag", "NEAR_ZERO",
 ]
-
-
-def __getattr__(name: str) -> Any:  # the views live in diagnose_views; they import this module
-    if name in ("render_text", "render_markdown", "plot", "compare_bound", "REMEDIES", "PLOT_FORMATS"):
-        from . import diagnose_views
-
-        return getattr(diagnose_views, name)
-    raise AttributeError(name)

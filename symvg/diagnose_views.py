@@ -5,15 +5,95 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import sympy as sp
 
 from . import activations
-from .diagnose import (DEAD_FRACTION, BoundComparison, DecayFit, Diagnosis, Divergence, LayerDiagnosis, MeanFieldComparison, Remedy,
-                       Scale, _f, _g, _g10, _pow10, fit_decay)
 from .errors import BackendUnavailableError, InvalidValueError
+
+if TYPE_CHECKING:  # the results are built in symvg.diagnose, which imports this module
+    from .diagnose import DecayFit, Diagnosis, Divergence, LayerDiagnosis, Scale
+
+DEAD_FRACTION = 0.5
+"""More than this fraction of a layer's weights near zero earns the dead-units remedy."""
+
+
+def _l10(x: float) -> float:
+    return math.log10(x) if x > 0 else -math.inf
+
+
+def _g(x: float | None, digits: int = 2) -> str:
+    """A short human number: 0.21, 3.2e-07, 1.5e+03."""
+    if x is None:
+        return "n/a"
+    if x == 0 or 1e-3 <= abs(x) < 1e4:
+        return f"{x:.{digits}g}" if abs(x) < 1 else f"{x:.{digits + 1}g}"
+    return f"{x:.{digits - 1}e}"
+
+
+def _g10(lg: float | None) -> str:
+    """A number given by its log10, printed without overflow: _g10(400.3) == '2.0e+400'."""
+    if lg is None:
+        return "n/a"
+    if lg == -math.inf:
+        return "0"
+    if -300 < lg < 300:
+        return _g(10.0 ** lg)
+    e = math.floor(lg)
+    m = 10 ** (lg - e)
+    if round(m, 1) >= 10:
+        m, e = m / 10, e + 1
+    return f"{m:.1f}e{e:+d}"
+
+
+def _f(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _pow10(lg: float) -> float:
+    try:
+        return 10.0 ** lg
+    except OverflowError:
+        return math.inf
+
+
+@dataclass(frozen=True)
+class BoundComparison:
+    """The measured factor against γ·‖W‖ per layer (geometric means over the layers passed)."""
+
+    activations: tuple[str, ...]
+    gamma: Any  # exact SymPy number when one activation covers every layer, else None
+    gamma_value: float
+    weight_norm: float | None
+    bound: float | None
+    measured: float
+    consistent: bool | None
+    implied_weight_norm: float | None  # the ‖W‖ at which γ·‖W‖ equals the measurement
+    text: str
+    norm: str = "frobenius"  # or "spectral"
+
+
+@dataclass(frozen=True)
+class MeanFieldComparison:
+    """√χ1 per layer step (None where σw² is not logged or q* diverges) against the measured factor."""
+
+    sqrt_chi1: tuple[float | None, ...]
+    factor: float
+    measured: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """A fix that applies, and why."""
+
+    key: str
+    text: str
+
+
 
 
 def saturating(act: activations.Activation) -> bool:
@@ -41,6 +121,7 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
     ``from_bias``: the fit is of bias gradients, δ_k itself -- what the bound is about; a weight
     gradient ‖δ_k‖·‖h_{k-1}‖ also carries the change of activation norms.
 
+    >>> from symvg.diagnose import fit_decay
     >>> s = activations.get("sigmoid")
     >>> print(compare_bound(fit_decay([0.04, 0.2, 1.0]), [s, s, None], [None, None, None]).text)
     measured factor 0.2 per layer (decay); sigmoid bound 1/4·‖W‖ predicts ≤ 0.25·‖W‖; consistent if ‖W‖ ≥ 0.8
@@ -49,6 +130,10 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
     if not passed or any(a is None for a in passed):
         return None
     gammas = [a.gamma for a in passed]  # type: ignore[union-attr]
+    unbounded = [a.label for a, g in zip(passed, gammas) if not math.isfinite(float(g))]  # type: ignore[union-attr]
+    if unbounded:  # sup|φ'| = ∞: γ·‖W‖ bounds nothing
+        return BoundComparison(tuple(dict.fromkeys(unbounded)), None, math.inf, None, None, fit.factor, None, None,
+                               f"no bound: sup|φ'| is unbounded for {', '.join(dict.fromkeys(unbounded))}")
     lgam = [math.log10(float(g)) if float(g) > 0 else -math.inf for g in gammas]
     gamma_value = 10 ** float(np.mean(lgam))
     labels = tuple(dict.fromkeys(a.label for a in passed))  # type: ignore[union-attr]
@@ -251,7 +336,6 @@ def _lines(d: Diagnosis) -> list[str]:
     if d.bias_fit:
         lines.append(f"bias gradients (δ_k itself): {d.bias_fit} ({d.bias_fit.layers_used} layers fitted)")
     lines.append(f"first/last layer: {_g10(d.log10_first_last)}")
-    lines.append(f"scale: {d.scale.text}" if d.scale else "scale: -")
     lines.append(f"bound: {d.bound.text}" if d.bound else "bound: give --activation to compare with γ·‖W‖")
     if d.mean_field:
         lines.append(d.mean_field.text)
@@ -322,5 +406,5 @@ def plot(d: Diagnosis, path: "str | os.PathLike[str]") -> None:
     write_atomic(path, lambda f: fig.savefig(f, format=fmt))
 
 
-__all__ = ["saturating", "compare_bound", "compare_mean_field", "scale_text", "verdict", "remedies", "REMEDIES",
+__all__ = ["BoundComparison", "MeanFieldComparison", "Remedy", "DEAD_FRACTION", "saturating", "compare_bound", "compare_mean_field", "scale_text", "verdict", "remedies", "REMEDIES",
            "as_dict", "render_text", "render_markdown", "plot", "PLOT_FORMATS"]

@@ -7,7 +7,7 @@ truncated one is read up to its last complete record with a note saying so. Only
 fields needed are decoded (step, summary value tag, scalar, tensor scalar, histogram), by a
 small protobuf reader here: no tensorboard or TensorFlow install is needed.
 
-Per-layer quantities come from scalar tags (:func:`match_tag`): ``grad_<p>_norm/<param>``
+It returns per-parameter series; :mod:`symvg.logs` turns them into a log. They come from scalar tags (:func:`match_tag`): ``grad_<p>_norm/<param>``
 (PyTorch Lightning's ``grad_norm`` utility, also as ``CSVLogger`` columns), ``grad_norm/<layer>``,
 ``<layer>/grad_norm``, ``weight_norm/<layer>``, ``bias_grad_norm/<layer>``, ``spectral_norm/<layer>``,
 ``sigma_w2/<layer>``, ``sigma_b2/<layer>``, ``near_zero_fraction/<layer>``; a ``<p>.bias`` gradient
@@ -26,28 +26,53 @@ import math
 import os
 import re
 import struct
+import sys
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Dict, Iterator, List, Tuple
 
 from .errors import InvalidValueError
-from .logs import OPTIONAL, GradientLog, Record, parse_int, parse_norm
 
-_TABLE = []
-for _n in range(256):
-    _c = _n
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1  # Castagnoli polynomial, reflected
-    _TABLE.append(_c)
+OPTIONAL = ("weight_norm", "near_zero_fraction", "bias_grad_norm", "spectral_norm", "sigma_w2", "sigma_b2")
+"""Per-layer quantities a log may carry besides the weight-gradient norm (tags ``<quantity>/<layer>``)."""
+
+Series = Dict[str, Dict[str, Dict[int, float]]]
+"""{parameter: {quantity: {step: value}}}"""
+TagSeries = Tuple[str, Series, List[str], List[str]]
+"""(source, series, notes, tags seen)"""
+
+def _tables() -> list[list[int]]:
+    """Slicing-by-4 tables for crc32c (Castagnoli polynomial, reflected): four bytes per Python step."""
+    t0 = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t0.append(c)
+    tables = [t0]
+    for _ in range(3):
+        prev = tables[-1]
+        tables.append([(prev[n] >> 8) ^ t0[prev[n] & 0xFF] for n in range(256)])
+    return tables
+
+
+_T0, _T1, _T2, _T3 = _tables()
 
 
 def masked_crc32c(data: bytes) -> int:
     """TFRecord's checksum: crc32c rotated right by 15 bits plus 0xa282ead8 (mod 2^32)."""
     crc = 0xFFFFFFFF
-    table = _TABLE
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    n4 = len(data) // 4 * 4
+    t0, t1, t2, t3 = _T0, _T1, _T2, _T3
+    for word in memoryview(data[:n4]).cast("I") if n4 else ():
+        crc ^= word if _LITTLE else int.from_bytes(word.to_bytes(4, "big"), "little")
+        crc = t3[crc & 0xFF] ^ t2[(crc >> 8) & 0xFF] ^ t1[(crc >> 16) & 0xFF] ^ t0[crc >> 24]
+    for b in data[n4:]:
+        crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
     crc ^= 0xFFFFFFFF
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+_LITTLE = sys.byteorder == "little"
 
 
 # ----------------------------------------------------------------------------- records and protobuf
@@ -225,31 +250,6 @@ def match_tag(tag: str) -> tuple[str, str] | None:
     return None
 
 
-def _assemble(values: Mapping[str, Mapping[str, Mapping[int, float]]], source: str, notes: list[str],
-              seen: Sequence[str]) -> GradientLog:
-    """Per-parameter series to layers: ``x.bias`` joins ``x.weight`` as its bias gradient."""
-    names = [n for n in values if "grad_norm" in values[n]]
-    if not names:
-        shown = ", ".join(seen[:8]) + (", ..." if len(seen) > 8 else "") if seen else "none"
-        raise InvalidValueError(f"{source}: no per-layer gradient-norm scalars (tags seen: {shown}); expected "
-                                "grad_2.0_norm/<layer> (Lightning), grad_norm/<layer> or <layer>/grad_norm")
-    weights = [n for n in names if n.endswith("weight")]
-    biases = {n[: -len("weight")] + "bias" for n in weights} & set(names)
-    if weights:
-        names = weights
-    if biases:
-        notes.append(f"bias gradients of {len(biases)} layer(s) read as each layer's bias_grad_norm (δ_k)")
-    out = []
-    for name in names:
-        q = dict(values[name])
-        bias = name[: -len("weight")] + "bias" if name.endswith("weight") else None
-        if bias in biases:
-            q["bias_grad_norm"] = values[bias]["grad_norm"]  # type: ignore[index]
-        for step, g in q["grad_norm"].items():
-            out.append(Record(step, name, g, **{k: q[k].get(step) for k in OPTIONAL if k in q}))
-    return GradientLog.from_records(out, source, {n: i for i, n in enumerate(names)}, notes)
-
-
 # ----------------------------------------------------------------------------- event directories
 
 
@@ -269,8 +269,8 @@ def find_runs(root: Path, max_depth: int = 6) -> dict[str, list[Path]]:
     return runs
 
 
-def read_tensorboard(path: "str | os.PathLike[str]", run: str | None = None) -> GradientLog:
-    """Read per-layer scalars from a TensorBoard event file or directory; ``run`` picks a subfolder's run."""
+def tensorboard_series(path: "str | os.PathLike[str]", run: str | None = None) -> TagSeries:
+    """Per-parameter series from a TensorBoard event file or directory; ``run`` picks a subfolder's run."""
     root = Path(path)
     runs = find_runs(root)
     if not runs:
@@ -287,6 +287,7 @@ def read_tensorboard(path: "str | os.PathLike[str]", run: str | None = None) -> 
     values: dict[str, dict[str, dict[int, float]]] = {}
     seen: dict[str, None] = {}
     skipped: dict[str, None] = {}
+    unnamed: dict[str, None] = {}
     for file in runs[key]:  # in name order, which is time order: a resumed run's later value wins
         for step, tag, kind, value in events(file, notes):
             seen.setdefault(tag)
@@ -295,10 +296,15 @@ def read_tensorboard(path: "str | os.PathLike[str]", run: str | None = None) -> 
                 values.setdefault(hit[1], {}).setdefault(hit[0], {})[step] = float(value)
             elif kind == "histogram":
                 skipped.setdefault(tag)
+            elif kind == "grad_histogram":
+                unnamed.setdefault(tag)
     if skipped:
         notes.append(f"{len(skipped)} TensorFlow histogram tag(s) ignored ({', '.join(list(skipped)[:3])}): "
                      "they keep bucket counts only, from which no norm can be recovered; log grad_norm scalars")
-    return _assemble(values, source, notes, list(seen))
+    if unnamed:
+        notes.append(f"{len(unnamed)} histogram tag(s) not named as a gradient ignored ({', '.join(list(unnamed)[:3])});"
+                     " a gradient's histogram is read from <param>/grad, <param>_grad or grad/<param>")
+    return source, values, notes, list(seen)
 
 
 def _histogram_tag(tag: str) -> tuple[str, str] | None:
@@ -306,37 +312,5 @@ def _histogram_tag(tag: str) -> tuple[str, str] | None:
     return ("grad_norm", m.group("a") or m.group("b")) if m else None
 
 
-# ----------------------------------------------------------------------------- wide tables
-
-
-_NOT_LAYERS = re.compile(r"^(?:loss|lr|learning_rate|acc|accuracy|time|wall_?time|epoch|step|"
-                         r"(?:train|val|valid|validation|test)[_/].*|.*[_/](?:loss|acc|accuracy|lr))$", re.I)
-
-
-def read_wide(p: Path, header: list[str], named: list[str], rows: list[tuple[str, list[str]]]) -> GradientLog:
-    """One column per layer (or per ``grad_<p>_norm/<param>`` tag, as Lightning's CSVLogger writes)."""
-    step_col = header.index("step") if "step" in header else named.index("step")
-    tags = {i: match_tag(h) for i, h in enumerate(header) if i != step_col}
-    if not any(tags.values()):
-        tags = {i: ("grad_norm", h) for i, h in enumerate(header) if i != step_col and not _NOT_LAYERS.match(h)}
-    used = {i for i, t in tags.items() if t}
-    ignored = [h for i, h in enumerate(header) if i != step_col and i not in used]
-    notes = [f"wide layout: {len(used)} layer column(s)"]
-    if ignored:
-        notes.append(f"ignored column(s) {', '.join(map(repr, ignored[:6]))}{', ...' if len(ignored) > 6 else ''}"
-                     " (not per-layer)")
-    values: dict[str, dict[str, dict[int, float]]] = {}
-    for where, cells in rows:
-        step = parse_int(cells[step_col], f"{where}, column {header[step_col]}") if cells[step_col] else None
-        for i in sorted(used):
-            if cells[i] and step is not None:  # Lightning leaves a metric's cell empty on other rows
-                quantity, name = tags[i]  # type: ignore[misc]
-                series = values.setdefault(name, {}).setdefault(quantity, {})
-                if step in series:
-                    raise InvalidValueError(f"{where}: duplicate value for step {step}, column {header[i]!r}")
-                series[step] = parse_norm(cells[i], f"{where}, column {header[i]}")
-    return _assemble(values, str(p), notes, [h for i, h in enumerate(header) if i != step_col])
-
-
-__all__ = ["masked_crc32c", "records", "fields", "events", "match_tag", "find_runs", "read_tensorboard",
-           "read_wide"]
+__all__ = ["masked_crc32c", "records", "fields", "events", "match_tag", "find_runs", "tensorboard_series",
+           "OPTIONAL"]

@@ -1,6 +1,6 @@
 """Training logs of per-layer gradient norms: the records, and the readers and writers for CSV and JSON.
 
-TensorBoard event files are read by :mod:`symvg.events`; :func:`read_log` picks the reader.
+TensorBoard event files are decoded by :mod:`symvg.events`; :func:`read_log` picks the reader.
 
 A log holds, per layer and step, the norm of the layer's weight gradient and, where logged,
 the norm of its bias gradient (that is δ_k itself), its weights' Frobenius and spectral norms,
@@ -36,16 +36,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from . import activations
-from .errors import BackendUnavailableError, InvalidValueError, SymvgInputError
+from .errors import InvalidValueError, SymvgInputError
+from .events import OPTIONAL, Series, match_tag, tensorboard_series
 
-NEAR_ZERO = 1e-3
-"""|w| below this counts as a weight near zero (:func:`collect_torch`)."""
-
-OPTIONAL = ("weight_norm", "near_zero_fraction", "bias_grad_norm", "spectral_norm", "sigma_w2", "sigma_b2")
-"""Per-layer quantities a log may carry besides the weight-gradient norm."""
 
 CSV_COLUMNS = ("step", "layer", "grad_norm") + OPTIONAL + ("activation", "order")
 _REQUIRED = CSV_COLUMNS[:3]
@@ -297,8 +293,6 @@ def read_csv(path: "str | os.PathLike[str]", columns: "str | Mapping[str, str] |
     mapping = {**ALIASES, **parse_columns(columns)}
     named = [h if h in CSV_COLUMNS else mapping.get(h, mapping.get(h.lower(), "")) for h in header]
     if "layer" not in named and "step" in named:
-        from .events import read_wide  # the wide layout is a table of per-layer tags
-
         return read_wide(p, header, named, rows)
     for schema in set(named) - {""}:
         if named.count(schema) > 1:
@@ -456,14 +450,75 @@ def _json_layer(layer: Mapping[str, Any], name: str, steps: list[int], where: st
     return out
 
 
-# ----------------------------------------------------------------------------- dispatch, writer, PyTorch
+# ----------------------------------------------------------------------------- tag-named series: TensorBoard, wide CSV
+
+
+def _assemble(values: Series, source: str, notes: list[str],
+              seen: Sequence[str]) -> GradientLog:
+    """Per-parameter series to layers: ``x.bias`` joins ``x.weight`` as its bias gradient."""
+    names = [n for n in values if "grad_norm" in values[n]]
+    if not names:
+        shown = ", ".join(seen[:8]) + (", ..." if len(seen) > 8 else "") if seen else "none"
+        raise InvalidValueError(f"{source}: no per-layer gradient-norm scalars (tags seen: {shown}); expected "
+                                "grad_2.0_norm/<layer> (Lightning), grad_norm/<layer> or <layer>/grad_norm")
+    weights = [n for n in names if n.endswith("weight")]
+    biases = {n[: -len("weight")] + "bias" for n in weights} & set(names)
+    if weights:
+        names = weights
+    if biases:
+        notes.append(f"bias gradients of {len(biases)} layer(s) read as each layer's bias_grad_norm (δ_k)")
+    out = []
+    for name in names:
+        q = dict(values[name])
+        bias = name[: -len("weight")] + "bias" if name.endswith("weight") else None
+        if bias in biases:
+            q["bias_grad_norm"] = values[bias]["grad_norm"]  # type: ignore[index]
+        for step, g in q["grad_norm"].items():
+            out.append(Record(step, name, g, **{k: q[k].get(step) for k in OPTIONAL if k in q}))
+    return GradientLog.from_records(out, source, {n: i for i, n in enumerate(names)}, notes)
+
+
+def read_tensorboard(path: "str | os.PathLike[str]", run: str | None = None) -> GradientLog:
+    """Read per-layer scalars from a TensorBoard event file or directory (:mod:`symvg.events`)."""
+    source, values, notes, seen = tensorboard_series(path, run)
+    return _assemble(values, source, notes, seen)
+
+
+_NOT_LAYERS = re.compile(r"^(?:loss|lr|learning_rate|acc|accuracy|time|wall_?time|epoch|step|"
+                         r"(?:train|val|valid|validation|test)[_/].*|.*[_/](?:loss|acc|accuracy|lr))$", re.I)
+
+
+def read_wide(p: Path, header: list[str], named: list[str], rows: list[tuple[str, list[str]]]) -> GradientLog:
+    """One column per layer (or per ``grad_<p>_norm/<param>`` tag, as Lightning's CSVLogger writes)."""
+    step_col = header.index("step") if "step" in header else named.index("step")
+    tags = {i: match_tag(h) for i, h in enumerate(header) if i != step_col}
+    if not any(tags.values()):
+        tags = {i: ("grad_norm", h) for i, h in enumerate(header) if i != step_col and not _NOT_LAYERS.match(h)}
+    used = {i for i, t in tags.items() if t}
+    ignored = [h for i, h in enumerate(header) if i != step_col and i not in used]
+    notes = [f"wide layout: {len(used)} layer column(s)"]
+    if ignored:
+        notes.append(f"ignored column(s) {', '.join(map(repr, ignored[:6]))}{', ...' if len(ignored) > 6 else ''}"
+                     " (not per-layer)")
+    values: dict[str, dict[str, dict[int, float]]] = {}
+    for where, cells in rows:
+        step = parse_int(cells[step_col], f"{where}, column {header[step_col]}") if cells[step_col] else None
+        for i in sorted(used):
+            if cells[i] and step is not None:  # Lightning leaves a metric's cell empty on other rows
+                quantity, name = tags[i]  # type: ignore[misc]
+                series = values.setdefault(name, {}).setdefault(quantity, {})
+                if step in series:
+                    raise InvalidValueError(f"{where}: duplicate value for step {step}, column {header[i]!r}")
+                series[step] = parse_norm(cells[i], f"{where}, column {header[i]}")
+    return _assemble(values, str(p), notes, [h for i, h in enumerate(header) if i != step_col])
+
+
+# ----------------------------------------------------------------------------- dispatch and writer
 
 
 def read_log(path: "str | os.PathLike[str]", *, columns: "str | Mapping[str, str] | None" = None,
              run: str | None = None) -> GradientLog:
     """Read a ``.csv``, ``.json`` or TensorBoard directory/event file, chosen by what ``path`` is."""
-    from .events import read_tensorboard
-
     p = Path(path)
     if p.is_dir() or p.name.startswith("events.out.tfevents"):
         return read_tensorboard(p, run=run)
@@ -490,46 +545,5 @@ def write_csv(records: Iterable[Record], path: "str | os.PathLike[str]") -> None
     write_atomic(path, "\n".join(rows) + "\n")
 
 
-def collect_torch(model: Any, loss_fn: Callable[[Any, Any], Any], batch: Sequence[Any], *, step: int = 0,
-                  activation: "str | Sequence[str | None] | None" = None, near_zero: float = NEAR_ZERO
-                  ) -> tuple[Record, ...]:
-    """One forward and backward pass of ``model`` on ``batch = (inputs, targets)``; a Record per weight.
-
-    Reads ``param.grad`` of every parameter named ``*weight`` with two or more dimensions
-    (linear and convolution weights, not normalisation scales), in module order, with the
-    gradient of the matching ``*bias`` (that is δ_k summed over the batch), the weight's
-    Frobenius and spectral norms (a convolution kernel is flattened to out × rest first: the
-    matrix, not the convolution operator), σw² = fan_in·Var W and σb² = Var b. The gradients
-    stay in ``.grad`` for the optimiser's step.
-    """
-    try:
-        import torch
-    except ImportError:
-        raise BackendUnavailableError("collect_torch needs PyTorch: pip install torch") from None
-    inputs, targets = batch
-    model.zero_grad(set_to_none=True)
-    loss_fn(model(inputs), targets).backward()
-    params = dict(model.named_parameters())
-    weights = [(n, p) for n, p in params.items() if n.endswith("weight") and p.dim() >= 2]
-    acts = [activation] * len(weights) if activation is None or isinstance(activation, str) else list(activation)
-    if len(acts) != len(weights):
-        raise InvalidValueError(f"activation: got {len(acts)} names for {len(weights)} weight layers")
-    out = []
-    with torch.no_grad():
-        for (name, p), act in zip(weights, acts):
-            if p.grad is None:
-                continue  # a frozen or unused layer has no gradient to report
-            bias = params.get(name[: -len("weight")] + "bias")
-            w = p.reshape(p.shape[0], -1).double()
-            finite = bool(torch.isfinite(w).all())  # a diverged run's weights: nan, reported as such
-            out.append(Record(
-                step, name, float(p.grad.norm()), float(p.norm()), float((p.abs() < near_zero).float().mean()), act,
-                bias_grad_norm=None if bias is None or bias.grad is None else float(bias.grad.norm()),
-                spectral_norm=float(torch.linalg.matrix_norm(w, ord=2)) if finite else math.nan,
-                sigma_w2=float(w.shape[1] * w.var(unbiased=False)),
-                sigma_b2=None if bias is None else float(bias.double().var(unbiased=False))))
-    return tuple(out)
-
-
-__all__ = ["Record", "LayerLog", "GradientLog", "read_csv", "read_json", "read_log", "write_csv",
-           "collect_torch", "parse_columns", "CSV_COLUMNS", "ALIASES", "OPTIONAL", "NEAR_ZERO"]
+__all__ = ["Record", "LayerLog", "GradientLog", "read_csv", "read_json", "read_tensorboard", "read_wide", "read_log", "write_csv",
+           "parse_columns", "CSV_COLUMNS", "ALIASES", "OPTIONAL"]

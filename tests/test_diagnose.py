@@ -360,6 +360,7 @@ def test_tensorboard_tags_are_recognised():
     assert dg.match_tensorboard_tag("loss/train") is None
 
 
+@pytest.mark.slow  # the real SummaryWriter against our reader; importing torch.utils.tensorboard takes ~10 s
 def test_tensorboard_directory(tmp_path):
     pytest.importorskip("tensorboard")
     SummaryWriter = pytest.importorskip("torch.utils.tensorboard").SummaryWriter
@@ -719,6 +720,19 @@ def test_crc32c_matches_its_published_check_value():
 
     crc = 0xE3069283  # crc32c(b"123456789"), the CRC catalogue's check value for CRC-32C
     assert masked_crc32c(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    table = []  # the textbook bytewise algorithm, against the 4-bytes-at-a-time one for every tail length
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    data = bytes(np.random.default_rng(0).integers(0, 256, 40, dtype=np.uint8))
+    for n in range(41):
+        c = 0xFFFFFFFF
+        for b in data[:n]:
+            c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+        c ^= 0xFFFFFFFF
+        assert masked_crc32c(data[:n]) == (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def test_event_file_read_without_tensorboard(tmp_path, monkeypatch):
@@ -779,9 +793,19 @@ def test_nested_runs_like_lightning_versions(tmp_path):
     assert len(dg.read_log(one).layers) == 3  # a run directory itself needs no --run
 
 
+def test_nan_scalars_in_an_event_file_are_a_divergence(tmp_path):
+    p = tmp_path / "events.out.tfevents.1.h"
+    body = b"".join(_event(s, _scalar("grad_norm/a", 0.1 if s < 3 else math.nan), _scalar("grad_norm/b", 1.0))
+                    for s in range(5))
+    p.write_bytes(HEADER + body)
+    d = dg.diagnose(dg.read_log(tmp_path))
+    assert d.divergence.step == 3 and d.divergence.layers == ("w1 (a)",) and d.steps_used == (0, 1, 2)
+
+
 def test_gradient_histograms_give_exact_norms_and_tf_histograms_are_explained(tmp_path):
     p = tmp_path / "events.out.tfevents.1.h"
     body = b"".join(_event(s, _histogram("fc1.weight/grad", 0.01), _histogram("fc2.weight/grad", 1.0),
+                           _histogram("fc1.weight", 4.0),
                            _tensor_scalar("dense/kernel_0", 0.0, plugin=b"histograms")) for s in range(2))
     p.write_bytes(HEADER + body)
     log = dg.read_log(tmp_path)
@@ -789,3 +813,18 @@ def test_gradient_histograms_give_exact_norms_and_tf_histograms_are_explained(tm
     assert log.layers[0].grad_norm == pytest.approx((0.1, 0.1))  # √(sum of squares)
     assert any("1 TensorFlow histogram tag(s) ignored (dense/kernel_0)" in n and "bucket counts" in n
                for n in log.notes)
+    assert any("1 histogram tag(s) not named as a gradient ignored (fc1.weight)" in n for n in log.notes)
+
+
+def test_an_unbounded_activation_gives_no_bound():
+    from symvg.diagnose_views import compare_bound
+
+    fake = type("Act", (), {"gamma": float("inf"), "label": "expr:z**3"})()  # γ = ∞, as proved for z³
+    b = compare_bound(dg.fit_decay([0.25, 0.5, 1.0]), [fake, fake, None], [1.0, 1.0, 1.0])
+    assert b.bound is None and b.text == "no bound: sup|φ'| is unbounded for expr:z**3"
+
+
+def test_a_checksummed_record_that_is_not_an_event_is_named(tmp_path):
+    p = tmp_path / "events.out.tfevents.1.h"
+    p.write_bytes(HEADER + _event(0, _scalar("grad_norm/a", 1.0)) + _record(b"\x0f\xff"))  # wire type 7: no protobuf
+    assert_one_line_error(cli("diagnose", str(p)), 2, "events.out.tfevents.1.h: record 3: not a readable event")
