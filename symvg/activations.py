@@ -313,7 +313,7 @@ def prove_supremum(d: sp.Expr, budget: float | None = PROOF_SECONDS) -> Supremum
 
     >>> prove_supremum(sp.exp(-z**2)).value
     1
-    >>> prove_supremum(1 - sp.tanh(z)**2).candidates[0].reason
+    >>> prove_supremum(sp.exp(-z**2)).candidates[0].reason
     'critical point'
     >>> s = prove_supremum(3 * z**2)
     >>> s.value, s.bounded
@@ -470,7 +470,10 @@ def to_rational(value: Number, what: str = "value") -> sp.Rational:
         value = repr(float(value))  # float(): a float subclass (np.float64) too; the decimal the user typed, not the binary float's expansion
     if isinstance(value, str):
         text = value.strip()
-        if len(text) > 64 or not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?(/\d+)?", text):
+        if len(text) > 64:
+            raise InvalidValueError(f"{what} is {len(text)} characters long, got {text[:20]!r}...; allowed: at most "
+                                    "64 characters (write big or small numbers with an exponent: 1e999, 1e-300)")
+        if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?(/\d+)?", text):
             raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
         try:
             value = Fraction(text)

@@ -39,7 +39,7 @@ from sympy.printing.pretty.stringpict import prettyForm
 from sympy.printing.str import StrPrinter
 
 from .activations import Activation
-from .bounds import DepthBound, gradient_bound
+from .bounds import UNBOUNDED, DepthBound, gradient_bound
 from .derive import MAX_CLOSED_FORM_DEPTH, Derivation, Evaluation, Factor
 from .errors import InvalidValueError
 
@@ -583,7 +583,9 @@ def render_bound(b: DepthBound, fmt: str = "text") -> str:
     if b.layers is not None:
         exact = sp.sstr(b.bound) if len(sp.sstr(b.bound)) <= 40 else f"({b.factor})^{b.layers}"
         lines.append(f"  bound at depth {b.layers}: ({g}{times}|w|)^{b.layers} = {exact} ~= {_sci(b.bound)}")
-    if b.tol is not None:
+    if b.verdict == UNBOUNDED:  # no ceiling: no bound and no crossing depth to state
+        lines[1:] = ["  unbounded: no ceiling (sup|φ'| = oo), so no bound at any depth"]
+    elif b.tol is not None:
         lines.append(f"  depth at which the bound {where}: {crossing if crossing else 'never (factor is 1)'}")
     if fmt == "markdown":
         return "\n".join(["- " + lines[0]] + ["  - " + ln.strip() for ln in lines[1:]])
@@ -598,7 +600,7 @@ SWEEP_FORMATS = ("text", "markdown", "csv", "json")
 
 def _log10(b: DepthBound) -> float | None:
     """log10 of (γ|w|)^N from the bound's own log rate: no float underflow at any depth."""
-    return None if b.factor == 0 else round(b.log_rate * b.layers / math.log(10), 6)  # type: ignore[operator]
+    return None if b.factor == 0 or b.factor is sp.oo else round(b.log_rate * b.layers / math.log(10), 6)  # type: ignore[operator]
 
 
 def sweep_to_dict(columns: Sequence[Sequence[DepthBound]]) -> dict:
@@ -619,6 +621,8 @@ def sweep_to_dict(columns: Sequence[Sequence[DepthBound]]) -> dict:
 
 
 def _crossing(b: DepthBound) -> str:
+    if b.verdict == UNBOUNDED:
+        return "unbounded: no ceiling (sup|phi'| = oo)"
     if b.verdict == "vanish":
         return f"vanishes (below {b.tol}) at depth {b.depth_to_vanish}"
     if b.verdict == "explode":

@@ -104,7 +104,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["eval", "--layers", "3", "--tol", "0"], 2, "'0'"),
     (["eval", "--layers", "3", "--tol", "nan"], 2, "nan"),
     (["eval", "--layers", "3", "--tol", "1e-400"], 2, "4.9e-324"),  # was "0.0 is not in the range"
-    (["bound", "--weight", "1" + "0" * 1001], 2, "1000 digits"),
+    (["bound", "--weight", "1" + "0" * 1001], 2, "1002 characters"),
     (["eval", "--layers", "3", "--activation", "foo"], 2, "'foo'"),
     (["eval", "--layers", "3", "--loss", "bce", "--activation", "relu"], 2, "bce needs the output h_N in (0, 1)"),
     (["eval", "--layers", "3", "--seed", "-1"], 2, "-1"),

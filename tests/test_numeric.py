@@ -25,6 +25,7 @@ from symvg.numeric import compile, estimate_bytes, gradients, reference
 from conftest import as_floats, assert_close_rowwise, network_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
+EPS = float(np.finfo(np.float64).eps)
 
 
 # ----------------------------------------------------------------------------- kernels: proved forms
@@ -129,7 +130,9 @@ def test_matches_exact_derivation():
         for k in range(1, chain.depth + 1):
             exact = derive(chain, k).evaluate(vals).value
             assert g[k - 1, 0] == pytest.approx(float(exact), rel=1e-15, abs=0)
-            assert compile(derive(chain, k))(1.5, 0.25, ws, bs)[0] == g[k - 1, 0]
+            # Two float routes (compiled closed form, engine) round differently by an ulp or so on some
+            # platforms (numpy 2.5 on 16 cores: 0.024101937585733882 vs ...89); 4 ulps is the stated bar.
+            assert compile(derive(chain, k))(1.5, 0.25, ws, bs)[0] == pytest.approx(g[k - 1, 0], rel=4 * EPS, abs=0)
 
 
 def test_float32_within_its_tolerance():
