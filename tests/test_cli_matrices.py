@@ -50,3 +50,14 @@ def test_clip_command(run, tmp_path):
     for args in (["-g", "1,,2", "-t", "1"], ["-g", "1,2", "-t", "-1"], ["-g", "1,2", "-t", "1", "-d", "1"]):
         code, _, err = run("clip", *args)
         assert code == 2 and len(err.strip().splitlines()) == 1, args
+
+
+def test_vector_command(run):
+    code, out, _ = run("vector", "--widths", "3,4,2", "-a", "leaky_relu:0.2", "--check", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["gradient"] == "D1*W2.T*D2*delta2*h0.T" and data["check"]["holds"] is True
+    code, out, _ = run("vector", "--format", "latex")
+    assert code == 0 and r"W_{2}^{T}" in out
+    for args in (["--widths", "3,x"], ["--wrt", "9"], ["--widths", "3,0"]):
+        code, _, err = run("vector", *args)
+        assert code == 2 and err.startswith("symvg: error:"), args

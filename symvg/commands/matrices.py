@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 
 from .. import clipping
+from .. import matrices as mx
 from .. import rnn as rnn_mod
 from .. import spectrum as spec
 from ..errors import InvalidValueError
 from ..sampling import available_memory
-from ._io import emit, format_option, markdown_table, output_option, precheck_output, to_json
+from ._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
 
 
 def _depths(text: str) -> tuple[int, ...]:
@@ -146,4 +147,62 @@ def clip(gradient: str, threshold: str, direction: str | None, fmt: str, output:
         emit(str(c).replace("\n", "\n\n") if fmt == "markdown" else str(c), output)
 
 
-COMMANDS = [spectrum, rnn, clip]
+def _random_check(d: mx.VectorDerivation, activation: str, sigma_w2: float,
+                  seed: int) -> tuple[mx.Backprop, mx.NormBounds]:
+    import math
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    ws = [rng.standard_normal((b, a)) * math.sqrt(sigma_w2 / a) for a, b in zip(d.widths, d.widths[1:])]
+    bp = mx.backprop(ws, None, rng.standard_normal(d.widths[0]), rng.standard_normal(d.widths[-1]), activation)
+    return bp, mx.norm_bounds(ws, activation, float(np.linalg.norm(bp.deltas[-1])))
+
+
+@click.command("vector")
+@click.option("--widths", "-w", default="3,4,4,2", show_default=True, help="n0,n1,…,nN: input width, then each layer.")
+@click.option("--activation", "-a", default="tanh", show_default=True, help="Catalogue name.")
+@click.option("--wrt", "-k", type=int, default=1, show_default=True, help="The layer k of ∂L/∂W_k.")
+@click.option("--check", is_flag=True, help="Also draw a random network and check the norm bounds on every ‖δ_k‖.")
+@click.option("--sigma-w2", "sigma_w2", type=click.FloatRange(0, 1e6), default=1.0, show_default=True,
+              help="--check: weight variance × fan_in.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="--check: random seed.")
+@format_option("text", "json", "markdown", "latex")
+@output_option
+def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float, seed: int, fmt: str,
+           output: str | None) -> None:
+    """The vector chain rule: δ_k = W_(k+1)ᵀ D_(k+1) δ_(k+1), ∂L/∂W_k = D_k δ_k h_(k-1)ᵀ, factor by factor.
+
+    \b
+      symvg vector --widths 3,4,4,2 --activation tanh --wrt 1
+      symvg vector --widths 8,8,8,8 -a leaky_relu:0.1 --check --format json
+    """
+    precheck_output(output)
+    try:
+        ws = tuple(int(t) for t in _vector(widths, "--widths"))
+    except ValueError:
+        raise InvalidValueError(f"--widths must be comma-separated integers such as 3,4,2, got {widths!r}") from None
+    d = mx.derive_vector(ws, activation, wrt)
+    bp, nb = _random_check(d, activation, sigma_w2, seed) if check else (None, None)
+    if fmt == "json":
+        data = d.as_dict()
+        if bp is not None:
+            data["check"] = {"backprop": bp.as_dict(), "bounds": nb.as_dict(),
+                             "holds": nb.holds(bp.as_dict()["delta_norms"])}
+        emit(to_json(data), output)
+        return
+    if fmt == "latex":
+        emit(d.latex(), output)
+        return
+    text = str(d) if fmt == "text" else "```\n" + str(d) + "\n```\n\n$$" + d.latex() + "$$"
+    if bp is not None:
+        norms = bp.as_dict()["delta_norms"]
+        rows = [[k, f"{10 ** lo:.4g}" if lo > -300 else "0", f"{v:.4g}", f"{10 ** up:.4g}"]
+                for k, (lo, v, up) in enumerate(zip(nb.lower, norms, nb.upper))]
+        tab = (markdown_table if fmt == "markdown" else table)(rows, ["k", "lower", "‖δ_k‖", "upper"])
+        text += (f"\n\nrandom network (σw² = {sigma_w2:g}, seed {seed}): {nb}\n" + tab
+                 + f"\nbounds {'hold' if nb.holds(norms) else 'VIOLATED'} at every layer")
+    emit(text, output)
+
+
+COMMANDS = [spectrum, rnn, clip, vector]
