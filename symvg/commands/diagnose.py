@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import diagnose as dg
-from ._io import emit, format_option, output_option, precheck_output, to_json
+from ._io import OUTPUT_PATH, emit, format_option, output_option, precheck_output, to_json
 
 _RENDER = {"text": dg.render_text, "markdown": dg.render_markdown, "json": lambda d: to_json(d.as_dict())}
 
@@ -24,7 +24,7 @@ _RENDER = {"text": dg.render_text, "markdown": dg.render_markdown, "json": lambd
               default=dg.EXPLODING_ABOVE, show_default=True,
               help="A layer above this multiple of the last layer's gradient norm is exploding.")
 @format_option("text", "markdown", "json")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT_PATH, default=None,
               help="Also draw mean |grad| per layer (log axis) with the fitted decay to this .png/.pdf/.svg.")
 @output_option
 def diagnose(log: str, activation: tuple[str, ...], window: int | None, vanishing_below: float,
