@@ -191,9 +191,15 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
     check_memory(need)
     rng = np.random.default_rng(seed)
     shape = (n,) if shared_weights else (n, samples)
-    W = (mean + std * rng.standard_normal(shape)).astype(dt)
-    B = ((mean + std * rng.standard_normal(shape)) if isinstance(init, tuple) or init == "gaussian"
-         else np.zeros(shape)).astype(dt)
+    # A huge mean or std overflows while drawing; that is checked just below and refused in one line,
+    # so NumPy's warnings (printed before the error) say nothing more.
+    with np.errstate(over="ignore", invalid="ignore"):
+        W = (mean + std * rng.standard_normal(shape)).astype(dt)
+        B = ((mean + std * rng.standard_normal(shape)) if isinstance(init, tuple) or init == "gaussian"
+             else np.zeros(shape)).astype(dt)
+    if not (np.isfinite(W).all() and np.isfinite(B).all()):
+        raise InvalidValueError(f"init {label} draws weights or biases beyond {dt.name}'s range (inf); "
+                                f"use a mean and std whose draws stay below {float(np.finfo(dt).max):.4g}")
     if not chain.bias:
         B = np.zeros(shape, dtype=dt)
     x = rng.standard_normal(samples).astype(dt)

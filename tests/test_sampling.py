@@ -88,6 +88,18 @@ def test_relu_chain_zeros_are_explained_as_dead_paths():
         assert "dead_paths" not in _eval_json("--layers", "3", "--samples", "200", *other)
 
 
+@pytest.mark.parametrize("args,limit", [(["--init", "0,1e308"], "1.798e+308"),
+                                        (["--init", "0,1e39", "--dtype", "float32"], "3.403e+38")])
+def test_init_that_overflows_is_one_line_without_numpy_warnings(args, limit):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = CliRunner().invoke(symvg.cli.cli, ["eval", "--layers", "3", "--samples", "50", *args])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and limit in r.stderr, r.stderr
+    assert [str(w.message) for w in caught] == []  # NumPy's overflow warnings would print before the error
+
+
 def test_inits_and_bad_values():
     assert init_params("xavier")[:2] == (0.0, 1.0)
     with pytest.raises(InvalidValueError, match="std >= 0"):
