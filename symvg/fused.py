@@ -14,7 +14,7 @@ What makes it fast, measured at N = 20, M = 10^6 (benchmarks/README.md): the lay
 made ``vexp`` 1.5× faster; shared w_k, b_k enter as scalars; and the result, the only large write,
 bypasses the cache instead of being read into it first and evicting the block's h and φ'.
 
-Why numba alone was not enough (see ``../shared/PERFORMANCE.md``): its ``exp`` is a scalar libm call, so a
+Why numba alone was not enough (measured in ``benchmarks/README.md``): its ``exp`` is a scalar libm call, so a
 fused loop lost to NumPy's SIMD ``exp``. ``vexp`` here is an ``exp`` that LLVM can vectorise: Cody-Waite
 reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-11 Chebyshev (float64) or degree-7 Taylor (float32) polynomial,
 and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),

@@ -191,9 +191,15 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
     check_memory(need)
     rng = np.random.default_rng(seed)
     shape = (n,) if shared_weights else (n, samples)
-    W = (mean + std * rng.standard_normal(shape)).astype(dt)
-    B = ((mean + std * rng.standard_normal(shape)) if isinstance(init, tuple) or init == "gaussian"
-         else np.zeros(shape)).astype(dt)
+    # A huge mean or std overflows while drawing; that is checked just below and refused in one line,
+    # so NumPy's warnings (printed before the error) say nothing more.
+    with np.errstate(over="ignore", invalid="ignore"):
+        W = (mean + std * rng.standard_normal(shape)).astype(dt)
+        B = ((mean + std * rng.standard_normal(shape)) if isinstance(init, tuple) or init == "gaussian"
+             else np.zeros(shape)).astype(dt)
+    if not (np.isfinite(W).all() and np.isfinite(B).all()):
+        raise InvalidValueError(f"init {label} draws weights or biases beyond {dt.name}'s range (inf); "
+                                f"use a mean and std whose draws stay below {float(np.finfo(dt).max):.4g}")
     if not chain.bias:
         B = np.zeros(shape, dtype=dt)
     x = rng.standard_normal(samples).astype(dt)
@@ -210,4 +216,50 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
                          seed, layers)
 
 
-__all__ = ["GradientStats", "INITS", "LayerStats", "available_memory", "check_memory", "init_params", "sample"]
+@dataclass(frozen=True)
+class DeadPaths:
+    """Why a width-1 ReLU chain shows zeros at every layer: a path that is alive only with probability 2^-N.
+
+    dL/dw_k of a plain ReLU chain is non-zero only when every unit 1..N is on (z_j > 0): a unit that is
+    off cuts the backward path above it, or feeds h = 0 forward. With zero-mean Gaussian weights
+    and biases (or zero biases), z_j is symmetric about 0 given everything before it, so each unit is
+    on with probability 1/2, independently: a fraction 2^-N of random networks passes any gradient.
+    """
+
+    depth: int
+    expected: float  # 2^-depth
+    observed: float  # fraction of samples whose dL/dw_1 is not exactly 0
+    nonzero: int
+    samples: int
+
+    def sentence(self) -> str:
+        return (f"a width-1 ReLU chain passes a gradient only when all {self.depth} units are on; with zero-mean "
+                f"weights and biases each is on with probability 1/2, so a fraction 2^-{self.depth} = "
+                f"{self.expected:.3g} of random networks is expected non-zero ({self.nonzero} of {self.samples} = "
+                f"{self.observed:.3g} here). These zeros are dead paths, not underflow; a wide layer keeps some "
+                "path alive (see symvg meanfield).")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), note=self.sentence())
+
+
+def dead_paths(chain: Chain, init: Init, stats: GradientStats) -> DeadPaths | None:
+    """The 2^-N note for a plain all-ReLU chain drawn per sample with zero-mean weights, else None.
+
+    >>> s = sample(Chain(3, "relu"), samples=4000, init="he", seed=0)
+    >>> d = dead_paths(Chain(3, "relu"), "he", s)
+    >>> d.expected, abs(d.observed - 1 / 8) < 4 * (1 / 8 * 7 / 8 / 4000) ** 0.5
+    (0.125, True)
+    >>> dead_paths(Chain(3, "relu"), (1.0, 1.0), s) is None   # mean 1: units are on more often than 1/2
+    True
+    """
+    mean, std, _ = init_params(init)
+    relu_only = all(a.name == "relu" for a in chain.activations) and not chain.residual
+    if not relu_only or stats.shared_weights or mean != 0 or std == 0:
+        return None
+    nonzero = stats.samples - stats.layers[0].zeros
+    return DeadPaths(chain.depth, 2.0 ** -chain.depth, nonzero / stats.samples, nonzero, stats.samples)
+
+
+__all__ = ["DeadPaths", "GradientStats", "INITS", "LayerStats", "available_memory", "check_memory", "dead_paths",
+           "init_params", "sample"]

@@ -162,3 +162,23 @@ def test_numpy_scalars_are_numbers():
         A.to_rational(np.float64("nan"))
     with pytest.raises(InvalidValueError, match="1000 digits"):
         A.to_rational(10 ** 1001)
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_readme_lists_every_catalogue_activation():
+    row = next(line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| `symvg activations`"))
+    listed = {w.strip(" `") for w in row.split("(")[-1].split(")")[0].split(",")}
+    assert set(A.names()) <= listed, set(A.names()) - listed
+
+
+def test_nothing_in_the_repository_points_outside_it():
+    # ../shared/... exists on the authors' machine only: a reader of the repository gets a dead link
+    files = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("benchmarks/*"), *ROOT.glob("symvg/**/*.py"),
+             *ROOT.glob("examples/*")]
+    bad = [f"{f.relative_to(ROOT)}:{n}" for f in files if f.is_file()
+           for n, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+           if "../shared" in line or "](../" in line]
+    assert bad == []

@@ -147,3 +147,113 @@ def test_success_replaces_and_keeps_mode(scratch: Path) -> None:
     assert CliRunner().invoke(cli, ["underflow", "--factor", "0.5", "--output", "u.txt"]).exit_code == 0
     assert out.read_text() != "old\n" and out.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in scratch.iterdir()) == ["grads.csv", "u.txt"]
+
+
+# ----------------------------------------------------------------------------- what is not a regular file
+
+DERIVE = ["derive", "--layers", "2"]
+
+
+def _expected() -> str:
+    return CliRunner().invoke(cli, DERIVE).stdout
+
+
+def test_character_device_is_written_through_not_replaced(scratch: Path) -> None:
+    import os
+    import stat
+
+    node = scratch / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # the /dev/null device, in a scratch directory
+    except PermissionError:
+        pytest.skip("mknod needs root (CAP_MKNOD)")
+    r = CliRunner().invoke(cli, DERIVE + ["--output", str(node)])
+    assert r.exit_code == 0, r.stderr
+    st = node.lstat()
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)  # still the device node
+    assert sorted(p.name for p in scratch.iterdir()) == ["grads.csv", "null"]  # no temp file left
+
+
+def test_fifo_reader_gets_the_output(scratch: Path) -> None:
+    import os
+    import threading
+
+    fifo = scratch / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    r = CliRunner().invoke(cli, DERIVE + ["--output", "pipe"])
+    reader.join(10)
+    assert r.exit_code == 0, r.stderr
+    assert got == [_expected().encode()] and fifo.is_fifo()
+
+
+def test_fifo_without_a_reader_is_refused_in_bounded_time(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    os.mkfifo(scratch / "pipe")
+    monkeypatch.setattr(symvg.atomic, "FIFO_WAIT_S", 0.1)
+    r = CliRunner().invoke(cli, DERIVE + ["--output", "pipe"])
+    assert r.exit_code == 1 and "FIFO with no reader" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_symlink_target_is_replaced_and_the_link_kept(scratch: Path) -> None:
+    (scratch / "sub").mkdir()
+    real = scratch / "sub" / "real.txt"
+    real.write_text("old\n")
+    link = scratch / "link.txt"
+    link.symlink_to(Path("sub") / "real.txt")
+    dangling = scratch / "dangling.txt"
+    dangling.symlink_to(Path("sub") / "new.txt")
+    for name in ("link.txt", "dangling.txt"):
+        assert CliRunner().invoke(cli, DERIVE + ["--output", name]).exit_code == 0
+    assert link.is_symlink() and real.read_text() == _expected()
+    assert dangling.is_symlink() and (scratch / "sub" / "new.txt").read_text() == _expected()
+    assert sorted(p.name for p in (scratch / "sub").iterdir()) == ["new.txt", "real.txt"]  # no temp files
+
+
+def test_write_only_file_is_a_fine_output(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    out = scratch / "w.txt"
+    out.write_text("old\n")
+    out.chmod(0o200)
+    real_access = os.access
+    # root reads anything: deny reading as a non-root user would see it, so the option type is what is tested
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if mode & os.R_OK and Path(p).name == "w.txt"
+                        else real_access(p, mode, **k))
+    r = CliRunner().invoke(cli, DERIVE + ["--output", "w.txt"])
+    monkeypatch.undo()
+    assert r.exit_code == 0, r.stderr
+    assert out.stat().st_mode & 0o777 == 0o200
+    out.chmod(0o600)
+    assert out.read_text() == _expected()
+
+
+def test_dev_stdout_and_an_appending_descriptor(capfd: pytest.CaptureFixture[str], scratch: Path) -> None:
+    import os
+
+    r = CliRunner().invoke(cli, DERIVE + ["--output", "/dev/stdout"])
+    assert r.exit_code == 0, r.stderr
+    assert capfd.readouterr().out == _expected()  # on descriptor 1, not a file replacing /dev/stdout
+    log = scratch / "log.txt"
+    log.write_text("previous\n")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        assert CliRunner().invoke(cli, DERIVE + ["--output", f"/dev/fd/{fd}"]).exit_code == 0
+    finally:
+        os.close(fd)
+    assert log.read_text() == "previous\n" + _expected()  # `>> log` semantics: appended, not truncated
+
+
+def test_socket_is_refused_with_one_line(scratch: Path) -> None:
+    import socket
+
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.bind("sock")
+        r = CliRunner().invoke(cli, DERIVE + ["--output", "sock"])
+    finally:
+        s.close()
+    assert r.exit_code == 2 and r.stderr == "symvg: error: output 'sock' is a socket, not a file\n"

@@ -72,6 +72,34 @@ def test_log_domain_json_names_log10_statistics_and_validates():
         jsonschema.validate(renamed, schema)
 
 
+def test_relu_chain_zeros_are_explained_as_dead_paths():
+    # Each unit of a zero-mean width-1 ReLU chain is on with probability 1/2: 2^-N of networks pass a gradient.
+    for n in (2, 4):
+        d = _eval_json("--layers", str(n), "--activation", "relu", "--init", "he", "--samples", "4000")
+        dead = d["dead_paths"]
+        p = 2.0 ** -n
+        assert dead["expected"] == p and dead["samples"] == 4000
+        assert abs(dead["observed"] - p) < 4 * (p * (1 - p) / 4000) ** 0.5  # binomial, 4 standard errors
+        assert all(L["zeros"] == 4000 - dead["nonzero"] for L in d["layers"])  # one event kills every layer
+        assert f"2^-{n}" in dead["note"]
+    r = CliRunner().invoke(symvg.cli.cli, ["eval", "--layers", "6", "-a", "relu", "--init", "he", "--samples", "500"])
+    assert "note: a width-1 ReLU chain passes a gradient only when all 6 units are on" in r.stdout
+    for other in (["-a", "tanh"], ["-a", "leaky_relu"], ["-a", "relu", "--residual"], ["-a", "relu", "--init", "1,1"]):
+        assert "dead_paths" not in _eval_json("--layers", "3", "--samples", "200", *other)
+
+
+@pytest.mark.parametrize("args,limit", [(["--init", "0,1e308"], "1.798e+308"),
+                                        (["--init", "0,1e39", "--dtype", "float32"], "3.403e+38")])
+def test_init_that_overflows_is_one_line_without_numpy_warnings(args, limit):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = CliRunner().invoke(symvg.cli.cli, ["eval", "--layers", "3", "--samples", "50", *args])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and limit in r.stderr, r.stderr
+    assert [str(w.message) for w in caught] == []  # NumPy's overflow warnings would print before the error
+
+
 def test_inits_and_bad_values():
     assert init_params("xavier")[:2] == (0.0, 1.0)
     with pytest.raises(InvalidValueError, match="std >= 0"):

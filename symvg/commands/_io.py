@@ -18,10 +18,16 @@ def format_option(*choices: str, default: str | None = None) -> Callable:
                         show_default=True, help="Output format.")
 
 
+OUTPUT_PATH = click.Path(dir_okay=False, readable=False)
+"""The type of every output path: click checks no readability (a mode-0200 file or ``/dev/stdout`` is a fine
+output); :func:`symvg.atomic.target` decides how it is written or why not."""
+
+
 def output_option(f: Callable) -> Callable:
-    """``--output FILE``: written atomically (temp file + rename); stdout when absent."""
-    return click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-                        help="Write to FILE atomically instead of stdout.")(f)
+    """``--output FILE``: a regular file is replaced atomically (temp file + rename), a device or FIFO written
+    through; stdout when absent."""
+    return click.option("--output", "-o", type=OUTPUT_PATH, default=None,
+                        help="Write to FILE (atomically for a regular file) instead of stdout.")(f)
 
 
 def precheck_output(output: str | None) -> None:

@@ -7,7 +7,7 @@ import click
 from .. import diagnose as dg
 from .. import diagnose_views as views
 from ..logs import read_log
-from ._io import emit, format_option, output_option, precheck_output, to_json
+from ._io import OUTPUT_PATH, emit, format_option, output_option, precheck_output, to_json
 
 _RENDER = {"text": views.render_text, "markdown": views.render_markdown, "json": lambda d: to_json(d.as_dict())}
 
@@ -35,7 +35,7 @@ _RENDER = {"text": views.render_text, "markdown": views.render_markdown, "json":
               default=dg.EXPLODING_ABOVE, show_default=True,
               help="A layer above this multiple of the last layer's gradient norm is exploding.")
 @format_option("text", "markdown", "json")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OUTPUT_PATH, default=None,
               help="Also draw log10 mean |grad| per layer with the fitted line to this .png/.pdf/.svg.")
 @output_option
 def diagnose(log: str, activation: tuple[str, ...], window: int | None, lr: float | None, columns: str | None,

@@ -10,7 +10,7 @@ from ..activations import to_rational
 from ..chain import Chain
 from ..errors import InvalidValueError
 from ..numeric import BACKENDS, DTYPES, ENGINES
-from ..sampling import GradientStats, INITS, sample
+from ..sampling import DeadPaths, GradientStats, INITS, dead_paths, sample
 from ._io import emit, format_option, output_option, precheck_output, table, to_json
 
 
@@ -36,7 +36,7 @@ def _fmt(v: float | None, log: bool) -> str:
     return f"{v:.2f}" if log else f"{v:.3e}"
 
 
-def render_text(s: GradientStats) -> str:
+def render_text(s: GradientStats, dead: DeadPaths | None = None) -> str:
     """The per-layer table, and a plain sentence when a float result underflowed to zero."""
     log = s.log
     unit = "log10|g|" if log else "|g|"
@@ -50,6 +50,8 @@ def render_text(s: GradientStats) -> str:
         lines += ["", f"note: {sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype} (layers "
                   f"{', '.join(map(str, ks[:8]))}{', …' if len(ks) > 8 else ''}): they underflowed (or a ReLU was "
                   "off); rerun with --log-domain to see their magnitudes."]
+    if dead is not None:
+        lines += ["", f"note: {dead.sentence()}"]
     return "\n".join(lines)
 
 
@@ -87,7 +89,8 @@ def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, 
     chain = Chain(layers, activation, loss=loss, residual=residual)
     stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=_tol(tol),
                    shared_weights=shared_weights, log=log_domain, engine=engine)
-    emit(to_json(json_data(stats)) if fmt == "json" else render_text(stats), output)
+    dead = dead_paths(chain, init, stats)
+    emit(to_json(json_data(stats, dead)) if fmt == "json" else render_text(stats, dead), output)
 
 
 def _tol(text: str) -> float:
@@ -109,13 +112,15 @@ def _tol(text: str) -> float:
     return f
 
 
-def json_data(s: GradientStats) -> dict:
+def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
     """``as_dict`` plus, when float results underflowed to 0, the layers and a note (as in the text view)."""
     data = s.as_dict()
     if s.underflowed:
         data["underflowed_layers"] = list(s.underflowed)
         data["note"] = (f"{sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype}: they underflowed "
                         "(or a ReLU was off); rerun with --log-domain to see their magnitudes")
+    if dead is not None:
+        data["dead_paths"] = dead.as_dict()
     return data
 
 

@@ -6,7 +6,7 @@ import click
 
 from .. import plot as plots
 from ..errors import InvalidValueError
-from ._io import precheck_output
+from ._io import OUTPUT_PATH, precheck_output
 
 KINDS = ("gradients", "derivatives", "phase")
 
@@ -20,7 +20,7 @@ def _names(text: str) -> list[str]:
 
 @click.command()
 @click.argument("kind", type=click.Choice(KINDS))
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+@click.option("--output", "-o", required=True, type=OUTPUT_PATH,
               help="Image file: .png, .pdf or .svg (written atomically).")
 @click.option("--layers", "-n", type=click.IntRange(1, plots.MAX_PLOT_LAYERS), default=30, show_default=True,
               help="gradients: depth of the plot.")
