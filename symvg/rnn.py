@@ -32,6 +32,8 @@ from .errors import InvalidValueError
 from .matrices import numpy_functions
 
 MAX_STEPS, MAX_WIDTH = 10_000, 1024
+MAX_WORK = 200 * 512**3
+"""Largest steps·width³ simulated (each step multiplies and takes the spectral norm of an n×n matrix)."""
 INITS = ("gaussian", "orthogonal")
 
 
@@ -188,6 +190,9 @@ def simulate_rnn(activation: str | Activation = "tanh", width: int = 64, steps: 
     for what, v in (("spectral_radius", spectral_radius), ("input_scale", input_scale)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1e6):
             raise InvalidValueError(f"{what} must be a finite number in [0, 1e6], got {v!r}")
+    if steps * width**3 > MAX_WORK:
+        raise InvalidValueError(f"steps × width³ = {steps * width**3:.3g} exceeds {MAX_WORK:.3g} (one n×n product "
+                                "and norm per step); lower --steps or --width")
     phi, dphi = numpy_functions(act)
     rng = np.random.default_rng(seed)
     w = recurrent_matrix(rng, width, float(spectral_radius), init)

@@ -39,6 +39,8 @@ from .errors import BackendUnavailableError, InvalidValueError
 INITS = ("orthogonal", "gaussian")
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 MAX_WIDTH, MAX_DEPTH, MAX_SAMPLES = 2048, 1000, 256
+MAX_WORK = 8 * 200 * 1024**3
+"""Largest samples·depth·width³ accepted, so that every request answers in bounded time."""
 RESOLUTION = 1e-13
 """Singular values below σ_max·RESOLUTION are at float64's floor in a product of L matrices: not resolved."""
 
@@ -297,6 +299,9 @@ def _check(width: int, depth: int, samples: int, init: str, at: Sequence[int]) -
             raise InvalidValueError(f"{what} must be an integer in {lo}..{hi}, got {v!r}")
     if init not in INITS:
         raise InvalidValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    if samples * depth * width**3 > MAX_WORK:
+        raise InvalidValueError(f"samples × depth × width³ = {samples * depth * width**3:.3g} exceeds {MAX_WORK:.3g} "
+                                "(8 samples of width 1024, depth 200: minutes on a CPU); lower one of them")
     ds = tuple(sorted(set(at) | {depth}))
     if any(isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= depth for d in ds):
         raise InvalidValueError(f"recorded depths must be integers in 1..{depth}, got {list(at)}")

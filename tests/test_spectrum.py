@@ -108,3 +108,8 @@ def test_cupy_backend_is_lazy():
     except ImportError:
         with pytest.raises(BackendUnavailableError):
             spectrum("tanh", width=4, depth=2, backend="cupy")
+
+
+def test_oversized_requests_are_refused_before_any_work():
+    with pytest.raises(InvalidValueError, match="exceeds"):
+        spectrum("tanh", width=2048, depth=1000, samples=1)
