@@ -38,7 +38,8 @@ def scalar_story() -> None:
 def vector_story() -> None:
     print("# 2. width-n layers: the same chain rule with matrices")
     print("   " + str(derive_vector((4, 4, 4, 4), "tanh", wrt=1)).replace("\n", "\n   "))
-    print("   ‖δ_k‖ <= ∏ γ‖W_j‖₂ · ‖δ_N‖ (γ = 1 for tanh): now the *spectrum* of the product decides\n")
+    print("   ‖δ_k‖ <= ∏ γ‖W_j‖₂ · ‖δ_N‖ (γ = 1 for tanh): now the *spectrum* of the product decides")
+    print()
 
 
 def spectrum_story(width: int, samples: int) -> dict:
@@ -103,7 +104,8 @@ def _train(torch, sigma_w2: float, steps: int) -> dict:
             opt.step()
         results[init] = {"loss0": first[0], "grad0": first[1], "loss": loss.item()}
         label = "PyTorch default (σw² = 1/3)" if init == "default" else f"orthogonal, σw² = {sigma_w2:.3f}"
-        print(f"   {label:28}: first-layer ‖∂L/∂W1‖ at init {first[1]:.2e}; loss {first[0]:.4f} → {loss.item():.4f}")
+        print(f"   {label:28}: first-layer ‖∂L/∂W1‖ at init {first[1]:.2e}; "
+              f"loss {first[0]:.4f} → {loss.item():.4f}")
     return results
 
 

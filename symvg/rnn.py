@@ -175,7 +175,8 @@ class RNNSimulation:
                 f"(σ_max = {self.sigma_max:.4g}), seed {self.seed}:\n"
                 f"  log10 ‖dh{T}/dh0‖ = {self.log10_norms[-1]:.4g}  <=  bound T·log10(γσ_max) = "
                 f"{self.log10_bound[-1]:.4g}  ({'holds' if self.bound_holds else 'VIOLATED'} at every gap)\n"
-                f"  measured per-step factor ≈ {self.measured_rate:.4g}; bound's γ·σ_max = {self.gamma * self.sigma_max:.4g}")
+                f"  measured per-step factor ≈ {self.measured_rate:.4g}; "
+                f"bound's γ·σ_max = {self.gamma * self.sigma_max:.4g}")
 
 
 def simulate_rnn(activation: str | Activation = "tanh", width: int = 64, steps: int = 100,

@@ -120,7 +120,8 @@ def theory(activation: str | Activation, init: str, sigma_w2: Number, sigma_b2: 
         exact = 0.0
         statement = f"linear orthogonal: every singular value is exactly σw^L = {sw ** (depth / 2):.6g}"
     else:
-        statement = (f"PSG 2017 (width → ∞): m1 = χ1^L, spread m2/m1² − 1 = L(μ2/μ1² − 1 − s1) = {spread:.4g}"
+        statement = ("PSG 2017 (width → ∞): m1 = χ1^L, spread m2/m1² − 1 = L(μ2/μ1² − 1 − s1) = "
+                     f"{spread:.4g}"
                      + ("; ReLU-like φ'² ∈ {0, 1}: μ2/μ1² = 2, spread ≥ L for any init, no isometry"
                         if abs(mu2 / mu1**2 - 2) < 1e-12 else ""))
     return Theory(q, chi1, str(res.chi1) if res.exact else None, mu1, mu2, s1,
@@ -173,7 +174,8 @@ class AtDepth:
                 "log10_singular_value_quantiles": [_fin(v) for v in self.log10_quantiles],
                 "log10_condition_number": _fin(self.log10_condition), "resolved": self.resolved,
                 "log10_m1": _fin(self.log10_m1), "m1_stderr_rel": _fin(self.m1_stderr_rel),
-                "spread": _fin(self.spread), "spread_stderr": _fin(self.spread_stderr), "histogram_log10_edges": list(self.histogram[0]),
+                "spread": _fin(self.spread), "spread_stderr": _fin(self.spread_stderr),
+                "histogram_log10_edges": list(self.histogram[0]),
                 "histogram_counts": list(self.histogram[1])}
 
 
