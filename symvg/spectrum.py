@@ -168,9 +168,11 @@ class AtDepth:
     spread: float
     spread_stderr: float
     histogram: tuple[tuple[float, ...], tuple[int, ...]]
+    moments: tuple[float, ...] = ()
+    """m_k/m1^k for k = 1..4 (m_k = mean of σ^{2k}): scale-free, FC_L(k) for linear Gaussian nets as n → ∞."""
 
     def as_dict(self) -> dict:
-        return {"depth": self.depth, "quantiles": list(QUANTILES),
+        return {"depth": self.depth, "quantiles": list(QUANTILES), "normalised_moments": [_fin(v) for v in self.moments],
                 "log10_singular_value_quantiles": [_fin(v) for v in self.log10_quantiles],
                 "log10_condition_number": _fin(self.log10_condition), "resolved": self.resolved,
                 "log10_m1": _fin(self.log10_m1), "m1_stderr_rel": _fin(self.m1_stderr_rel),
@@ -196,13 +198,16 @@ def _summarise(depth: int, sv: np.ndarray, log_scale: np.ndarray) -> AtDepth:
     se = float(w1.std(ddof=1) / math.sqrt(len(w1)) / mean1) if len(w1) > 1 else math.nan
     spread = float(w2.mean() / mean1**2 - 1)
     spread_se = _jackknife(w1, w2) if len(w1) > 1 else math.nan
+    with np.errstate(over="ignore"):
+        moments = tuple(float(np.mean(np.mean(sv ** (2 * k), axis=1) * 10.0 ** (2 * k * (log_scale - ref))))
+                        / mean1**k for k in (1, 2, 3, 4))
     finite = lg[np.isfinite(lg)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     # an exact isometry puts every value in one point: give the histogram a unit-wide range around it
     counts, edges = np.histogram(finite, bins=40, range=(lo, hi) if hi - lo > 1e-9 else (lo - 0.5, hi + 0.5))
     return AtDepth(depth, _quantiles(lg), float(np.max(cond)), resolved,
                    math.log10(mean1) + 2 * float(ref), se, spread, spread_se,
-                   (tuple(float(e) for e in edges), tuple(int(c) for c in counts)))
+                   (tuple(float(e) for e in edges), tuple(int(c) for c in counts)), moments)
 
 
 def _jackknife(w1: np.ndarray, w2: np.ndarray) -> float:
@@ -277,7 +282,11 @@ class SpectrumResult:
                   + (f" ± {last.spread_stderr:.2g}" if math.isfinite(last.spread_stderr) else ""),
                   f"theory: χ1 = {t.chi1_exact or f'{t.chi1:.6g}'}, log10 χ1^L = {t.log10_m1:.4g}; μ1 = {t.mu1:.4g}, "
                   f"μ2 = {t.mu2:.4g}",
-                  f"  {t.statement}",
+                  f"  {t.statement}"]
+        if t.fuss_catalan:
+            lines.append("  m_k/m1^k, k = 1..4: measured " + ", ".join(f"{v:.4g}" for v in last.moments)
+                         + "; Fuss–Catalan (n → ∞) " + ", ".join(map(str, t.fuss_catalan)))
+        lines += [
                   _agreement_line(self.agreement(), self.samples)]
         return "\n".join(lines)
 
