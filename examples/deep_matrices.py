@@ -6,7 +6,8 @@ Run:  python examples/deep_matrices.py            (under a minute on a laptop CP
 2. The same chain rule for width-n layers: δ_k = W_{k+1}ᵀ D_{k+1} δ_{k+1}, and its spectral-norm bound.
 3. A 50-layer tanh network at the critical point χ1 = 1: Gaussian weights spread J's singular values
    over many decades, orthogonal weights keep them together (Pennington, Schoenholz & Ganguli 2017).
-4. A short PyTorch run (CPU): PyTorch's default init (σw² = 1/3, χ1 < 1) leaves the first layers without
+4. An exploding RNN gradient and gradient clipping: the step along the exploding direction is capped.
+5. A short PyTorch run (CPU): PyTorch's default init (σw² = 1/3, χ1 < 1) leaves the first layers without
    gradient; orthogonal weights at the critical point train. Skipped, with a note, when torch is absent.
 """
 
@@ -15,12 +16,16 @@ from __future__ import annotations
 import math
 import sys
 
+import sympy as sp
+
 from symvg import meanfield as mf
 from symvg.activations import get
 from symvg.bounds import depth_bound
 from symvg.chain import Chain
+from symvg.clipping import clip_by_norm
 from symvg.derive import derive
 from symvg.matrices import derive_vector
+from symvg.rnn import simulate_rnn
 from symvg.spectrum import spectrum
 
 DEPTH, WIDTH, SIGMA_B2 = 50, 64, "0.01"
@@ -38,7 +43,8 @@ def scalar_story() -> None:
 def vector_story() -> None:
     print("# 2. width-n layers: the same chain rule with matrices")
     print("   " + str(derive_vector((4, 4, 4, 4), "tanh", wrt=1)).replace("\n", "\n   "))
-    print("   ‖δ_k‖ <= ∏ γ‖W_j‖₂ · ‖δ_N‖ (γ = 1 for tanh): now the *spectrum* of the product decides\n")
+    print("   ‖δ_k‖ <= ∏ γ‖W_j‖₂ · ‖δ_N‖ (γ = 1 for tanh): now the *spectrum* of the product decides")
+    print()
 
 
 def spectrum_story(width: int, samples: int) -> dict:
@@ -52,7 +58,8 @@ def spectrum_story(width: int, samples: int) -> dict:
         a = r.at[-1]
         lo, med, hi = a.log10_quantiles[1], a.log10_quantiles[3], a.log10_quantiles[5]
         print(f"   {init:10}: log10 σ 5%/50%/95% = {lo:6.2f} / {med:6.2f} / {hi:6.2f}, "
-              f"spread m2/m1²−1 = {a.spread:7.3g} (PSG predicts {r.theory.spread:.3g})")
+              f"spread m2/m1²−1 = {a.spread:7.3g} (PSG predicts {r.theory.spread:.3g})"
+              + ("" if a.resolved else "; the smallest σ are below float64's resolution"))
         out[init] = a
     print()
     return {"sigma_w2": float(sw), "gaussian": out["gaussian"], "orthogonal": out["orthogonal"]}
@@ -73,7 +80,7 @@ def training_story(sigma_w2: float, steps: int) -> dict | None:
     try:
         import torch
     except ImportError:
-        print("# 4. skipped: PyTorch is not installed (pip install torch)")
+        print("# 5. skipped: PyTorch is not installed (pip install torch)")
         return None
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: threads only contend (10x slower on a shared machine)
@@ -87,7 +94,7 @@ def _train(torch, sigma_w2: float, steps: int) -> dict:
     torch.manual_seed(0)
     x = torch.rand(256, 2, dtype=torch.float64) * 4 - 2
     y = torch.sin(2 * x[:, :1]) * torch.cos(x[:, 1:])
-    print(f"# 4. PyTorch, {DEPTH} tanh layers of width {WIDTH}, SGD+momentum, {steps} steps, y = sin(2x1)cos(x2)")
+    print(f"# 5. PyTorch, {DEPTH} tanh layers of width {WIDTH}, SGD+momentum, {steps} steps, y = sin(2x1)cos(x2)")
     results = {}
     for init in ("default", "orthogonal"):
         torch.manual_seed(1)
@@ -103,16 +110,31 @@ def _train(torch, sigma_w2: float, steps: int) -> dict:
             opt.step()
         results[init] = {"loss0": first[0], "grad0": first[1], "loss": loss.item()}
         label = "PyTorch default (σw² = 1/3)" if init == "default" else f"orthogonal, σw² = {sigma_w2:.3f}"
-        print(f"   {label:28}: first-layer ‖∂L/∂W1‖ at init {first[1]:.2e}; loss {first[0]:.4f} → {loss.item():.4f}")
+        print(f"   {label:28}: first-layer ‖∂L/∂W1‖ at init {first[1]:.2e}; "
+              f"loss {first[0]:.4f} → {loss.item():.4f}")
     return results
+
+
+def clipping_story() -> dict:
+    """An exploding RNN gradient, clipped: the step along the exploding direction is capped at τ."""
+    sim = simulate_rnn("linear", width=8, steps=40, spectral_radius=1.2, init="orthogonal")
+    grow = sp.Rational(6, 5) ** 40          # ‖∂h_40/∂h_0‖ for W = 1.2·O, exactly
+    print(f"# 4. a linear RNN with W = 1.2·O over 40 steps: ‖∂h_40/∂h_0‖ = 1.2^40 ≈ {float(grow):.4g} "
+          f"(simulated: 10^{sim.log10_norms[-1]:.4f})")
+    c = clip_by_norm([grow, sp.Rational(1, 2)], 1, direction=[1, 0])
+    print(f"   gradient (1.2^40, 1/2) clipped at τ = 1: scale {float(c.scale):.3g}, step along the exploding "
+          f"direction {float(c.step_along):.4g} → {float(c.clipped_step_along):.6f}, direction kept")
+    print()
+    return {"simulated_log10": sim.log10_norms[-1], "clipped_step": c.clipped_step_along}
 
 
 def main(quick: bool = False) -> dict:
     scalar_story()
     vector_story()
     spec = spectrum_story(64 if quick else 256, 2 if quick else 4)
+    clipped = clipping_story()
     train = training_story(spec["sigma_w2"], 20 if quick else 200)
-    return {"spectrum": spec, "training": train}
+    return {"spectrum": spec, "clipping": clipped, "training": train}
 
 
 if __name__ == "__main__":

@@ -62,12 +62,12 @@ class Clipped:
         if self.direction is None:
             return None
         dot = sum(g * d for g, d in zip(self.gradient, self.direction))
-        return sp.simplify(dot / sp.sqrt(sum(d * d for d in self.direction)))
+        return sp.radsimp(dot / sp.sqrt(sum(d * d for d in self.direction)))
 
     @property
     def clipped_step_along(self) -> sp.Expr | None:
         s = self.step_along
-        return None if s is None else sp.simplify(self.scale * s)
+        return None if s is None else sp.radsimp(self.scale * s)
 
     @property
     def was_clipped(self) -> bool:

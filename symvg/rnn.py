@@ -32,6 +32,8 @@ from .errors import InvalidValueError
 from .matrices import numpy_functions
 
 MAX_STEPS, MAX_WIDTH = 10_000, 1024
+MAX_WORK = 200 * 512**3
+"""Largest steps·width³ simulated (each step multiplies and takes the spectral norm of an n×n matrix)."""
 INITS = ("gaussian", "orthogonal")
 
 
@@ -173,7 +175,8 @@ class RNNSimulation:
                 f"(σ_max = {self.sigma_max:.4g}), seed {self.seed}:\n"
                 f"  log10 ‖dh{T}/dh0‖ = {self.log10_norms[-1]:.4g}  <=  bound T·log10(γσ_max) = "
                 f"{self.log10_bound[-1]:.4g}  ({'holds' if self.bound_holds else 'VIOLATED'} at every gap)\n"
-                f"  measured per-step factor ≈ {self.measured_rate:.4g}; bound's γ·σ_max = {self.gamma * self.sigma_max:.4g}")
+                f"  measured per-step factor ≈ {self.measured_rate:.4g}; "
+                f"bound's γ·σ_max = {self.gamma * self.sigma_max:.4g}")
 
 
 def simulate_rnn(activation: str | Activation = "tanh", width: int = 64, steps: int = 100,
@@ -188,6 +191,9 @@ def simulate_rnn(activation: str | Activation = "tanh", width: int = 64, steps: 
     for what, v in (("spectral_radius", spectral_radius), ("input_scale", input_scale)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1e6):
             raise InvalidValueError(f"{what} must be a finite number in [0, 1e6], got {v!r}")
+    if steps * width**3 > MAX_WORK:
+        raise InvalidValueError(f"steps × width³ = {steps * width**3:.3g} exceeds {MAX_WORK:.3g} (one n×n product "
+                                "and norm per step); lower --steps or --width")
     phi, dphi = numpy_functions(act)
     rng = np.random.default_rng(seed)
     w = recurrent_matrix(rng, width, float(spectral_radius), init)

@@ -143,7 +143,7 @@ def bn_backward(dy: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BNRun:
-    """log10 ‖∂L/∂H_l‖_F for l = 0..L in a deep network h_l = φ(BN(W_l h_{l−1})) with no skips, per layer factor."""
+    """log10 ‖∂L/∂H_l‖_F, l = 0..L, in a deep network h_l = φ(BN(W_l h_{l−1})) without skips."""
 
     activation: str
     width: int

@@ -39,6 +39,8 @@ from .errors import BackendUnavailableError, InvalidValueError
 INITS = ("orthogonal", "gaussian")
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 MAX_WIDTH, MAX_DEPTH, MAX_SAMPLES = 2048, 1000, 256
+MAX_WORK = 8 * 200 * 1024**3
+"""Largest samples·depth·width³ accepted, so that every request answers in bounded time."""
 RESOLUTION = 1e-13
 """Singular values below σ_max·RESOLUTION are at float64's floor in a product of L matrices: not resolved."""
 
@@ -118,7 +120,8 @@ def theory(activation: str | Activation, init: str, sigma_w2: Number, sigma_b2: 
         exact = 0.0
         statement = f"linear orthogonal: every singular value is exactly σw^L = {sw ** (depth / 2):.6g}"
     else:
-        statement = (f"PSG 2017 (width → ∞): m1 = χ1^L, spread m2/m1² − 1 = L(μ2/μ1² − 1 − s1) = {spread:.4g}"
+        statement = ("PSG 2017 (width → ∞): m1 = χ1^L, spread m2/m1² − 1 = L(μ2/μ1² − 1 − s1) = "
+                     f"{spread:.4g}"
                      + ("; ReLU-like φ'² ∈ {0, 1}: μ2/μ1² = 2, spread ≥ L for any init, no isometry"
                         if abs(mu2 / mu1**2 - 2) < 1e-12 else ""))
     return Theory(q, chi1, str(res.chi1) if res.exact else None, mu1, mu2, s1,
@@ -165,13 +168,16 @@ class AtDepth:
     spread: float
     spread_stderr: float
     histogram: tuple[tuple[float, ...], tuple[int, ...]]
+    moments: tuple[float, ...] = ()
+    """m_k/m1^k for k = 1..4 (m_k = mean of σ^{2k}): scale-free, FC_L(k) for linear Gaussian nets as n → ∞."""
 
     def as_dict(self) -> dict:
-        return {"depth": self.depth, "quantiles": list(QUANTILES),
+        return {"depth": self.depth, "quantiles": list(QUANTILES), "normalised_moments": [_fin(v) for v in self.moments],
                 "log10_singular_value_quantiles": [_fin(v) for v in self.log10_quantiles],
                 "log10_condition_number": _fin(self.log10_condition), "resolved": self.resolved,
                 "log10_m1": _fin(self.log10_m1), "m1_stderr_rel": _fin(self.m1_stderr_rel),
-                "spread": _fin(self.spread), "spread_stderr": _fin(self.spread_stderr), "histogram_log10_edges": list(self.histogram[0]),
+                "spread": _fin(self.spread), "spread_stderr": _fin(self.spread_stderr),
+                "histogram_log10_edges": list(self.histogram[0]),
                 "histogram_counts": list(self.histogram[1])}
 
 
@@ -192,13 +198,16 @@ def _summarise(depth: int, sv: np.ndarray, log_scale: np.ndarray) -> AtDepth:
     se = float(w1.std(ddof=1) / math.sqrt(len(w1)) / mean1) if len(w1) > 1 else math.nan
     spread = float(w2.mean() / mean1**2 - 1)
     spread_se = _jackknife(w1, w2) if len(w1) > 1 else math.nan
+    with np.errstate(over="ignore"):
+        moments = tuple(float(np.mean(np.mean(sv ** (2 * k), axis=1) * 10.0 ** (2 * k * (log_scale - ref))))
+                        / mean1**k for k in (1, 2, 3, 4))
     finite = lg[np.isfinite(lg)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     # an exact isometry puts every value in one point: give the histogram a unit-wide range around it
     counts, edges = np.histogram(finite, bins=40, range=(lo, hi) if hi - lo > 1e-9 else (lo - 0.5, hi + 0.5))
     return AtDepth(depth, _quantiles(lg), float(np.max(cond)), resolved,
                    math.log10(mean1) + 2 * float(ref), se, spread, spread_se,
-                   (tuple(float(e) for e in edges), tuple(int(c) for c in counts)))
+                   (tuple(float(e) for e in edges), tuple(int(c) for c in counts)), moments)
 
 
 def _jackknife(w1: np.ndarray, w2: np.ndarray) -> float:
@@ -273,7 +282,11 @@ class SpectrumResult:
                   + (f" ± {last.spread_stderr:.2g}" if math.isfinite(last.spread_stderr) else ""),
                   f"theory: χ1 = {t.chi1_exact or f'{t.chi1:.6g}'}, log10 χ1^L = {t.log10_m1:.4g}; μ1 = {t.mu1:.4g}, "
                   f"μ2 = {t.mu2:.4g}",
-                  f"  {t.statement}",
+                  f"  {t.statement}"]
+        if t.fuss_catalan:
+            lines.append("  m_k/m1^k, k = 1..4: measured " + ", ".join(f"{v:.4g}" for v in last.moments)
+                         + "; Fuss–Catalan (n → ∞) " + ", ".join(map(str, t.fuss_catalan)))
+        lines += [
                   _agreement_line(self.agreement(), self.samples)]
         return "\n".join(lines)
 
@@ -297,6 +310,9 @@ def _check(width: int, depth: int, samples: int, init: str, at: Sequence[int]) -
             raise InvalidValueError(f"{what} must be an integer in {lo}..{hi}, got {v!r}")
     if init not in INITS:
         raise InvalidValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    if samples * depth * width**3 > MAX_WORK:
+        raise InvalidValueError(f"samples × depth × width³ = {samples * depth * width**3:.3g} exceeds {MAX_WORK:.3g} "
+                                "(8 samples of width 1024, depth 200: minutes on a CPU); lower one of them")
     ds = tuple(sorted(set(at) | {depth}))
     if any(isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= depth for d in ds):
         raise InvalidValueError(f"recorded depths must be integers in 1..{depth}, got {list(at)}")

@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
     "diagnose": (["diagnose", "grads.csv", "--activation", "sigmoid"], "diag.txt"),
     "sweep": (["sweep", "--layers", "1..5", "--format", "csv"], "s.csv"),
     "plot": (["plot", "derivatives", "--activations", "sigmoid"], "p.svg"),
+    "spectrum": (["spectrum", "-a", "linear", "--width", "4", "--depth", "2", "--sigma-w2", "1"], "sp.txt"),
+    "rnn": (["rnn", "--steps", "3", "--width", "2", "-a", "linear"], "r.txt"),
+    "clip": (["clip", "-g", "3,4", "-t", "1"], "c.txt"),
+    "vector": (["vector", "--widths", "2,2"], "v.txt"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import runpy
 from pathlib import Path
 
@@ -18,6 +19,8 @@ def test_deep_matrices_quick(capsys):
     spec = result["spectrum"]
     assert spec["orthogonal"].spread * 3 < spec["gaussian"].spread
     assert spec["orthogonal"].log10_quantiles[1] > spec["gaussian"].log10_quantiles[1] + 5
+    assert result["clipping"]["simulated_log10"] == pytest.approx(40 * math.log10(1.2), abs=1e-9)
+    assert 0.99 < float(result["clipping"]["clipped_step"]) <= 1
     train = result["training"]
     if train is not None:   # torch present
         assert train["default"]["grad0"] < 1e-8 < train["orthogonal"]["grad0"]

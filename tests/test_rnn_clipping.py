@@ -108,3 +108,8 @@ def test_clipping_matches_torch_up_to_its_epsilon():
     c = clip_by_norm(g, 5)
     eps_factor = float(c.norm / (c.norm + TORCH_EPS))
     np.testing.assert_allclose(t.grad.numpy(), [float(v) * eps_factor for v in c.clipped], rtol=1e-13)
+
+
+def test_oversized_rnn_is_refused():
+    with pytest.raises(InvalidValueError, match="exceeds"):
+        simulate_rnn("tanh", width=1024, steps=10_000)

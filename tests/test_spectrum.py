@@ -108,3 +108,19 @@ def test_cupy_backend_is_lazy():
     except ImportError:
         with pytest.raises(BackendUnavailableError):
             spectrum("tanh", width=4, depth=2, backend="cupy")
+
+
+def test_oversized_requests_are_refused_before_any_work():
+    with pytest.raises(InvalidValueError, match="exceeds"):
+        spectrum("tanh", width=2048, depth=1000, samples=1)
+
+
+def test_linear_gaussian_higher_moments_approach_fuss_catalan():
+    # FC is the n → ∞ limit; the allowance k·L/n (relative) is the order of the finite-width correction,
+    # as the exact second moment shows (s_L = L + 1 + O(L²/n)); measured deviations are ~0.5% here.
+    n, L = 256, 3
+    r = spectrum("linear", width=n, depth=L, init="gaussian", sigma_w2=1, samples=8, seed=5)
+    assert r.theory.fuss_catalan == (1, 4, 22, 140)
+    for k, (meas, fc) in enumerate(zip(r.at[-1].moments, r.theory.fuss_catalan), 1):
+        assert abs(meas / fc - 1) <= k * L / n, (k, meas, fc)
+    assert "Fuss–Catalan" in str(r)
