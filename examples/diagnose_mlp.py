@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from symvg import diagnose as dg
+from symvg import diagnose_views
 from symvg import logs, torchlog
 
 DEPTH, WIDTH, INPUTS = 10, 32, 16
@@ -110,5 +111,5 @@ def main(outdir: "str | Path") -> dict[str, dg.Diagnosis]:
 if __name__ == "__main__":
     outdir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="symvg-diagnose-"))
     for d in main(outdir).values():
-        print(dg.render_text(d))
+        print(diagnose_views.render_text(d))
     print(f"logs written to {outdir}")

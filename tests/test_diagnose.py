@@ -14,6 +14,9 @@ from click.testing import CliRunner
 
 import symvg.cli
 from symvg import diagnose as dg
+from symvg import diagnose_views as dv
+from symvg import events, logs, torchlog
+from symvg.activations import get as get_activation
 from symvg.errors import BackendUnavailableError, InvalidValueError, SymvgInputError, UnknownActivationError
 
 DATA = Path(__file__).parent / "data"
@@ -22,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic(factor: float, n_layers: int = 8, steps: int = 20, noise: float = 0.1, seed: int = 0,
-              **extra) -> dg.GradientLog:
+              **extra) -> logs.GradientLog:
     """Norms = factor^(layers back from the output) × lognormal noise."""
     rng = np.random.default_rng(seed)
-    recs = [dg.Record(s, k, float(factor ** (n_layers - 1 - k) * math.exp(noise * rng.standard_normal())), **extra)
+    recs = [logs.Record(s, k, float(factor ** (n_layers - 1 - k) * math.exp(noise * rng.standard_normal())), **extra)
             for s in range(steps) for k in range(n_layers)]
-    return dg.GradientLog.from_records(recs, "synthetic")
+    return logs.GradientLog.from_records(recs, "synthetic")
 
 
 def cli(*args: str):
@@ -87,30 +90,30 @@ def test_thresholds_are_arguments_and_are_checked():
 
 
 def test_mixed_when_some_layers_vanish_and_others_explode():
-    recs = [dg.Record(0, k, v) for k, v in enumerate([1e-4, 1e4, 1.0])]
-    d = dg.diagnose(dg.GradientLog.from_records(recs))
+    recs = [logs.Record(0, k, v) for k, v in enumerate([1e-4, 1e4, 1.0])]
+    d = dg.diagnose(logs.GradientLog.from_records(recs))
     assert d.status == "mixed"
     assert {"clipping", "residual"} <= {r.key for r in d.remedies}
 
 
 def test_window_uses_only_the_last_steps():
     # flat for 10 steps, then the last 5 vanish: the mean over all steps hides it, the window does not
-    recs = [dg.Record(s, k, 1.0 if s < 10 else 0.1 ** (3 - k)) for s in range(15) for k in range(4)]
-    log = dg.GradientLog.from_records(recs)
+    recs = [logs.Record(s, k, 1.0 if s < 10 else 0.1 ** (3 - k)) for s in range(15) for k in range(4)]
+    log = logs.GradientLog.from_records(recs)
     assert dg.diagnose(log).status == "healthy"
     d = dg.diagnose(log, window=5)
     assert d.status == "vanishing" and d.steps_used == (10, 11, 12, 13, 14)
 
 
 def test_zero_gradient_layer_is_vanishing_and_left_out_of_the_fit():
-    recs = [dg.Record(0, k, v) for k, v in enumerate([0.0, 0.25, 0.5, 1.0])]
-    d = dg.diagnose(dg.GradientLog.from_records(recs))
+    recs = [logs.Record(0, k, v) for k, v in enumerate([0.0, 0.25, 0.5, 1.0])]
+    d = dg.diagnose(logs.GradientLog.from_records(recs))
     assert d.layers[0].status == "vanishing" and d.fit.layers_used == 3
     assert d.fit.factor == pytest.approx(0.5)
 
 
 def test_two_layers_give_a_factor_without_an_error():
-    d = dg.diagnose(dg.GradientLog.from_records([dg.Record(0, 0, 0.5), dg.Record(0, 1, 1.0)]))
+    d = dg.diagnose(logs.GradientLog.from_records([logs.Record(0, 0, 0.5), logs.Record(0, 1, 1.0)]))
     assert d.fit.factor == pytest.approx(0.5) and d.fit.factor_se is None
     assert "±" not in str(d.fit)
 
@@ -121,7 +124,7 @@ def test_two_layers_give_a_factor_without_an_error():
 def test_bound_with_weight_norms_matches_the_issue_wording():
     d = dg.diagnose(synthetic(0.21, noise=0.0, weight_norm=0.96, activation="sigmoid"))
     b = d.bound
-    assert b.gamma == dg.activations.get("sigmoid").gamma and str(b.gamma) == "1/4"
+    assert b.gamma == get_activation("sigmoid").gamma and str(b.gamma) == "1/4"
     assert b.bound == pytest.approx(0.24) and b.consistent is True
     assert b.norm == "frobenius"
     assert b.text == ("measured factor 0.21 per layer (decay); sigmoid bound 1/4·‖W‖ predicts ≤ 0.24 "
@@ -152,7 +155,7 @@ def test_per_layer_activations_mix_their_gammas():
 def test_no_activation_means_no_bound_but_the_relu_remedy_is_still_offered():
     d = dg.diagnose(synthetic(0.2))
     assert d.bound is None and "relu" in [r.key for r in d.remedies]
-    assert "give --activation" in dg.render_text(d)
+    assert "give --activation" in dv.render_text(d)
 
 
 def test_relu_network_that_vanishes_is_not_told_to_use_relu():
@@ -171,7 +174,7 @@ def test_many_near_zero_weights_add_the_dead_units_remedy():
 
 
 def test_hand_made_csv():
-    log = dg.read_csv(SIGMOID_CSV)
+    log = logs.read_csv(SIGMOID_CSV)
     assert [l.name for l in log.layers] == ["fc1", "fc2", "fc3", "fc4", "out"]
     assert log.layers[0].activation == "sigmoid" and log.layers[-1].activation is None
     d = dg.diagnose(log)
@@ -187,36 +190,36 @@ def test_binary_and_bom_files(tmp_path):
     p.write_bytes(b"step,layer,grad_norm\n0,a,1\x00\n0,b,1\n")
     assert_one_line_error(cli("diagnose", str(p)), 2, "line 2")
     p.write_bytes("\ufeffstep,layer,grad_norm\n0,a,0.5\n0,b,1\n".encode())  # Excel's byte-order mark
-    assert dg.diagnose(dg.read_csv(p)).first_last_ratio == 0.5
+    assert dg.diagnose(logs.read_csv(p)).first_last_ratio == 0.5
 
 
 def test_integer_layers_sort_numerically_and_names_follow_order_or_appearance(tmp_path):
     p = tmp_path / "g.csv"
     p.write_text("step,layer,grad_norm\n" + "".join(f"0,{k},{0.5 ** (10 - k)}\n" for k in (10, 2, 9, 0, 1)))
-    assert [l.name for l in dg.read_csv(p).layers] == ["0", "1", "2", "9", "10"]
+    assert [l.name for l in logs.read_csv(p).layers] == ["0", "1", "2", "9", "10"]
     p.write_text("step,layer,grad_norm,order\n0,out,1,2\n0,mid,0.5,1\n0,in,0.25,0\n")
-    assert [l.name for l in dg.read_csv(p).layers] == ["in", "mid", "out"]
+    assert [l.name for l in logs.read_csv(p).layers] == ["in", "mid", "out"]
     p.write_text("step,layer,grad_norm\n0,out,1\n0,mid,0.5\n")
-    assert [l.name for l in dg.read_csv(p).layers] == ["out", "mid"]
+    assert [l.name for l in logs.read_csv(p).layers] == ["out", "mid"]
 
 
 def test_json_reader_agrees_with_csv(tmp_path):
-    log = dg.read_csv(SIGMOID_CSV)
+    log = logs.read_csv(SIGMOID_CSV)
     data = {"steps": list(log.steps), "layers": [
         {"name": l.name, "grad_norm": list(l.grad_norm), "weight_norm": list(l.weight_norm),
          "near_zero_fraction": list(l.near_zero_fraction), **({"activation": l.activation} if l.activation else {})}
         for l in log.layers]}
     p = tmp_path / "g.json"
     p.write_text(json.dumps(data))
-    a, b = dg.diagnose(dg.read_json(p)), dg.diagnose(log)
+    a, b = dg.diagnose(logs.read_json(p)), dg.diagnose(log)
     assert a.fit == b.fit and a.layers == b.layers and a.bound.text == b.bound.text
 
 
 def test_write_csv_round_trips(tmp_path):
-    recs = [dg.Record(s, f"l{k}", 0.3 ** k, 1.5, 0.01, "tanh") for s in range(2) for k in range(3)]
-    dg.write_csv(recs, tmp_path / "r.csv")
-    log = dg.read_log(tmp_path / "r.csv")
-    assert log == dg.GradientLog.from_records(recs, str(tmp_path / "r.csv"))
+    recs = [logs.Record(s, f"l{k}", 0.3 ** k, 1.5, 0.01, "tanh") for s in range(2) for k in range(3)]
+    logs.write_csv(recs, tmp_path / "r.csv")
+    log = logs.read_log(tmp_path / "r.csv")
+    assert log == logs.GradientLog.from_records(recs, str(tmp_path / "r.csv"))
 
 
 BAD_CSV = [
@@ -248,7 +251,7 @@ def test_malformed_csv_is_refused_in_one_line(tmp_path, text, fragment):
     p = tmp_path / "bad.csv"
     p.write_text(text)
     with pytest.raises(SymvgInputError) as e:
-        dg.diagnose(dg.read_csv(p))
+        dg.diagnose(logs.read_csv(p))
     assert fragment in str(e.value)
     assert_one_line_error(cli("diagnose", str(p)), 2, fragment)
 
@@ -281,7 +284,7 @@ def test_malformed_json_is_refused_in_one_line(tmp_path, text, fragment):
     p = tmp_path / "bad.json"
     p.write_text(text)
     with pytest.raises(SymvgInputError) as e:
-        dg.diagnose(dg.read_json(p))
+        dg.diagnose(logs.read_json(p))
     assert fragment in str(e.value)
     assert_one_line_error(cli("diagnose", str(p)), 2, fragment)
 
@@ -301,7 +304,7 @@ def test_every_format_on_the_hand_made_csv(tmp_path):
     data = json.loads(js.stdout)
     assert data["status"] == "vanishing" and data["bound"]["gamma"] == "1/4"
     assert [l["name"] for l in data["layers"]] == ["fc1", "fc2", "fc3", "fc4", "out"]
-    assert data == dg.diagnose(dg.read_csv(SIGMOID_CSV)).as_dict() | {"source": str(SIGMOID_CSV)}
+    assert data == dg.diagnose(logs.read_csv(SIGMOID_CSV)).as_dict() | {"source": str(SIGMOID_CSV)}
     out = tmp_path / "report.md"
     r = cli("diagnose", str(SIGMOID_CSV), "--format", "markdown", "--output", str(out))
     assert r.exit_code == 0 and r.stdout == "" and out.read_text() == md.stdout
@@ -338,13 +341,13 @@ def test_plot_is_written(tmp_path):
 def test_missing_matplotlib_is_a_runtime_error_naming_the_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(BackendUnavailableError, match="pip install matplotlib"):
-        dg.plot(dg.diagnose(dg.read_csv(SIGMOID_CSV)), tmp_path / "g.png")
+        dv.plot(dg.diagnose(logs.read_csv(SIGMOID_CSV)), tmp_path / "g.png")
 
 
 def test_event_directories_need_no_tensorboard_and_an_empty_one_is_input_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
     with pytest.raises(InvalidValueError, match="no TensorBoard event files"):
-        dg.read_log(tmp_path)
+        logs.read_log(tmp_path)
     assert_one_line_error(cli("diagnose", str(tmp_path)), 2, "no TensorBoard event files")
 
 
@@ -352,12 +355,12 @@ def test_event_directories_need_no_tensorboard_and_an_empty_one_is_input_error(t
 
 
 def test_tensorboard_tags_are_recognised():
-    assert dg.match_tensorboard_tag("grad_2.0_norm/layer1.weight") == ("grad_norm", "layer1.weight")
-    assert dg.match_tensorboard_tag("grad_inf_norm/layer1.weight") == ("grad_norm", "layer1.weight")
-    assert dg.match_tensorboard_tag("grad_2.0_norm_total") is None
-    assert dg.match_tensorboard_tag("grad_2.0_norm/layer1.weight_epoch") is None
-    assert dg.match_tensorboard_tag("weight_norm/fc") == ("weight_norm", "fc")
-    assert dg.match_tensorboard_tag("loss/train") is None
+    assert events.match_tag("grad_2.0_norm/layer1.weight") == ("grad_norm", "layer1.weight")
+    assert events.match_tag("grad_inf_norm/layer1.weight") == ("grad_norm", "layer1.weight")
+    assert events.match_tag("grad_2.0_norm_total") is None
+    assert events.match_tag("grad_2.0_norm/layer1.weight_epoch") is None
+    assert events.match_tag("weight_norm/fc") == ("weight_norm", "fc")
+    assert events.match_tag("loss/train") is None
 
 
 @pytest.mark.slow  # the real SummaryWriter against our reader; importing torch.utils.tensorboard takes ~10 s
@@ -374,7 +377,7 @@ def test_tensorboard_directory(tmp_path):
             w.add_scalar(f"grad_2.0_norm/{name}.bias", 1.0, step)
             w.add_scalar(f"weight_norm/{name}.weight", 2.0, step)
     w.close()
-    log = dg.read_log(tmp_path)
+    log = logs.read_log(tmp_path)
     assert [l.name for l in log.layers] == [f"{n}.weight" for n in names]
     assert log.steps == (0, 1, 2, 3)
     assert all(l.bias_grad_norm == (1.0,) * 4 for l in log.layers)  # the biases are kept, as δ_k
@@ -389,7 +392,7 @@ def test_tensorboard_directory(tmp_path):
         for k, name in enumerate(names):
             w.add_histogram(f"{name}.weight/grad", np.full(9, 0.1 ** (3 - k) / 3), step)  # norm 0.1^(3-k)
     w.close()
-    hist = dg.read_log(tmp_path / "hist")
+    hist = logs.read_log(tmp_path / "hist")
     assert [l.grad_norm[0] for l in hist.layers] == pytest.approx([0.1 ** (3 - k) for k in range(4)], rel=1e-12)
     empty = tmp_path / "other"
     empty.mkdir()
@@ -397,7 +400,7 @@ def test_tensorboard_directory(tmp_path):
     w.add_scalar("loss", 1.0, 0)
     w.close()
     with pytest.raises(InvalidValueError, match=r"no per-layer gradient-norm scalars \(tags seen: loss\)"):
-        dg.read_log(empty)
+        logs.read_log(empty)
 
 
 def test_collect_torch_reads_weight_gradients_in_module_order():
@@ -406,7 +409,7 @@ def test_collect_torch_reads_weight_gradients_in_module_order():
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.LayerNorm(8),
                                 torch.nn.Linear(8, 1))
     x, y = torch.randn(16, 4), torch.randn(16, 1)
-    recs = dg.collect_torch(model, torch.nn.MSELoss(), (x, y), step=7, activation=["tanh", None])
+    recs = torchlog.collect_torch(model, torch.nn.MSELoss(), (x, y), step=7, activation=["tanh", None])
     assert [r.layer for r in recs] == ["0.weight", "3.weight"]  # LayerNorm's 1-D scale is not a layer weight
     assert all(r.step == 7 for r in recs) and recs[0].activation == "tanh" and recs[1].activation is None
     assert recs[1].grad_norm == pytest.approx(float(model[3].weight.grad.norm()))
@@ -418,7 +421,7 @@ def test_collect_torch_reads_weight_gradients_in_module_order():
     assert recs[1].bias_grad_norm == pytest.approx(float(model[3].bias.grad.norm()))
     assert model[0].weight.grad is not None  # left for the optimiser
     with pytest.raises(InvalidValueError, match="3 names for 2 weight layers"):
-        dg.collect_torch(model, torch.nn.MSELoss(), (x, y), activation=["tanh"] * 3)
+        torchlog.collect_torch(model, torch.nn.MSELoss(), (x, y), activation=["tanh"] * 3)
 
 
 @pytest.mark.slow  # four real PyTorch training runs (~20 s on 2 cores): the issue's cases, end to end
@@ -445,9 +448,9 @@ def test_example_runs_vanish_heal_vanish_uniformly_and_diverge(tmp_path):
 # ----------------------------------------------------------------------------- issue 14: absolute scale
 
 
-def flat_log(norm: float, n_layers: int = 5, steps: int = 3, **extra) -> dg.GradientLog:
+def flat_log(norm: float, n_layers: int = 5, steps: int = 3, **extra) -> logs.GradientLog:
     """Every layer at the same gradient norm: nothing to see layer against layer."""
-    return dg.GradientLog.from_records(dg.Record(s, f"fc{k}", norm, **extra)
+    return logs.GradientLog.from_records(logs.Record(s, f"fc{k}", norm, **extra)
                                        for s in range(steps) for k in range(1, n_layers + 1))
 
 
@@ -486,18 +489,18 @@ def test_raw_norms_judge_the_scale_without_weight_norms_and_say_so():
 
 def test_bias_gradients_show_the_decay_that_weight_gradients_hide():
     # δ_k halves per layer back while |h_(k-1)| doubles: weight gradients |δ_k||h_(k-1)| are flat
-    recs = [dg.Record(0, k, 1.0, bias_grad_norm=0.5 ** (6 - k)) for k in range(1, 7)]
-    d = dg.diagnose(dg.GradientLog.from_records(recs))
+    recs = [logs.Record(0, k, 1.0, bias_grad_norm=0.5 ** (6 - k)) for k in range(1, 7)]
+    d = dg.diagnose(logs.GradientLog.from_records(recs))
     assert d.fit.factor == pytest.approx(1.0)
     assert d.bias_fit.factor == pytest.approx(0.5) and d.bias_fit.layers_used == 6
-    assert "bias gradients (δ_k itself): 0.5" in dg.render_text(d)
+    assert "bias gradients (δ_k itself): 0.5" in dv.render_text(d)
     assert d.layers[0].bias_grad_norm == pytest.approx(0.5 ** 5)
 
 
 # ----------------------------------------------------------------------------- issue 14: divergence
 
 
-def diverging_log(blow_up: int = 12) -> dg.GradientLog:
+def diverging_log(blow_up: int = 12) -> logs.GradientLog:
     """Factor 3 per layer back (exploding); layer w2 logs inf at ``blow_up``, every layer nan after."""
     recs = []
     for s in range(20):
@@ -507,8 +510,8 @@ def diverging_log(blow_up: int = 12) -> dg.GradientLog:
                 g = math.inf
             elif s > blow_up:
                 g = math.nan
-            recs.append(dg.Record(s, f"fc{k}", g))
-    return dg.GradientLog.from_records(recs, "diverging")
+            recs.append(logs.Record(s, f"fc{k}", g))
+    return logs.GradientLog.from_records(recs, "diverging")
 
 
 def test_a_log_reaching_nan_is_diagnosed_up_to_the_divergence():
@@ -524,7 +527,7 @@ def test_a_log_reaching_nan_is_diagnosed_up_to_the_divergence():
 
 def test_divergence_through_the_command_line(tmp_path):
     p = tmp_path / "div.csv"
-    dg.write_csv([dg.Record(s, l.name, g) for l in diverging_log().layers for s, g in zip(l.steps, l.grad_norm)], p)
+    logs.write_csv([logs.Record(s, l.name, g) for l in diverging_log().layers for s, g in zip(l.steps, l.grad_norm)], p)
     r = cli("diagnose", str(p), "--window", "2", "--format", "json")
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
@@ -533,11 +536,11 @@ def test_divergence_through_the_command_line(tmp_path):
 
 
 def test_extreme_finite_norms_are_carried_in_log10(recwarn):
-    recs = [dg.Record(s, k, v) for s in range(2) for k, v in enumerate([1.7e308, 1e-300, 1.0], 1)]
-    d = dg.diagnose(dg.GradientLog.from_records(recs))
+    recs = [logs.Record(s, k, v) for s in range(2) for k, v in enumerate([1.7e308, 1e-300, 1.0], 1)]
+    d = dg.diagnose(logs.GradientLog.from_records(recs))
     assert d.layers[0].log10_relative == pytest.approx(math.log10(1.7e308))
     assert d.log10_first_last == pytest.approx(308.2304, abs=1e-4)
-    text = dg.render_text(d)
+    text = dv.render_text(d)
     assert "inf" not in text and "nan" not in text and "1.7e+308" in text
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
     huge_w = dg.diagnose(synthetic(1.0, n_layers=3, steps=2, weight_norm=1.7e308, spectral_norm=1.7e308), "leaky_relu:2")
@@ -550,14 +553,14 @@ def _csv(recs, name: str) -> list[str]:
     import tempfile
 
     p = Path(tempfile.mkdtemp()) / f"{name}.csv"
-    dg.write_csv(recs, p)
+    logs.write_csv(recs, p)
     return [str(p), "--format", "json"]
 
 
 def test_layers_are_numbered_from_one():
     d = dg.diagnose(flat_log(1.0, n_layers=3))
     assert [l.index for l in d.layers] == [1, 2, 3]
-    assert dg.render_text(d).count("\nw1 ") == 1
+    assert dv.render_text(d).count("\nw1 ") == 1
     with pytest.raises(SymvgInputError, match="activation for layer w2"):
         dg.diagnose(flat_log(1.0, n_layers=3), ["relu", "sigmod", None])
 
@@ -585,7 +588,7 @@ def test_mean_field_chi1_from_measured_variances(sigma_w2):
     expected = math.sqrt(sigma_w2 / 2)
     assert d.mean_field.factor == pytest.approx(expected, rel=1e-12)
     assert [l.sqrt_chi1 for l in d.layers][:-1] == pytest.approx([expected] * 3)
-    assert "√χ1" in dg.render_text(d)
+    assert "√χ1" in dv.render_text(d)
 
 
 # ----------------------------------------------------------------------------- issue 14: foreign layouts
@@ -595,11 +598,11 @@ def test_keras_style_columns_are_mapped_and_extra_columns_noted(tmp_path):
     p = tmp_path / "k.csv"
     p.write_text("epoch,layer_name,grad_norm,lr\n" + "".join(f"{e},dense_{k},{0.1 ** (2 - k)},0.01\n"
                                                            for e in range(2) for k in range(3)))
-    log = dg.read_log(p)
+    log = logs.read_log(p)
     assert [l.name for l in log.layers] == ["dense_0", "dense_1", "dense_2"] and log.steps == (0, 1)
     assert log.notes == ("ignored column(s) 'lr' (not part of the schema)",)
     d = dg.diagnose(log)
-    assert d.fit.factor == pytest.approx(0.1) and "note: ignored column(s) 'lr'" in dg.render_text(d)
+    assert d.fit.factor == pytest.approx(0.1) and "note: ignored column(s) 'lr'" in dv.render_text(d)
 
 
 def test_columns_option_maps_any_names(tmp_path):
@@ -615,7 +618,7 @@ def test_columns_option_maps_any_names(tmp_path):
 def test_wide_csv_one_column_per_layer(tmp_path):
     p = tmp_path / "w.csv"
     p.write_text("step,dense_0,dense_1,dense_2,loss,lr\n0,0.01,0.1,1,2.3,0.1\n1,0.01,0.1,1,2.2,0.1\n")
-    log = dg.read_log(p)
+    log = logs.read_log(p)
     assert [l.name for l in log.layers] == ["dense_0", "dense_1", "dense_2"]
     assert "ignored column(s) 'loss', 'lr' (not per-layer)" in log.notes
     assert dg.diagnose(log).fit.factor == pytest.approx(0.1)
@@ -627,7 +630,7 @@ def test_lightning_csvlogger_metrics_with_grad_norm_columns(tmp_path):
     head = "epoch,step,grad_2.0_norm/l1.weight,grad_2.0_norm/l1.bias,grad_2.0_norm/l2.weight,grad_2.0_norm/l2.bias," \
            "grad_2.0_norm_total,train_loss\n"
     p.write_text(head + "0,0,0.2,0.1,1.0,0.4,1.1,3\n0,1,0.2,0.1,1.0,0.4,1.1,\n0,2,,,,,,2.5\n")
-    log = dg.read_log(p)
+    log = logs.read_log(p)
     assert [l.name for l in log.layers] == ["l1.weight", "l2.weight"] and log.steps == (0, 1)
     assert log.layers[0].bias_grad_norm == (0.1, 0.1)
     d = dg.diagnose(log)
@@ -638,9 +641,9 @@ def test_lightning_csvlogger_metrics_with_grad_norm_columns(tmp_path):
 
 
 def test_saturating_follows_the_proved_derivative_floor():
-    from symvg.diagnose_views import saturating
+    from symvg.diagnose.rules import saturating
 
-    got = {n: saturating(dg.activations.get(n)) for n in ("sigmoid", "erf", "softplus", "hard_sigmoid", "relu",
+    got = {n: saturating(get_activation(n)) for n in ("sigmoid", "erf", "softplus", "hard_sigmoid", "relu",
                                                           "leaky_relu:0.1", "elu", "linear")}
     # erf was missing from the old hand list; leaky ReLU's floor 1/10 > 0; ReLU and ELU have a φ' = 1 side
     assert got == {"sigmoid": True, "erf": True, "softplus": True, "hard_sigmoid": True, "relu": False,
@@ -738,7 +741,7 @@ def test_crc32c_matches_its_published_check_value():
 def test_event_file_read_without_tensorboard(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     write_events(tmp_path / "events.out.tfevents.1.host")
-    log = dg.read_log(tmp_path)
+    log = logs.read_log(tmp_path)
     assert [l.name for l in log.layers] == ["l1", "l2", "l3"] and log.steps == (0, 1, 2, 3)
     assert log.layers[0].weight_norm == (2.0,) * 4  # from the tensor-valued scalars
     assert dg.diagnose(log).fit.factor == pytest.approx(0.5)
@@ -751,16 +754,16 @@ def test_bit_flip_is_refused_naming_file_and_record(tmp_path):
     p.write_bytes(bytes(data))
     with pytest.raises(InvalidValueError, match=r"events.out.tfevents.1.host: record \d+ \(byte \d+\): "
                                                 r"(data|length) checksum mismatch"):
-        dg.read_log(tmp_path)
+        logs.read_log(tmp_path)
 
 
 def test_truncated_file_is_read_to_its_last_complete_record_with_a_note(tmp_path):
     p = write_events(tmp_path / "events.out.tfevents.1.host", steps=4)
     p.write_bytes(p.read_bytes()[:-10])  # the last step's record is cut
-    log = dg.read_log(tmp_path)
+    log = logs.read_log(tmp_path)
     assert log.steps == (0, 1, 2)
     assert any("truncated inside record 5" in n and "the 4 complete records" in n for n in log.notes)
-    assert "note: events.out.tfevents.1.host: truncated" in dg.render_text(dg.diagnose(log))
+    assert "note: events.out.tfevents.1.host: truncated" in dv.render_text(dg.diagnose(log))
 
 
 @pytest.mark.parametrize("content", [bytes(range(256)) * 4, b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94."])
@@ -790,7 +793,7 @@ def test_nested_runs_like_lightning_versions(tmp_path):
     assert len(data["layers"]) == 4 and "run 'lightning_logs/version_1' of 2" in data["notes"]
     assert_one_line_error(cli("diagnose", str(tmp_path), "--run", "v9"), 2, "no run 'v9'")
     one = tmp_path / "lightning_logs" / "version_0"
-    assert len(dg.read_log(one).layers) == 3  # a run directory itself needs no --run
+    assert len(logs.read_log(one).layers) == 3  # a run directory itself needs no --run
 
 
 def test_nan_scalars_in_an_event_file_are_a_divergence(tmp_path):
@@ -798,7 +801,7 @@ def test_nan_scalars_in_an_event_file_are_a_divergence(tmp_path):
     body = b"".join(_event(s, _scalar("grad_norm/a", 0.1 if s < 3 else math.nan), _scalar("grad_norm/b", 1.0))
                     for s in range(5))
     p.write_bytes(HEADER + body)
-    d = dg.diagnose(dg.read_log(tmp_path))
+    d = dg.diagnose(logs.read_log(tmp_path))
     assert d.divergence.step == 3 and d.divergence.layers == ("w1 (a)",) and d.steps_used == (0, 1, 2)
 
 
@@ -808,7 +811,7 @@ def test_gradient_histograms_give_exact_norms_and_tf_histograms_are_explained(tm
                            _histogram("fc1.weight", 4.0),
                            _tensor_scalar("dense/kernel_0", 0.0, plugin=b"histograms")) for s in range(2))
     p.write_bytes(HEADER + body)
-    log = dg.read_log(tmp_path)
+    log = logs.read_log(tmp_path)
     assert [l.name for l in log.layers] == ["fc1.weight", "fc2.weight"]
     assert log.layers[0].grad_norm == pytest.approx((0.1, 0.1))  # √(sum of squares)
     assert any("1 TensorFlow histogram tag(s) ignored (dense/kernel_0)" in n and "bucket counts" in n
@@ -817,7 +820,7 @@ def test_gradient_histograms_give_exact_norms_and_tf_histograms_are_explained(tm
 
 
 def test_an_unbounded_activation_gives_no_bound():
-    from symvg.diagnose_views import compare_bound
+    from symvg.diagnose.rules import compare_bound
 
     fake = type("Act", (), {"gamma": float("inf"), "label": "expr:z**3"})()  # γ = ∞, as proved for z³
     b = compare_bound(dg.fit_decay([0.25, 0.5, 1.0]), [fake, fake, None], [1.0, 1.0, 1.0])

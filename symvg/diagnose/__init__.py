@@ -45,146 +45,18 @@ Conventions:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from . import activations
-from .errors import InvalidValueError, SymvgError
-from .logs import GradientLog, LayerLog, Record, activation as _activation
-from .logs import read_csv, read_json, read_log, write_csv  # noqa: F401  (the old home)
-from .torchlog import NEAR_ZERO, collect_torch  # noqa: F401
-from .events import match_tag as match_tensorboard_tag  # noqa: F401
-from .diagnose_views import (DEAD_FRACTION, PLOT_FORMATS, REMEDIES, BoundComparison, MeanFieldComparison,  # noqa: F401
-                             Remedy, _f, _g, _g10, _l10, _pow10, as_dict, compare_bound, compare_mean_field, plot,
-                             remedies, render_markdown, render_text, saturating, scale_text, verdict)
-from .logs import read_tensorboard  # noqa: F401
-
-VANISHING_BELOW = 1e-2
-"""A layer whose mean gradient norm is below this multiple of the last layer's is vanishing."""
-EXPLODING_ABOVE = 1e2
-"""A layer whose mean gradient norm is above this multiple of the last layer's is exploding."""
-UPDATE_BELOW, UPDATE_ABOVE = 1e-7, 1.0
-"""Update ratio lr·|g|/|w| outside these is vanishing / exploding on the absolute scale."""
-LR_RANGE = (1e-5, 1.0)
-"""Learning rates assumed possible when none is given: a verdict must hold for all of them."""
-RAW_BELOW, RAW_ABOVE = 1e-8, 1e3
-"""An update lr·|g| outside these is vanishing / exploding when no weight norm is logged."""
-
-
-def log10_mean(values: Sequence[float]) -> float:
-    """log10 of the arithmetic mean of non-negative finite values, without overflow.
-
-    >>> log10_mean([1.7e308, 1.7e308]) == math.log10(1.7e308), log10_mean([0.0, 0.0])
-    (True, -inf)
-    """
-    top = max(values)
-    if top == 0:
-        return -math.inf
-    return math.log10(top) + math.log10(math.fsum(v / top for v in values) / len(values))
-
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class LayerDiagnosis:
-    """One layer (``index`` 1…N from the input): mean norms over the steps used, and its class."""
-
-    index: int
-    name: str
-    mean_grad_norm: float
-    log10_mean: float
-    log10_relative: float  # log10 of mean / last layer's mean
-    weight_norm: float | None
-    near_zero_fraction: float | None
-    activation: str | None
-    status: str  # "vanishing" | "exploding" | "healthy"
-    bias_grad_norm: float | None = None
-    spectral_norm: float | None = None
-    log10_update: float | None = None  # the absolute-scale measure (see Scale.evidence)
-    sqrt_chi1: float | None = None  # mean-field factor for the step back from the next layer to this one
-
-    @property
-    def relative_to_last(self) -> float:
-        """mean / last layer's mean (0 or inf where the ratio leaves the float range)."""
-        return _pow10(self.log10_relative)
-
-
-@dataclass(frozen=True)
-class DecayFit:
-    """Least squares of log10(mean norm) on depth back from the output: factor = 10^slope."""
-
-    log10_factor: float
-    log10_se: float | None  # standard error of the slope in log10 units
-    layers_used: int
-
-    @property
-    def factor(self) -> float:
-        return _pow10(self.log10_factor)
-
-    @property
-    def factor_se(self) -> float | None:
-        return None if self.log10_se is None else self.factor * self.log10_se * math.log(10)
-
-    @property
-    def log_slope(self) -> float:
-        return self.log10_factor * math.log(10)
-
-    def __str__(self) -> str:
-        se = "" if self.log10_se is None else f" ± {_g10(self.log10_factor + _l10(self.log10_se * math.log(10)))}"
-        return f"{_g10(self.log10_factor)}{se} per layer"
-
-
-@dataclass(frozen=True)
-class Scale:
-    """The absolute-scale judgement: which evidence, its thresholds (log10), and what it found."""
-
-    evidence: str
-    low: float
-    high: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """The first step at which a logged norm is nan or inf, and the layers where it is."""
-
-    step: int
-    layers: tuple[str, ...]
-    value: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """What a training log says about vanishing or exploding gradients (see the module docstring)."""
-
-    source: str
-    steps_used: tuple[int, ...]
-    layers: tuple[LayerDiagnosis, ...]
-    fit: DecayFit
-    log10_first_last: float
-    status: str  # "vanishing" | "exploding" | "mixed" | "healthy"
-    verdict: str
-    bound: BoundComparison | None
-    remedies: tuple[Remedy, ...]
-    vanishing_below: float = VANISHING_BELOW
-    exploding_above: float = EXPLODING_ABOVE
-    scale: Scale | None = None
-    divergence: Divergence | None = None
-    bias_fit: DecayFit | None = None
-    mean_field: MeanFieldComparison | None = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def first_last_ratio(self) -> float:
-        return _pow10(self.log10_first_last)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON: floats that are not finite become None (log10 fields carry the size)."""
-        return as_dict(self)
+from symvg import activations
+from symvg.errors import InvalidValueError, SymvgError
+from symvg.logs import GradientLog, LayerLog, Record, activation as _activation  # noqa: F401  (Record: the doctest)
+from symvg.diagnose.results import *  # noqa: F401,F403  the result types are part of this package's API
+from symvg.diagnose.results import (EXPLODING_ABOVE, LR_RANGE, RAW_ABOVE, RAW_BELOW, UPDATE_ABOVE, UPDATE_BELOW,
+                                    VANISHING_BELOW, DecayFit, Diagnosis, Divergence, LayerDiagnosis, Scale,
+                                    __all__ as _results, _l10, _pow10, log10_mean)
+from symvg.diagnose.rules import compare_bound, compare_mean_field, remedies, saturating, scale_text, verdict
 
 
 # ----------------------------------------------------------------------------- the maths
@@ -361,7 +233,7 @@ def _overall(classes: Sequence[str]) -> str:
 def _mean_field(acts: Sequence[activations.Activation | None], sw2: Sequence[float | None],
                 sb2: Sequence[float | None]) -> list[float | None]:
     """√χ1 for the step back from layer k+1 to layer k: φ of layer k, (σw², σb²) of layer k+1."""
-    from .meanfield import mean_field
+    from symvg.meanfield import mean_field
 
     out: list[float | None] = []
     for k in range(len(acts) - 1):
@@ -391,12 +263,4 @@ def _layer_activations(log: GradientLog, activation: "str | Sequence[str | None]
     return [_activation(a, f"activation for layer w{k}") if a else None for k, a in enumerate(names, 1)]
 
 
-__all__ = [
-    "LayerDiagnosis", "DecayFit", "BoundComparison", "MeanFieldComparison", "Scale", "Divergence", "Remedy",
-    "Diagnosis", "fit_decay", "fit_log10", "log10_mean", "find_divergence", "diagnose",
-    "VANISHING_BELOW", "EXPLODING_ABOVE", "UPDATE_BELOW", "UPDATE_ABOVE", "LR_RANGE", "RAW_BELOW", "RAW_ABOVE",
-    # the views and readers, importable from here as before
-    "render_text", "render_markdown", "plot", "compare_bound", "saturating", "REMEDIES", "DEAD_FRACTION", "PLOT_FORMATS",
-    "Record", "GradientLog", "LayerLog", "read_csv", "read_json", "read_log", "read_tensorboard", "write_csv",
-    "collect_torch", "match_tensorboard_tag", "NEAR_ZERO",
-]
+__all__ = [*_results, "fit_decay", "fit_log10", "find_divergence", "diagnose", "saturating", "compare_bound"]
