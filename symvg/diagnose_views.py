@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 import numpy as np
 
+from symvg.atomic import write_atomic
+from symvg.tables import markdown_table, table
 from symvg.errors import BackendUnavailableError, InvalidValueError
 from symvg.diagnose.results import Diagnosis, _g, _g10
 
@@ -42,7 +44,6 @@ def _lines(d: Diagnosis) -> list[str]:
 
 def render_text(d: Diagnosis) -> str:
     """A plain-text report: verdict, the per-layer table, the fit, the scale, the bound, the remedies."""
-    from .commands._io import table
 
     steps = d.steps_used
     lines = [f"symvg diagnose: {d.source} ({len(steps)} steps, {steps[0]}..{steps[-1]})", "",
@@ -54,7 +55,6 @@ def render_text(d: Diagnosis) -> str:
 
 def render_markdown(d: Diagnosis) -> str:
     """The same report as GitHub-flavoured Markdown."""
-    from .commands._io import markdown_table
 
     steps = d.steps_used
     rows, header = _table(d)
@@ -81,7 +81,6 @@ def plot(d: Diagnosis, path: "str | os.PathLike[str]") -> None:
     except ImportError:
         raise BackendUnavailableError("--plot needs matplotlib: pip install matplotlib "
                                       "(or pip install 'symvg[plot]')") from None
-    from .atomic import write_atomic
 
     fig = Figure(figsize=(6, 4), layout="constrained")
     FigureCanvasAgg(fig)  # no pyplot: no global state, no display needed
