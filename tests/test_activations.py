@@ -162,3 +162,23 @@ def test_numpy_scalars_are_numbers():
         A.to_rational(np.float64("nan"))
     with pytest.raises(InvalidValueError, match="1000 digits"):
         A.to_rational(10 ** 1001)
+
+
+def test_cli_out_of_budget_is_one_line_exit_2(monkeypatch):
+    from click.testing import CliRunner
+    from symvg.cli import cli
+
+    monkeypatch.setattr(A, "PROOF_SECONDS", 0.5)  # the 20 s default, shortened so the test stays fast
+    r = CliRunner().invoke(cli, ["bound", "-a", "expr:exp(-z**2)*tanh(z)**3+sigmoid(z)*erf(z)"])
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("symvg: error: could not prove") and "within 0.5 s" in lines[0]
+
+
+def test_cli_unbounded_never_says_vanish():
+    from click.testing import CliRunner
+    from symvg.cli import cli
+
+    r = CliRunner().invoke(cli, ["bound", "-a", "expr:z**3", "-w", "1", "-n", "10", "--tol", "1e-6"])
+    assert r.exit_code == 0, r.output
+    assert "unbounded: no ceiling" in r.output and "vanish" not in r.output and "sup|φ'| = 0" not in r.output
