@@ -319,10 +319,16 @@ def prove_supremum(d: sp.Expr, budget: float | None = PROOF_SECONDS) -> Supremum
     >>> s.value, s.bounded
     (oo, False)
     """
+    from sympy.core.parameters import global_parameters
+
+    saved = (global_parameters.evaluate, global_parameters.distribute)
     try:
         with _time_budget(budget):
             return _prove(d)
     except _OutOfTime:
+        # The interrupt may land inside SymPy's own clean-up (an ``evaluate(False)`` block's restore):
+        # put back the global switches it would have restored.
+        global_parameters.evaluate, global_parameters.distribute = saved
         raise ProofError(f"could not prove sup|φ'| for φ' = {_short(d)} within {budget:g} s "
                          "(the proof's time budget)") from None
     except RecursionError:

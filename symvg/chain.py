@@ -149,9 +149,9 @@ class Chain:
 
     def layer(self, k: int) -> int:
         """Validate a layer index: an integer in 1..depth."""
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.depth:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= self.depth:
             raise InvalidChainError(f"layer index must be an integer in 1..{self.depth}, got {k!r}")
-        return k
+        return operator.index(k)
 
     @property
     def name(self) -> str:

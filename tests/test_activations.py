@@ -182,3 +182,23 @@ def test_nothing_in_the_repository_points_outside_it():
            for n, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
            if "../shared" in line or "](../" in line]
     assert bad == []
+
+
+def test_cli_out_of_budget_is_one_line_exit_2(monkeypatch):
+    from click.testing import CliRunner
+    from symvg.cli import cli
+
+    monkeypatch.setattr(A, "PROOF_SECONDS", 0.5)  # the 20 s default, shortened so the test stays fast
+    r = CliRunner().invoke(cli, ["bound", "-a", "expr:exp(-z**2)*tanh(z)**3+sigmoid(z)*erf(z)"])
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("symvg: error: could not prove") and "within 0.5 s" in lines[0]
+
+
+def test_cli_unbounded_never_says_vanish():
+    from click.testing import CliRunner
+    from symvg.cli import cli
+
+    r = CliRunner().invoke(cli, ["bound", "-a", "expr:z**3", "-w", "1", "-n", "10", "--tol", "1e-6"])
+    assert r.exit_code == 0, r.output
+    assert "unbounded: no ceiling" in r.output and "vanish" not in r.output and "sup|φ'| = 0" not in r.output

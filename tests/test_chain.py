@@ -96,3 +96,4 @@ def test_numpy_integer_depth():
     np = pytest.importorskip("numpy")
     c = Chain(np.int64(3), "tanh")
     assert c == Chain(3, "tanh") and type(c.depth) is int and hash(c) == hash(Chain(3, "tanh"))
+    assert c.w(np.int64(2)) == c.w(2) and type(c.layer(np.int32(1))) is int
