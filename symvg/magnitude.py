@@ -174,8 +174,10 @@ def json_float(v: Exact) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def range_note(name: str, v: Exact, value: float | None) -> str:
+def range_note(name: str, v: Exact, value: float | None, exact_key: str | None = None,
+               log_key: str | None = None) -> str:
     """A sentence when ``value`` (from :func:`json_float`) is null or 0.0 although v is not 0; else ''.
+    It points to the JSON keys holding the exact value (``name``) and its log10 (``log10_name``).
 
     >>> range_note("bound", sp.Rational(1, 10**400), 0.0)
     "bound underflows float64 (shown as 0.0): the exact value is in 'bound', its log10 in 'log10_bound' = -400"
@@ -183,7 +185,25 @@ def range_note(name: str, v: Exact, value: float | None) -> str:
     if value is not None and (value != 0 or v == 0):
         return ""
     what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
-    return f"{name} {what}: the exact value is in '{name}', its log10 in 'log10_{name}' = {log10(v):.6g}"
+    return (f"{name} {what}: the exact value is in '{exact_key or name}', its log10 in "
+            f"'{log_key or 'log10_' + name}' = {log10(v):.6g}")
 
 
-__all__ = ["DPS", "MAX_EXACT_BITS", "json_float", "log10", "mp", "power", "product", "range_note", "sci", "short"]
+def fields(name: str, v: Exact) -> dict:
+    """JSON fields for an exact value of any size: ``name`` (exact), ``name_value`` (float64 or null),
+    ``log10_name`` (null at 0), and ``name_note`` when the float64 is 0.0 or null although v is not 0.
+
+    >>> fields("p", sp.Rational(1, 4))
+    {'p': '1/4', 'p_value': 0.25, 'log10_p': -0.6020599913279624}
+    >>> fields("p", power(sp.Rational(1, 2), 10**4))["p_note"][:31]
+    'p underflows float64 (shown as '
+    """
+    value = json_float(v)
+    d = {name: str(v), f"{name}_value": value, f"log10_{name}": log10(v)}
+    note = range_note(name, v, value)
+    if note:
+        d[f"{name}_note"] = note
+    return d
+
+
+__all__ = ["DPS", "fields", "MAX_EXACT_BITS", "json_float", "log10", "mp", "power", "product", "range_note", "sci", "short"]

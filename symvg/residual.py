@@ -27,6 +27,7 @@ A plain chain keeps only the longest path, ∏ w_j·φ'(z_j). Bounds, for |w_j|�
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -35,6 +36,7 @@ import sympy as sp
 from .activations import Activation, Number, get, to_rational
 from .chain import Chain
 from .errors import InvalidValueError
+from .magnitude import fields, power, product
 
 MAX_PATH_LAYERS = 12
 """Most layers expanded into paths: 2^12 = 4096 terms; beyond that the product form says the same."""
@@ -143,10 +145,9 @@ class ResidualBounds:
     plain: sp.Expr   # ∏ γ|w_j|: the plain chain's upper bound (its lower bound is inf|φ'|-based, often 0)
 
     def as_dict(self) -> dict:
+        """Exact strings, float64 values (null where they overflow, with a note), and log10s."""
         return {"activation": self.activation, "gamma": str(self.gamma), "weights": [str(w) for w in self.weights],
-                "lower": str(self.lower), "lower_value": float(self.lower.evalf(30)), "upper": str(self.upper),
-                "upper_value": float(self.upper.evalf(30)), "plain": str(self.plain),
-                "plain_value": float(self.plain.evalf(30))}
+                **fields("lower", self.lower), **fields("upper", self.upper), **fields("plain", self.plain)}
 
 
 def residual_bounds(activation: str | Activation, weights: Sequence[Number]) -> ResidualBounds:
@@ -159,11 +160,13 @@ def residual_bounds(activation: str | Activation, weights: Sequence[Number]) -> 
     ws = tuple(abs(to_rational(w, f"weight w{j}")) for j, w in enumerate(weights, 1))
     if not ws:
         raise InvalidValueError("weights must list at least one layer's weight, got none")
-    g = act.gamma
-    lower = sp.Mul(*(sp.Max(0, 1 - g * w) for w in ws))
-    upper = sp.Mul(*(1 + g * w for w in ws))
-    plain = sp.Mul(*(g * w for w in ws))
-    return ResidualBounds(act.label, g, ws, lower, upper, plain)
+    g, counts = act.gamma, Counter(ws)
+
+    def prod(factor) -> sp.Expr:   # equal weights as one power: exact, and cheap for |w| = 1e999
+        return product(power(factor(w), k) for w, k in counts.items())
+
+    lower = prod(lambda w: sp.Max(0, 1 - g * w))
+    return ResidualBounds(act.label, g, ws, lower, prod(lambda w: 1 + g * w), prod(lambda w: g * w))
 
 
 __all__ = ["MAX_PATH_LAYERS", "PathExpansion", "ResidualBounds", "derive_jacobian", "dphi", "path_expansion",
