@@ -99,7 +99,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["eval", "--layers", "3", "--init", "0,inf"], 2, "inf"),
     (["eval", "--layers", "3", "--init", "0,-1"], 2, "-1.0"),
     (["eval", "--layers", "3", "--init", "foo"], 2, "'foo'"),
-    (["eval", "--layers", "3", "--tol", "0"], 2, "0.0"),
+    (["eval", "--layers", "3", "--tol", "0"], 2, "'0'"),
     (["eval", "--layers", "3", "--tol", "nan"], 2, "nan"),
     (["eval", "--layers", "3", "--activation", "foo"], 2, "'foo'"),
     (["eval", "--layers", "3", "--seed", "-1"], 2, "-1"),
