@@ -390,7 +390,7 @@ HOSTILE_OK: list[list[str]] = [
     ["lstm", "--forget", "0"], ["lstm", "--weight", "0"], ["lstm", "--weight", BIG],
     ["lstm", "--steps", "100000", "-a", "silu", "--format", "json"],
     ["residual", "--weight", "1e999"], ["residual", "--weight", "1e999", "--format", "json"],
-    ["residual", "--weight", "-1e999", "-n", "8"], ["residual", "--weight", "1e-400"], ["residual", "--weight", "0"],
+    ["residual", "--weight", "-1e999", "-n", "12"], ["residual", "--weight", "1e-400"], ["residual", "--weight", "0"],
     ["residual", "--weight", BIG, "--format", "json"],
     ["compare", "-a", CATS, "--both", "--weight", "1e999"], ["compare", "-a", CATS, "--both", "-w", "1e999", "--format", "json"],
     ["compare", "-a", CATS, "--both", "--weight", "-1e999"], ["compare", "-a", CATS, "--weight", "1e-400"],
