@@ -419,6 +419,7 @@ HOSTILE_BAD: list[tuple[list[str], str]] = [
     (["eval", "-n", "3", "--init", "1e-400,1"], "'1e-400'"), (["eval", "-n", "3", "--init", "0,1e999"], "inf"),
     (["eval", "-n", "3", "-a", "expr:1e400*z"], "1.0e+400"), (["eval", "-n", "3", "-a", "expr:1e-400*z"], "1.0e-400"),
     (["eval", "-n", "3", "--samples", BIG], "MB"), (["eval", "-n", BIG], BIG), (["eval", "-n", "3", "--seed", "-1"], "-1"),
+    (["plot", "gradients", "--seed", "-1"], "-1"),
 ]
 
 CPU_BUDGET_S = 3.0
@@ -451,7 +452,7 @@ def test_hostile_numbers_answered_in_full(args: list[str]) -> None:
 @pytest.mark.parametrize("args,needle", HOSTILE_BAD, ids=[" ".join(a)[:70] for a, _ in HOSTILE_BAD])
 def test_hostile_numbers_refused_in_one_line(scratch: Path, args: list[str], needle: str) -> None:
     before = _listing(scratch)
-    result, cpu = _timed(args + ["--output", SENTINEL])
+    result, cpu = _timed(args + ["--output", SENTINEL if args[0] != "plot" else "p.png"])
     _check(result, 2, needle)
     assert cpu < CPU_BUDGET_S, f"{cpu:.1f} s of CPU"
     assert _listing(scratch) == before
