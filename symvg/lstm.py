@@ -146,7 +146,8 @@ class CellVsRNN:
              "cell": cell, "cell_value": self.cell_value, "log10_cell": finite(self.log10_cell),
              "rnn_bound": rnn, "rnn_value": self.rnn_value, "log10_rnn": finite(self.log10_rnn),
              "log10_ratio": finite(self.log10_cell - self.log10_rnn) if self.forget != 0 else None}
-        notes = [range_note("cell", self.cell, d["cell_value"]), range_note("rnn", self.rnn_bound, d["rnn_value"], "rnn_bound")]
+        notes = [range_note("cell", self.cell, d["cell_value"]),
+                 range_note("rnn", self.rnn_bound, d["rnn_value"], "rnn_bound")]
         if any(notes):
             d["note"] = "; ".join(n for n in notes if n)
         return d

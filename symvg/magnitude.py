@@ -70,8 +70,10 @@ def product(factors: Iterable[sp.Expr]) -> sp.Expr:
             done *= f
         else:
             rest.append(f)
-    return sp.Mul(done, *rest, evaluate=False) if rest and done != 1 else (rest[0] if len(rest) == 1 else
-                                                                           sp.Mul(*rest, evaluate=False) if rest else done)
+    if not rest:
+        return done
+    parts = ([done] if done != 1 else []) + rest
+    return parts[0] if len(parts) == 1 else sp.Mul(*parts, evaluate=False)
 
 
 def _bits(r: sp.Rational) -> int:
@@ -206,4 +208,5 @@ def fields(name: str, v: Exact) -> dict:
     return d
 
 
-__all__ = ["DPS", "fields", "MAX_EXACT_BITS", "json_float", "log10", "mp", "power", "product", "range_note", "sci", "short"]
+__all__ = ["DPS", "MAX_EXACT_BITS", "fields", "json_float", "log10", "mp", "power", "product", "range_note", "sci",
+           "short"]
