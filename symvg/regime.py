@@ -63,8 +63,15 @@ def derivative_floor(activation: ActivationLike) -> sp.Expr:
 
 
 def _ln(v: sp.Expr) -> mpmath.mpf:
-    """ln v at :data:`_DPS` digits for an exact v > 0 (no float underflow: Rationals go through p and q)."""
+    """ln v at :data:`_DPS` digits for an exact v > 0 (no float underflow: Rationals go through p and q;
+    near 1 through log1p of the exact v − 1, which ln p − ln q would cancel to 0).
+
+    >>> float(_ln(1 + sp.Rational(1, 4 * 10**400)) * 10**400)     # ln(1 + ε) = ε − …
+    0.25
+    """
     with mpmath.workdps(_DPS):
+        if v.is_Rational and abs(v.p - v.q) * 2 < v.q:
+            return mpmath.log1p(mpmath.mpf(v.p - v.q) / v.q)
         if v.is_Rational:
             return mpmath.log(v.p) - mpmath.log(v.q)
         return mpmath.log(mpmath.mpf(str(sp.N(v, _DPS))))
