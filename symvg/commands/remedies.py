@@ -50,8 +50,8 @@ def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int
     conv = ", ".join(f"{k}: {v}" for k, v in relu_mod.conventions().items())
     lines = [f"ReLU'(0) by convention: {conv}",
              f"P(unit dead) = P(z <= 0), z ~ N({short(mu)}, {short(s)}^2): {approx(dead)}",
-             f"P(all {layers} units active: the path passes a gradient) = {approx(alive)}",
-             f"leaky ReLU (ε = {short(to_rational(leaky))}) floor ε^N·|w|^N = {approx(floor)}"]
+             f"P(all {layers} units active: the path passes a gradient) {_is(alive)}",
+             f"leaky ReLU (ε = {short(to_rational(leaky))}) floor ε^N·|w|^N {_is(floor)}"]
     if mc is not None:
         lines.append(f"Monte Carlo ({mc.samples} chains, seed {mc.seed}): {mc.estimate:.6g} "
                      f"(exact {float(mc.exact):.6g}, {mc.z_score:+.2f} standard errors)")
@@ -109,6 +109,12 @@ def lstm(steps: int, forget: str, weight: str, activation: str, fmt: str, output
              f"{_value(c.rnn_bound, c.log10_rnn)}",
              f"the cell path keeps more gradient whenever f > γ|w| = {short(c.forget_needed)}"]
     emit("\n".join(lines), output)
+
+
+def _is(v) -> str:
+    """``= exact ≈ value``, or ``≈ value`` alone where the exact form is too long for a line."""
+    text = approx(v)
+    return text if text.startswith("≈") else f"= {text}"
 
 
 def _value(v, log10: float) -> str:
