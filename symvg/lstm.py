@@ -28,7 +28,7 @@ import sympy as sp
 
 from .activations import Activation, Number, get, to_rational
 from .errors import InvalidValueError
-from .magnitude import json_float, power, range_note
+from .magnitude import bounded, json_float, power, range_note
 
 MAX_SYMBOLIC_STEPS = 200
 """Most steps the symbolic recurrence is built for (its size is linear, this only guards typos)."""
@@ -161,7 +161,8 @@ def compare(steps: int, forget: Number = "0.9", weight: Number = 1,
     if not 0 <= f <= 1:
         raise InvalidValueError(f"forget must be in [0, 1] (a sigmoid gate), got {forget!r}")
     act = get(activation)
-    return CellVsRNN(steps, f, abs(to_rational(weight, "weight")), act.label, act.gamma)
+    gamma = bounded(act.gamma, f"γ = sup|φ'| of {act.label}")
+    return CellVsRNN(steps, f, abs(to_rational(weight, "weight")), act.label, gamma)
 
 
 __all__ = ["CellVsRNN", "MAX_SYMBOLIC_STEPS", "cell_gradient", "cell_state", "compare", "rnn_product", "rnn_state"]

@@ -31,6 +31,8 @@ from typing import Iterable, Union
 import mpmath
 import sympy as sp
 
+from .errors import InvalidValueError
+
 DPS = 30
 """Digits of every mpmath evaluation here."""
 
@@ -191,6 +193,21 @@ def range_note(name: str, v: Exact, value: float | None, exact_key: str | None =
             f"'{log_key or 'log10_' + name}' = {log10(v):.6g}")
 
 
+def bounded(v: sp.Expr, what: str) -> sp.Expr:
+    """v itself when it is a finite number; an unbounded or undefined one (γ = sup|φ'| = ∞ for exp(z))
+    raises InvalidValueError naming ``what``: no finite bound is built on it, and none is printed as inf.
+
+    >>> bounded(sp.Rational(1, 4), "γ")
+    1/4
+    >>> bounded(sp.oo, "γ of exp(z)")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: γ of exp(z) is unbounded (oo): no finite bound follows from it
+    """
+    if v.is_finite is False or v is sp.nan:
+        raise InvalidValueError(f"{what} is unbounded ({v}): no finite bound follows from it")
+    return v
+
+
 def fields(name: str, v: Exact) -> dict:
     """JSON fields for an exact value of any size: ``name`` (exact), ``name_value`` (float64 or null),
     ``log10_name`` (null at 0), and ``name_note`` when the float64 is 0.0 or null although v is not 0.
@@ -208,5 +225,5 @@ def fields(name: str, v: Exact) -> dict:
     return d
 
 
-__all__ = ["DPS", "MAX_EXACT_BITS", "fields", "json_float", "log10", "mp", "power", "product", "range_note", "sci",
+__all__ = ["DPS", "MAX_EXACT_BITS", "bounded", "fields", "json_float", "log10", "mp", "power", "product", "range_note", "sci",
            "short"]

@@ -36,7 +36,7 @@ import sympy as sp
 from .activations import Activation, Number, get, to_rational
 from .chain import Chain
 from .errors import InvalidValueError
-from .magnitude import fields, power, product
+from .magnitude import bounded, fields, power, product
 
 MAX_PATH_LAYERS = 12
 """Most layers expanded into paths: 2^12 = 4096 terms; beyond that the product form says the same."""
@@ -162,7 +162,7 @@ def residual_bounds(activation: str | Activation, weights: Sequence[Number]) -> 
     ws = tuple(abs(to_rational(w, f"weight w{j}")) for j, w in enumerate(weights, 1))
     if not ws:
         raise InvalidValueError("weights must list at least one layer's weight, got none")
-    g, counts = act.gamma, Counter(ws)
+    g, counts = bounded(act.gamma, f"γ = sup|φ'| of {act.label}"), Counter(ws)
 
     def prod(factor) -> sp.Expr:   # equal weights as one power: exact, and cheap for |w| = 1e999
         return product(power(factor(w), k) for w, k in counts.items())

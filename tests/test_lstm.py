@@ -90,3 +90,14 @@ def test_huge_weight_json_has_null_and_log10_not_inf():
     d = L.compare(50, "0.9", "1e999", "sigmoid").as_dict()
     assert d["rnn_value"] is None and "overflows" in d["note"] and "'rnn_bound'" in d["note"]
     assert d["log10_rnn"] == pytest.approx(50 * (998 + math.log10(2.5)), rel=1e-14)
+
+
+def test_an_unbounded_gamma_is_refused_not_printed(monkeypatch):
+    """Once a proof says sup|φ'| = ∞ (exp(z)), no (γ|w|)^T is built on it: one specific error, not inf."""
+    from symvg.activations import Activation
+    from symvg.residual import residual_bounds
+    monkeypatch.setattr(Activation, "gamma", property(lambda self: sp.oo))
+    with pytest.raises(InvalidValueError, match="unbounded"):
+        L.compare(5, activation="sigmoid")
+    with pytest.raises(InvalidValueError, match="unbounded"):
+        residual_bounds("sigmoid", [1, 2])
