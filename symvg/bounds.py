@@ -174,8 +174,15 @@ def _float(v: sp.Expr) -> float:
 
 def _ln(v: sp.Expr, dps: int = _DPS) -> mpmath.mpf:
     """ln v at ``dps`` digits for an exact v > 0, also where float(v) would be 0 or inf (Rationals go
-    through p and q, an unevaluated power through its exponent)."""
+    through p and q, an unevaluated power through its exponent; near 1 through log1p of the exact v − 1,
+    which ln p − ln q would cancel to 0).
+
+    >>> float(_ln(1 + sp.Rational(1, 4 * 10**400)) * 10**400)     # ln(1 + ε) = ε − …
+    0.25
+    """
     with mpmath.workdps(dps):
+        if v.is_Rational and abs(v.p - v.q) * 2 < v.q:
+            return mpmath.log1p(mpmath.mpf(int(v.p - v.q)) / int(v.q))
         if v.is_Rational:
             return mpmath.log(int(v.p)) - mpmath.log(int(v.q))
         if isinstance(v, sp.Pow) and v.exp.is_Integer:

@@ -28,6 +28,7 @@ import sympy as sp
 
 from .activations import Activation, Number, get, to_rational
 from .errors import InvalidValueError
+from .magnitude import bounded, json_float, power, range_note
 
 MAX_SYMBOLIC_STEPS = 200
 """Most steps the symbolic recurrence is built for (its size is linear, this only guards typos)."""
@@ -105,11 +106,12 @@ class CellVsRNN:
 
     @property
     def cell(self) -> sp.Expr:
-        return self.forget ** self.steps
+        """f^T, exact (an unevaluated power where expanding it would be costly: T may be 10^9)."""
+        return power(self.forget, self.steps)
 
     @property
     def rnn_bound(self) -> sp.Expr:
-        return (self.gamma * self.weight) ** self.steps
+        return power(self.gamma * self.weight, self.steps)
 
     @property
     def log10_cell(self) -> float:
@@ -121,11 +123,13 @@ class CellVsRNN:
 
     @property
     def cell_value(self) -> float:
-        return float(self.cell.evalf(30))
+        """float64 of f^T: 0.0 where it underflows (see ``log10_cell``)."""
+        return json_float(self.cell)   # f ≤ 1: never overflows
 
     @property
-    def rnn_value(self) -> float:
-        return float(self.rnn_bound.evalf(30))
+    def rnn_value(self) -> float | None:
+        """float64 of (γ|w|)^T: 0.0 where it underflows, None where it overflows (see ``log10_rnn``)."""
+        return json_float(self.rnn_bound)
 
     @property
     def forget_needed(self) -> sp.Expr:
@@ -136,12 +140,17 @@ class CellVsRNN:
         def finite(v: float) -> float | None:
             return v if math.isfinite(v) else None
 
-        return {"steps": self.steps, "forget": str(self.forget), "weight": str(self.weight),
-                "activation": self.activation, "gamma": str(self.gamma),
-                "cell": f"({self.forget})**{self.steps}", "cell_value": self.cell_value,
-                "log10_cell": finite(self.log10_cell), "rnn_bound": f"({self.gamma * self.weight})**{self.steps}",
-                "rnn_value": self.rnn_value, "log10_rnn": finite(self.log10_rnn),
-                "log10_ratio": finite(self.log10_cell - self.log10_rnn) if self.forget != 0 else None}
+        cell, rnn = f"({self.forget})**{self.steps}", f"({self.gamma * self.weight})**{self.steps}"
+        d = {"steps": self.steps, "forget": str(self.forget), "weight": str(self.weight),
+             "activation": self.activation, "gamma": str(self.gamma),
+             "cell": cell, "cell_value": self.cell_value, "log10_cell": finite(self.log10_cell),
+             "rnn_bound": rnn, "rnn_value": self.rnn_value, "log10_rnn": finite(self.log10_rnn),
+             "log10_ratio": finite(self.log10_cell - self.log10_rnn) if self.forget != 0 else None}
+        notes = [range_note("cell", self.cell, d["cell_value"]),
+                 range_note("rnn", self.rnn_bound, d["rnn_value"], "rnn_bound")]
+        if any(notes):
+            d["note"] = "; ".join(n for n in notes if n)
+        return d
 
 
 def compare(steps: int, forget: Number = "0.9", weight: Number = 1,
@@ -152,7 +161,8 @@ def compare(steps: int, forget: Number = "0.9", weight: Number = 1,
     if not 0 <= f <= 1:
         raise InvalidValueError(f"forget must be in [0, 1] (a sigmoid gate), got {forget!r}")
     act = get(activation)
-    return CellVsRNN(steps, f, abs(to_rational(weight, "weight")), act.label, act.gamma)
+    gamma = bounded(act.gamma, f"γ = sup|φ'| of {act.label}")
+    return CellVsRNN(steps, f, abs(to_rational(weight, "weight")), act.label, gamma)
 
 
 __all__ = ["CellVsRNN", "MAX_SYMBOLIC_STEPS", "cell_gradient", "cell_state", "compare", "rnn_product", "rnn_state"]

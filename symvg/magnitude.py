@@ -31,6 +31,8 @@ from typing import Iterable, Union
 import mpmath
 import sympy as sp
 
+from .errors import InvalidValueError
+
 DPS = 30
 """Digits of every mpmath evaluation here."""
 
@@ -70,8 +72,10 @@ def product(factors: Iterable[sp.Expr]) -> sp.Expr:
             done *= f
         else:
             rest.append(f)
-    return sp.Mul(done, *rest, evaluate=False) if rest and done != 1 else (rest[0] if len(rest) == 1 else
-                                                                           sp.Mul(*rest, evaluate=False) if rest else done)
+    if not rest:
+        return done
+    parts = ([done] if done != 1 else []) + rest
+    return parts[0] if len(parts) == 1 else sp.Mul(*parts, evaluate=False)
 
 
 def _bits(r: sp.Rational) -> int:
@@ -174,8 +178,10 @@ def json_float(v: Exact) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def range_note(name: str, v: Exact, value: float | None) -> str:
+def range_note(name: str, v: Exact, value: float | None, exact_key: str | None = None,
+               log_key: str | None = None) -> str:
     """A sentence when ``value`` (from :func:`json_float`) is null or 0.0 although v is not 0; else ''.
+    It points to the JSON keys holding the exact value (``name``) and its log10 (``log10_name``).
 
     >>> range_note("bound", sp.Rational(1, 10**400), 0.0)
     "bound underflows float64 (shown as 0.0): the exact value is in 'bound', its log10 in 'log10_bound' = -400"
@@ -183,7 +189,41 @@ def range_note(name: str, v: Exact, value: float | None) -> str:
     if value is not None and (value != 0 or v == 0):
         return ""
     what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
-    return f"{name} {what}: the exact value is in '{name}', its log10 in 'log10_{name}' = {log10(v):.6g}"
+    return (f"{name} {what}: the exact value is in '{exact_key or name}', its log10 in "
+            f"'{log_key or 'log10_' + name}' = {log10(v):.6g}")
 
 
-__all__ = ["DPS", "MAX_EXACT_BITS", "json_float", "log10", "mp", "power", "product", "range_note", "sci", "short"]
+def bounded(v: sp.Expr, what: str) -> sp.Expr:
+    """v itself when it is a finite number; an unbounded or undefined one (γ = sup|φ'| = ∞ for exp(z))
+    raises InvalidValueError naming ``what``: no finite bound is built on it, and none is printed as inf.
+
+    >>> bounded(sp.Rational(1, 4), "γ")
+    1/4
+    >>> bounded(sp.oo, "γ of exp(z)")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: γ of exp(z) is unbounded (oo): no finite bound follows from it
+    """
+    if v.is_finite is False or v is sp.nan:
+        raise InvalidValueError(f"{what} is unbounded ({v}): no finite bound follows from it")
+    return v
+
+
+def fields(name: str, v: Exact) -> dict:
+    """JSON fields for an exact value of any size: ``name`` (exact), ``name_value`` (float64 or null),
+    ``log10_name`` (null at 0), and ``name_note`` when the float64 is 0.0 or null although v is not 0.
+
+    >>> fields("p", sp.Rational(1, 4))
+    {'p': '1/4', 'p_value': 0.25, 'log10_p': -0.6020599913279624}
+    >>> fields("p", power(sp.Rational(1, 2), 10**4))["p_note"][:31]
+    'p underflows float64 (shown as '
+    """
+    value = json_float(v)
+    d = {name: str(v), f"{name}_value": value, f"log10_{name}": log10(v)}
+    note = range_note(name, v, value)
+    if note:
+        d[f"{name}_note"] = note
+    return d
+
+
+__all__ = ["DPS", "MAX_EXACT_BITS", "bounded", "fields", "json_float", "log10", "mp", "power", "product", "range_note", "sci",
+           "short"]

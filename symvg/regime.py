@@ -34,6 +34,7 @@ import sympy as sp
 from .activations import Activation, Number, get, to_rational
 from .bounds import UNBOUNDED, _layers, _ln, compare_power, depth_to_cross, power, stable_weight_range, verdict
 from .errors import InvalidValueError
+from .magnitude import json_float
 
 ActivationLike = Union[str, Activation]
 
@@ -134,15 +135,15 @@ class Regime:
             return None if r is None else [str(r[0]), str(r[1])]
 
         def rng_value(r: tuple[sp.Expr, sp.Expr] | None) -> list[float] | None:
-            return None if r is None else [finite(float(r[0].evalf(30))), finite(float(r[1].evalf(30)))]
+            return None if r is None else [json_float(r[0]), json_float(r[1])]
 
         def finite(v: float) -> float | None:  # JSON has no inf: null, with the exact string beside it
             return v if math.isfinite(v) else None
 
         return {"activation": self.activation, "residual": self.residual, "gamma": str(self.gamma),
-                "gamma_value": finite(float(self.gamma.evalf(30))), "weight": str(self.weight), "layers": self.layers,
-                "tol": str(self.tol), "floor": str(self.floor), "floor_value": finite(float(self.floor.evalf(30))),
-                "factor": str(self.factor), "factor_value": finite(float(self.factor.evalf(30))),
+                "gamma_value": json_float(self.gamma), "weight": str(self.weight), "layers": self.layers,
+                "tol": str(self.tol), "floor": str(self.floor), "floor_value": json_float(self.floor),
+                "factor": str(self.factor), "factor_value": json_float(self.factor),
                 "log_rate": finite(self.log_rate), "bound": self.bound_text, "log10_bound": finite(self.log10_bound),
                 "log10_floor": finite(self.log10_floor), "verdict": self.verdict,
                 "depth_to_cross": self.depth_to_cross, "held_to": self.held_to, "status": self.status,

@@ -9,6 +9,7 @@ the ``symvg`` console script) to show it behaves the same as ``CliRunner``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -103,7 +104,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["eval", "--layers", "3", "--init", "foo"], 2, "'foo'"),
     (["eval", "--layers", "3", "--tol", "0"], 2, "'0'"),
     (["eval", "--layers", "3", "--tol", "nan"], 2, "nan"),
-    (["eval", "--layers", "3", "--tol", "1e-400"], 2, "4.9e-324"),  # was "0.0 is not in the range"
+    (["eval", "--layers", "3", "--tol", "1e-400"], 2, "smallest normal number"),  # was "0.0 is not in the range"
     (["bound", "--weight", "1" + "0" * 1001], 2, "1002 characters"),
     (["eval", "--layers", "3", "--activation", "foo"], 2, "'foo'"),
     (["eval", "--layers", "3", "--loss", "bce", "--activation", "relu"], 2, "bce needs the output h_N in (0, 1)"),
@@ -372,3 +373,97 @@ def test_console_script_same_contract(scratch: Path) -> None:
 def test_debug_shows_traceback_in_real_process(scratch: Path) -> None:
     p = _subprocess([sys.executable, "-m", "symvg", "--debug", "derive", "--layers", "0"], scratch)
     assert p.returncode != 0 and "Traceback" in p.stderr and "InvalidChainError" in p.stderr
+
+
+# ----------------------------------------------------------------------------- hostile numbers (issue 15)
+# Extreme but meaningful numbers get a correct answer (exact, or a log10 / 6-digit form of any magnitude);
+# the rest get one line and exit 2 naming the limit. Either way within a CPU-time budget, with no inf, nan
+# or "≈ 0" standing in for a value, and strict JSON (no Infinity/NaN tokens).
+
+BIG = "1" + "0" * 30          # 10**30 typed as digits
+CATS = "sigmoid,relu,leaky_relu:0.2,linear"   # compare over a few activations: the catalogue's proofs cost seconds
+
+HOSTILE_OK: list[list[str]] = [
+    ["relu", "--mean", "-40"], ["relu", "--mean", "-40", "--format", "json"], ["relu", "--mean", "-1e9"],
+    ["relu", "--mean", "1e99"], ["relu", "--layers", "100000"], ["relu", "--layers", BIG],
+    ["relu", "--layers", "1000000000", "--format", "json"], ["relu", "--weight", "1e999"],
+    ["relu", "--weight", "-1e999", "--format", "json"], ["relu", "--weight", "1e-400"], ["relu", "--weight", "0"],
+    ["relu", "--std", "1e-400"], ["relu", "--std", "1e999", "--mean", "1e-400"], ["relu", "--leaky", "1e-400"],
+    ["relu", "--leaky", "0"], ["relu", "--seed", BIG, "--samples", "10", "--layers", "3"],
+    ["lstm", "--steps", "1000000000"], ["lstm", "--steps", BIG, "--format", "json"],
+    ["lstm", "--weight", "1e999", "--format", "json"], ["lstm", "--weight", "-1e999"], ["lstm", "--forget", "1e-400"],
+    ["lstm", "--forget", "0"], ["lstm", "--weight", "0"], ["lstm", "--weight", BIG],
+    ["lstm", "--steps", "100000", "-a", "silu", "--format", "json"],
+    ["residual", "--weight", "1e999"], ["residual", "--weight", "1e999", "--format", "json"],
+    ["residual", "--weight", "-1e999", "-n", "10"], ["residual", "--weight", "1e-400"], ["residual", "--weight", "0"],
+    ["residual", "--weight", BIG, "--format", "json"],
+    ["compare", "-a", CATS, "--both", "--weight", "1e999"],
+    ["compare", "-a", CATS, "--both", "-w", "1e999", "--format", "json"],
+    ["compare", "-a", CATS, "--both", "--weight", "-1e999"], ["compare", "-a", CATS, "--weight", "1e-400"],
+    ["compare", "-a", CATS, "--both", "--tol", "1e-400"], ["compare", "-a", CATS, "--both", "--layers", BIG],
+    ["compare", "-a", CATS, "--both", "--layers", "1000000000", "--format", "json"],
+    ["compare", "-a", CATS, "--both", "--weight", "0"], ["compare", "-a", CATS, "--both", "--weight", BIG],
+    ["eval", "-n", "3", "-m", "16", "--seed", BIG],
+]
+
+HOSTILE_BAD: list[tuple[list[str], str]] = [
+    (["relu", "--seed", "-1"], "-1"), (["relu", "--samples", "1000000000"], "MB"), (["relu", "--samples", BIG], "MB"),
+    (["relu", "--layers", "1000", "--samples", "10"], "layers <= 100"), (["relu", "--mean", "1e999"], "1e100"),
+    (["relu", "--mean", "1", "--std", "1e-400"], "1e100"), (["relu", "--mean", "nan"], "'nan'"),
+    (["relu", "--std", "-1e999"], "'-1e999'"), (["relu", "--std", "1e-400", "--mean", "-1e999"], "1e100"),
+    (["relu", "--leaky", "1e999"], "'1e999'"), (["relu", "--leaky", "inf"], "'inf'"),
+    (["relu", "--layers", "1e3"], "'1e3'"), (["relu", "--layers", "-1"], "-1"),
+    (["relu", "--weight", "nan"], "'nan'"), (["relu", "--weight", "-inf"], "'-inf'"),
+    (["lstm", "--steps", "-1"], "-1"), (["lstm", "--forget", "1e999"], "'1e999'"),
+    (["lstm", "--forget", "-1e-400"], "'-1e-400'"),
+    (["lstm", "--weight", "nan"], "'nan'"), (["lstm", "--weight", "inf"], "'inf'"), (["lstm", "--forget", BIG], BIG),
+    (["residual", "--layers", BIG], "at most 12"), (["residual", "--layers", "-1"], "-1"),
+    (["residual", "--weight", "inf"], "'inf'"), (["residual", "--weight", "-1e9999"], "'-1e9999'"),
+    (["compare", "-a", CATS, "--tol", "0"], "'0'"), (["compare", "-a", CATS, "--tol", "1e999"], "'1e999'"),
+    (["compare", "-a", CATS, "--tol", "nan"], "'nan'"),
+    (["compare", "-a", CATS, "--tol", "-1e-400"], "'-1e-400'"),
+    (["compare", "-a", CATS, "--layers", "-1"], "-1"), (["compare", "-a", CATS, "--weight", "inf"], "'inf'"),
+    (["eval", "-n", "3", "--tol", "1e-400"], "'1e-400'"), (["eval", "-n", "3", "--tol", "-1e-400"], "'-1e-400'"),
+    (["eval", "-n", "3", "--tol", "1e999"], "'1e999'"), (["eval", "-n", "3", "--init", "0,1e-400"], "'1e-400'"),
+    (["eval", "-n", "3", "--init", "1e-400,1"], "'1e-400'"), (["eval", "-n", "3", "--init", "0,1e999"], "inf"),
+    (["eval", "-n", "3", "-a", "expr:1e400*z"], "1.0e+400"),
+    (["eval", "-n", "3", "-a", "expr:1e-400*z"], "1.0e-400"),
+    (["eval", "-n", "3", "--samples", BIG], "MB"), (["eval", "-n", BIG], BIG),
+    (["eval", "-n", "3", "--seed", "-1"], "-1"),
+    (["plot", "gradients", "--seed", "-1"], "-1"),
+]
+
+CPU_BUDGET_S = 3.0
+"""CPU seconds a hostile case may take (CPU, not wall: the suite may share a loaded machine)."""
+
+_FAKE_NUMBER = re.compile(r"(?<![\w|])-?(inf|nan|NaN|Infinity)(?![\w|(])|≈ 0(?![.\d])|≈ -?0\.0\b")
+
+
+def _timed(args: list[str]):
+    import time
+
+    start = time.process_time()
+    result = CliRunner().invoke(cli, args)
+    return result, time.process_time() - start
+
+
+@pytest.mark.parametrize("args", HOSTILE_OK, ids=[" ".join(a)[:70] for a in HOSTILE_OK])
+def test_hostile_numbers_answered_in_full(args: list[str]) -> None:
+    result, cpu = _timed(args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "" and "Traceback" not in result.stdout
+    assert cpu < CPU_BUDGET_S, f"{cpu:.1f} s of CPU"
+    assert not _FAKE_NUMBER.search(result.stdout), _FAKE_NUMBER.search(result.stdout)
+    if "json" in args:
+        def refuse(c):
+            raise AssertionError(f"non-JSON constant {c}")
+        json.loads(result.stdout, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("args,needle", HOSTILE_BAD, ids=[" ".join(a)[:70] for a, _ in HOSTILE_BAD])
+def test_hostile_numbers_refused_in_one_line(scratch: Path, args: list[str], needle: str) -> None:
+    before = _listing(scratch)
+    result, cpu = _timed(args + ["--output", SENTINEL if args[0] != "plot" else "p.png"])
+    _check(result, 2, needle)
+    assert cpu < CPU_BUDGET_S, f"{cpu:.1f} s of CPU"
+    assert _listing(scratch) == before

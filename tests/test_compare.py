@@ -70,3 +70,27 @@ def test_residual_and_lstm_commands():
     assert d["cell"] == "(9/10)**50" and d["rnn_bound"] == "(1/4)**50"
     assert d["cell_value"] == pytest.approx(0.9 ** 50, rel=1e-12)
     assert "dc3/dc0 = f1*f2*f3" in run("lstm", "--steps", "3").stdout
+
+
+def test_compare_huge_weight_prints_magnitudes_not_inf():
+    import math
+    t = run("compare", "-w", "1e999", "-a", "sigmoid,relu").stdout
+    assert "inf" not in t and "0..2.5e+998" in t and "(2.5e+998)**50" in t and "|w| = 1.0e+999" in t
+    r = run("compare", "-w", "1e999", "-a", "sigmoid", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    row = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))["rows"][0]
+    assert row["factor_value"] is None and row["factor"] == str(25 * 10**997)
+    assert row["log10_bound"] == pytest.approx(50 * (998 + math.log10(2.5)), rel=1e-14)
+
+
+def test_relu_tiny_probability_is_printed_not_zero():
+    t = run("relu", "--mean", "-40").stdout
+    assert "e-3495" in t and "≈ 0\n" not in t
+    d = json.loads(run("relu", "--mean", "-40", "--format", "json").stdout)
+    assert d["alive_path_probability_value"] == 0.0 and "underflows" in d["alive_path_probability_note"]
+    assert d["log10_alive_path_probability"] == pytest.approx(-3494.370064593, rel=1e-9)
+
+
+def test_lstm_and_relu_deep_answer_at_once():
+    assert "e-45757491" in run("lstm", "--steps", "1000000000").stdout        # 0.9^(10^9)
+    assert "10**(-3.0103e+29)" in run("relu", "--layers", "1" + "0" * 30).stdout   # 2^-(10^30)

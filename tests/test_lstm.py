@@ -76,3 +76,28 @@ def test_seed_002_numbers():
 def test_bad_input(call, msg):
     with pytest.raises(InvalidValueError, match=msg):
         call()
+
+
+def test_a_billion_steps_in_logs():
+    c = L.compare(10**9, "0.9", 1, "sigmoid")
+    assert c.cell == sp.Pow(sp.Rational(9, 10), 10**9, evaluate=False)   # exact, unexpanded
+    assert c.log10_cell == pytest.approx(1e9 * math.log10(0.9), rel=1e-12)
+    d = c.as_dict()
+    assert d["cell_value"] == 0.0 and "log10_cell" in d["note"] and "underflows" in d["note"]
+
+
+def test_huge_weight_json_has_null_and_log10_not_inf():
+    d = L.compare(50, "0.9", "1e999", "sigmoid").as_dict()
+    assert d["rnn_value"] is None and "overflows" in d["note"] and "'rnn_bound'" in d["note"]
+    assert d["log10_rnn"] == pytest.approx(50 * (998 + math.log10(2.5)), rel=1e-14)
+
+
+def test_an_unbounded_gamma_is_refused_not_printed(monkeypatch):
+    """Once a proof says sup|φ'| = ∞ (exp(z)), no (γ|w|)^T is built on it: one specific error, not inf."""
+    from symvg.activations import Activation
+    from symvg.residual import residual_bounds
+    monkeypatch.setattr(Activation, "gamma", property(lambda self: sp.oo))
+    with pytest.raises(InvalidValueError, match="unbounded"):
+        L.compare(5, activation="sigmoid")
+    with pytest.raises(InvalidValueError, match="unbounded"):
+        residual_bounds("sigmoid", [1, 2])

@@ -75,3 +75,42 @@ def test_leaky_floor_is_attained_on_the_all_negative_path_and_never_undercut():
 def test_bad_input(call, msg):
     with pytest.raises(InvalidValueError, match=msg):
         call()
+
+
+# ----------------------------------------------------------------------------- extreme numbers (issue 15)
+
+def test_tiny_probabilities_match_scipy_log_survival():
+    """μ = ±40: P ≈ 1e-350 per unit, 1e-3495 for ten; the erfc form keeps it where ½ − erf/2 cancelled to 0."""
+    from symvg.magnitude import log10
+    want = 10 * norm.logsf(40) / np.log(10)          # scipy's log-survival function: an independent route
+    assert log10(R.alive_path_probability(10, -40)) == pytest.approx(want, rel=1e-12)
+    assert log10(R.dead_probability(40)) == pytest.approx(norm.logcdf(-40) / np.log(10), rel=1e-12)
+
+
+def test_deep_paths_stay_exact_without_expanding():
+    p = R.alive_path_probability(10**9)
+    assert p == sp.Pow(sp.Rational(1, 2), 10**9, evaluate=False)        # exact, not 2^-10^9 written out
+    from symvg.magnitude import log10
+    assert log10(p) == pytest.approx(-1e9 * np.log10(2), rel=1e-14)
+    floor = R.uniform_leaky_floor("1e999", 10, "0.01")                   # (10^997)^10
+    assert log10(floor) == pytest.approx(9970, rel=1e-15) and floor.doit() == sp.Integer(10) ** 9970
+
+
+def test_monte_carlo_guards():
+    with pytest.raises(InvalidValueError, match="seed"):
+        R.simulate_alive_path(3, 10, seed=-1)
+    with pytest.raises(InvalidValueError, match="layers <= 100"):
+        R.simulate_alive_path(101, 10)
+
+
+def test_monte_carlo_memory_guard_is_evals(monkeypatch):
+    """One guard: patching the memory that ``symvg.sampling`` sees refuses relu's Monte Carlo and eval alike."""
+    import symvg.sampling
+    from click.testing import CliRunner
+    from symvg.cli import cli
+    monkeypatch.setattr(symvg.sampling, "available_memory", lambda: 10**6)
+    with pytest.raises(InvalidValueError, match="MB"):
+        R.simulate_alive_path(10, 100_000)
+    for args in (["relu", "--samples", "100000"], ["eval", "-n", "10", "-m", "100000"]):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 2 and "only 1 MB are available" in r.stderr, r.stderr

@@ -106,3 +106,14 @@ def test_bad_input():
         Rs.derive_jacobian(Chain(3, "tanh"), 1)
     with pytest.raises(InvalidValueError, match="weights"):
         Rs.residual_bounds("tanh", [])
+
+
+def test_huge_weights_give_log10_and_null_not_inf():
+    import json
+    import math
+    from symvg.magnitude import log10
+    b = Rs.residual_bounds("sigmoid", ["1e999"] * 12)
+    assert b.lower == 0
+    assert log10(b.upper) == pytest.approx(12 * (998 + math.log10(2.5)), rel=1e-14)   # (1 + 2.5e998)^12
+    d = json.loads(json.dumps(b.as_dict(), allow_nan=False))
+    assert d["upper_value"] is None and "overflows" in d["upper_note"] and d["lower_value"] == 0.0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 import sympy as sp
 
 from .. import activations as acts
 from ..errors import InvalidValueError
+from ..magnitude import short
 from ..regime import Regime, regime
 from ._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
 
@@ -32,9 +35,18 @@ def parse_activations(text: str | None) -> list[str]:
 
 
 def _num(v: sp.Expr) -> str:
-    """The exact value when it is short, else 6 significant digits (the JSON keeps the exact string)."""
-    s = str(v)
-    return s if len(s) <= 10 else f"{float(v.evalf(30)):.6g}"
+    """The exact value when it is short, else 6 significant digits of any magnitude (the JSON keeps the exact
+    string): 1e999/4 is 2.5e+998, never inf.
+
+    >>> _num(sp.Rational(1, 4)), _num(sp.Integer(10) ** 999 / 4), _num(sp.Rational(1, 3 * 10**400))
+    ('1/4', '2.5e+998', '3.33333e-401')
+    """
+    return short(v, 10)
+
+
+def _log10(v: float) -> str:
+    """The log10 column; −∞ only for a bound that is exactly 0, said so."""
+    return "-∞ (exact 0)" if v == -math.inf else f"{v:.4g}"
 
 
 def _crossing(r: Regime) -> str:
@@ -46,7 +58,7 @@ def _crossing(r: Regime) -> str:
 def row(r: Regime) -> tuple[str, ...]:
     """One table row of a :class:`~symvg.regime.Regime`."""
     bound = r.bound_text if len(r.bound_text) <= 24 else f"({_num(r.factor)})**{r.layers}"
-    log10 = f"{r.log10_bound:.4g}"
+    log10 = _log10(r.log10_bound)
     if r.factor is sp.oo:  # sup|φ'| = oo: there is no bound to show
         bound, log10 = "no ceiling", "-"
     return (r.activation, "yes" if r.residual else "no", _num(r.gamma), f"{_num(r.floor)}..{_num(r.factor)}",
@@ -84,7 +96,7 @@ def compare(layers: int, weight: str, tol: str, names: str | None, mode: str, fm
         emit(to_json({"layers": layers, "weight": weight, "tol": tol, "rows": [r.as_dict() for r in results]}), output)
         return
     rows = [row(r) for r in results]
-    head = f"depth N = {layers}, |w| = {results[0].weight}, tol = {results[0].tol}"
+    head = f"depth N = {layers}, |w| = {short(results[0].weight)}, tol = {short(results[0].tol)}"
     body = markdown_table(rows, HEADER) if fmt == "markdown" else table(rows, HEADER)
     emit(head + "\n\n" + body, output)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import click
+import sympy as sp
 
-from ..activations import to_rational
+from ..activations import Activation
 from ..chain import Chain
 from ..errors import InvalidValueError
+from ..magnitude import short
 from ..numeric import BACKENDS, DTYPES, ENGINES
 from ..sampling import DeadPaths, GradientStats, INITS, dead_paths, sample
 from ._io import emit, format_option, output_option, precheck_output, table, to_json
@@ -27,7 +30,54 @@ class InitType(click.ParamType):
             mean, std = (float(p) for p in parts)
         except ValueError:
             self.fail(f"{value!r} is not one of {', '.join(INITS)} or MEAN,STD", param, ctx)
+        for text, v in zip(parts, (mean, std)):
+            if _underflowed(text, v):
+                self.fail(f"{text.strip()!r} in {value!r} underflows float64 to 0 (the smallest normal float64 is "
+                          f"{sys.float_info.min:.4g})", param, ctx)
         return (mean, std)
+
+
+def _underflowed(text: str, v: float) -> bool:
+    """``text`` names a nonzero number that float64 rounds to 0 (or to a subnormal, losing its digits)."""
+    return abs(v) < sys.float_info.min and any(c in "123456789" for c in text.lower().split("e")[0])
+
+
+class TolType(click.ParamType):
+    """A tolerance: a finite float64 > 0 that the text really names (1e-400 is refused, not read as 0)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        if isinstance(value, float):
+            return value
+        try:
+            v = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(v) or v <= 0 and not _underflowed(str(value), v):
+            self.fail(f"{value!r} must be a finite number > 0", param, ctx)
+        if _underflowed(str(value), v):
+            self.fail(f"{value!r} is below float64's smallest normal number {sys.float_info.min:.4g}", param, ctx)
+        return v
+
+
+def check_constants(acts: tuple[Activation, ...]) -> None:
+    """Refuse an activation whose numbers float64 cannot hold (expr:1e400*z): the engines evaluate in float64,
+    where such a constant would become inf or 0 and change the function.
+
+    >>> from symvg.activations import get
+    >>> check_constants((get("expr:1e400*z"),))
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: activation 'expr:1e400*z' has the constant 1.0e+400, beyond float64 (|x| <= 1.798e+308, nonzero |x| >= 2.225e-308); the numeric engines evaluate in float64
+    """
+    for act in dict.fromkeys(acts):
+        for c in (act.expr.atoms(sp.Number) | act.derivative.atoms(sp.Number)):
+            x = abs(sp.Float(c, 20)) if c.is_finite else None
+            if x is not None and x != 0 and not (sys.float_info.min <= x <= sys.float_info.max):
+                raise InvalidValueError(
+                    f"activation {act.label!r} has the constant {short(c)}, beyond float64 (|x| <= "
+                    f"{sys.float_info.max:.4g}, nonzero |x| >= {sys.float_info.min:.4g}); the numeric engines "
+                    "evaluate in float64")
 
 
 def _fmt(v: float | None, log: bool) -> str:
@@ -70,8 +120,8 @@ def render_text(s: GradientStats, dead: DeadPaths | None = None) -> str:
               help="CPU engine: fused (numba, symvg[fast]; compiles 3-4 s first), chunked (NumPy), or auto "
                    "(fused only where that compile pays off in one run).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--tol", default="1e-8", show_default=True,
-              help="Report the fraction of |g| below this (> 0, within float64 range).")
+@click.option("--tol", type=TolType(), default=1e-8, show_default=True,
+              help="Report the fraction of |g| below this.")
 @click.option("--log-domain", is_flag=True, help="Accumulate log|g| so deep chains do not underflow to 0.")
 @format_option("text", "json")
 @output_option
@@ -87,29 +137,11 @@ def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, 
     if not isinstance(init, (str, tuple)):
         raise InvalidValueError(f"bad init {init!r}")
     chain = Chain(layers, activation, loss=loss, residual=residual)
-    stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=_tol(tol),
+    check_constants(chain.activations)
+    stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=tol,
                    shared_weights=shared_weights, log=log_domain, engine=engine)
     dead = dead_paths(chain, init, stats)
     emit(to_json(json_data(stats, dead)) if fmt == "json" else render_text(stats, dead), output)
-
-
-def _tol(text: str) -> float:
-    """--tol read exactly (not through float, which turns 1e-400 into 0.0), then as the float the sampler uses.
-
-    >>> _tol("1e-8")
-    1e-08
-    >>> _tol("1e-400")
-    Traceback (most recent call last):
-    symvg.errors.InvalidValueError: --tol 1e-400 is below float64's smallest positive number (about 4.9e-324); allowed: 4.9e-324 <= tol <= 1.8e308
-    """
-    t = to_rational(text, "--tol")
-    if t <= 0:
-        raise InvalidValueError(f"--tol must be > 0, got {text!r}")
-    f = float(t.evalf(30))
-    if f == 0 or not math.isfinite(f):
-        where = "below float64's smallest positive number (about 4.9e-324)" if f == 0 else "beyond float64's range"
-        raise InvalidValueError(f"--tol {text} is {where}; allowed: 4.9e-324 <= tol <= 1.8e308")
-    return f
 
 
 def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:

@@ -8,8 +8,8 @@ from .. import lstm as lstm_mod
 from .. import relu as relu_mod
 from .. import residual as residual_mod
 from ..activations import get, to_rational
-from ..magnitude import short
-from ._io import approx, emit, format_option, numbers, output_option, precheck_output, to_json
+from ..magnitude import fields, sci, short
+from ._io import approx, emit, format_option, output_option, precheck_output, to_json
 
 ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', or 'expr:<expression in z>'."
 
@@ -41,8 +41,8 @@ def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int
     mu, s = to_rational(mean), to_rational(std)
     data = {"layers": layers, "mean": str(mu), "std": str(s),
             "conventions": {k: str(v) for k, v in relu_mod.conventions().items()},
-            **numbers("dead_probability", dead), **numbers("alive_path_probability", alive),
-            "leaky_slope": str(to_rational(leaky)), **numbers("leaky_floor", floor),
+            **fields("dead_probability", dead), **fields("alive_path_probability", alive),
+            "leaky_slope": str(to_rational(leaky)), **fields("leaky_floor", floor),
             "monte_carlo": None if mc is None else mc.as_dict()}
     if fmt == "json":
         emit(to_json(data), output)
@@ -50,8 +50,8 @@ def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int
     conv = ", ".join(f"{k}: {v}" for k, v in relu_mod.conventions().items())
     lines = [f"ReLU'(0) by convention: {conv}",
              f"P(unit dead) = P(z <= 0), z ~ N({short(mu)}, {short(s)}^2): {approx(dead)}",
-             f"P(all {layers} units active: the path passes a gradient) = {approx(alive)}",
-             f"leaky ReLU (ε = {short(to_rational(leaky))}) floor ε^N·|w|^N = {approx(floor)}"]
+             f"P(all {layers} units active: the path passes a gradient) {_is(alive)}",
+             f"leaky ReLU (ε = {short(to_rational(leaky))}) floor ε^N·|w|^N {_is(floor)}"]
     if mc is not None:
         lines.append(f"Monte Carlo ({mc.samples} chains, seed {mc.seed}): {mc.estimate:.6g} "
                      f"(exact {float(mc.exact):.6g}, {mc.z_score:+.2f} standard errors)")
@@ -78,10 +78,9 @@ def residual(layers: int, activation: str, weight: str, fmt: str, output: str | 
     if fmt == "json":
         emit(to_json({"expansion": e.as_dict(), "bounds": b.as_dict()}), output)
         return
-    lines = [str(e), f"bounds for {b.activation}, γ = {b.gamma}, |w| = {b.weights[0]} on every layer:",
-             f"  residual: {b.lower} ≈ {float(b.lower.evalf(30)):.6g}  <=  |dh{layers}/dh0|  <=  "
-             f"{b.upper} ≈ {float(b.upper.evalf(30)):.6g}",
-             f"  plain (the longest path only): |dh{layers}/dh0| <= {b.plain} ≈ {float(b.plain.evalf(30)):.6g}"]
+    lines = [str(e), f"bounds for {b.activation}, γ = {short(b.gamma)}, |w| = {short(b.weights[0])} on every layer:",
+             f"  residual: {approx(b.lower)}  <=  |dh{layers}/dh0|  <=  {approx(b.upper)}",
+             f"  plain (the longest path only): |dh{layers}/dh0| <= {approx(b.plain)}"]
     emit("\n".join(lines), output)
 
 
@@ -105,11 +104,22 @@ def lstm(steps: int, forget: str, weight: str, activation: str, fmt: str, output
         return
     sym = lstm_mod.cell_gradient(steps) if steps <= 6 else "f1*f2*...*f" + str(steps)
     lines = [f"cell path (gates given): dc{steps}/dc0 = {sym}",
-             f"  constant f = {c.forget}: f^{steps} ≈ {c.cell_value:.6g} (log10 {c.log10_cell:.4g})",
-             f"plain {c.activation} RNN: |dh{steps}/dh0| <= (γ|w|)^{steps} = ({c.gamma * c.weight})^{steps} "
-             f"≈ {c.rnn_value:.6g} (log10 {c.log10_rnn:.4g})",
-             f"the cell path keeps more gradient whenever f > γ|w| = {c.forget_needed}"]
+             f"  constant f = {short(c.forget)}: f^{steps} {_value(c.cell, c.log10_cell)}",
+             f"plain {c.activation} RNN: |dh{steps}/dh0| <= (γ|w|)^{steps} = ({short(c.gamma * c.weight)})^{steps} "
+             f"{_value(c.rnn_bound, c.log10_rnn)}",
+             f"the cell path keeps more gradient whenever f > γ|w| = {short(c.forget_needed)}"]
     emit("\n".join(lines), output)
+
+
+def _is(v) -> str:
+    """``= exact ≈ value``, or ``≈ value`` alone where the exact form is too long for a line."""
+    text = approx(v)
+    return text if text.startswith("≈") else f"= {text}"
+
+
+def _value(v, log10: float) -> str:
+    """``≈ value (log10 …)``; an exact 0 is said as such (its log10 is −∞, not a number to print)."""
+    return "= 0 exactly" if v == 0 else f"≈ {sci(v)} (log10 {log10:.6g})"
 
 
 COMMANDS = [relu, residual, lstm]
