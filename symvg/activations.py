@@ -36,22 +36,19 @@ from __future__ import annotations
 
 import ctypes
 import math
-import numbers
-import operator
-import re
 import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator
 
 import mpmath
 import sympy as sp
 
 from .errors import InvalidValueError, ProofError, UnknownActivationError
+from .exact import Number, nonnegative, positive, to_rational
 
 z = sp.Symbol("z", real=True)
 """The pre-activation variable every catalogue expression is written in."""
@@ -376,8 +373,6 @@ def _same(k: float, best: float, a: sp.Expr, b: sp.Expr) -> bool:
 
 # ----------------------------------------------------------------------------- activations
 
-Number = Union[int, float, str, Fraction, sp.Rational]
-
 
 @dataclass(frozen=True)
 class Activation:
@@ -441,81 +436,11 @@ def _cached_supremum(d: sp.Expr, budget: float | None) -> Supremum:
     return prove_supremum(d, budget)
 
 
-MAX_DIGITS = 1000
-"""Most digits of an exact input's numerator or denominator (``1e999`` fits; ``10**5000`` does not):
-larger values cannot be printed (Python caps int-to-text at 4300 digits) and say nothing more."""
-
-
-def to_rational(value: Number, what: str = "value") -> sp.Rational:
-    """An exact Rational from user input, never through ``eval``/``sympify``.
-
-    NumPy scalars count as the numbers they are (an ``int64`` as its integer, a ``float64`` as the
-    decimal it prints as, like a Python float).
-
-    >>> to_rational("0.25"), to_rational(0.1), to_rational("1/3")
-    (1/4, 1/10, 1/3)
-    >>> to_rational("nan")
-    Traceback (most recent call last):
-    symvg.errors.InvalidValueError: value must be a finite number, got 'nan'
-    >>> to_rational(10**1200, "weight")
-    Traceback (most recent call last):
-    symvg.errors.InvalidValueError: weight has more than 1000 digits; allowed: at most 1000 digits above and below the point
-    """
-    if isinstance(value, sp.Rational):
-        return _sized(value, what)
-    if isinstance(value, sp.Float):
-        value = str(value)
-    if not isinstance(value, (bool, int, float, str, Fraction)) and isinstance(value, numbers.Real):
-        # NumPy (and other) scalars: integers exactly, floats by their shortest decimal, as for float.
-        value = operator.index(value) if isinstance(value, numbers.Integral) else str(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Fraction)):
-        raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
-        value = repr(float(value))  # float(): a float subclass (np.float64) too; the decimal the user typed, not the binary float's expansion
-    if isinstance(value, str):
-        text = value.strip()
-        if len(text) > 64:
-            raise InvalidValueError(f"{what} is {len(text)} characters long, got {text[:20]!r}...; allowed: at most "
-                                    "64 characters (write big or small numbers with an exponent: 1e999, 1e-300)")
-        if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?(/\d+)?", text):
-            raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
-        try:
-            value = Fraction(text)
-        except (ValueError, ZeroDivisionError):
-            raise InvalidValueError(f"{what} must be a finite number, got {value!r}") from None
-    fr = Fraction(value)
-    return _sized(sp.Rational(fr.numerator, fr.denominator), what)
-
-
-def _sized(v: sp.Rational, what: str) -> sp.Rational:
-    """``v`` if its numerator and denominator have at most :data:`MAX_DIGITS` digits (checked in bits)."""
-    if max(int(v.p).bit_length(), int(v.q).bit_length()) > MAX_DIGITS * 3.3219:
-        raise InvalidValueError(f"{what} has more than {MAX_DIGITS} digits; allowed: at most {MAX_DIGITS} "
-                                "digits above and below the point")
-    return v
-
-
 def _kink_value(convention: str, pytorch: sp.Expr, left: sp.Expr, right: sp.Expr) -> sp.Expr:
     table = {"pytorch": pytorch, "sympy": (left + right) / 2, "left": left, "right": right}
     if convention not in table:
         raise InvalidValueError(f"at_zero must be one of {', '.join(table)}, got {convention!r}")
     return table[convention]
-
-
-def _nonnegative(value: Number, what: str) -> sp.Rational:
-    v = to_rational(value, what)
-    if v < 0:
-        raise InvalidValueError(f"{what} must be >= 0, got {value!r}")
-    return v
-
-
-def _positive(value: Number, what: str) -> sp.Rational:
-    v = to_rational(value, what)
-    if v <= 0:
-        raise InvalidValueError(f"{what} must be > 0, got {value!r}")
-    return v
 
 
 def sigmoid() -> Activation:
@@ -544,7 +469,7 @@ def relu(at_zero: str = "pytorch") -> Activation:
 
 def leaky_relu(negative_slope: Number = "0.01", at_zero: str = "pytorch") -> Activation:
     """z for z > 0, εz otherwise; φ' ∈ {ε, 1}, so γ = max(1, ε) and the floor is ε."""
-    eps = _nonnegative(negative_slope, "negative_slope (ε)")
+    eps = nonnegative(negative_slope, "negative_slope (ε)")
     k = _kink_value(at_zero, eps, eps, sp.Integer(1))
     return Activation("leaky_relu", sp.Piecewise((eps * z, z < 0), (z, True)),
                       sp.Piecewise((eps, z < 0), (k, sp.Eq(z, 0)), (1, True)),
@@ -553,7 +478,7 @@ def leaky_relu(negative_slope: Number = "0.01", at_zero: str = "pytorch") -> Act
 
 def elu(alpha: Number = 1, at_zero: str = "pytorch") -> Activation:
     """α(e^z - 1) for z ≤ 0, z otherwise; φ' = αe^z on the left, 1 on the right."""
-    a = _positive(alpha, "alpha (α)")
+    a = positive(alpha, "alpha (α)")
     k = _kink_value(at_zero, a, a, sp.Integer(1))
     return Activation("elu", sp.Piecewise((a * (sp.exp(z) - 1), z <= 0), (z, True)),
                       sp.Piecewise((a * sp.exp(z), z < 0), (k, sp.Eq(z, 0)), (1, True)),

@@ -27,7 +27,8 @@ from typing import Union
 import mpmath
 import sympy as sp
 
-from .activations import Activation, Number, get, to_rational
+from .activations import Activation, get
+from .exact import Number, to_rational
 from .chain import Chain
 from .derive import Derivation, Factor, _parse_values
 from .errors import InvalidValueError, ProofError

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import sympy as sp
 
-from .activations import Number, to_rational
+from .exact import Number, to_rational
 from .errors import InvalidValueError
 
 TORCH_EPS = sp.Rational(1, 10**6)

@@ -28,7 +28,8 @@ from typing import Mapping
 
 import sympy as sp
 
-from .activations import Number, to_rational, z
+from .activations import z
+from .exact import Number, to_rational
 from .chain import Chain, x, y
 from .errors import InvalidChainError, InvalidValueError
 

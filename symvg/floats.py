@@ -39,7 +39,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .activations import Number, to_rational
+from .exact import Number, to_rational
 from .errors import InvalidValueError
 
 DTYPES = ("float16", "float32", "float64")
@@ -250,7 +250,7 @@ class Underflow:
     def explain(self) -> str:
         """A few plain lines."""
         f = exact_text(self.factor)
-        zero = (f"never (computed product sticks at the smallest subnormal)" if self.zero_depth is None
+        zero = ("never (computed product sticks at the smallest subnormal)" if self.zero_depth is None
                 else f"N = {self.zero_depth}")
         lines = [f"{self.dtype}: product of N factors {f} ({self.dtype}: {self.factor_in_dtype})",
                  f"  leaves the normal range at N = {self.below_normal_depth}: ({f})^N < smallest normal "

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .activations import Activation, Number, get, to_rational
+from .activations import Activation, get
+from .exact import count, Number, to_rational
 from .errors import InvalidValueError
 from .magnitude import bounded, json_float, power, range_note
 
@@ -39,8 +40,7 @@ def _sym(name: str, s: int) -> sp.Symbol:
 
 
 def _steps(steps: int, start: int, limit: int | None = None) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise InvalidValueError(f"steps must be an integer >= 1, got {steps!r}")
+    count(steps, "steps")
     if limit is not None and steps > limit:
         raise InvalidValueError(f"steps must be <= {limit} for the symbolic recurrence, got {steps}")
     if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < steps:

@@ -31,7 +31,8 @@ from typing import Union
 import mpmath
 import sympy as sp
 
-from .activations import Activation, Number, get, to_rational
+from .activations import Activation, get
+from .exact import Number, to_rational
 from .bounds import UNBOUNDED, _layers, _ln, compare_power, depth_to_cross, power, stable_weight_range, verdict
 from .errors import InvalidValueError
 from .magnitude import json_float

@@ -48,7 +48,8 @@ import sympy as sp
 
 from collections import Counter
 
-from .activations import Number, get, to_rational
+from .activations import get
+from .exact import count, Number, to_rational
 from .chain import Chain
 from .errors import InvalidValueError
 from .magnitude import power, product
@@ -72,9 +73,7 @@ def _std(s: Number) -> sp.Rational:
 
 
 def _layers(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InvalidValueError(f"layers must be an integer >= 1, got {n!r}")
-    return n
+    return count(n, "layers")
 
 
 MAX_SPREAD = sp.Integer(10) ** 100

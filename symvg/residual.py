@@ -33,7 +33,8 @@ from typing import Sequence
 
 import sympy as sp
 
-from .activations import Activation, Number, get, to_rational
+from .activations import Activation, get
+from .exact import count, Number, to_rational
 from .chain import Chain
 from .errors import InvalidValueError
 from .magnitude import bounded, fields, power, product
@@ -103,8 +104,7 @@ def path_expansion(depth: int, start: int = 0) -> PathExpansion:
     is 3x faster than ``sympy.expand`` of the product at 12 layers; the tests check that the groups sum
     to ``sympy.expand`` of the product and that each equals the elementary symmetric sum of its size.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise InvalidValueError(f"depth must be an integer >= 1, got {depth!r}")
+    count(depth, "depth")
     if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < depth:
         raise InvalidValueError(f"start must be an integer in 0..{depth - 1}, got {start!r}")
     if depth - start > MAX_PATH_LAYERS:

@@ -27,7 +27,8 @@ import numpy as np
 import sympy as sp
 
 from . import lstm as lstm_mod
-from .activations import Activation, Number, get, to_rational
+from .activations import Activation, get
+from .exact import Number, to_rational
 from .errors import InvalidValueError
 from .matrices import numpy_functions
 

@@ -33,7 +33,8 @@ import numpy as np
 import sympy as sp
 
 from . import meanfield as mf
-from .activations import Activation, Number, get, to_rational, z
+from .activations import Activation, get, z
+from .exact import Number, to_rational
 from .errors import BackendUnavailableError, InvalidValueError
 
 INITS = ("orthogonal", "gaussian")

@@ -18,7 +18,8 @@ from typing import Callable
 
 import sympy as sp
 
-from .activations import Number, get, to_rational
+from .activations import get
+from .exact import Number, to_rational
 
 
 def decimal(r: sp.Expr) -> str:

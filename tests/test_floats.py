@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import symvg.cli
 from symvg import floats
-from symvg.activations import to_rational
+from symvg.exact import to_rational
 from symvg.commands.floats import expand_greedy
 from symvg.errors import InvalidValueError
 from symvg.floats import first_power_below, round_to, simulate_steps, underflow, update

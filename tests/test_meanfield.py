@@ -22,7 +22,8 @@ import sympy as sp
 from click.testing import CliRunner
 
 from symvg import meanfield as mf
-from symvg.activations import SELU_ALPHA, SELU_SCALE, get, to_rational, z
+from symvg.activations import SELU_ALPHA, SELU_SCALE, get, z
+from symvg.exact import to_rational
 from symvg.cli import cli
 from symvg.errors import InvalidValueError, SymvgInputError
 from symvg.meanfield.quadrature import _numpy_function

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import click
 
 from .. import floats
-from ..activations import to_rational
+from ..exact import to_rational
 from ._io import emit, format_option, output_option, precheck_output, to_json
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(/\d+)?")

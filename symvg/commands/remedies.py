@@ -7,7 +7,8 @@ import click
 from .. import lstm as lstm_mod
 from .. import relu as relu_mod
 from .. import residual as residual_mod
-from ..activations import get, to_rational
+from ..activations import get
+from ..exact import to_rational
 from ..magnitude import fields, sci, short
 from ._io import approx, emit, format_option, output_option, precheck_output, to_json
 

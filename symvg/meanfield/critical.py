@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..activations import Activation, Number, _nonnegative, _positive, get, to_rational
+from ..activations import Activation, get
+from ..exact import Number, nonnegative, positive, to_rational
 from ..errors import InvalidValueError, SymvgRuntimeError
 from .quadrature import Moments, moments
 from .theory import _bisect, _fixed_exact, _float, _json_number, _q_star_float, _slope_float, origin_slope
@@ -223,8 +224,8 @@ def critical_sigma_w2(activation: "str | Activation", sigma_b2: Number = 0, *, q
     False
     """
     act = get(activation)
-    sb = _nonnegative(sigma_b2, "sigma_b2 (σb²)")
-    q_in = _positive(q0, "q0 (input variance)")
+    sb = nonnegative(sigma_b2, "sigma_b2 (σb²)")
+    q_in = positive(q0, "q0 (input variance)")
     lo, hi = bracket
     if not 0 < lo < hi < math.inf:
         raise InvalidValueError(f"bracket must be 0 < lo < hi < inf, got {bracket!r}")

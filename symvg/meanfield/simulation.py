@@ -19,7 +19,8 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
-from ..activations import Activation, Number, get, z
+from ..activations import Activation, get, z
+from ..exact import Number
 from ..errors import BackendUnavailableError, InvalidValueError, SymvgRuntimeError
 from ..sampling import available_memory
 from .quadrature import _numpy_function

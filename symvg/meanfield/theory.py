@@ -23,7 +23,8 @@ from typing import Any, Callable, NamedTuple
 
 import sympy as sp
 
-from ..activations import Activation, Number, _nonnegative, _positive, get, z
+from ..activations import Activation, get, z
+from ..exact import Number, nonnegative, positive
 from ..errors import SymvgRuntimeError
 from .quadrature import Moments, Q, correlation_kernels, kinks, moments
 
@@ -321,8 +322,8 @@ def mean_field(activation: "str | Activation", sigma_w2: Number, sigma_b2: Numbe
     (oo, 'chaotic', 'no fixed point: the variance map diverges, q grow')
     """
     act = get(activation)
-    sw, sb = _nonnegative(sigma_w2, "sigma_w2 (σw²)"), _nonnegative(sigma_b2, "sigma_b2 (σb²)")
-    q_in = _positive(q0, "q0 (input variance)")
+    sw, sb = nonnegative(sigma_w2, "sigma_w2 (σw²)"), nonnegative(sigma_b2, "sigma_b2 (σb²)")
+    q_in = positive(q0, "q0 (input variance)")
     m = moments(act)
     fp = _fixed_exact(m, sw, sb, q_in) if m.homogeneous else _fixed_float(act, m, sw, sb, q_in)
     v = verdict(fp.chi1, tol)
