@@ -5,12 +5,16 @@ Every activation factor obeys |φ'(z_j)| ≤ γ_j = sup|φ'| (proved in :mod:`sy
     |∂L/∂w_k| ≤ |∂L/∂h_N| · ∏_{j>k} γ_j|w_j| · γ_k · |h_{k-1}|
 
 and a chain of N layers with one activation and |w| everywhere has ``|∂h_N/∂h_0| ≤ (γ|w|)^N``:
-it vanishes when γ|w| < 1 and may explode when γ|w| > 1. Exact where the inputs are:
+it vanishes when γ|w| < 1. A ceiling above 1 proves nothing: only a floor m|w| > 1, with
+m = inf|φ'|, proves exploding (:func:`decide` words every verdict). Exact where the inputs are:
 
 >>> b = depth_bound("sigmoid", weight=1, layers=10, tol="1e-6")
 >>> b.factor, b.bound, b.verdict, b.depth_to_vanish
 (1/4, 1/1048576, 'vanish', 10)
->>> depth_bound("relu", weight=2).verdict
+>>> r = depth_bound("relu", weight=2)      # ceiling 2, but an inactive unit passes nothing: floor 0
+>>> r.verdict, r.decision.possible
+('undecided', ('vanish', 'explode'))
+>>> depth_bound("leaky_relu:0.5", weight=4).verdict      # floor 0.5*4 = 2 > 1
 'explode'
 >>> neutral_weights("sigmoid")
 4
@@ -78,7 +82,15 @@ def gradient_bound(derivation: Derivation) -> GradientBound:
 
 @dataclass(frozen=True)
 class DepthBound:
-    """(γ|w|)^N for a chain of one activation with weights of size |w|: the vanishing/exploding law."""
+    """(γ|w|)^N for a chain of one activation with weights of size |w|: the vanishing/exploding law.
+
+    ``factor`` = γ|w| is the ceiling of every layer's |w·φ'(z)|, ``floor`` = inf|φ'|·|w| its floor;
+    ``decision`` is :func:`decide` of the two and ``verdict`` its kind (vanish, explode, neutral or
+    undecided). ``depth_to_vanish`` is the depth from which the ceiling is below tol (proved),
+    ``depth_to_explode`` the one from which the floor is above 1/tol (proved; None unless floor > 1),
+    ``depth_may_explode`` the one from which the ceiling is above 1/tol: growth past 1/tol is no
+    longer excluded there, which proves nothing.
+    """
 
     activation: str
     gamma: sp.Expr
@@ -90,6 +102,9 @@ class DepthBound:
     tol: sp.Expr | None
     depth_to_vanish: int | None
     depth_to_explode: int | None
+    floor: sp.Expr = sp.Integer(0)
+    decision: Verdict | None = None
+    depth_may_explode: int | None = None
 
     @property
     def log_rate(self) -> float:
@@ -113,14 +128,18 @@ class DepthBound:
         or 0.0 next to a ``note``, with ``log10_bound`` and the exact strings alongside."""
         d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": float(self.gamma),
              "weight": str(self.weight), "factor": str(self.factor), "factor_value": _json_float(self.factor),
+             "floor": str(self.floor), "floor_value": _json_float(self.floor),
              "log_rate": self.log_rate, "verdict": self.verdict}
+        if self.decision is not None:
+            d.update(self.decision.as_dict())
         notes = [_range_note("factor", self.factor, d["factor_value"])]
         if self.layers is not None:
             d.update(layers=self.layers, bound=str(self.bound), bound_value=_json_float(self.bound),
                      log10_bound=self.log10_bound)
             notes.append(_range_note("bound", self.bound, d["bound_value"], self.log10_bound))
         if self.tol is not None:
-            d.update(tol=str(self.tol), depth_to_vanish=self.depth_to_vanish, depth_to_explode=self.depth_to_explode)
+            d.update(tol=str(self.tol), depth_to_vanish=self.depth_to_vanish, depth_to_explode=self.depth_to_explode,
+                     depth_may_explode=self.depth_may_explode)
         notes = [n for n in notes if n]
         if notes:
             d["note"] = "; ".join(notes)
@@ -155,7 +174,12 @@ def _range_note(name: str, exact: sp.Expr, value: float | None, log10: float | N
 
 
 def verdict(factor: sp.Expr) -> str:
-    """"vanish" when γ|w| < 1, "explode" when > 1, "neutral" at exactly 1 (decided exactly)."""
+    """Which way the power f^N moves: "vanish" when f < 1, "explode" when f > 1, "neutral" at exactly 1.
+
+    This is the direction of *one* bound, decided exactly -- not a verdict on the gradient: of a
+    ceiling it proves vanishing but never exploding. What a command prints comes from :func:`decide`,
+    which reads the floor too.
+    """
     if sp.Eq(factor, 1) == sp.true or sp.simplify(factor - 1) == 0:
         return "neutral"
     return "vanish" if bool(factor < 1) else "explode"
@@ -189,6 +213,137 @@ def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     return n
 
 
+# ----------------------------------------------------------------------------- verdicts: what is proved
+
+
+KINDS = ("vanish", "explode", "neutral", "undecided")
+"""Verdicts as depth grows, from a floor m and a ceiling c on every layer's factor (see :class:`Verdict`)."""
+
+STATUSES = ("vanishes", "explodes", "held", "may vanish", "may explode", "may vanish or explode")
+"""Verdicts at one depth N with a tolerance (see :class:`Verdict`)."""
+
+EVAL_HINT = "`symvg eval` samples the typical case"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a floor m and a ceiling c on every factor |∂h_j/∂h_{j-1}| prove about |∂h_N/∂h_0|, and no more.
+
+    ``kind``, as the depth grows (m^N ≤ |∂h_N/∂h_0| ≤ c^N):
+
+    * ``vanish``    c < 1: the gradient goes to 0 whatever the z's (proved by the ceiling);
+    * ``explode``   m > 1: it grows without limit whatever the z's (proved by the floor);
+    * ``neutral``   m = c = 1: every factor has size exactly 1;
+    * ``undecided`` otherwise. ``possible`` names what the bounds leave open (c > 1 allows growth;
+      m < 1 allows decay, m = 0 through saturation or units that pass nothing) and ``reason`` says why.
+
+    ``status``, at depth ``layers`` with tolerance ``tol`` (None without them): ``vanishes`` (c^N < tol),
+    ``explodes`` (m^N > 1/tol), ``held`` (both inside [tol, 1/tol]) -- each proved -- or ``may vanish``,
+    ``may explode``, ``may vanish or explode`` where the bounds do not decide.
+    """
+
+    kind: str
+    possible: tuple[str, ...]
+    reason: str
+    floor: sp.Expr
+    ceiling: sp.Expr
+    layers: int | None = None
+    tol: sp.Expr | None = None
+    status: str | None = None
+
+    @property
+    def proved(self) -> bool:
+        """True when the bounds decide the trend (vanish, explode or neutral)."""
+        return self.kind != "undecided"
+
+    @property
+    def short(self) -> str:
+        """A table cell: ``vanishes``, ``explodes``, ``neutral``, or ``undecided: may …``."""
+        if self.kind == "undecided":
+            return "undecided: may " + " or ".join(self.possible)
+        return {"vanish": "vanishes", "explode": "explodes", "neutral": "neutral"}[self.kind]
+
+    @property
+    def text(self) -> str:
+        """One sentence: the verdict, why, and where the bounds do not decide, where to look instead."""
+        if self.kind == "undecided":
+            return f"undecided, may {' or '.join(self.possible)}: {self.reason}; {EVAL_HINT}"
+        head = {"vanish": "vanishes", "explode": "explodes", "neutral": "neither vanishes nor explodes"}[self.kind]
+        return f"{head} (proved: {self.reason})"
+
+    def as_dict(self) -> dict:
+        """JSON-ready: ``verdict`` (the kind), ``possible``, ``reason`` and, at a depth, ``status``."""
+        d = {"verdict": self.kind, "possible": list(self.possible), "reason": self.reason}
+        if self.status is not None:
+            d["status"] = self.status
+        return d
+
+
+def _size(v: sp.Expr) -> str:
+    s = sp.sstr(v)
+    return s if len(s) <= 12 else f"{float(v.evalf(30)):.6g}"
+
+
+def _power(v: sp.Expr) -> str:
+    """``v^N`` with brackets only where the base needs them: 2^N, (1/4)^N."""
+    s = _size(v)
+    return f"{s}^N" if s.isdigit() else f"({s})^N"
+
+
+def _crosses(f: sp.Expr, n: int, t: sp.Expr) -> bool:
+    """f^n < t (f < 1) or f^n > 1/t (f > 1), exactly, for n ≥ 1; never for f = 1."""
+    d = depth_to_cross(f, t)
+    return d is not None and n >= d
+
+
+def decide(floor: sp.Expr, ceiling: sp.Expr, layers: int | None = None, tol: sp.Expr | None = None,
+           cause: str = "") -> Verdict:
+    """The one verdict every command prints, from a proved floor ≤ each layer's factor ≤ a proved ceiling.
+
+    ``cause`` says why the floor is what it is (:func:`symvg.regime.floor_cause`); it goes into the
+    reason when the floor leaves vanishing open.
+
+    >>> decide(0, sp.Rational(1, 4)).text
+    'vanishes (proved: the ceiling 1/4 < 1 gives |dh_N/dh_0| <= (1/4)^N)'
+    >>> v = decide(0, 2, cause="sigmoid' -> 0 as z -> -oo, oo: saturation")
+    >>> v.kind, v.possible
+    ('undecided', ('vanish', 'explode'))
+    >>> v.reason
+    "the ceiling 2 > 1 allows growth but does not prove it; the floor is 0 (sigmoid' -> 0 as z -> -oo, oo: saturation)"
+    >>> decide(0, 1, layers=50, tol=sp.Rational(1, 10**6)).short, decide(2, 2).kind
+    ('undecided: may vanish', 'explode')
+    """
+    m, c = sp.sympify(floor), sp.sympify(ceiling)
+    why = f" ({cause})" if cause else ""
+    if bool(c < 1):
+        kind, possible, reason = "vanish", (), f"the ceiling {_size(c)} < 1 gives |dh_N/dh_0| <= {_power(c)}"
+    elif bool(m > 1):
+        kind, possible, reason = "explode", (), f"the floor {_size(m)} > 1 gives |dh_N/dh_0| >= {_power(m)}"
+    elif m == 1 and c == 1:
+        kind, possible, reason = "neutral", (), "floor = ceiling = 1: every factor has size exactly 1"
+    else:
+        grow = (f"the ceiling {_size(c)} > 1 allows growth but does not prove it" if bool(c > 1)
+                else "the ceiling 1 rules out growth")
+        shrink = (f"the floor is 0{why}" if m == 0 else f"the floor {_size(m)} < 1 allows decay{why}" if bool(m < 1)
+                  else "the floor 1 rules out decay")
+        possible = tuple(p for p, ok in (("vanish", bool(m < 1)), ("explode", bool(c > 1))) if ok)
+        kind, reason = "undecided", f"{grow}; {shrink}"
+    status = None if layers is None or tol is None else _status(m, c, layers, sp.sympify(tol))
+    return Verdict(kind, possible, reason, m, c, layers, None if tol is None else sp.sympify(tol), status)
+
+
+def _status(m: sp.Expr, c: sp.Expr, n: int, t: sp.Expr) -> str:
+    """The verdict at depth n: proved (vanishes, explodes, held) or what stays possible."""
+    if bool(c < 1) and _crosses(c, n, t):
+        return "vanishes"
+    if bool(m > 1) and _crosses(m, n, t):
+        return "explodes"
+    low = m == 0 or (bool(m < 1) and _crosses(m, n, t))        # m^N < tol: vanishing not excluded
+    high = bool(c > 1) and _crosses(c, n, t)                    # c^N > 1/tol: exploding not excluded
+    return {(False, False): "held", (True, False): "may vanish", (False, True): "may explode",
+            (True, True): "may vanish or explode"}[(low, high)]
+
+
 def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | None = None,
                 tol: Number | None = None) -> DepthBound:
     """The law (γ|w|)^N for ``activation`` and weights of size ``weight``; see the module docstring."""
@@ -199,14 +354,17 @@ def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | No
     t = None if tol is None else to_rational(tol, "tol")
     if t is not None and not 0 < t < 1:
         raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")
-    f = act.gamma * w
-    v = verdict(f)
+    from .regime import derivative_floor, floor_cause   # regime builds on this module: imported when used
+
+    f, m = act.gamma * w, derivative_floor(act) * w
+    decision = decide(m, f, layers, t, floor_cause(act))
     bound = None if layers is None else f ** layers
-    dv = de = None
+    dv = de = dm = None
     if t is not None:
-        crossing = depth_to_cross(f, t)
-        dv, de = (crossing, None) if v == "vanish" else (None, crossing)
-    return DepthBound(act.label, act.gamma, w, f, layers, bound, v, t, dv, de)
+        dv = depth_to_cross(f, t) if bool(f < 1) else None
+        de = depth_to_cross(m, t) if bool(m > 1) else None
+        dm = depth_to_cross(f, t) if bool(f > 1) else None
+    return DepthBound(act.label, act.gamma, w, f, layers, bound, decision.kind, t, dv, de, m, decision, dm)
 
 
 def neutral_weights(activation: ActivationLike) -> sp.Expr:

@@ -32,7 +32,7 @@ import mpmath
 import sympy as sp
 
 from .activations import Activation, Number, get, to_rational
-from .bounds import depth_to_cross, stable_weight_range, verdict
+from .bounds import Verdict, decide, depth_to_cross, stable_weight_range
 from .errors import InvalidValueError
 
 ActivationLike = Union[str, Activation]
@@ -61,6 +61,46 @@ def derivative_floor(activation: ActivationLike) -> sp.Expr:
     return sp.Integer(0)
 
 
+def _where(where: sp.Basic) -> str:
+    """A candidate's place as a reader writes it: 'z <= 0', 'z -> -oo', '-3 < z < 3'."""
+    if isinstance(where, sp.Interval):
+        lo, hi = where.start, where.end
+        lt_lo, lt_hi = ("<" if where.left_open else "<="), ("<" if where.right_open else "<=")
+        if lo == -sp.oo and hi == sp.oo:
+            return "every z"
+        if lo == -sp.oo:
+            return f"z {lt_hi} {hi}"
+        if hi == sp.oo:
+            return f"z {'>' if where.left_open else '>='} {lo}"
+        return f"{lo} {lt_lo} z {lt_hi} {hi}"
+    return f"z -> {where}" if where in (sp.oo, -sp.oo) else f"z = {where}"
+
+
+def floor_cause(activation: ActivationLike) -> str:
+    """Why inf|φ'| is what it is, in words, from the proof's candidates that attain it (ASCII).
+
+    >>> floor_cause("sigmoid"), floor_cause("relu")
+    ("sigmoid' -> 0 as z -> -oo, z -> oo: saturation", "relu' = 0 for z <= 0: a unit there passes no gradient")
+    >>> floor_cause("leaky_relu:0.2")
+    "leaky_relu' = 1/5 for z <= 0"
+    """
+    act = get(activation)
+    m = derivative_floor(act)
+    name = act.name
+    at = [c for c in act.supremum.candidates if sp.Abs(c.value) == m]
+    if not at:
+        return f"no floor above {m} is proved for {name}'"
+    limits = [_where(c.where) for c in at if c.reason.startswith("limit")]
+    pieces = [_where(c.where) for c in at if not c.reason.startswith("limit")]
+    parts = []
+    if limits:
+        parts.append(f"{name}' -> {m} as " + ", ".join(limits) + (": saturation" if m == 0 else ""))
+    if pieces:
+        parts.append(f"{name}' = {m} for " + " and ".join(pieces)
+                     + (": a unit there passes no gradient" if m == 0 else ""))
+    return "; ".join(parts)
+
+
 def _ln(v: sp.Expr) -> mpmath.mpf:
     """ln v at :data:`_DPS` digits for an exact v > 0 (no float underflow: Rationals go through p and q)."""
     with mpmath.workdps(_DPS):
@@ -87,9 +127,11 @@ class Regime:
 
     ``floor``/``factor`` bound each layer's |∂h_j/∂h_{j-1}| below/above; the depth-N bounds are their
     N-th powers (:attr:`floor_bound`, :attr:`bound`), kept exact and reported as log10 so they never
-    underflow. ``verdict`` is :func:`symvg.bounds.verdict` of the ceiling (vanish / explode / neutral);
-    ``depth_to_cross`` the depth at which the ceiling leaves [tol, 1/tol] in that direction.
-    ``status`` reads both bounds at depth N:
+    underflow. ``decision`` is :func:`symvg.bounds.decide` of the two -- the one verdict every command
+    prints -- and ``verdict`` its kind (vanish / explode / neutral / undecided, as depth grows);
+    ``depth_to_cross`` the depth at which the *ceiling* leaves [tol, 1/tol] (below tol: vanishing is
+    proved there; above 1/tol: exploding is merely no longer excluded). ``status`` reads both bounds
+    at depth N:
 
     * ``vanishes`` ceiling^N < tol;  ``explodes`` floor^N > 1/tol  (certain, whatever the z's)
     * ``held``     tol ≤ floor^N and ceiling^N ≤ 1/tol           (certain: the gradient stays in range)
@@ -114,6 +156,7 @@ class Regime:
     status: str
     stable_range: tuple[sp.Expr, sp.Expr] | None
     held_range: tuple[sp.Expr, sp.Expr] | None
+    decision: Verdict | None = None
 
     @property
     def bound(self) -> sp.Expr:
@@ -167,21 +210,12 @@ class Regime:
                 "factor": str(self.factor), "factor_value": float(self.factor.evalf(30)),
                 "log_rate": finite(self.log_rate), "bound": self.bound_text, "log10_bound": finite(self.log10_bound),
                 "log10_floor": finite(self.log10_floor), "verdict": self.verdict,
+                "possible": [] if self.decision is None else list(self.decision.possible),
+                "reason": "" if self.decision is None else self.decision.reason,
                 "depth_to_cross": self.depth_to_cross, "held_to": self.held_to, "status": self.status,
                 "stable_range": rng(self.stable_range), "stable_range_value": rng_value(self.stable_range),
                 "held_range": rng(self.held_range), "held_range_value": rng_value(self.held_range),
                 "stable": self.stable}
-
-
-def _status(floor: sp.Expr, factor: sp.Expr, n: int, t: sp.Expr) -> str:
-    if _compare_power(factor, n, t) < 0:
-        return "vanishes"
-    if floor != 0 and _compare_power(floor, n, 1 / t) > 0:
-        return "explodes"
-    low = floor == 0 or _compare_power(floor, n, t) < 0      # floor^N < tol: vanishing not excluded
-    high = _compare_power(factor, n, 1 / t) > 0              # ceiling^N > 1/tol: exploding not excluded
-    return {(False, False): "held", (True, False): "may vanish", (False, True): "may explode",
-            (True, True): "may vanish or explode"}[(low, high)]
 
 
 def _held_to(floor: sp.Expr, factor: sp.Expr, t: sp.Expr) -> int | None:
@@ -230,12 +264,15 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
     g = act.gamma
     if residual:
         factor, floor = 1 + g * w, sp.Max(0, 1 - g * w)
+        cause = ("1 + w*phi'(z) can cancel to 0 once gamma*|w| >= 1" if floor == 0
+                 else f"1 + w*phi'(z) >= 1 - gamma*|w| = {floor}, reached where w*phi'(z) < 0")
     else:
         factor, floor = g * w, derivative_floor(act) * w
-    v = verdict(factor)
+        cause = floor_cause(act)
+    d = decide(floor, factor, layers, t, cause)
     stable, held = _ranges(act, residual, layers, t)
-    return Regime(act.label, residual, g, w, layers, t, floor, factor, v, depth_to_cross(factor, t),
-                  _held_to(floor, factor, t), _status(floor, factor, layers, t), stable, held)
+    return Regime(act.label, residual, g, w, layers, t, floor, factor, d.kind, depth_to_cross(factor, t),
+                  _held_to(floor, factor, t), d.status, stable, held, d)  # type: ignore[arg-type]
 
 
-__all__ = ["Regime", "derivative_floor", "regime"]
+__all__ = ["Regime", "derivative_floor", "floor_cause", "regime"]

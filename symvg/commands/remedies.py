@@ -26,20 +26,23 @@ ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', 
 @output_option
 def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int, seed: int, fmt: str,
          output: str | None) -> None:
-    """Dead ReLU units and dead paths, exactly; leaky ReLU's floor ε^N·|w|^N.
+    """Inactive ReLU units and blocked paths, exactly; leaky ReLU's floor ε^N·|w|^N.
+
+    A unit is inactive for one input when its z ≤ 0; it is dead (the "dying ReLU") only when that
+    holds for every input, which depends on the data and training and is not computed here.
 
     \b
     symvg relu --layers 10
     symvg relu --layers 6 --samples 100000 --seed 1
     """
     precheck_output(output)
-    dead = relu_mod.dead_probability(mean, std)
+    inactive = relu_mod.inactive_probability(mean, std)
     alive = relu_mod.alive_path_probability(layers, mean, std)
     floor = relu_mod.leaky_floor([weight] * layers, leaky)
     mc = relu_mod.simulate_alive_path(layers, samples, seed) if samples else None
     data = {"layers": layers, "mean": str(to_rational(mean)), "std": str(to_rational(std)),
             "conventions": {k: str(v) for k, v in relu_mod.conventions().items()},
-            "dead_probability": str(dead), "dead_probability_value": float(dead.evalf(30)),
+            "inactive_probability": str(inactive), "inactive_probability_value": float(inactive.evalf(30)),
             "alive_path_probability": str(alive), "alive_path_probability_value": float(alive.evalf(30)),
             "leaky_slope": str(to_rational(leaky)), "leaky_floor": str(floor),
             "leaky_floor_value": float(floor.evalf(30)), "monte_carlo": None if mc is None else mc.as_dict()}
@@ -48,7 +51,8 @@ def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int
         return
     conv = ", ".join(f"{k}: {v}" for k, v in relu_mod.conventions().items())
     lines = [f"ReLU'(0) by convention: {conv}",
-             f"P(unit dead) = P(z <= 0), z ~ N({data['mean']}, {data['std']}^2): {dead} ≈ {float(dead.evalf(30)):.6g}",
+             f"P(unit inactive for one input) = P(z <= 0), z ~ N({data['mean']}, {data['std']}^2): {inactive} "
+             f"≈ {float(inactive.evalf(30)):.6g}",
              f"P(all {layers} units active: the path passes a gradient) = {alive} ≈ {float(alive.evalf(30)):.6g}",
              f"leaky ReLU (ε = {data['leaky_slope']}) floor ε^N·|w|^N = {floor} ≈ {float(floor.evalf(30)):.6g}"]
     if mc is not None:
