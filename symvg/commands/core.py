@@ -118,7 +118,7 @@ def bound(activation: str, weight: str | None, layers: int | None, tol: str | No
                      f" (floor inf|φ'|·|w| ≈ {_approx(db.floor)}, ceiling γ|w| ≈ {_approx(db.factor)})")
         lines.append(f"verdict: {d.text}")
         if db.layers is not None:
-            lines.append(f"ceiling at depth {db.layers}: |dh{db.layers}/dh0| <= (γ|w|)^{db.layers} = {_short(db.bound)}"
+            lines.append(f"bound at depth {db.layers}: |dh{db.layers}/dh0| <= (γ|w|)^{db.layers} = {_short(db.bound)}"
                          f" ≈ {_approx(db.bound)}")
             if d.status is not None:
                 lines.append(f"at depth {db.layers} (tol {db.tol}): {d.status}")
