@@ -1,4 +1,4 @@
-"""ReLU against sigmoid, exactly: no 1/4 per layer, but dead units -- and leaky ReLU's floor.
+"""ReLU against sigmoid, exactly: no 1/4 per layer, but inactive units -- and leaky ReLU's floor.
 
 Run:  python examples/remedy_relu.py
 """
@@ -18,10 +18,10 @@ print("\n# ReLU'(0) is a convention")
 for conv, value in relu.conventions().items():
     print(f"  {conv:8} ReLU'(0) = {value}")
 
-print("\n# dead units: z ~ N(μ, 1)")
+print("\n# units inactive for one input (z <= 0), z ~ N(μ, 1); a dead unit is inactive for every input")
 for mu in (0, "0.5", -1):
-    p = relu.dead_probability(mu)
-    print(f"  μ = {str(mu):4} P(dead) = {p} ≈ {float(p.evalf(30)):.6f}")
+    p = relu.inactive_probability(mu)
+    print(f"  μ = {str(mu):4} P(inactive) = {p} ≈ {float(p.evalf(30)):.6f}")
 
 print(f"\n# a depth-{N} ReLU path passes a gradient only if all {N} units are active")
 p = relu.alive_path_probability(N)

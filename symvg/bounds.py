@@ -5,12 +5,16 @@ Every activation factor obeys |φ'(z_j)| ≤ γ_j = sup|φ'| (proved in :mod:`sy
     |∂L/∂w_k| ≤ |∂L/∂h_N| · ∏_{j>k} γ_j|w_j| · γ_k · |h_{k-1}|
 
 and a chain of N layers with one activation and |w| everywhere has ``|∂h_N/∂h_0| ≤ (γ|w|)^N``:
-it vanishes when γ|w| < 1 and may explode when γ|w| > 1. Exact where the inputs are:
+it vanishes when γ|w| < 1. A ceiling above 1 proves nothing: only a floor m|w| > 1, with
+m = inf|φ'|, proves exploding (:func:`decide` words every verdict). Exact where the inputs are:
 
 >>> b = depth_bound("sigmoid", weight=1, layers=10, tol="1e-6")
 >>> b.factor, b.bound, b.verdict, b.depth_to_vanish
 (1/4, 1/1048576, 'vanish', 10)
->>> depth_bound("relu", weight=2).verdict
+>>> r = depth_bound("relu", weight=2)      # ceiling 2, but an inactive unit passes nothing: floor 0
+>>> r.verdict, r.decision.possible
+('undecided', ('vanish', 'explode'))
+>>> depth_bound("leaky_relu:0.5", weight=4).verdict      # floor 0.5*4 = 2 > 1
 'explode'
 >>> neutral_weights("sigmoid")
 4
@@ -19,8 +23,6 @@ it vanishes when γ|w| < 1 and may explode when γ|w| > 1. Exact where the input
 from __future__ import annotations
 
 import math
-import numbers
-import operator
 from dataclasses import dataclass
 from typing import Union
 
@@ -28,7 +30,7 @@ import mpmath
 import sympy as sp
 
 from .activations import Activation, get
-from .exact import Number, to_rational
+from .exact import Number, to_rational, count
 from .chain import Chain
 from .derive import Derivation, Factor, _parse_values
 from .errors import InvalidValueError, ProofError
@@ -106,7 +108,15 @@ def gradient_bound(derivation: Derivation) -> GradientBound:
 
 @dataclass(frozen=True)
 class DepthBound:
-    """(γ|w|)^N for a chain of one activation with weights of size |w|: the vanishing/exploding law."""
+    """(γ|w|)^N for a chain of one activation with weights of size |w|: the vanishing/exploding law.
+
+    ``factor`` = γ|w| is the ceiling of every layer's |w·φ'(z)|, ``floor`` = inf|φ'|·|w| its floor;
+    ``decision`` is :func:`decide` of the two and ``verdict`` its kind (vanish, explode, neutral or
+    undecided). ``depth_to_vanish`` is the depth from which the ceiling is below tol (proved),
+    ``depth_to_explode`` the one from which the floor is above 1/tol (proved; None unless floor > 1),
+    ``depth_may_explode`` the one from which the ceiling is above 1/tol: growth past 1/tol is no
+    longer excluded there, which proves nothing.
+    """
 
     activation: str
     gamma: sp.Expr
@@ -118,6 +128,9 @@ class DepthBound:
     tol: sp.Expr | None
     depth_to_vanish: int | None
     depth_to_explode: int | None
+    floor: sp.Expr = sp.Integer(0)
+    decision: Verdict | None = None
+    depth_may_explode: int | None = None
 
     @property
     def log_rate(self) -> float:
@@ -144,7 +157,10 @@ class DepthBound:
         or 0.0 next to a ``note``, with ``log10_bound`` and the exact strings alongside."""
         d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": _json_float(self.gamma),
              "weight": str(self.weight), "factor": str(self.factor), "factor_value": _json_float(self.factor),
+             "floor": str(self.floor), "floor_value": _json_float(self.floor),
              "log_rate": self.log_rate if math.isfinite(self.log_rate) else None, "verdict": self.verdict}
+        if self.decision is not None:
+            d.update(self.decision.as_dict())
         if self.verdict == UNBOUNDED:
             d.update(layers=self.layers, tol=None if self.tol is None else str(self.tol),
                      note="sup|φ'| is unbounded: no ceiling, so no depth law follows")
@@ -155,7 +171,8 @@ class DepthBound:
                      log10_bound=self.log10_bound)
             notes.append(_range_note("bound", self.bound, d["bound_value"], self.log10_bound))
         if self.tol is not None:
-            d.update(tol=str(self.tol), depth_to_vanish=self.depth_to_vanish, depth_to_explode=self.depth_to_explode)
+            d.update(tol=str(self.tol), depth_to_vanish=self.depth_to_vanish, depth_to_explode=self.depth_to_explode,
+                     depth_may_explode=self.depth_may_explode)
         notes = [n for n in notes if n]
         if notes:
             d["note"] = "; ".join(notes)
@@ -252,8 +269,13 @@ UNBOUNDED = "unbounded"
 
 
 def verdict(factor: sp.Expr) -> str:
-    """"vanish" when γ|w| < 1, "explode" when > 1, "neutral" at exactly 1 (decided exactly);
-    "unbounded" when γ|w| = ∞ (no ceiling)."""
+    """Which way the power f^N moves: "vanish" when f < 1, "explode" when f > 1, "neutral" at exactly 1,
+    "unbounded" when f = ∞ (no ceiling).
+
+    This is the direction of *one* bound, decided exactly -- not a verdict on the gradient: of a
+    ceiling it proves vanishing but never exploding. What a command prints comes from :func:`decide`,
+    which reads the floor too.
+    """
     if factor is sp.oo:
         return UNBOUNDED
     if sp.Eq(factor, 1) == sp.true or sp.simplify(factor - 1) == 0:
@@ -293,10 +315,201 @@ def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
 
 
 def _layers(layers: object) -> int:
-    """A depth: an integer >= 1 (a NumPy integer counts as its value)."""
-    if isinstance(layers, bool) or not isinstance(layers, numbers.Integral) or layers < 1:
-        raise InvalidValueError(f"layers must be an integer >= 1, got {layers!r}")
-    return operator.index(layers)
+    return count(layers, "layers")
+
+
+# ----------------------------------------------------------------------------- verdicts: what is proved
+
+
+def derivative_floor(activation: ActivationLike) -> sp.Expr:
+    """m = inf|φ'(z)| over the reals, from the same proof table as γ; 0 where no tighter floor is proved.
+
+    If any candidate of the supremum's proof (a limit at ±∞, a constant piece, a kink) has |φ'| = 0,
+    the infimum is 0 exactly. If φ' is constant on every piece, it is the smallest constant. Otherwise
+    0 is returned: always a valid floor, perhaps not the tightest (no catalogue entry needs more).
+
+    >>> [derivative_floor(n) for n in ("sigmoid", "relu", "leaky_relu:0.2", "linear", "selu")]
+    [0, 0, 1/5, 1, 0]
+    """
+    act = get(activation)
+    cands = act.supremum.candidates
+    values = [sp.Abs(c.value) for c in cands]
+    if any(v == 0 for v in values):
+        return sp.Integer(0)
+    if all(c.reason in ("constant piece", "kink (convention)") for c in cands):
+        return min(values, key=lambda v: float(v.evalf(30)))
+    return sp.Integer(0)
+
+
+def _where(where: sp.Basic) -> str:
+    """A candidate's place as a reader writes it: 'z <= 0', 'z -> -oo', '-3 < z < 3'."""
+    if isinstance(where, sp.Interval):
+        lo, hi = where.start, where.end
+        lt_lo, lt_hi = ("<" if where.left_open else "<="), ("<" if where.right_open else "<=")
+        if lo == -sp.oo and hi == sp.oo:
+            return "every z"
+        if lo == -sp.oo:
+            return f"z {lt_hi} {hi}"
+        if hi == sp.oo:
+            return f"z {'>' if where.left_open else '>='} {lo}"
+        return f"{lo} {lt_lo} z {lt_hi} {hi}"
+    return f"z -> {where}" if where in (sp.oo, -sp.oo) else f"z = {where}"
+
+
+def floor_cause(activation: ActivationLike) -> str:
+    """Why inf|φ'| is what it is, in words, from the proof's candidates that attain it (ASCII).
+
+    >>> floor_cause("sigmoid"), floor_cause("relu")
+    ("sigmoid' -> 0 as z -> -oo, z -> oo: saturation", "relu' = 0 for z <= 0: a unit there passes no gradient")
+    >>> floor_cause("leaky_relu:0.2")
+    "leaky_relu' = 1/5 for z <= 0"
+    """
+    act = get(activation)
+    m = derivative_floor(act)
+    name = act.name
+    at = [c for c in act.supremum.candidates if sp.Abs(c.value) == m]
+    if not at:
+        return f"no floor above {m} is proved for {name}'"
+    limits = [_where(c.where) for c in at if c.reason.startswith("limit")]
+    pieces = [_where(c.where) for c in at if not c.reason.startswith("limit")]
+    parts = []
+    if limits:
+        parts.append(f"{name}' -> {m} as " + ", ".join(limits) + (": saturation" if m == 0 else ""))
+    if pieces:
+        parts.append(f"{name}' = {m} for " + " and ".join(pieces)
+                     + (": a unit there passes no gradient" if m == 0 else ""))
+    return "; ".join(parts)
+
+
+
+
+KINDS = ("vanish", "explode", "neutral", "undecided")
+"""Verdicts as depth grows, from a floor m and a ceiling c on every layer's factor (see :class:`Verdict`)."""
+
+STATUSES = ("vanishes", "explodes", "held", "may vanish", "may explode", "may vanish or explode")
+"""Verdicts at one depth N with a tolerance (see :class:`Verdict`)."""
+
+EVAL_HINT = "`symvg eval` samples the typical case"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a floor m and a ceiling c on every factor |∂h_j/∂h_{j-1}| prove about |∂h_N/∂h_0|, and no more.
+
+    ``kind``, as the depth grows (m^N ≤ |∂h_N/∂h_0| ≤ c^N):
+
+    * ``vanish``    c < 1: the gradient goes to 0 whatever the z's (proved by the ceiling);
+    * ``explode``   m > 1: it grows without limit whatever the z's (proved by the floor);
+    * ``neutral``   m = c = 1: every factor has size exactly 1;
+    * ``undecided`` otherwise. ``possible`` names what the bounds leave open (c > 1 allows growth;
+      m < 1 allows decay, m = 0 through saturation or units that pass nothing) and ``reason`` says why.
+
+    ``status``, at depth ``layers`` with tolerance ``tol`` (None without them): ``vanishes`` (c^N < tol),
+    ``explodes`` (m^N > 1/tol), ``held`` (both inside [tol, 1/tol]) -- each proved -- or ``may vanish``,
+    ``may explode``, ``may vanish or explode`` where the bounds do not decide.
+    """
+
+    kind: str
+    possible: tuple[str, ...]
+    reason: str
+    floor: sp.Expr
+    ceiling: sp.Expr
+    layers: int | None = None
+    tol: sp.Expr | None = None
+    status: str | None = None
+
+    @property
+    def proved(self) -> bool:
+        """True when the bounds decide the trend (vanish, explode or neutral)."""
+        return self.kind != "undecided"
+
+    @property
+    def short(self) -> str:
+        """A table cell: ``vanishes``, ``explodes``, ``neutral``, or ``undecided: may …``."""
+        if self.kind == "undecided":
+            return "undecided: may " + " or ".join(self.possible)
+        return {"vanish": "vanishes", "explode": "explodes", "neutral": "neutral"}[self.kind]
+
+    @property
+    def text(self) -> str:
+        """One sentence: the verdict, why, and where the bounds do not decide, where to look instead."""
+        if self.kind == "undecided":
+            return f"undecided, may {' or '.join(self.possible)}: {self.reason}; {EVAL_HINT}"
+        head = {"vanish": "vanishes", "explode": "explodes", "neutral": "neither vanishes nor explodes"}[self.kind]
+        return f"{head} (proved: {self.reason})"
+
+    def as_dict(self) -> dict:
+        """JSON-ready: ``verdict`` (the kind), ``possible``, ``reason`` and, at a depth, ``status``."""
+        d = {"verdict": self.kind, "possible": list(self.possible), "reason": self.reason}
+        if self.status is not None:
+            d["status"] = self.status
+        return d
+
+
+def _size(v: sp.Expr) -> str:
+    s = sp.sstr(v)
+    return s if len(s) <= 12 else f"{float(v.evalf(30)):.6g}"
+
+
+def _power(v: sp.Expr) -> str:
+    """``v^N`` with brackets only where the base needs them: 2^N, (1/4)^N."""
+    s = _size(v)
+    return f"{s}^N" if s.isdigit() else f"({s})^N"
+
+
+def _crosses(f: sp.Expr, n: int, t: sp.Expr) -> bool:
+    """f^n < t (f < 1) or f^n > 1/t (f > 1), exactly, for n ≥ 1; never for f = 1."""
+    d = depth_to_cross(f, t)
+    return d is not None and n >= d
+
+
+def decide(floor: sp.Expr, ceiling: sp.Expr, layers: int | None = None, tol: sp.Expr | None = None,
+           cause: str = "") -> Verdict:
+    """The one verdict every command prints, from a proved floor ≤ each layer's factor ≤ a proved ceiling.
+
+    ``cause`` says why the floor is what it is (:func:`floor_cause`); it goes into the
+    reason when the floor leaves vanishing open.
+
+    >>> decide(0, sp.Rational(1, 4)).text
+    'vanishes (proved: the ceiling 1/4 < 1 gives |dh_N/dh_0| <= (1/4)^N)'
+    >>> v = decide(0, 2, cause="sigmoid' -> 0 as z -> -oo, oo: saturation")
+    >>> v.kind, v.possible
+    ('undecided', ('vanish', 'explode'))
+    >>> v.reason
+    "the ceiling 2 > 1 allows growth but does not prove it; the floor is 0 (sigmoid' -> 0 as z -> -oo, oo: saturation)"
+    >>> decide(0, 1, layers=50, tol=sp.Rational(1, 10**6)).short, decide(2, 2).kind
+    ('undecided: may vanish', 'explode')
+    """
+    m, c = sp.sympify(floor), sp.sympify(ceiling)
+    why = f" ({cause})" if cause else ""
+    if bool(c < 1):
+        kind, possible, reason = "vanish", (), f"the ceiling {_size(c)} < 1 gives |dh_N/dh_0| <= {_power(c)}"
+    elif bool(m > 1):
+        kind, possible, reason = "explode", (), f"the floor {_size(m)} > 1 gives |dh_N/dh_0| >= {_power(m)}"
+    elif m == 1 and c == 1:
+        kind, possible, reason = "neutral", (), "floor = ceiling = 1: every factor has size exactly 1"
+    else:
+        grow = ("there is no ceiling (sup|phi'| is unbounded), so growth is not ruled out" if c is sp.oo
+                else f"the ceiling {_size(c)} > 1 allows growth but does not prove it" if bool(c > 1)
+                else "the ceiling 1 rules out growth")
+        shrink = (f"the floor is 0{why}" if m == 0 else f"the floor {_size(m)} < 1 allows decay{why}" if bool(m < 1)
+                  else "the floor 1 rules out decay")
+        possible = tuple(p for p, ok in (("vanish", bool(m < 1)), ("explode", bool(c > 1))) if ok)
+        kind, reason = "undecided", f"{grow}; {shrink}"
+    status = None if layers is None or tol is None else _status(m, c, layers, sp.sympify(tol))
+    return Verdict(kind, possible, reason, m, c, layers, None if tol is None else sp.sympify(tol), status)
+
+
+def _status(m: sp.Expr, c: sp.Expr, n: int, t: sp.Expr) -> str:
+    """The verdict at depth n: proved (vanishes, explodes, held) or what stays possible."""
+    if bool(c < 1) and _crosses(c, n, t):
+        return "vanishes"
+    if bool(m > 1) and _crosses(m, n, t):
+        return "explodes"
+    low = m == 0 or (bool(m < 1) and _crosses(m, n, t))        # m^N < tol: vanishing not excluded
+    high = c is sp.oo or (bool(c > 1) and _crosses(c, n, t))    # c^N > 1/tol: exploding not excluded
+    return {(False, False): "held", (True, False): "may vanish", (False, True): "may explode",
+            (True, True): "may vanish or explode"}[(low, high)]
 
 
 def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | None = None,
@@ -309,13 +522,16 @@ def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | No
     if t is not None and not 0 < t < 1:
         raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")
     f = act.gamma * w if act.supremum.bounded else sp.oo  # no ceiling, even at |w| = 0 (oo·0 is nan)
-    v = verdict(f)
+    m = derivative_floor(act) * w
+    decision = decide(m, f, layers, t, floor_cause(act))
     bound = None if layers is None else (sp.oo if f is sp.oo else power(f, layers))
-    dv = de = None
+    dv = de = dm = None
     if t is not None:
-        crossing = depth_to_cross(f, t)
-        dv, de = (crossing, None) if v == "vanish" else (None, crossing)
-    return DepthBound(act.label, act.gamma, w, f, layers, bound, v, t, dv, de)
+        dv = depth_to_cross(f, t) if bool(f < 1) else None
+        de = depth_to_cross(m, t) if bool(m > 1) else None
+        dm = depth_to_cross(f, t) if f is not sp.oo and bool(f > 1) else None
+    kind = UNBOUNDED if f is sp.oo else decision.kind
+    return DepthBound(act.label, act.gamma, w, f, layers, bound, kind, t, dv, de, m, decision, dm)
 
 
 def neutral_weights(activation: ActivationLike) -> sp.Expr:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
@@ -26,7 +27,7 @@ FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 DTYPES = ("float32", "float64")
 
 GRADIENTS_XLABEL = "layers back-propagated through, k"
-GRADIENTS_YLABEL = "|∂L/∂w|: bound (γ|w|)^k (lines), sampled median (dots)"
+GRADIENTS_YLABEL = "ceiling (γ|w|)^k (lines); sampled median |∂L/∂w| (dots)"
 DERIVATIVES_XLABEL = "z"
 DERIVATIVES_YLABEL = "φ'(z)"
 PHASE_XLABEL = "σ_w² (weight variance)"
@@ -112,40 +113,84 @@ def _sampled_medians(act: Activation, layers: int, weight: Any, samples: Samples
     return med[::-1]  # layer N is 1 layer from the loss, layer 1 is N
 
 
+LINESTYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def _why_below(acts: Sequence[Activation], weight: Any, medians: Mapping[str, np.ndarray]) -> list[str]:
+    """Why an activation's sampled median ends below one with a *lower* ceiling: said from its proved floor.
+
+    The ceiling γ|w| is the best case (every z at the argmax of |φ'|); a random chain's typical layer sits
+    elsewhere, down to the floor, so a higher ceiling does not mean a larger typical gradient.
+    """
+    from .bounds import floor_cause
+
+    w = sp.Abs(sp.nsimplify(weight))
+    notes = []
+    for a in acts:
+        for b in acts:
+            ma, mb = medians.get(a.name), medians.get(b.name)
+            if a is b or ma is None or mb is None or not bool(a.gamma > b.gamma):
+                continue
+            if 0 < ma[-1] < mb[-1]:
+                notes.append(f"{a.name}'s median falls below {b.name}'s although its ceiling γ|w| "
+                             f"{_short(a.gamma * w)} is higher: in a random chain many layers sit where "
+                             f"{floor_cause(a)}, far below the ceiling, which counts only the best case.")
+                break
+    return notes
+
+
 def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | str = ("sigmoid", "tanh", "relu",
                    "leaky_relu"), weight: Any = 1, dtypes: Sequence[str] | str = "auto", samples: Samples = None,
                    seed: int = 0, envelope: bool = True) -> Any:
-    """The bound (γ|w|)^k against k on a log axis, one line per activation.
+    """The ceiling (γ|w|)^k against k on a log axis, one line per activation, each labelled with its verdict.
 
     Also: the 1/4^k envelope (sigmoid with |w| = 1), horizontal lines where float32/float64
     underflow (``dtypes="auto"`` draws only the limits the curves come within 10^6 of, so a short
     plot is not squashed; pass a tuple to choose), and, when ``samples`` is given, median sampled
     |dL/dw| per layer (an int uses :func:`symvg.sampling.sample` if installed; a callable gets the
-    Chain; a mapping gives medians per activation name).
+    Chain; a mapping gives medians per activation name). Lines that coincide (tanh, ReLU and leaky
+    ReLU all have ceiling 1 at |w| = 1) differ in style, width and staggered markers; the legend sits
+    outside the axes, and the caption below says what the dots are and why one activation's typical
+    gradient can fall below another's with a lower ceiling.
 
     >>> fig = plot_gradients(layers=5, activations=("sigmoid", "relu"))
     >>> ax = fig.axes[0]
     >>> ax.get_yscale(), ax.get_xlabel() == GRADIENTS_XLABEL
     ('log', True)
     """
+    from .bounds import depth_bound
+
     layers = _positive_int(layers, "layers", MAX_PLOT_LAYERS)
     acts = _activations(activations)
-    fig = _figure(figsize=(7.5, 4.8), layout="constrained")
+    fig = _figure(figsize=(12.0, 5.8), layout="constrained")
     ax = fig.add_subplot()
     lowest = 1.0
+    every = max(1, layers // 8)
+    medians: dict[str, np.ndarray] = {}
+    notes = []
+    w = sp.Abs(sp.nsimplify(weight))
     for n, a in enumerate(acts):
         k, b = bound_curve(a, weight, layers)
-        # Lines drawn later are thinner, so curves that coincide (tanh, ReLU at |w| = 1) all stay visible.
-        line, = ax.plot(k, np.where(b > 0, b, np.nan), lw=1.5 + 1.0 * (len(acts) - 1 - n),
-                        label=f"{a.label}: γ|w| {_short(a.gamma * sp.Abs(sp.nsimplify(weight)))}")
+        verdict = depth_bound(a, weight).decision
+        # Coinciding lines stay visible: later ones are thinner, dashed differently, and their markers
+        # are staggered along k so no two sit on the same point.
+        style = dict(ls=LINESTYLES[n % len(LINESTYLES)], marker=MARKERS[n % len(MARKERS)], ms=5,
+                     markevery=(n % every, every), lw=1.2 + 1.2 * (len(acts) - 1 - n))
+        line, = ax.plot(k, np.where(b > 0, b, np.nan), **style,
+                        label=f"{a.label}: γ|w| {_short(a.gamma * w)}, ceiling ({verdict.short})")
         positive = b[b > 0]
         lowest = min(lowest, float(positive.min()) if positive.size else lowest)
         med = _sampled_medians(a, layers, weight, samples, seed)
         if med is not None:
-            dead = np.flatnonzero(med == 0)
-            note = f"; median 0 (dead path) from k = {dead[0] + 1}" if dead.size else ""
-            ax.plot(np.arange(1, med.size + 1), np.where(med > 0, med, np.nan), "o", ms=3, color=line.get_color(),
-                    alpha=0.7, label=f"{a.label}: sampled median, w, b, x ~ N(0, 1){note}")
+            medians[a.name] = med
+            zero = np.flatnonzero(med == 0)
+            if zero.size:
+                notes.append(f"{a.name}'s median is 0 from k = {zero[0] + 1}: more than half the sampled chains "
+                             "pass through a unit inactive for that input, which blocks the path.")
+            ax.plot(np.arange(1, med.size + 1), np.where(med > 0, med, np.nan), MARKERS[n % len(MARKERS)],
+                    ms=3.5, mfc="none", color=line.get_color(), alpha=0.8,
+                    label=f"{a.label}: sampled median, w, b, x ~ N(0, 1)")
             if (med > 0).any():
                 lowest = min(lowest, float(med[med > 0].min()))
     if envelope:
@@ -161,9 +206,18 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
     ax.set_yscale("log")
     ax.set_xlabel(GRADIENTS_XLABEL)
     ax.set_ylabel(GRADIENTS_YLABEL)
-    ax.set_title(f"Why gradients vanish: |w| = {sp.sstr(sp.Abs(sp.nsimplify(weight)))}")
+    ax.set_title(f"Why gradients vanish: proved ceilings at |w| = {sp.sstr(w)}")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    # A figure legend "outside" is placed by the constrained layout itself: beside the data, and the
+    # same on every draw (an axes legend anchored outside moves a little each time the layout reruns).
+    fig.legend(fontsize=8, loc="outside right upper")
+    if medians:
+        notes.insert(0, f"Dots: median |∂L/∂w| of {'given' if isinstance(samples, Mapping) else 'sampled'} random chains with "
+                        f"w, b, x ~ N(0, 1), not |w| = {sp.sstr(w)}, so they need not lie under the lines.")
+        notes[1:1] = _why_below(acts, weight, medians)
+    if notes:
+        fig.supxlabel("\n".join(textwrap.fill(t, 180) for t in notes), fontsize=8, ha="left", x=0.01)
+    fig.draw_without_rendering()   # settle the layout once, so every save of this figure is byte-identical
     return fig
 
 

@@ -33,31 +33,12 @@ import sympy as sp
 
 from .activations import Activation, get
 from .exact import Number, to_rational
-from .bounds import UNBOUNDED, _layers, _ln, compare_power, depth_to_cross, power, stable_weight_range, verdict
+from .bounds import (UNBOUNDED, Verdict, _layers, _ln, compare_power, decide, depth_to_cross, derivative_floor, power,
+                     floor_cause, stable_weight_range)
 from .errors import InvalidValueError
 from .magnitude import json_float
 
 ActivationLike = Union[str, Activation]
-
-def derivative_floor(activation: ActivationLike) -> sp.Expr:
-    """m = inf|φ'(z)| over the reals, from the same proof table as γ; 0 where no tighter floor is proved.
-
-    If any candidate of the supremum's proof (a limit at ±∞, a constant piece, a kink) has |φ'| = 0,
-    the infimum is 0 exactly. If φ' is constant on every piece, it is the smallest constant. Otherwise
-    0 is returned: always a valid floor, perhaps not the tightest (no catalogue entry needs more).
-
-    >>> [derivative_floor(n) for n in ("sigmoid", "relu", "leaky_relu:0.2", "linear", "selu")]
-    [0, 0, 1/5, 1, 0]
-    """
-    act = get(activation)
-    cands = act.supremum.candidates
-    values = [sp.Abs(c.value) for c in cands]
-    if any(v == 0 for v in values):
-        return sp.Integer(0)
-    if all(c.reason in ("constant piece", "kink (convention)") for c in cands):
-        return min(values, key=lambda v: float(v.evalf(30)))
-    return sp.Integer(0)
-
 
 @dataclass(frozen=True)
 class Regime:
@@ -65,9 +46,11 @@ class Regime:
 
     ``floor``/``factor`` bound each layer's |∂h_j/∂h_{j-1}| below/above; the depth-N bounds are their
     N-th powers (:attr:`floor_bound`, :attr:`bound`), kept exact and reported as log10 so they never
-    underflow. ``verdict`` is :func:`symvg.bounds.verdict` of the ceiling (vanish / explode / neutral);
-    ``depth_to_cross`` the depth at which the ceiling leaves [tol, 1/tol] in that direction.
-    ``status`` reads both bounds at depth N:
+    underflow. ``decision`` is :func:`symvg.bounds.decide` of the two -- the one verdict every command
+    prints -- and ``verdict`` its kind (vanish / explode / neutral / undecided, as depth grows);
+    ``depth_to_cross`` the depth at which the *ceiling* leaves [tol, 1/tol] (below tol: vanishing is
+    proved there; above 1/tol: exploding is merely no longer excluded). ``status`` reads both bounds
+    at depth N:
 
     * ``vanishes`` ceiling^N < tol;  ``explodes`` floor^N > 1/tol  (certain, whatever the z's)
     * ``held``     tol ≤ floor^N and ceiling^N ≤ 1/tol           (certain: the gradient stays in range)
@@ -92,6 +75,7 @@ class Regime:
     status: str
     stable_range: tuple[sp.Expr, sp.Expr] | None
     held_range: tuple[sp.Expr, sp.Expr] | None
+    decision: Verdict | None = None
 
     @property
     def bound(self) -> sp.Expr:
@@ -147,6 +131,8 @@ class Regime:
                 "factor": str(self.factor), "factor_value": json_float(self.factor),
                 "log_rate": finite(self.log_rate), "bound": self.bound_text, "log10_bound": finite(self.log10_bound),
                 "log10_floor": finite(self.log10_floor), "verdict": self.verdict,
+                "possible": [] if self.decision is None else list(self.decision.possible),
+                "reason": "" if self.decision is None else self.decision.reason,
                 "depth_to_cross": self.depth_to_cross, "held_to": self.held_to, "status": self.status,
                 "stable_range": rng(self.stable_range), "stable_range_value": rng_value(self.stable_range),
                 "held_range": rng(self.held_range), "held_range_value": rng_value(self.held_range),
@@ -163,17 +149,6 @@ def _log10_power(f: sp.Expr, n: int) -> float:
 
 NO_CEILING = "no ceiling"
 """The status when sup|φ'| = ∞: nothing bounds the gradient from above."""
-
-
-def _status(floor: sp.Expr, factor: sp.Expr, n: int, t: sp.Expr) -> str:
-    if compare_power(factor, n, t) < 0:
-        return "vanishes"
-    if floor != 0 and compare_power(floor, n, 1 / t) > 0:
-        return "explodes"
-    low = floor == 0 or compare_power(floor, n, t) < 0      # floor^N < tol: vanishing not excluded
-    high = compare_power(factor, n, 1 / t) > 0              # ceiling^N > 1/tol: exploding not excluded
-    return {(False, False): "held", (True, False): "may vanish", (False, True): "may explode",
-            (True, True): "may vanish or explode"}[(low, high)]
 
 
 def _held_to(floor: sp.Expr, factor: sp.Expr, t: sp.Expr) -> int | None:
@@ -221,15 +196,18 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
     g = act.gamma
     if g is sp.oo:  # no ceiling: no depth law, no range, and held at no depth (held_to 0, not None: "always")
         return Regime(act.label, residual, g, w, layers, t, sp.Integer(0), sp.oo, UNBOUNDED, None, 0,
-                      NO_CEILING, None, None)
+                      NO_CEILING, None, None, decide(0, sp.oo, cause="sup|phi'| is unbounded"))
     if residual:
         factor, floor = 1 + g * w, sp.Max(0, 1 - g * w)
+        cause = ("1 + w*phi'(z) can cancel to 0 once gamma*|w| >= 1" if floor == 0
+                 else f"1 + w*phi'(z) >= 1 - gamma*|w| = {floor}, reached where w*phi'(z) < 0")
     else:
         factor, floor = g * w, derivative_floor(act) * w
-    v = verdict(factor)
+        cause = floor_cause(act)
+    d = decide(floor, factor, layers, t, cause)
     stable, held = _ranges(act, residual, layers, t)
-    return Regime(act.label, residual, g, w, layers, t, floor, factor, v, depth_to_cross(factor, t),
-                  _held_to(floor, factor, t), _status(floor, factor, layers, t), stable, held)
+    return Regime(act.label, residual, g, w, layers, t, floor, factor, d.kind, depth_to_cross(factor, t),
+                  _held_to(floor, factor, t), d.status, stable, held, d)  # type: ignore[arg-type]
 
 
-__all__ = ["Regime", "derivative_floor", "regime"]
+__all__ = ["NO_CEILING", "Regime", "regime"]

@@ -1,4 +1,4 @@
-"""The ReLU family as a remedy, exactly: no squashing on the active side, but units can die.
+"""The ReLU family as a remedy, exactly: no squashing on the active side, but units can be inactive -- or dead.
 
 One job: the probabilities and floors that decide whether a ReLU chain passes a gradient at all.
 
@@ -8,16 +8,21 @@ SymPy's Heaviside(0) = 1/2 with ``at_zero="sympy"``, or the one-sided limits):
 >>> conventions()
 {'pytorch': 0, 'sympy': 1/2, 'left': 0, 'right': 1}
 
-*Dead units.* For a Gaussian pre-activation z ~ N(μ, s²) the unit passes no gradient when z < 0
-(and at z = 0 under PyTorch's convention -- a measure-zero event for continuous z, so it does not
-change the probability):
+*Inactive units.* For one input, a unit whose pre-activation z ~ N(μ, s²) is below 0 passes no
+gradient for that input (nor at z = 0 under PyTorch's convention -- a measure-zero event for
+continuous z, so it does not change the probability). It is *inactive* for that input only:
 
-    P(dead) = P(z ≤ 0) = ½(1 + erf(−μ/(s√2))) = ½·erfc(μ/(s√2))        exactly ½ at μ = 0
+    P(inactive) = P(z ≤ 0) = ½(1 + erf(−μ/(s√2))) = ½·erfc(μ/(s√2))        exactly ½ at μ = 0
 
 written with erfc, so a probability of 10^-350 (μ = −40) is computed, not cancelled to 0:
 
->>> dead_probability(0), dead_probability(1, 1)
+>>> inactive_probability(0), inactive_probability(1, 1)
 (1/2, erfc(sqrt(2)/2)/2)
+
+*Dead units* -- the "dying ReLU" of the articles -- are something else: a unit with z ≤ 0 for *every*
+input (say a large update drove its bias far below 0). It then gets no gradient from any input, so
+gradient descent never revives it. Nothing here computes that probability: it depends on the data
+and the training run, not on one Gaussian draw.
 
 *A whole path.* ∂h_N/∂h_0 = ∏ w_j·ReLU'(z_j) is nonzero only when all N units are active. In the
 scalar chain with w_j, b_j ~ N(0, σ²) independent and symmetric, z_j = w_j·h_{j-1} + b_j is symmetric
@@ -88,18 +93,21 @@ def _half_erfc(mean: Number, std: Number, sign: int) -> sp.Expr:
     return sp.erfc(sign * mu / (s * sp.sqrt(2))) / 2
 
 
-def dead_probability(mean: Number = 0, std: Number = 1) -> sp.Expr:
-    """P(z ≤ 0) for z ~ N(mean, std²): ½·erfc(μ/(s√2)), exact (½ at μ = 0)."""
+def inactive_probability(mean: Number = 0, std: Number = 1) -> sp.Expr:
+    """P(z ≤ 0) for z ~ N(mean, std²): ½·erfc(μ/(s√2)), exact (½ at μ = 0).
+
+    The chance that a unit is inactive for *one* input -- not that it is dead (inactive for every input).
+    """
     return _half_erfc(mean, std, 1)
 
 
 def alive_probability(mean: Number = 0, std: Number = 1) -> sp.Expr:
-    """P(z > 0) = 1 − P(dead) = ½·erfc(−μ/(s√2)): the erfc form, so it does not cancel where it is tiny."""
+    """P(z > 0) = 1 − P(inactive) = ½·erfc(−μ/(s√2)): the erfc form, so it does not cancel where it is tiny."""
     return _half_erfc(mean, std, -1)
 
 
 def alive_path_probability(layers: int, mean: Number = 0, std: Number = 1) -> sp.Expr:
-    """P(all N units active) = (1 − P(dead))^N, assuming each z_j > 0 with that probability given the layers
+    """P(all N units active) = (1 − P(inactive))^N, assuming each z_j > 0 with that probability given the layers
     before (exact for symmetric weights and biases at μ = 0, see the module docstring): 2^−N at μ = 0.
     Exact; an unevaluated power where expanding it would be costly (:func:`symvg.magnitude.power`)."""
     return power(alive_probability(mean, std), _layers(layers))
@@ -174,10 +182,10 @@ def simulate_alive_path(layers: int, samples: int = 100_000, seed: int = 0) -> A
     rng = np.random.default_rng(seed)
     W, B = rng.standard_normal((n, samples)), rng.standard_normal((n, samples))
     x = rng.standard_normal(samples)
-    y = x + 10.0  # keeps h_N − y away from 0, so a zero gradient means a dead unit, not a perfect fit
+    y = x + 10.0  # keeps h_N − y away from 0, so a zero gradient means an inactive unit, not a perfect fit
     g = gradients(Chain(n, "relu"), x, y, W, B)
     return AlivePaths(n, samples, seed, int(np.count_nonzero(g[0])), alive_path_probability(n))
 
 
 __all__ = ["AlivePaths", "MAX_MC_LAYERS", "alive_path_probability", "alive_probability", "conventions",
-           "dead_probability", "leaky_floor", "simulate_alive_path", "uniform_leaky_floor"]
+           "inactive_probability", "leaky_floor", "simulate_alive_path", "uniform_leaky_floor"]

@@ -551,42 +551,71 @@ def bound_to_dict(b: DepthBound) -> dict:
     return b.as_dict()
 
 
+def depth_note(b: DepthBound, g: str = "gamma*|w|") -> str:
+    """Where the depth-N bounds cross tol, each said as what it proves ("" without a tol).
+
+    >>> from symvg.bounds import depth_bound
+    >>> depth_note(depth_bound("relu", 2, tol="1e-6"))
+    'the ceiling (gamma*|w|)^N is above 1/tol = 1000000 from depth 20: exploding is no longer excluded there, not proved'
+    """
+    if b.tol is None:
+        return ""
+    if b.verdict == UNBOUNDED:
+        return "unbounded: no ceiling (sup|phi'| = oo), so no depth law follows"
+    if b.depth_to_vanish is not None:
+        return f"the ceiling ({g})^N is below {b.tol} from depth {b.depth_to_vanish}: vanished there (proved)"
+    if b.depth_to_explode is not None:
+        return (f"the floor (m|w|)^N is above 1/tol = {1 / b.tol} from depth {b.depth_to_explode}: "
+                "exploded there (proved)")
+    if b.depth_may_explode is not None:
+        return (f"the ceiling ({g})^N is above 1/tol = {1 / b.tol} from depth {b.depth_may_explode}: "
+                "exploding is no longer excluded there, not proved")
+    return f"the ceiling ({g})^N is 1 at every depth: never below tol nor above 1/tol"
+
+
 def render_bound(b: DepthBound, fmt: str = "text") -> str:
     """A :class:`~symvg.bounds.DepthBound` as text, unicode, latex, markdown or json.
 
+    The verdict is :func:`symvg.bounds.decide`'s, the same words as ``sweep``, ``compare`` and ``plot``.
+
     >>> from symvg.bounds import depth_bound
     >>> print(render_bound(depth_bound("sigmoid", 1, layers=10, tol="1e-6")))
-    sigmoid: gamma = sup|sigmoid'| = 1/4, |w| = 1, gamma*|w| = 1/4 -> vanish
+    sigmoid: gamma = sup|sigmoid'| = 1/4, |w| = 1, per-layer factor in [0, 1/4] -> vanishes
+      vanishes (proved: the ceiling 1/4 < 1 gives |dh_N/dh_0| <= (1/4)^N)
       bound at depth 10: (gamma*|w|)^10 = 1/1048576 ~= 9.537e-7
-      depth at which the bound falls below 1/1000000: 10
+      at depth 10: vanishes
+      the ceiling (gamma*|w|)^N is below 1/1000000 from depth 10: vanished there (proved)
     """
     if fmt not in BOUND_FORMATS:
         raise InvalidValueError(f"format must be one of {', '.join(BOUND_FORMATS)}, got {fmt!r}")
     if fmt == "json":
         return json.dumps(bound_to_dict(b), indent=2, ensure_ascii=False)
-    crossing = b.depth_to_vanish if b.verdict == "vanish" else b.depth_to_explode
-    where = f"falls below {b.tol}" if b.verdict == "vanish" else f"rises above 1/tol = {1 / b.tol if b.tol else ''}"
+    d = b.decision
     if fmt == "latex":
         rows = [rf"\gamma = \sup_z \left|\text{{{_tex_text(b.activation)}}}'(z)\right| &= {_tex(b.gamma)}",
                 rf"\gamma \left|w\right| &= {_tex(b.gamma)} \cdot {_tex(b.weight)} = {_tex(b.factor)}"
-                rf" \quad \text{{({b.verdict})}}"]
+                rf" \quad \text{{(ceiling; floor {_tex_text(sp.sstr(b.floor))}: {_tex_text(d.short)})}}"]
         if b.layers is not None:
             exact = _tex(b.bound) if len(sp.sstr(b.bound)) <= 40 else rf"{_tex(b.factor)}^{{{b.layers}}}"
             rows.append(rf"\left(\gamma \left|w\right|\right)^{{{b.layers}}} &= {exact} \approx {_sci(b.bound)}")
         if b.tol is not None:
-            depth = crossing if crossing else r"\infty"
-            rows.append(rf"N_{{\text{{{b.verdict}}}}} &= {depth} \quad \text{{(tolerance }} {_tex(b.tol)}\text{{)}}")
+            name, depth = next(((n, v) for n, v in (("vanished", b.depth_to_vanish), ("exploded", b.depth_to_explode),
+                                                     ("may explode", b.depth_may_explode)) if v is not None),
+                               ("never crossed", r"\infty"))
+            rows.append(rf"N_{{\text{{{name}}}}} &= {depth} \quad \text{{(tolerance }} {_tex(b.tol)}\text{{)}}")
         return _environment(rows, "align*")
     g, times = ("γ", "·") if fmt in ("unicode", "markdown") else ("gamma", "*")
     lines = [f"{b.activation}: {g} = sup|{b.activation}'| = {b.gamma}, |w| = {b.weight}, "
-             f"{g}{times}|w| = {b.factor} -> {b.verdict}"]
+             f"per-layer factor in [{b.floor}, {b.factor}] -> {d.short}", f"  {d.text}"]
     if b.layers is not None:
         exact = sp.sstr(b.bound) if len(sp.sstr(b.bound)) <= 40 else f"({b.factor})^{b.layers}"
         lines.append(f"  bound at depth {b.layers}: ({g}{times}|w|)^{b.layers} = {exact} ~= {_sci(b.bound)}")
+        if d.status is not None:
+            lines.append(f"  at depth {b.layers}: {d.status}")
+    if b.tol is not None:
+        lines.append("  " + depth_note(b, f"{g}{times}|w|"))
     if b.verdict == UNBOUNDED:  # no ceiling: no bound and no crossing depth to state
-        lines[1:] = ["  unbounded: no ceiling (sup|φ'| = oo), so no bound at any depth"]
-    elif b.tol is not None:
-        lines.append(f"  depth at which the bound {where}: {crossing if crossing else 'never (factor is 1)'}")
+        lines[2:] = ["  unbounded: no ceiling (sup|φ'| = oo), so no bound at any depth"]
     if fmt == "markdown":
         return "\n".join(["- " + lines[0]] + ["  - " + ln.strip() for ln in lines[1:]])
     return "\n".join(lines)
@@ -614,20 +643,18 @@ def sweep_to_dict(columns: Sequence[Sequence[DepthBound]]) -> dict:
         "weight": sp.sstr(first[0].weight),
         "tol": sp.sstr(first[0].tol),
         "activations": [{"activation": c[0].activation, "gamma": sp.sstr(c[0].gamma), "factor": sp.sstr(c[0].factor),
-                         "verdict": c[0].verdict, "depth_to_vanish": c[0].depth_to_vanish,
-                         "depth_to_explode": c[0].depth_to_explode, "bound": [_sci(b.bound) for b in c],
-                         "log10_bound": [_log10(b) for b in c]} for c in columns],
+                         "floor": sp.sstr(c[0].floor), "verdict": c[0].verdict,
+                         "possible": list(c[0].decision.possible), "reason": c[0].decision.reason,
+                         "depth_to_vanish": c[0].depth_to_vanish, "depth_to_explode": c[0].depth_to_explode,
+                         "depth_may_explode": c[0].depth_may_explode, "status": [b.decision.status for b in c],
+                         "bound": [_sci(b.bound) for b in c], "log10_bound": [_log10(b) for b in c]}
+                        for c in columns],
     }
 
 
-def _crossing(b: DepthBound) -> str:
-    if b.verdict == UNBOUNDED:
-        return "unbounded: no ceiling (sup|phi'| = oo)"
-    if b.verdict == "vanish":
-        return f"vanishes (below {b.tol}) at depth {b.depth_to_vanish}"
-    if b.verdict == "explode":
-        return f"explodes (above {1 / b.tol}) at depth {b.depth_to_explode}"  # type: ignore[operator]
-    return "neither vanishes nor explodes (gamma*|w| = 1)"
+def _note(b: DepthBound, g: str = "gamma*|w|") -> str:
+    """One activation's line under a sweep: the verdict (:func:`symvg.bounds.decide`) and where tol is crossed."""
+    return f"{b.decision.text}; {depth_note(b, g)}"
 
 
 def render_sweep(columns: Sequence[Sequence[DepthBound]], fmt: str = "text") -> str:
@@ -643,8 +670,8 @@ def render_sweep(columns: Sequence[Sequence[DepthBound]], fmt: str = "text") -> 
     1   0.2500    1.000
     10  9.537e-7  1.000
     <BLANKLINE>
-    sigmoid: gamma = 1/4, gamma*|w| = 1/4, vanishes (below 1/1000000) at depth 10
-    relu: gamma = 1, gamma*|w| = 1, neither vanishes nor explodes (gamma*|w| = 1)
+    sigmoid: gamma = 1/4, per-layer factor in [0, 1/4]: vanishes (proved: the ceiling 1/4 < 1 gives |dh_N/dh_0| <= (1/4)^N); the ceiling (gamma*|w|)^N is below 1/1000000 from depth 10: vanished there (proved)
+    relu: gamma = 1, per-layer factor in [0, 1]: undecided, may vanish: the ceiling 1 rules out growth; the floor is 0 (relu' = 0 for z <= 0: a unit there passes no gradient); `symvg eval` samples the typical case; the ceiling (gamma*|w|)^N is 1 at every depth: never below tol nor above 1/tol
     """
     if fmt not in SWEEP_FORMATS:
         raise InvalidValueError(f"format must be one of {', '.join(SWEEP_FORMATS)}, got {fmt!r}")
@@ -660,14 +687,16 @@ def render_sweep(columns: Sequence[Sequence[DepthBound]], fmt: str = "text") -> 
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
-        notes = [f"- **{c[0].activation}**: γ = {c[0].gamma}, γ·|w| = {c[0].factor}, {_crossing(c[0])}" for c in columns]
+        notes = [f"- **{c[0].activation}**: γ = {c[0].gamma}, per-layer factor in [{c[0].floor}, {c[0].factor}]: "
+                 f"{_note(c[0], 'γ·|w|')}" for c in columns]
         return "\n".join([f"Bound (γ·|w|)^N on |∂h_N/∂h_0|, |w| = {w}", ""] + lines + [""] + notes) + "\n"
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(n) for c, n in zip(r, widths)).rstrip() for r in [header] + rows]
     lines.insert(1, "  ".join("-" * n for n in widths))
-    notes = [f"{c[0].activation}: gamma = {c[0].gamma}, gamma*|w| = {c[0].factor}, {_crossing(c[0])}" for c in columns]
+    notes = [f"{c[0].activation}: gamma = {c[0].gamma}, per-layer factor in [{c[0].floor}, {c[0].factor}]: {_note(c[0])}"
+             for c in columns]
     return "\n".join([f"bound (gamma*|w|)^N on |dh_N/dh_0|, |w| = {w}", ""] + lines + [""] + notes) + "\n"
 
 
-__all__ = ["BOUND_FORMATS", "ENVIRONMENTS", "MAX_LAYERS_SHOWN", "bound_to_dict", "latex", "markdown",
+__all__ = ["BOUND_FORMATS", "ENVIRONMENTS", "MAX_LAYERS_SHOWN", "bound_to_dict", "depth_note", "latex", "markdown",
            "render_bound", "render_sweep", "sweep_to_dict", "text", "to_dict", "unicode"]

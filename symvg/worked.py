@@ -9,6 +9,28 @@ dL/dw1 = dL/dh1 × sigma'(z1) × x
        = 25 × 0.25 × 0.2
        = 1.25
 w1 ← 0.25 − 0.01 × 1.25 = 0.2375
+
+*Where the commonly published arithmetic differs.* The articles these examples come from contain
+slips a learner trips on; symvg keeps the exact values and says so here:
+
+* the deep update is printed as 0.249999; exactly it is 0.25 − 0.01 × 0.004125 = 0.24995875
+  (0.249999 would need a step of 1e-6; the step is 4.125e-5, about 41 times larger);
+* the old weight is given as 0.5 and then used as 0.25 in the update; symvg uses 0.25 throughout,
+  the value the printed result 0.2375 needs (from 0.5 it would be 0.4875);
+* "tanh output is 0 to 1": tanh maps onto (−1, 1); it is its derivative 1 − tanh² that lies in (0, 1];
+* "ReLU is a linear function": it is piecewise linear -- linear on z < 0 and on z > 0, not overall.
+
+>>> s, d = shallow(), deep()
+>>> decimal(d.new_weight), decimal(d.weight - d.new_weight)             # not 0.249999, not a 1e-6 step
+('0.24995875', '0.00004125')
+>>> decimal(product(s.labels, s.factors, weight="0.5", lr="0.01").new_weight)  # had w_old really been 0.5
+'0.4875'
+>>> tanh = get("tanh")
+>>> [round(float(tanh(sp.Integer(v))), 4) for v in (-3, 0, 3)]          # outputs in (-1, 1), not (0, 1)
+[-0.9951, 0.0, 0.9951]
+>>> relu = get("relu")
+>>> relu(sp.Integer(-1)) + relu(sp.Integer(1)) == relu(sp.Integer(0))   # a linear map would give equality
+False
 """
 
 from __future__ import annotations
@@ -129,6 +151,9 @@ def product(labels: tuple[str, ...], factors: tuple[Number, ...], title: str = "
 def shallow() -> WorkedProduct:
     """One sigmoid layer: the gradient is the loss slope times σ' (at most 1/4) times the input.
 
+    The published version states w_old = 0.5 but computes with 0.25; 0.25 is the value its own
+    result 0.2375 needs, so symvg uses it (from 0.5 the step would give 0.4875).
+
     >>> ex = shallow()
     >>> ex.value, ex.new_weight
     (5/4, 19/80)
@@ -141,6 +166,9 @@ def shallow() -> WorkedProduct:
 
 def deep() -> WorkedProduct:
     """Five more local derivatives below 1: the same loss slope now barely moves the weight.
+
+    Often published as "w1 = 0.249999"; the exact step is 0.01 × 0.004125 = 0.00004125, so the new
+    weight is 0.24995875 (see the module docstring for the other published slips).
 
     >>> ex = deep()
     >>> print(ex)

@@ -57,8 +57,12 @@ def test_verdicts_exact():
     assert verdict(sp.Rational(1, 4)) == "vanish"
     assert verdict(sp.Integer(1)) == "neutral"
     assert verdict(sp.Rational(5, 4)) == "explode"
-    assert depth_bound("sigmoid", weight=4).verdict == "neutral"  # γ|w| = 1 exactly
-    assert depth_bound("sigmoid", weight="4.0000001").verdict == "explode"
+    # verdict(f) is the direction of one power; the printed verdict reads the floor too (decide)
+    assert depth_bound("sigmoid", weight=4).verdict == "undecided"  # ceiling exactly 1, floor 0: may vanish
+    assert depth_bound("sigmoid", weight=4).decision.possible == ("vanish",)
+    assert depth_bound("sigmoid", weight="4.0000001").verdict == "undecided"  # a ceiling > 1 proves nothing
+    assert depth_bound("linear", weight=1).verdict == "neutral"  # floor = ceiling = 1
+    assert depth_bound("linear", weight="1.0000001").verdict == "explode"  # floor > 1
 
 
 @pytest.mark.parametrize("factor,tol", [("1/4", "1e-6"), ("0.9", "1e-3"), ("0.999", "1e-9"), ("3", "1e-4")])
@@ -88,14 +92,17 @@ def test_depth_bound_values_and_log_rate():
     assert sp.Rational(9, 10) ** 131 > sp.Rational(1, 10**6) > sp.Rational(9, 10) ** 132
     assert b.log_rate == pytest.approx(math.log(0.9))
     e = depth_bound("relu", weight=2, layers=10, tol="1e-3")
-    assert e.verdict == "explode" and e.depth_to_explode == 10 and e.bound == 1024
+    assert e.verdict == "undecided" and e.depth_to_explode is None and e.bound == 1024
+    assert e.depth_may_explode == 10 and e.decision.status == "may vanish or explode"  # 2^10 > 1000, floor 0
+    f = depth_bound("leaky_relu:0.5", weight=4, layers=10, tol="1e-3")   # floor 0.5·4 = 2 proves it
+    assert f.verdict == "explode" and f.depth_to_explode == 10 and f.decision.status == "explodes"
 
 
 def test_irrational_gamma_is_handled_exactly():
     b = depth_bound("gelu", weight=1, layers=10, tol="1e-3")
     g = A.get("gelu").gamma
-    assert b.factor == g and b.verdict == "explode"
-    n = b.depth_to_explode
+    assert b.factor == g and b.verdict == "undecided" and b.depth_to_explode is None
+    n = b.depth_may_explode
     with mpmath.workdps(50):
         gv = mpmath.mpf(str(sp.N(g, 60)))
         assert gv ** n > 1000 > gv ** (n - 1)

@@ -58,7 +58,7 @@ def test_bad_input_is_one_line_exit_2(args, msg):
 
 def test_relu_command():
     d = json.loads(run("relu", "-n", "6", "--samples", "50000", "--seed", "2", "--format", "json").stdout)
-    assert d["alive_path_probability"] == "1/64" and d["dead_probability"] == "1/2"
+    assert d["alive_path_probability"] == "1/64" and d["inactive_probability"] == "1/2" and "dead_probability" not in d
     assert d["conventions"] == {"pytorch": "0", "sympy": "1/2", "left": "0", "right": "1"}
     assert d["leaky_floor"] == "1/1000000000000" and abs(d["monte_carlo"]["z_score"]) < 4.5
 

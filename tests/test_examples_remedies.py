@@ -16,7 +16,7 @@ def _run(name: str, capsys) -> str:
 def test_remedy_relu(capsys):
     out = _run("remedy_relu.py", capsys)
     assert "sigmoid                            γ|w| = 1/4   floor = 0      bound at 10 = 1/1048576  (vanishes)" in out
-    assert "sympy    ReLU'(0) = 1/2" in out and "μ = 0    P(dead) = 1/2 ≈ 0.500000" in out
+    assert "sympy    ReLU'(0) = 1/2" in out and "μ = 0    P(inactive) = 1/2 ≈ 0.500000" in out
     assert "exact 2^-10 = 1/1024 ≈ 0.000976562; Monte Carlo 0.0009575 over 400000 chains" in out
     assert "floor = 9/125000000000000000000" in out
 

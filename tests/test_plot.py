@@ -119,7 +119,10 @@ def test_cli_sweep_text_table():
     lines = r.stdout.splitlines()
     assert lines[2].split() == ["N", "sigmoid", "tanh", "relu"]
     assert lines[14].split() == ["11", "2.384e-7", "1.000", "1.000"]
-    assert "sigmoid: gamma = 1/4, gamma*|w| = 1/4, vanishes (below 1/1000000) at depth 10" in r.stdout
+    assert "sigmoid: gamma = 1/4, per-layer factor in [0, 1/4]: vanishes (proved" in r.stdout
+    assert "below 1/1000000 from depth 10: vanished there (proved)" in r.stdout
+    tanh = next(ln for ln in lines if ln.startswith("tanh:"))   # issue 14: it was "neither vanishes nor explodes"
+    assert "undecided, may vanish" in tanh and "neither" not in tanh and "explode" not in tanh
     assert r.stderr == ""  # no progress bar when not on a terminal
 
 
@@ -133,5 +136,24 @@ def test_cli_sweep_json_and_csv(tmp_path):
     data = json.loads(out.read_text())
     jsonschema.validate(data, schema)
     assert data["layers"] == [1, 8, 15, 22, 29, 36, 43, 50] and data["activations"][0]["depth_to_vanish"] == 132
+    tanh = data["activations"][0]   # ceiling 0.9 < 1 proves vanishing; below 1e-6 only from depth 132
+    assert tanh["verdict"] == "vanish" and tanh["floor"] == "0" and tanh["status"][-1] == "may vanish"
     csv = run("sweep", "--layers", "1..3", "--activations", "sigmoid", "--format", "csv").stdout
     assert csv == "N,sigmoid\n1,0.2500\n2,0.06250\n3,0.01563\n"
+
+
+def test_gradients_coinciding_lines_differ_and_legend_is_outside():
+    # tanh, relu and leaky ReLU all have ceiling 1 at |w| = 1: each must stay tellable apart
+    medians = {"sigmoid": [0.2, 0.04, 0.008, 1e-3], "leaky_relu": [0.1, 1e-3, 1e-5, 1e-7], "relu": [0.0] * 4}
+    fig = plot.plot_gradients(layers=4, activations=("sigmoid", "tanh", "relu", "leaky_relu"), samples=medians)
+    ax = fig.axes[0]
+    ceilings = [ln for ln in ax.get_lines() if "ceiling" in ln.get_label()]
+    assert len({(ln.get_linestyle(), ln.get_marker()) for ln in ceilings}) == 4
+    assert any("tanh: γ|w| = 1, ceiling (undecided: may vanish)" == ln.get_label() for ln in ceilings)
+    fig.canvas.draw()
+    legend, axes = fig.legends[0].get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= axes.x1                                     # beside the data, not over it
+    caption = " ".join(fig.get_supxlabel().split())
+    assert "leaky_relu's median falls below sigmoid's although its ceiling" in caption
+    assert "leaky_relu' = 1/100 for z <= 0" in caption and "relu's median is 0 from k = 1" in caption
+    assert "dead" not in caption

@@ -13,7 +13,8 @@ from symvg import activations as A
 from symvg import bounds
 from symvg.activations import z
 from symvg.errors import InvalidValueError
-from symvg.regime import derivative_floor, regime
+from symvg.bounds import derivative_floor
+from symvg.regime import regime
 
 
 def test_erf_and_selu_suprema_and_constants():

@@ -1,4 +1,4 @@
-"""ReLU remedies (symvg.relu): dead units, dead paths and the leaky floor, against exact maths and sampling."""
+"""ReLU remedies (symvg.relu): inactive units, blocked paths and the leaky floor, against exact maths and sampling."""
 
 from __future__ import annotations
 
@@ -18,16 +18,16 @@ def test_conventions_come_from_the_catalogue():
 
 
 @pytest.mark.parametrize("mu,s", [(0, 1), ("0.5", 1), ("-1.3", 2), (2, "0.7")])
-def test_dead_probability_is_the_gaussian_cdf_at_zero(mu, s):
-    p = R.dead_probability(mu, s)
+def test_inactive_probability_is_the_gaussian_cdf_at_zero(mu, s):
+    p = R.inactive_probability(mu, s)
     assert abs(float(p.evalf(30)) - norm.cdf(0, loc=float(sp.Rational(mu)), scale=float(sp.Rational(s)))) < 1e-15
     z = np.random.default_rng(7).normal(float(sp.Rational(mu)), float(sp.Rational(s)), 1_000_000)
     # binomial standard error ≤ 0.0005 at 10^6 draws; 5 standard errors
     assert abs(np.mean(z <= 0) - float(p)) < 5 * 0.0005
 
 
-def test_dead_probability_is_exactly_a_half_at_zero_mean():
-    assert R.dead_probability(0, "0.3") == sp.Rational(1, 2)
+def test_inactive_probability_is_exactly_a_half_at_zero_mean():
+    assert R.inactive_probability(0, "0.3") == sp.Rational(1, 2)
     assert R.alive_path_probability(10) == sp.Rational(1, 1024)
 
 
@@ -68,7 +68,7 @@ def test_leaky_floor_is_attained_on_the_all_negative_path_and_never_undercut():
 
 
 @pytest.mark.parametrize("call,msg", [
-    (lambda: R.dead_probability(0, 0), "std"), (lambda: R.alive_path_probability(0), "layers"),
+    (lambda: R.inactive_probability(0, 0), "std"), (lambda: R.alive_path_probability(0), "layers"),
     (lambda: R.leaky_floor([1], 2), "negative_slope"), (lambda: R.leaky_floor([], "0.1"), "weights"),
     (lambda: R.simulate_alive_path(2, 0), "samples"),
 ])
@@ -84,7 +84,7 @@ def test_tiny_probabilities_match_scipy_log_survival():
     from symvg.magnitude import log10
     want = 10 * norm.logsf(40) / np.log(10)          # scipy's log-survival function: an independent route
     assert log10(R.alive_path_probability(10, -40)) == pytest.approx(want, rel=1e-12)
-    assert log10(R.dead_probability(40)) == pytest.approx(norm.logcdf(-40) / np.log(10), rel=1e-12)
+    assert log10(R.inactive_probability(40)) == pytest.approx(norm.logcdf(-40) / np.log(10), rel=1e-12)
 
 
 def test_deep_paths_stay_exact_without_expanding():
@@ -114,3 +114,14 @@ def test_monte_carlo_memory_guard_is_evals(monkeypatch):
     for args in (["relu", "--samples", "100000"], ["eval", "-n", "10", "-m", "100000"]):
         r = CliRunner().invoke(cli, args)
         assert r.exit_code == 2 and "only 1 MB are available" in r.stderr, r.stderr
+
+
+def test_dead_means_every_input_and_the_cli_says_inactive():
+    # "dead" is the articles' dying ReLU (z <= 0 for every input); one input's z <= 0 is "inactive".
+    from click.testing import CliRunner
+
+    from symvg.cli import cli
+
+    assert not hasattr(R, "dead_probability")
+    out = CliRunner().invoke(cli, ["relu", "-n", "3"]).output
+    assert "P(unit inactive for one input)" in out and "dead" not in out.lower()

@@ -8,12 +8,13 @@ import click
 import sympy as sp
 
 from .. import activations as acts
+from ..bounds import EVAL_HINT
 from ..errors import InvalidValueError
 from ..magnitude import short
 from ..regime import Regime, regime
 from ._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
 
-HEADER = ("activation", "residual", "γ", "floor..ceiling per layer", "bound at N", "log10 bound", "crosses tol",
+HEADER = ("activation", "residual", "γ", "floor..ceiling per layer", "bound at N", "log10 bound", "ceiling crosses",
           "held to N", "verdict", "at depth N")
 
 
@@ -50,9 +51,10 @@ def _log10(v: float) -> str:
 
 
 def _crossing(r: Regime) -> str:
+    """Where the ceiling leaves [tol, 1/tol]: below tol proves vanishing; above 1/tol proves nothing."""
     if r.depth_to_cross is None:
         return "never"
-    return f"{r.verdict} at {r.depth_to_cross}"
+    return f"{'< tol' if bool(r.factor < 1) else '> 1/tol'} at {r.depth_to_cross}"
 
 
 def row(r: Regime) -> tuple[str, ...]:
@@ -63,7 +65,7 @@ def row(r: Regime) -> tuple[str, ...]:
         bound, log10 = "no ceiling", "-"
     return (r.activation, "yes" if r.residual else "no", _num(r.gamma), f"{_num(r.floor)}..{_num(r.factor)}",
             bound, log10, _crossing(r), "all" if r.held_to is None else str(r.held_to),
-            r.verdict, r.status)
+            r.decision.short if r.decision else r.verdict, r.status)
 
 
 @click.command()
@@ -82,7 +84,9 @@ def compare(layers: int, weight: str, tol: str, names: str | None, mode: str, fm
 
     The per-layer factor |∂h_j/∂h_{j-1}| lies in [floor, ceiling]: [inf|φ'|·|w|, γ|w|] for a plain
     chain, [1 − γ|w|, 1 + γ|w|] with skip connections. 'held to N' is the deepest N at which both
-    bounds stay in [tol, 1/tol]; 'at depth N' reads both bounds at the given depth.
+    bounds stay in [tol, 1/tol]; 'at depth N' reads both bounds at the given depth. 'verdict' says
+    what the bounds prove as depth grows: 'vanishes' (ceiling < 1), 'explodes' (floor > 1) or
+    'undecided: may …' -- a ceiling above 1 never proves exploding. The reasons follow the table.
 
     \b
     symvg compare --layers 50
@@ -98,7 +102,21 @@ def compare(layers: int, weight: str, tol: str, names: str | None, mode: str, fm
     rows = [row(r) for r in results]
     head = f"depth N = {layers}, |w| = {short(results[0].weight)}, tol = {short(results[0].tol)}"
     body = markdown_table(rows, HEADER) if fmt == "markdown" else table(rows, HEADER)
-    emit(head + "\n\n" + body, output)
+    emit(head + "\n\n" + body + "\n\n" + reasons(results), output)
+
+
+def reasons(results: list[Regime]) -> str:
+    """Why each undecided row is undecided, once per distinct reason (the same words as ``bound`` and ``sweep``)."""
+    seen: dict[str, list[str]] = {}
+    for r in results:
+        if r.decision is not None and not r.decision.proved:
+            name = r.activation + (" (residual)" if r.residual else "")
+            d = r.decision
+            seen.setdefault(f"may {' or '.join(d.possible)}: {d.reason}", []).append(name)
+    if not seen:
+        return "every verdict above is proved by the bounds"
+    lines = [f"{', '.join(names)}: {text}" for text, names in seen.items()]
+    return "\n".join(["undecided rows: the bounds leave open", *lines, f"({EVAL_HINT})"])
 
 
 COMMANDS = [compare]

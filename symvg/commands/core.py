@@ -115,16 +115,19 @@ def bound(activation: str, weight: str | None, layers: int | None, tol: str | No
         lines.append(f"  kink convention: {a.convention}")
     if db is not None and db.verdict == bounds.UNBOUNDED:
         lines.append("per-layer factor γ|w|: unbounded: no ceiling (sup|φ'| = oo), so no bound at any depth")
+        lines.append(f"verdict: {db.decision.text}")
     elif db is not None:
-        lines.append(f"per-layer factor γ|w| = {_short(db.factor)} ≈ {_approx(db.factor)}: {db.verdict}")
+        d = db.decision
+        lines.append(f"per-layer factor |w·φ'(z)| in [floor, ceiling] = [{_short(db.floor)}, {_short(db.factor)}]"
+                     f" (floor inf|φ'|·|w| ≈ {_approx(db.floor)}, ceiling γ|w| ≈ {_approx(db.factor)})")
+        lines.append(f"verdict: {d.text}")
         if db.layers is not None:
-            lines.append(f"bound at depth {db.layers}: (γ|w|)^{db.layers} = {_short(db.bound)}"
+            lines.append(f"bound at depth {db.layers}: |dh{db.layers}/dh0| <= (γ|w|)^{db.layers} = {_short(db.bound)}"
                          f" ≈ {_approx(db.bound)}")
+            if d.status is not None:
+                lines.append(f"at depth {db.layers} (tol {db.tol}): {d.status}")
         if db.tol is not None:
-            crossing = db.depth_to_vanish or db.depth_to_explode
-            what = f"below {db.tol}" if db.verdict == "vanish" else f"above 1/tol = {1 / db.tol}"
-            lines.append(f"depth at which the bound is {what}: "
-                         + (str(crossing) if crossing else "never (γ|w| = 1)"))
+            lines.append(render.depth_note(db, "γ|w|"))
     emit("\n".join(lines), output)
 
 

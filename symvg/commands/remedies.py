@@ -28,21 +28,24 @@ ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', 
 @output_option
 def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int, seed: int, fmt: str,
          output: str | None) -> None:
-    """Dead ReLU units and dead paths, exactly; leaky ReLU's floor ε^N·|w|^N.
+    """Inactive ReLU units and blocked paths, exactly; leaky ReLU's floor ε^N·|w|^N.
+
+    A unit is inactive for one input when its z ≤ 0; it is dead (the "dying ReLU") only when that
+    holds for every input, which depends on the data and training and is not computed here.
 
     \b
     symvg relu --layers 10
     symvg relu --layers 6 --samples 100000 --seed 1
     """
     precheck_output(output)
-    dead = relu_mod.dead_probability(mean, std)
+    inactive = relu_mod.inactive_probability(mean, std)
     alive = relu_mod.alive_path_probability(layers, mean, std)
     floor = relu_mod.uniform_leaky_floor(weight, layers, leaky)
     mc = relu_mod.simulate_alive_path(layers, samples, seed) if samples else None
     mu, s = to_rational(mean), to_rational(std)
     data = {"layers": layers, "mean": str(mu), "std": str(s),
             "conventions": {k: str(v) for k, v in relu_mod.conventions().items()},
-            **fields("dead_probability", dead), **fields("alive_path_probability", alive),
+            **fields("inactive_probability", inactive), **fields("alive_path_probability", alive),
             "leaky_slope": str(to_rational(leaky)), **fields("leaky_floor", floor),
             "monte_carlo": None if mc is None else mc.as_dict()}
     if fmt == "json":
@@ -50,7 +53,7 @@ def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int
         return
     conv = ", ".join(f"{k}: {v}" for k, v in relu_mod.conventions().items())
     lines = [f"ReLU'(0) by convention: {conv}",
-             f"P(unit dead) = P(z <= 0), z ~ N({short(mu)}, {short(s)}^2): {approx(dead)}",
+             f"P(unit inactive for one input) = P(z <= 0), z ~ N({short(mu)}, {short(s)}^2): {approx(inactive)}",
              f"P(all {layers} units active: the path passes a gradient) {_is(alive)}",
              f"leaky ReLU (ε = {short(to_rational(leaky))}) floor ε^N·|w|^N {_is(floor)}"]
     if mc is not None:

@@ -20,7 +20,7 @@ def saturating(act: activations.Activation) -> bool:
     >>> [saturating(activations.get(n)) for n in ("sigmoid", "tanh", "hard_sigmoid", "erf", "relu", "elu")]
     [True, True, True, True, False, False]
     """
-    from symvg.regime import derivative_floor
+    from symvg.bounds import derivative_floor
 
     if derivative_floor(act) != 0:
         return False
