@@ -30,6 +30,7 @@ import mpmath
 import sympy as sp
 
 from .activations import Activation, get
+from . import magnitude
 from .exact import Number, to_rational, count
 from .chain import Chain
 from .derive import Derivation, Factor, _parse_values
@@ -448,7 +449,7 @@ class Verdict:
 
 def _size(v: sp.Expr) -> str:
     s = sp.sstr(v)
-    return s if len(s) <= 12 else f"{float(v.evalf(30)):.6g}"
+    return s if len(s) <= 12 else magnitude.sci(v)  # of any size: 2.5e+998 is not inf
 
 
 def _power(v: sp.Expr) -> str:
