@@ -251,7 +251,7 @@ _DIRECT = """\
 """
 _DIRECT_PLAIN = """\
                     dl = a * ws[j];
-                    if (dl == 0 && a != 0 && ws[j] != 0) fl |= SYMVG_UNDERFLOW;"""
+                    if (dl == 0 && a != 0 && ws[j] != 0 && k0 + j > 0) fl |= SYMVG_UNDERFLOW;"""
 _DIRECT_RESIDUAL = "                    dl = dl + a * ws[j];"
 
 _LOG = """\
