@@ -241,3 +241,50 @@ def test_launch_args_use_strides_not_copies():
     m, n, _, xs, _, ys, _, wk, wi, _, bk, bi = args[:12]
     assert (m, n, xs, ys, wk, wi, bk, bi) == (3, 2, 0, 1, 3, 1, 1, 0)
     assert args[13] is args[14]  # no log: S is G, unused
+
+
+# ----------------------------------------------------------------------------- on a GPU (skipped without one)
+
+
+@pytest.fixture(scope="module")
+def cupy():
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("CuPy finds no CUDA device")
+    except Exception as e:  # noqa: BLE001 - any driver/runtime failure means: no device to test on
+        pytest.skip(f"no usable CUDA device: {e}")
+    return cp
+
+
+@pytest.mark.parametrize("chain", [Chain(20, "sigmoid"), Chain(5, "gelu", residual=True), Chain(3, MIXED, loss="bce"),
+                                   Chain(DEEP, "tanh"), Chain(4, "expr:z/(1+abs(z))")], ids=lambda c: c.name)
+def test_on_the_gpu_matches_the_numpy_engine(cupy, chain):
+    rng = np.random.default_rng(11)
+    for per_sample in (False, True):
+        x, y, W, B = _inputs(rng, chain.depth, 1000, per_sample)
+        if chain.loss == "bce":
+            y = rng.uniform(0, 1, 1000)
+        for dtype in DTYPES:
+            want = numeric.gradients(chain, x, y, W, B, dtype=dtype, engine="chunked")
+            got = cuda_chain.gradients_cuda(chain, *(cupy.asarray(v) for v in (x, y, W, B)), dtype=dtype)
+            assert_close_rowwise(cupy.asnumpy(got).astype(float), want.astype(float), 50 * REL[dtype])
+            out = cupy.empty((chain.depth, 1000), dtype=dtype)
+            assert cuda_chain.gradients_cuda(chain, x, y, W, B, dtype=dtype, out=out) is out
+            lg, sign = cuda_chain.gradients_cuda(chain, x, y, W, B, dtype=dtype, log=True)
+            wl, ws = numeric.gradients(chain, x, y, W, B, dtype=dtype, log=True)
+            assert (cupy.asnumpy(sign) == ws).all()
+            # an error of log|g| is a relative error of g: absolute tolerance, as REL, widened for N layers
+            np.testing.assert_allclose(cupy.asnumpy(lg), wl, rtol=0, atol=chain.depth * 10 * REL[dtype])
+
+
+def test_on_the_gpu_flagged_samples_are_redone_or_refused(cupy):
+    chain = Chain(3, "softplus")
+    x = np.ones(4)
+    W = np.array([[800.0, 1.0, -800.0, 0.5], [1.0] * 4, [0.5] * 4])  # softplus' = e^z/(1+e^z) = inf/inf at 800
+    got = cupy.asnumpy(cuda_chain.gradients_cuda(chain, x, 0.0, W, allow_underflow=True))
+    want = numeric.gradients(chain, x, 0.0, W, engine="chunked", **cuda_chain._fallback_kwargs(True))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    W[1, 2] = np.nan
+    with pytest.raises(errors.InvalidValueError, match="must be finite"):
+        cuda_chain.gradients_cuda(chain, x, 0.0, W)
