@@ -35,7 +35,8 @@ CHAINS = ([Chain(4, a) for a in ACTS] + [Chain(4, a, residual=True) for a in ACT
           + [Chain(3, "sigmoid", loss="bce"), Chain(3, "hard_sigmoid", loss="bce"), Chain(3, MIXED, loss="bce"),
              Chain(3, "sigmoid", loss="bce", residual=True), Chain(DEEP, "sigmoid"),
              Chain(DEEP, ["tanh", "sigmoid"] * (DEEP // 2) + ["sigmoid"], residual=True)])
-LOG_CHAINS = [Chain(4, "sigmoid"), Chain(4, "relu", residual=True), Chain(3, "sigmoid", loss="bce"), Chain(DEEP, "tanh")]
+LOG_CHAINS = [Chain(4, "sigmoid"), Chain(4, "relu", residual=True), Chain(3, "sigmoid", loss="bce"), Chain(DEEP, "tanh"),
+              Chain(3, "softplus")]
 
 
 @pytest.fixture(scope="session")
@@ -197,6 +198,17 @@ def test_past_exps_range_is_exact_or_flagged(twin, dtype):
         want = numeric.gradients(chain, x, y, W, B, dtype=dtype, engine="chunked",
                                  **cuda_chain._fallback_kwargs(True))
         np.testing.assert_allclose(got[:, ~ok], want[:, ~ok], rtol=REL[dtype], atol=0)
+
+
+def test_log_domain_flagged_samples_are_redone(twin):
+    chain, x, y = Chain(3, "softplus"), np.ones(3), np.zeros(3)
+    W = np.array([[800.0, 1.0, 2.0], [1.0] * 3, [0.5] * 3])  # softplus' = inf/inf at z = 800
+    inp, lg, sign, flags, status = twin(chain, x, y, W, np.zeros(3), "float64", log=True)
+    assert flags.tolist() == [FLAG_NONFINITE, 0, 0]
+    got_lg, got_sign = finish(chain, inp, lg, sign, flags, status, backend="numpy", allow_underflow=True)
+    want_lg, want_sign = numeric.gradients(chain, x, y, W, np.zeros(3), log=True)
+    assert np.isfinite(got_lg).all() and (got_sign == want_sign).all()
+    np.testing.assert_allclose(got_lg, want_lg, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("where", ["x", "y", "W", "B", "shared W"])
