@@ -107,7 +107,7 @@ def kernel_key(chain: Chain, dtype: Any = "float64", log: bool = False) -> tuple
     return key, layers
 
 
-def refusal(chain: Chain, log: bool = False) -> str | None:
+def refusal(chain: Chain) -> str | None:
     """Why the whole-chain kernel cannot take ``chain`` (the per-layer path then does), or None."""
     if chain.depth > SEG * CHECKPOINTS:
         return (f"depth {chain.depth} is beyond the whole-chain kernel's {SEG * CHECKPOINTS} layers "
@@ -344,21 +344,28 @@ def _device_layers(layers: tuple[int, ...], device: int) -> Any:
     return cupy.asarray(np.array(layers, dtype=np.uint8))
 
 
-def _fallback_kwargs(allow_underflow: bool) -> dict:
-    # Merge shim: numeric.gradients takes allow_underflow once the engines change is in; before that it
-    # has no underflow report and always returns the zeros.
+def _underflow_kwargs(func: Any, allow_underflow: bool) -> dict:
+    # Merge shim: numeric's gradients and _run take allow_underflow (and report underflow) once the engines
+    # change is in; before that they have no such parameter and return the zeros.
+    return {"allow_underflow": allow_underflow} if "allow_underflow" in inspect.signature(func).parameters else {}
+
+
+def _redo(chain: Chain, sub: Any, xp: Any, dtype: np.dtype, log: bool, allow_underflow: bool) -> Any:
+    """The per-layer path on the flagged samples, called directly so that it can never route back into
+    this kernel: it refuses NaN/inf inputs, repairs overflowing formulas exactly, and reports overflow, NaN
+    and (unless ``allow_underflow``) underflow."""
     from . import numeric
 
-    return {"allow_underflow": allow_underflow} if "allow_underflow" in inspect.signature(
-        numeric.gradients).parameters else {}
+    numeric.check_finite_inputs(sub, xp)
+    return numeric._run(numeric.plan(chain), xp, sub, dtype, log, numeric.CHUNK_BYTES // dtype.itemsize, 1,
+                        **_underflow_kwargs(numeric._run, allow_underflow))
 
 
 def finish(chain: Chain, inp: Any, G: Any, S: Any, flags: Any, status: Any, *, backend: str = "cupy",
            dtype: Any = "float64", allow_underflow: bool = False) -> Any:
     """Read the one status word (the call's only synchronisation) and, where samples were flagged, redo
-    them with :func:`symvg.numeric.gradients` on ``backend``: it refuses NaN/inf inputs, repairs
-    overflowing formulas exactly, and reports overflow, NaN and (unless ``allow_underflow``) underflow.
-    Returns G, or (G, S) in the log domain."""
+    those samples alone with the per-layer path on ``backend`` (:func:`_redo`). Returns G, or (G, S) in
+    the log domain."""
     from . import numeric
 
     log = S is not None
@@ -366,9 +373,9 @@ def finish(chain: Chain, inp: Any, G: Any, S: Any, flags: Any, status: Any, *, b
     if int(status[0]) & mask:
         xp = numeric.array_module(backend)
         idx = xp.flatnonzero(flags & mask)
-        r = numeric.gradients(chain, inp.x[idx], inp.y[idx], inp.W if inp.shared_w else inp.W[:, idx],
-                              inp.B if inp.shared_b else inp.B[:, idx], backend=backend, dtype=dtype, log=log,
-                              **_fallback_kwargs(allow_underflow))
+        sub = numeric.Inputs(inp.x[idx], inp.y[idx], inp.W if inp.shared_w else inp.W[:, idx],
+                             inp.B if inp.shared_b else inp.B[:, idx], int(idx.size))
+        r = _redo(chain, sub, xp, numeric.check_dtype(dtype), log, allow_underflow)
         if log:
             G[:, idx], S[:, idx] = r
         else:
@@ -384,9 +391,9 @@ def gradients_cuda(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = Non
     """
     from . import numeric
 
-    if refusal(chain, bool(log)) is not None:
+    if refusal(chain) is not None:
         return numeric.gradients(chain, x, y, weights, biases, backend="cupy", dtype=dtype, log=log, out=out,
-                                 **_fallback_kwargs(allow_underflow))
+                                 **_underflow_kwargs(numeric.gradients, allow_underflow))
     cp = numeric.array_module("cupy")
     dt = numeric.check_dtype(dtype)
     inp = numeric.prepare(chain, x, y, weights, biases, cp, dt, check_finite=False)
