@@ -246,6 +246,28 @@ def test_product_underflow_is_flagged_and_reported_unless_allowed(twin):
             finish(chain, inp, G, S, flags, status, backend="numpy", dtype="float32")
 
 
+@pytest.mark.slow  # nvcc takes ~3 s of CPU for these two kernels, where the CUDA toolkit is installed
+def test_printed_source_compiles_for_the_device_with_nvcc(tmp_path):
+    """The C twin cannot see CUDA-only syntax (extern "C" __global__, the unroll pragma, CUDA's math
+    overloads): nvcc compiles the very text NVRTC gets, to PTX for an H100/H200 (sm_90)."""
+    import shutil
+    import subprocess
+
+    nvcc = shutil.which("nvcc")
+    if nvcc is None or subprocess.run([nvcc, "--version"], capture_output=True).returncode != 0:
+        pytest.skip("no CUDA toolkit (nvcc)")
+    # the switch over activations and BCE's logit form (float64); the log domain, erfc, float math (float32)
+    keys = [kernel_key(c, dt, log)[0] for c, dt, log in
+            [(Chain(3, MIXED, loss="bce"), "float64", False), (Chain(4, "gelu", residual=True), "float32", True)]]
+    src = tmp_path / "chain.cu"
+    src.write_text("\n".join(chain_source(k).cuda for k in keys))
+    r = subprocess.run([nvcc, "-arch=sm_90", "-ptx", "-o", str(tmp_path / "chain.ptx"), str(src)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[:3000]
+    ptx = (tmp_path / "chain.ptx").read_text()
+    assert all(f".entry {chain_source(k).name}(" in ptx for k in keys)
+
+
 def test_launch_args_use_strides_not_copies():
     chain = Chain(2, "relu")
     inp = numeric.prepare(chain, 1.0, [0.0, 1.0, 2.0], np.ones((2, 3)), [0.0, 0.5], np, "float32")
