@@ -18,7 +18,7 @@ the chain's own ∂L/∂h_N printed by SymPy. So this module prints the *pass*; 
 
 Storage: h_{k-1}, φ'_k and w_k are kept for a segment of :data:`SEG` layers in per-thread arrays whose
 loops are fully unrolled, so for N ≤ SEG every index is a compile-time constant and they can live in
-registers (whatever the compiler spills goes to local memory, which is cached). Deeper chains are
+registers (nvcc 13 for sm_90 spills none of them: benchmarks/README.md). Deeper chains are
 **recomputed**, not staged in global memory: a first forward pass keeps only h at the start of each
 segment (at most :data:`CHECKPOINTS` of them), then each segment, last first, is run forward again from
 its checkpoint and back. That costs one extra forward pass (and a second read of per-sample weights) for
@@ -119,7 +119,8 @@ def refusal(chain: Chain) -> str | None:
 
 
 def _name(key: Key) -> str:
-    text = repr(([a.name for a in key.activations], [str(a.expr) for a in key.activations], key.last.name,
+    # the forms, not just the names: leaky_relu(3) and a kink convention (at_zero) change them
+    text = repr(([(a.name, str(a.expr), str(a.derivative)) for a in key.activations], key.last.name,
                  key.loss, key.residual, key.dtype, key.log, SEG, CHECKPOINTS))
     return "symvg_chain_" + hashlib.sha1(text.encode()).hexdigest()[:12]
 
