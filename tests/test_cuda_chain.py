@@ -1,0 +1,325 @@
+"""The whole-chain CUDA kernel without a GPU: its printed source is compiled as C99 behind a thin shim
+(tests/conftest.py: the CUDA qualifiers defined away, one "thread" whose grid-stride loop visits every
+sample), called with the very arguments the host side would launch it with, and checked against mpmath
+(symvg.numeric.reference) and the NumPy engine.
+
+Every variant is compiled once per session, all in one C file (one compiler run, -O0: ~70 kernels in ~1 s). Inputs are
+float32 numbers, so one mpmath reference serves both dtypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import mpmath
+import numpy as np
+import pytest
+
+from symvg import cuda_chain, errors, numeric
+from symvg.activations import get, names
+from symvg.chain import Chain
+from symvg.cuda_chain import FLAG_NONFINITE, FLAG_UNDERFLOW, SEG, chain_source, finish, kernel_key, launch_args
+from symvg.kernels import elementwise_source, local
+
+from conftest import C_COMPILER, CUDA_AS_C_SHIM, as_floats, assert_close_rowwise, compile_c
+
+pytestmark = pytest.mark.skipif(C_COMPILER is None, reason="no C compiler")
+
+ACTS = [*names(), "expr:z/(1+abs(z))"]
+DTYPES = ("float64", "float32")
+REL = {"float64": 1e-12, "float32": 3e-5}
+DEEP = 2 * SEG + 5  # three segments: the checkpoint-and-recompute path
+MIXED = ["tanh", "relu", "sigmoid"]
+
+CHAINS = ([Chain(4, a) for a in ACTS] + [Chain(4, a, residual=True) for a in ACTS]
+          + [Chain(3, "sigmoid", loss="bce"), Chain(3, "hard_sigmoid", loss="bce"), Chain(3, MIXED, loss="bce"),
+             Chain(3, "sigmoid", loss="bce", residual=True), Chain(DEEP, "sigmoid"),
+             Chain(DEEP, ["tanh", "sigmoid"] * (DEEP // 2) + ["sigmoid"], residual=True)])
+LOG_CHAINS = [Chain(4, "sigmoid"), Chain(4, "relu", residual=True), Chain(3, "sigmoid", loss="bce"),
+              Chain(DEEP, "tanh"), Chain(3, "softplus")]
+
+
+@pytest.fixture(scope="session")
+def twin(tmp_path_factory):
+    """``run(chain, x, y, W, B, dtype, log=False)`` → (G, S, flags, status) from the C-compiled kernel."""
+    variants = {kernel_key(c, dt, log)[0] for dt in DTYPES for c, log in
+                [(c, False) for c in CHAINS] + [(c, True) for c in LOG_CHAINS]}
+    sources = [chain_source(k) for k in variants]
+    preambles = list(dict.fromkeys(s.preamble for s in sources))
+    lib = compile_c("\n".join([CUDA_AS_C_SHIM, *preambles, *(s.code for s in sources)]),
+                    tmp_path_factory.mktemp("cuda_chain_as_c"), opt="-O0")
+
+    def run(chain, x, y, W, B, dtype, log=False):
+        key, layers = kernel_key(chain, dtype, log)
+        inp = numeric.prepare(chain, x, y, W, B, np, dtype, check_finite=False)
+        n, m = chain.depth, inp.samples
+        G = np.full((n, m), np.nan, dtype=dtype)  # every entry must be written
+        S = np.full((n, m), np.nan, dtype=dtype) if log else None
+        flags, status = np.full(m, 255, dtype=np.uint8), np.zeros(1, dtype=np.uint32)
+        args = launch_args(n, inp, np.array(layers, dtype=np.uint8), G, S, flags, status)
+        conv = {np.int64: ctypes.c_longlong, np.int32: ctypes.c_int}
+        getattr(lib, chain_source(key).name)(*[conv[type(a)](a) if type(a) in conv
+                                               else ctypes.c_void_p(a.ctypes.data) for a in args])
+        return inp, G, S, flags, status
+    return run
+
+
+def _inputs(rng, n, m, per_sample, scale=1.0):
+    """float32-representable x, y, W, B (so both dtypes see the same exact inputs)."""
+    shape = (n, m) if per_sample else (n,)
+    f = lambda *s: rng.standard_normal(s).astype(np.float32).astype(np.float64)  # noqa: E731
+    return f(m), f(m), scale * f(*shape), 0.5 * f(*shape)
+
+
+@pytest.fixture(scope="module")
+def refs():
+    """mpmath references, computed once per (chain, seed, per_sample) for both dtypes."""
+    cache = {}
+
+    def get_ref(chain, seed, per_sample, m=5, bce_y=False):
+        k = (chain, seed, per_sample, m)
+        if k not in cache:
+            rng = np.random.default_rng(seed)
+            x, y, W, B = _inputs(rng, chain.depth, m, per_sample)
+            if bce_y:
+                y = rng.uniform(0, 1, m).astype(np.float32).astype(np.float64)
+            cache[k] = (x, y, W, B), numeric.reference(chain, x, y, W, B, dps=40)
+        return cache[k]
+    return get_ref
+
+
+def _check(twin, chain, data, ref, dtype):
+    x, y, W, B = data
+    inp, G, _, flags, status = twin(chain, x, y, W, B, dtype)
+    assert not flags.any() and int(status[0]) == 0, flags
+    assert_close_rowwise(G.astype(float), as_floats(ref), REL[dtype])
+
+
+def test_every_layer_body_is_the_per_layer_printers():
+    """No activation form is written twice: each device function's body is elementwise_source's."""
+    key, _ = kernel_key(Chain(3, ["gelu", "elu", "sigmoid"], residual=True), "float64")
+    code = chain_source(key).code
+    for a in key.activations:
+        assert elementwise_source(a, residual=True).operation.replace("\n", "\n    ") in code
+
+
+@pytest.mark.parametrize("name", ACTS)
+@pytest.mark.parametrize("residual", [False, True])
+def test_every_activation_matches_mpmath(twin, refs, name, residual):
+    chain = Chain(4, name, residual=residual)
+    for per_sample in (False, True):
+        data, ref = refs(chain, 1, per_sample)
+        for dtype in DTYPES:
+            _check(twin, chain, data, ref, dtype)
+
+
+@pytest.mark.parametrize("chain", [Chain(3, "sigmoid", loss="bce"), Chain(3, "hard_sigmoid", loss="bce"),
+                                   Chain(3, MIXED, loss="bce"), Chain(3, "sigmoid", loss="bce", residual=True)],
+                         ids=["sigmoid", "hard_sigmoid", "mixed", "residual"])
+def test_bce_matches_mpmath(twin, refs, chain):
+    for per_sample in (False, True):
+        data, ref = refs(chain, 2, per_sample, bce_y=True)
+        if chain.residual:  # keep h_N inside (0, 1): a small x and small last weights
+            x, y, W, B = data
+            data = (0.05 * x, y, W * np.array([1, 1, 0.05])[:, None] if per_sample else W * [1, 1, 0.05], 0 * B)
+            ref = numeric.reference(chain, *data, dps=40)
+        for dtype in DTYPES:
+            _check(twin, chain, data, ref, dtype)
+
+
+def test_bce_at_saturation_through_the_logit(twin):
+    """z_N = ±60 and ±800: h_N rounds to 0 or 1. Where kernels.loss_source exists (the logit form) every
+    gradient is finite and matches mpmath; before it, the textbook ∂L/∂h_N is flagged, never returned."""
+    chain = Chain(2, "sigmoid", loss="bce")
+    x = np.ones(6)
+    W = np.array([[1.0] * 6, [60.0, -60.0, 800.0, -800.0, 60.0, 3.0]])
+    y = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.25])
+    ref = numeric.reference(chain, x, y, W, np.zeros(2))
+    for dtype in DTYPES:
+        _, G, _, flags, _ = twin(chain, x, y, W.astype(dtype), np.zeros(2), dtype)
+        ok = flags == 0
+        if hasattr(cuda_chain.kernels, "loss_source"):
+            assert ok.all(), flags
+        assert ok[5]
+        assert_close_rowwise(G[:, ok].astype(float), as_floats(ref[:, ok]), REL[dtype])
+
+
+@pytest.mark.parametrize("chain", LOG_CHAINS, ids=lambda c: f"{c.name}-{c.depth}-{c.loss}")
+def test_log_domain_matches_mpmath(twin, chain):
+    rng = np.random.default_rng(3)
+    x, y, W, B = _inputs(rng, chain.depth, 4, per_sample=True)
+    if chain.loss == "bce":
+        y = np.array([0.0, 1.0, 0.5, 0.25])
+    ref = numeric.reference(chain, x, y, W, B, dps=40)
+    lref = np.vectorize(lambda v: float(mpmath.log(abs(v))) if v != 0 else -np.inf, otypes=[float])(ref)
+    sref = np.vectorize(lambda v: float(mpmath.sign(v)), otypes=[float])(ref)
+    for dtype in DTYPES:
+        _, lg, sign, flags, _ = twin(chain, x, y, W, B, dtype, log=True)
+        assert not flags.any()
+        fin = np.isfinite(lref)
+        assert (sign[fin] == sref[fin]).all()
+        assert (lg[~fin] == -np.inf).all()
+        tol = 50 * chain.depth * float(np.finfo(dtype).eps)
+        assert (np.abs(lg[fin] - lref[fin]) <= tol * np.maximum(1.0, np.abs(lref[fin]))).all()
+
+
+@pytest.mark.parametrize("chain", CHAINS[-2:], ids=["sigmoid", "mixed-residual"])
+def test_deep_chain_recomputed_by_segments_matches_the_numpy_engine(twin, chain):
+    rng = np.random.default_rng(5)
+    for per_sample in (False, True):
+        x, y, W, B = _inputs(rng, chain.depth, 64, per_sample, scale=1.5)
+        inp, G, _, flags, _ = twin(chain, x, y, W, B, "float64")
+        want = numeric.gradients(chain, x, y, W, B, engine="chunked")
+        assert not flags.any()
+        np.testing.assert_allclose(G, want, rtol=1e-12, atol=1e-14 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_past_exps_range_is_exact_or_flagged(twin, dtype):
+    """|z| beyond exp's range (800 for float64, 100 for float32): the proved forms stay finite and exact;
+    a generic formula that overflows (softplus' = e^z/(1+e^z)) is flagged, and finish() redoes exactly those
+    samples with the NumPy engine, which repairs them."""
+    big = 800.0 if dtype == "float64" else 100.0
+    x = np.array([1.0, 1.0, 1.0, 1.0, 0.5])
+    W = np.array([[big, -big, 2.0, 1.0, 1.0], [1.0, 1.0, big, -big, 1.0], [0.5] * 5])
+    B, y = np.zeros(3), np.full(5, 0.25)
+    for name in ACTS:
+        chain = Chain(3, name)
+        ref = numeric.reference(chain, x, y, W, B)
+        inp, G, S, flags, status = twin(chain, x, y, W, B, dtype)
+        if local(get(name)).kind != "generic":
+            assert not (flags & FLAG_NONFINITE).any(), (name, flags)
+        ok = flags == 0
+        assert np.isfinite(G[:, ok]).all()
+        assert_close_rowwise(G[:, ok].astype(float), as_floats(ref[:, ok]), 50 * REL[dtype])
+        if ok.all():
+            continue
+        got = finish(chain, inp, G, S, flags, status, backend="numpy", dtype=dtype, allow_underflow=True)
+        want = numeric.gradients(chain, x, y, W, B, dtype=dtype, engine="chunked",
+                                 **cuda_chain._underflow_kwargs(numeric.gradients, True))
+        np.testing.assert_allclose(got[:, ~ok], want[:, ~ok], rtol=REL[dtype], atol=0)
+
+
+def test_log_domain_flagged_samples_are_redone(twin):
+    chain, x, y = Chain(3, "softplus"), np.ones(3), np.zeros(3)
+    W = np.array([[800.0, 1.0, 2.0], [1.0] * 3, [0.5] * 3])  # softplus' = inf/inf at z = 800
+    inp, lg, sign, flags, status = twin(chain, x, y, W, np.zeros(3), "float64", log=True)
+    assert flags.tolist() == [FLAG_NONFINITE, 0, 0]
+    got_lg, got_sign = finish(chain, inp, lg, sign, flags, status, backend="numpy", allow_underflow=True)
+    want_lg, want_sign = numeric.gradients(chain, x, y, W, np.zeros(3), log=True)
+    assert np.isfinite(got_lg).all() and (got_sign == want_sign).all()
+    np.testing.assert_allclose(got_lg, want_lg, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("where", ["x", "y", "W", "B", "shared W"])
+def test_nan_inputs_are_flagged_and_refused(twin, where):
+    chain = Chain(3, "hard_sigmoid")  # a NaN z gives φ = 1, φ' = 0: nothing downstream shows it
+    rng = np.random.default_rng(7)
+    x, y, W, B = _inputs(rng, 3, 4, per_sample=where != "shared W")
+    target = {"x": x, "y": y, "W": W, "B": B, "shared W": W}[where]
+    target[..., 2] = np.nan
+    for dtype in DTYPES:
+        inp, G, S, flags, status = twin(chain, x, y, W, B, dtype)
+        want = [True] * 4 if where == "shared W" else [False, False, True, False]
+        assert ((flags & FLAG_NONFINITE) != 0).tolist() == want
+        assert int(status[0]) & FLAG_NONFINITE
+        with pytest.raises(errors.InvalidValueError, match="must be finite"):
+            finish(chain, inp, G, S, flags, status, backend="numpy", dtype=dtype)
+
+
+def test_product_underflow_is_flagged_and_reported_unless_allowed(twin):
+    chain = Chain(6, "linear")
+    # g_1 = 2(h_6 − 1)·w^5·x = −2e-50 is below float32's 1.4e-45: 0; at w = 1e-9 it is −2e-45 (held as a
+    # subnormal), and δ_0 = a_1·w_1, which rounds to 0 there, is no gradient: no flag
+    x, y, W = np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0]), np.array([[1e-10, 1.0, 1e-9]] * 6)
+    inp, G, S, flags, status = twin(chain, x, y, W, np.zeros(6), "float32")
+    assert flags.tolist() == [FLAG_UNDERFLOW, 0, 0] and G[0, 0] == 0 and G[0, 2] != 0
+    kept = G.copy()
+    assert finish(chain, inp, G, S, flags, status, backend="numpy", dtype="float32", allow_underflow=True) is G
+    assert (G == kept).all()  # accepted: nothing redone
+    underflow = getattr(errors, "UnderflowReport", None)
+    if underflow is None:  # before the engines' reports: the flagged sample is what the NumPy engine gives
+        g = finish(chain, inp, G, S, flags, status, backend="numpy", dtype="float32")
+        assert (g == numeric.gradients(chain, x, y, W, np.zeros(6), dtype="float32", engine="chunked")).all()
+    else:
+        with pytest.raises(underflow):
+            finish(chain, inp, G, S, flags, status, backend="numpy", dtype="float32")
+
+
+@pytest.mark.slow  # nvcc takes ~3 s of CPU for these two kernels, where the CUDA toolkit is installed
+def test_printed_source_compiles_for_the_device_with_nvcc(tmp_path):
+    """The C twin cannot see CUDA-only syntax (extern "C" __global__, the unroll pragma, CUDA's math
+    overloads): nvcc compiles the very text NVRTC gets, to PTX for an H100/H200 (sm_90)."""
+    import shutil
+    import subprocess
+
+    nvcc = shutil.which("nvcc")
+    if nvcc is None or subprocess.run([nvcc, "--version"], capture_output=True).returncode != 0:
+        pytest.skip("no CUDA toolkit (nvcc)")
+    # the switch over activations and BCE's logit form (float64); the log domain, erfc, float math (float32)
+    keys = [kernel_key(c, dt, log)[0] for c, dt, log in
+            [(Chain(3, MIXED, loss="bce"), "float64", False), (Chain(4, "gelu", residual=True), "float32", True)]]
+    src = tmp_path / "chain.cu"
+    src.write_text("\n".join(chain_source(k).cuda for k in keys))
+    r = subprocess.run([nvcc, "-arch=sm_90", "-ptx", "-o", str(tmp_path / "chain.ptx"), str(src)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[:3000]
+    ptx = (tmp_path / "chain.ptx").read_text()
+    assert all(f".entry {chain_source(k).name}(" in ptx for k in keys)
+
+
+def test_launch_args_use_strides_not_copies():
+    chain = Chain(2, "relu")
+    inp = numeric.prepare(chain, 1.0, [0.0, 1.0, 2.0], np.ones((2, 3)), [0.0, 0.5], np, "float32")
+    args = launch_args(2, inp, np.zeros(2, np.uint8), np.empty((2, 3), np.float32), None, None, None)
+    m, n, _, xs, _, ys, _, wk, wi, _, bk, bi = args[:12]
+    assert (m, n, xs, ys, wk, wi, bk, bi) == (3, 2, 0, 1, 3, 1, 1, 0)
+    assert args[13] is args[14]  # no log: S is G, unused
+
+
+# ----------------------------------------------------------------------------- on a GPU (skipped without one)
+
+
+@pytest.fixture(scope="module")
+def cupy():
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("CuPy finds no CUDA device")
+    except Exception as e:  # noqa: BLE001 - any driver/runtime failure means: no device to test on
+        pytest.skip(f"no usable CUDA device: {e}")
+    return cp
+
+
+@pytest.mark.parametrize("chain", [Chain(20, "sigmoid"), Chain(5, "gelu", residual=True), Chain(3, MIXED, loss="bce"),
+                                   Chain(DEEP, "tanh"), Chain(4, "expr:z/(1+abs(z))")], ids=lambda c: c.name)
+def test_on_the_gpu_matches_the_numpy_engine(cupy, chain):
+    rng = np.random.default_rng(11)
+    for per_sample in (False, True):
+        x, y, W, B = _inputs(rng, chain.depth, 1000, per_sample)
+        if chain.loss == "bce":
+            y = rng.uniform(0, 1, 1000)
+        for dtype in DTYPES:
+            want = numeric.gradients(chain, x, y, W, B, dtype=dtype, engine="chunked")
+            got = cuda_chain.gradients_cuda(chain, *(cupy.asarray(v) for v in (x, y, W, B)), dtype=dtype)
+            assert_close_rowwise(cupy.asnumpy(got).astype(float), want.astype(float), 50 * REL[dtype])
+            out = cupy.empty((chain.depth, 1000), dtype=dtype)
+            assert cuda_chain.gradients_cuda(chain, x, y, W, B, dtype=dtype, out=out) is out
+            lg, sign = cuda_chain.gradients_cuda(chain, x, y, W, B, dtype=dtype, log=True)
+            wl, ws = numeric.gradients(chain, x, y, W, B, dtype=dtype, log=True)
+            assert (cupy.asnumpy(sign) == ws).all()
+            # an error of log|g| is a relative error of g: absolute tolerance, as REL, widened for N layers
+            np.testing.assert_allclose(cupy.asnumpy(lg), wl, rtol=0, atol=chain.depth * 10 * REL[dtype])
+
+
+def test_on_the_gpu_flagged_samples_are_redone_or_refused(cupy):
+    chain = Chain(3, "softplus")
+    x = np.ones(4)
+    W = np.array([[800.0, 1.0, -800.0, 0.5], [1.0] * 4, [0.5] * 4])  # softplus' = e^z/(1+e^z) = inf/inf at 800
+    got = cupy.asnumpy(cuda_chain.gradients_cuda(chain, x, 0.0, W, allow_underflow=True))
+    want = numeric.gradients(chain, x, 0.0, W, engine="chunked",
+                             **cuda_chain._underflow_kwargs(numeric.gradients, True))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    W[1, 2] = np.nan
+    with pytest.raises(errors.InvalidValueError, match="must be finite"):
+        cuda_chain.gradients_cuda(chain, x, 0.0, W)
