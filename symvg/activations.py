@@ -143,25 +143,34 @@ def _time_budget(seconds: float | None) -> Iterator[None]:
         with _traced_budget(seconds):
             yield
         return
-    target, lock, state = ctypes.c_ulong(threading.get_ident()), threading.Lock(), {"running": True, "fired": False}
+    target, lock, stop = ctypes.c_ulong(threading.get_ident()), threading.Lock(), threading.Event()
+    running = [True]
 
     def fire() -> None:
-        with lock:
-            if state["running"]:
-                state["fired"] = True
-                set_async(target, ctypes.py_object(_OutOfTime))
+        # Raise again every 50 ms until the block is left: SymPy has bare ``except:`` clauses that can
+        # swallow one interrupt, and a proof that swallowed it would otherwise run on unbounded.
+        if stop.wait(seconds):
+            return
+        while not stop.is_set():
+            with lock:
+                if running[0]:
+                    set_async(target, ctypes.py_object(_OutOfTime))
+            stop.wait(0.05)
 
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
+    timer = threading.Thread(target=fire, daemon=True)
     timer.start()
     try:
         yield
     finally:
-        with lock:
-            state["running"] = False
-            if state["fired"]:
-                set_async(target, None)  # clear it if it has not landed yet: nothing may arrive after this
-        timer.cancel()
+        while True:  # an interrupt may land here too: retry until nothing can arrive any more
+            try:
+                with lock:
+                    running[0] = False
+                    set_async(target, None)  # clear one that has not landed: nothing may arrive after this
+                break
+            except _OutOfTime:
+                continue
+        stop.set()
 
 
 @contextmanager
