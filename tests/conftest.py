@@ -61,3 +61,42 @@ def assert_close_rowwise(g, ref, rel):
     """
     scale = np.abs(ref).max(axis=1, keepdims=True)
     assert (np.abs(g - ref) <= rel * np.maximum(np.abs(ref), scale)).all(), (np.abs(g - ref) / scale).max()
+
+
+def saturated_bce_inputs(z_last: float, dtype: str = "float64"):
+    """x, W, B for Chain(3, "sigmoid", loss="bce") whose last pre-activation is z_last (to rounding)."""
+    h1 = 1 / (1 + np.exp(-0.5))
+    h2 = 1 / (1 + np.exp(-h1))
+    return 1.0, np.array([0.5, 1.0, z_last / h2], dtype=dtype), np.zeros(3, dtype=dtype)
+
+
+def assert_matches_mpmath_or_flags(compute, chain, x, y, W, B, dtype, rel, log=False):
+    """``compute()`` (the gradients, or (log|g|, sign) when ``log``) agrees with symvg.numeric.reference to
+    ``rel`` row-wise, or raises a NumericRangeError -- allowed only where the exact value is beyond the dtype
+    (below its smallest subnormal, above its largest float) or not a real number. Returns "flagged" or "ok"."""
+    import mpmath
+    from symvg.errors import NumericRangeError
+    from symvg.numeric import reference
+
+    ref = reference(chain, x, y, W, B)
+    fi = np.finfo(dtype)
+
+    def beyond(v):
+        return not mpmath.isfinite(v) or (v != 0 and not fi.smallest_subnormal <= abs(v) <= fi.max)
+    try:
+        got = compute()
+    except NumericRangeError as e:
+        assert any(beyond(v) for v in ref.flat), f"flagged, but every exact value fits {dtype}: {e}"
+        return "flagged"
+    if log:
+        lg, sign = got
+        lref = np.vectorize(lambda v: float(mpmath.log(abs(v))) if v != 0 else -np.inf, otypes=[float])(ref)
+        sref = np.vectorize(lambda v: float(mpmath.sign(v)), otypes=[float])(ref)
+        assert (sign == sref).all(), (sign, sref)
+        fin = np.isfinite(lref)
+        assert (lg[~fin] == lref[~fin]).all()
+        assert (np.abs(lg[fin] - lref[fin]) <= rel * np.maximum(1.0, np.abs(lref[fin]))).all(), (lg, lref)
+        return "ok"
+    assert not any(beyond(v) for v in ref.flat), "an exact value beyond the dtype was returned without a flag"
+    assert_close_rowwise(got.astype(float), as_floats(ref), rel)
+    return "ok"

@@ -22,7 +22,8 @@ from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValu
 from symvg.kernels import elementwise_source, fp_guard, h, local, output_form
 from symvg.numeric import compile, estimate_bytes, gradients, reference
 
-from conftest import as_floats, assert_close_rowwise, network_inputs
+from conftest import (as_floats, assert_close_rowwise, assert_matches_mpmath_or_flags, network_inputs,
+                      saturated_bce_inputs)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,7 +128,8 @@ def test_matches_exact_derivation():
         for k in range(1, chain.depth + 1):
             exact = derive(chain, k).evaluate(vals).value
             assert g[k - 1, 0] == pytest.approx(float(exact), rel=1e-15, abs=0)
-            assert compile(derive(chain, k))(1.5, 0.25, ws, bs)[0] == g[k - 1, 0]
+            # compile may switch on the fused engine: another float route, so held to the exact value
+            assert compile(derive(chain, k))(1.5, 0.25, ws, bs)[0] == pytest.approx(float(exact), rel=1e-15, abs=0)
 
 
 def test_float32_within_its_tolerance():
@@ -367,3 +369,71 @@ def test_out_is_checked():
         gradients(chain, buf[0], 0.3, W, out=buf)
     with pytest.raises(InvalidValueError, match="log=True"):
         gradients(chain, x, 0.3, W, log=True, out=np.empty((3, 5)))
+
+
+# ----------------------------------------------------------------------------- BCE through the logit; range reports
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("log", [False, True])
+def test_saturated_bce_matches_mpmath_or_flags(dtype, log):
+    # ∂L/∂h_N = (h - y)/(h(1 - h)) lost up to 10 orders of magnitude here (issue 15): at z_N = 60 the last
+    # layer's gradient came out 7.9e-11 where it is 1.0, at 36 4.5 % off
+    chain = Chain(3, "sigmoid", loss="bce")
+    rel = (1e-12 if dtype == "float64" else 2e-5) * (1 if not log else 10)
+    seen = set()
+    for z_last in (40.0, 60.0, 800.0, -40.0, -60.0, -800.0, 36.0):
+        x, W, B = saturated_bce_inputs(z_last, dtype)
+        for y in (0.0, 1.0, 0.25):
+            seen.add(assert_matches_mpmath_or_flags(
+                lambda: gradients(chain, x, y, W, B, dtype=dtype, log=log, engine="chunked"),
+                chain, x, y, W.astype(float), B.astype(float), dtype, rel, log=log))
+    assert seen == {"ok", "flagged"}  # z_N = -800 (y = 0), 800 (y = 1): e^{-800} is below every float
+
+
+def test_saturated_bce_last_layer_is_exact():
+    chain = Chain(3, "sigmoid", loss="bce")
+    g = gradients(chain, 1.0, 0.0, [60.0] * 3, [0.0] * 3, engine="chunked")
+    assert g[2, 0] == pytest.approx(1.0, rel=1e-15)  # (σ(z_3) - 0)·h_2 with σ, h_2 both 1 to 26 digits
+    r = as_floats(reference(chain, 1.0, 0.0, [60.0] * 3, [0.0] * 3))
+    np.testing.assert_allclose(g, r, rtol=1e-13)
+
+
+def test_hard_sigmoid_bce_is_safe_or_a_domain_error():
+    from symvg.errors import DomainError
+
+    chain = Chain(2, "hard_sigmoid", loss="bce")
+    x, W, B = 1.0, [0.5, 6.0], [0.0, 0.0]  # z_2 = 6·h_1 = 3.5 > 3: h_2 = 1, so L = -log(1 - 1) at y = 0
+    with pytest.raises(DomainError, match="outside its domain"):
+        gradients(chain, x, 0.0, W, B, engine="chunked")
+    # y = 1: L = -log h_2 is 0 near there, and so is its gradient (1 - y = 0 drops the other term)
+    assert (gradients(chain, x, 1.0, W, B, engine="chunked") == 0).all()
+    W = [0.5, 4.5]  # z_2 = 2.625: ∂L/∂z_2 = φ'/(1 - φ) = 1/(3 - z), no 1 - h formed
+    assert_close_rowwise(gradients(chain, x, 0.3, W, B, engine="chunked"),
+                         as_floats(reference(chain, x, 0.3, W, B)), 1e-13)
+
+
+def test_overflow_and_domain_errors_are_reported_not_returned():
+    from symvg.errors import DomainError, OverflowReport
+
+    with pytest.raises(OverflowReport, match=r"overflows float64 .* layer\(s\) 1, 2, 3") as e:
+        gradients(Chain(3, "linear"), [1e308], 0.0, [10.0] * 3)
+    assert e.value.layers == (1, 2, 3) and e.value.count == 3
+    with pytest.raises(OverflowReport):
+        gradients(Chain(3, "linear"), [1e308], 0.0, [10.0] * 3, log=True)
+    with pytest.raises(DomainError, match="not a real number"):
+        gradients(Chain(2, "expr:log(z)"), [-1.0, 2.0], 0.0, [1.0, 1.0], engine="chunked")
+    with pytest.raises(DomainError):
+        gradients(Chain(2, "expr:sqrt(z)"), [-1.0], 0.0, [1.0, 1.0], log=True)
+
+
+def test_underflow_is_reported_and_true_zeros_are_not():
+    from symvg.errors import UnderflowReport
+
+    with pytest.raises(UnderflowReport, match="log=True") as e:
+        gradients(Chain(600, "sigmoid"), 1.0, 0.0, [1.0] * 600, engine="chunked")
+    assert e.value.layers[0] == 1 and -330 < e.value.log10 < -323  # the largest lost value, from the log domain
+    g = gradients(Chain(600, "sigmoid"), 1.0, 0.0, [1.0] * 600, allow_underflow=True, engine="chunked")
+    assert g[0, 0] == 0
+    relu = gradients(Chain(3, "relu"), [1.0, -1.0], 5.0, [1.0, 1.0, 1.0])  # x = -1: every unit is off
+    assert (relu[:, 1] == 0).all() and (relu[:, 0] != 0).all()
