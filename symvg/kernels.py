@@ -130,9 +130,16 @@ def evaluation_forms(act: Activation) -> tuple[sp.Expr, sp.Expr]:
 
     C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
     where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved; in both,
-    1 + erf(u) becomes erfc(−u) (:func:`_erfc_form`).
+    1 + erf(u) becomes erfc(−u) (:func:`_erfc_form`). A constant beyond the float range (``expr:1e400*z``)
+    becomes a float (inf), so it overflows as a number, which the engines report, instead of failing in
+    int-to-float conversion.
     """
-    return _erfc_form(optimize(act.expr, optims_c99)), _erfc_form(act.derivative)
+    return tuple(_huge_as_float(_erfc_form(e)) for e in (optimize(act.expr, optims_c99), act.derivative))
+
+
+def _huge_as_float(e: sp.Expr) -> sp.Expr:
+    big = sp.Float(np.finfo(np.float64).max)
+    return e.replace(lambda a: a.is_Rational and abs(a) > big, lambda a: sp.Float(a, 20))
 
 
 y = sp.Symbol("y", real=True)
@@ -256,7 +263,9 @@ def _on_fp_error(kind: str, flag: int) -> None:
     if kind == "underflow":
         _flags.underflow = True
     else:
-        _flags.overflow = True
+        _flags.overflow = True  # reset and read by the kernels that repair what overflowed
+        if kind == "overflow":
+            _flags.overflowed = True  # kept for the chunk: tells an inf − inf NaN from a domain error
 
 
 @contextmanager
@@ -340,7 +349,7 @@ def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     import mpmath
 
-    phi, dphi = mpmath_forms(act)
+    phi, dphi = _capped_forms(act)
     h, d = np.full(len(zs), np.nan, dtype=zs.dtype), np.full(len(zs), np.nan, dtype=zs.dtype)
     with mpmath.workdps(30):
         for i, zv in enumerate(zs):
@@ -349,6 +358,28 @@ def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray
             except (TypeError, ValueError, OverflowError, ZeroDivisionError):
                 pass  # not a real number there (a user expression outside its domain): keep NaN
     return h, d
+
+
+EXP_CAP = 1e5
+"""|x| beyond which the repair's e^x is taken as inf or 0: no float holds e^(±10^5), and mpmath computing
+e^(e^(e^z)) exactly takes memory and minutes (``expr:exp(exp(exp(z)))``)."""
+
+
+def _capped_exp(x: Any) -> Any:
+    import mpmath
+
+    if x > EXP_CAP:
+        return mpmath.inf
+    if x < -EXP_CAP:
+        return mpmath.mpf(0)
+    return mpmath.exp(x)
+
+
+@lru_cache(maxsize=None)
+def _capped_forms(act: Activation) -> tuple[Callable, Callable]:
+    """:func:`mpmath_forms` with e^x capped at :data:`EXP_CAP`, for repairs that end as floats anyway."""
+    mods = [{"exp": _capped_exp}, "mpmath"]
+    return sp.lambdify(z, act.expr, mods), sp.lambdify(z, act.derivative, mods)
 
 
 @lru_cache(maxsize=None)

@@ -382,8 +382,9 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
                 return
             yield starts[i]
 
-    nonfinite: list[slice] = []  # chunks holding inf or NaN, and chunks where something underflowed
-    low: list[slice] = []
+    nonfinite: list[slice] = []  # chunks holding inf or NaN (and whether something overflowed in them) ...
+    overflowed: list[bool] = []
+    low: list[slice] = []  # ... and chunks where something underflowed
 
     def work(_: int) -> None:
         buf = _Buffers(n, min(chunk, m), dtype, xp)
@@ -391,7 +392,7 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
             for s0 in chunks():
                 sl = slice(s0, min(s0 + chunk, m))
                 c = sl.stop - sl.start
-                _flags.underflow = False
+                _flags.underflow = _flags.overflowed = False
                 _forward(p, kernels, xp, inp, sl, buf, c, cuda=xp is not np, fold=fold)
                 if log:
                     _backward_log(p, xp, inp, sl, buf, c, G, S)
@@ -401,6 +402,7 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
                     low.append(sl)
                 if not _finite_enough(xp, G[:, sl], log):
                     nonfinite.append(sl)
+                    overflowed.append(bool(getattr(_flags, "overflowed", False)))
 
     if threads == 1:
         work(0)
@@ -408,7 +410,7 @@ def _run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, 
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(work, range(threads)))
     if nonfinite:
-        _report_nonfinite(xp, G, sorted(nonfinite, key=lambda sl: sl.start), log, dtype)
+        _report_nonfinite(xp, G, sorted(nonfinite, key=lambda sl: sl.start), log, dtype, any(overflowed))
     if low and not allow_underflow:
         _check_underflow(p, xp, inp, G, low, dtype, log)
     return (G, S) if log else G
@@ -429,13 +431,15 @@ def _layers_text(rows: Any) -> str:
     return ", ".join(map(str, ks[:8])) + (", …" if len(ks) > 8 else "")
 
 
-def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.dtype) -> None:
-    """OverflowReport where a gradient (or, in the log domain, log|g|) is infinite, else DomainError for NaN."""
+def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.dtype, overflowed: bool) -> None:
+    """OverflowReport where a gradient (or, in the log domain, log|g|) is infinite, or is NaN after an overflow
+    (inf − inf, 0·inf); else DomainError for NaN."""
     cols = xp.concatenate([xp.arange(sl.start, sl.stop) for sl in where])
     g = G[:, cols]
     inf = (g == np.inf) if log else xp.isinf(g)
     nan = xp.isnan(g)
-    if bool(inf.any()):
+    if bool(inf.any()) or overflowed:
+        inf = inf | nan
         rows = xp.flatnonzero(inf.any(axis=1))
         count = int(inf.sum())
         hint = ("" if log else "; log=True carries log|g| where only the backward products overflow, not the "

@@ -100,3 +100,27 @@ def assert_matches_mpmath_or_flags(compute, chain, x, y, W, B, dtype, rel, log=F
     assert not any(beyond(v) for v in ref.flat), "an exact value beyond the dtype was returned without a flag"
     assert_close_rowwise(got.astype(float), as_floats(ref), rel)
     return "ok"
+
+
+def saturated_chain_strategy():
+    """Hypothesis: (chain, x, y, W, B, dtype, rel) -- hidden layers of moderate weight, the last one large
+    (|w_N| up to 900, so z_N reaches ±800: σ saturates past every float), MSE or BCE, y in {0, 1} or (0, 1).
+    ``rel`` is the tolerance the rounding of z_N alone allows: ~|w_N|·eps per layer."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw(d):
+        depth = d(st.integers(1, 4))
+        hidden = d(st.lists(st.sampled_from(["sigmoid", "tanh", "softplus", "linear"]), min_size=depth - 1,
+                            max_size=depth - 1))
+        loss = d(st.sampled_from(["bce", "mse"]))
+        last = "sigmoid" if loss == "bce" else d(st.sampled_from(["sigmoid", "tanh", "softplus"]))
+        dtype = d(st.sampled_from(["float64", "float32"]))
+        small = st.floats(-2, 2, allow_nan=False, width=32)
+        W = d(st.lists(small, min_size=depth - 1, max_size=depth - 1)) + [d(st.floats(-900, 900, width=32))]
+        B = d(st.lists(small, min_size=depth, max_size=depth))
+        x = d(st.floats(-3, 3, width=32))
+        y = d(st.sampled_from([0.0, 1.0, 0.25])) if loss == "bce" else d(st.floats(-2, 2, width=32))
+        rel = 64 * depth * (1 + abs(W[-1])) * float(np.finfo(dtype).eps)
+        return Chain(depth, hidden + [last], loss=loss), x, y, np.array(W), np.array(B), dtype, rel
+    return draw()

@@ -437,3 +437,19 @@ def test_underflow_is_reported_and_true_zeros_are_not():
     assert g[0, 0] == 0
     relu = gradients(Chain(3, "relu"), [1.0, -1.0], 5.0, [1.0, 1.0, 1.0])  # x = -1: every unit is off
     assert (relu[:, 1] == 0).all() and (relu[:, 0] != 0).all()
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from conftest import saturated_chain_strategy  # noqa: E402
+
+
+@pytest.mark.slow  # ~10 s here: each random chain is a new SymPy plan (lambdify, ~1 s on 2 loaded cores)
+@settings(max_examples=10, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(saturated_chain_strategy())
+def test_random_saturated_chains_match_mpmath_or_are_flagged(case):
+    # issue 15's property: every NumPy engine (direct and log domain) matches mpmath, or reports the result
+    chain, x, y, W, B, dtype, rel = case
+    for log in (False, True):
+        assert_matches_mpmath_or_flags(lambda: gradients(chain, x, y, W, B, dtype=dtype, log=log, engine="chunked"),
+                                       chain, x, y, W, B, dtype, rel * (8 if log else 1), log=log)

@@ -28,7 +28,7 @@ class InitType(click.ParamType):
 
 
 def _fmt(v: float | None, log: bool) -> str:
-    if v is None:
+    if v is None or v != v or v in (float("inf"), float("-inf")):  # log10 of a layer whose every |g| is 0
         return "-"
     return f"{v:.2f}" if log else f"{v:.3e}"
 
