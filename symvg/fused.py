@@ -556,25 +556,28 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
                 (aw == zero) & (a != zero) & (at(w, j) != zero) & (not residual))
         return bad, under
 
+    # The loss step flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at
     @local_jit
     def loss(hN, yv, delta, c):
-        bad = False
+        bad, under = False, False
         for j in range(c):
             dj = dl(hN[j], yv[j])
             delta[j] = dj
             bad |= dj - dj != zero
-        return bad
+            under |= dj == zero
+        return bad, under
 
     @local_jit
     def loss_logit(w, b, hp, yv, delta, dN, c):
         # ∂L/∂z_N, z_N recomputed as forward computed it; φ'_N ← 1 so that backward needs no second form
-        bad = False
+        bad, under = False, False
         for j in range(c):
             dj = dl(at(w, j) * hp[j] + at(b, j), yv[j])
             delta[j] = dj
             dN[j] = one
             bad |= dj - dj != zero
-        return bad
+            under |= dj == zero
+        return bad, under
 
     @numba.njit(parallel=True, error_model="numpy", fastmath={"contract"})
     def kernel(x, yv, W, B, residual, G, bad, under, S):
@@ -609,7 +612,7 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
                         flag |= forward(w, b, H[k], H[k + 1], D[k], c, residual)
                 if logit:
                     if shared_w and shared_b:
-                        flag |= loss_logit(W[n - 1, 0], B[n - 1, 0], H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
+                        fl, ul = loss_logit(W[n - 1, 0], B[n - 1, 0], H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
                     else:
                         if shared_w:
                             row[:c] = W[n - 1, 0]
@@ -617,10 +620,11 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
                             row[:c] = B[n - 1, 0]
                         w = row if shared_w else W[n - 1, s0:s0 + c]
                         b = row if shared_b else B[n - 1, s0:s0 + c]
-                        flag |= loss_logit(w, b, H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
+                        fl, ul = loss_logit(w, b, H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
                 else:
-                    flag |= loss(H[n], yv[s0:s0 + c], delta, c)
-                low = False
+                    fl, ul = loss(H[n], yv[s0:s0 + c], delta, c)
+                flag |= fl
+                low = ul
                 for k in range(n - 1, -1, -1):
                     if shared_w:
                         fk, uk = backward(delta, D[k], H[k], W[k, 0], g, c, residual)

@@ -447,8 +447,8 @@ def test_fused_reports_overflow_and_underflow_found_in_its_pass():
 
     with pytest.raises(OverflowReport):
         gradients(Chain(3, "sigmoid"), [1e308], 0.0, [1e308] * 3, engine="fused")
-    W = np.full((40, 3), 0.05)  # sigmoid' ≤ 1/4 and w = 0.05: the first layers' gradients fall below 1e-308
+    W = np.full((200, 3), 0.05)  # |w·σ'| ≤ 1/80 per layer: the first layers' gradients fall below 1e-324
     with pytest.raises(UnderflowReport):
-        gradients(Chain(40, "sigmoid"), [1.0, 2.0, 3.0], 0.0, W, engine="fused")
-    g = gradients(Chain(40, "sigmoid"), [1.0, 2.0, 3.0], 0.0, W, engine="fused", allow_underflow=True)
+        gradients(Chain(200, "sigmoid"), [1.0, 2.0, 3.0], 0.0, W, engine="fused")
+    g = gradients(Chain(200, "sigmoid"), [1.0, 2.0, 3.0], 0.0, W, engine="fused", allow_underflow=True)
     assert (g[0] == 0).all() and (g[-1] != 0).all()
