@@ -5,7 +5,8 @@ is read once, carried through every layer in cache, and written once, on every c
 
     for each block of samples (a run of blocks per thread, one set of scratch each):
         forward   z_k = w_k·h_{k-1} + b_k,  (h_k, φ'_k) = pair(z_k)        one vectorised loop per layer
-        backward  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k (+ δ_k if residual)
+        backward  δ_N = ∂L/∂h_N, or ∂L/∂z_N with φ'_N = 1 where the loss is taken through the logit (BCE)
+                  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k (+ δ_k if residual)
                   row g_k streamed to the result with non-temporal stores
 
 What makes it fast, measured at N = 20, M = 10^6 (benchmarks/README.md): the layer loops vectorise
@@ -34,7 +35,9 @@ What it does not take (the NumPy engine does): chains whose layers use different
 domain, and CuPy. The kernel flags every block that meets a NaN or inf: in x, y or z (a non-finite w or
 b makes z so), or in φ, φ' of a generic formula (softplus' = e^z/(1+e^z) at z > 709). So the inputs need
 no separate pass to be checked: a flagged block's inputs are checked (and refused if not finite), and
-otherwise it is redone by the NumPy engine, which repairs overflowing formulas exactly.
+otherwise it is redone by the NumPy engine, which repairs overflowing formulas exactly and reports what
+the floats cannot hold. A block where a product of nonzero numbers (or the loss step) gave 0 is listed apart,
+for ``symvg.numeric`` to tell an underflow from a true 0.
 
 One kernel is compiled per (activation, loss, dtype), whatever the depth, in 4-5 s on first use
 (:func:`warm`; ``symvg.numeric.compile`` calls it), and runs on every core unless told otherwise.
@@ -518,19 +521,21 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
     ft = np.dtype(dtype).type
     zero, one = ft(0), ft(1)
     check_local = local(act).kind == "generic"  # the logistic and tanh forms stay finite for every finite z
+    positive = not check_local  # φ' > 0 everywhere (logistic, tanh, identity): a 0 is an underflow (z = 1000)
 
     @local_jit
     def forward(w, b, hp, hn, d, c, residual):
-        bad = False
+        bad, under = False, False
         for j in range(c):
             zj = at(w, j) * hp[j] + at(b, j)
             hj, dj = fpair(zj)
             # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
             # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
             bad |= (zj - zj != zero) | (check_local & ((hj - hj != zero) | (dj - dj != zero)))
+            under |= positive & (dj == zero)
             hn[j] = hp[j] + hj if residual else hj
             d[j] = dj
-        return bad
+        return bad, under
 
     @local_jit
     def nonfinite(a, c):
@@ -597,11 +602,12 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
                 c = min(block, m - s0)
                 H[0, :c] = x[s0:s0 + c]
                 flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
+                low = False
                 for k in range(n):
                     # Shared w_k and b_k go in as scalars (a row of copies cost 13 % at N = 20): two
                     # specialisations of forward, (float, float) and (array, array).
                     if shared_w and shared_b:
-                        flag |= forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
+                        fk, uk = forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
                     else:
                         if shared_w:
                             row[:c] = W[k, 0]
@@ -609,7 +615,9 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
                             row[:c] = B[k, 0]
                         w = row if shared_w else W[k, s0:s0 + c]
                         b = row if shared_b else B[k, s0:s0 + c]
-                        flag |= forward(w, b, H[k], H[k + 1], D[k], c, residual)
+                        fk, uk = forward(w, b, H[k], H[k + 1], D[k], c, residual)
+                    flag |= fk
+                    low |= uk
                 if logit:
                     if shared_w and shared_b:
                         fl, ul = loss_logit(W[n - 1, 0], B[n - 1, 0], H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
@@ -624,7 +632,7 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
                 else:
                     fl, ul = loss(H[n], yv[s0:s0 + c], delta, c)
                 flag |= fl
-                low = ul
+                low |= ul
                 for k in range(n - 1, -1, -1):
                     if shared_w:
                         fk, uk = backward(delta, D[k], H[k], W[k, 0], g, c, residual)

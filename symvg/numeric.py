@@ -41,6 +41,13 @@ Which mode to use:
   factor (~3× slower). Only the product is taken in logs: a φ' that itself underflows (sigmoid at
   z < −745) is still 0.
 * :func:`reference`: mpmath at 50 digits, one sample at a time -- for tests, not for speed.
+
+BCE is taken through the logit: every engine starts the backward pass from ∂L/∂z_N
+(:func:`symvg.kernels.loss_form`: σ(z_N) − y for a sigmoid output, written so that no 1 − h_N is formed),
+not from ∂L/∂h_N = (h − y)/(h(1 − h)), which loses every digit once h_N rounds to 1 (z_N ≳ 37).
+
+Numbers the floats cannot hold are reported, not returned: ``OverflowReport``, ``DomainError`` (NaN) and
+``UnderflowReport`` (a nonzero gradient that became 0) from :mod:`symvg.errors`; see :func:`gradients`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import sympy as sp
 from symvg.activations import get, names, z
 from symvg.chain import Chain
 from symvg.derive import derive
-from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValueError
+from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValueError, UnderflowReport
 from symvg.kernels import elementwise_source, fp_guard, h, local, output_form
 from symvg.numeric import compile, estimate_bytes, gradients, reference
 
@@ -160,8 +160,10 @@ def test_log_domain_is_right_where_float64_underflows():
     chain = Chain(700, "sigmoid")
     rng = np.random.default_rng(5)
     W, B = rng.uniform(0.5, 1.5, 700), rng.uniform(-0.5, 0.5, 700)
-    g = gradients(chain, [0.3, -1.2], 1.0, W, B)
-    assert (g[0] == 0).all()  # (1/4)^700 · ... < 1e-308: the direct product underflows
+    with pytest.raises(UnderflowReport):  # (1/4)^700 · ... < 1e-308: the direct product underflows
+        gradients(chain, [0.3, -1.2], 1.0, W, B)
+    g = gradients(chain, [0.3, -1.2], 1.0, W, B, allow_underflow=True)
+    assert (g[0] == 0).all()
     lg, s = gradients(chain, [0.3, -1.2], 1.0, W, B, log=True)
     ref = reference(chain, [0.3, -1.2], 1.0, W, B)
     for i in range(2):
@@ -285,9 +287,13 @@ def test_logistic_kernel_survives_huge_pre_activations(dtype, engine):
     if engine == "fused":
         pytest.importorskip("numba")
     c = Chain(3, "sigmoid")
-    g = gradients(c, [1.0, -1.0, 0.5], 0.3, [1000.0, -2000.0, 3000.0], [0.0, 0.0, 0.0], dtype=dtype, engine=engine)
+    args = (c, [1.0, -1.0, 0.5], 0.3, [1000.0, -2000.0, 3000.0], [0.0, 0.0, 0.0])
+    with pytest.raises(UnderflowReport):  # σ'(1000) ≈ e^-1000: below every float, so reported
+        gradients(*args, dtype=dtype, engine=engine)
+    g = gradients(*args, dtype=dtype, engine=engine, allow_underflow=True)
     assert np.isfinite(g).all() and (np.abs(g) <= np.finfo(dtype).tiny).all()
-    h = gradients(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0], dtype=dtype, engine=engine)
+    h = gradients(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0], dtype=dtype, engine=engine,
+                  allow_underflow=True)  # layer 1: σ'(800) ≈ 1e-348
     ref = as_floats(reference(Chain(2, "sigmoid"), 1.0, 0.0, [800.0, 1.0], [0.0, 0.0]))
     assert h[1, 0] == pytest.approx(ref[1, 0], rel=1e-6)  # h1 = 1 exactly: layer 2 is still right
     # just past exp's range σ'(z) = e^{-z} is still representable: 709 < z < 745 in float64 (88 < z < 103
@@ -324,7 +330,7 @@ def test_unfolded_backward_equals_folded():
 def test_generic_kernel_repairs_overflowing_formulas(dtype):
     # softplus' as SymPy writes it is e^z/(1+e^z): inf/inf at z = 800; those entries are redone exactly
     c, W, x = Chain(3, "softplus"), [800.0, 1.0, 1.0], [1.0, -1.0, 2.0]
-    g = gradients(c, x, 0.3, W, [0.0] * 3, dtype=dtype)
+    g = gradients(c, x, 0.3, W, [0.0] * 3, dtype=dtype, allow_underflow=True)  # layer 1 at z = -800: 1e-347
     ref = as_floats(reference(c, x, 0.3, W, [0.0] * 3))
     assert np.isfinite(g).all()
     np.testing.assert_allclose(g, ref, rtol=1e-12 if dtype == "float64" else 1e-6)
