@@ -208,8 +208,10 @@ def test_deep_chains_take_scratch_that_is_not_kept():
     rng = np.random.default_rng(8)
     x, y, W, B = network_inputs(rng, 3000, 300, False)
     assert 2 * 6004 * fused.block_size(3000, 8) * 8 > fused.SCRATCH_KEPT
-    g = gradients(chain, x, y, W, B, engine="fused", threads=2)
-    np.testing.assert_allclose(g, gradients(chain, x, y, W, B, engine="chunked"), rtol=1e-9, atol=1e-300)
+    # 3000 tanh layers: the first layers' gradients underflow, which is accepted here (the subject is scratch)
+    g = gradients(chain, x, y, W, B, engine="fused", threads=2, allow_underflow=True)
+    np.testing.assert_allclose(g, gradients(chain, x, y, W, B, engine="chunked", allow_underflow=True), rtol=1e-9,
+                               atol=1e-300)
 
 
 def test_fused_gradients_checks_the_out_it_is_given():
