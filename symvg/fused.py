@@ -5,7 +5,8 @@ is read once, carried through every layer in cache, and written once, on every c
 
     for each block of samples (a run of blocks per thread, one set of scratch each):
         forward   z_k = w_k·h_{k-1} + b_k,  (h_k, φ'_k) = pair(z_k)        one vectorised loop per layer
-        backward  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k (+ δ_k if residual)
+        backward  δ_N = ∂L/∂h_N, or ∂L/∂z_N with φ'_N = 1 where the loss is taken through the logit (BCE)
+                  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k (+ δ_k if residual)
                   row g_k streamed to the result with non-temporal stores
 
 What makes it fast, measured at N = 20, M = 10^6 (benchmarks/README.md): the layer loops vectorise
@@ -34,7 +35,9 @@ What it does not take (the NumPy engine does): chains whose layers use different
 domain, and CuPy. The kernel flags every block that meets a NaN or inf: in x, y or z (a non-finite w or
 b makes z so), or in φ, φ' of a generic formula (softplus' = e^z/(1+e^z) at z > 709). So the inputs need
 no separate pass to be checked: a flagged block's inputs are checked (and refused if not finite), and
-otherwise it is redone by the NumPy engine, which repairs overflowing formulas exactly.
+otherwise it is redone by the NumPy engine, which repairs overflowing formulas exactly and reports what
+the floats cannot hold. A block where a product of nonzero numbers (or the loss step) gave 0 is listed apart,
+for ``symvg.numeric`` to tell an underflow from a true 0.
 
 One kernel is compiled per (activation, loss, dtype), whatever the depth, in 4-5 s on first use
 (:func:`warm`; ``symvg.numeric.compile`` calls it), and runs on every core unless told otherwise.
@@ -63,7 +66,7 @@ import sympy as sp
 from .activations import Activation, z
 from .chain import Chain, y as y_sym
 from .errors import BackendUnavailableError, InvalidValueError
-from .kernels import evaluation_forms, local
+from .kernels import evaluation_forms, local, loss_form
 
 BLOCK_BYTES = 1 << 20
 """Target size of one block's h_0..h_N and φ'_1..φ'_N. Measured at N = 20 (benchmarks/README.md): blocks of
@@ -484,44 +487,55 @@ _hN = sp.Symbol("h_N", real=True)
 
 
 @lru_cache(maxsize=256)  # asked on every call (engine choice, kernel key): keep it off the hot path
-def _loss_form(chain: Chain) -> sp.Expr:
-    """∂L/∂h_N in a depth-free symbol, so chains of any depth share one compiled kernel."""
-    return chain.dloss().xreplace({chain.h(chain.depth): _hN})
+def _loss_form(chain: Chain) -> tuple[sp.Expr, bool]:
+    """(form, logit): ∂L/∂z_N in (z, y) where the loss is taken through the logit
+    (:func:`symvg.kernels.loss_form`), else ∂L/∂h_N in a depth-free symbol, so chains of any depth share one
+    compiled kernel."""
+    dz = loss_form(chain.activations[-1], chain.loss, chain.residual)
+    if dz is not None:
+        return dz, True
+    return chain.dloss().xreplace({chain.h(chain.depth): _hN}), False
 
 
 @lru_cache(maxsize=None)
-def _dloss(form: sp.Expr) -> Callable:
-    return _primitives()["jit"](sp.lambdify((_hN, y_sym), _floats(form), modules="math"))
+def _dloss(form: sp.Expr, logit: bool) -> Callable:
+    prim = _primitives()
+    mods = [{"exp": prim["vexp"], "expm1": prim["vexpm1"], "log1p": prim["vlog1p"], "tanh": prim["vtanh"],
+             "erfcneg": prim["erfcneg"], "pick": prim["pick"]}, "math"]
+    return prim["jit"](sp.lambdify((z if logit else _hN, y_sym), _branchless(_floats(form)), modules=mods, cse=True))
 
 
 # ----------------------------------------------------------------------------- the kernel
 
 
 @lru_cache(maxsize=None)
-def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
+def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
     """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
     numba = _numba()
     # not inlined: each layer loop is its own vectorised function
     local_jit = numba.njit(error_model="numpy", fastmath={"contract"})
     fpair = pair(act, dtype)
     at, stream, fence = (_primitives()[k] for k in ("at", "stream", "fence"))
-    dl = _dloss(loss_form)
+    dl = _dloss(*loss)
+    logit = loss[1]
     ft = np.dtype(dtype).type
-    zero = ft(0)
+    zero, one = ft(0), ft(1)
     check_local = local(act).kind == "generic"  # the logistic and tanh forms stay finite for every finite z
+    positive = not check_local  # φ' > 0 everywhere (logistic, tanh, identity): a 0 is an underflow (z = 1000)
 
     @local_jit
     def forward(w, b, hp, hn, d, c, residual):
-        bad = False
+        bad, under = False, False
         for j in range(c):
             zj = at(w, j) * hp[j] + at(b, j)
             hj, dj = fpair(zj)
             # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
             # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
             bad |= (zj - zj != zero) | (check_local & ((hj - hj != zero) | (dj - dj != zero)))
+            under |= positive & (dj == zero)
             hn[j] = hp[j] + hj if residual else hj
             d[j] = dj
-        return bad
+        return bad, under
 
     @local_jit
     def nonfinite(a, c):
@@ -532,18 +546,46 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
 
     @local_jit
     def backward(delta, d, hp, w, g, c, residual):
+        bad, under = False, False
         for j in range(c):
-            a = delta[j] * d[j]
-            g[j] = a * hp[j]
-            delta[j] = delta[j] + a * at(w, j) if residual else a * at(w, j)
+            dj, hj = delta[j], hp[j]
+            a = dj * d[j]
+            gj = a * hj
+            aw = a * at(w, j)
+            g[j] = gj
+            delta[j] = dj + aw if residual else aw
+            # a result that is not finite overflowed (or met a NaN); a product of two nonzero numbers that
+            # is 0 underflowed (in a residual chain δ_k + a·w keeps δ_k, so that product does not count)
+            bad |= gj - gj != zero
+            under |= ((gj == zero) & (a != zero) & (hj != zero)) | ((a == zero) & (dj != zero) & (d[j] != zero)) | (
+                (aw == zero) & (a != zero) & (at(w, j) != zero) & (not residual))
+        return bad, under
 
+    # The loss step flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at
     @local_jit
     def loss(hN, yv, delta, c):
+        bad, under = False, False
         for j in range(c):
-            delta[j] = dl(hN[j], yv[j])
+            dj = dl(hN[j], yv[j])
+            delta[j] = dj
+            bad |= dj - dj != zero
+            under |= dj == zero
+        return bad, under
+
+    @local_jit
+    def loss_logit(w, b, hp, yv, delta, dN, c):
+        # ∂L/∂z_N, z_N recomputed as forward computed it; φ'_N ← 1 so that backward needs no second form
+        bad, under = False, False
+        for j in range(c):
+            dj = dl(at(w, j) * hp[j] + at(b, j), yv[j])
+            delta[j] = dj
+            dN[j] = one
+            bad |= dj - dj != zero
+            under |= dj == zero
+        return bad, under
 
     @numba.njit(parallel=True, error_model="numpy", fastmath={"contract"})
-    def kernel(x, yv, W, B, residual, G, bad, S):
+    def kernel(x, yv, W, B, residual, G, bad, under, S):
         n, m = G.shape
         chunks, block = S.shape[0], S.shape[2]
         shared_w, shared_b = W.shape[1] == 1, B.shape[1] == 1
@@ -560,11 +602,12 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
                 c = min(block, m - s0)
                 H[0, :c] = x[s0:s0 + c]
                 flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
+                low = False
                 for k in range(n):
                     # Shared w_k and b_k go in as scalars (a row of copies cost 13 % at N = 20): two
                     # specialisations of forward, (float, float) and (array, array).
                     if shared_w and shared_b:
-                        flag |= forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
+                        fk, uk = forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
                     else:
                         if shared_w:
                             row[:c] = W[k, 0]
@@ -572,15 +615,34 @@ def _kernel(act: Activation, loss_form: sp.Expr, dtype: str) -> Callable:
                             row[:c] = B[k, 0]
                         w = row if shared_w else W[k, s0:s0 + c]
                         b = row if shared_b else B[k, s0:s0 + c]
-                        flag |= forward(w, b, H[k], H[k + 1], D[k], c, residual)
-                bad[blk] = flag
-                loss(H[n], yv[s0:s0 + c], delta, c)
+                        fk, uk = forward(w, b, H[k], H[k + 1], D[k], c, residual)
+                    flag |= fk
+                    low |= uk
+                if logit:
+                    if shared_w and shared_b:
+                        fl, ul = loss_logit(W[n - 1, 0], B[n - 1, 0], H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
+                    else:
+                        if shared_w:
+                            row[:c] = W[n - 1, 0]
+                        elif shared_b:
+                            row[:c] = B[n - 1, 0]
+                        w = row if shared_w else W[n - 1, s0:s0 + c]
+                        b = row if shared_b else B[n - 1, s0:s0 + c]
+                        fl, ul = loss_logit(w, b, H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
+                else:
+                    fl, ul = loss(H[n], yv[s0:s0 + c], delta, c)
+                flag |= fl
+                low |= ul
                 for k in range(n - 1, -1, -1):
                     if shared_w:
-                        backward(delta, D[k], H[k], W[k, 0], g, c, residual)
+                        fk, uk = backward(delta, D[k], H[k], W[k, 0], g, c, residual)
                     else:
-                        backward(delta, D[k], H[k], W[k, s0:s0 + c], g, c, residual)
+                        fk, uk = backward(delta, D[k], H[k], W[k, s0:s0 + c], g, c, residual)
+                    flag |= fk
+                    low |= uk
                     stream(g, G[k, s0:s0 + c], c)
+                bad[blk] = flag
+                under[blk] = low
             fence()
 
     return kernel
@@ -670,14 +732,15 @@ def gradients(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.n
     and listed by :func:`gradients_and_bad`. ``out``: a C-contiguous, writable (N, M) array of the
     inputs' dtype to write into (and return).
     """
-    G, _ = gradients_and_bad(chain, x, y, W, B, threads=threads, block=block, out=out)
+    G, _, _ = gradients_and_bad(chain, x, y, W, B, threads=threads, block=block, out=out)
     return G
 
 
 def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray, *,
                       threads: int | None = None, block: int | None = None,
-                      out: np.ndarray | None = None) -> tuple[np.ndarray, list[slice]]:
-    """:func:`gradients`, plus the sample ranges that met a NaN or inf (to be checked and redone)."""
+                      out: np.ndarray | None = None) -> tuple[np.ndarray, list[slice], list[slice]]:
+    """:func:`gradients`, plus the sample ranges that met a NaN or inf (to be checked and redone), and those
+    where a product of nonzero numbers underflowed to 0 (to be checked if underflow is to be reported)."""
     numba = _numba()
     if not supports(chain):
         raise BackendUnavailableError("the fused engine takes chains with one activation in every layer")
@@ -695,14 +758,14 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     else:
         G = out
     nblocks = (m + block - 1) // block
-    bad = np.zeros(nblocks, dtype=np.bool_)
+    bad, under = np.zeros(nblocks, dtype=np.bool_), np.zeros(nblocks, dtype=np.bool_)
     with _launch:
         before = numba.get_num_threads()
         every = numba.config.NUMBA_NUM_THREADS  # all cores unless asked otherwise
         use = max(1, min(threads or every, every))
         numba.set_num_threads(use)
         try:
-            kern(x, y, W, B, chain.residual, G, bad, _scratch(min(use, nblocks), 2 * n + 4, block, dtype.str))
+            kern(x, y, W, B, chain.residual, G, bad, under, _scratch(min(use, nblocks), 2 * n + 4, block, dtype.str))
         except numba.core.errors.NumbaError as e:  # a user expression numba cannot compile
             text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # numba colours its messages
             first = text.splitlines()[0] if text else type(e).__name__
@@ -711,7 +774,8 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
         finally:
             numba.set_num_threads(before)
     _warm.add(key)
-    return G, [slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(bad)]
+    ranges = [[slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(f)] for f in (bad, under & ~bad)]
+    return G, ranges[0], ranges[1]
 
 
 __all__ = ["BLOCK_BYTES", "SCRATCH_KEPT", "UnsupportedError", "VECTORISED", "VMATH", "available", "block_size",

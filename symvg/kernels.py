@@ -130,9 +130,83 @@ def evaluation_forms(act: Activation) -> tuple[sp.Expr, sp.Expr]:
 
     C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
     where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved; in both,
-    1 + erf(u) becomes erfc(−u) (:func:`_erfc_form`).
+    1 + erf(u) becomes erfc(−u) (:func:`_erfc_form`). A constant beyond the float range (``expr:1e400*z``)
+    becomes a float (inf), so it overflows as a number, which the engines report, instead of failing in
+    int-to-float conversion.
     """
-    return _erfc_form(optimize(act.expr, optims_c99)), _erfc_form(act.derivative)
+    return tuple(_huge_as_float(_erfc_form(e)) for e in (optimize(act.expr, optims_c99), act.derivative))
+
+
+def _huge_as_float(e: sp.Expr) -> sp.Expr:
+    big = sp.Float(np.finfo(np.float64).max)
+    return e.replace(lambda a: a.is_Rational and abs(a) > big, lambda a: sp.Float(a, 20))
+
+
+y = sp.Symbol("y", real=True)
+"""The target, the second variable of :func:`loss_form`."""
+
+
+def _pieces(e: sp.Expr, f: Callable[[sp.Expr], sp.Expr]) -> sp.Expr:
+    """``f`` applied to each piece of a Piecewise (after folding), or to ``e``."""
+    e = sp.piecewise_fold(e)
+    if isinstance(e, sp.Piecewise):
+        return sp.Piecewise(*[(f(v), c) for v, c in e.args])
+    return f(e)
+
+
+def _cancel(e: sp.Expr) -> sp.Expr:
+    try:
+        return sp.cancel(e)
+    except (sp.PolynomialError, NotImplementedError, ValueError, TypeError):  # pragma: no cover - kept as is
+        return e
+
+
+@lru_cache(maxsize=None)
+def loss_form(act: Activation, loss: str, residual: bool = False) -> sp.Expr | None:
+    """∂L/∂z_N, as a function of the last pre-activation z and the target y, in the form every engine
+    evaluates; None where the engines start from ∂L/∂h_N (mse, residual chains).
+
+    BCE on h_N = φ(z_N) is taken through the logit: ∂L/∂h_N = (h − y)/(h(1 − h)) needs 1 − h, which
+    cancels as h → 1 (σ(36) rounds 1 − h to 2^-52 against 2.3e-16: 4.5 % off; at 60 to 0). So
+
+    * ``logistic``: ∂L/∂z = (1 − y)·σ(z) − y·σ(−z), with e = e^{-|z|} ∈ (0, 1]: no exp overflows and
+      no 1 − σ is formed (y = 1 gives −e/(1 + e) for z ≥ 0, every digit kept);
+    * any other φ: (1 − y)·φ'/(1 − φ) − y·φ'/φ, each ratio cancelled symbolically per piece (hard
+      sigmoid: 1/(3 − z)), each term dropped where its weight 1 − y or y is 0. Where a term is 0/0
+      (the loss is infinite: h_N = 1 with y ≠ 1) the form gives NaN, which the engines report as a
+      domain error.
+
+    >>> from symvg.activations import get
+    >>> loss_form(get("sigmoid"), "mse") is None, loss_form(get("sigmoid"), "bce", residual=True) is None
+    (True, True)
+    >>> f = sp.lambdify((z, y), loss_form(get("sigmoid"), "bce"))
+    >>> float(f(60.0, 1.0)), float(f(60.0, 0.0)), float(f(-800.0, 1.0))
+    (-8.75651076269652e-27, 1.0, -1.0)
+    >>> g = loss_lambdified(get("hard_sigmoid"), "bce")   # φ'/(1 − φ) = 1/(3 − z) below 3
+    >>> with np.errstate(all="ignore"):
+    ...     [float(g(np.float64(v), np.float64(t))) for v, t in ((2.0, 0.0), (3.5, 1.0), (3.5, 0.0))]
+    [1.0, 0.0, nan]
+    """
+    if loss != "bce" or residual:
+        return None
+    if local(act).kind == "logistic":
+        # (1 − y)·s, not 1 − y − y·e: SymPy would flatten the latter into −y·e − y + 1, which rounds to 0
+        e = sp.exp(-sp.Abs(z))
+        s = 1 / (1 + e)
+        return sp.Piecewise(((1 - y) * s - y * e * s, z >= 0), ((1 - y) * e * s - y * s, True))
+    phi, dphi = evaluation_forms(act)
+    up, down = _pieces(dphi / (1 - phi), _cancel), _pieces(dphi / phi, _cancel)
+    return (sp.Piecewise((0, sp.Eq(y, 1)), ((1 - y) * up, True))
+            - sp.Piecewise((0, sp.Eq(y, 0)), (y * down, True)))
+
+
+@lru_cache(maxsize=None)
+def loss_lambdified(act: Activation, loss: str, residual: bool = False) -> Callable[[Any, Any], Any] | None:
+    """``(z, y) ↦ ∂L/∂z_N`` for NumPy (see :func:`loss_form`), or None."""
+    form = loss_form(act, loss, residual)
+    if form is None:
+        return None
+    return sp.lambdify((z, y), form, modules=[{"erfcneg": _erfcneg_numpy}, *_modules()], cse=True)
 
 
 @lru_cache(maxsize=None)
@@ -186,7 +260,12 @@ _flags = threading.local()
 
 
 def _on_fp_error(kind: str, flag: int) -> None:
-    _flags.overflow = True
+    if kind == "underflow":
+        _flags.underflow = True
+    else:
+        _flags.overflow = True  # reset and read by the kernels that repair what overflowed
+        if kind == "overflow":
+            _flags.overflowed = True  # kept for the chunk: tells an inf − inf NaN from a domain error
 
 
 @contextmanager
@@ -195,9 +274,10 @@ def fp_guard() -> Iterator[None]:
     accident, so nothing warns; an overflow or invalid result (inf/inf) is *noted*, so the logistic
     kernel can fix the entries where e^z overflowed (cheaper than clamping z on every call:
     ``np.minimum`` costs as much as ``exp``) and the generic kernel can redo the few affected entries
-    exactly.
+    exactly. An underflow is noted apart (``_flags.underflow``), so the engine looks for gradients that
+    became 0 only where one happened.
     """
-    with np.errstate(over="call", under="ignore", divide="ignore", invalid="call", call=_on_fp_error):
+    with np.errstate(over="call", under="call", divide="ignore", invalid="call", call=_on_fp_error):
         yield
 
 
@@ -269,7 +349,7 @@ def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     import mpmath
 
-    phi, dphi = mpmath_forms(act)
+    phi, dphi = _capped_forms(act)
     h, d = np.full(len(zs), np.nan, dtype=zs.dtype), np.full(len(zs), np.nan, dtype=zs.dtype)
     with mpmath.workdps(30):
         for i, zv in enumerate(zs):
@@ -278,6 +358,28 @@ def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray
             except (TypeError, ValueError, OverflowError, ZeroDivisionError):
                 pass  # not a real number there (a user expression outside its domain): keep NaN
     return h, d
+
+
+EXP_CAP = 1e5
+"""|x| beyond which the repair's e^x is taken as inf or 0: no float holds e^(±10^5), and mpmath computing
+e^(e^(e^z)) exactly takes memory and minutes (``expr:exp(exp(exp(z)))``)."""
+
+
+def _capped_exp(x: Any) -> Any:
+    import mpmath
+
+    if x > EXP_CAP:
+        return mpmath.inf
+    if x < -EXP_CAP:
+        return mpmath.mpf(0)
+    return mpmath.exp(x)
+
+
+@lru_cache(maxsize=None)
+def _capped_forms(act: Activation) -> tuple[Callable, Callable]:
+    """:func:`mpmath_forms` with e^x capped at :data:`EXP_CAP`, for repairs that end as floats anyway."""
+    mods = [{"exp": _capped_exp}, "mpmath"]
+    return sp.lambdify(z, act.expr, mods), sp.lambdify(z, act.derivative, mods)
 
 
 @lru_cache(maxsize=None)
@@ -356,5 +458,27 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
 
 
+def loss_source(act: Activation, loss: str) -> KernelSource | None:
+    """The CUDA elementwise kernel for the loss step taken through the logit (:func:`loss_form`):
+    ``a = ∂L/∂z_N`` from h_{N-1}, w_N, b_N and y; None where the engines start from ∂L/∂h_N.
+
+    >>> from symvg.activations import get
+    >>> src = loss_source(get("sigmoid"), "bce")
+    >>> src.in_params, src.out_params, src.operation.splitlines()[0]
+    ('T hp, T w, T b, T y', 'T a', 'T z = w*hp + b;')
+    >>> "1 - y" in src.operation and "exp(-fabs(z))" in src.operation
+    True
+    """
+    from sympy.printing.c import ccode
+
+    form = loss_form(act, loss)
+    if form is None:
+        return None
+    name = "symvg_loss_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + "_" + loss
+    return KernelSource("T hp, T w, T b, T y", "T a", "\n".join(["T z = w*hp + b;", f"a = {ccode(form)};"]), name,
+                        math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
+
+
 __all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "exact_local", "fp_guard", "h",
-           "lambdified", "layer_kernel", "local", "math_macros_preamble", "mpmath_forms", "output_form"]
+           "lambdified", "layer_kernel", "local", "loss_form", "loss_lambdified", "loss_source", "math_macros_preamble",
+           "mpmath_forms", "output_form", "y"]

@@ -179,6 +179,8 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
     ``shared_weights=True`` draws one network (weights (N,)) for all samples; otherwise every sample
     is its own network (weights (N, M)). Biases follow the Gaussian init and are 0 for xavier/he.
     ``engine`` is :func:`symvg.numeric.gradients`'s CPU engine (``auto``, ``fused`` or ``chunked``).
+    A gradient that overflows or is not a real number raises :class:`symvg.errors.NumericRangeError`
+    (so does, with ``log=True``, a local factor that underflowed); direct zeros are counted in ``zeros``.
     """
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise InvalidValueError(f"samples must be an integer >= 1, got {samples!r}")
@@ -204,7 +206,9 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
         B = np.zeros(shape, dtype=dt)
     x = rng.standard_normal(samples).astype(dt)
     y = (rng.integers(0, 2, samples) if chain.loss == "bce" else rng.standard_normal(samples)).astype(dt)
-    out = gradients(chain, x, y, W, B, backend=backend, dtype=dt, log=log, engine=engine)
+    # Direct: exact zeros are counted (and noted by `symvg eval`), underflowed or not; overflow and NaN are
+    # reported (symvg.errors.NumericRangeError). Log domain: a 0 must be a true 0, or it is reported too.
+    out = gradients(chain, x, y, W, B, backend=backend, dtype=dt, log=log, engine=engine, allow_underflow=not log)
     if backend == "cupy":
         import cupy
 

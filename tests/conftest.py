@@ -96,3 +96,66 @@ def assert_close_rowwise(g, ref, rel):
     """
     scale = np.abs(ref).max(axis=1, keepdims=True)
     assert (np.abs(g - ref) <= rel * np.maximum(np.abs(ref), scale)).all(), (np.abs(g - ref) / scale).max()
+
+
+def saturated_bce_inputs(z_last: float, dtype: str = "float64"):
+    """x, W, B for Chain(3, "sigmoid", loss="bce") whose last pre-activation is z_last (to rounding)."""
+    h1 = 1 / (1 + np.exp(-0.5))
+    h2 = 1 / (1 + np.exp(-h1))
+    return 1.0, np.array([0.5, 1.0, z_last / h2], dtype=dtype), np.zeros(3, dtype=dtype)
+
+
+def assert_matches_mpmath_or_flags(compute, chain, x, y, W, B, dtype, rel, log=False):
+    """``compute()`` (the gradients, or (log|g|, sign) when ``log``) agrees with symvg.numeric.reference to
+    ``rel`` row-wise, or raises a NumericRangeError -- allowed only where the exact value is beyond the dtype
+    (below its smallest subnormal, above its largest float) or not a real number. Returns "flagged" or "ok"."""
+    import mpmath
+    from symvg.errors import NumericRangeError
+    from symvg.numeric import reference
+
+    ref = reference(chain, x, y, W, B)
+    fi = np.finfo(dtype)
+
+    def beyond(v):
+        return not mpmath.isfinite(v) or (v != 0 and not fi.smallest_subnormal <= abs(v) <= fi.max)
+    try:
+        got = compute()
+    except NumericRangeError as e:
+        assert any(beyond(v) for v in ref.flat), f"flagged, but every exact value fits {dtype}: {e}"
+        return "flagged"
+    if log:
+        lg, sign = got
+        lref = np.vectorize(lambda v: float(mpmath.log(abs(v))) if v != 0 else -np.inf, otypes=[float])(ref)
+        sref = np.vectorize(lambda v: float(mpmath.sign(v)), otypes=[float])(ref)
+        assert (sign == sref).all(), (sign, sref)
+        fin = np.isfinite(lref)
+        assert (lg[~fin] == lref[~fin]).all()
+        assert (np.abs(lg[fin] - lref[fin]) <= rel * np.maximum(1.0, np.abs(lref[fin]))).all(), (lg, lref)
+        return "ok"
+    assert not any(beyond(v) for v in ref.flat), "an exact value beyond the dtype was returned without a flag"
+    assert_close_rowwise(got.astype(float), as_floats(ref), rel)
+    return "ok"
+
+
+def saturated_chain_strategy():
+    """Hypothesis: (chain, x, y, W, B, dtype, rel) -- hidden layers of moderate weight, the last one large
+    (|w_N| up to 900, so z_N reaches ±800: σ saturates past every float), MSE or BCE, y in {0, 1} or (0, 1).
+    ``rel`` is the tolerance the rounding of z_N alone allows: ~|w_N|·eps per layer."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw(d):
+        depth = d(st.integers(1, 4))
+        hidden = d(st.lists(st.sampled_from(["sigmoid", "tanh", "softplus", "linear"]), min_size=depth - 1,
+                            max_size=depth - 1))
+        loss = d(st.sampled_from(["bce", "mse"]))
+        last = "sigmoid" if loss == "bce" else d(st.sampled_from(["sigmoid", "tanh", "softplus"]))
+        dtype = d(st.sampled_from(["float64", "float32"]))
+        small = st.floats(-2, 2, allow_nan=False, width=32)
+        W = d(st.lists(small, min_size=depth - 1, max_size=depth - 1)) + [d(st.floats(-900, 900, width=32))]
+        B = d(st.lists(small, min_size=depth, max_size=depth))
+        x = d(st.floats(-3, 3, width=32))
+        y = d(st.sampled_from([0.0, 1.0, 0.25])) if loss == "bce" else d(st.floats(-2, 2, width=32))
+        rel = 64 * depth * (1 + abs(W[-1])) * float(np.finfo(dtype).eps)
+        return Chain(depth, hidden + [last], loss=loss), x, y, np.array(W), np.array(B), dtype, rel
+    return draw()

@@ -20,7 +20,8 @@ from symvg.chain import Chain  # noqa: E402
 from symvg.errors import BackendUnavailableError, InvalidValueError  # noqa: E402
 from symvg.numeric import gradients, reference  # noqa: E402
 
-from conftest import as_floats, assert_close_rowwise, network_inputs  # noqa: E402
+from conftest import (as_floats, assert_close_rowwise, assert_matches_mpmath_or_flags, network_inputs,  # noqa: E402
+                      saturated_bce_inputs)
 
 
 # ----------------------------------------------------------------------------- the vectorised exp
@@ -207,8 +208,10 @@ def test_deep_chains_take_scratch_that_is_not_kept():
     rng = np.random.default_rng(8)
     x, y, W, B = network_inputs(rng, 3000, 300, False)
     assert 2 * 6004 * fused.block_size(3000, 8) * 8 > fused.SCRATCH_KEPT
-    g = gradients(chain, x, y, W, B, engine="fused", threads=2)
-    np.testing.assert_allclose(g, gradients(chain, x, y, W, B, engine="chunked"), rtol=1e-9, atol=1e-300)
+    # 3000 tanh layers: the first layers' gradients underflow, which is accepted here (the subject is scratch)
+    g = gradients(chain, x, y, W, B, engine="fused", threads=2, allow_underflow=True)
+    np.testing.assert_allclose(g, gradients(chain, x, y, W, B, engine="chunked", allow_underflow=True), rtol=1e-9,
+                               atol=1e-300)
 
 
 def test_fused_gradients_checks_the_out_it_is_given():
@@ -242,8 +245,8 @@ def test_fused_repairs_blocks_whose_local_formulas_overflow():
     W = np.ones((3, m))
     W[0, blk + 7] = 800.0
     X, Y, W2, B2 = x, np.full(m, 0.3), W, np.zeros((3, 1))
-    raw, bad = fused.gradients_and_bad(c, X, Y, W2, B2)
-    assert bad == [slice(blk, 2 * blk)]
+    raw, bad, low = fused.gradients_and_bad(c, X, Y, W2, B2)
+    assert bad == [slice(blk, 2 * blk)] and low == []
     g = gradients(c, x, 0.3, W, 0.0, engine="fused")
     assert np.isfinite(g).all()
     cols = [0, blk + 7, m - 1]
@@ -424,3 +427,30 @@ def test_fused_uses_every_core_unless_told(monkeypatch):
     gradients(c, [1.0], 0.0, [1.0, 1.0], engine="fused")
     gradients(c, [1.0], 0.0, [1.0, 1.0], engine="fused", threads=1)
     assert seen[0] == numba.config.NUMBA_NUM_THREADS and seen[2] == 1
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_saturated_bce_matches_mpmath_or_flags(dtype):
+    # before: inf (z_N = 60, y = 0) and NaN (y = 1) from (h - y)/(h(1 - h)) at h = 1; now ∂L/∂z_N = σ(z) - y
+    chain = Chain(3, "sigmoid", loss="bce")
+    rel = 1e-12 if dtype == "float64" else 2e-5
+    seen = set()
+    for z_last in (40.0, 60.0, 800.0, -40.0, -60.0, -800.0):
+        x, W, B = saturated_bce_inputs(z_last, dtype)
+        for y in (0.0, 1.0, 0.25):
+            seen.add(assert_matches_mpmath_or_flags(
+                lambda: gradients(chain, x, y, W, B, dtype=dtype, engine="fused"),
+                chain, x, y, W.astype(float), B.astype(float), dtype, rel))
+    assert seen == {"ok", "flagged"}
+
+
+def test_fused_reports_overflow_and_underflow_found_in_its_pass():
+    from symvg.errors import OverflowReport, UnderflowReport
+
+    with pytest.raises(OverflowReport):
+        gradients(Chain(3, "sigmoid"), [1e308], 0.0, [1e308] * 3, engine="fused")
+    W = np.full((200, 3), 0.05)  # |w·σ'| ≤ 1/80 per layer: the first layers' gradients fall below 1e-324
+    with pytest.raises(UnderflowReport):
+        gradients(Chain(200, "sigmoid"), [1.0, 2.0, 3.0], 0.0, W, engine="fused")
+    g = gradients(Chain(200, "sigmoid"), [1.0, 2.0, 3.0], 0.0, W, engine="fused", allow_underflow=True)
+    assert (g[0] == 0).all() and (g[-1] != 0).all()

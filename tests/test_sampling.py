@@ -161,19 +161,31 @@ def test_cli_cupy_missing_exit_1():
     assert r.exit_code == 1 and "symvg[gpu]" in r.stderr
 
 
-def test_overflowed_gradients_give_order_statistics_not_nan():
-    # linear layers with weights ~1e40: |g| overflows float64 for most samples; np.quantile's default
-    # interpolation would compute inf - inf = NaN for the quantiles between two infs
-    import math
-    import warnings
-
+def test_overflow_and_domain_errors_are_reported_not_tabled():
+    # linear layers with weights ~1e40 overflow float64: once a table of inf (and NaN quantiles); now a report
     from symvg.chain import Chain
+    from symvg.errors import DomainError, OverflowReport
     from symvg.sampling import sample
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # numpy's "invalid value encountered in subtract" fails the test
-        s = sample(Chain(9, "linear"), samples=400, init=(0.0, 1e40), seed=1)
-    for layer in s.layers:
-        values = [layer.median_abs, layer.q05, layer.q25, layer.q75, layer.q95]
-        assert not any(math.isnan(v) for v in values), layer
-    assert math.isinf(s.layers[0].median_abs)
+    with pytest.raises(OverflowReport):
+        sample(Chain(9, "linear"), samples=400, init=(0.0, 1e40), seed=1)
+    with pytest.raises(DomainError):
+        sample(Chain(3, "expr:log(z)"), samples=50, seed=1)
+
+
+@pytest.mark.parametrize("args", [["-a", "linear", "-n", "12", "--init", "0,1e40"],
+                                  ["-a", "linear", "-n", "12", "--init", "0,1e40", "--log-domain"],
+                                  ["-n", "3", "--init", "1e308,0"], ["-n", "3", "-a", "expr:log(z)"],
+                                  ["-n", "3", "-a", "expr:sqrt(z)"], ["-n", "3", "-a", "expr:1e400*z"]])
+def test_cli_eval_reports_inf_and_nan_in_one_line_exit_1(args):
+    r = _run("eval", "-m", "50", *args)
+    assert r.exit_code == 1, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("symvg: error: dL/dw_k"), r.stderr
+
+
+def test_cli_eval_saturated_bce_is_a_table_of_numbers():
+    # issue 15: a table of nan, from (h - y)/(h(1 - h)) at h = 1
+    r = _run("eval", "-n", "3", "-m", "200", "--loss", "bce", "--init", "40,1")
+    assert r.exit_code == 0, r.output
+    assert "nan" not in r.output and "inf" not in r.output

@@ -81,7 +81,7 @@ def check_constants(acts: tuple[Activation, ...]) -> None:
 
 
 def _fmt(v: float | None, log: bool) -> str:
-    if v is None:
+    if v is None or v != v or v in (float("inf"), float("-inf")):  # log10 of a layer whose every |g| is 0
         return "-"
     return f"{v:.2f}" if log else f"{v:.3e}"
 
