@@ -46,7 +46,6 @@ True
 from __future__ import annotations
 
 import hashlib
-import inspect
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -142,15 +141,11 @@ def _step_function(name: str, n_acts: int) -> str:
 
 
 def _logit_loss(key: Key) -> Any:
-    """``kernels.loss_source`` (BCE through the logit, from the engines' forms) where the chain takes it.
-
-    On a tree without ``kernels.loss_source`` (before the engines change merges) every loss starts from
-    ∂L/∂h_N as the per-layer path then does; nothing here writes a loss form of its own.
-    """
-    printer = getattr(kernels, "loss_source", None)
-    if printer is None or key.residual:  # residual chains start from ∂L/∂h_N (loss_form is None there)
+    """``kernels.loss_source`` (BCE through the logit, from the engines' forms) where the chain takes it;
+    nothing here writes a loss form of its own."""
+    if key.residual:  # residual chains start from ∂L/∂h_N (loss_form is None there)
         return None
-    return printer(key.last, key.loss)
+    return kernels.loss_source(key.last, key.loss)
 
 
 def _loss_function(name: str, key: Key) -> tuple[str, str, bool]:
@@ -345,12 +340,6 @@ def _device_layers(layers: tuple[int, ...], device: int) -> Any:
     return cupy.asarray(np.array(layers, dtype=np.uint8))
 
 
-def _underflow_kwargs(func: Any, allow_underflow: bool) -> dict:
-    # Merge shim: numeric's gradients and _run take allow_underflow (and report underflow) once the engines
-    # change is in; before that they have no such parameter and return the zeros.
-    return {"allow_underflow": allow_underflow} if "allow_underflow" in inspect.signature(func).parameters else {}
-
-
 def _redo(chain: Chain, sub: Any, xp: Any, dtype: np.dtype, log: bool, allow_underflow: bool) -> Any:
     """The per-layer path on the flagged samples, called directly so that it can never route back into
     this kernel: it refuses NaN/inf inputs, repairs overflowing formulas exactly, and reports overflow, NaN
@@ -359,7 +348,7 @@ def _redo(chain: Chain, sub: Any, xp: Any, dtype: np.dtype, log: bool, allow_und
 
     numeric.check_finite_inputs(sub, xp)
     return numeric._run(numeric.plan(chain), xp, sub, dtype, log, numeric.CHUNK_BYTES // dtype.itemsize, 1,
-                        **_underflow_kwargs(numeric._run, allow_underflow))
+                        allow_underflow=allow_underflow)
 
 
 def finish(chain: Chain, inp: Any, G: Any, S: Any, flags: Any, status: Any, *, backend: str = "cupy",
@@ -394,7 +383,7 @@ def gradients_cuda(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = Non
 
     if refusal(chain) is not None:
         return numeric.gradients(chain, x, y, weights, biases, backend="cupy", dtype=dtype, log=log, out=out,
-                                 **_underflow_kwargs(numeric.gradients, allow_underflow))
+                                 allow_underflow=allow_underflow)
     cp = numeric.array_module("cupy")
     dt = numeric.check_dtype(dtype)
     inp = numeric.prepare(chain, x, y, weights, biases, cp, dt, check_finite=False)

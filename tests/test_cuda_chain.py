@@ -197,7 +197,7 @@ def test_past_exps_range_is_exact_or_flagged(twin, dtype):
             continue
         got = finish(chain, inp, G, S, flags, status, backend="numpy", dtype=dtype, allow_underflow=True)
         want = numeric.gradients(chain, x, y, W, B, dtype=dtype, engine="chunked",
-                                 **cuda_chain._underflow_kwargs(numeric.gradients, True))
+                                 allow_underflow=True)
         np.testing.assert_allclose(got[:, ~ok], want[:, ~ok], rtol=REL[dtype], atol=0)
 
 
@@ -319,7 +319,7 @@ def test_on_the_gpu_flagged_samples_are_redone_or_refused(cupy):
     W = np.array([[800.0, 1.0, -800.0, 0.5], [1.0] * 4, [0.5] * 4])  # softplus' = e^z/(1+e^z) = inf/inf at 800
     got = cupy.asnumpy(cuda_chain.gradients_cuda(chain, x, 0.0, W, allow_underflow=True))
     want = numeric.gradients(chain, x, 0.0, W, engine="chunked",
-                             **cuda_chain._underflow_kwargs(numeric.gradients, True))
+                             allow_underflow=True)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     W[1, 2] = np.nan
     with pytest.raises(errors.InvalidValueError, match="must be finite"):
