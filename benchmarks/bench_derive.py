@@ -17,7 +17,7 @@ import time
 import sympy as sp
 
 from symvg import Chain, derive
-from symvg.derive import _derive
+from symvg.symbolic.derive import _derive
 
 
 def structured(depth: int, activation: str) -> float:

@@ -9,9 +9,9 @@ One process, inputs already on the device, min of ``--repeats`` synchronised cal
 
   floor        a device-to-device copy moving the same bytes as the gradient must (read x, y, W, B,
                write the (N, M) result): half that many bytes copied, since a copy reads and writes
-  symvg chain  symvg.cuda_chain.gradients_cuda: one kernel for the whole chain, writing into out=
+  symvg chain  symvg.engines.cuda.gradients_cuda: one kernel for the whole chain, writing into out=
   symvg fresh  the same returning a fresh result
-  symvg layer  symvg.numeric.gradients(backend="cupy"): one CuPy ElementwiseKernel per layer (today's path)
+  symvg layer  symvg.engines.numeric.gradients(backend="cupy"): one CuPy ElementwiseKernel per layer (today's path)
   torch        PyTorch eager CUDA autograd, weights one (N, M) leaf (shared weights expanded, so torch also
                returns per-sample gradients)
   compile      torch.compile(torch.func.grad(loss)) (only where --compile-depths/--compile-dtypes say:
@@ -133,8 +133,8 @@ def optional(name: str):
 
 
 def bench(cupy, args) -> None:
-    from symvg.chain import Chain
-    from symvg.cuda_chain import gradients_cuda
+    from symvg.symbolic.chain import Chain
+    from symvg.engines.cuda import gradients_cuda
 
     torch = optional("torch")
     torch = torch if torch is not None and torch.cuda.is_available() else None
@@ -165,9 +165,9 @@ def bench(cupy, args) -> None:
 
 def measure(cupy, torch, jax, args, rng, n: int, dtype: str, per_sample: bool) -> tuple[dict, float]:
     """Times (s) of every contender on one configuration, and symvg's two paths' max row-relative difference."""
-    from symvg.chain import Chain
-    from symvg.cuda_chain import gradients_cuda
-    from symvg.numeric import gradients
+    from symvg.symbolic.chain import Chain
+    from symvg.engines.cuda import gradients_cuda
+    from symvg.engines.numeric import gradients
 
     chain, m, reps, sync = Chain(n, "sigmoid"), args.samples, args.repeats, cupy.cuda.Device().synchronize
     shape = (n, m) if per_sample else (n,)
@@ -235,9 +235,9 @@ def torch_activations(torch):
 def agree(cupy, args) -> int:
     """Every catalogue activation (plain, residual; MSE, and BCE for the sigmoid) against torch CUDA float64
     autograd: max |symvg − torch| over each row's largest |torch|. Returns the number of failures."""
-    from symvg.activations import names
-    from symvg.chain import Chain
-    from symvg.cuda_chain import gradients_cuda
+    from symvg.symbolic.activations import names
+    from symvg.symbolic.chain import Chain
+    from symvg.engines.cuda import gradients_cuda
 
     torch = optional("torch")
     if torch is None or not torch.cuda.is_available():

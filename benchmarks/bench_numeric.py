@@ -6,10 +6,10 @@
 One run, the same data for every contender, float64 and float32, weights shared (N,) and per
 sample (N, M). Times are the minimum of several repeats (wall clock). Contenders:
 
-  fused        symvg.numeric.gradients(engine="fused"): one numba kernel, 2 threads (symvg's fastest path),
+  fused        symvg.engines.numeric.gradients(engine="fused"): one numba kernel, 2 threads (symvg's fastest path),
                a fresh (N, M) result each call
   out=         the same writing into one reused result (out=), as a training loop or a sweep would
-  chunked      symvg.numeric.gradients(engine="chunked"): the NumPy engine, the better of 1 and 2 threads
+  chunked      symvg.engines.numeric.gradients(engine="chunked"): the NumPy engine, the better of 1 and 2 threads
   torch        PyTorch CPU autograd, 2 threads, N leaf weight tensors of shape (M,), one backward
   lambdify     sympy.lambdify of each layer's closed form, no cse (timed on fewer samples, scaled up)
   lambdify+cse the same with cse=True (timed on fewer samples, scaled up)
@@ -32,11 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import sympy as sp
 
-from symvg import fused
-from symvg.chain import Chain
-from symvg.derive import derive
-from symvg.numeric import compile as nc_compile
-from symvg.numeric import gradients
+from symvg.engines import fused
+from symvg.symbolic.chain import Chain
+from symvg.symbolic.derive import derive
+from symvg.engines.numeric import compile as nc_compile
+from symvg.engines.numeric import gradients
 
 
 def best(f, repeats, clock=time.perf_counter):
@@ -156,7 +156,7 @@ def gpu_section(chain, n, m, reps, rng):
     """symvg's CuPy backend (one fused ElementwiseKernel per layer) against torch on the same GPU, when
     both a GPU and CuPy are present; inputs already on the device, times synchronised."""
     try:
-        from symvg.numeric import array_module
+        from symvg.engines.numeric import array_module
 
         cupy = array_module("cupy")
     except Exception as e:  # noqa: BLE001 - any reason means "skip", and the reason is printed
@@ -306,7 +306,7 @@ def main(argv=None):
               f"out= {co * 1e3:5.1f} ms  exp {ce * 1e3:4.1f} ms  ratio {co / ce:4.2f}x  |  memory {cm * 1e3:4.1f} ms  "
               f"out=/(exp + memory) {co / (ce + cm):4.2f}x")
 
-    print("\nsymbolic time per depth, sigmoid: derive(chain, 1) (symvg.derive) and numeric.compile(chain):")
+    print("\nsymbolic time per depth, sigmoid: derive(chain, 1) (symvg.symbolic.derive) and numeric.compile(chain):")
     for depth in depths:
         c = Chain(depth, "sigmoid")
         t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Jacobian spectra at initialisation: wall time of ``symvg.spectrum.spectrum`` against width, depth and samples.
+"""Jacobian spectra at initialisation: wall time of ``symvg.theory.spectrum.spectrum`` against width, depth and samples.
 
     python benchmarks/bench_spectrum.py            # up to width 1024, depth 200 (minutes on a shared machine)
     python benchmarks/bench_spectrum.py --quick    # a small smoke run (seconds)
@@ -13,7 +13,7 @@ import argparse
 import os
 import time
 
-from symvg.spectrum import spectrum
+from symvg.theory.spectrum import spectrum
 
 FULL = [(256, 50, 1), (256, 50, 8), (512, 100, 1), (1024, 200, 1)]
 QUICK = [(64, 10, 1), (64, 10, 4), (128, 20, 1)]

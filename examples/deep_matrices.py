@@ -18,15 +18,15 @@ import sys
 
 import sympy as sp
 
-from symvg import meanfield as mf
-from symvg.activations import get
-from symvg.bounds import depth_bound
-from symvg.chain import Chain
-from symvg.clipping import clip_by_norm
-from symvg.derive import derive
-from symvg.matrices import derive_vector
-from symvg.rnn import simulate_rnn
-from symvg.spectrum import spectrum
+from symvg.theory import meanfield as mf
+from symvg.symbolic.activations import get
+from symvg.symbolic.bounds import depth_bound
+from symvg.symbolic.chain import Chain
+from symvg.theory.clipping import clip_by_norm
+from symvg.symbolic.derive import derive
+from symvg.theory.matrices import derive_vector
+from symvg.theory.rnn import simulate_rnn
+from symvg.theory.spectrum import spectrum
 
 DEPTH, WIDTH, SIGMA_B2 = 50, 64, "0.01"
 

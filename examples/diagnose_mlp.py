@@ -9,7 +9,7 @@
 
 Plain SGD on synthetic regression data made here. Every step logs each weight layer's gradient
 norm, bias-gradient norm, Frobenius and spectral norms, σw², σb² and the fraction of weights
-near zero with :func:`symvg.torchlog.collect_torch`; the logs are written as CSV and read back and
+near zero with :func:`symvg.logs.pytorch.collect_torch`; the logs are written as CSV and read back and
 diagnosed exactly as ``symvg diagnose LOG.csv --lr LR`` would.
 
 Run it (needs PyTorch: ``pip install torch``)::
@@ -26,8 +26,9 @@ import tempfile
 from pathlib import Path
 
 from symvg import diagnose as dg
-from symvg import diagnose_views
-from symvg import logs, torchlog
+from symvg.views import diagnosis as diagnose_views
+from symvg import logs
+from symvg.logs import pytorch as torchlog
 
 DEPTH, WIDTH, INPUTS = 10, 32, 16
 STEPS, BATCH, LR = 100, 64, 0.05

@@ -5,10 +5,11 @@ Run:  python examples/quickstart.py
 
 from __future__ import annotations
 
-from symvg import Chain, derive, render
-from symvg.activations import get
-from symvg.bounds import depth_bound, gradient_bound
-from symvg.numeric import gradients
+from symvg import Chain, derive
+from symvg.views import render
+from symvg.symbolic.activations import get
+from symvg.symbolic.bounds import depth_bound, gradient_bound
+from symvg.engines.numeric import gradients
 
 
 def main() -> dict:

@@ -3,7 +3,7 @@
 Run:  python examples/remedy_lstm.py
 """
 
-from symvg import lstm
+from symvg.theory import lstm
 
 print("# c_s = f_s·c_{s-1} + i_s·g_s, gates given; sympy.diff of c_4 in c_0:")
 print(f"  dc4/dc0 = {lstm.cell_gradient(4)}")

@@ -3,8 +3,8 @@
 Run:  python examples/remedy_relu.py
 """
 
-from symvg import relu
-from symvg.regime import regime
+from symvg.theory import relu
+from symvg.symbolic.regime import regime
 
 N = 10
 

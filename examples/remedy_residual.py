@@ -3,9 +3,9 @@
 Run:  python examples/remedy_residual.py
 """
 
-from symvg.chain import Chain
-from symvg.derive import derive
-from symvg.residual import derive_jacobian, path_expansion, residual_bounds
+from symvg.symbolic.chain import Chain
+from symvg.symbolic.derive import derive
+from symvg.theory.residual import derive_jacobian, path_expansion, residual_bounds
 
 e = path_expansion(3)
 print("# the path expansion of dh3/dh0 (φ' left abstract)")

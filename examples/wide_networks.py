@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symvg import meanfield as mf
-from symvg.activations import get
+from symvg.theory import meanfield as mf
+from symvg.symbolic.activations import get
 
 
 def _show(c: mf.CriticalPoint) -> str:

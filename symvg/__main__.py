@@ -1,6 +1,6 @@
 """``python -m symvg`` is ``symvg``."""
 
-from .cli import main
+from symvg.cli import main
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Union
 
-from .errors import InvalidValueError, SymvgRuntimeError
+from symvg.errors import InvalidValueError, SymvgRuntimeError
 
 Content = Union[str, bytes, Callable[[BinaryIO], None]]
 

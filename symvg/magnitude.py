@@ -31,7 +31,7 @@ from typing import Iterable, Union
 import mpmath
 import sympy as sp
 
-from .errors import InvalidValueError
+from symvg.errors import InvalidValueError
 
 DPS = 30
 """Digits of every mpmath evaluation here."""

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg import activations as A
-from symvg.activations import z
+from symvg.symbolic import activations as A
+from symvg.symbolic.activations import z
 from symvg.errors import InvalidValueError, UnknownActivationError
 
 EXPECTED_EXACT = {  # independent expectations: what a textbook says sup|φ'| is

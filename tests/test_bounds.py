@@ -8,8 +8,8 @@ import sympy as sp
 
 from conftest import random_values
 from symvg import Chain, derive
-from symvg import activations as A
-from symvg.bounds import (compare_power, depth_bound, depth_to_cross, forward_values, gradient_bound, neutral_weights,
+from symvg.symbolic import activations as A
+from symvg.symbolic.bounds import (compare_power, depth_bound, depth_to_cross, forward_values, gradient_bound, neutral_weights,
                           stable_weight_range, verdict)
 from symvg.errors import InvalidValueError, ProofError
 

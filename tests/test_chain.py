@@ -1,7 +1,7 @@
 import pytest
 import sympy as sp
 
-from symvg.chain import Chain, x, y
+from symvg.symbolic.chain import Chain, x, y
 from symvg.errors import InvalidChainError, LossDomainError, UnknownActivationError
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from symvg.activations import names
+from symvg.symbolic.activations import names
 from symvg.cli import cli
-from symvg.regime import regime
+from symvg.symbolic.regime import regime
 
 
 def run(*args):

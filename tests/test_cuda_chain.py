@@ -1,7 +1,7 @@
 """The whole-chain CUDA kernel without a GPU: its printed source is compiled as C99 behind a thin shim
 (tests/conftest.py: the CUDA qualifiers defined away, one "thread" whose grid-stride loop visits every
 sample), called with the very arguments the host side would launch it with, and checked against mpmath
-(symvg.numeric.reference) and the NumPy engine.
+(symvg.engines.numeric.reference) and the NumPy engine.
 
 Every variant is compiled once per session, all in one C file (one compiler run, -O0: ~70 kernels in ~1 s). Inputs are
 float32 numbers, so one mpmath reference serves both dtypes.
@@ -15,11 +15,12 @@ import mpmath
 import numpy as np
 import pytest
 
-from symvg import cuda_chain, errors, numeric
-from symvg.activations import get, names
-from symvg.chain import Chain
-from symvg.cuda_chain import FLAG_NONFINITE, FLAG_UNDERFLOW, SEG, chain_source, finish, kernel_key, launch_args
-from symvg.kernels import elementwise_source, local
+from symvg.engines import cuda as cuda_chain, numeric
+from symvg import errors
+from symvg.symbolic.activations import get, names
+from symvg.symbolic.chain import Chain
+from symvg.engines.cuda import FLAG_NONFINITE, FLAG_UNDERFLOW, SEG, chain_source, finish, kernel_key, launch_args
+from symvg.engines.kernels import elementwise_source, local
 
 from conftest import C_COMPILER, CUDA_AS_C_SHIM, as_floats, assert_close_rowwise, compile_c
 

@@ -1,5 +1,5 @@
 """The CuPy path without a GPU: every ElementwiseKernel body symvg prints is compiled as C99 with gcc and
-run, on its own against the NumPy kernels, and inside symvg.numeric's CUDA control flow (one kernel per
+run, on its own against the NumPy kernels, and inside symvg.engines.numeric's CUDA control flow (one kernel per
 layer, the device-side repair of overflowing formulas) with NumPy standing in for CuPy.
 
 Strict C99 (``-std=c99``) leaves glibc's M_PI and friends undefined, as NVRTC does, so the kernels'
@@ -16,10 +16,10 @@ import types
 import numpy as np
 import pytest
 
-from symvg import numeric
-from symvg.activations import get, names
-from symvg.chain import Chain
-from symvg.kernels import elementwise_source, fp_guard, layer_kernel, local
+from symvg.engines import numeric
+from symvg.symbolic.activations import get, names
+from symvg.symbolic.chain import Chain
+from symvg.engines.kernels import elementwise_source, fp_guard, layer_kernel, local
 
 CC = shutil.which("gcc") or shutil.which("cc")
 pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
@@ -112,7 +112,7 @@ def test_printed_kernel_matches_the_numpy_kernel(library, name, dtype):
 
 
 class _NumpyAsCupy(types.SimpleNamespace):
-    """NumPy under another name, so symvg.numeric takes its CUDA branch (``xp is not np``)."""
+    """NumPy under another name, so symvg.engines.numeric takes its CUDA branch (``xp is not np``)."""
 
     def __getattr__(self, attr):
         return getattr(np, attr)
@@ -147,7 +147,7 @@ LOSS_ACTS = ["sigmoid", "hard_sigmoid"]
 @pytest.fixture(scope="module")
 def loss_library(tmp_path_factory):
     """The printed BCE loss kernels (∂L/∂z_N through the logit) as C, one per activation and dtype."""
-    from symvg.kernels import loss_source
+    from symvg.engines.kernels import loss_source
 
     funcs, index = [], {}
     for i, name in enumerate(LOSS_ACTS):

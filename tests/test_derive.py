@@ -5,10 +5,10 @@ import pytest
 import sympy as sp
 
 from conftest import random_values
-from symvg import activations as A
-from symvg.activations import z
-from symvg.chain import Chain
-from symvg.derive import MAX_CLOSED_FORM_DEPTH, derive
+from symvg.symbolic import activations as A
+from symvg.symbolic.activations import z
+from symvg.symbolic.chain import Chain
+from symvg.symbolic.derive import MAX_CLOSED_FORM_DEPTH, derive
 from symvg.errors import InvalidChainError, InvalidValueError
 
 

@@ -14,9 +14,10 @@ from click.testing import CliRunner
 
 import symvg.cli
 from symvg import diagnose as dg
-from symvg import diagnose_views as dv
-from symvg import events, logs, torchlog
-from symvg.activations import get as get_activation
+from symvg.views import diagnosis as dv
+from symvg.logs import events, pytorch as torchlog
+from symvg import logs
+from symvg.symbolic.activations import get as get_activation
 from symvg.errors import BackendUnavailableError, InvalidValueError, SymvgInputError, UnknownActivationError
 
 DATA = Path(__file__).parent / "data"
@@ -673,7 +674,7 @@ def _bytes_field(field: int, data: bytes) -> bytes:
 
 
 def _record(data: bytes) -> bytes:
-    from symvg.events import masked_crc32c
+    from symvg.logs.events import masked_crc32c
 
     head = len(data).to_bytes(8, "little")
     return (head + masked_crc32c(head).to_bytes(4, "little") + data
@@ -719,7 +720,7 @@ def write_events(path: Path, steps: int = 4, layers: int = 3) -> Path:
 
 
 def test_crc32c_matches_its_published_check_value():
-    from symvg.events import masked_crc32c
+    from symvg.logs.events import masked_crc32c
 
     crc = 0xE3069283  # crc32c(b"123456789"), the CRC catalogue's check value for CRC-32C
     assert masked_crc32c(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF

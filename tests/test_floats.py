@@ -12,11 +12,11 @@ import sympy as sp
 from click.testing import CliRunner
 
 import symvg.cli
-from symvg import floats
+from symvg.theory import floats
 from symvg.exact import to_rational
-from symvg.commands.floats import expand_greedy
+from symvg.cli.floats import expand_greedy
 from symvg.errors import InvalidValueError
-from symvg.floats import first_power_below, round_to, simulate_steps, underflow, update
+from symvg.theory.floats import first_power_below, round_to, simulate_steps, underflow, update
 
 # ----------------------------------------------------------------------------- an independent reference
 

@@ -1,4 +1,4 @@
-"""symvg.fused (the numba engine) against mpmath at 50 digits and against the chunked NumPy engine.
+"""symvg.engines.fused (the numba engine) against mpmath at 50 digits and against the chunked NumPy engine.
 
 Each activation/loss/dtype compiles one kernel (~2 s), so the cases below share kernels where they can:
 shared and per-sample weights, residual or not, and any depth run through the same compiled code.
@@ -14,11 +14,11 @@ import pytest
 
 numba = pytest.importorskip("numba")
 
-from symvg import fused, numeric  # noqa: E402
-from symvg.activations import names  # noqa: E402
-from symvg.chain import Chain  # noqa: E402
+from symvg.engines import fused, numeric  # noqa: E402
+from symvg.symbolic.activations import names  # noqa: E402
+from symvg.symbolic.chain import Chain  # noqa: E402
 from symvg.errors import BackendUnavailableError, InvalidValueError  # noqa: E402
-from symvg.numeric import gradients, reference  # noqa: E402
+from symvg.engines.numeric import gradients, reference  # noqa: E402
 
 from conftest import (as_floats, assert_close_rowwise, assert_matches_mpmath_or_flags, network_inputs,  # noqa: E402
                       saturated_bce_inputs)
@@ -117,7 +117,7 @@ def test_vexpm1_within_2_ulp_of_mpmath_and_its_special_values_like_libm(dtype):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_tanh_pair_within_2_ulp_and_its_derivative_within_4(dtype):
     # The vectorised tanh: Cephes' rational function below |z| = 0.625, (1 - e)/(1 + e) above.
-    from symvg.activations import get
+    from symvg.symbolic.activations import get
 
     f = fused.pair(get("tanh"), dtype)
 
@@ -411,7 +411,7 @@ def test_a_kernel_numba_cannot_compile_falls_back_or_is_refused(monkeypatch):
 
 
 def test_sample_reports_the_engine_that_ran_for_its_dtype():
-    from symvg.sampling import sample
+    from symvg.engines.sampling import sample
 
     c = Chain(3, "expr:z/(6 + abs(z))")
     numeric.compile(c, dtype="float32")

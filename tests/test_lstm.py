@@ -1,4 +1,4 @@
-"""The LSTM cell path (symvg.lstm) against sympy.diff, torch autograd, and a plain RNN."""
+"""The LSTM cell path (symvg.theory.lstm) against sympy.diff, torch autograd, and a plain RNN."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg import lstm as L
+from symvg.theory import lstm as L
 from symvg.errors import InvalidValueError
 
 
@@ -94,8 +94,8 @@ def test_huge_weight_json_has_null_and_log10_not_inf():
 
 def test_an_unbounded_gamma_is_refused_not_printed(monkeypatch):
     """Once a proof says sup|φ'| = ∞ (exp(z)), no (γ|w|)^T is built on it: one specific error, not inf."""
-    from symvg.activations import Activation
-    from symvg.residual import residual_bounds
+    from symvg.symbolic.activations import Activation
+    from symvg.theory.residual import residual_bounds
     monkeypatch.setattr(Activation, "gamma", property(lambda self: sp.oo))
     with pytest.raises(InvalidValueError, match="unbounded"):
         L.compare(5, activation="sigmoid")

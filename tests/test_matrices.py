@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg.activations import get
-from symvg.chain import Chain
-from symvg.derive import derive
+from symvg.symbolic.activations import get
+from symvg.symbolic.chain import Chain
+from symvg.symbolic.derive import derive
 from symvg.errors import InvalidChainError, InvalidValueError
-from symvg.matrices import D, H, W, backprop, delta, derivative_floor, derive_vector, norm_bounds
+from symvg.theory.matrices import D, H, W, backprop, delta, derivative_floor, derive_vector, norm_bounds
 
 
 @pytest.mark.parametrize("act", ["tanh", "sigmoid"])

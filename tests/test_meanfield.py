@@ -21,12 +21,12 @@ import pytest
 import sympy as sp
 from click.testing import CliRunner
 
-from symvg import meanfield as mf
-from symvg.activations import SELU_ALPHA, SELU_SCALE, get, z
+from symvg.theory import meanfield as mf
+from symvg.symbolic.activations import SELU_ALPHA, SELU_SCALE, get, z
 from symvg.exact import to_rational
 from symvg.cli import cli
 from symvg.errors import InvalidValueError, SymvgInputError
-from symvg.meanfield.quadrature import _numpy_function
+from symvg.theory.meanfield.quadrature import _numpy_function
 
 mpmath.mp.dps = 30
 

@@ -2,7 +2,7 @@
 
 1. A static scan (``ast``) of every .py under symvg/ for the ways Python can run text: ``eval``, ``exec``,
    ``__import__``, builtin ``compile``, ``sympify``/``parse_expr``/``S(...)`` (SymPy's string parsers are
-   ``eval`` underneath), and ``lambdify`` of a string. ``symvg.numeric.compile`` is a legitimate name, so a
+   ``eval`` underneath), and ``lambdify`` of a string. ``symvg.engines.numeric.compile`` is a legitimate name, so a
    bare ``compile(...)`` counts only where the module does not define or import its own ``compile``.
 2. Hostile expressions through the real CLI (``symvg bound --activation "expr:..."``): each is refused with
    one line and exit 2, in bounded time, and none of them has a side effect.

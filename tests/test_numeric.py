@@ -1,4 +1,4 @@
-"""symvg.numeric and symvg.kernels against independent references: mpmath at 50 digits, exact SymPy
+"""symvg.engines.numeric and symvg.engines.kernels against independent references: mpmath at 50 digits, exact SymPy
 evaluation of the derivation, and PyTorch autograd when it is installed."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg.activations import get, names, z
-from symvg.chain import Chain
-from symvg.derive import derive
+from symvg.symbolic.activations import get, names, z
+from symvg.symbolic.chain import Chain
+from symvg.symbolic.derive import derive
 from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValueError, UnderflowReport
-from symvg.kernels import elementwise_source, fp_guard, h, local, output_form
-from symvg.numeric import compile, estimate_bytes, gradients, reference
+from symvg.engines.kernels import elementwise_source, fp_guard, h, local, output_form
+from symvg.engines.numeric import compile, estimate_bytes, gradients, reference
 
 from conftest import (as_floats, assert_close_rowwise, assert_matches_mpmath_or_flags, network_inputs,
                       saturated_bce_inputs)
@@ -311,7 +311,7 @@ def test_logistic_kernel_survives_huge_pre_activations(dtype, engine):
 
 def test_unfolded_backward_equals_folded():
     # CuPy runs the backward without folding w into φ' (see numeric._forward); check that branch on NumPy
-    from symvg import numeric as nm
+    from symvg.engines import numeric as nm
 
     c = Chain(7, ["sigmoid", "tanh", "relu", "gelu", "linear", "elu", "silu"])
     p, rng, m = nm.plan(c), np.random.default_rng(0), 50
@@ -343,7 +343,7 @@ def test_local_pieces_keep_relative_accuracy_where_formulas_cancel():
     at z << 0 (z·(1 + erf(z/√2))/2 is 0 at z = -10, and SymPy turns erfc(-u) back into 2 - erfc(u))."""
     import mpmath
 
-    from symvg.kernels import layer_kernel, local
+    from symvg.engines.kernels import layer_kernel, local
 
     zs = np.array([-30.0, -15.0, -10.0, -0.5, 0.0, 3.0, 15.0, 30.0, -50.0])
     sqrt2 = mpmath.sqrt(2)

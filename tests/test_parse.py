@@ -9,9 +9,9 @@ import pytest
 import sympy as sp
 import sympy.parsing.sympy_parser
 
-import symvg.activations as acts
+import symvg.symbolic.activations as acts
 from symvg.errors import ExpressionError, SymvgInputError
-from symvg.parse import MAX_CHARS, parse_expression
+from symvg.symbolic.parse import MAX_CHARS, parse_expression
 
 z = acts.z
 

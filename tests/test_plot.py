@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 pytest.importorskip("matplotlib")
 
-from symvg import plot  # noqa: E402
+from symvg.views import plot  # noqa: E402
 from symvg.cli import cli  # noqa: E402
-from symvg.commands.sweep import parse_range  # noqa: E402
+from symvg.cli.sweep import parse_range  # noqa: E402
 from symvg.errors import InvalidValueError  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def test_derivatives_mark_the_supremum():
 
 
 def test_phase_diagram():
-    pytest.importorskip("symvg.meanfield")
+    pytest.importorskip("symvg.theory.meanfield")
     ax = plot.plot_phase("tanh", n=9).axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == (plot.PHASE_XLABEL, plot.PHASE_YLABEL)
 

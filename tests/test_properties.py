@@ -27,13 +27,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symvg import activations as A
-from symvg.bounds import gradient_bound
-from symvg.chain import Chain
+from symvg.symbolic import activations as A
+from symvg.symbolic.bounds import gradient_bound
+from symvg.symbolic.chain import Chain
 from symvg.cli import cli
-from symvg.derive import derive
-from symvg import fused
-from symvg.numeric import gradients, reference
+from symvg.symbolic.derive import derive
+from symvg.engines import fused
+from symvg.engines.numeric import gradients, reference
 
 NAMES = A.names()
 SMOOTH = [n for n in ("sigmoid", "tanh", "softplus", "gelu", "silu", "linear", "erf") if n in NAMES]
@@ -118,7 +118,7 @@ problem's own sensitivity, measured by re-running the 50-digit reference on inpu
 digits at z = 15), softplus as log(1 + e^z) (0 below z = -37) and GELU's 1 + erf(u) (cancels for z << 0).
 The last one came back: the kernel wrote it as erfc(-u), and SymPy quietly evaluated erfc(-u) to 2 - erfc(u)
 inside lambdify, so a saturated sigmoid chain ending in GELU was still 1.1e-12 off. erfc(-u) is now a
-function SymPy cannot rewrite (``symvg.kernels.erfcneg``)."""
+function SymPy cannot rewrite (``symvg.engines.kernels.erfcneg``)."""
 
 
 def _nudged(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -213,7 +213,7 @@ FORMATS = ["text", "unicode", "latex", "markdown", "json"]
 @settings(max_examples=6, **SETTINGS)
 @given(st.integers(1, 5), st.sampled_from(NAMES), st.integers(1, 9), st.booleans(), st.sampled_from(["mse", "bce"]))
 def test_derive_is_byte_identical_every_format(n, act, k, residual, loss):
-    derive_mod = sys.modules["symvg.derive"]  # the package exports the function under the same name
+    derive_mod = sys.modules["symvg.symbolic.derive"]  # the package exports the function under the same name
 
     if loss == "bce":  # bce needs h_N in (0, 1): Chain refuses other outputs (tests/test_chain.py)
         act, residual = "sigmoid", False

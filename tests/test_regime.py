@@ -1,4 +1,4 @@
-"""Vanishing and exploding both ways (symvg.regime), and the catalogue's erf and selu."""
+"""Vanishing and exploding both ways (symvg.symbolic.regime), and the catalogue's erf and selu."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg import activations as A
-from symvg import bounds
-from symvg.activations import z
+from symvg.symbolic import activations as A
+from symvg.symbolic import bounds
+from symvg.symbolic.activations import z
 from symvg.errors import InvalidValueError
-from symvg.bounds import derivative_floor
-from symvg.regime import regime
+from symvg.symbolic.bounds import derivative_floor
+from symvg.symbolic.regime import regime
 
 
 def test_erf_and_selu_suprema_and_constants():

@@ -1,4 +1,4 @@
-"""ReLU remedies (symvg.relu): inactive units, blocked paths and the leaky floor, against exact maths and sampling."""
+"""ReLU remedies (symvg.theory.relu): inactive units, blocked paths and the leaky floor, against exact maths and sampling."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import sympy as sp
 from scipy.stats import norm
 
-from symvg import relu as R
-from symvg.chain import Chain
-from symvg.derive import derive
+from symvg.theory import relu as R
+from symvg.symbolic.chain import Chain
+from symvg.symbolic.derive import derive
 from symvg.errors import InvalidValueError
 
 
@@ -104,11 +104,11 @@ def test_monte_carlo_guards():
 
 
 def test_monte_carlo_memory_guard_is_evals(monkeypatch):
-    """One guard: patching the memory that ``symvg.sampling`` sees refuses relu's Monte Carlo and eval alike."""
-    import symvg.sampling
+    """One guard: patching the memory that ``symvg.engines.sampling`` sees refuses relu's Monte Carlo and eval alike."""
+    import symvg.engines.sampling
     from click.testing import CliRunner
     from symvg.cli import cli
-    monkeypatch.setattr(symvg.sampling, "available_memory", lambda: 10**6)
+    monkeypatch.setattr(symvg.engines.sampling, "available_memory", lambda: 10**6)
     with pytest.raises(InvalidValueError, match="MB"):
         R.simulate_alive_path(10, 100_000)
     for args in (["relu", "--samples", "100000"], ["eval", "-n", "10", "-m", "100000"]):

@@ -12,10 +12,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from symvg import render
-from symvg.bounds import depth_bound
-from symvg.chain import Chain
-from symvg.derive import derive
+from symvg.views import render
+from symvg.symbolic.bounds import depth_bound
+from symvg.symbolic.chain import Chain
+from symvg.symbolic.derive import derive
 from symvg.errors import InvalidValueError
 
 GOLDEN = Path(__file__).parent / "golden"

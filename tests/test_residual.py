@@ -1,4 +1,4 @@
-"""Residual path expansion (symvg.residual) against sympy.expand, derive, sympy.diff and sampling."""
+"""Residual path expansion (symvg.theory.residual) against sympy.expand, derive, sympy.diff and sampling."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg import residual as Rs
-from symvg.activations import get, z
-from symvg.chain import Chain
-from symvg.derive import derive
+from symvg.theory import residual as Rs
+from symvg.symbolic.activations import get, z
+from symvg.symbolic.chain import Chain
+from symvg.symbolic.derive import derive
 from symvg.errors import InvalidValueError
 
 

@@ -1,4 +1,4 @@
-"""RNNs through time (bound, PMB condition, width 1 against symvg.lstm) and gradient clipping (exact, torch)."""
+"""RNNs through time (bound, PMB condition, width 1 against symvg.theory.lstm) and gradient clipping (exact, torch)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg import lstm
-from symvg.clipping import TORCH_EPS, clip_by_norm
+from symvg.theory import lstm
+from symvg.theory.clipping import TORCH_EPS, clip_by_norm
 from symvg.errors import InvalidValueError
-from symvg.rnn import derive_rnn, pmb_condition, simulate_rnn
+from symvg.theory.rnn import derive_rnn, pmb_condition, simulate_rnn
 
 
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "relu", "linear"])
@@ -46,7 +46,7 @@ def test_exploding_needs_gamma_sigma_above_one_but_it_is_not_enough():
 
 
 def test_width_one_equals_symvg_lstm_rnn_product():
-    # symvg.lstm builds ∏ w·φ'(z_s) symbolically; simulate_rnn's width-1 run must give the same number.
+    # symvg.theory.lstm builds ∏ w·φ'(z_s) symbolically; simulate_rnn's width-1 run must give the same number.
     steps, seed = 6, 4
     s = simulate_rnn("tanh", width=1, steps=steps, spectral_radius=0.8, input_scale=0.7, seed=seed)
     rng = np.random.default_rng(seed)

@@ -1,4 +1,4 @@
-"""symvg.sampling and the ``symvg eval`` command."""
+"""symvg.engines.sampling and the ``symvg eval`` command."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 import symvg.cli
-from symvg.chain import Chain
+from symvg.symbolic.chain import Chain
 from symvg.errors import InvalidValueError
-from symvg.numeric import gradients
-from symvg.sampling import check_memory, init_params, sample
+from symvg.engines.numeric import gradients
+from symvg.engines.sampling import check_memory, init_params, sample
 
 
 def test_stats_match_a_direct_computation():
@@ -163,9 +163,9 @@ def test_cli_cupy_missing_exit_1():
 
 def test_overflow_and_domain_errors_are_reported_not_tabled():
     # linear layers with weights ~1e40 overflow float64: once a table of inf (and NaN quantiles); now a report
-    from symvg.chain import Chain
+    from symvg.symbolic.chain import Chain
     from symvg.errors import DomainError, OverflowReport
-    from symvg.sampling import sample
+    from symvg.engines.sampling import sample
 
     with pytest.raises(OverflowReport):
         sample(Chain(9, "linear"), samples=400, init=(0.0, 1e40), seed=1)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg.activations import get
+from symvg.symbolic.activations import get
 from symvg.errors import InvalidValueError
-from symvg.residual import dphi, path_expansion
-from symvg.skipbn import (bn_backward, bn_forward, bn_jacobian, simulate_batchnorm, simulate_skips, skip_jacobian,
+from symvg.theory.residual import dphi, path_expansion
+from symvg.theory.skipbn import (bn_backward, bn_forward, bn_jacobian, simulate_batchnorm, simulate_skips, skip_jacobian,
                           skip_paths)
 
 

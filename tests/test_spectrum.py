@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg import meanfield as mf
+from symvg.theory import meanfield as mf
 from symvg.errors import BackendUnavailableError, InvalidValueError
-from symvg.spectrum import fuss_catalan, linear_gaussian_m2, random_weights, spectrum
+from symvg.theory.spectrum import fuss_catalan, linear_gaussian_m2, random_weights, spectrum
 
 
 def test_fuss_catalan_and_exact_second_moment():

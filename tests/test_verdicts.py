@@ -1,6 +1,6 @@
 """Issue 14: every printed verdict is what the floor and ceiling prove, held against eval's sampled medians.
 
-The sampled medians come from :func:`symvg.sampling.sample` (what ``symvg eval`` runs). With constant
+The sampled medians come from :func:`symvg.engines.sampling.sample` (what ``symvg eval`` runs). With constant
 weights w (init (w, 0): every w_j = b_j = w) the gradient obeys, sample by sample,
 
     m^N·P/|w| <= |dL/dw_1| <= c^N·P/|w|,    P = |dL/dh_N|·|x|,
@@ -17,10 +17,10 @@ import pytest
 import sympy as sp
 from click.testing import CliRunner
 
-from symvg.bounds import decide, depth_bound
-from symvg.chain import Chain
+from symvg.symbolic.bounds import decide, depth_bound
+from symvg.symbolic.chain import Chain
 from symvg.cli import cli
-from symvg.sampling import sample
+from symvg.engines.sampling import sample
 
 SAMPLES = 4000
 

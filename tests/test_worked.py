@@ -1,7 +1,7 @@
 import sympy as sp
 
-from symvg import worked
-from symvg.activations import get
+from symvg.theory import worked
+from symvg.symbolic.activations import get
 
 
 def test_seed_numbers_are_exact():

@@ -1,6 +1,6 @@
 """Diagnose a real training run against the derived bound and the mean-field prediction.
 
-The input is a :class:`~symvg.logs.GradientLog` (read by :mod:`symvg.logs` / :mod:`symvg.events`):
+The input is a :class:`~symvg.logs.GradientLog` (read by :mod:`symvg.logs` / :mod:`symvg.logs.events`):
 per layer and step the norm of the weight gradient, and where logged the bias gradient, the
 weight norms, σw² and σb². The output, a :class:`Diagnosis`, says how fast gradients shrink or
 grow per layer going back from the output, whether that is vanishing, exploding or healthy --
@@ -39,7 +39,7 @@ Conventions:
   gradient is ‖δ_k‖·‖h_{k-1}‖, whose two factors can move apart; the bias gradient is δ_k alone,
   so where biases are logged their own factor is fitted too.
 * **Mean field**: each layer's χ1 = σw²·E[φ'(z)²] at the fixed point q* of its own (σw², σb²)
-  (:func:`symvg.meanfield.mean_field`), predicting a gradient-norm factor √χ1 per layer.
+  (:func:`symvg.theory.meanfield.mean_field`), predicting a gradient-norm factor √χ1 per layer.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from typing import Sequence
 
 import numpy as np
 
-from symvg import activations
+from symvg.symbolic import activations
 from symvg.errors import InvalidValueError, SymvgError
 from symvg.logs import GradientLog, LayerLog, Record, activation as _activation  # noqa: F401  (Record: the doctest)
 from symvg.diagnose.results import *  # noqa: F401,F403  the result types are part of this package's API
@@ -233,7 +233,7 @@ def _overall(classes: Sequence[str]) -> str:
 def _mean_field(acts: Sequence[activations.Activation | None], sw2: Sequence[float | None],
                 sb2: Sequence[float | None]) -> list[float | None]:
     """√χ1 for the step back from layer k+1 to layer k: φ of layer k, (σw², σb²) of layer k+1."""
-    from symvg.meanfield import mean_field
+    from symvg.theory.meanfield import mean_field
 
     out: list[float | None] = []
     for k in range(len(acts) - 1):

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
-from symvg import activations
+from symvg.symbolic import activations
 from symvg.diagnose.results import (DEAD_FRACTION, BoundComparison, DecayFit, Divergence, LayerDiagnosis,
                                     MeanFieldComparison, Remedy, Scale, _g, _g10, _pow10)
 
@@ -20,7 +20,7 @@ def saturating(act: activations.Activation) -> bool:
     >>> [saturating(activations.get(n)) for n in ("sigmoid", "tanh", "hard_sigmoid", "erf", "relu", "elu")]
     [True, True, True, True, False, False]
     """
-    from symvg.bounds import derivative_floor
+    from symvg.symbolic.bounds import derivative_floor
 
     if derivative_floor(act) != 0:
         return False

@@ -1,0 +1,217 @@
+"""The first commands: ``derive``, ``bound``, ``examples``, ``activations``."""
+
+from __future__ import annotations
+
+import click
+import sympy as sp
+
+from symvg.symbolic import activations as acts
+from symvg.symbolic import bounds
+from symvg.views import render
+from symvg.theory import worked
+from symvg.symbolic.chain import LOSSES, Chain
+from symvg.errors import InvalidValueError
+from symvg.symbolic.derive import derive as derive_chain
+from symvg.cli._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
+
+ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', or 'expr:<expression in z>'."
+
+
+@click.command()
+@click.option("--layers", "-n", type=int, default=3, show_default=True, help="Depth N of the chain.")
+@click.option("--activation", "-a", default="sigmoid", show_default=True, help=ACTIVATION_HELP)
+@click.option("--wrt", "-k", type=int, default=1, show_default=True, help="Differentiate with respect to w_K.")
+@click.option("--loss", type=click.Choice(LOSSES), default="mse", show_default=True)
+@click.option("--residual", is_flag=True, help="Skip connections: h_k = h_{k-1} + φ(z_k).")
+@click.option("--no-bias", is_flag=True, help="Drop the biases b_k.")
+@click.option("--at", "at", multiple=True, metavar="NAME=VALUE",
+              help="Evaluate at numbers, e.g. --at x=1 --at w1=0.5 (every input; unset ones are 0 for b, 1 for w).")
+@format_option("text", "unicode", "latex", "markdown", "json")
+@click.option("--standalone", is_flag=True, help="With --format latex: a complete document for pdflatex.")
+@output_option
+def derive(layers: int, activation: str, wrt: int, loss: str, residual: bool, no_bias: bool, at: tuple[str, ...],
+           fmt: str, standalone: bool, output: str | None) -> None:
+    """Derive dL/dw_K through an N-layer chain, factor by factor.
+
+    \b
+    symvg derive --layers 3
+    symvg derive --layers 3 --at x=1 --at y=0 --at w1=0.5
+    symvg derive --layers 4 --format latex --standalone --output d.tex
+    """
+    precheck_output(output)
+    chain = Chain(layers, activation, loss=loss, bias=not no_bias, residual=residual)
+    d = derive_chain(chain, wrt)
+    values = _values(chain, at) if at else None
+    views = {"text": render.text, "unicode": render.unicode, "markdown": render.markdown,
+             "latex": lambda d, values: render.latex(d, values, standalone=standalone),
+             "json": lambda d, values: to_json(render.to_dict(d, values))}
+    emit(views[fmt](d, values), output)
+
+
+def _values(chain: Chain, at: tuple[str, ...]) -> dict[str, str]:
+    """``--at`` pairs over defaults (w = 1, b = 0, x = 1, y = 0); names and numbers are checked by ``evaluate``."""
+    values = {str(s): ("1" if str(s)[0] in "wx" else "0") for s in chain.symbols()}
+    for item in at:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidValueError(f"--at expects NAME=VALUE, got {item!r}")
+        if name.strip() not in values:
+            raise InvalidValueError(f"--at: unknown input {name.strip()!r}; this chain has {', '.join(values)}")
+        values[name.strip()] = value.strip()
+    return values
+
+
+def _supremum_dict(a: acts.Activation) -> dict:
+    s = a.supremum
+    point = s.argmax_point
+    return {
+        "activation": a.label,
+        "derivative": str(a.derivative),
+        "sup_derivative": str(s.value),
+        "sup_derivative_value": float(s.value) if s.bounded else None,  # JSON has no inf
+        "bounded": s.bounded,
+        "argmax": str(s.argmax) if s.attained else f"not attained (approached as z -> {_approach(s)})",
+        "argmax_value": float(point) if point is not None else None,
+        "attained": s.attained,
+        "exact": s.exact,
+        "equation": None if s.equation is None else str(s.equation),
+        "proof": [{"where": str(c.where), "abs_derivative": str(c.value), "attained": c.attained, "reason": c.reason}
+                  for c in s.candidates],
+        "convention": a.convention or None,
+    }
+
+
+def _approach(s: acts.Supremum) -> str:
+    return ", ".join(str(c.where) for c in s.candidates if not c.attained and c.value == s.value) or "?"
+
+
+@click.command()
+@click.option("--activation", "-a", default="sigmoid", show_default=True, help=ACTIVATION_HELP)
+@click.option("--weight", "-w", default=None, help="Weight size |w| on every layer (exact: '0.5', '1/3').")
+@click.option("--layers", "-n", type=int, default=None, help="Depth N for the bound (γ|w|)^N.")
+@click.option("--tol", default=None, help="Tolerance for the depth at which the bound crosses it (e.g. 1e-6).")
+@format_option("text", "json")
+@output_option
+def bound(activation: str, weight: str | None, layers: int | None, tol: str | None, fmt: str,
+          output: str | None) -> None:
+    """Prove γ = sup|φ'| and the depth law (γ|w|)^N that follows.
+
+    \b
+    symvg bound --activation sigmoid --format json
+    symvg bound --activation tanh --weight 0.9 --layers 50 --tol 1e-6
+    """
+    precheck_output(output)
+    a = acts.get(activation)
+    data = _supremum_dict(a)
+    db = None
+    if weight is not None or layers is not None or tol is not None:
+        db = bounds.depth_bound(a, weight if weight is not None else 1, layers, tol)
+        data.update({k: v for k, v in db.as_dict().items() if k not in data})
+    if fmt == "json":
+        emit(to_json(data), output)
+        return
+    s = a.supremum
+    lines = [f"{a.label}: φ'(z) = {a.derivative}", "proof (every candidate for the supremum of |φ'|):",
+             s.explain()]
+    if a.convention:
+        lines.append(f"  kink convention: {a.convention}")
+    if db is not None and db.verdict == bounds.UNBOUNDED:
+        lines.append("per-layer factor γ|w|: unbounded: no ceiling (sup|φ'| = oo), so no bound at any depth")
+        lines.append(f"verdict: {db.decision.text}")
+    elif db is not None:
+        d = db.decision
+        lines.append(f"per-layer factor |w·φ'(z)| in [floor, ceiling] = [{_short(db.floor)}, {_short(db.factor)}]"
+                     f" (floor inf|φ'|·|w| ≈ {_approx(db.floor)}, ceiling γ|w| ≈ {_approx(db.factor)})")
+        lines.append(f"verdict: {d.text}")
+        if db.layers is not None:
+            lines.append(f"bound at depth {db.layers}: |dh{db.layers}/dh0| <= (γ|w|)^{db.layers} = {_short(db.bound)}"
+                         f" ≈ {_approx(db.bound)}")
+            if d.status is not None:
+                lines.append(f"at depth {db.layers} (tol {db.tol}): {d.status}")
+        if db.tol is not None:
+            lines.append(render.depth_note(db, "γ|w|"))
+    emit("\n".join(lines), output)
+
+
+def _approx(v: sp.Expr) -> str:
+    """A short decimal of an exact value, with its true exponent; says so when float64 would print 0 or inf.
+
+    >>> _approx(sp.Rational(1, 4) ** 5000)
+    '5.012e-3011 (below float64 range: a float64 would print 0; the exact value is above)'
+    """
+    text = f"{float(v.evalf(30)):.6g}"
+    if v != 0 and text in ("0", "-0", "inf", "-inf"):
+        where = "below" if text in ("0", "-0") else "beyond"
+        text = (f"{render._sci(v)} ({where} float64 range: a float64 would print {text}; "
+                "the exact value is above)")
+    return text
+
+
+BRIEF_DIGITS = 10
+"""Significant digits of a long number in the ``activations`` table (JSON keeps it exact)."""
+
+
+def _brief(v: sp.Basic) -> str:
+    """``v`` for a table cell: a number too long to read (SELU's λα is a 62-digit rational) is rounded
+    to BRIEF_DIGITS significant digits and the cell is marked ≈.
+
+    >>> _brief(sp.Rational(1, 4)), _brief(sp.Rational(10**40 + 1, 10**40))
+    ('1/4', '≈ 1.000000000')
+    >>> _brief(sp.FiniteSet(sp.Float("2.39935728051546766783273969728", 30)))
+    '≈ {2.399357281}'
+    """
+    long = {a: sp.Float(a, BRIEF_DIGITS) for a in v.atoms(sp.Rational, sp.Float)
+            if len(str(abs(a))) > BRIEF_DIGITS + 2}
+    return f"≈ {v.xreplace(long)}" if long else str(v)
+
+
+def _short(v: sp.Expr) -> str:
+    s = _brief(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+@click.command()
+@click.argument("name", required=False, type=click.Choice(sorted(worked.EXAMPLES)))
+@format_option("text", "latex", "json")
+@output_option
+def examples(name: str | None, fmt: str, output: str | None) -> None:
+    """The classic hand-worked numbers (25 × 0.25 × 0.20 = 1.25 …), computed exactly."""
+    precheck_output(output)
+    chosen = [name] if name else list(worked.EXAMPLES)
+    # One heading per name, so every example printed can be asked for by the name it is printed under
+    # (halves is one story in two products: σ'(0) = ¼, then ½·¼).
+    named: list[tuple[str, list[worked.WorkedProduct]]] = []
+    for n in chosen:
+        r = worked.EXAMPLES[n]()
+        named.append((n, list(r) if isinstance(r, tuple) else [r]))
+    items = [p for _, ps in named for p in ps]
+    if fmt == "json":
+        emit(to_json([dict(p.as_dict(), example=n) for n, ps in named for p in ps]), output)
+    elif fmt == "latex":
+        emit("\\begin{align*}\n" + " \\\\\n".join(p.latex() for p in items) + "\n\\end{align*}", output)
+    else:
+        emit("\n\n".join(f"# {n}: " + "; then ".join(p.title for p in ps) + "\n" + "\n".join(str(p) for p in ps)
+                         for n, ps in named), output)
+
+
+@click.command(name="activations")
+@format_option("text", "markdown", "json")
+@output_option
+def activations_cmd(fmt: str, output: str | None) -> None:
+    """The catalogue: φ'(z), γ = sup|φ'| (proved) and where it is attained."""
+    precheck_output(output)
+    cat = [acts.get(n) for n in acts.names()]
+    if fmt == "json":
+        emit(to_json([_supremum_dict(a) for a in cat]), output)
+        return
+    rows = []
+    for a in cat:
+        s = a.supremum
+        where = _brief(s.argmax) if s.attained else f"→ {_approach(s)} (not attained)"
+        gamma = _brief(s.value) + ("" if s.exact else " (numeric root)")
+        rows.append((a.label, _short(a.derivative), gamma, where))
+    header = ("name", "φ'(z)", "sup|φ'|", "argmax")
+    emit((markdown_table if fmt == "markdown" else table)(rows, header), output)
+
+
+COMMANDS = [derive, bound, examples, activations_cmd]

@@ -1,1 +1,0 @@
-"""Click commands, one module per topic; :mod:`symvg.cli` registers them. They hold no maths."""

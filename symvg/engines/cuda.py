@@ -1,0 +1,405 @@
+"""One CUDA kernel for the whole chain: a thread carries its sample through all N layers and back.
+
+The per-layer CuPy path (:mod:`symvg.engines.numeric`, ``backend="cupy"``) launches a kernel per layer and
+direction and is host-bound. Here one kernel does the structured chain rule of :mod:`symvg.engines.numeric`
+
+    forward   z_k = w_k·h_{k-1} + b_k,  h_k = φ_k(z_k) (+ h_{k-1} if residual),  keep h_{k-1}, φ'_k, w_k
+    backward  δ_N = ∂L/∂h_N (or a_N = ∂L/∂z_N, BCE through the logit);  a_k = δ_k·φ'_k;
+              g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k  (residual: δ_k + a_k·w_k)
+
+for its sample i, writing g_k to ``G[k, i]``: row k is contiguous over samples, so a warp's stores are
+coalesced, and so are its reads of per-sample weights ``W[k, i]``; shared weights ``W[k]`` are one address
+per warp (a broadcast).
+
+Nothing about an activation is written here: each layer's body is
+:func:`symvg.engines.kernels.elementwise_source` (SymPy's C printer on the proved, overflow-safe forms) wrapped in
+a device function, and BCE's ∂L/∂z_N is ``kernels.loss_source`` where that exists; any other loss start is
+the chain's own ∂L/∂h_N printed by SymPy. So this module prints the *pass*; the forms stay in one table.
+
+Storage: h_{k-1}, φ'_k and w_k are kept for a segment of :data:`SEG` layers in per-thread arrays whose
+loops are fully unrolled, so for N ≤ SEG every index is a compile-time constant and they can live in
+registers (nvcc 13 for sm_90 spills none of them: benchmarks/README.md). Deeper chains are
+**recomputed**, not staged in global memory: a first forward pass keeps only h at the start of each
+segment (at most :data:`CHECKPOINTS` of them), then each segment, last first, is run forward again from
+its checkpoint and back. That costs one extra forward pass (and a second read of per-sample weights) for
+N > SEG, and nothing for N ≤ SEG; depths beyond SEG·CHECKPOINTS are refused (:func:`refusal`).
+
+What floats cannot do is flagged per sample in ``flags`` on the device, never repaired there silently:
+:data:`FLAG_NONFINITE` (a NaN/inf input, or a NaN/inf gradient: an overflowing formula or product) and
+:data:`FLAG_UNDERFLOW` (a product of two nonzero numbers in the chain rule rounded to 0). A flagged sample
+also sets its bit in a one-word ``status`` (``atomicOr``, only on the rare flagged path), so the host
+reads four bytes to learn whether anything needs a second look (:func:`finish`), and only then redoes
+the flagged samples with the per-layer path, which repairs overflowing formulas exactly and reports
+what floats cannot hold.
+
+>>> from symvg.symbolic.chain import Chain
+>>> key, layers = kernel_key(Chain(3, ["relu", "tanh", "relu"]), "float32")
+>>> [a.name for a in key.activations], layers
+(['relu', 'tanh'], (0, 1, 0))
+>>> src = chain_source(key)
+>>> "#define T float" in src.code and src.code.count("static __device__ __forceinline__ void") == 3
+True
+>>> refusal(Chain(SEG * CHECKPOINTS + 1, "sigmoid")) is not None, refusal(Chain(100, "sigmoid"))
+(True, None)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from symvg.engines import kernels
+from symvg.symbolic.activations import Activation
+from symvg.symbolic.chain import Chain, y as y_sym
+from symvg.engines.kernels import elementwise_source, math_macros_preamble
+
+SEG = 32
+"""Layers per segment kept in per-thread arrays (registers when N ≤ SEG, see the module docstring)."""
+CHECKPOINTS = 64
+"""Segment starts kept for deeper chains: depths up to SEG·CHECKPOINTS = 2048 run in one kernel."""
+FLAG_NONFINITE = 1
+"""A NaN or inf input (x, y, w, b) or gradient in this sample."""
+FLAG_UNDERFLOW = 2
+"""A chain-rule product of nonzero factors rounded to 0 in this sample (direct gradients only)."""
+THREADS_PER_BLOCK = 256
+CTYPES = {"float64": "double", "float32": "float"}
+
+
+@dataclass(frozen=True)
+class Key:
+    """What a compiled kernel depends on: the distinct activations (first-appearance order), the loss,
+    residual, dtype, log domain. Which layer uses which activation is an argument, not part of the key."""
+
+    activations: tuple[Activation, ...]
+    last: Activation
+    loss: str
+    residual: bool
+    dtype: str
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class ChainSource:
+    """The kernel ``name`` and its CUDA C text: ``preamble`` (math macros, flag values; idempotent, so
+    several kernels can share one C file) and ``code`` (the kernel itself, with T defined and undefined)."""
+
+    name: str
+    preamble: str
+    code: str
+
+    @property
+    def cuda(self) -> str:
+        """What NVRTC compiles (``cupy.RawKernel(src.cuda, src.name)``)."""
+        return self.preamble + "\n" + self.code
+
+
+def kernel_key(chain: Chain, dtype: Any = "float64", log: bool = False) -> tuple[Key, tuple[int, ...]]:
+    """The kernel's :class:`Key` for ``chain`` and the activation index of each layer."""
+    distinct = tuple(dict.fromkeys(chain.activations))
+    layers = tuple(distinct.index(a) for a in chain.activations)
+    key = Key(distinct, chain.activations[-1], chain.loss, bool(chain.residual), np.dtype(dtype).name, bool(log))
+    return key, layers
+
+
+def refusal(chain: Chain) -> str | None:
+    """Why the whole-chain kernel cannot take ``chain`` (the per-layer path then does), or None."""
+    if chain.depth > SEG * CHECKPOINTS:
+        return (f"depth {chain.depth} is beyond the whole-chain kernel's {SEG * CHECKPOINTS} layers "
+                f"({CHECKPOINTS} checkpoints of {SEG})")
+    return None
+
+
+# ----------------------------------------------------------------------------- printing
+
+
+def _name(key: Key) -> str:
+    # the forms, not just the names: leaky_relu(3) and a kink convention (at_zero) change them
+    text = repr(([(a.name, str(a.expr), str(a.derivative)) for a in key.activations], key.last.name,
+                 key.loss, key.residual, key.dtype, key.log, SEG, CHECKPOINTS))
+    return "symvg_chain_" + hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _layer_function(fname: str, act: Activation, residual: bool) -> str:
+    body = elementwise_source(act, residual).operation.replace("\n", "\n    ")
+    return (f"static __device__ __forceinline__ void {fname}(T hp, T w, T b, T *h_, T *d_)\n{{\n"
+            f"    T h, d;\n    {body}\n    *h_ = h; *d_ = d;\n}}\n")
+
+
+def _step_function(name: str, n_acts: int) -> str:
+    if n_acts == 1:
+        call = f"(void)a; {name}_layer0(hp, w, b, h, d);"
+    else:
+        cases = " ".join(f"case {j}: {name}_layer{j}(hp, w, b, h, d); break;" for j in range(n_acts - 1))
+        call = f"switch (a) {{ {cases} default: {name}_layer{n_acts - 1}(hp, w, b, h, d); }}"
+    return (f"static __device__ __forceinline__ void {name}_step(int a, T hp, T w, T b, T *h, T *d)\n{{\n"
+            f"    {call}\n}}\n")
+
+
+def _logit_loss(key: Key) -> Any:
+    """``kernels.loss_source`` (BCE through the logit, from the engines' forms) where the chain takes it;
+    nothing here writes a loss form of its own."""
+    if key.residual:  # residual chains start from ∂L/∂h_N (loss_form is None there)
+        return None
+    return kernels.loss_source(key.last, key.loss)
+
+
+def _loss_function(name: str, key: Key) -> tuple[str, str, bool]:
+    """(device function, extra preamble, whether it is ∂L/∂z_N of (h_{N-1}, w_N, b_N, y))."""
+    from sympy.printing.c import ccode
+
+    src = _logit_loss(key)
+    if src is not None:
+        body = src.operation.replace("\n", "\n    ")
+        return (f"static __device__ __forceinline__ T {name}_dz(T hp, T w, T b, T y)\n{{\n"
+                f"    T a;\n    {body}\n    return a;\n}}\n", src.preamble, True)
+    probe = Chain(1, key.last, loss=key.loss)  # ∂L/∂h_N depends on the loss only
+    dh = probe.dloss().xreplace({probe.h(1): sp.Symbol("h", real=True), y_sym: sp.Symbol("y", real=True)})
+    return (f"static __device__ __forceinline__ T {name}_dh(T h, T y)\n{{\n    return {ccode(dh)};\n}}\n", "", False)
+
+
+_PREAMBLE = """\
+#ifndef SYMVG_GLOBAL
+#define SYMVG_GLOBAL extern "C" __global__
+#endif
+#ifndef SYMVG_NONFINITE
+#define SYMVG_NONFINITE {nonfinite}u
+#define SYMVG_UNDERFLOW {underflow}u
+#define SYMVG_SIGN(v) ((v) > 0 ? (T)1 : (v) < 0 ? (T)-1 : (v))
+#define SYMVG_NOT_BELOW_INF(v) (isnan(v) || (isinf(v) && (v) > 0))
+#endif
+"""
+
+_UNROLL = "#ifdef __CUDACC__\n#pragma unroll\n#endif"
+
+_KERNEL = """\
+#define T {ctype}
+{functions}
+SYMVG_GLOBAL void {name}(const long long m, const int n,
+        const T *__restrict__ x, const long long xs, const T *__restrict__ y, const long long ys,
+        const T *__restrict__ W, const long long wk, const long long wi,
+        const T *__restrict__ B, const long long bk, const long long bi,
+        const unsigned char *__restrict__ act, T *__restrict__ G, T *__restrict__ S,
+        unsigned char *__restrict__ flag, unsigned int *__restrict__ status)
+{{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < m; i += stride) {{
+        T hs[{seg}], ds[{seg}], ws[{seg}], cp[{cps}];
+        unsigned int fl = 0;
+        const int nseg = (n + {seg} - 1) / {seg};
+        const T yi = y[i * ys];
+        T h = x[i * xs];
+        {delta_decl}
+        if (!isfinite(h) || !isfinite(yi)) fl |= SYMVG_NONFINITE;
+        /* N > SEG: forward through all but the last segment, keeping only each segment's first h */
+        for (int k = 0; k < (nseg - 1) * {seg}; ++k) {{
+            T hk, dk;
+            if (k % {seg} == 0) cp[k / {seg}] = h;
+            {name}_step({act_k}, h, W[k * wk + i * wi], B[k * bk + i * bi], &hk, &dk);
+            h = hk;
+        }}
+        cp[nseg - 1] = h;
+        for (int s = nseg - 1; s >= 0; --s) {{
+            const int k0 = s * {seg};
+            const int len = n - k0 < {seg} ? n - k0 : {seg};
+            T hp = cp[s];
+{unroll}
+            for (int j = 0; j < {seg}; ++j) {{
+                if (j < len) {{
+                    const int k = k0 + j;
+                    const T w = W[k * wk + i * wi], b = B[k * bk + i * bi];
+                    T hk, dk;
+                    if (!isfinite(w) || !isfinite(b)) fl |= SYMVG_NONFINITE;
+                    hs[j] = hp; ws[j] = w;
+{forward_step}
+                    ds[j] = dk; hp = hk;
+                }}
+            }}
+            if (s == nseg - 1) {{
+{start}
+            }}
+{unroll}
+            for (int j = {seg} - 1; j >= 0; --j) {{
+                if (j < len) {{
+                    const long long row = (long long)(k0 + j) * m;
+{backward_step}
+                }}
+            }}
+        }}
+        flag[i] = (unsigned char)fl;
+        if (fl) atomicOr(status, fl);
+    }}
+}}
+#undef T
+"""
+
+_DIRECT = """\
+                    T a = dl * ds[j];
+                    if (a == 0 && dl != 0 && ds[j] != 0) fl |= SYMVG_UNDERFLOW;
+                    T g = a * hs[j];
+                    if (g == 0 && a != 0 && hs[j] != 0) fl |= SYMVG_UNDERFLOW;
+                    if (!isfinite(g)) fl |= SYMVG_NONFINITE;
+                    G[row + i] = g;
+"""
+_DIRECT_PLAIN = """\
+                    dl = a * ws[j];
+                    if (dl == 0 && a != 0 && ws[j] != 0 && k0 + j > 0) fl |= SYMVG_UNDERFLOW;"""
+_DIRECT_RESIDUAL = "                    dl = dl + a * ws[j];"
+
+_LOG = """\
+                    const T la = ld + log(fabs(ds[j])), sa = sd * SYMVG_SIGN(ds[j]);
+                    const T lg = la + log(fabs(hs[j]));
+                    if (SYMVG_NOT_BELOW_INF(lg)) fl |= SYMVG_NONFINITE;
+                    G[row + i] = lg; S[row + i] = sa * SYMVG_SIGN(hs[j]);
+"""
+_LOG_PLAIN = "                    ld = la + log(fabs(ws[j])); sd = sa * SYMVG_SIGN(ws[j]);"
+_LOG_RESIDUAL = """\
+                    const T f = 1 + ws[j] * ds[j];
+                    ld = ld + log(fabs(f)); sd = sd * SYMVG_SIGN(f);"""
+
+
+def _start_lines(name: str, act_k: str, logit: bool, log: bool) -> tuple[str, str]:
+    """(the last layer's forward line, the lines that set δ_N), as ``_start`` in the engines: through the
+    logit, δ ← ∂L/∂z_N and φ'_N ← 1, so the backward walk is the same for every loss."""
+    ind = " " * 20
+    step = f"{ind}{name}_step({act_k}, hp, w, b, &hk, &dk);"
+    if logit:
+        forward = (f"{ind}if (k == n - 1) {{ dk = 1; hk = hp; d0 = {name}_dz(hp, w, b, yi); }}\n"
+                   f"{ind}else {{\n    {step}\n{ind}}}")
+        start = ""
+    else:
+        forward, start = step, f"{ind[4:]}d0 = {name}_dh(hp, yi);"
+    if log:
+        start += f"\n{ind[4:]}ld = log(fabs(d0)); sd = SYMVG_SIGN(d0);"
+    else:
+        start += f"\n{ind[4:]}dl = d0;"
+    return forward, start
+
+
+@lru_cache(maxsize=None)
+def chain_source(key: Key) -> ChainSource:
+    """The CUDA C source of the whole-chain kernel for ``key`` (see the module docstring).
+
+    >>> from symvg.symbolic.chain import Chain
+    >>> src = chain_source(kernel_key(Chain(4, "sigmoid"), "float64")[0])
+    >>> src.name.startswith("symvg_chain_"), "exp(-fabs(z))" in src.code, "G[row + i] = g;" in src.code
+    (True, True, True)
+    """
+    name = _name(key)
+    funcs = [_layer_function(f"{name}_layer{j}", a, key.residual) for j, a in enumerate(key.activations)]
+    funcs.append(_step_function(name, len(key.activations)))
+    loss_fn, loss_pre, logit = _loss_function(name, key)
+    funcs.append(loss_fn)
+    act_k = "act[k]" if len(key.activations) > 1 else "0"
+    forward, start = _start_lines(name, act_k, logit, key.log)
+    if key.log:
+        backward = _LOG + (_LOG_RESIDUAL if key.residual else _LOG_PLAIN)
+        decl = "T d0 = 0, ld = 0, sd = 0;"
+    else:
+        backward = _DIRECT + (_DIRECT_RESIDUAL if key.residual else _DIRECT_PLAIN)
+        decl = "T d0 = 0, dl = 0;"
+    code = _KERNEL.format(ctype=CTYPES[key.dtype], functions="\n".join(funcs), name=name, seg=SEG,
+                          cps=CHECKPOINTS, delta_decl=decl, act_k=act_k, unroll=_UNROLL,
+                          forward_step=forward, start=start, backward_step=backward)
+    preamble = "\n".join(p for p in (math_macros_preamble(), loss_pre,
+                                     _PREAMBLE.format(nonfinite=FLAG_NONFINITE, underflow=FLAG_UNDERFLOW)) if p)
+    return ChainSource(name, preamble, code)
+
+
+# ----------------------------------------------------------------------------- the host side
+
+
+def launch_args(n: int, inp: Any, layers: Any, G: Any, S: Any, flags: Any, status: Any) -> tuple:
+    """The kernel's arguments, in order: strides in elements, so broadcast inputs (stride 0) and shared
+    weights (``W[k]``: ``wi = 0``) need no copy. ``S`` is ``G`` when not in the log domain (unused)."""
+    def el(a: Any, axis: int) -> np.int64:
+        return np.int64(a.strides[axis] // a.itemsize)
+
+    wk, wi = (el(inp.W, 0), np.int64(0)) if inp.W.ndim == 1 else (el(inp.W, 0), el(inp.W, 1))
+    bk, bi = (el(inp.B, 0), np.int64(0)) if inp.B.ndim == 1 else (el(inp.B, 0), el(inp.B, 1))
+    return (np.int64(inp.samples), np.int32(n), inp.x, el(inp.x, 0), inp.y, el(inp.y, 0), inp.W, wk, wi,
+            inp.B, bk, bi, layers, G, G if S is None else S, flags, status)
+
+
+@lru_cache(maxsize=None)
+def _compiled(key: Key) -> Any:
+    import cupy
+
+    src = chain_source(key)
+    return cupy.RawKernel(src.cuda, src.name)
+
+
+@lru_cache(maxsize=64)
+def _device_layers(layers: tuple[int, ...], device: int) -> Any:
+    import cupy
+
+    return cupy.asarray(np.array(layers, dtype=np.uint8))
+
+
+def _redo(chain: Chain, sub: Any, xp: Any, dtype: np.dtype, log: bool, allow_underflow: bool) -> Any:
+    """The per-layer path on the flagged samples, called directly so that it can never route back into
+    this kernel: it refuses NaN/inf inputs, repairs overflowing formulas exactly, and reports overflow, NaN
+    and (unless ``allow_underflow``) underflow."""
+    from symvg.engines import numeric
+
+    numeric.check_finite_inputs(sub, xp)
+    return numeric._run(numeric.plan(chain), xp, sub, dtype, log, numeric.CHUNK_BYTES // dtype.itemsize, 1,
+                        allow_underflow=allow_underflow)
+
+
+def finish(chain: Chain, inp: Any, G: Any, S: Any, flags: Any, status: Any, *, backend: str = "cupy",
+           dtype: Any = "float64", allow_underflow: bool = False) -> Any:
+    """Read the one status word (the call's only synchronisation) and, where samples were flagged, redo
+    those samples alone with the per-layer path on ``backend`` (:func:`_redo`). Returns G, or (G, S) in
+    the log domain."""
+    from symvg.engines import numeric
+
+    log = S is not None
+    mask = FLAG_NONFINITE | (0 if allow_underflow else FLAG_UNDERFLOW)
+    if int(status[0]) & mask:
+        xp = numeric.array_module(backend)
+        idx = xp.flatnonzero(flags & mask)
+        sub = numeric.Inputs(inp.x[idx], inp.y[idx], inp.W if inp.shared_w else inp.W[:, idx],
+                             inp.B if inp.shared_b else inp.B[:, idx], int(idx.size))
+        r = _redo(chain, sub, xp, numeric.check_dtype(dtype), log, allow_underflow)
+        if log:
+            G[:, idx], S[:, idx] = r
+        else:
+            G[:, idx] = r
+    return (G, S) if log else G
+
+
+def gradients_cuda(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *, dtype: Any = "float64",
+                   log: bool = False, out: Any = None, allow_underflow: bool = False) -> Any:
+    """:func:`symvg.engines.numeric.gradients` with ``backend="cupy"``, in one kernel launch (plus the status read).
+
+    Inputs and ``out`` as there. Chains the kernel refuses (:func:`refusal`) go to the per-layer path.
+    """
+    from symvg.engines import numeric
+
+    if refusal(chain) is not None:
+        return numeric.gradients(chain, x, y, weights, biases, backend="cupy", dtype=dtype, log=log, out=out,
+                                 allow_underflow=allow_underflow)
+    cp = numeric.array_module("cupy")
+    dt = numeric.check_dtype(dtype)
+    inp = numeric.prepare(chain, x, y, weights, biases, cp, dt, check_finite=False)
+    n, m = chain.depth, inp.samples
+    if out is not None:
+        numeric._check_out(out, inp, (n, m), dt, cp, bool(log))
+    G = cp.empty((n, m), dtype=dt) if out is None else out
+    S = cp.empty((n, m), dtype=dt) if log else None
+    flags, status = cp.empty(m, dtype=cp.uint8), cp.zeros(1, dtype=cp.uint32)
+    key, layers = kernel_key(chain, dt, bool(log))
+    if m:
+        args = launch_args(n, inp, _device_layers(layers, cp.cuda.Device().id), G, S, flags, status)
+        blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+        _compiled(key)((blocks,), (THREADS_PER_BLOCK,), args)
+    return finish(chain, inp, G, S, flags, status, dtype=dt, allow_underflow=allow_underflow)
+
+
+__all__ = ["CHECKPOINTS", "ChainSource", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "Key", "SEG", "chain_source",
+           "finish", "gradients_cuda", "kernel_key", "launch_args", "refusal"]

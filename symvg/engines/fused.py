@@ -1,0 +1,783 @@
+"""The fused CPU engine: the whole forward and backward pass in one numba kernel (optional extra ``fast``).
+
+One job: the same structured chain rule as :mod:`symvg.engines.numeric`, compiled so that each block of samples
+is read once, carried through every layer in cache, and written once, on every core:
+
+    for each block of samples (a run of blocks per thread, one set of scratch each):
+        forward   z_k = w_k·h_{k-1} + b_k,  (h_k, φ'_k) = pair(z_k)        one vectorised loop per layer
+        backward  δ_N = ∂L/∂h_N, or ∂L/∂z_N with φ'_N = 1 where the loss is taken through the logit (BCE)
+                  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k (+ δ_k if residual)
+                  row g_k streamed to the result with non-temporal stores
+
+What makes it fast, measured at N = 20, M = 10^6 (benchmarks/README.md): the layer loops vectorise
+(``error_model="numpy"``: no ZeroDivisionError branch); multiply-adds contract to FMA instructions
+(``fastmath={"contract"}``, and nothing else of fastmath: no reassociation, NaN and inf kept), which
+made ``vexp`` 1.5× faster; shared w_k, b_k enter as scalars; and the result, the only large write,
+bypasses the cache instead of being read into it first and evicting the block's h and φ'.
+
+Why numba alone was not enough (measured in ``benchmarks/README.md``): its ``exp`` is a scalar libm call, so a
+fused loop lost to NumPy's SIMD ``exp``. ``vexp`` here is an ``exp`` that LLVM can vectorise: Cody-Waite
+reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-11 Chebyshev (float64) or degree-7 Taylor (float32) polynomial,
+and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),
+overflows to inf and underflows through the subnormals like libm.
+
+Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expressions by
+:mod:`symvg.engines.kernels` (the same proved forms the NumPy engine uses) and inlined into the kernel:
+
+* ``logistic``: e = e^{-|z|}, s = 1/(1+e); φ = s or e·s, φ' = e·s² -- one exp, no overflow, no cancellation;
+* ``tanh``: φ = tanh z, φ' = 4e/(1+e)² with e = e^{-2|z|};
+* ``generic``: ``lambdify`` of the C99-rewritten φ and φ', Piecewise made branch-free (``pick``), with
+  ``exp``, ``expm1`` and ``log1p`` bound to vectorised versions (within 2 ulp, tested; :data:`VMATH`) and
+  every other function to ``math``, whose calls (erf, erfc, log) are made one element at a time: see
+  :func:`scalar_calls`.
+
+What it does not take (the NumPy engine does): chains whose layers use different activations, the log
+domain, and CuPy. The kernel flags every block that meets a NaN or inf: in x, y or z (a non-finite w or
+b makes z so), or in φ, φ' of a generic formula (softplus' = e^z/(1+e^z) at z > 709). So the inputs need
+no separate pass to be checked: a flagged block's inputs are checked (and refused if not finite), and
+otherwise it is redone by the NumPy engine, which repairs overflowing formulas exactly and reports what
+the floats cannot hold. A block where a product of nonzero numbers (or the loss step) gave 0 is listed apart,
+for ``symvg.engines.numeric`` to tell an underflow from a true 0.
+
+One kernel is compiled per (activation, loss, dtype), whatever the depth, in 4-5 s on first use
+(:func:`warm`; ``symvg.engines.numeric.compile`` calls it), and runs on every core unless told otherwise.
+
+>>> import numpy as np
+>>> from symvg.symbolic.chain import Chain
+>>> if available():
+...     g = gradients(Chain(2, "relu"), np.array([2.0]), np.array([0.0]),
+...                   np.array([[0.5], [3.0]]), np.array([[0.0], [0.0]]))
+...     assert g.tolist() == [[36.0], [6.0]]
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import re
+import threading
+import warnings
+from functools import lru_cache
+from typing import Any, Callable
+
+import numpy as np
+import sympy as sp
+
+from symvg.symbolic.activations import Activation, z
+from symvg.symbolic.chain import Chain, y as y_sym
+from symvg.errors import BackendUnavailableError, InvalidValueError
+from symvg.engines.kernels import evaluation_forms, local, loss_form
+
+BLOCK_BYTES = 1 << 20
+"""Target size of one block's h_0..h_N and φ'_1..φ'_N. Measured at N = 20 (benchmarks/README.md): blocks of
+256 samples are 1.3× slower than 2048 (each layer loop is a call); from 1024 to 16384 it hardly matters,
+for shared and per-sample weights alike."""
+
+
+def block_size(depth: int, itemsize: int) -> int:
+    """Samples per block: a power of two near BLOCK_BYTES / ((2N + 1)·itemsize), within [128, 4096].
+
+    >>> block_size(20, 8), block_size(20, 4), block_size(1000, 8)
+    (2048, 4096, 128)
+    """
+    fit = BLOCK_BYTES // ((2 * depth + 1) * itemsize)
+    return int(min(4096, max(128, 1 << max(0, fit.bit_length() - 1))))
+
+
+class UnsupportedError(InvalidValueError):
+    """numba cannot compile this activation's formulas; the chunked NumPy engine can evaluate them."""
+
+
+_launch = threading.Lock()
+"""One kernel launch at a time: numba's default (workqueue) threading layer aborts the process when two
+Python threads launch parallel kernels at once."""
+
+
+def available() -> bool:
+    """True when numba can be imported (``pip install symvg[fast]``)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _numba() -> Any:
+    try:
+        import numba
+    except ImportError:
+        raise BackendUnavailableError("the fused engine needs numba: pip install symvg[fast]") from None
+    return numba
+
+
+# ----------------------------------------------------------------------------- vectorisable math, intrinsics
+
+
+@lru_cache(maxsize=None)
+def _primitives() -> dict[str, Any]:
+    """What the kernel is built from, for numba, built once (importing numba costs ~1 s): the vectorised
+    math (:data:`VMATH`), ``pick`` and ``at`` (branch-free select, scalar-or-row index), and the ``stream``
+    and ``fence`` intrinsics that write the result past the cache.
+
+    The functions numba compiles carry no annotations: numba's overload matching compares them.
+    """
+    numba = _numba()
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.core.errors import NumbaIRAssumptionWarning
+    from numba.extending import intrinsic, overload
+
+    # numba's own "internal pedantic check" on variable scopes fires when these small functions are inlined
+    # four deep (a generic formula's tanh → tanh_parts → vexpneg). The code is right (the tests compare every
+    # activation with mpmath and the NumPy engine); the warning says nothing to the user, so it is hidden
+    # for our functions only.
+    warnings.filterwarnings("ignore", message=r"(?s).*_primitives__locals__.*is not in scope",
+                            category=NumbaIRAssumptionWarning)
+
+    def float_bits(n: Any, op: str) -> Any:
+        # IEEE bit work on a float32/float64, written in LLVM IR so the integer part stays as wide as the
+        # float (numba would widen int32 arithmetic to int64, halving the float32 vector width):
+        #   pow2      2^n for an integral float n in the normal exponent range: (n + bias) << mantissa bits
+        #   exponent  k of x = 2^k·m, m in [1, 2), for a positive normal float x
+        #   mantissa  m of the same
+        if n not in (types.float32, types.float64):
+            return None
+        single = n == types.float32
+        ity, fty = (ir.IntType(32), ir.FloatType()) if single else (ir.IntType(64), ir.DoubleType())
+        bias, shift = (127, 23) if single else (1023, 52)
+
+        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
+            if op == "pow2":
+                return b.bitcast(b.shl(b.add(b.fptosi(args[0], ity), ity(bias)), ity(shift)), fty)
+            i = b.bitcast(args[0], ity)
+            if op == "exponent":
+                return b.sitofp(b.sub(b.lshr(i, ity(shift)), ity(bias)), fty)
+            return b.bitcast(b.or_(b.and_(i, ity((1 << shift) - 1)), ity(bias << shift)), fty)
+        return n(n), codegen
+
+    @intrinsic
+    def pow2(typingctx: Any, n: Any) -> Any:
+        return float_bits(n, "pow2")
+
+    @intrinsic
+    def exponent(typingctx: Any, n: Any) -> Any:
+        return float_bits(n, "exponent")
+
+    @intrinsic
+    def mantissa(typingctx: Any, n: Any) -> Any:
+        return float_bits(n, "mantissa")
+
+    @intrinsic
+    def stream(typingctx: Any, src: Any, dst: Any, c: Any) -> Any:
+        # dst[:c] = src[:c] for contiguous 1-D float rows, the 64-byte-aligned middle with non-temporal
+        # vector stores: the (N, M) result goes to memory without first being read into the cache (which a
+        # normal store does), and without evicting the block's h and φ' from it. The kernel took 12 % less
+        # time with it at N = 20, M = 10^6.
+        if not (isinstance(src, types.Array) and isinstance(dst, types.Array) and src.dtype == dst.dtype
+                and src.dtype in (types.float32, types.float64) and src.ndim == dst.ndim == 1
+                and src.layout == dst.layout == "C" and isinstance(c, types.Integer)):
+            return None
+        item = 4 if src.dtype == types.float32 else 8
+        lanes = 64 // item
+        i64 = ir.IntType(64)
+
+        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
+            vty = ir.VectorType(ctx.get_value_type(sig.args[0].dtype), lanes)
+            s = ctx.make_array(sig.args[0])(ctx, b, args[0]).data
+            d = ctx.make_array(sig.args[1])(ctx, b, args[1]).data
+            n = b.sext(args[2], i64) if args[2].type.width < 64 else args[2]
+
+            def copy(start: Any, count: Any) -> None:  # element by element, normal stores
+                with cgutils.for_range(b, count, intp=i64) as loop:
+                    i = b.add(start, loop.index)
+                    b.store(b.load(b.gep(s, [i])), b.gep(d, [i]))
+
+            addr = b.ptrtoint(d, i64)
+            head = b.udiv(b.and_(b.sub(i64(0), addr), i64(63)), i64(item))  # elements before a 64-byte line
+            head = b.select(b.icmp_unsigned("!=", b.and_(addr, i64(item - 1)), i64(0)), n, head)  # never aligns
+            head = b.select(b.icmp_signed("<", head, n), head, n)
+            body = b.sdiv(b.sub(n, head), i64(lanes))
+            copy(i64(0), head)
+            nontemporal = b.module.add_metadata([ir.IntType(32)(1)])
+            with cgutils.for_range(b, body, intp=i64) as loop:
+                at = b.add(head, b.mul(loop.index, i64(lanes)))
+                v = b.load(b.bitcast(b.gep(s, [at]), vty.as_pointer()), align=item)
+                b.store(v, b.bitcast(b.gep(d, [at]), vty.as_pointer()), align=64).set_metadata("nontemporal",
+                                                                                              nontemporal)
+            done = b.add(head, b.mul(body, i64(lanes)))
+            copy(done, b.sub(n, done))
+            return ctx.get_dummy_value()
+        return types.none(src, dst, c), codegen
+
+    @intrinsic
+    def fence(typingctx: Any) -> Any:
+        # Non-temporal stores are weakly ordered, even on x86: fence them before the thread reports done.
+        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
+            if platform.machine().lower() in ("x86_64", "amd64", "i686", "x86"):
+                b.call(cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), []),
+                                                      "llvm.x86.sse.sfence"), [])
+            else:
+                b.fence("seq_cst")
+            return ctx.get_dummy_value()
+        return types.none(), codegen
+
+    # float64: exp interpolated at the 12 Chebyshev nodes of [-ln2/2, ln2/2] (mpmath, 50 digits), max
+    # relative error 1.7e-17 -- two multiply-adds fewer than the Taylor polynomial of the same accuracy.
+    # float32: Taylor to degree 7 (5e-9). Coefficients lowest power first. lo and hi lie just past the
+    # dtype's range of exp, so clamping there changes no finite result.
+    cheb11 = (1.0, 1.0, 0.5000000000000019, 0.1666666666666668, 0.0416666666664881, 0.008333333333319601,
+              0.0013888888952314775, 0.00019841269890047113, 2.4801485482328494e-05, 2.755724091857897e-06,
+              2.763263963904103e-07, 2.5110037605963777e-08)
+    c64 = dict(lo=-745.2, hi=709.79, log2e=1.4426950408889634, ln2hi=6.93147180369123816490e-01,
+               ln2lo=1.90821492927058770002e-10, poly=cheb11)
+    c32 = dict(lo=-104.0, hi=88.73, log2e=1.44269504, ln2hi=0.693359375, ln2lo=-2.12194440e-4,
+               poly=tuple(1 / math.factorial(j) for j in range(8)))
+    # error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding)
+    jit = numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
+
+    def horner(coefs: tuple) -> Callable:
+        # p(x), coefficients highest power first, as nested inlined functions, so it is written out: a loop
+        # over a tuple stays a loop for LLVM, which past ~12 terms does not unroll it, and then the loop
+        # around it does not vectorise (expm1's 17 terms ran 16× slower).
+        c0 = coefs[0]
+        p = jit(lambda x: c0)
+        for cj in coefs[1:]:
+            p = jit(lambda x, inner=p, cj=cj: inner(x) * x + cj)
+        return p
+
+    def make(c: dict, ft: Any) -> tuple[Callable, Callable, Callable]:
+        lo, hi, log2e, ln2hi, ln2lo = (ft(c[k]) for k in ("lo", "hi", "log2e", "ln2hi", "ln2lo"))
+        poly = horner(tuple(ft(v) for v in reversed(c["poly"])))
+        half, zero, inf, off, tiny = ft(0.5), ft(0.0), ft(np.inf), ft(64), ft(2.0 ** -64)
+
+        @jit
+        def reduced(xc):  # (n, e^r) with xc = n·ln2 + r, |r| ≤ ln2/2
+            n = np.floor(xc * log2e + half)  # np.floor keeps the width (math.floor gives an int64)
+            r = (xc - n * ln2hi) - n * ln2lo
+            return n, poly(r)
+
+        def vexp(x):
+            n, p = reduced(min(x if x >= lo else lo, hi))  # NaN goes in as lo: pow2 never sees a NaN
+            n1 = np.floor(n * half)  # 2^n as 2^n1·2^n2, both normal, so results reach the subnormals
+            e = p * pow2(n1) * pow2(n - n1)
+            e = inf if x > hi else e
+            e = zero if x < lo else e
+            return x if x != x else e
+
+        # expm1: below |x| = 0.7, x·q(x) with q = Σ x^k/(k+1)! (degree 16, or 10 for float32: the first
+        # term left out is under a tenth of an ulp); above, e^x - 1, where the - 1 scales e^x's error by
+        # at most e^0.7/(e^0.7 - 1) = 2.
+        cut = ft(0.7)
+        q = horner(tuple(ft(1 / math.factorial(j + 1)) for j in reversed(range(17 if ft is np.float64 else 11))))
+        one = ft(1)
+
+        def vexpm1(x):
+            xs = x if abs(x) <= cut else zero  # the polynomial's branch never sees a large, inf or NaN x
+            small, big = xs * q(xs), vexp(x) - one
+            return small if abs(x) <= cut else big
+
+        def vexpneg(x):
+            # e^x for x ≤ 0 only (the logistic's and tanh's e^{-|z|}): 2^n = 2^(n+64)·2^-64 stays
+            # normal down to the subnormal results, and e^lo rounds to 0, so one clamp does (7 fewer
+            # operations than vexp).
+            n, p = reduced(x if x >= lo else lo)  # NaN goes in as lo, and comes out as NaN
+            e = p * pow2(n + off) * tiny
+            return x if x != x else e
+        vexp = jit(vexp)
+        return vexp, jit(vexpneg), jit(vexpm1)
+
+    # log1p: fdlibm's log kernel (e_log.c: log(1+f) = f - (f²/2 - s·(f²/2 + R(s²))), s = f/(2+f), R of
+    # degree 7, |f| < √2 - 1) after 1 + u = 2^k·(1 + f), with the rounding error of 1 + u added back.
+    lg = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+          2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01)
+
+    def make_log1p(ft: Any) -> Callable:
+        one, two, half, sqrt2 = ft(1), ft(2), ft(0.5), ft(math.sqrt(2))
+        ln2hi, ln2lo = (ft(6.93147180369123816490e-01), ft(1.90821492927058770002e-10)) if ft is np.float64 else \
+            (ft(6.9313812256e-01), ft(9.0580006145e-06))
+        poly = horner(tuple(ft(v) for v in reversed(lg)) + (ft(0),))  # R(w) = w·(Lg1 + w·(Lg2 + ...))
+        zero, inf, nan = ft(0), ft(np.inf), ft(np.nan)
+
+        def vlog1p(u):
+            u1 = one + u
+            err = (u - (u1 - one)) if abs(u) <= one else (one - (u1 - u))  # 1 + u = u1 + err exactly
+            k = exponent(u1)
+            m = mantissa(u1)
+            k = k + one if m > sqrt2 else k
+            m = m * half if m > sqrt2 else m
+            f = m - one
+            s = f / (two + f)
+            w = s * s
+            r = poly(w)
+            hfsq = half * f * f
+            v = k * ln2hi - ((hfsq - (s * (hfsq + r) + (k * ln2lo + err / u1))) - f)
+            v = inf if u1 == inf else v
+            v = -inf if u1 == zero else v
+            v = u if u == zero else v  # ±0 keeps its sign
+            return nan if not (u1 >= zero) else v  # u < -1 or NaN
+        return jit(vlog1p)
+
+    # tanh: libm's is a scalar call that stops the loop vectorising (it made the fused tanh 1.7× slower than
+    # NumPy's engine). With e = e^{-2a}, a = |x|: tanh a = (1 - e)/(1 + e), free of cancellation for
+    # a ≥ 0.625 (1 - e > 0.7); below, Cephes' approximation (tanh.c, tanhf.c): a rational function of a²
+    # (float64, 2.5e-16) or a polynomial (float32). Within 2 ulp (tested).
+    def make_tanh(ft: Any, vexpneg: Callable) -> tuple[Callable, Callable]:
+        one, two, cut = ft(1), ft(2), ft(0.625)
+        if ft is np.float64:
+            p = horner(tuple(map(ft, (-9.64399179425052238628e-1, -9.92877231001918586564e1,
+                                      -1.61468768441708447952e3))))
+            q = horner(tuple(map(ft, (1.0, 1.12811678491632931402e2, 2.23548839060100448583e3,
+                                      4.84406305325125486048e3))))
+            near0 = jit(lambda a, s: a + a * s * (p(s) / q(s)))
+        else:
+            c = horner(tuple(map(ft, (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
+                                      1.33314422036e-1, -3.33332819422e-1, 0.0))))
+            near0 = jit(lambda a, s: c(s) * a + a)
+
+        @jit
+        def tanh_parts(a):  # (tanh a, e^{-2a}, 1/(1 + e^{-2a})) for a = |x|: the derivative needs e and r
+            e = vexpneg(-two * a)
+            r = one / (one + e)
+            small, big = near0(a, a * a), (one - e) * r  # both, then a select: no call inside a branch
+            return (small if a < cut else big), e, r
+
+        @jit
+        def vtanh(x):
+            t, _, _ = tanh_parts(abs(x))
+            return math.copysign(t, x)
+        return tanh_parts, vtanh
+
+    vexp64, vexpneg64, vexpm164 = make(c64, np.float64)
+    vexp32, vexpneg32, vexpm132 = make(c32, np.float32)
+    vlog1p64, vlog1p32 = make_log1p(np.float64), make_log1p(np.float32)
+
+    def by_width(f64: Callable, f32: Callable) -> Callable:
+        def f(x):  # the name generated code calls; numba picks the width
+            raise TypeError("a numba-only function: call it from compiled code")
+
+        @overload(f, inline="always")
+        def _f(x):
+            if x == types.float32:
+                return lambda x: f32(x)
+            if isinstance(x, (types.Float, types.Integer)):
+                return lambda x: f64(np.float64(x))
+            return None
+        return f
+
+    (parts64, vtanh64), (parts32, vtanh32) = make_tanh(np.float64, vexpneg64), make_tanh(np.float32, vexpneg32)
+    vexp, vexpneg, vexpm1, vlog1p, vtanh, tanh_parts = (
+        by_width(vexp64, vexp32), by_width(vexpneg64, vexpneg32), by_width(vexpm164, vexpm132),
+        by_width(vlog1p64, vlog1p32), by_width(vtanh64, vtanh32), by_width(parts64, parts32))
+
+    def at(a, j):  # a[j] for a per-sample row, a itself for a shared scalar
+        return a[j]
+
+    @overload(at, inline="always")
+    def _at(a, j):
+        if isinstance(a, types.Array):
+            return lambda a, j: a[j]
+        return lambda a, j: a
+
+    @jit
+    def pick(c, a, b):
+        return a if c else b
+
+    @jit
+    def erfcneg(u):
+        return math.erfc(-u)
+
+    vmath = {"exp": vexp, "expneg": vexpneg, "expm1": vexpm1, "log1p": vlog1p, "tanh": vtanh}
+    loop = numba.njit(error_model="numpy", fastmath={"contract"})
+    return {**{f"v{k}": f for k, f in vmath.items()}, **{f"v{k}_array": loop(_over(f)) for k, f in vmath.items()},
+            "tanh_parts": tanh_parts, "pick": pick, "erfcneg": erfcneg, "at": at, "jit": jit, "stream": stream,
+            "fence": fence}
+
+
+VMATH = ("exp", "expneg", "expm1", "log1p", "tanh")
+"""The vectorised functions the kernel binds in place of libm's (``expneg``: e^x for x ≤ 0 only)."""
+
+
+def vmath_array(name: str, x: np.ndarray) -> np.ndarray:
+    """One of :data:`VMATH` over a 1-D float32/float64 array, as the kernel computes it (tests, benchmark).
+
+    >>> if available():
+    ...     v = vmath_array("exp", np.array([0.0, 1.0, -800.0, 800.0]))
+    ...     assert v[0] == 1.0 and abs(v[1] - np.e) <= 4.5e-16 and v[2] == 0.0 and v[3] == np.inf
+    ...     w = vmath_array("expneg", np.array([-1.0, -800.0]))
+    ...     assert abs(w[0] - np.exp(-1.0)) <= 6e-17 and w[1] == 0.0
+    ...     u = vmath_array("log1p", np.array([0.0, 1e-20, 1.0, -1.0, np.inf]))
+    ...     assert u.tolist() == [0.0, 1e-20, float(np.log(2.0)), -np.inf, np.inf]
+    ...     assert vmath_array("expm1", np.array([1e-20, 0.0, -np.inf])).tolist() == [1e-20, 0.0, -1.0]
+    """
+    if name not in VMATH:
+        raise InvalidValueError(f"vmath_array takes one of {', '.join(VMATH)}, got {name!r}")
+    x = np.ascontiguousarray(x)
+    if name == "expneg" and (x > 0).any():
+        raise InvalidValueError("expneg takes arguments ≤ 0 only")
+    out = np.empty_like(x)
+    _primitives()[f"v{name}_array"](x, out)
+    return out
+
+
+def _over(f: Callable) -> Callable:
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = f(x[i])
+    return apply
+
+
+# ----------------------------------------------------------------------------- local pieces
+
+
+def _floats(e: sp.Expr) -> sp.Expr:
+    # numba types literals as machine integers: 87904967042368842997010876040615967103/50000… (SELU) or
+    # 10**30 would overflow int64. Integers that floats hold exactly (and exponents) stay integers.
+    return e.replace(lambda a: a.is_Rational and (not a.is_Integer or abs(a) > 2 ** 53), lambda a: sp.Float(a, 20))
+
+
+_pick = sp.Function("pick")
+
+
+def _branchless(e: sp.Expr) -> sp.Expr:
+    # Piecewise prints as `a if c else b`: a branch per element, which LLVM may keep (an inlined exp is
+    # too big to speculate), and which mixed signs then mispredict. pick(c, a, b) evaluates both pieces
+    # as arguments and selects: ELU 1.3× faster (measured, N = 20, M = 10^6).
+    def nest(pieces: tuple) -> sp.Expr:
+        (expr, cond), rest = pieces[0], pieces[1:]
+        if cond == sp.true:
+            return expr
+        return _pick(cond, expr, nest(rest) if rest else sp.nan)
+    return e.replace(lambda a: isinstance(a, sp.Piecewise), lambda a: nest(a.args))
+
+
+@lru_cache(maxsize=None)
+def pair(act: Activation, dtype: str) -> Callable:
+    """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype (see the module docstring)."""
+
+    prim = _primitives()
+    vexp, vexpneg, jit = prim["vexp"], prim["vexpneg"], prim["jit"]
+    ft = np.dtype(dtype).type
+    one, four = ft(1), ft(4)
+    kind = local(act).kind
+    if kind == "logistic":
+        def logistic(zv):
+            e = vexpneg(-abs(zv))
+            s = one / (one + e)
+            es = e * s
+            return (s if zv >= 0 else es), es * s
+        return jit(logistic)
+    if kind == "tanh":
+        tanh_parts = prim["tanh_parts"]
+
+        def tanh(zv):
+            t, e, r = tanh_parts(abs(zv))
+            return math.copysign(t, zv), four * e * r * r
+        return jit(tanh)
+    if kind == "identity":
+        return jit(lambda zv: (zv, one))
+    phi, dphi = (_branchless(_floats(e)) for e in evaluation_forms(act))
+    f = sp.lambdify(z, (phi, dphi), modules=[{"exp": vexp, "expm1": prim["vexpm1"], "log1p": prim["vlog1p"],
+                                              "tanh": prim["vtanh"], "erfcneg": prim["erfcneg"], "pick": prim["pick"]},
+                                             "math"], cse=True)
+    return jit(f)
+
+
+_hN = sp.Symbol("h_N", real=True)
+
+
+@lru_cache(maxsize=256)  # asked on every call (engine choice, kernel key): keep it off the hot path
+def _loss_form(chain: Chain) -> tuple[sp.Expr, bool]:
+    """(form, logit): ∂L/∂z_N in (z, y) where the loss is taken through the logit
+    (:func:`symvg.engines.kernels.loss_form`), else ∂L/∂h_N in a depth-free symbol, so chains of any depth share one
+    compiled kernel."""
+    dz = loss_form(chain.activations[-1], chain.loss, chain.residual)
+    if dz is not None:
+        return dz, True
+    return chain.dloss().xreplace({chain.h(chain.depth): _hN}), False
+
+
+@lru_cache(maxsize=None)
+def _dloss(form: sp.Expr, logit: bool) -> Callable:
+    prim = _primitives()
+    mods = [{"exp": prim["vexp"], "expm1": prim["vexpm1"], "log1p": prim["vlog1p"], "tanh": prim["vtanh"],
+             "erfcneg": prim["erfcneg"], "pick": prim["pick"]}, "math"]
+    return prim["jit"](sp.lambdify((z if logit else _hN, y_sym), _branchless(_floats(form)), modules=mods, cse=True))
+
+
+# ----------------------------------------------------------------------------- the kernel
+
+
+@lru_cache(maxsize=None)
+def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
+    """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
+    numba = _numba()
+    # not inlined: each layer loop is its own vectorised function
+    local_jit = numba.njit(error_model="numpy", fastmath={"contract"})
+    fpair = pair(act, dtype)
+    at, stream, fence = (_primitives()[k] for k in ("at", "stream", "fence"))
+    dl = _dloss(*loss)
+    logit = loss[1]
+    ft = np.dtype(dtype).type
+    zero, one = ft(0), ft(1)
+    check_local = local(act).kind == "generic"  # the logistic and tanh forms stay finite for every finite z
+    positive = not check_local  # φ' > 0 everywhere (logistic, tanh, identity): a 0 is an underflow (z = 1000)
+
+    @local_jit
+    def forward(w, b, hp, hn, d, c, residual):
+        bad, under = False, False
+        for j in range(c):
+            zj = at(w, j) * hp[j] + at(b, j)
+            hj, dj = fpair(zj)
+            # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
+            # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
+            bad |= (zj - zj != zero) | (check_local & ((hj - hj != zero) | (dj - dj != zero)))
+            under |= positive & (dj == zero)
+            hn[j] = hp[j] + hj if residual else hj
+            d[j] = dj
+        return bad, under
+
+    @local_jit
+    def nonfinite(a, c):
+        bad = False
+        for j in range(c):
+            bad |= a[j] * zero != zero
+        return bad
+
+    @local_jit
+    def backward(delta, d, hp, w, g, c, residual):
+        bad, under = False, False
+        for j in range(c):
+            dj, hj = delta[j], hp[j]
+            a = dj * d[j]
+            gj = a * hj
+            aw = a * at(w, j)
+            g[j] = gj
+            delta[j] = dj + aw if residual else aw
+            # a result that is not finite overflowed (or met a NaN); a product of two nonzero numbers that
+            # is 0 underflowed (in a residual chain δ_k + a·w keeps δ_k, so that product does not count)
+            bad |= gj - gj != zero
+            under |= ((gj == zero) & (a != zero) & (hj != zero)) | ((a == zero) & (dj != zero) & (d[j] != zero)) | (
+                (aw == zero) & (a != zero) & (at(w, j) != zero) & (not residual))
+        return bad, under
+
+    # The loss step flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at
+    @local_jit
+    def loss(hN, yv, delta, c):
+        bad, under = False, False
+        for j in range(c):
+            dj = dl(hN[j], yv[j])
+            delta[j] = dj
+            bad |= dj - dj != zero
+            under |= dj == zero
+        return bad, under
+
+    @local_jit
+    def loss_logit(w, b, hp, yv, delta, dN, c):
+        # ∂L/∂z_N, z_N recomputed as forward computed it; φ'_N ← 1 so that backward needs no second form
+        bad, under = False, False
+        for j in range(c):
+            dj = dl(at(w, j) * hp[j] + at(b, j), yv[j])
+            delta[j] = dj
+            dN[j] = one
+            bad |= dj - dj != zero
+            under |= dj == zero
+        return bad, under
+
+    @numba.njit(parallel=True, error_model="numpy", fastmath={"contract"})
+    def kernel(x, yv, W, B, residual, G, bad, under, S):
+        n, m = G.shape
+        chunks, block = S.shape[0], S.shape[2]
+        shared_w, shared_b = W.shape[1] == 1, B.shape[1] == 1
+        nblocks = (m + block - 1) // block
+        per = (nblocks + chunks - 1) // chunks if chunks else 0
+        for chunk in numba.prange(chunks):  # one run of blocks per thread, with its own scratch
+            H = S[chunk, :n + 1]
+            D = S[chunk, n + 1:2 * n + 1]
+            delta = S[chunk, 2 * n + 1]
+            row = S[chunk, 2 * n + 2]  # a shared w_k or b_k beside a per-sample one, spread over a row
+            g = S[chunk, 2 * n + 3]  # a row of the result, in cache until streamed out
+            for blk in range(chunk * per, min(nblocks, (chunk + 1) * per)):
+                s0 = blk * block
+                c = min(block, m - s0)
+                H[0, :c] = x[s0:s0 + c]
+                flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
+                low = False
+                for k in range(n):
+                    # Shared w_k and b_k go in as scalars (a row of copies cost 13 % at N = 20): two
+                    # specialisations of forward, (float, float) and (array, array).
+                    if shared_w and shared_b:
+                        fk, uk = forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
+                    else:
+                        if shared_w:
+                            row[:c] = W[k, 0]
+                        elif shared_b:
+                            row[:c] = B[k, 0]
+                        w = row if shared_w else W[k, s0:s0 + c]
+                        b = row if shared_b else B[k, s0:s0 + c]
+                        fk, uk = forward(w, b, H[k], H[k + 1], D[k], c, residual)
+                    flag |= fk
+                    low |= uk
+                if logit:
+                    if shared_w and shared_b:
+                        fl, ul = loss_logit(W[n - 1, 0], B[n - 1, 0], H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
+                    else:
+                        if shared_w:
+                            row[:c] = W[n - 1, 0]
+                        elif shared_b:
+                            row[:c] = B[n - 1, 0]
+                        w = row if shared_w else W[n - 1, s0:s0 + c]
+                        b = row if shared_b else B[n - 1, s0:s0 + c]
+                        fl, ul = loss_logit(w, b, H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
+                else:
+                    fl, ul = loss(H[n], yv[s0:s0 + c], delta, c)
+                flag |= fl
+                low |= ul
+                for k in range(n - 1, -1, -1):
+                    if shared_w:
+                        fk, uk = backward(delta, D[k], H[k], W[k, 0], g, c, residual)
+                    else:
+                        fk, uk = backward(delta, D[k], H[k], W[k, s0:s0 + c], g, c, residual)
+                    flag |= fk
+                    low |= uk
+                    stream(g, G[k, s0:s0 + c], c)
+                bad[blk] = flag
+                under[blk] = low
+            fence()
+
+    return kernel
+
+
+SCRATCH_KEPT = 8 << 20
+"""Largest block scratch kept between calls (two shapes at most): allocated fresh, its pages are faulted
+in and zeroed by the OS on every call, 0.9 ms per 2.7 MB here, which made loops of small calls up to 3×
+slower. Larger scratch (deep chains: 2·(2N + 4)·128 samples) is allocated per call and freed."""
+
+
+def _scratch(chunks: int, rows: int, block: int, dtype: str) -> np.ndarray:
+    if chunks * rows * block * np.dtype(dtype).itemsize > SCRATCH_KEPT:
+        return np.empty((chunks, rows, block), dtype=dtype)
+    return _kept_scratch(chunks, rows, block, dtype)
+
+
+@lru_cache(maxsize=2)  # used only under _launch: one kernel at a time writes it
+def _kept_scratch(chunks: int, rows: int, block: int, dtype: str) -> np.ndarray:
+    return np.empty((chunks, rows, block), dtype=dtype)
+
+
+_warm: set[tuple] = set()
+
+
+def _key(chain: Chain, dtype: Any) -> tuple:
+    return chain.activations[0], _loss_form(chain), np.dtype(dtype).name
+
+
+def is_compiled(chain: Chain, dtype: Any = "float64") -> bool:
+    """Whether this process already compiled the kernel ``chain`` needs (activation, loss, dtype)."""
+    return supports(chain) and _key(chain, dtype) in _warm
+
+
+_refused: set[tuple] = set()
+
+
+def refuse(chain: Chain, dtype: Any = "float64") -> None:
+    """Note that this chain's kernel does not compile, so ``engine="auto"`` stops trying it."""
+    _refused.add(_key(chain, dtype))
+
+
+def refused(chain: Chain, dtype: Any = "float64") -> bool:
+    """Whether :func:`refuse` was called for this chain's kernel."""
+    return supports(chain) and _key(chain, dtype) in _refused
+
+
+def warm(chain: Chain, dtype: Any = "float64") -> None:
+    """Compile the kernel for ``chain`` now (4-5 s, once per process), by running it on one sample."""
+    one = np.ones(1, dtype=dtype)
+    gradients(chain, one, one, np.ones((chain.depth, 1), dtype=dtype), np.zeros((chain.depth, 1), dtype=dtype))
+
+
+VECTORISED = frozenset({"exp", "expm1", "log1p", "tanh", "Abs", "sign", "Heaviside", "Max", "Min", "pick"})
+"""Functions the kernel evaluates in SIMD lanes (its own exp, expm1, log1p and tanh; selects and bit
+operations for the rest, Piecewise included, which :func:`_branchless` turns into ``pick``). Any other function (erf, erfc, log) is a libm call per element, which stops the
+layer loop vectorising: GELU ran at 182 ms fused against 161-182 NumPy's engine, erf 156-158 against
+129-145, mish (before tanh was vectorised) 2× slower (N = 20, M = 10^6, float64)."""
+
+
+@lru_cache(maxsize=256)
+def scalar_calls(act: Activation) -> frozenset[str]:
+    """The functions in ``act``'s φ and φ' that the kernel calls one element at a time (not in
+    :data:`VECTORISED`); ``engine="auto"`` leaves such activations to NumPy's engine.
+
+    >>> from symvg.symbolic.activations import get
+    >>> sorted(scalar_calls(get("gelu"))), sorted(scalar_calls(get("softplus")))
+    (['erfcneg'], [])
+    """
+    if local(act).kind != "generic":
+        return frozenset()
+    calls = {type(f).__name__ for e in evaluation_forms(act) for f in _branchless(e).atoms(sp.Function)}
+    return frozenset(calls - VECTORISED)
+
+
+def supports(chain: Chain) -> bool:
+    """Whether the fused engine takes this chain: numba is installed and every layer has one activation."""
+    return available() and len(set(chain.activations)) == 1
+
+
+def gradients(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray, *,
+              threads: int | None = None, block: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """All dL/dw_k, (N, M), from contiguous x, y (M,) and W, B of shape (N, 1) (shared) or (N, M).
+
+    Shapes are :func:`symvg.engines.numeric.prepare`'s job; this takes its arrays as they are. Blocks holding a
+    NaN or inf (in an input, or in φ or φ' where a formula overflowed) are returned in ``G`` as computed
+    and listed by :func:`gradients_and_bad`. ``out``: a C-contiguous, writable (N, M) array of the
+    inputs' dtype to write into (and return).
+    """
+    G, _, _ = gradients_and_bad(chain, x, y, W, B, threads=threads, block=block, out=out)
+    return G
+
+
+def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.ndarray, *,
+                      threads: int | None = None, block: int | None = None,
+                      out: np.ndarray | None = None) -> tuple[np.ndarray, list[slice], list[slice]]:
+    """:func:`gradients`, plus the sample ranges that met a NaN or inf (to be checked and redone), and those
+    where a product of nonzero numbers underflowed to 0 (to be checked if underflow is to be reported)."""
+    numba = _numba()
+    if not supports(chain):
+        raise BackendUnavailableError("the fused engine takes chains with one activation in every layer")
+    dtype = np.result_type(x, W)
+    key = _key(chain, dtype)
+    kern = _kernel(*key)
+    n, m = chain.depth, x.shape[0]
+    if block is None:  # no larger than the samples need: scratch is (2N + 4) rows of a block per thread
+        block = min(block_size(n, dtype.itemsize), max(128, 1 << max(0, m - 1).bit_length()))
+    if out is None:
+        G = np.empty((n, m), dtype=dtype)
+    elif not (isinstance(out, np.ndarray) and out.shape == (n, m) and out.dtype == dtype
+              and out.flags.c_contiguous and out.flags.writeable):
+        raise InvalidValueError(f"out must be a C-contiguous, writable ({n}, {m}) array of {dtype.name}")
+    else:
+        G = out
+    nblocks = (m + block - 1) // block
+    bad, under = np.zeros(nblocks, dtype=np.bool_), np.zeros(nblocks, dtype=np.bool_)
+    with _launch:
+        before = numba.get_num_threads()
+        every = numba.config.NUMBA_NUM_THREADS  # all cores unless asked otherwise
+        use = max(1, min(threads or every, every))
+        numba.set_num_threads(use)
+        try:
+            kern(x, y, W, B, chain.residual, G, bad, under, _scratch(min(use, nblocks), 2 * n + 4, block, dtype.str))
+        except numba.core.errors.NumbaError as e:  # a user expression numba cannot compile
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # numba colours its messages
+            first = text.splitlines()[0] if text else type(e).__name__
+            raise UnsupportedError(f"the fused engine cannot compile {chain.activations[0].name}: {first} "
+                                   "(engine='chunked' evaluates it)") from None
+        finally:
+            numba.set_num_threads(before)
+    _warm.add(key)
+    ranges = [[slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(f)] for f in (bad, under & ~bad)]
+    return G, ranges[0], ranges[1]
+
+
+__all__ = ["BLOCK_BYTES", "SCRATCH_KEPT", "UnsupportedError", "VECTORISED", "VMATH", "available", "block_size",
+           "gradients", "gradients_and_bad", "is_compiled", "pair", "refuse", "refused", "scalar_calls",
+           "supports", "vmath_array", "warm"]

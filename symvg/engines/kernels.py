@@ -1,0 +1,484 @@
+"""Per-layer local pieces, derived from an Activation's SymPy expressions and turned into array code.
+
+One job: for one activation φ, produce code that maps a buffer of pre-activations z to the two
+numbers every layer of the backward pass needs, h = φ(z) and d = φ'(z), writing into buffers the
+caller owns (``out=`` everywhere, so a cache-sized chunk is never re-allocated).
+
+Which code is used is decided by identities that SymPy *proves* about the catalogue expressions,
+never by the activation's name:
+
+* ``logistic``: φ ≡ e^z/(1 + e^z) and φ' ≡ φ/(1 + e^z) -- one ``exp`` per sample and no cancellation
+  (the textbook φ' = h(1 − h) loses digits when h → 1);
+* ``tanh``: φ ≡ tanh z and φ' ≡ 1 − φ² (the output form, see :func:`output_form`);
+* ``identity``: φ ≡ z, φ' ≡ 1;
+* ``generic``: anything else -- ``lambdify([φ, φ'], cse=True)``, so the two share subexpressions.
+
+>>> from symvg.symbolic.activations import get
+>>> [local(get(n)).kind for n in ("sigmoid", "tanh", "linear", "relu", "gelu")]
+['logistic', 'tanh', 'identity', 'generic', 'generic']
+>>> output_form(get("sigmoid")), output_form(get("tanh")), output_form(get("gelu"))
+(-h**2 + h, 1 - h**2, None)
+
+The CuPy path can fuse a whole layer into one ``ElementwiseKernel`` whose body is printed by
+SymPy's C printer:
+
+>>> print(elementwise_source(get("gelu")).operation)
+T z = w*hp + b;
+h = (1.0/2.0)*z*erfc(-((1.0/2.0)*M_SQRT2*z));
+d = (1.0/2.0)*M_SQRT2*z*exp(-1.0/2.0*pow(z, 2))/sqrt(M_PI) + (1.0/2.0)*erfc(-((1.0/2.0)*M_SQRT2*z));
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import sympy as sp
+from sympy.codegen.rewriting import optimize, optims_c99
+
+from symvg.symbolic.activations import Activation, z
+
+h = sp.Symbol("h", real=True)
+"""The layer output φ(z), the variable of :func:`output_form`."""
+
+KINDS = ("logistic", "tanh", "identity", "generic")
+
+
+def _same(a: sp.Expr, b: sp.Expr) -> bool:
+    """SymPy proof that a ≡ b (simplify to 0); a few rewrites because simplify is not complete."""
+    diff = a - b
+    for form in (diff, diff.rewrite(sp.exp)):
+        if sp.simplify(form) == 0:
+            return True
+    return False
+
+
+@lru_cache(maxsize=None)
+def output_form(act: Activation) -> sp.Expr | None:
+    """φ' written as a polynomial in h = φ(z), proved equal to φ'(z); None when there is none.
+
+    Two derivations: replace φ(z) inside φ' by h (works when SymPy wrote φ' in terms of φ, e.g.
+    tanh' = 1 − tanh²); else invert h = φ(z) for z and substitute. Either result is kept only if it is
+    a polynomial in h *and* SymPy proves P(φ(z)) − φ'(z) = 0. Piecewise activations are skipped:
+    their inverse is not a function (ReLU sends every z ≤ 0 to 0).
+
+    >>> from symvg.symbolic.activations import get
+    >>> output_form(get("linear")), output_form(get("softplus"))   # softplus' = 1 − e^{-h}: not a polynomial
+    (1, None)
+    """
+    phi, dphi = act.expr, act.derivative
+    if phi.has(sp.Piecewise) or dphi.has(sp.Piecewise):
+        return None
+    candidates = [dphi.subs(phi, h)]
+    try:
+        candidates += [sp.simplify(dphi.subs(z, inv)) for inv in sp.solve(sp.Eq(h, phi), z)]
+    except (NotImplementedError, ValueError, TypeError):
+        pass  # no inverse SymPy can write down: only the first derivation applies
+    for p in candidates:
+        p = sp.expand(p) if p.is_polynomial(h) else p
+        if not p.has(z) and p.is_polynomial(h) and _same(p.subs(h, phi), dphi):
+            return p
+    return None
+
+
+@dataclass(frozen=True)
+class Local:
+    """An activation's local pieces: φ, φ', the output form (if any), and which kernel evaluates them."""
+
+    activation: Activation
+    kind: str
+    output: sp.Expr | None
+
+
+
+@lru_cache(maxsize=None)
+def local(act: Activation) -> Local:
+    """Classify ``act`` by proved identities (see the module docstring)."""
+    phi, dphi = act.expr, act.derivative
+    out = output_form(act)
+    if phi.has(sp.Piecewise):
+        kind = "generic"
+    elif phi == z and dphi == 1:
+        kind = "identity"
+    elif _same(phi, sp.exp(z) / (1 + sp.exp(z))) and _same(dphi, phi / (1 + sp.exp(z))):
+        kind = "logistic"
+    elif phi == sp.tanh(z) and out is not None and sp.expand(out - (1 - h ** 2)) == 0:
+        kind = "tanh"
+    else:
+        kind = "generic"
+    return Local(act, kind, out)
+
+
+def _modules() -> list:
+    # erf (gelu) lives in scipy.special; NumPy alone cannot print it.
+    try:
+        import scipy.special  # noqa: F401
+
+        return ["scipy", "numpy"]
+    except ImportError:  # pragma: no cover - scipy is usually present
+        return ["numpy"]
+
+
+@lru_cache(maxsize=None)
+def evaluation_forms(act: Activation) -> tuple[sp.Expr, sp.Expr]:
+    """φ and φ' as every generic kernel (NumPy, CuPy, numba) evaluates them.
+
+    C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
+    where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved; in both,
+    1 + erf(u) becomes erfc(−u) (:func:`_erfc_form`). A constant beyond the float range (``expr:1e400*z``)
+    becomes a float (inf), so it overflows as a number, which the engines report, instead of failing in
+    int-to-float conversion.
+    """
+    return tuple(_huge_as_float(_erfc_form(e)) for e in (optimize(act.expr, optims_c99), act.derivative))
+
+
+def _huge_as_float(e: sp.Expr) -> sp.Expr:
+    big = sp.Float(np.finfo(np.float64).max)
+    return e.replace(lambda a: a.is_Rational and abs(a) > big, lambda a: sp.Float(a, 20))
+
+
+y = sp.Symbol("y", real=True)
+"""The target, the second variable of :func:`loss_form`."""
+
+
+def _pieces(e: sp.Expr, f: Callable[[sp.Expr], sp.Expr]) -> sp.Expr:
+    """``f`` applied to each piece of a Piecewise (after folding), or to ``e``."""
+    e = sp.piecewise_fold(e)
+    if isinstance(e, sp.Piecewise):
+        return sp.Piecewise(*[(f(v), c) for v, c in e.args])
+    return f(e)
+
+
+def _cancel(e: sp.Expr) -> sp.Expr:
+    try:
+        return sp.cancel(e)
+    except (sp.PolynomialError, NotImplementedError, ValueError, TypeError):  # pragma: no cover - kept as is
+        return e
+
+
+@lru_cache(maxsize=None)
+def loss_form(act: Activation, loss: str, residual: bool = False) -> sp.Expr | None:
+    """∂L/∂z_N, as a function of the last pre-activation z and the target y, in the form every engine
+    evaluates; None where the engines start from ∂L/∂h_N (mse, residual chains).
+
+    BCE on h_N = φ(z_N) is taken through the logit: ∂L/∂h_N = (h − y)/(h(1 − h)) needs 1 − h, which
+    cancels as h → 1 (σ(36) rounds 1 − h to 2^-52 against 2.3e-16: 4.5 % off; at 60 to 0). So
+
+    * ``logistic``: ∂L/∂z = (1 − y)·σ(z) − y·σ(−z), with e = e^{-|z|} ∈ (0, 1]: no exp overflows and
+      no 1 − σ is formed (y = 1 gives −e/(1 + e) for z ≥ 0, every digit kept);
+    * any other φ: (1 − y)·φ'/(1 − φ) − y·φ'/φ, each ratio cancelled symbolically per piece (hard
+      sigmoid: 1/(3 − z)), each term dropped where its weight 1 − y or y is 0. Where a term is 0/0
+      (the loss is infinite: h_N = 1 with y ≠ 1) the form gives NaN, which the engines report as a
+      domain error.
+
+    >>> from symvg.symbolic.activations import get
+    >>> loss_form(get("sigmoid"), "mse") is None, loss_form(get("sigmoid"), "bce", residual=True) is None
+    (True, True)
+    >>> f = sp.lambdify((z, y), loss_form(get("sigmoid"), "bce"))
+    >>> float(f(60.0, 1.0)), float(f(60.0, 0.0)), float(f(-800.0, 1.0))
+    (-8.75651076269652e-27, 1.0, -1.0)
+    >>> g = loss_lambdified(get("hard_sigmoid"), "bce")   # φ'/(1 − φ) = 1/(3 − z) below 3
+    >>> with np.errstate(all="ignore"):
+    ...     [float(g(np.float64(v), np.float64(t))) for v, t in ((2.0, 0.0), (3.5, 1.0), (3.5, 0.0))]
+    [1.0, 0.0, nan]
+    """
+    if loss != "bce" or residual:
+        return None
+    if local(act).kind == "logistic":
+        # (1 − y)·s, not 1 − y − y·e: SymPy would flatten the latter into −y·e − y + 1, which rounds to 0
+        e = sp.exp(-sp.Abs(z))
+        s = 1 / (1 + e)
+        return sp.Piecewise(((1 - y) * s - y * e * s, z >= 0), ((1 - y) * e * s - y * s, True))
+    phi, dphi = evaluation_forms(act)
+    up, down = _pieces(dphi / (1 - phi), _cancel), _pieces(dphi / phi, _cancel)
+    return (sp.Piecewise((0, sp.Eq(y, 1)), ((1 - y) * up, True))
+            - sp.Piecewise((0, sp.Eq(y, 0)), (y * down, True)))
+
+
+@lru_cache(maxsize=None)
+def loss_lambdified(act: Activation, loss: str, residual: bool = False) -> Callable[[Any, Any], Any] | None:
+    """``(z, y) ↦ ∂L/∂z_N`` for NumPy (see :func:`loss_form`), or None."""
+    form = loss_form(act, loss, residual)
+    if form is None:
+        return None
+    return sp.lambdify((z, y), form, modules=[{"erfcneg": _erfcneg_numpy}, *_modules()], cse=True)
+
+
+@lru_cache(maxsize=None)
+def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple[Any, Any]]:
+    """``z ↦ (φ(z), φ'(z))``, one ``lambdify(cse=True)`` so shared subexpressions are computed once."""
+    mods = _modules() if modules == "numpy" else [modules]
+    erfcneg_impl = _erfcneg_cupy if modules == "cupy" else _erfcneg_numpy
+    return sp.lambdify(z, list(evaluation_forms(act)), modules=[{"erfcneg": erfcneg_impl}, *mods], cse=True)
+
+
+class erfcneg(sp.Function):
+    """erfc(−u), held unevaluated: SymPy rewrites ``erfc(-u)`` to ``2 - erfc(u)`` on sight, which is the
+    very cancellation this form exists to avoid. Printed as ``erfc(-(u))`` in C, and given to lambdify
+    as a function of its own."""
+
+    nargs = 1
+
+    def _ccode(self, printer: Any) -> str:
+        return f"erfc(-({printer._print(self.args[0])}))"
+
+
+def _erfc_form(e: sp.Expr) -> sp.Expr:
+    """1 + erf(u) as erfc(−u) where that removes the constant (GELU: Φ(z) = erfc(−z/√2)/2).
+
+    erf(u)/2 + 1/2 cancels for u ≪ 0 (GELU at z = −10 rounds to 0); erfc(−u)/2 keeps every digit.
+    Kept only when the expression gets no longer, so erf(z) itself is never turned into erfc(−z) − 1.
+
+    >>> from symvg.symbolic.activations import get
+    >>> _erfc_form(get("gelu").expr)
+    z*erfcneg(sqrt(2)*z/2)/2
+    """
+    new = e.replace(sp.erf, lambda u: erfcneg(u) - 1)
+    return new if sp.count_ops(new) <= sp.count_ops(e) else e
+
+
+def _erfcneg_numpy(u: Any) -> Any:
+    try:
+        from scipy.special import erfc
+    except ImportError:  # pragma: no cover - scipy is usually present; math.erfc per element is exact but slow
+        erfc = np.vectorize(math.erfc, otypes=[np.result_type(u)])
+    return erfc(-u)
+
+
+def _erfcneg_cupy(u: Any) -> Any:
+    from cupyx.scipy.special import erfc
+
+    return erfc(-u)
+
+
+_flags = threading.local()
+
+
+def _on_fp_error(kind: str, flag: int) -> None:
+    if kind == "underflow":
+        _flags.underflow = True
+    else:
+        _flags.overflow = True  # reset and read by the kernels that repair what overflowed
+        if kind == "overflow":
+            _flags.overflowed = True  # kept for the chunk: tells an inf − inf NaN from a domain error
+
+
+@contextmanager
+def fp_guard() -> Iterator[None]:
+    """The floating-point state the NumPy kernels run in: under/overflow is the subject here, not an
+    accident, so nothing warns; an overflow or invalid result (inf/inf) is *noted*, so the logistic
+    kernel can fix the entries where e^z overflowed (cheaper than clamping z on every call:
+    ``np.minimum`` costs as much as ``exp``) and the generic kernel can redo the few affected entries
+    exactly. An underflow is noted apart (``_flags.underflow``), so the engine looks for gradients that
+    became 0 only where one happened.
+    """
+    with np.errstate(over="call", under="call", divide="ignore", invalid="call", call=_on_fp_error):
+        yield
+
+
+def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
+    """``kernel(zbuf, hout, dout)``: hout ← φ(z), dout ← φ'(z); zbuf is scratch afterwards.
+
+    """
+    if loc.kind == "logistic":
+        def logistic(zb: Any, hout: Any, dout: Any) -> None:
+            _flags.overflow = False
+            xp.exp(zb, out=dout)               # e = e^z: the only transcendental
+            over = None
+            if _flags.overflow:                # rare (z > 709): σ = 1 and σ' = e^{-z} there, set below
+                over = ~xp.isfinite(dout)
+                z_over = zb[over]
+                dout[over] = 0
+            xp.add(dout, 1, out=zb)            # zb is scratch from here on
+            xp.divide(1, zb, out=zb)           # r = 1/(1+e) = 1 − h, accurately (no 1 − h cancellation)
+            xp.multiply(dout, zb, out=hout)    # h = e·r
+            xp.multiply(hout, zb, out=dout)    # φ' = h·r, the proved identity φ' = e^z/(1+e^z)²
+            if over is not None:
+                hout[over] = 1
+                dout[over] = xp.exp(-z_over)   # e^{-z}/(1 + e^{-z})² to within 1 + 2e^{-z}
+        return logistic
+    if loc.kind == "tanh":
+        def tanh(zb: Any, hout: Any, dout: Any) -> None:
+            # φ' = 1 − h² (the proved output form) cancels as |z| grows: at z = 15 it keeps 3 digits.
+            # The same value as 4e/(1 + e)² with e = e^{−2|z|} has no cancellation.
+            xp.tanh(zb, out=hout)
+            xp.abs(zb, out=dout)
+            xp.multiply(dout, -2, out=dout)
+            xp.exp(dout, out=dout)             # e = e^{-2|z|} ∈ (0, 1]
+            xp.add(dout, 1, out=zb)            # zb is scratch from here on
+            xp.multiply(zb, zb, out=zb)
+            xp.divide(dout, zb, out=dout)
+            xp.multiply(dout, 4, out=dout)     # 4e/(1+e)² = sech²z = 1 − tanh²z
+        return tanh
+    if loc.kind == "identity":
+        def identity(zb: Any, hout: Any, dout: Any) -> None:
+            hout[...] = zb
+            dout[...] = 1
+        return identity
+    f = lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy")
+
+    def generic(zb: Any, hout: Any, dout: Any) -> None:
+        _flags.overflow = False
+        phi, dphi = f(zb)
+        hout[...] = phi  # broadcasts constants (e.g. φ' = 1/6 on a piece) to the buffer
+        dout[...] = dphi
+        if _flags.overflow:  # e.g. softplus' = e^z/(1+e^z) = inf/inf at z > 709: redo those entries exactly
+            _repair(loc.activation, zb, hout, dout)
+    return generic
+
+
+def _repair(act: Activation, zb: Any, hout: Any, dout: Any) -> None:
+    """Recompute φ, φ' with mpmath wherever the float formula gave inf/NaN (rare; exact, then rounded)."""
+    bad = np.flatnonzero(~(np.isfinite(hout) & np.isfinite(dout)))
+    hout[bad], dout[bad] = exact_local(act, zb[bad])
+
+
+def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """φ(z), φ'(z) by mpmath at 30 digits, rounded to ``zs``' dtype; NaN where not a real number.
+
+    What the kernels fall back on where a float formula overflows (softplus' = e^z/(1+e^z) at z = 800).
+
+    >>> from symvg.symbolic.activations import get
+    >>> exact_local(get("softplus"), np.array([800.0]))
+    (array([800.]), array([1.]))
+    """
+    import mpmath
+
+    phi, dphi = _capped_forms(act)
+    h, d = np.full(len(zs), np.nan, dtype=zs.dtype), np.full(len(zs), np.nan, dtype=zs.dtype)
+    with mpmath.workdps(30):
+        for i, zv in enumerate(zs):
+            try:
+                h[i], d[i] = float(phi(mpmath.mpf(float(zv)))), float(dphi(mpmath.mpf(float(zv))))
+            except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+                pass  # not a real number there (a user expression outside its domain): keep NaN
+    return h, d
+
+
+EXP_CAP = 1e5
+"""|x| beyond which the repair's e^x is taken as inf or 0: no float holds e^(±10^5), and mpmath computing
+e^(e^(e^z)) exactly takes memory and minutes (``expr:exp(exp(exp(z)))``)."""
+
+
+def _capped_exp(x: Any) -> Any:
+    import mpmath
+
+    if x > EXP_CAP:
+        return mpmath.inf
+    if x < -EXP_CAP:
+        return mpmath.mpf(0)
+    return mpmath.exp(x)
+
+
+@lru_cache(maxsize=None)
+def _capped_forms(act: Activation) -> tuple[Callable, Callable]:
+    """:func:`mpmath_forms` with e^x capped at :data:`EXP_CAP`, for repairs that end as floats anyway."""
+    mods = [{"exp": _capped_exp}, "mpmath"]
+    return sp.lambdify(z, act.expr, mods), sp.lambdify(z, act.derivative, mods)
+
+
+@lru_cache(maxsize=None)
+def mpmath_forms(act: Activation) -> tuple[Callable, Callable]:
+    """φ and φ' as mpmath functions (the catalogue expressions as written), for exact reference values."""
+    return sp.lambdify(z, act.expr, "mpmath"), sp.lambdify(z, act.derivative, "mpmath")
+
+
+# ----------------------------------------------------------------------------- CuPy fused source
+
+
+@dataclass(frozen=True)
+class KernelSource:
+    """What ``cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=…)`` needs."""
+
+    in_params: str
+    out_params: str
+    operation: str
+    name: str
+    preamble: str = ""
+
+
+@lru_cache(maxsize=None)
+def math_macros_preamble() -> str:
+    """``#define`` for each constant SymPy's C printer writes as a macro (M_PI, M_SQRT2, …), guarded.
+
+    NVRTC, which CuPy compiles kernels with, does not include the host's math.h, so these are undefined
+    there ("identifier M_PI is undefined"). Values to 21 digits, printed by SymPy.
+
+    >>> print(math_macros_preamble().splitlines()[:3])
+    ['#ifndef M_E', '#define M_E 2.71828182845904523536', '#endif']
+    """
+    from sympy.printing.c import get_math_macros
+
+    seen: dict[str, sp.Expr] = {}
+    for value, macro in get_math_macros().items():
+        seen.setdefault(macro, value)
+    return "\n".join(f"#ifndef {m}\n#define {m} {sp.N(v, 21)}\n#endif" for m, v in seen.items())
+
+
+def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
+    """One fused CUDA elementwise kernel per layer: z = w·hp + b, h = φ(z) (+hp), d = φ'(z).
+
+    The body is SymPy's C printer on the catalogue expressions, so the GPU computes the very
+    formulas the derivation shows (for ``logistic``, the overflow-safe proved forms the CPU uses).
+    Piecewise prints as nested ``?:``.
+
+    >>> from symvg.symbolic.activations import get
+    >>> src = elementwise_source(get("relu"), residual=True)
+    >>> src.in_params, src.out_params
+    ('T hp, T w, T b', 'T h, T d')
+    >>> "?" in src.operation and src.operation.splitlines()[1].startswith("h = hp + (")
+    True
+    """
+    from sympy.printing.c import ccode
+
+    if local(act).kind == "logistic":
+        # The proved identities with e = e^{-|z|} ∈ (0, 1], so nothing overflows (a GPU has no FP-error
+        # callback to catch e^z = inf): s = 1/(1+e), φ = s or e·s, φ' = e·s² -- as the fused CPU engine.
+        e, s_, es = sp.symbols("e s es")
+        lines = [f"T e = {ccode(sp.exp(-sp.Abs(z)))};", f"T s = {ccode(1 / (1 + e))};", f"T es = {ccode(e * s_)};",
+                 "T phi = z >= 0 ? s : es;"]
+        hline = "h = hp + phi;" if residual else "h = phi;"
+        op = "\n".join(["T z = w*hp + b;", *lines, hline, f"d = {ccode(es * s_)};"])
+    elif local(act).kind == "tanh":
+        # φ' as 4e/(1 + e)², e = e^{-2|z|}, like the CPU kernel: 1 - tanh² keeps 3 digits at z = 15
+        e = sp.Symbol("e")
+        hline = "h = hp + tanh(z);" if residual else "h = tanh(z);"
+        op = "\n".join(["T z = w*hp + b;", f"T e = {ccode(sp.exp(-2 * sp.Abs(z)))};", hline,
+                        f"d = {ccode(4 * e / (1 + e) ** 2)};"])
+    else:
+        phi, dphi = (ccode(e) for e in evaluation_forms(act))
+        hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
+        op = "\n".join(["T z = w*hp + b;", hline, f"d = {dphi};"])
+    name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
+    return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
+
+
+def loss_source(act: Activation, loss: str) -> KernelSource | None:
+    """The CUDA elementwise kernel for the loss step taken through the logit (:func:`loss_form`):
+    ``a = ∂L/∂z_N`` from h_{N-1}, w_N, b_N and y; None where the engines start from ∂L/∂h_N.
+
+    >>> from symvg.symbolic.activations import get
+    >>> src = loss_source(get("sigmoid"), "bce")
+    >>> src.in_params, src.out_params, src.operation.splitlines()[0]
+    ('T hp, T w, T b, T y', 'T a', 'T z = w*hp + b;')
+    >>> "1 - y" in src.operation and "exp(-fabs(z))" in src.operation
+    True
+    """
+    from sympy.printing.c import ccode
+
+    form = loss_form(act, loss)
+    if form is None:
+        return None
+    name = "symvg_loss_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + "_" + loss
+    return KernelSource("T hp, T w, T b, T y", "T a", "\n".join(["T z = w*hp + b;", f"a = {ccode(form)};"]), name,
+                        math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
+
+
+__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "exact_local", "fp_guard", "h",
+           "lambdified", "layer_kernel", "local", "loss_form", "loss_lambdified", "loss_source", "math_macros_preamble",
+           "mpmath_forms", "output_form", "y"]

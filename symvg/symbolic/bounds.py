@@ -1,0 +1,561 @@
+"""What the factors imply: each is bounded, so the gradient is, and depth makes the bound shrink or grow.
+
+Every activation factor obeys |φ'(z_j)| ≤ γ_j = sup|φ'| (proved in :mod:`symvg.symbolic.activations`), so
+
+    |∂L/∂w_k| ≤ |∂L/∂h_N| · ∏_{j>k} γ_j|w_j| · γ_k · |h_{k-1}|
+
+and a chain of N layers with one activation and |w| everywhere has ``|∂h_N/∂h_0| ≤ (γ|w|)^N``:
+it vanishes when γ|w| < 1. A ceiling above 1 proves nothing: only a floor m|w| > 1, with
+m = inf|φ'|, proves exploding (:func:`decide` words every verdict). Exact where the inputs are:
+
+>>> b = depth_bound("sigmoid", weight=1, layers=10, tol="1e-6")
+>>> b.factor, b.bound, b.verdict, b.depth_to_vanish
+(1/4, 1/1048576, 'vanish', 10)
+>>> r = depth_bound("relu", weight=2)      # ceiling 2, but an inactive unit passes nothing: floor 0
+>>> r.verdict, r.decision.possible
+('undecided', ('vanish', 'explode'))
+>>> depth_bound("leaky_relu:0.5", weight=4).verdict      # floor 0.5*4 = 2 > 1
+'explode'
+>>> neutral_weights("sigmoid")
+4
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Union
+
+import mpmath
+import sympy as sp
+
+from symvg.symbolic.activations import Activation, get
+from symvg import magnitude
+from symvg.exact import Number, to_rational, count
+from symvg.symbolic.chain import Chain
+from symvg.symbolic.derive import Derivation, Factor, _parse_values
+from symvg.errors import InvalidValueError, ProofError
+
+ActivationLike = Union[str, Activation]
+
+
+@dataclass(frozen=True)
+class GradientBound:
+    """|∂L/∂w_k| ≤ ``expr``, factor by factor (``factors`` pairs each Factor with its bound)."""
+
+    derivation: Derivation
+    factors: tuple[tuple[Factor, sp.Expr], ...]
+    expr: sp.Expr
+
+    @property
+    def gamma(self) -> tuple[sp.Expr, ...]:
+        """γ_j = sup|φ_j'| per layer."""
+        return tuple(a.gamma for a in self.derivation.chain.activations)
+
+    def value(self, values: dict, dps: int | None = None) -> sp.Expr:
+        """The bound at numbers, with the forward pass evaluated exactly as in ``Derivation.evaluate``;
+        with ``dps``, every forward value is a ``dps``-digit Float instead (see :func:`forward_values`),
+        which stays fast where exact values nest (GELU's erf of erf of ...).
+
+        >>> from symvg import Chain, derive
+        >>> from symvg.symbolic.bounds import gradient_bound
+        >>> b = gradient_bound(derive(Chain(2, "sigmoid"), 1))
+        >>> vals = {"x": 1, "y": 0, "w1": 1, "w2": 2, "b1": 0, "b2": 0}
+        >>> abs(b.value(vals, dps=30) - b.value(vals).evalf(30)) < 1e-28
+        True
+        """
+        if dps is None:
+            return self.expr.xreplace(dict(self.derivation.evaluate(values).values))
+        return self.expr.xreplace(forward_values(self.derivation.chain, values, dps)).evalf(dps)
+
+
+def forward_values(chain: Chain, values: dict, dps: int) -> dict:
+    """The inputs and every z_j, h_j of ``chain``'s forward pass as ``dps``-digit Floats, layer by layer.
+
+    Each value is rounded to ``dps`` digits before the next layer uses it, so the expression size does
+    not grow with depth; with dps = 30 the forward values carry about 30 correct digits.
+    """
+    env = {s: sp.Float(v, dps) for s, v in _parse_values(chain, values, partial=False).items()}
+    for sym, rhs in chain.forward():
+        env[sym] = sp.Float(sp.piecewise_fold(rhs.xreplace(env)).evalf(dps), dps)
+    return env
+
+
+def factor_bound(f: Factor, chain: Chain) -> sp.Expr:
+    """The tightest bound a factor has on its own: γ for φ', 1 + γ|w| for a residual step, |f| otherwise.
+
+    Loss, weight and input factors are not squashed by anything, so their bound is their own size.
+    """
+    if f.kind == "activation":
+        return chain.activations[f.layer - 1].gamma
+    if f.kind == "residual":
+        return 1 + chain.activations[f.layer - 1].gamma * sp.Abs(chain.w(f.layer))
+    return sp.Abs(f.expr)
+
+
+def gradient_bound(derivation: Derivation) -> GradientBound:
+    """The bound on |∂L/∂w_k| that the proved suprema give.
+
+    >>> from symvg import Chain, derive
+    >>> gradient_bound(derive(Chain(2, "sigmoid"), 1)).expr
+    Abs(w2)*Abs(x)*Abs(h2 - y)/8
+    """
+    pairs = tuple((f, factor_bound(f, derivation.chain)) for f in derivation.factors)
+    return GradientBound(derivation, pairs, sp.Mul(*(b for _, b in pairs)))
+
+
+# ----------------------------------------------------------------------------- depth laws
+
+
+@dataclass(frozen=True)
+class DepthBound:
+    """(γ|w|)^N for a chain of one activation with weights of size |w|: the vanishing/exploding law.
+
+    ``factor`` = γ|w| is the ceiling of every layer's |w·φ'(z)|, ``floor`` = inf|φ'|·|w| its floor;
+    ``decision`` is :func:`decide` of the two and ``verdict`` its kind (vanish, explode, neutral or
+    undecided). ``depth_to_vanish`` is the depth from which the ceiling is below tol (proved),
+    ``depth_to_explode`` the one from which the floor is above 1/tol (proved; None unless floor > 1),
+    ``depth_may_explode`` the one from which the ceiling is above 1/tol: growth past 1/tol is no
+    longer excluded there, which proves nothing.
+    """
+
+    activation: str
+    gamma: sp.Expr
+    weight: sp.Expr
+    factor: sp.Expr
+    layers: int | None
+    bound: sp.Expr | None
+    verdict: str
+    tol: sp.Expr | None
+    depth_to_vanish: int | None
+    depth_to_explode: int | None
+    floor: sp.Expr = sp.Integer(0)
+    decision: Verdict | None = None
+    depth_may_explode: int | None = None
+
+    @property
+    def log_rate(self) -> float:
+        """ln(γ|w|): the bound's change per layer on a log scale (negative: vanishing).
+
+        Taken from the exact factor, so a factor beyond float range (|w| = 1e-999) still has one.
+        """
+        if self.factor == 0:
+            return -math.inf
+        if self.factor is sp.oo:
+            return math.inf
+        return float(_ln(self.factor))
+
+    @property
+    def log10_bound(self) -> float | None:
+        """log10 of (γ|w|)^N, from :attr:`log_rate`: finite at any depth (None without layers or at γ|w| = 0)."""
+        if self.layers is None or self.factor == 0 or self.factor is sp.oo:
+            return None
+        with mpmath.workdps(30):  # a float product would overflow for a depth near 1e308
+            return float(_ln(self.factor) * self.layers / mpmath.log(10))
+
+    def as_dict(self) -> dict:
+        """JSON-ready. A float that over/underflows is never passed off as the answer: it is null (inf)
+        or 0.0 next to a ``note``, with ``log10_bound`` and the exact strings alongside."""
+        d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": _json_float(self.gamma),
+             "weight": str(self.weight), "factor": str(self.factor), "factor_value": _json_float(self.factor),
+             "floor": str(self.floor), "floor_value": _json_float(self.floor),
+             "log_rate": self.log_rate if math.isfinite(self.log_rate) else None, "verdict": self.verdict}
+        if self.decision is not None:
+            d.update(self.decision.as_dict())
+        if self.verdict == UNBOUNDED:
+            d.update(layers=self.layers, tol=None if self.tol is None else str(self.tol),
+                     note="sup|φ'| is unbounded: no ceiling, so no depth law follows")
+            return d
+        notes = [_range_note("factor", self.factor, d["factor_value"])]
+        if self.layers is not None:
+            d.update(layers=self.layers, bound=str(self.bound), bound_value=_json_float(self.bound),
+                     log10_bound=self.log10_bound)
+            notes.append(_range_note("bound", self.bound, d["bound_value"], self.log10_bound))
+        if self.tol is not None:
+            d.update(tol=str(self.tol), depth_to_vanish=self.depth_to_vanish, depth_to_explode=self.depth_to_explode,
+                     depth_may_explode=self.depth_may_explode)
+        notes = [n for n in notes if n]
+        if notes:
+            d["note"] = "; ".join(notes)
+        return d
+
+
+MAX_EXACT_DIGITS = 1000
+"""Most digits an exact power (γ|w|)^N is expanded to; beyond, it stays an unevaluated power."""
+
+_DPS = 50
+"""Digits of the log-domain comparisons (:func:`compare_power`); more are used when they do not decide."""
+
+
+def _float(v: sp.Expr) -> float:
+    return float(v.evalf(30))
+
+
+def _ln(v: sp.Expr, dps: int = _DPS) -> mpmath.mpf:
+    """ln v at ``dps`` digits for an exact v > 0, also where float(v) would be 0 or inf (Rationals go
+    through p and q, an unevaluated power through its exponent; near 1 through log1p of the exact v − 1,
+    which ln p − ln q would cancel to 0).
+
+    >>> float(_ln(1 + sp.Rational(1, 4 * 10**400)) * 10**400)     # ln(1 + ε) = ε − …
+    0.25
+    """
+    with mpmath.workdps(dps):
+        if v.is_Rational and abs(v.p - v.q) * 2 < v.q:
+            return mpmath.log1p(mpmath.mpf(int(v.p - v.q)) / int(v.q))
+        if v.is_Rational:
+            return mpmath.log(int(v.p)) - mpmath.log(int(v.q))
+        if isinstance(v, sp.Pow) and v.exp.is_Integer:
+            return int(v.exp) * _ln(v.base, dps)
+        return mpmath.log(mpmath.mpf(sp.Float(v.evalf(dps + 5), dps + 5)._mpf_))
+
+
+def power(f: sp.Expr, n: int) -> sp.Expr:
+    """f^n, expanded when it has at most :data:`MAX_EXACT_DIGITS` digits, else an unevaluated power
+    (still exact: SymPy evaluates it to any precision without building it).
+
+    >>> power(sp.Rational(1, 4), 5), power(sp.Rational(1, 2), 20000)
+    (1/1024, (1/2)**20000)
+    """
+    if f.is_Rational and max(int(f.p).bit_length(), int(f.q).bit_length()) * n > MAX_EXACT_DIGITS * 3.3219:
+        return sp.Pow(f, n, evaluate=False)
+    if not f.is_Rational and n > 64:
+        return sp.Pow(f, n, evaluate=False)
+    return f ** n
+
+
+def compare_power(f: sp.Expr, n: int, t: sp.Expr) -> int:
+    """Sign of f^n − t for exact f ≥ 0, t > 0 and an integer n ≥ 1, without building f^n when it is big.
+
+    Exactly when f, t are rational and f^n has at most :data:`MAX_EXACT_DIGITS` digits; otherwise by
+    n·ln f − ln t at 50, 200 then 1000 digits (plus the digits of n), decided only when the difference
+    exceeds the evaluation's error bound. Powers that agree to 1000 digits raise ProofError.
+
+    >>> compare_power(sp.Rational(1, 10), 6, sp.Rational(1, 10**6)), compare_power(sp.Rational(999, 1000), 10**12, sp.Rational(1, 10**400))
+    (0, -1)
+    """
+    if f == 0:
+        return -1
+    if f.is_Rational and t.is_Rational and not isinstance(power(f, n), sp.Pow):
+        diff = f ** n - t
+        return 0 if diff == 0 else (1 if diff > 0 else -1)
+    for dps in (_DPS, 200, 1000):
+        work = dps + len(str(n))
+        with mpmath.workdps(work):
+            lf, lt = _ln(f, work), _ln(t, work)
+            d = n * lf - lt
+            err = mpmath.mpf(10) ** (10 - dps) * (abs(n * lf) + abs(lt) + 1)
+            if abs(d) > err:
+                return 1 if d > 0 else -1
+    raise ProofError(f"could not decide whether ({sp.N(f, 10)})^{n} is above or below {sp.N(t, 10)}: "
+                     "they agree to 1000 digits (the most this comparison uses)")
+
+
+def _json_float(v: sp.Expr) -> float | None:
+    """The float64 of an exact value; None where it overflows (JSON has no inf)."""
+    f = _float(v)
+    return f if math.isfinite(f) else None
+
+
+def _range_note(name: str, exact: sp.Expr, value: float | None, log10: float | None = None) -> str:
+    """Say so when the float64 field is 0 or null although the exact value is neither."""
+    if exact == 0 or (value is not None and value != 0):
+        return ""
+    what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
+    where = f", its log10 in 'log10_{name}' = {log10:.6g}" if log10 is not None else ""
+    return f"{name} {what}: the exact value is in '{name}'{where}"
+
+
+UNBOUNDED = "unbounded"
+"""The verdict when sup|φ'| = ∞: there is no ceiling, so neither vanishing nor a bound follows."""
+
+
+def verdict(factor: sp.Expr) -> str:
+    """Which way the power f^N moves: "vanish" when f < 1, "explode" when f > 1, "neutral" at exactly 1,
+    "unbounded" when f = ∞ (no ceiling).
+
+    This is the direction of *one* bound, decided exactly -- not a verdict on the gradient: of a
+    ceiling it proves vanishing but never exploding. What a command prints comes from :func:`decide`,
+    which reads the floor too.
+    """
+    if factor is sp.oo:
+        return UNBOUNDED
+    if sp.Eq(factor, 1) == sp.true or sp.simplify(factor - 1) == 0:
+        return "neutral"
+    return "vanish" if bool(factor < 1) else "explode"
+
+
+def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
+    """Smallest N ≥ 1 with factor^N < tol (factor < 1) or factor^N > 1/tol (factor > 1); None if never.
+
+    Found with logarithms, then confirmed (and corrected) by :func:`compare_power`: exact where
+    the powers are small, at a stated precision in logs where they are not (0.999999999 and 1e-999
+    cross at N ≈ 2.3e12).
+
+    >>> depth_to_cross(sp.Rational(1, 4), sp.Rational(1, 10**6))   # 4^-10 < 1e-6 < 4^-9
+    10
+    >>> depth_to_cross(sp.Integer(2), sp.Rational(1, 1000))         # 2^10 = 1024 > 1000
+    10
+    >>> depth_to_cross(sp.Integer(1), sp.Rational(1, 1000)) is None
+    True
+    """
+    if not 0 < tol < 1:
+        raise InvalidValueError(f"tol must be in (0, 1), got {tol}")
+    v = verdict(factor)
+    if v in ("neutral", UNBOUNDED):
+        return None
+    if factor == 0:
+        return 1
+    f = factor if v == "vanish" else 1 / factor
+    with mpmath.workdps(_DPS):
+        n = max(1, int(mpmath.ceil(_ln(tol) / _ln(f))))
+    while compare_power(f, n, tol) >= 0:
+        n += 1
+    while n > 1 and compare_power(f, n - 1, tol) < 0:
+        n -= 1
+    return n
+
+
+def _layers(layers: object) -> int:
+    return count(layers, "layers")
+
+
+# ----------------------------------------------------------------------------- verdicts: what is proved
+
+
+def derivative_floor(activation: ActivationLike) -> sp.Expr:
+    """m = inf|φ'(z)| over the reals, from the same proof table as γ; 0 where no tighter floor is proved.
+
+    If any candidate of the supremum's proof (a limit at ±∞, a constant piece, a kink) has |φ'| = 0,
+    the infimum is 0 exactly. If φ' is constant on every piece, it is the smallest constant. Otherwise
+    0 is returned: always a valid floor, perhaps not the tightest (no catalogue entry needs more).
+
+    >>> [derivative_floor(n) for n in ("sigmoid", "relu", "leaky_relu:0.2", "linear", "selu")]
+    [0, 0, 1/5, 1, 0]
+    """
+    act = get(activation)
+    cands = act.supremum.candidates
+    values = [sp.Abs(c.value) for c in cands]
+    if any(v == 0 for v in values):
+        return sp.Integer(0)
+    if all(c.reason in ("constant piece", "kink (convention)") for c in cands):
+        return min(values, key=lambda v: float(v.evalf(30)))
+    return sp.Integer(0)
+
+
+def _where(where: sp.Basic) -> str:
+    """A candidate's place as a reader writes it: 'z <= 0', 'z -> -oo', '-3 < z < 3'."""
+    if isinstance(where, sp.Interval):
+        lo, hi = where.start, where.end
+        lt_lo, lt_hi = ("<" if where.left_open else "<="), ("<" if where.right_open else "<=")
+        if lo == -sp.oo and hi == sp.oo:
+            return "every z"
+        if lo == -sp.oo:
+            return f"z {lt_hi} {hi}"
+        if hi == sp.oo:
+            return f"z {'>' if where.left_open else '>='} {lo}"
+        return f"{lo} {lt_lo} z {lt_hi} {hi}"
+    return f"z -> {where}" if where in (sp.oo, -sp.oo) else f"z = {where}"
+
+
+def floor_cause(activation: ActivationLike) -> str:
+    """Why inf|φ'| is what it is, in words, from the proof's candidates that attain it (ASCII).
+
+    >>> floor_cause("sigmoid"), floor_cause("relu")
+    ("sigmoid' -> 0 as z -> -oo, z -> oo: saturation", "relu' = 0 for z <= 0: a unit there passes no gradient")
+    >>> floor_cause("leaky_relu:0.2")
+    "leaky_relu' = 1/5 for z <= 0"
+    """
+    act = get(activation)
+    m = derivative_floor(act)
+    name = act.name
+    at = [c for c in act.supremum.candidates if sp.Abs(c.value) == m]
+    if not at:
+        return f"no floor above {m} is proved for {name}'"
+    limits = [_where(c.where) for c in at if c.reason.startswith("limit")]
+    pieces = [_where(c.where) for c in at if not c.reason.startswith("limit")]
+    parts = []
+    if limits:
+        parts.append(f"{name}' -> {m} as " + ", ".join(limits) + (": saturation" if m == 0 else ""))
+    if pieces:
+        parts.append(f"{name}' = {m} for " + " and ".join(pieces)
+                     + (": a unit there passes no gradient" if m == 0 else ""))
+    return "; ".join(parts)
+
+
+
+
+KINDS = ("vanish", "explode", "neutral", "undecided")
+"""Verdicts as depth grows, from a floor m and a ceiling c on every layer's factor (see :class:`Verdict`)."""
+
+STATUSES = ("vanishes", "explodes", "held", "may vanish", "may explode", "may vanish or explode")
+"""Verdicts at one depth N with a tolerance (see :class:`Verdict`)."""
+
+EVAL_HINT = "`symvg eval` samples the typical case"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a floor m and a ceiling c on every factor |∂h_j/∂h_{j-1}| prove about |∂h_N/∂h_0|, and no more.
+
+    ``kind``, as the depth grows (m^N ≤ |∂h_N/∂h_0| ≤ c^N):
+
+    * ``vanish``    c < 1: the gradient goes to 0 whatever the z's (proved by the ceiling);
+    * ``explode``   m > 1: it grows without limit whatever the z's (proved by the floor);
+    * ``neutral``   m = c = 1: every factor has size exactly 1;
+    * ``undecided`` otherwise. ``possible`` names what the bounds leave open (c > 1 allows growth;
+      m < 1 allows decay, m = 0 through saturation or units that pass nothing) and ``reason`` says why.
+
+    ``status``, at depth ``layers`` with tolerance ``tol`` (None without them): ``vanishes`` (c^N < tol),
+    ``explodes`` (m^N > 1/tol), ``held`` (both inside [tol, 1/tol]) -- each proved -- or ``may vanish``,
+    ``may explode``, ``may vanish or explode`` where the bounds do not decide.
+    """
+
+    kind: str
+    possible: tuple[str, ...]
+    reason: str
+    floor: sp.Expr
+    ceiling: sp.Expr
+    layers: int | None = None
+    tol: sp.Expr | None = None
+    status: str | None = None
+
+    @property
+    def proved(self) -> bool:
+        """True when the bounds decide the trend (vanish, explode or neutral)."""
+        return self.kind != "undecided"
+
+    @property
+    def short(self) -> str:
+        """A table cell: ``vanishes``, ``explodes``, ``neutral``, or ``undecided: may …``."""
+        if self.kind == "undecided":
+            return "undecided: may " + " or ".join(self.possible)
+        return {"vanish": "vanishes", "explode": "explodes", "neutral": "neutral"}[self.kind]
+
+    @property
+    def text(self) -> str:
+        """One sentence: the verdict, why, and where the bounds do not decide, where to look instead."""
+        if self.kind == "undecided":
+            return f"undecided, may {' or '.join(self.possible)}: {self.reason}; {EVAL_HINT}"
+        head = {"vanish": "vanishes", "explode": "explodes", "neutral": "neither vanishes nor explodes"}[self.kind]
+        return f"{head} (proved: {self.reason})"
+
+    def as_dict(self) -> dict:
+        """JSON-ready: ``verdict`` (the kind), ``possible``, ``reason`` and, at a depth, ``status``."""
+        d = {"verdict": self.kind, "possible": list(self.possible), "reason": self.reason}
+        if self.status is not None:
+            d["status"] = self.status
+        return d
+
+
+def _size(v: sp.Expr) -> str:
+    s = sp.sstr(v)
+    return s if len(s) <= 12 else magnitude.sci(v)  # of any size: 2.5e+998 is not inf
+
+
+def _power(v: sp.Expr) -> str:
+    """``v^N`` with brackets only where the base needs them: 2^N, (1/4)^N."""
+    s = _size(v)
+    return f"{s}^N" if s.isdigit() else f"({s})^N"
+
+
+def _crosses(f: sp.Expr, n: int, t: sp.Expr) -> bool:
+    """f^n < t (f < 1) or f^n > 1/t (f > 1), exactly, for n ≥ 1; never for f = 1."""
+    d = depth_to_cross(f, t)
+    return d is not None and n >= d
+
+
+def decide(floor: sp.Expr, ceiling: sp.Expr, layers: int | None = None, tol: sp.Expr | None = None,
+           cause: str = "") -> Verdict:
+    """The one verdict every command prints, from a proved floor ≤ each layer's factor ≤ a proved ceiling.
+
+    ``cause`` says why the floor is what it is (:func:`floor_cause`); it goes into the
+    reason when the floor leaves vanishing open.
+
+    >>> decide(0, sp.Rational(1, 4)).text
+    'vanishes (proved: the ceiling 1/4 < 1 gives |dh_N/dh_0| <= (1/4)^N)'
+    >>> v = decide(0, 2, cause="sigmoid' -> 0 as z -> -oo, oo: saturation")
+    >>> v.kind, v.possible
+    ('undecided', ('vanish', 'explode'))
+    >>> v.reason
+    "the ceiling 2 > 1 allows growth but does not prove it; the floor is 0 (sigmoid' -> 0 as z -> -oo, oo: saturation)"
+    >>> decide(0, 1, layers=50, tol=sp.Rational(1, 10**6)).short, decide(2, 2).kind
+    ('undecided: may vanish', 'explode')
+    """
+    m, c = sp.sympify(floor), sp.sympify(ceiling)
+    why = f" ({cause})" if cause else ""
+    if bool(c < 1):
+        kind, possible, reason = "vanish", (), f"the ceiling {_size(c)} < 1 gives |dh_N/dh_0| <= {_power(c)}"
+    elif bool(m > 1):
+        kind, possible, reason = "explode", (), f"the floor {_size(m)} > 1 gives |dh_N/dh_0| >= {_power(m)}"
+    elif m == 1 and c == 1:
+        kind, possible, reason = "neutral", (), "floor = ceiling = 1: every factor has size exactly 1"
+    else:
+        grow = ("there is no ceiling (sup|phi'| is unbounded), so growth is not ruled out" if c is sp.oo
+                else f"the ceiling {_size(c)} > 1 allows growth but does not prove it" if bool(c > 1)
+                else "the ceiling 1 rules out growth")
+        shrink = (f"the floor is 0{why}" if m == 0 else f"the floor {_size(m)} < 1 allows decay{why}" if bool(m < 1)
+                  else "the floor 1 rules out decay")
+        possible = tuple(p for p, ok in (("vanish", bool(m < 1)), ("explode", bool(c > 1))) if ok)
+        kind, reason = "undecided", f"{grow}; {shrink}"
+    status = None if layers is None or tol is None else _status(m, c, layers, sp.sympify(tol))
+    return Verdict(kind, possible, reason, m, c, layers, None if tol is None else sp.sympify(tol), status)
+
+
+def _status(m: sp.Expr, c: sp.Expr, n: int, t: sp.Expr) -> str:
+    """The verdict at depth n: proved (vanishes, explodes, held) or what stays possible."""
+    if bool(c < 1) and _crosses(c, n, t):
+        return "vanishes"
+    if bool(m > 1) and _crosses(m, n, t):
+        return "explodes"
+    low = m == 0 or (bool(m < 1) and _crosses(m, n, t))        # m^N < tol: vanishing not excluded
+    high = c is sp.oo or (bool(c > 1) and _crosses(c, n, t))    # c^N > 1/tol: exploding not excluded
+    return {(False, False): "held", (True, False): "may vanish", (False, True): "may explode",
+            (True, True): "may vanish or explode"}[(low, high)]
+
+
+def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | None = None,
+                tol: Number | None = None) -> DepthBound:
+    """The law (γ|w|)^N for ``activation`` and weights of size ``weight``; see the module docstring."""
+    act = get(activation)
+    w = sp.Abs(to_rational(weight, "weight"))
+    layers = None if layers is None else _layers(layers)
+    t = None if tol is None else to_rational(tol, "tol")
+    if t is not None and not 0 < t < 1:
+        raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")
+    f = act.gamma * w if act.supremum.bounded else sp.oo  # no ceiling, even at |w| = 0 (oo·0 is nan)
+    m = derivative_floor(act) * w
+    decision = decide(m, f, layers, t, floor_cause(act))
+    bound = None if layers is None else (sp.oo if f is sp.oo else power(f, layers))
+    dv = de = dm = None
+    if t is not None:
+        dv = depth_to_cross(f, t) if bool(f < 1) else None
+        de = depth_to_cross(m, t) if bool(m > 1) else None
+        dm = depth_to_cross(f, t) if f is not sp.oo and bool(f > 1) else None
+    kind = UNBOUNDED if f is sp.oo else decision.kind
+    return DepthBound(act.label, act.gamma, w, f, layers, bound, kind, t, dv, de, m, decision, dm)
+
+
+def neutral_weights(activation: ActivationLike) -> sp.Expr:
+    """|w| = 1/γ: the weight size at which the bound neither shrinks nor grows."""
+    g = get(activation).gamma
+    if g == 0:
+        raise InvalidValueError(f"{get(activation).label} has γ = 0: every gradient through it is zero")
+    if g is sp.oo:
+        raise InvalidValueError(f"{get(activation).label} has γ = oo (sup|φ'| unbounded): no weight size "
+                                "gives a ceiling")
+    return 1 / g
+
+
+def stable_weight_range(activation: ActivationLike, layers: int, tol: Number) -> tuple[sp.Expr, sp.Expr]:
+    """Weights |w| for which the depth-``layers`` bound stays within [tol, 1/tol]: [tol^(1/N)/γ, tol^(-1/N)/γ].
+
+    >>> stable_weight_range("sigmoid", 2, "0.01")
+    (2/5, 40)
+    """
+    layers = _layers(layers)
+    t = to_rational(tol, "tol")
+    if not 0 < t < 1:
+        raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")
+    n = neutral_weights(activation)
+    root = t ** sp.Rational(1, layers)
+    return n * root, n / root

@@ -1,0 +1,329 @@
+"""The vector chain rule, exactly: a width-n layer multiplies the backward signal by a matrix.
+
+For h_k = φ(z_k), z_k = W_k h_{k-1} + b_k with W_k ∈ ℝ^{n_k × n_{k-1}} and L = ‖h_N − y‖²:
+
+    δ_N = ∂L/∂h_N = 2(h_N − y),   δ_k = W_{k+1}ᵀ D_{k+1} δ_{k+1},   D_k = diag(φ'(z_k)),
+    ∂L/∂W_k = (D_k δ_k) h_{k-1}ᵀ,  ∂L/∂b_k = D_k δ_k.
+
+Derived here as SymPy matrix expressions (``MatrixSymbol``), factor by factor, like the scalar chain:
+
+>>> d = derive_vector((3, 4, 2), "tanh", wrt=1)
+>>> for f in d.factors: print(f)
+dL/dh2 = 2*(h2 - y)  [2×1]
+(dh2/dz2)ᵀ = D2 = diag(tanh'(z2))  [2×2]
+(dz2/dh1)ᵀ = W2.T  [4×2]
+(dh1/dz1)ᵀ = D1 = diag(tanh'(z1))  [4×4]
+dz1/dW1 = h0.T (outer product)  [1×3]
+>>> d.gradient, d.gradient.shape
+(D1*W2.T*D2*delta2*h0.T, (4, 3))
+
+The norm bounds (proved in docs/matrices.md): with γ = sup|φ'| and φ'_min = inf|φ'|,
+
+    ∏_{j>k} φ'_min σ_min(W_jᵀ) · ‖δ_N‖  ≤  ‖δ_k‖  ≤  ∏_{j>k} γ ‖W_j‖₂ · ‖δ_N‖.
+
+>>> derivative_floor("leaky_relu:0.2"), derivative_floor("tanh"), derivative_floor("linear")
+(1/5, 0, 1)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from symvg.symbolic.activations import Activation, get, z
+from symvg.errors import InvalidChainError, InvalidValueError
+
+MAX_WIDTH = 4096
+"""Largest layer width accepted (memory grows as width²)."""
+
+
+def _widths(widths: Sequence[int]) -> tuple[int, ...]:
+    ws = tuple(widths)
+    if len(ws) < 2:
+        raise InvalidChainError(f"widths must list n0 (input) and at least one layer, got {ws!r}")
+    for n in ws:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_WIDTH:
+            raise InvalidChainError(f"every width must be an integer in 1..{MAX_WIDTH}, got {n!r}")
+    return tuple(int(n) for n in ws)
+
+
+def W(j: int, widths: Sequence[int]) -> sp.MatrixSymbol:
+    """The weight matrix W_j, n_j × n_{j-1}."""
+    return sp.MatrixSymbol(f"W{j}", widths[j], widths[j - 1])
+
+
+def D(j: int, widths: Sequence[int]) -> sp.MatrixSymbol:
+    """D_j = diag(φ'(z_j)), n_j × n_j, as a symbol (its entries come from the forward pass)."""
+    return sp.MatrixSymbol(f"D{j}", widths[j], widths[j])
+
+
+def H(j: int, widths: Sequence[int]) -> sp.MatrixSymbol:
+    """The layer output h_j (h0 is the input x), a column n_j × 1."""
+    return sp.MatrixSymbol(f"h{j}", widths[j], 1)
+
+
+def delta(j: int, widths: Sequence[int]) -> sp.MatrixSymbol:
+    """δ_j = ∂L/∂h_j, a column n_j × 1."""
+    return sp.MatrixSymbol(f"delta{j}", widths[j], 1)
+
+
+@dataclass(frozen=True)
+class MatrixFactor:
+    """One local Jacobian (transposed, as the backward pass applies it): ``name = expr`` of ``kind`` at ``layer``."""
+
+    name: str
+    expr: sp.Basic
+    kind: str
+    layer: int
+    note: str = ""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(int(s) for s in self.expr.shape)
+
+    def __str__(self) -> str:
+        shown = f"{self.expr}" if not self.note else f"{self.expr} = {self.note}"
+        if self.kind == "loss":
+            shown = self.note
+        elif self.kind == "input":
+            shown = f"{self.expr} (outer product)"
+        return f"{self.name} = {shown}  [{self.shape[0]}×{self.shape[1]}]"
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "expr": str(self.expr), "latex": sp.latex(self.expr), "kind": self.kind,
+                "layer": self.layer, "shape": list(self.shape), "note": self.note}
+
+
+@dataclass(frozen=True)
+class VectorDerivation:
+    """∂L/∂W_k of a fully connected network, factor by factor, and the recursion δ_k it unrolls."""
+
+    widths: tuple[int, ...]
+    activation: str
+    wrt: int
+    factors: tuple[MatrixFactor, ...]
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths) - 1
+
+    @property
+    def backward(self) -> sp.Basic:
+        """δ_k = W_{k+1}ᵀ D_{k+1} ⋯ W_Nᵀ D_N δ_N, unrolled (δ_N itself when k = N)."""
+        mats = self._backward_factors()
+        return sp.MatMul(*mats) if len(mats) > 1 else mats[0]
+
+    def _backward_factors(self) -> list:
+        mats = [f.expr for f in reversed(self.factors) if f.kind in ("weight", "activation") and f.layer > self.wrt]
+        return mats + [delta(self.depth, self.widths)]
+
+    @property
+    def gradient(self) -> sp.Basic:
+        """∂L/∂W_k = D_k δ_k h_{k-1}ᵀ, with δ_k unrolled."""
+        k, ws = self.wrt, self.widths
+        return sp.MatMul(D(k, ws), *self._backward_factors(), H(k - 1, ws).T)
+
+    def substitute(self, mapping: dict) -> sp.Matrix:
+        """The gradient with explicit matrices put in for the symbols (e.g. 1×1 for width 1), multiplied out."""
+        return sp.Matrix(self.gradient.xreplace(mapping).doit())
+
+    def latex(self) -> str:
+        """The derivation as LaTeX ``aligned`` rows: δ_N, the recursion, and the gradient."""
+        k, n = self.wrt, self.depth
+        rows = [rf"\delta_{{{n}}} &= \frac{{\partial L}}{{\partial h_{{{n}}}}} = 2\,(h_{{{n}}} - y)",
+                rf"D_j &= \operatorname{{diag}}\big(\mathrm{{{self.activation}}}'(z_j)\big)",
+                rf"\delta_{{{k}}} &= {sp.latex(self.backward)}",
+                rf"\frac{{\partial L}}{{\partial W_{{{k}}}}} &= {sp.latex(self.gradient)}"]
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+    def __str__(self) -> str:
+        head = f"dL/dW{self.wrt} for a {self.activation} network, widths {'-'.join(map(str, self.widths))}:"
+        tail = f"  dL/dW{self.wrt} = {self.gradient}  [{self.widths[self.wrt]}×{self.widths[self.wrt - 1]}]"
+        return "\n".join([head] + [f"  {f}" for f in self.factors] + [tail])
+
+    def as_dict(self) -> dict:
+        return {"widths": list(self.widths), "activation": self.activation, "wrt": self.wrt,
+                "factors": [f.as_dict() for f in self.factors], "backward": str(self.backward),
+                "gradient": str(self.gradient), "latex": self.latex()}
+
+
+def derive_vector(widths: Sequence[int], activation: str | Activation = "tanh", wrt: int = 1) -> VectorDerivation:
+    """Derive ∂L/∂W_wrt for the network with layer widths ``widths`` = (n0, n1, …, nN)."""
+    ws = _widths(widths)
+    n = len(ws) - 1
+    if isinstance(wrt, bool) or not isinstance(wrt, int) or not 1 <= wrt <= n:
+        raise InvalidChainError(f"wrt must be a layer index in 1..{n}, got {wrt!r}")
+    act = get(activation)
+    return _derive_vector(ws, act, wrt)
+
+
+@lru_cache(maxsize=64)
+def _derive_vector(ws: tuple[int, ...], act: Activation, k: int) -> VectorDerivation:
+    n = len(ws) - 1
+    fs = [MatrixFactor(f"dL/dh{n}", delta(n, ws), "loss", n, f"2*(h{n} - y)")]
+    for j in range(n, k, -1):
+        fs.append(MatrixFactor(f"(dh{j}/dz{j})ᵀ", D(j, ws), "activation", j, f"diag({act.name}'(z{j}))"))
+        fs.append(MatrixFactor(f"(dz{j}/dh{j - 1})ᵀ", W(j, ws).T, "weight", j))
+    fs.append(MatrixFactor(f"(dh{k}/dz{k})ᵀ", D(k, ws), "activation", k, f"diag({act.name}'(z{k}))"))
+    fs.append(MatrixFactor(f"dz{k}/dW{k}", H(k - 1, ws).T, "input", k))
+    return VectorDerivation(ws, act.label, k, tuple(fs))
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+@lru_cache(maxsize=64)
+def numpy_functions(activation: str | Activation) -> tuple[Callable, Callable]:
+    """φ and φ' as NumPy functions (kinks by the catalogue's convention)."""
+    act = get(activation)
+    mods = ["scipy", "numpy"] if _has_scipy() else ["numpy"]
+    f, df = sp.lambdify(z, act.expr, modules=mods), sp.lambdify(z, act.derivative, modules=mods)
+    return (lambda a: np.broadcast_to(f(a), np.shape(a)).astype(float),
+            lambda a: np.broadcast_to(df(a), np.shape(a)).astype(float))
+
+
+def _has_scipy() -> bool:
+    try:
+        import scipy.special  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Backprop:
+    """One forward and backward pass: ``deltas[k]`` = ∂L/∂h_k (k = 0..N), ``grads[k-1]`` = ∂L/∂W_k."""
+
+    loss: float
+    deltas: tuple[np.ndarray, ...]
+    grads: tuple[np.ndarray, ...]
+    bias_grads: tuple[np.ndarray, ...]
+    derivatives: tuple[np.ndarray, ...]
+
+    def as_dict(self) -> dict:
+        return {"loss": self.loss, "delta_norms": [float(np.linalg.norm(d)) for d in self.deltas],
+                "grad_norms": [float(np.linalg.norm(g)) for g in self.grads]}
+
+    def __str__(self) -> str:
+        return f"loss {self.loss:.6g}; ‖δ_k‖ = " + ", ".join(f"{v:.3g}" for v in self.as_dict()["delta_norms"])
+
+
+def backprop(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray] | None, x: np.ndarray, y: np.ndarray,
+             activation: str | Activation = "tanh") -> Backprop:
+    """The vector chain rule in NumPy: forward pass, then δ_k = W_{k+1}ᵀ D_{k+1} δ_{k+1}.
+
+    >>> bp = backprop([np.array([[2.0]])], None, np.array([1.0]), np.array([0.0]), "linear")
+    >>> bp.loss, bp.grads[0].tolist()          # L = (2·1)², ∂L/∂W = 2·(2 − 0)·1
+    (4.0, [[4.0]])
+    """
+    phi, dphi = numpy_functions(activation)
+    ws = [np.asarray(w, dtype=float) for w in weights]
+    bs = [np.zeros(w.shape[0]) for w in ws] if biases is None else [np.asarray(b, dtype=float) for b in biases]
+    _check_shapes(ws, bs, np.asarray(x))
+    hs, ds = [np.asarray(x, dtype=float)], []
+    for w, b in zip(ws, bs):
+        zk = w @ hs[-1] + b
+        ds.append(dphi(zk))
+        hs.append(phi(zk))
+    r = hs[-1] - np.asarray(y, dtype=float)
+    deltas = [2 * r]
+    for w, d in zip(reversed(ws), reversed(ds)):
+        deltas.append(w.T @ (d * deltas[-1]))
+    deltas.reverse()
+    bias_grads = tuple(d * deltas[k + 1] for k, d in enumerate(ds))
+    grads = tuple(np.outer(g, hs[k]) for k, g in enumerate(bias_grads))
+    return Backprop(float(r @ r), tuple(deltas), grads, bias_grads, tuple(ds))
+
+
+def _check_shapes(ws: list, bs: list, x: np.ndarray) -> None:
+    if not ws or len(ws) != len(bs):
+        raise InvalidValueError(f"need one bias per weight matrix, got {len(ws)} weights and {len(bs)} biases")
+    prev = x.shape[0] if x.ndim == 1 else -1
+    for j, (w, b) in enumerate(zip(ws, bs), 1):
+        if w.ndim != 2 or w.shape[1] != prev or b.shape != (w.shape[0],):
+            raise InvalidValueError(f"layer {j}: W{j} has shape {w.shape} and b{j} {b.shape}; expected "
+                                    f"(n{j}, {prev}) and (n{j},)")
+        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+            raise InvalidValueError(f"layer {j}: weights and biases must be finite")
+        prev = w.shape[0]
+
+
+# ----------------------------------------------------------------------------- bounds
+
+
+@lru_cache(maxsize=64)
+def derivative_floor(activation: str | Activation) -> sp.Expr:
+    """φ'_min = inf|φ'| where it is proved positive: the smallest |piece| when every piece of φ' is a constant.
+
+    Otherwise 0 -- always a valid floor (tanh, sigmoid: φ' → 0 in the tails; ReLU: 0 on the left).
+    """
+    d = get(activation).derivative
+    pieces = [e for e, _ in d.args] if isinstance(d, sp.Piecewise) else [d]
+    if all(p.is_number and p.is_real for p in pieces):
+        return sp.Min(*(abs(p) for p in pieces))
+    return sp.Integer(0)
+
+
+@dataclass(frozen=True)
+class NormBounds:
+    """log10 of the bounds on ‖δ_k‖ = ‖∂L/∂h_k‖, k = 0..N, from the spectral norms of the weights.
+
+    ``upper[k]`` = log10(∏_{j>k} γ‖W_j‖₂ · ‖δ_N‖); ``lower[k]`` the same with φ'_min σ_min(W_jᵀ)
+    (−inf when the floor is 0). Carried as log10 so depth-200 products neither overflow nor underflow.
+    """
+
+    activation: str
+    gamma: float
+    floor: float
+    upper: tuple[float, ...]
+    lower: tuple[float, ...]
+
+    def holds(self, norms: Sequence[float], rel: float = 1e-9) -> bool:
+        """Whether every measured ‖δ_k‖ lies within its bounds (``rel``: float round-off allowance)."""
+        lg = [math.log10(v) if v > 0 else -math.inf for v in norms]
+        slack = math.log10(1 + rel)
+        return all(lo - slack <= m <= up + slack for m, lo, up in zip(lg, self.lower, self.upper))
+
+    def as_dict(self) -> dict:
+        fin = lambda v: v if math.isfinite(v) else None  # noqa: E731
+        return {"activation": self.activation, "gamma": self.gamma, "floor": self.floor,
+                "log10_upper": [fin(v) for v in self.upper], "log10_lower": [fin(v) for v in self.lower]}
+
+    def __str__(self) -> str:
+        return (f"{self.activation}: γ = {self.gamma:.6g}, φ'_min = {self.floor:.6g}; log10 bounds on ‖δ_k‖, k = 0.."
+                f"{len(self.upper) - 1}: upper {self.upper[0]:.4g} … {self.upper[-1]:.4g}, "
+                f"lower {self.lower[0]:.4g} … {self.lower[-1]:.4g}")
+
+
+def norm_bounds(weights: Sequence[np.ndarray], activation: str | Activation, delta_norm: float) -> NormBounds:
+    """The proved bounds on every ‖δ_k‖ given the weights and ‖δ_N‖ (see the module docstring).
+
+    >>> b = norm_bounds([2 * np.eye(2), 3 * np.eye(2)], "leaky_relu:0.5", 1.0)
+    >>> [round(10**u, 9) for u in b.upper], [round(10**v, 9) for v in b.lower]
+    ([6.0, 3.0, 1.0], [1.5, 1.5, 1.0])
+    """
+    act = get(activation)
+    gamma, floor = float(act.gamma), float(derivative_floor(act))
+    log_g = math.log10(gamma) if gamma > 0 else -math.inf
+    log_f = math.log10(floor) if floor > 0 else -math.inf
+    up = [_log10(delta_norm)]
+    lo = [up[0]]
+    for w in reversed([np.asarray(w, dtype=float) for w in weights]):
+        s = np.linalg.svd(w, compute_uv=False)
+        smin = float(s[-1]) if w.shape[1] >= w.shape[0] else 0.0  # inf‖Wᵀu‖ is 0 when Wᵀ has a kernel
+        up.append(up[-1] + log_g + _log10(float(s[0])))
+        lo.append(lo[-1] + log_f + _log10(smin))
+    return NormBounds(act.label, gamma, floor, tuple(reversed(up)), tuple(reversed(lo)))
+
+
+def _log10(v: float) -> float:
+    return math.log10(v) if v > 0 else -math.inf
+
+
+__all__ = ["Backprop", "MatrixFactor", "NormBounds", "VectorDerivation", "backprop", "derivative_floor",
+           "derive_vector", "norm_bounds", "numpy_functions"]

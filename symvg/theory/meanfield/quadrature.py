@@ -1,0 +1,286 @@
+"""Gaussian expectations for mean field: closed forms derived with SymPy, composite quadrature otherwise.
+
+Everything here is an expectation over u ~ N(0, 1) (or a correlated pair): the moments
+V(q) = E[φ(√q u)²] and D(q) = E[φ'(√q u)²] and the two-point kernels of the correlation map.
+Closed forms are *derived* (``sympy.integrate`` on polynomial pieces, Price's theorem for erf,
+the arc-cosine kernel for piecewise-linear φ); the rest is Gauss–Legendre split at kinks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from symvg.symbolic.activations import Activation, get, z
+from symvg.errors import InvalidValueError, SymvgRuntimeError
+
+__all__ = ["Q", "Moments", "moments", "gauss_expect", "bivariate_expect", "kinks", "correlation_kernels"]
+
+Q = sp.Symbol("q", positive=True)
+"""The pre-activation variance the closed-form expectations are written in."""
+
+_u = sp.Symbol("u", real=True)
+_RHO = sp.exp(-_u**2 / 2) / sp.sqrt(2 * sp.pi)  # standard normal density
+
+
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(20)
+_U_MAX = 10.0  # P(|u| > 10) ≈ 1.5e-23: beyond every tolerance used here
+_U_GRID = np.linspace(-_U_MAX, _U_MAX, 41)  # panels of width 0.5 in u: resolves the Gaussian
+_Z_GRID = np.linspace(-20.0, 20.0, 81)  # panels of width 0.5 in z = √q u: resolves φ itself at large q
+
+
+def _panel_rule(breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of 20-point Gauss–Legendre on every panel between sorted ``breaks``."""
+    a, b = breaks[:-1, None], breaks[1:, None]
+    x = (a + b) / 2 + (b - a) / 2 * _GL_X
+    w = (b - a) / 2 * _GL_W
+    return x.ravel(), w.ravel()
+
+
+def gauss_expect(f: Callable[[np.ndarray], np.ndarray], q: float, kinks: Sequence[float] = ()) -> float:
+    """E_{u~N(0,1)}[f(√q·u)] by composite Gauss–Legendre on |u| ≤ 10, split at every kink.
+
+    Panels are laid on a grid in u (the Gaussian's scale) and on a grid in z = √q·u (φ's own
+    scale, which matters when q is large and φ looks like a step), so both regimes are resolved.
+
+    >>> round(gauss_expect(lambda z: z**2, 2.5), 12)
+    2.5
+    >>> round(gauss_expect(lambda z: (z > 0) * 1.0, 4.0, kinks=[0.0]), 12)
+    0.5
+    """
+    if q < 0 or not math.isfinite(q):
+        raise InvalidValueError(f"variance q must be finite and >= 0, got {q!r}")
+    # q = 0 means the limit q → 0+: a kink at 0 then averages its two sides, as the limit does
+    s = math.sqrt(q) if q > 0 else 1e-150
+    extra = np.concatenate([_Z_GRID / s, np.asarray(kinks, dtype=float) / s])
+    breaks = np.unique(np.concatenate([_U_GRID, extra[np.abs(extra) < _U_MAX]]))
+    u, w = _panel_rule(breaks)
+    with np.errstate(over="ignore", under="ignore"):
+        vals = np.asarray(f(s * u), dtype=float) * np.broadcast_to(1.0, u.shape)
+    total = float(np.dot(w, vals * np.exp(-u * u / 2))) / math.sqrt(2 * math.pi)
+    if not math.isfinite(total):
+        raise SymvgRuntimeError(f"Gaussian expectation overflowed at q = {q:g}; the activation grows too fast there")
+    return total
+
+
+_LOG1PEXP = sp.Function("log1pexp")
+_a = sp.Wild("a")
+
+
+def _overflow_free(expr: sp.Expr) -> sp.Expr:
+    """log(1 + e^a) and e^a/(1 + e^a) in forms that do not overflow to inf or inf/inf at large a.
+
+    Softplus is evaluated at z up to 10√q, so e^z overflows once q passes ~5000 (its variance
+    map reaches that near σw² = 2); log1pexp is NumPy's logaddexp(0, a), the logistic 1/(1 + e^−a)
+    (whose e^−a → inf for a → −∞ gives the right 0: callers silence that overflow).
+    """
+    expr = expr.replace(sp.log(1 + sp.exp(_a)), _LOG1PEXP(_a))
+    return expr.replace(sp.exp(_a) / (sp.exp(_a) + 1), 1 / (1 + sp.exp(-_a)))
+
+
+def _numpy_function(expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
+    """φ as a NumPy function (SciPy's erf when present, else a vectorised math.erf), overflow-free.
+
+    >>> f = _numpy_function(get("softplus").derivative)
+    >>> with np.errstate(over="ignore"): float(f(np.array(800.0))), float(f(np.array(-800.0)))
+    (1.0, 0.0)
+    """
+    own: dict[str, Any] = {"log1pexp": lambda x: np.logaddexp(0, x)}
+    try:
+        import scipy.special  # noqa: F401  (lambdify picks erf from it)
+
+        modules: list[Any] = [own, "scipy", "numpy"]
+    except ImportError:  # scipy is optional: erf from the standard library
+        modules = [{**own, "erf": np.vectorize(math.erf, otypes=[float])}, "numpy"]
+    return sp.lambdify(z, _overflow_free(expr), modules=modules)
+
+
+def kinks(expr: sp.Expr) -> tuple[float, ...]:
+    """The points where a piecewise φ (or φ') switches formula, from its Piecewise conditions.
+
+    >>> kinks(get("hard_sigmoid").expr), kinks(get("tanh").expr)
+    ((-3.0, 3.0), ())
+    """
+    pw = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
+    points = set()
+    for rel in pw.atoms(sp.Rel):
+        for side, other in ((rel.lhs, rel.rhs), (rel.rhs, rel.lhs)):
+            if side == z and other.is_number:
+                points.add(float(other))
+    return tuple(sorted(points))
+
+
+# ----------------------------------------------------------------------------- the moments
+
+
+def _piecewise_pieces(expr: sp.Expr) -> list[sp.Expr]:
+    pw = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
+    return [e for e, _ in pw.args] if isinstance(pw, sp.Piecewise) else [pw]
+
+
+def _gauss_integral(expr: sp.Expr) -> sp.Expr:
+    """E_{u~N(0,1)}[expr(√q u)] with ``sympy.integrate``: the derivation, not a typed-in formula."""
+    pw = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
+    pairs = pw.as_expr_set_pairs(sp.S.Reals) if isinstance(pw, sp.Piecewise) else [(pw, sp.S.Reals)]
+    total = sp.Integer(0)
+    for piece, where in pairs:  # one Gaussian integral per piece: far faster than integrating a Piecewise
+        for iv in (where.args if isinstance(where, sp.Union) else (where,)):
+            if isinstance(iv, sp.Interval) and iv.measure != 0:
+                a, b = iv.inf / sp.sqrt(Q), iv.sup / sp.sqrt(Q)  # z = √q·u
+                total += sp.integrate(piece.subs(z, sp.sqrt(Q) * _u) * _RHO, (_u, a, b))
+    return sp.simplify(total)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """The Gaussian expectations of one activation, V(q) = E[φ(√q u)²] and D(q) = E[φ'(√q u)²].
+
+    ``V``/``D`` are SymPy expressions in :data:`Q` when a closed form was derived, else None and
+    the numbers come from :func:`gauss_expect`. ``homogeneous`` means V = k·q and D = const
+    (piecewise-linear through 0), where q* and χ1 are exact rationals.
+    """
+
+    activation: Activation
+    V: sp.Expr | None
+    D: sp.Expr | None
+    method: str
+    kinks: tuple[float, ...]
+
+    @property
+    def homogeneous(self) -> bool:
+        return (self.V is not None and self.D is not None and sp.diff(self.V, Q, 2) == 0
+                and self.V.subs(Q, 0) == 0 and not self.D.has(Q))
+
+    def v(self, q: float) -> float:
+        """E[φ(√q u)²] as a float."""
+        if self.V is not None:
+            return float(_as_float_fn(self.V)(q)) if q > 0 else float(self.V.limit(Q, 0) if q == 0 else 0)
+        return gauss_expect(_square(self.activation.expr), q, self.kinks)
+
+    def d(self, q: float) -> float:
+        """E[φ'(√q u)²] as a float."""
+        if self.D is not None:
+            return float(_as_float_fn(self.D)(q)) if q > 0 else float(sp.limit(self.D, Q, 0))
+        return gauss_expect(_square(self.activation.derivative), q, self.kinks)
+
+
+@lru_cache(maxsize=None)
+def _as_float_fn(expr: sp.Expr) -> Callable[[float], float]:
+    return sp.lambdify(Q, expr, modules="mpmath")
+
+
+@lru_cache(maxsize=None)
+def _square(expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
+    f = _numpy_function(expr)
+    return lambda x: np.asarray(f(x), dtype=float) ** 2
+
+
+def moments(activation: "str | Activation") -> Moments:
+    """Derive V(q), D(q) for ``activation``: SymPy when the pieces are polynomials or φ = erf.
+
+    >>> m = moments("relu"); m.V, m.D, m.homogeneous
+    (q/2, 1/2, True)
+    >>> moments("erf").V
+    2*asin(2*q/(2*q + 1))/pi
+    >>> moments("tanh").method
+    'quadrature'
+    """
+    return _moments(get(activation))  # one cache entry per activation, by name or by object
+
+
+@lru_cache(maxsize=None)
+def _moments(act: Activation) -> Moments:
+    ks = tuple(sorted(set(kinks(act.expr)) | set(kinks(act.derivative))))
+    if act.expr == sp.erf(z):
+        V, D = _erf_moments()
+        return Moments(act, V, D, "closed form (Price's theorem + SymPy)", ks)
+    pieces = _piecewise_pieces(act.expr) + _piecewise_pieces(act.derivative)
+    if all(p.is_polynomial(z) and not p.has(sp.Float) for p in pieces):
+        return Moments(act, _gauss_integral(act.expr**2), _gauss_integral(act.derivative**2),
+                       "closed form (sympy.integrate)", ks)
+    return Moments(act, None, None, "quadrature", ks)
+
+
+@lru_cache(maxsize=1)
+def _erf_moments() -> tuple[sp.Expr, sp.Expr]:
+    """Derive E[erf(√q u)²] and E[erf'(√q u)²] with SymPy.
+
+    D(q) is a plain Gaussian integral. For V, Price's theorem: with Cov(x1, x2) = s and
+    Var = q, ∂E[erf(x1)erf(x2)]/∂s = E[erf'(x1)erf'(x2)] = (4/π)/√((1+2q)² − 4s²) (a Gaussian
+    integral of exp(−x1² − x2²)); at s = 0 the odd erf gives 0, so V(q) = ∫_0^q ds (…), which
+    SymPy does after s = (1+2q)t/2.
+    """
+    D = _gauss_integral(sp.diff(sp.erf(z), z) ** 2)
+    t, x = sp.symbols("t x", positive=True)
+    antideriv = sp.integrate(1 / sp.sqrt(1 - t**2), (t, 0, x))  # asin(x)
+    V = sp.simplify(sp.Rational(4) / sp.pi * sp.Rational(1, 2) * antideriv.subs(x, 2 * Q / (1 + 2 * Q)))
+    return V, D
+
+def _arccos_kernels(r: sp.Expr, l: sp.Expr, c: float) -> tuple[float, float]:
+    """E[φ(u1)φ(u2)]/q and E[φ'(u1)φ'(u2)] for φ = r·z (z>0), l·z (z<0) (Cho & Saul 2009).
+
+    With θ = arccos c and J(c) = (√(1−c²) + (π−θ)c)/(2π) (the ReLU kernel, φ = r·relu(z) −
+    l·relu(−z) expanded): E[φφ]/q = (r²+l²)J(c) − 2rl·J(−c), E[φ'φ'] = ((r²+l²)(π−θ) + 2rlθ)/(2π).
+    """
+    def J(x: float) -> float:
+        return (math.sqrt(max(0.0, 1 - x * x)) + (math.pi - math.acos(x)) * x) / (2 * math.pi)
+
+    r, l = float(r), float(l)
+    theta = math.acos(max(-1.0, min(1.0, c)))
+    return ((r * r + l * l) * J(c) - 2 * r * l * J(-c),
+            ((r * r + l * l) * (math.pi - theta) + 2 * r * l * theta) / (2 * math.pi))
+
+
+_GL2_X, _GL2_W = _panel_rule(np.linspace(-9.0, 9.0, 19))  # 2-D product rule: 360 nodes per axis
+
+
+def bivariate_expect(f: Callable, g: Callable, q: float, c: float) -> float:
+    """E[f(u1)g(u2)], (u1, u2) centred normal with variances q and correlation c (product Gauss–Legendre).
+
+    >>> round(bivariate_expect(lambda x: x, lambda y: y, 2.0, 0.3), 12)
+    0.6
+    """
+    s = math.sqrt(q)
+    z1, z2 = _GL2_X[:, None], _GL2_X[None, :]
+    w = (_GL2_W[:, None] * _GL2_W[None, :]) * np.exp(-(z1**2 + z2**2) / 2) / (2 * math.pi)
+    u1 = s * z1 * np.ones_like(z2)
+    u2 = s * (c * z1 + math.sqrt(max(0.0, 1 - c * c)) * z2)
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.sum(w * np.asarray(f(u1), dtype=float) * np.asarray(g(u2), dtype=float)))
+
+
+def _two_slopes(act: Activation) -> tuple[sp.Expr, sp.Expr] | None:
+    """(right slope, left slope) when φ is piecewise linear through 0 with one kink at 0, else None."""
+    if act.expr == z:
+        return sp.Integer(1), sp.Integer(1)
+    pw = sp.piecewise_fold(act.expr.rewrite(sp.Piecewise))
+    if kinks(act.expr) != (0.0,) or not isinstance(pw, sp.Piecewise):
+        return None
+    r, l = sp.diff(act.expr, z).subs(z, 1), sp.diff(act.expr, z).subs(z, -1)
+    if sp.simplify(act.expr.subs(z, 2) - 2 * r) != 0 or sp.simplify(act.expr.subs(z, -2) + 2 * l) != 0:
+        return None
+    return r, l
+
+
+def correlation_kernels(activation: "str | Activation", q: float, c: float) -> tuple[float, float]:
+    """(E[φ(u1)φ(u2)], E[φ'(u1)φ'(u2)]) at variance q and correlation c; closed forms where known.
+
+    >>> k, kp = correlation_kernels("relu", 1.0, 0.0); round(k, 12), kp   # 1/(2π), 1/4
+    (0.159154943092, 0.25)
+    """
+    act = get(activation)
+    slopes = _two_slopes(act)
+    if slopes is not None:
+        kk, kp = _arccos_kernels(*slopes, c)
+        return q * kk, kp
+    if act.expr == sp.erf(z):  # Williams 1997, and Price's theorem for the derivative kernel
+        return (2 / math.pi * math.asin(2 * q * c / (1 + 2 * q)),
+                4 / math.pi / math.sqrt((1 + 2 * q) ** 2 - 4 * q * q * c * c))
+    f, fp = _numpy_function(act.expr), _numpy_function(act.derivative)
+    return bivariate_expect(f, f, q, c), bivariate_expect(fp, fp, q, c)
+

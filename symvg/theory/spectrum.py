@@ -1,0 +1,382 @@
+"""Singular values of the input-output Jacobian J = D_L W_L ⋯ D_1 W_1 of a random network at initialisation.
+
+Whether a deep network trains depends on the whole spread of J's singular values, not only their
+mean. Measured here (batched NumPy linear algebra; CuPy when asked, imported only then) and set
+beside the theory, with W entries N(0, σw²/n) (``gaussian``) or W = σw·O, O Haar-orthogonal
+(``orthogonal``), b ~ N(0, σb²), inputs at the mean-field fixed point q*:
+
+* mean squared singular value m1 = tr(JJᵀ)/n: E m1 = χ1^L (mean field; exact at any width for
+  linear Gaussian nets);
+* linear Gaussian nets: the moments of JJᵀ/σw^{2L} tend to the Fuss–Catalan numbers
+  FC_L(k) = binom((L+1)k, k)/(Lk+1); the second moment at finite width n is exact (docs/matrices.md);
+* linear orthogonal nets: every singular value is exactly σw^L (isometry);
+* nonlinear nets (Pennington, Schoenholz & Ganguli 2017): for large width the normalised spread
+  m2/m1² − 1 = L·(μ2/μ1² − 1 − s1), μk = E[φ'(√q* u)^{2k}], s1 = −1 (Gaussian) or 0 (orthogonal).
+  ReLU has μ2/μ1² = 2, so its spread is L even with orthogonal weights: no dynamical isometry.
+
+>>> fuss_catalan(1, 2), fuss_catalan(3, 2), fuss_catalan(2, 3)   # FC_L(k): L=1 is Catalan
+(2, 4, 12)
+>>> linear_gaussian_m2(1, 10)                                   # 2 + 1/n, exactly
+21/10
+>>> r = spectrum("linear", width=16, depth=3, init="orthogonal", sigma_w2=4, samples=2)
+>>> round(r.at[-1].log10_quantiles[0], 9), round(r.at[-1].log10_quantiles[-1], 9)   # all σw^L = 8
+(0.903089987, 0.903089987)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from symvg.theory import meanfield as mf
+from symvg.symbolic.activations import Activation, get, z
+from symvg.exact import Number, to_rational
+from symvg.errors import BackendUnavailableError, InvalidValueError
+
+INITS = ("orthogonal", "gaussian")
+QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+MAX_WIDTH, MAX_DEPTH, MAX_SAMPLES = 2048, 1000, 256
+MAX_WORK = 8 * 200 * 1024**3
+"""Largest samples·depth·width³ accepted, so that every request answers in bounded time."""
+RESOLUTION = 1e-13
+"""Singular values below σ_max·RESOLUTION are at float64's floor in a product of L matrices: not resolved."""
+
+
+def fuss_catalan(L: int, k: int) -> int:
+    """FC_L(k) = binom((L+1)k, k)/(Lk+1): the k-th moment of JJᵀ for L Gaussian layers, width → ∞."""
+    return sp.binomial((L + 1) * k, k) // (L * k + 1)
+
+
+def linear_gaussian_m2(L: int, n: int) -> sp.Rational:
+    """E[tr((JJᵀ)²)/n]/σw^{4L} for L Gaussian n×n layers, exactly (Wick's theorem; docs/matrices.md).
+
+    With t = tr(A)/n, s = tr(A²)/n and A → W A Wᵀ: E[t'²] = t² + 2s/n², E[s'] = t² + (1 + 1/n)s.
+    """
+    t2, s = sp.Integer(1), sp.Integer(1)
+    for _ in range(L):
+        t2, s = t2 + 2 * s / n**2, t2 + (1 + sp.Rational(1, n)) * s
+    return s
+
+
+# ----------------------------------------------------------------------------- theory
+
+
+@dataclass(frozen=True)
+class Theory:
+    """What is predicted for one (activation, init, σw², σb², L, n)."""
+
+    q_star: float
+    chi1: float
+    chi1_exact: str | None
+    mu1: float
+    mu2: float
+    s1: int
+    log10_m1: float
+    spread: float
+    statement: str
+    exact_spread: float | None = None
+    fuss_catalan: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {"q_star": _fin(self.q_star), "chi1": _fin(self.chi1), "chi1_exact": self.chi1_exact,
+                "mu1": self.mu1, "mu2": self.mu2, "s1": self.s1, "log10_m1": _fin(self.log10_m1),
+                "spread": self.spread, "exact_spread": self.exact_spread, "fuss_catalan": list(self.fuss_catalan),
+                "statement": self.statement}
+
+
+def _fin(v: float) -> float | None:
+    return v if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def _mus(act: Activation, q: float) -> tuple[float, float]:
+    d = sp.lambdify(z, act.derivative, modules=["numpy"])
+    ks = mf.kinks(act.derivative)
+    f2 = lambda a: np.asarray(d(a), dtype=float) ** 2 * np.ones_like(a)  # noqa: E731
+    return mf.gauss_expect(f2, q, ks), mf.gauss_expect(lambda a: f2(a) ** 2, q, ks)
+
+
+def theory(activation: str | Activation, init: str, sigma_w2: Number, sigma_b2: Number, depth: int,
+           width: int) -> Theory:
+    """The predictions beside a measurement (see the module docstring)."""
+    act = get(activation)
+    res = mf.mean_field(act, sigma_w2, sigma_b2)
+    q = float(res.q_star)
+    mu1, mu2 = _mus(act, q if 0 < q < math.inf else 1.0)
+    chi1 = float(res.chi1)
+    s1 = -1 if init == "gaussian" else 0
+    spread = depth * (mu2 / mu1**2 - 1 - s1) if mu1 > 0 else math.inf
+    linear = act.derivative == 1
+    sw = float(to_rational(sigma_w2))
+    exact, fc = None, ()
+    if linear and init == "gaussian":
+        exact = float(linear_gaussian_m2(depth, width)) - 1
+        fc = tuple(int(fuss_catalan(depth, k)) for k in (1, 2, 3, 4))
+        statement = ("linear Gaussian: E m1 = σw^{2L} at any width; moments → σw^{2Lk}·FC_L(k); "
+                     f"spread exactly {exact:.6g} at width {width} (→ L = {depth})")
+    elif linear:
+        exact = 0.0
+        statement = f"linear orthogonal: every singular value is exactly σw^L = {sw ** (depth / 2):.6g}"
+    else:
+        statement = ("PSG 2017 (width → ∞): m1 = χ1^L, spread m2/m1² − 1 = L(μ2/μ1² − 1 − s1) = "
+                     f"{spread:.4g}"
+                     + ("; ReLU-like φ'² ∈ {0, 1}: μ2/μ1² = 2, spread ≥ L for any init, no isometry"
+                        if abs(mu2 / mu1**2 - 2) < 1e-12 else ""))
+    return Theory(q, chi1, str(res.chi1) if res.exact else None, mu1, mu2, s1,
+                  depth * math.log10(chi1) if chi1 > 0 else -math.inf, spread, statement, exact, fc)
+
+
+# ----------------------------------------------------------------------------- measurement
+
+
+def array_module(backend: str) -> Any:
+    """NumPy, or CuPy imported only when asked for."""
+    if backend == "numpy":
+        return np
+    if backend == "cupy":
+        try:
+            import cupy
+        except ImportError as e:
+            raise BackendUnavailableError(f"backend 'cupy' requested but CuPy is not importable ({e})") from None
+        return cupy
+    raise InvalidValueError(f"backend must be 'numpy' or 'cupy', got {backend!r}")
+
+
+def random_weights(xp: Any, rng: Any, init: str, n: int, sigma_w2: float, batch: int) -> Any:
+    """``batch`` n×n weights: entries N(0, σw²/n), or σw·O with O Haar (QR with R's signs fixed, Mezzadri 2007)."""
+    g = rng.standard_normal((batch, n, n))
+    if init == "gaussian":
+        return g * math.sqrt(sigma_w2 / n)
+    q, r = xp.linalg.qr(g)
+    sign = xp.sign(xp.diagonal(r, axis1=-2, axis2=-1))
+    sign = xp.where(sign == 0, 1.0, sign)
+    return q * sign[..., None, :] * math.sqrt(sigma_w2)
+
+
+@dataclass(frozen=True)
+class AtDepth:
+    """The spectrum of J after ``depth`` layers, over all samples (log10 of singular values)."""
+
+    depth: int
+    log10_quantiles: tuple[float, ...]
+    log10_condition: float
+    resolved: bool
+    log10_m1: float
+    m1_stderr_rel: float
+    spread: float
+    spread_stderr: float
+    histogram: tuple[tuple[float, ...], tuple[int, ...]]
+    moments: tuple[float, ...] = ()
+    """m_k/m1^k for k = 1..4 (m_k = mean of σ^{2k}): scale-free, FC_L(k) for linear Gaussian nets as n → ∞."""
+
+    def as_dict(self) -> dict:
+        return {"depth": self.depth, "quantiles": list(QUANTILES), "normalised_moments": [_fin(v) for v in self.moments],
+                "log10_singular_value_quantiles": [_fin(v) for v in self.log10_quantiles],
+                "log10_condition_number": _fin(self.log10_condition), "resolved": self.resolved,
+                "log10_m1": _fin(self.log10_m1), "m1_stderr_rel": _fin(self.m1_stderr_rel),
+                "spread": _fin(self.spread), "spread_stderr": _fin(self.spread_stderr),
+                "histogram_log10_edges": list(self.histogram[0]),
+                "histogram_counts": list(self.histogram[1])}
+
+
+def _summarise(depth: int, sv: np.ndarray, log_scale: np.ndarray) -> AtDepth:
+    """Quantiles, condition number, m1 and spread from scaled singular values ``sv`` (samples × n)."""
+    smax = sv.max(axis=1)
+    with np.errstate(divide="ignore"):
+        lg = np.log10(sv) + log_scale[:, None]
+        cond = np.log10(smax) - np.log10(sv.min(axis=1))
+    resolved = bool(np.all(sv.min(axis=1) >= RESOLUTION * smax))
+    m1 = np.mean(sv**2, axis=1)
+    m2 = np.mean(sv**4, axis=1)
+    # ratios of sample means, each sample rescaled to a common scale first
+    ref = log_scale.max()
+    w1 = m1 * 10.0 ** (2 * (log_scale - ref))
+    w2 = m2 * 10.0 ** (4 * (log_scale - ref))
+    mean1 = float(w1.mean())
+    se = float(w1.std(ddof=1) / math.sqrt(len(w1)) / mean1) if len(w1) > 1 else math.nan
+    spread = float(w2.mean() / mean1**2 - 1)
+    spread_se = _jackknife(w1, w2) if len(w1) > 1 else math.nan
+    with np.errstate(over="ignore"):
+        moments = tuple(float(np.mean(np.mean(sv ** (2 * k), axis=1) * 10.0 ** (2 * k * (log_scale - ref))))
+                        / mean1**k for k in (1, 2, 3, 4))
+    finite = lg[np.isfinite(lg)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    # an exact isometry puts every value in one point: give the histogram a unit-wide range around it
+    counts, edges = np.histogram(finite, bins=40, range=(lo, hi) if hi - lo > 1e-9 else (lo - 0.5, hi + 0.5))
+    return AtDepth(depth, _quantiles(lg), float(np.max(cond)), resolved,
+                   math.log10(mean1) + 2 * float(ref), se, spread, spread_se,
+                   (tuple(float(e) for e in edges), tuple(int(c) for c in counts)), moments)
+
+
+def _jackknife(w1: np.ndarray, w2: np.ndarray) -> float:
+    """Jackknife standard error of mean(w2)/mean(w1)² − 1 over the samples."""
+    n = len(w1)
+    loo = ((w2.sum() - w2) / (n - 1)) / ((w1.sum() - w1) / (n - 1)) ** 2 - 1
+    return float(math.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
+
+
+def _quantiles(lg: np.ndarray) -> tuple[float, ...]:
+    """Quantiles of log10 σ where exact zeros (−inf: a singular J, e.g. dead ReLU units) stay −inf."""
+    flat = np.sort(lg.ravel())
+    idx = np.round(np.asarray(QUANTILES) * (flat.size - 1)).astype(int)
+    return tuple(float(flat[i]) for i in idx)
+
+
+@dataclass(frozen=True)
+class SpectrumResult:
+    """Measured spectra at the recorded depths, and the theory for the full depth."""
+
+    activation: str
+    init: str
+    sigma_w2: str
+    sigma_b2: str
+    width: int
+    depth: int
+    samples: int
+    seed: int
+    backend: str
+    q_input: float
+    at: tuple[AtDepth, ...]
+    theory: Theory
+
+    def agreement(self) -> dict:
+        """Measured against predicted at the full depth, within 4 standard errors plus the finite-width allowance.
+
+        The allowance is (L/n)·|prediction| for the spread and L/n for m1 (relative): the order of the
+        leading 1/n correction, exact for linear Gaussian nets (where the exact finite-width spread is
+        compared instead, with no allowance), an allowance, not a proof, for nonlinear ones.
+        """
+        a, t, ratio = self.at[-1], self.theory, self.depth / self.width
+        exact = t.exact_spread is not None
+        pred = t.exact_spread if exact else t.spread
+        allow = 0.0 if exact else ratio * abs(pred)
+        se = a.spread_stderr if math.isfinite(a.spread_stderr) else 0.0
+        m1_off = abs(10 ** (a.log10_m1 - t.log10_m1) - 1)
+        m1_tol = 4 * (a.m1_stderr_rel if math.isfinite(a.m1_stderr_rel) else 0.0) + (0 if exact else ratio)
+        return {"spread_predicted": pred, "spread_measured": a.spread, "spread_tolerance": 4 * se + allow,
+                "spread_agrees": abs(a.spread - pred) <= 4 * se + allow + 1e-9,
+                "m1_relative_error": m1_off, "m1_tolerance": m1_tol, "m1_agrees": m1_off <= m1_tol + 1e-9}
+
+    def as_dict(self) -> dict:
+        return {"activation": self.activation, "init": self.init, "sigma_w2": self.sigma_w2,
+                "sigma_b2": self.sigma_b2, "width": self.width, "depth": self.depth, "samples": self.samples,
+                "seed": self.seed, "backend": self.backend, "q_input": self.q_input,
+                "measured": [a.as_dict() for a in self.at], "theory": self.theory.as_dict(),
+                "agreement": {k: _fin(v) if isinstance(v, float) else v for k, v in self.agreement().items()}}
+
+    def __str__(self) -> str:
+        t, last = self.theory, self.at[-1]
+        lines = [f"J = D_L W_L ⋯ D_1 W_1 for {self.activation}, {self.init} init, σw² = {self.sigma_w2}, "
+                 f"σb² = {self.sigma_b2}, width {self.width}, {self.samples} sample(s), seed {self.seed}, "
+                 f"input pre-activations of variance {self.q_input:.4g}"
+                 + ("" if self.q_input == self.theory.q_star else " (q* is 0 or ∞: 1 used)")]
+        for a in self.at:
+            lines.append(f"  depth {a.depth}: log10 σ at quantiles {', '.join(f'{p:g}' for p in QUANTILES)}: {_q(a)}; "
+                         f"log10 cond {a.log10_condition:.4g}"
+                         + ("" if a.resolved else " (smallest σ below float64 resolution: a lower bound)"))
+        lines += [f"measured at L = {self.depth}: log10 m1 = {last.log10_m1:.4g}"
+                  + (f" (± {last.m1_stderr_rel:.2g} relative)" if math.isfinite(last.m1_stderr_rel) else "")
+                  + f", spread m2/m1² − 1 = {last.spread:.4g}"
+                  + (f" ± {last.spread_stderr:.2g}" if math.isfinite(last.spread_stderr) else ""),
+                  f"theory: χ1 = {t.chi1_exact or f'{t.chi1:.6g}'}, log10 χ1^L = {t.log10_m1:.4g}; μ1 = {t.mu1:.4g}, "
+                  f"μ2 = {t.mu2:.4g}",
+                  f"  {t.statement}"]
+        if t.fuss_catalan:
+            lines.append("  m_k/m1^k, k = 1..4: measured " + ", ".join(f"{v:.4g}" for v in last.moments)
+                         + "; Fuss–Catalan (n → ∞) " + ", ".join(map(str, t.fuss_catalan)))
+        lines += [
+                  _agreement_line(self.agreement(), self.samples)]
+        return "\n".join(lines)
+
+
+def _agreement_line(g: dict, samples: int) -> str:
+    verdict = lambda ok: "agrees" if ok else "DISAGREES"  # noqa: E731
+    return (f"measured vs predicted: spread {g['spread_measured']:.4g} vs {g['spread_predicted']:.4g} "
+            f"(tolerance {g['spread_tolerance']:.2g}) {verdict(g['spread_agrees'])}; m1 off by "
+            f"{g['m1_relative_error']:.2g} relative (tolerance {g['m1_tolerance']:.2g}) {verdict(g['m1_agrees'])}"
+            + ("; one sample gives no standard error" if samples < 2 else ""))
+
+
+def _q(a: AtDepth) -> str:
+    return " ".join(f"{v:.3g}" for v in a.log10_quantiles)
+
+
+def _check(width: int, depth: int, samples: int, init: str, at: Sequence[int]) -> tuple[int, ...]:
+    for what, v, lo, hi in (("width", width, 1, MAX_WIDTH), ("depth", depth, 1, MAX_DEPTH),
+                            ("samples", samples, 1, MAX_SAMPLES)):
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise InvalidValueError(f"{what} must be an integer in {lo}..{hi}, got {v!r}")
+    if init not in INITS:
+        raise InvalidValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    if samples * depth * width**3 > MAX_WORK:
+        raise InvalidValueError(f"samples × depth × width³ = {samples * depth * width**3:.3g} exceeds {MAX_WORK:.3g} "
+                                "(8 samples of width 1024, depth 200: minutes on a CPU); lower one of them")
+    ds = tuple(sorted(set(at) | {depth}))
+    if any(isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= depth for d in ds):
+        raise InvalidValueError(f"recorded depths must be integers in 1..{depth}, got {list(at)}")
+    return ds
+
+
+def _functions(act: Activation, backend: str) -> tuple[Callable, Callable]:
+    mods = ["cupy"] if backend == "cupy" else ["scipy", "numpy"]
+    return sp.lambdify(z, act.expr, modules=mods), sp.lambdify(z, act.derivative, modules=mods)
+
+
+def spectrum(activation: str | Activation, width: int = 256, depth: int = 50, init: str = "orthogonal",
+             sigma_w2: Number = 1, sigma_b2: Number = 0, samples: int = 1, seed: int = 0,
+             at: Sequence[int] = (), backend: str = "numpy") -> SpectrumResult:
+    """Measure J's singular values after each depth in ``at`` (and ``depth``) over ``samples`` networks."""
+    ds = _check(width, depth, samples, init, at)
+    act, xp = get(activation), array_module(backend)
+    th = theory(act, init, sigma_w2, sigma_b2, depth, width)
+    sw, sb = float(to_rational(sigma_w2)), float(to_rational(sigma_b2))
+    q_in = th.q_star if 0 < th.q_star < math.inf else 1.0
+    phi, dphi = _functions(act, backend)
+    rng = xp.random.default_rng(seed)
+    h = phi(rng.standard_normal((samples, width)) * math.sqrt(q_in))  # pre-activations at q*, as mean field has them
+    J, log_scale, out = xp.broadcast_to(xp.eye(width), (samples, width, width)), np.zeros(samples), []
+    for layer in range(1, depth + 1):
+        w = random_weights(xp, rng, init, width, sw, samples)
+        zl = xp.einsum("bij,bj->bi", w, h) + rng.standard_normal((samples, width)) * math.sqrt(sb)
+        d = dphi(zl) * xp.ones_like(zl)
+        J = d[:, :, None] * (w @ J)
+        h = phi(zl) * xp.ones_like(zl)
+        # rescale every layer so depth-200 products neither overflow nor underflow; the scale is kept in log10
+        norm = xp.sqrt(xp.sum(J * J, axis=(1, 2)) / width)
+        norm = xp.where(norm > 0, norm, 1.0)
+        J = J / norm[:, None, None]
+        log_scale = log_scale + np.log10(_host(norm))
+        if layer in ds:
+            out.append(_summarise(layer, np.asarray(_host(xp.linalg.svd(J, compute_uv=False))), log_scale))
+    shown = lambda v: v.strip() if isinstance(v, str) else str(to_rational(v))  # noqa: E731  (as the user wrote it)
+    return SpectrumResult(act.label, init, shown(sigma_w2), shown(sigma_b2), width, depth,
+                          samples, seed, backend, q_in, tuple(out), th)
+
+
+def plot_histograms(result: SpectrumResult) -> Any:
+    """One histogram of log10 σ per recorded depth (matplotlib imported only here)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise BackendUnavailableError("plotting needs matplotlib: pip install symvg[plot]") from None
+    fig = Figure(figsize=(6.4, 1.6 + 1.4 * len(result.at)))
+    axes = fig.subplots(len(result.at), 1, squeeze=False)[:, 0]
+    for ax, a in zip(axes, result.at):
+        edges, counts = a.histogram
+        ax.stairs(counts, edges, fill=True)
+        ax.set_ylabel(f"L = {a.depth}")
+    axes[-1].set_xlabel("log10 singular value of J")
+    fig.suptitle(f"{result.activation}, {result.init}, σw² = {result.sigma_w2}, σb² = {result.sigma_b2}, "
+                 f"n = {result.width}")
+    return fig
+
+
+def _host(a: Any) -> np.ndarray:
+    return np.asarray(a.get() if hasattr(a, "get") else a, dtype=float)
+
+
+__all__ = ["AtDepth", "INITS", "SpectrumResult", "Theory", "array_module", "fuss_catalan", "linear_gaussian_m2",
+           "plot_histograms", "random_weights", "spectrum", "theory"]
