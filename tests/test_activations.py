@@ -6,7 +6,9 @@ import pytest
 import sympy as sp
 
 from symvg.symbolic import activations as A
-from symvg.symbolic.activations import z
+from symvg.exact import to_rational
+from symvg.symbolic import supremum
+from symvg.symbolic.parse import z
 from symvg.errors import InvalidValueError, UnknownActivationError
 
 EXPECTED_EXACT = {  # independent expectations: what a textbook says sup|φ'| is
@@ -108,12 +110,12 @@ def test_aliases_and_params():
 
 
 def test_to_rational_is_exact():
-    assert A.to_rational("0.1") == sp.Rational(1, 10)
-    assert A.to_rational(0.1) == sp.Rational(1, 10)
-    assert A.to_rational("2.5e-3") == sp.Rational(1, 400)
+    assert to_rational("0.1") == sp.Rational(1, 10)
+    assert to_rational(0.1) == sp.Rational(1, 10)
+    assert to_rational("2.5e-3") == sp.Rational(1, 400)
     for bad in [float("nan"), math.inf, "1+1", "__import__('os')", True, None]:
         with pytest.raises(InvalidValueError):
-            A.to_rational(bad)
+            to_rational(bad)
 
 
 # ----------------------------------------------------------------------------- unbounded and out of budget
@@ -139,29 +141,29 @@ def test_bounded_user_expressions_keep_their_exact_gamma(text, gamma):
 
 def test_proof_out_of_budget_is_a_clear_error():
     from symvg.errors import ProofError
-    d = sp.diff(A.get("expr:exp(-z**2)*tanh(z)**3+sigmoid(z)*erf(z)").expr, A.z)
+    d = sp.diff(A.get("expr:exp(-z**2)*tanh(z)**3+sigmoid(z)*erf(z)").expr, z)
     t0 = time.monotonic()
     with pytest.raises(ProofError, match=r"within 0.5 s"):
-        A.prove_supremum(d, budget=0.5)
+        supremum.prove_supremum(d, budget=0.5)
     assert time.monotonic() - t0 < 5  # stopped, not left running: the budget interrupts SymPy mid-call
 
 
 def test_budget_leaves_nothing_pending():
     """A proof that ends before its budget leaves no timer and no exception behind."""
-    s = A.prove_supremum(sp.Integer(2), budget=1.0)  # a constant: proved in milliseconds
+    s = supremum.prove_supremum(sp.Integer(2), budget=1.0)  # a constant: proved in milliseconds
     time.sleep(1.3)  # past the deadline: a late exception would land here
     assert s.value == 2
 
 
 def test_numpy_scalars_are_numbers():
     np = pytest.importorskip("numpy")
-    assert A.to_rational(np.float64(0.5)) == sp.Rational(1, 2)
-    assert A.to_rational(np.float32(0.1)) == sp.Rational(1, 10)  # the decimal it prints as, like float
-    assert A.to_rational(np.int64(3)) == 3
+    assert to_rational(np.float64(0.5)) == sp.Rational(1, 2)
+    assert to_rational(np.float32(0.1)) == sp.Rational(1, 10)  # the decimal it prints as, like float
+    assert to_rational(np.int64(3)) == 3
     with pytest.raises(InvalidValueError):
-        A.to_rational(np.float64("nan"))
+        to_rational(np.float64("nan"))
     with pytest.raises(InvalidValueError, match="1000 digits"):
-        A.to_rational(10 ** 1001)
+        to_rational(10 ** 1001)
 
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -188,7 +190,7 @@ def test_cli_out_of_budget_is_one_line_exit_2(monkeypatch):
     from click.testing import CliRunner
     from symvg.cli import cli
 
-    monkeypatch.setattr(A, "PROOF_SECONDS", 0.5)  # the 20 s default, shortened so the test stays fast
+    monkeypatch.setattr(supremum, "PROOF_SECONDS", 0.5)  # the 20 s default, shortened so the test stays fast
     r = CliRunner().invoke(cli, ["bound", "-a", "expr:exp(-z**2)*tanh(z)**3+sigmoid(z)*erf(z)"])
     assert r.exit_code == 2, r.output
     lines = r.output.strip().splitlines()

@@ -7,6 +7,7 @@ import sympy as sp
 
 from symvg.symbolic import activations as acts
 from symvg.symbolic import bounds
+from symvg.symbolic.supremum import Supremum
 from symvg.views import render
 from symvg.theory import worked
 from symvg.symbolic.chain import LOSSES, Chain
@@ -81,7 +82,7 @@ def _supremum_dict(a: acts.Activation) -> dict:
     }
 
 
-def _approach(s: acts.Supremum) -> str:
+def _approach(s: Supremum) -> str:
     return ", ".join(str(c.where) for c in s.candidates if not c.attained and c.value == s.value) or "?"
 
 

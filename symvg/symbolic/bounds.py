@@ -26,15 +26,15 @@ import math
 from dataclasses import dataclass
 from typing import Union
 
-import mpmath
 import sympy as sp
 
+from symvg.errors import InvalidValueError
+from symvg.exact import Number, count, to_rational, unit_interval
+from symvg.magnitude import json_float, sci
 from symvg.symbolic.activations import Activation, get
-from symvg import magnitude
-from symvg.exact import Number, to_rational, count
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import Derivation, Factor, _parse_values
-from symvg.errors import InvalidValueError, ProofError
+from symvg.symbolic.powers import depth_to_cross, direction, log10_power, log_rate, power
 
 ActivationLike = Union[str, Activation]
 
@@ -135,30 +135,22 @@ class DepthBound:
 
     @property
     def log_rate(self) -> float:
-        """ln(γ|w|): the bound's change per layer on a log scale (negative: vanishing).
-
-        Taken from the exact factor, so a factor beyond float range (|w| = 1e-999) still has one.
-        """
-        if self.factor == 0:
-            return -math.inf
-        if self.factor is sp.oo:
-            return math.inf
-        return float(_ln(self.factor))
+        """ln(γ|w|): the bound's change per layer on a log scale (negative: vanishing); see :func:`log_rate`."""
+        return log_rate(self.factor)
 
     @property
     def log10_bound(self) -> float | None:
-        """log10 of (γ|w|)^N, from :attr:`log_rate`: finite at any depth (None without layers or at γ|w| = 0)."""
+        """log10 of (γ|w|)^N, finite at any depth (None without layers, at γ|w| = 0 or with no ceiling)."""
         if self.layers is None or self.factor == 0 or self.factor is sp.oo:
             return None
-        with mpmath.workdps(30):  # a float product would overflow for a depth near 1e308
-            return float(_ln(self.factor) * self.layers / mpmath.log(10))
+        return log10_power(self.factor, self.layers)
 
     def as_dict(self) -> dict:
         """JSON-ready. A float that over/underflows is never passed off as the answer: it is null (inf)
         or 0.0 next to a ``note``, with ``log10_bound`` and the exact strings alongside."""
-        d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": _json_float(self.gamma),
-             "weight": str(self.weight), "factor": str(self.factor), "factor_value": _json_float(self.factor),
-             "floor": str(self.floor), "floor_value": _json_float(self.floor),
+        d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": json_float(self.gamma),
+             "weight": str(self.weight), "factor": str(self.factor), "factor_value": json_float(self.factor),
+             "floor": str(self.floor), "floor_value": json_float(self.floor),
              "log_rate": self.log_rate if math.isfinite(self.log_rate) else None, "verdict": self.verdict}
         if self.decision is not None:
             d.update(self.decision.as_dict())
@@ -168,7 +160,7 @@ class DepthBound:
             return d
         notes = [_range_note("factor", self.factor, d["factor_value"])]
         if self.layers is not None:
-            d.update(layers=self.layers, bound=str(self.bound), bound_value=_json_float(self.bound),
+            d.update(layers=self.layers, bound=str(self.bound), bound_value=json_float(self.bound),
                      log10_bound=self.log10_bound)
             notes.append(_range_note("bound", self.bound, d["bound_value"], self.log10_bound))
         if self.tol is not None:
@@ -178,82 +170,6 @@ class DepthBound:
         if notes:
             d["note"] = "; ".join(notes)
         return d
-
-
-MAX_EXACT_DIGITS = 1000
-"""Most digits an exact power (γ|w|)^N is expanded to; beyond, it stays an unevaluated power."""
-
-_DPS = 50
-"""Digits of the log-domain comparisons (:func:`compare_power`); more are used when they do not decide."""
-
-
-def _float(v: sp.Expr) -> float:
-    return float(v.evalf(30))
-
-
-def _ln(v: sp.Expr, dps: int = _DPS) -> mpmath.mpf:
-    """ln v at ``dps`` digits for an exact v > 0, also where float(v) would be 0 or inf (Rationals go
-    through p and q, an unevaluated power through its exponent; near 1 through log1p of the exact v − 1,
-    which ln p − ln q would cancel to 0).
-
-    >>> float(_ln(1 + sp.Rational(1, 4 * 10**400)) * 10**400)     # ln(1 + ε) = ε − …
-    0.25
-    """
-    with mpmath.workdps(dps):
-        if v.is_Rational and abs(v.p - v.q) * 2 < v.q:
-            return mpmath.log1p(mpmath.mpf(int(v.p - v.q)) / int(v.q))
-        if v.is_Rational:
-            return mpmath.log(int(v.p)) - mpmath.log(int(v.q))
-        if isinstance(v, sp.Pow) and v.exp.is_Integer:
-            return int(v.exp) * _ln(v.base, dps)
-        return mpmath.log(mpmath.mpf(sp.Float(v.evalf(dps + 5), dps + 5)._mpf_))
-
-
-def power(f: sp.Expr, n: int) -> sp.Expr:
-    """f^n, expanded when it has at most :data:`MAX_EXACT_DIGITS` digits, else an unevaluated power
-    (still exact: SymPy evaluates it to any precision without building it).
-
-    >>> power(sp.Rational(1, 4), 5), power(sp.Rational(1, 2), 20000)
-    (1/1024, (1/2)**20000)
-    """
-    if f.is_Rational and max(int(f.p).bit_length(), int(f.q).bit_length()) * n > MAX_EXACT_DIGITS * 3.3219:
-        return sp.Pow(f, n, evaluate=False)
-    if not f.is_Rational and n > 64:
-        return sp.Pow(f, n, evaluate=False)
-    return f ** n
-
-
-def compare_power(f: sp.Expr, n: int, t: sp.Expr) -> int:
-    """Sign of f^n − t for exact f ≥ 0, t > 0 and an integer n ≥ 1, without building f^n when it is big.
-
-    Exactly when f, t are rational and f^n has at most :data:`MAX_EXACT_DIGITS` digits; otherwise by
-    n·ln f − ln t at 50, 200 then 1000 digits (plus the digits of n), decided only when the difference
-    exceeds the evaluation's error bound. Powers that agree to 1000 digits raise ProofError.
-
-    >>> compare_power(sp.Rational(1, 10), 6, sp.Rational(1, 10**6)), compare_power(sp.Rational(999, 1000), 10**12, sp.Rational(1, 10**400))
-    (0, -1)
-    """
-    if f == 0:
-        return -1
-    if f.is_Rational and t.is_Rational and not isinstance(power(f, n), sp.Pow):
-        diff = f ** n - t
-        return 0 if diff == 0 else (1 if diff > 0 else -1)
-    for dps in (_DPS, 200, 1000):
-        work = dps + len(str(n))
-        with mpmath.workdps(work):
-            lf, lt = _ln(f, work), _ln(t, work)
-            d = n * lf - lt
-            err = mpmath.mpf(10) ** (10 - dps) * (abs(n * lf) + abs(lt) + 1)
-            if abs(d) > err:
-                return 1 if d > 0 else -1
-    raise ProofError(f"could not decide whether ({sp.N(f, 10)})^{n} is above or below {sp.N(t, 10)}: "
-                     "they agree to 1000 digits (the most this comparison uses)")
-
-
-def _json_float(v: sp.Expr) -> float | None:
-    """The float64 of an exact value; None where it overflows (JSON has no inf)."""
-    f = _float(v)
-    return f if math.isfinite(f) else None
 
 
 def _range_note(name: str, exact: sp.Expr, value: float | None, log10: float | None = None) -> str:
@@ -270,8 +186,8 @@ UNBOUNDED = "unbounded"
 
 
 def verdict(factor: sp.Expr) -> str:
-    """Which way the power f^N moves: "vanish" when f < 1, "explode" when f > 1, "neutral" at exactly 1,
-    "unbounded" when f = ∞ (no ceiling).
+    """Which way the power f^N moves (:func:`~symvg.symbolic.powers.direction`), in words: "vanish" when
+    f < 1, "explode" when f > 1, "neutral" at exactly 1, "unbounded" when f = ∞ (no ceiling).
 
     This is the direction of *one* bound, decided exactly -- not a verdict on the gradient: of a
     ceiling it proves vanishing but never exploding. What a command prints comes from :func:`decide`,
@@ -279,44 +195,7 @@ def verdict(factor: sp.Expr) -> str:
     """
     if factor is sp.oo:
         return UNBOUNDED
-    if sp.Eq(factor, 1) == sp.true or sp.simplify(factor - 1) == 0:
-        return "neutral"
-    return "vanish" if bool(factor < 1) else "explode"
-
-
-def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
-    """Smallest N ≥ 1 with factor^N < tol (factor < 1) or factor^N > 1/tol (factor > 1); None if never.
-
-    Found with logarithms, then confirmed (and corrected) by :func:`compare_power`: exact where
-    the powers are small, at a stated precision in logs where they are not (0.999999999 and 1e-999
-    cross at N ≈ 2.3e12).
-
-    >>> depth_to_cross(sp.Rational(1, 4), sp.Rational(1, 10**6))   # 4^-10 < 1e-6 < 4^-9
-    10
-    >>> depth_to_cross(sp.Integer(2), sp.Rational(1, 1000))         # 2^10 = 1024 > 1000
-    10
-    >>> depth_to_cross(sp.Integer(1), sp.Rational(1, 1000)) is None
-    True
-    """
-    if not 0 < tol < 1:
-        raise InvalidValueError(f"tol must be in (0, 1), got {tol}")
-    v = verdict(factor)
-    if v in ("neutral", UNBOUNDED):
-        return None
-    if factor == 0:
-        return 1
-    f = factor if v == "vanish" else 1 / factor
-    with mpmath.workdps(_DPS):
-        n = max(1, int(mpmath.ceil(_ln(tol) / _ln(f))))
-    while compare_power(f, n, tol) >= 0:
-        n += 1
-    while n > 1 and compare_power(f, n - 1, tol) < 0:
-        n -= 1
-    return n
-
-
-def _layers(layers: object) -> int:
-    return count(layers, "layers")
+    return {-1: "vanish", 0: "neutral", 1: "explode"}[direction(factor)]
 
 
 # ----------------------------------------------------------------------------- verdicts: what is proved
@@ -380,8 +259,6 @@ def floor_cause(activation: ActivationLike) -> str:
         parts.append(f"{name}' = {m} for " + " and ".join(pieces)
                      + (": a unit there passes no gradient" if m == 0 else ""))
     return "; ".join(parts)
-
-
 
 
 KINDS = ("vanish", "explode", "neutral", "undecided")
@@ -449,7 +326,7 @@ class Verdict:
 
 def _size(v: sp.Expr) -> str:
     s = sp.sstr(v)
-    return s if len(s) <= 12 else magnitude.sci(v)  # of any size: 2.5e+998 is not inf
+    return s if len(s) <= 12 else sci(v)  # of any size: 2.5e+998 is not inf
 
 
 def _power(v: sp.Expr) -> str:
@@ -518,10 +395,8 @@ def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | No
     """The law (γ|w|)^N for ``activation`` and weights of size ``weight``; see the module docstring."""
     act = get(activation)
     w = sp.Abs(to_rational(weight, "weight"))
-    layers = None if layers is None else _layers(layers)
-    t = None if tol is None else to_rational(tol, "tol")
-    if t is not None and not 0 < t < 1:
-        raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")
+    layers = None if layers is None else count(layers, "layers")
+    t = None if tol is None else unit_interval(tol, "tol")
     f = act.gamma * w if act.supremum.bounded else sp.oo  # no ceiling, even at |w| = 0 (oo·0 is nan)
     m = derivative_floor(act) * w
     decision = decide(m, f, layers, t, floor_cause(act))
@@ -552,10 +427,13 @@ def stable_weight_range(activation: ActivationLike, layers: int, tol: Number) ->
     >>> stable_weight_range("sigmoid", 2, "0.01")
     (2/5, 40)
     """
-    layers = _layers(layers)
-    t = to_rational(tol, "tol")
-    if not 0 < t < 1:
-        raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")
+    layers = count(layers, "layers")
+    t = unit_interval(tol, "tol")
     n = neutral_weights(activation)
     root = t ** sp.Rational(1, layers)
     return n * root, n / root
+
+
+__all__ = ["EVAL_HINT", "KINDS", "STATUSES", "UNBOUNDED", "DepthBound", "GradientBound", "Verdict", "decide", "depth_bound",
+           "derivative_floor", "factor_bound", "floor_cause", "forward_values", "gradient_bound", "neutral_weights",
+           "stable_weight_range", "verdict"]

@@ -28,17 +28,16 @@ import math
 from dataclasses import dataclass
 from typing import Union
 
-import mpmath
 import sympy as sp
 
-from symvg.symbolic.activations import Activation, get
-from symvg.exact import Number, to_rational
-from symvg.symbolic.bounds import (UNBOUNDED, Verdict, _layers, _ln, compare_power, decide, depth_to_cross, derivative_floor, power,
-                     floor_cause, stable_weight_range)
-from symvg.errors import InvalidValueError
+from symvg.exact import Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float
+from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, derivative_floor, floor_cause, stable_weight_range
+from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, log_rate, power
 
 ActivationLike = Union[str, Activation]
+
 
 @dataclass(frozen=True)
 class Regime:
@@ -94,20 +93,18 @@ class Regime:
 
     @property
     def log_rate(self) -> float:
-        """ln(ceiling): the bound's change per layer on a log scale (negative: vanishing)."""
-        if self.factor is sp.oo:
-            return math.inf
-        return float(_ln(self.factor)) if self.factor != 0 else -math.inf
+        """ln(ceiling): the bound's change per layer on a log scale (negative: vanishing); see :func:`log_rate`."""
+        return log_rate(self.factor)
 
     @property
     def log10_bound(self) -> float:
         """log10 of ceiling^N: finite at any depth (−inf when the factor is 0, +inf with no ceiling)."""
-        return _log10_power(self.factor, self.layers)
+        return log10_power(self.factor, self.layers)
 
     @property
     def log10_floor(self) -> float:
         """log10 of floor^N (−inf when the floor is 0)."""
-        return _log10_power(self.floor, self.layers)
+        return log10_power(self.floor, self.layers)
 
     @property
     def stable(self) -> bool:
@@ -137,14 +134,6 @@ class Regime:
                 "stable_range": rng(self.stable_range), "stable_range_value": rng_value(self.stable_range),
                 "held_range": rng(self.held_range), "held_range_value": rng_value(self.held_range),
                 "stable": self.stable}
-
-
-def _log10_power(f: sp.Expr, n: int) -> float:
-    """log10 of f^n in mpmath (a float product would overflow for n near 1e308)."""
-    if f == 0 or f is sp.oo:
-        return -math.inf if f == 0 else math.inf
-    with mpmath.workdps(30):
-        return float(n * _ln(f) / mpmath.log(10))
 
 
 NO_CEILING = "no ceiling"
@@ -188,11 +177,9 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
            residual: bool = False) -> Regime:
     """The :class:`Regime` of ``layers`` layers of ``activation`` with weights of size |``weight``|."""
     act = get(activation)
-    layers = _layers(layers)
+    layers = count(layers, "layers")
     w = sp.Abs(to_rational(weight, "weight"))
-    t = to_rational(tol, "tol")
-    if not 0 < t < 1:
-        raise InvalidValueError(f"tol must be in (0, 1), got {tol!r}")
+    t = unit_interval(tol, "tol")
     g = act.gamma
     if g is sp.oo:  # no ceiling: no depth law, no range, and held at no depth (held_to 0, not None: "always")
         return Regime(act.label, residual, g, w, layers, t, sp.Integer(0), sp.oo, UNBOUNDED, None, 0,

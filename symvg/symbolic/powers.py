@@ -1,0 +1,159 @@
+"""Exact powers f^N and their logarithms at a stated precision: the arithmetic under the depth law.
+
+One job: a bound (γ|w|)^N may be far outside float range (0.999^(10^12), 4^-100000), so it is kept
+exact -- expanded while short, else an unevaluated power -- and compared with a tolerance through
+logarithms evaluated at a stated number of digits, never through a float that would round to 0 or inf.
+
+>>> power(sp.Rational(1, 4), 5)
+1/1024
+>>> compare_power(sp.Rational(999, 1000), 10**12, sp.Rational(1, 10**400))     # far below 1e-400
+-1
+>>> depth_to_cross(sp.Rational(1, 4), sp.Rational(1, 10**6))    # 4^-10 < 1e-6 < 4^-9
+10
+>>> round(log10_power(sp.Rational(1, 4), 10**300) / 10**300, 6)
+-0.60206
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import sympy as sp
+
+from symvg.errors import InvalidValueError, ProofError
+
+MAX_EXACT_DIGITS = 1000
+"""Most digits an exact power (γ|w|)^N is expanded to; beyond, it stays an unevaluated power."""
+
+_DPS = 50
+"""Digits of the log-domain comparisons (:func:`compare_power`); more are used when they do not decide."""
+
+
+def _ln(v: sp.Expr, dps: int = _DPS) -> mpmath.mpf:
+    """ln v at ``dps`` digits for an exact v > 0, also where float(v) would be 0 or inf (Rationals go
+    through p and q, an unevaluated power through its exponent; near 1 through log1p of the exact v − 1,
+    which ln p − ln q would cancel to 0).
+
+    >>> float(_ln(1 + sp.Rational(1, 4 * 10**400)) * 10**400)     # ln(1 + ε) = ε − …
+    0.25
+    """
+    with mpmath.workdps(dps):
+        if v.is_Rational and abs(v.p - v.q) * 2 < v.q:
+            return mpmath.log1p(mpmath.mpf(int(v.p - v.q)) / int(v.q))
+        if v.is_Rational:
+            return mpmath.log(int(v.p)) - mpmath.log(int(v.q))
+        if isinstance(v, sp.Pow) and v.exp.is_Integer:
+            return int(v.exp) * _ln(v.base, dps)
+        return mpmath.log(mpmath.mpf(sp.Float(v.evalf(dps + 5), dps + 5)._mpf_))
+
+
+def log_rate(f: sp.Expr) -> float:
+    """ln f for an exact f ≥ 0 (or ∞): the change of f^N per layer on a log scale; −inf at 0, inf at ∞.
+
+    Taken from the exact f, so a factor beyond float range (1e-999) still has one.
+
+    >>> round(log_rate(sp.Rational(1, 10**999)) / math.log(10), 9), log_rate(sp.Integer(0))
+    (-999.0, -inf)
+    """
+    if f == 0:
+        return -math.inf
+    if f is sp.oo:
+        return math.inf
+    return float(_ln(f))
+
+
+def log10_power(f: sp.Expr, n: int) -> float:
+    """log10 of f^n, finite at any depth (a float product would overflow for n near 1e308); −inf at f = 0,
+    inf at f = ∞."""
+    if f == 0 or f is sp.oo:
+        return -math.inf if f == 0 else math.inf
+    with mpmath.workdps(30):
+        return float(n * _ln(f) / mpmath.log(10))
+
+
+def power(f: sp.Expr, n: int) -> sp.Expr:
+    """f^n, expanded when it has at most :data:`MAX_EXACT_DIGITS` digits, else an unevaluated power
+    (still exact: SymPy evaluates it to any precision without building it).
+
+    >>> power(sp.Rational(1, 4), 5), power(sp.Rational(1, 2), 20000)
+    (1/1024, (1/2)**20000)
+    """
+    if f.is_Rational and max(int(f.p).bit_length(), int(f.q).bit_length()) * n > MAX_EXACT_DIGITS * 3.3219:
+        return sp.Pow(f, n, evaluate=False)
+    if not f.is_Rational and n > 64:
+        return sp.Pow(f, n, evaluate=False)
+    return f ** n
+
+
+def compare_power(f: sp.Expr, n: int, t: sp.Expr) -> int:
+    """Sign of f^n − t for exact f ≥ 0, t > 0 and an integer n ≥ 1, without building f^n when it is big.
+
+    Exactly when f, t are rational and f^n has at most :data:`MAX_EXACT_DIGITS` digits; otherwise by
+    n·ln f − ln t at 50, 200 then 1000 digits (plus the digits of n), decided only when the difference
+    exceeds the evaluation's error bound. Powers that agree to 1000 digits raise ProofError.
+
+    >>> compare_power(sp.Rational(1, 10), 6, sp.Rational(1, 10**6))
+    0
+    """
+    if f == 0:
+        return -1
+    if f.is_Rational and t.is_Rational and not isinstance(power(f, n), sp.Pow):
+        diff = f ** n - t
+        return 0 if diff == 0 else (1 if diff > 0 else -1)
+    for dps in (_DPS, 200, 1000):
+        work = dps + len(str(n))
+        with mpmath.workdps(work):
+            lf, lt = _ln(f, work), _ln(t, work)
+            d = n * lf - lt
+            err = mpmath.mpf(10) ** (10 - dps) * (abs(n * lf) + abs(lt) + 1)
+            if abs(d) > err:
+                return 1 if d > 0 else -1
+    raise ProofError(f"could not decide whether ({sp.N(f, 10)})^{n} is above or below {sp.N(t, 10)}: "
+                     "they agree to 1000 digits (the most this comparison uses)")
+
+
+def direction(f: sp.Expr) -> int:
+    """Which way f^N moves as N grows, decided exactly: −1 (f < 1), 0 (f = 1), 1 (f > 1, or f = ∞).
+
+    >>> direction(sp.Rational(1, 4)), direction(2 / sp.sqrt(sp.pi) * sp.sqrt(sp.pi) / 2), direction(sp.oo)
+    (-1, 0, 1)
+    """
+    if f is sp.oo:
+        return 1
+    if sp.Eq(f, 1) == sp.true or sp.simplify(f - 1) == 0:
+        return 0
+    return -1 if bool(f < 1) else 1
+
+
+def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
+    """Smallest N ≥ 1 with factor^N < tol (factor < 1) or factor^N > 1/tol (factor > 1); None if never
+    (factor = 1, or ∞: no power to follow).
+
+    Found with logarithms, then confirmed (and corrected) by :func:`compare_power`: exact where
+    the powers are small, at a stated precision in logs where they are not (0.999999999 and 1e-999
+    cross at N ≈ 2.3e12).
+
+    >>> depth_to_cross(sp.Integer(2), sp.Rational(1, 1000))         # 2^10 = 1024 > 1000
+    10
+    >>> depth_to_cross(sp.Integer(1), sp.Rational(1, 1000)) is None
+    True
+    """
+    if not 0 < tol < 1:
+        raise InvalidValueError(f"tol must be in (0, 1), got {tol}")
+    way = direction(factor)
+    if way == 0 or factor is sp.oo:
+        return None
+    if factor == 0:
+        return 1
+    f = factor if way < 0 else 1 / factor
+    with mpmath.workdps(_DPS):
+        n = max(1, int(mpmath.ceil(_ln(tol) / _ln(f))))
+    while compare_power(f, n, tol) >= 0:
+        n += 1
+    while n > 1 and compare_power(f, n - 1, tol) < 0:
+        n -= 1
+    return n
+
+
+__all__ = ["MAX_EXACT_DIGITS", "compare_power", "depth_to_cross", "direction", "log10_power", "log_rate", "power"]

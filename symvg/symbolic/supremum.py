@@ -1,0 +1,354 @@
+"""The proof of how steep an activation can be: γ = sup|φ'(z)| over the reals, with its evidence.
+
+:func:`prove_supremum` works from the derivative itself -- critical points from φ'' = 0, one-sided
+limits at every kink, at every point where φ' may be undefined, and at ±∞ -- and returns a
+:class:`Supremum` whose ``candidates`` are the proof table a reader can check by hand. A proof runs
+under a wall-clock budget (:data:`PROOF_SECONDS`); past it, :class:`~symvg.errors.ProofError`.
+
+>>> s = prove_supremum(z * sp.exp(-z**2))
+>>> s.value, s.argmax
+(sqrt(2)*exp(-1/2)/2, {-sqrt(2)/2, sqrt(2)/2})
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import mpmath
+import sympy as sp
+
+from symvg.errors import ProofError
+from symvg.symbolic.parse import z
+
+
+DIGITS = 30
+"""Digits kept for maximisers that are roots of transcendental equations."""
+
+_SCAN = 40
+"""Half-width of the interval scanned for roots no closed form gives (see :func:`_real_roots`)."""
+
+@dataclass(frozen=True)
+class Candidate:
+    """One line of the proof table: where |φ'| was looked at, its value, and whether it is attained."""
+
+    where: sp.Basic  # a point, an interval (φ' constant there) or ±oo
+    value: sp.Expr
+    attained: bool
+    reason: str  # "critical point", "constant piece", "limit at -oo", "kink", ...
+
+
+@dataclass(frozen=True)
+class Supremum:
+    """γ = sup|φ'(z)| over the reals, with the evidence.
+
+    ``argmax`` is the set where |φ'| = γ (a point, an interval, or EmptySet when γ is only
+    approached, e.g. softplus as z → ∞). ``exact`` is False when the maximiser is the root of a
+    transcendental ``equation``; then ``value`` is a 30-digit Float. ``value`` is ``oo`` when |φ'|
+    has no finite ceiling (``bounded`` is False): then no depth law follows from it.
+    """
+
+    value: sp.Expr
+    argmax: sp.Set
+    attained: bool
+    exact: bool
+    equation: sp.Eq | None
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def bounded(self) -> bool:
+        """True when γ is finite; False when some candidate shows |φ'| → ∞ (``value`` is ``oo``)."""
+        return self.value is not sp.oo
+
+    @property
+    def argmax_point(self) -> sp.Expr | None:
+        """The maximiser when it is a single point, else None."""
+        if isinstance(self.argmax, sp.FiniteSet) and len(self.argmax) == 1:
+            return next(iter(self.argmax))
+        return None
+
+    def explain(self) -> str:
+        """A few lines a reader can check by hand."""
+        lines = [f"  {c.reason:<22} at {c.where}: |φ'| = {c.value}" + ("" if c.attained else " (approached)")
+                 for c in self.candidates]
+        if not self.bounded:
+            where = ", ".join(str(c.where) for c in self.candidates if _key(c) == math.inf)
+            lines.append(f"  sup|φ'| = oo: unbounded (|φ'| grows without limit at {where}), so no ceiling")
+            return "\n".join(lines)
+        how = "attained on" if self.attained else "approached, not attained; argmax"
+        lines.append(f"  sup|φ'| = {self.value}, {how} {self.argmax}")
+        if self.equation is not None:
+            lines.append(f"  maximiser solves {self.equation} (root to {DIGITS} digits; no closed form)")
+        return "\n".join(lines)
+
+
+PROOF_SECONDS = 20.0
+"""Time budget of one proof (:func:`prove_supremum`); past it, :class:`~symvg.errors.ProofError`."""
+
+
+class _OutOfTime(BaseException):
+    """Internal: raised inside SymPy by the budget's tracer; a BaseException so ``except Exception`` in
+    library code does not swallow it. :func:`prove_supremum` turns it into a ProofError."""
+
+
+@contextmanager
+def _time_budget(seconds: float | None) -> Iterator[None]:
+    """Stop the Python code run inside after ``seconds`` (wall clock) by raising :class:`_OutOfTime` in it.
+
+    A timer thread raises the exception in this thread (CPython's ``PyThreadState_SetAsyncExc``): it
+    lands at the next bytecode boundary, so it stops SymPy mid-call at no cost while it runs, needs no
+    signal (works off the main thread and on every OS) and no subprocess. Where that call is missing
+    (not CPython) a trace hook checks the clock instead, slower but equivalent.
+    """
+    if seconds is None:
+        yield
+        return
+    set_async = getattr(getattr(ctypes, "pythonapi", None), "PyThreadState_SetAsyncExc", None)
+    if set_async is None:
+        with _traced_budget(seconds):
+            yield
+        return
+    target, lock, stop = ctypes.c_ulong(threading.get_ident()), threading.Lock(), threading.Event()
+    running = [True]
+
+    def fire() -> None:
+        # Raise again every 50 ms until the block is left: SymPy has bare ``except:`` clauses that can
+        # swallow one interrupt, and a proof that swallowed it would otherwise run on unbounded.
+        if stop.wait(seconds):
+            return
+        while not stop.is_set():
+            with lock:
+                if running[0]:
+                    set_async(target, ctypes.py_object(_OutOfTime))
+            stop.wait(0.05)
+
+    timer = threading.Thread(target=fire, daemon=True)
+    timer.start()
+    try:
+        yield
+    finally:
+        while True:  # an interrupt may land here too: retry until nothing can arrive any more
+            try:
+                with lock:
+                    running[0] = False
+                    set_async(target, None)  # clear one that has not landed: nothing may arrive after this
+                break
+            except _OutOfTime:
+                continue
+        stop.set()
+
+
+@contextmanager
+def _traced_budget(seconds: float) -> Iterator[None]:
+    """The fallback of :func:`_time_budget`: every 1024th Python call reads the clock."""
+    end = time.monotonic() + seconds
+    previous = sys.gettrace()
+    calls = 0
+
+    def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if not calls & 1023 and time.monotonic() > end:
+            raise _OutOfTime
+        return previous(frame, event, arg) if previous is not None else None
+
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
+def _pieces(d: sp.Expr) -> list[tuple[sp.Expr, sp.Set]]:
+    """Split φ' into (smooth expression, set) pieces that cover the reals."""
+    pw = sp.piecewise_fold(d.rewrite(sp.Piecewise))
+    pairs = pw.as_expr_set_pairs(sp.S.Reals) if isinstance(pw, sp.Piecewise) else [(pw, sp.S.Reals)]
+    out = []
+    for expr, s in pairs:
+        for part in (s.args if isinstance(s, sp.Union) else (s,)):
+            if part is not sp.S.EmptySet:
+                out.append((expr, part))
+    return out
+
+
+def _magnitude(v: sp.Expr) -> sp.Expr:
+    return sp.simplify(sp.Abs(v))
+
+
+def _real_roots(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> list[sp.Float]:
+    """Roots of a transcendental ``eq`` on (lo, hi), by sign changes on a fine grid then refinement.
+
+    Honest about its limits: only [-_SCAN, _SCAN] is scanned; the limits at ±∞ are separate
+    candidates of the proof, so a maximiser beyond the scan would show up as a larger limit.
+    """
+    f = sp.lambdify(z, eq, modules="mpmath")
+    a = max(float(lo), -_SCAN) if lo.is_finite else -_SCAN
+    b = min(float(hi), _SCAN) if hi.is_finite else _SCAN
+    roots: list[sp.Float] = []
+    with mpmath.workdps(DIGITS + 20):
+        grid = [mpmath.mpf(a) + (mpmath.mpf(b) - a) * i / 8000 for i in range(8001)]
+        vals = [f(t) for t in grid]
+        for t0, t1, v0, v1 in zip(grid, grid[1:], vals, vals[1:]):
+            if v0 == 0:
+                roots.append(t0)
+            elif v0 * v1 < 0:
+                roots.append(mpmath.findroot(f, (t0, t1), solver="anderson"))
+        return [sp.Float(r, DIGITS) for r in roots]
+
+
+def _singular_points(expr: sp.Expr, dom: sp.Set) -> set:
+    """Points of ``dom`` where ``expr`` may be undefined: zeros of a base raised to a negative or
+    fractional power, or of a log's argument (every other function the parser allows is finite on
+    the reals). Near them |φ'| may blow up, so they become endpoints with one-sided limits."""
+    points: set = set()
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Pow) and node.base.has(z) and not (node.exp.is_Integer and node.exp >= 0):
+            arg = node.base
+        elif isinstance(node, sp.log) and node.args[0].has(z):
+            arg = node.args[0]
+        else:
+            continue
+        roots = sp.solveset(arg, z, dom)
+        if roots is sp.S.EmptySet:
+            continue
+        if not isinstance(roots, sp.FiniteSet):
+            raise ProofError(f"could not prove sup|φ'|: the real zeros of {_short(arg)} (where φ' may be "
+                             f"undefined) are not a finite set SymPy can list ({_short(roots)})")
+        points |= set(roots)
+    return points
+
+
+def _short(e: object, limit: int = 80) -> str:
+    s = str(e)
+    return s if len(s) <= limit else s[:limit - 3] + "..."
+
+
+def _intervals(dom: sp.Set, points: set) -> list[sp.Set]:
+    """``dom`` with ``points`` removed, as a list of intervals (a FiniteSet dom is returned whole)."""
+    if isinstance(dom, sp.FiniteSet) or not points:
+        return [dom]
+    rest = sp.Complement(dom, sp.FiniteSet(*points))
+    return [p for p in (rest.args if isinstance(rest, sp.Union) else (rest,)) if p is not sp.S.EmptySet]
+
+
+def _end_candidates(expr: sp.Expr, dom: sp.Set) -> list[Candidate]:
+    """|φ'| at the ends of an interval piece: a limit at ±∞, the value at a closed end, else a one-sided limit."""
+    out = []
+    lo, hi = dom.inf, dom.sup
+    for end, direction, inside in ((lo, "+", dom.contains(lo) == sp.true), (hi, "-", dom.contains(hi) == sp.true)):
+        if end.is_infinite:
+            out.append(Candidate(end, _magnitude(sp.limit(expr, z, end)), False, f"limit at {end}"))
+        elif inside:
+            out.append(Candidate(end, _magnitude(expr.subs(z, end)), True, "kink"))
+        else:
+            out.append(Candidate(end, _magnitude(sp.limit(expr, z, end, direction)), False,
+                                 f"limit at {end}{direction}"))
+    return out
+
+
+def _interior_candidates(expr: sp.Expr, dom: sp.Set) -> tuple[list[Candidate], sp.Eq | None]:
+    """|φ'| at the critical points inside an interval piece (φ'' = 0), exactly or as numeric roots."""
+    slope = sp.diff(expr, z)
+    crit = sp.solveset(slope, z, dom)
+    if isinstance(crit, sp.ConditionSet):
+        cond = crit.condition
+        equation = cond if isinstance(cond, sp.Eq) else sp.Eq(cond, 0)
+        return [Candidate(p, sp.Abs(expr.subs(z, p)).evalf(DIGITS), True, "critical point (numeric)")
+                for p in _real_roots(equation.lhs - equation.rhs, dom.inf, dom.sup)], equation
+    if crit is not sp.S.EmptySet and not isinstance(crit, sp.FiniteSet):
+        raise ProofError(f"could not prove sup|φ'|: the critical points of {_short(expr)} are not a finite "
+                         f"set ({_short(crit)})")
+    return [Candidate(p, _magnitude(expr.subs(z, p)), True, "critical point") for p in crit], None
+
+
+def _key(c: Candidate) -> float:
+    """A candidate's size for ranking: +inf for an infinite |φ'|; refuses a value with no size."""
+    v = c.value
+    if v in (sp.oo, sp.zoo, -sp.oo) or v.is_infinite:
+        return math.inf
+    if v.has(sp.nan, sp.AccumBounds) or not v.is_number:
+        raise ProofError(f"could not prove sup|φ'|: |φ'| has no definite value at {c.where} ({_short(v)})")
+    return float(v.evalf(DIGITS + 10))
+
+
+def _unbounded(candidates: list[Candidate]) -> Supremum:
+    return Supremum(sp.oo, sp.S.EmptySet, False, True, None, tuple(candidates))
+
+
+def prove_supremum(d: sp.Expr, budget: float | None = PROOF_SECONDS) -> Supremum:
+    """Prove sup|d(z)| over the reals for a derivative ``d`` written in :data:`z`.
+
+    The ends of every piece (limits at ±∞, kinks, points where d is undefined) are examined first,
+    so an unbounded d is reported without solving for its critical points. The proof stops with
+    :class:`~symvg.errors.ProofError` after ``budget`` seconds (None: no limit).
+
+    >>> prove_supremum(sp.exp(-z**2)).value
+    1
+    >>> prove_supremum(sp.exp(-z**2)).candidates[0].reason
+    'critical point'
+    >>> s = prove_supremum(3 * z**2)
+    >>> s.value, s.bounded
+    (oo, False)
+    """
+    from sympy.core.parameters import global_parameters
+
+    saved = (global_parameters.evaluate, global_parameters.distribute)
+    try:
+        with _time_budget(budget):
+            return _prove(d)
+    except _OutOfTime:
+        # The interrupt may land inside SymPy's own clean-up (an ``evaluate(False)`` block's restore):
+        # put back the global switches it would have restored.
+        global_parameters.evaluate, global_parameters.distribute = saved
+        raise ProofError(f"could not prove sup|φ'| for φ' = {_short(d)} within {budget:g} s "
+                         "(the proof's time budget)") from None
+    except RecursionError:
+        raise ProofError(f"could not prove sup|φ'| for φ' = {_short(d)}: the expression nests too deeply "
+                         "for SymPy") from None
+
+
+def _prove(d: sp.Expr) -> Supremum:
+    candidates: list[Candidate] = []  # in the order of the table: per piece, critical points then ends
+    parts: list[tuple[sp.Expr, sp.Set, int]] = []
+    for expr, dom in _pieces(d):
+        if isinstance(dom, sp.FiniteSet):  # a kink whose derivative value is fixed by convention
+            candidates += [Candidate(p, _magnitude(expr.subs(z, p)), True, "kink (convention)") for p in dom]
+            continue
+        if sp.simplify(sp.diff(expr, z)) == 0:  # constant: its value is the whole story, ends included
+            candidates.append(Candidate(dom, _magnitude(expr), True, "constant piece"))
+            continue
+        for part in _intervals(dom, _singular_points(expr, dom)):
+            parts.append((expr, part, len(candidates)))
+            candidates += _end_candidates(expr, part)
+    if any(_key(c) == math.inf for c in candidates):
+        return _unbounded(candidates)
+    equation = None
+    for expr, part, at in reversed(parts):  # reversed: inserting keeps the earlier positions valid
+        found, eq = _interior_candidates(expr, part)
+        candidates[at:at] = found
+        equation = eq if eq is not None else equation
+    key = [_key(c) for c in candidates]
+    best = max(key)
+    top = [c for c, k in zip(candidates, key) if _same(k, best, c.value, candidates[key.index(best)].value)]
+    hit = [c for c in top if c.attained]
+    argmax: sp.Set = sp.S.EmptySet
+    for c in hit:
+        argmax = argmax.union(c.where if isinstance(c.where, sp.Set) else sp.FiniteSet(c.where))
+    exact = not any(c.reason.endswith("(numeric)") for c in top)
+    return Supremum(top[0].value, argmax, bool(hit), exact, equation if not exact else None, tuple(candidates))
+
+
+def _same(k: float, best: float, a: sp.Expr, b: sp.Expr) -> bool:
+    """Whether a candidate of size ``k`` ties the best (both finite): equal to 25 digits, then exactly."""
+    if abs(k - best) > 1e-25 * max(1.0, abs(best)):
+        return False
+    return a == b or sp.simplify(a - b) == 0 or not (a.is_Rational and b.is_Rational)
+
+
+__all__ = ["DIGITS", "PROOF_SECONDS", "Candidate", "Supremum", "prove_supremum"]
