@@ -6,7 +6,7 @@ import sympy as sp
 
 from conftest import random_values
 from symvg.symbolic import activations as A
-from symvg.symbolic.activations import z
+from symvg.symbolic.parse import z
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import MAX_CLOSED_FORM_DEPTH, derive
 from symvg.errors import InvalidChainError, InvalidValueError

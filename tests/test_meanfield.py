@@ -22,7 +22,8 @@ import sympy as sp
 from click.testing import CliRunner
 
 from symvg.theory import meanfield as mf
-from symvg.symbolic.activations import SELU_ALPHA, SELU_SCALE, get, z
+from symvg.symbolic.activations import SELU_ALPHA, SELU_SCALE, get
+from symvg.symbolic.parse import z
 from symvg.exact import to_rational
 from symvg.cli import cli
 from symvg.errors import InvalidValueError, SymvgInputError

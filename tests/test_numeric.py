@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symvg.symbolic.activations import get, names, z
+from symvg.symbolic.activations import get, names
+from symvg.symbolic.parse import z
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import derive
 from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValueError, UnderflowReport

@@ -11,7 +11,7 @@ import sympy as sp
 
 from symvg.symbolic import activations as A
 from symvg.symbolic import bounds
-from symvg.symbolic.activations import z
+from symvg.symbolic.parse import z
 from symvg.errors import InvalidValueError
 from symvg.symbolic.bounds import derivative_floor
 from symvg.symbolic.regime import regime

@@ -9,7 +9,8 @@ import pytest
 import sympy as sp
 
 from symvg.theory import residual as Rs
-from symvg.symbolic.activations import get, z
+from symvg.symbolic.activations import get
+from symvg.symbolic.parse import z
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import derive
 from symvg.errors import InvalidValueError

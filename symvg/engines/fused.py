@@ -63,7 +63,8 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
-from symvg.symbolic.activations import Activation, z
+from symvg.symbolic.activations import Activation
+from symvg.symbolic.parse import z
 from symvg.symbolic.chain import Chain, y as y_sym
 from symvg.errors import BackendUnavailableError, InvalidValueError
 from symvg.engines.kernels import evaluation_forms, local, loss_form

@@ -41,7 +41,8 @@ import numpy as np
 import sympy as sp
 from sympy.codegen.rewriting import optimize, optims_c99
 
-from symvg.symbolic.activations import Activation, z
+from symvg.symbolic.activations import Activation
+from symvg.symbolic.parse import z
 
 h = sp.Symbol("h", real=True)
 """The layer output φ(z), the variable of :func:`output_form`."""

@@ -35,7 +35,8 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from symvg.symbolic.activations import Activation, get, z
+from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.parse import z
 from symvg.errors import InvalidChainError, InvalidValueError
 
 MAX_WIDTH = 4096

@@ -33,7 +33,8 @@ import numpy as np
 import sympy as sp
 
 from symvg.theory import meanfield as mf
-from symvg.symbolic.activations import Activation, get, z
+from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.parse import z
 from symvg.exact import Number, to_rational
 from symvg.errors import BackendUnavailableError, InvalidValueError
 

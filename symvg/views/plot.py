@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping, Sequence, Union
 import numpy as np
 import sympy as sp
 
-from symvg.symbolic.activations import Activation, get, z
+from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.parse import z
 from symvg.atomic import write_atomic
 from symvg.errors import BackendUnavailableError, InvalidValueError
 

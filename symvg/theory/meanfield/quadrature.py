@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from symvg.symbolic.activations import Activation, get, z
+from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.parse import z
 from symvg.errors import InvalidValueError, SymvgRuntimeError
 
 __all__ = ["Q", "Moments", "moments", "gauss_expect", "bivariate_expect", "kinks", "correlation_kernels"]

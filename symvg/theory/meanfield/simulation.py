@@ -19,7 +19,8 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
-from symvg.symbolic.activations import Activation, get, z
+from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.parse import z
 from symvg.exact import Number
 from symvg.errors import BackendUnavailableError, InvalidValueError, SymvgRuntimeError
 from symvg.engines.sampling import available_memory

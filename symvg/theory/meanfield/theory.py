@@ -23,7 +23,8 @@ from typing import Any, Callable, NamedTuple
 
 import sympy as sp
 
-from symvg.symbolic.activations import Activation, get, z
+from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.parse import z
 from symvg.exact import Number, nonnegative, positive
 from symvg.errors import SymvgRuntimeError
 from symvg.theory.meanfield.quadrature import Moments, Q, correlation_kernels, kinks, moments
