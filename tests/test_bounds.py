@@ -10,8 +10,8 @@ from conftest import random_values
 from symvg import Chain, derive
 from symvg.exact import to_rational
 from symvg.symbolic import activations as A
-from symvg.symbolic.bounds import (depth_bound, forward_values, gradient_bound, neutral_weights, stable_weight_range,
-                                   verdict)
+from symvg.symbolic.bounds import depth_bound, gradient_bound, neutral_weights, stable_weight_range, verdict
+from symvg.symbolic.derive import forward_values
 from symvg.symbolic.powers import compare_power, depth_to_cross
 from symvg.errors import InvalidValueError, ProofError
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Callable
+from typing import Callable, Union
 
 import sympy as sp
 
@@ -99,6 +99,10 @@ class Activation:
         """A user activation such as ``"z/(1+abs(z))"``, parsed without ``eval`` (see :mod:`symvg.symbolic.parse`)."""
         e = parse_expression(text)
         return cls(f"expr:{text}", e, sp.diff(e, z), note="user expression; kinks take SymPy's convention")
+
+
+ActivationLike = Union[str, Activation]
+"""What :func:`get` accepts: a name (``"leaky_relu:0.2"``, ``"expr:..."``) or an Activation itself."""
 
 
 @lru_cache(maxsize=None)
@@ -224,7 +228,7 @@ def names() -> list[str]:
     return list(CATALOGUE)
 
 
-def get(name: "str | Activation", *args: Number, **kwargs: object) -> Activation:
+def get(name: ActivationLike, *args: Number, **kwargs: object) -> Activation:
     """Look up an activation by name; ``"leaky_relu:0.2"`` passes ε = 0.2, ``"expr:..."`` parses safely.
 
     >>> get("leaky_relu:0.2").params
@@ -259,5 +263,5 @@ def _build(key: str, args: tuple, kwargs: tuple) -> Activation:
 
 
 
-__all__ = ["ALIASES", "CATALOGUE", "SELU_ALPHA", "SELU_SCALE", "Activation", "elu", "erf", "gelu", "get", "hard_sigmoid",
+__all__ = ["ALIASES", "CATALOGUE", "SELU_ALPHA", "SELU_SCALE", "Activation", "ActivationLike", "elu", "erf", "gelu", "get", "hard_sigmoid",
            "leaky_relu", "linear", "names", "relu", "selu", "sigmoid", "silu", "softplus", "tanh"]

@@ -24,19 +24,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
 
 import sympy as sp
 
 from symvg.errors import InvalidValueError
 from symvg.exact import Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float, sci
-from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.activations import ActivationLike, get
 from symvg.symbolic.chain import Chain
-from symvg.symbolic.derive import Derivation, Factor, _parse_values
+from symvg.symbolic.derive import Derivation, Factor, forward_values
 from symvg.symbolic.powers import depth_to_cross, direction, log10_power, log_rate, power
-
-ActivationLike = Union[str, Activation]
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class GradientBound:
 
     def value(self, values: dict, dps: int | None = None) -> sp.Expr:
         """The bound at numbers, with the forward pass evaluated exactly as in ``Derivation.evaluate``;
-        with ``dps``, every forward value is a ``dps``-digit Float instead (see :func:`forward_values`),
+        with ``dps``, every forward value is a ``dps``-digit Float instead (see :func:`~symvg.symbolic.derive.forward_values`),
         which stays fast where exact values nest (GELU's erf of erf of ...).
 
         >>> from symvg import Chain, derive
@@ -67,18 +64,6 @@ class GradientBound:
         if dps is None:
             return self.expr.xreplace(dict(self.derivation.evaluate(values).values))
         return self.expr.xreplace(forward_values(self.derivation.chain, values, dps)).evalf(dps)
-
-
-def forward_values(chain: Chain, values: dict, dps: int) -> dict:
-    """The inputs and every z_j, h_j of ``chain``'s forward pass as ``dps``-digit Floats, layer by layer.
-
-    Each value is rounded to ``dps`` digits before the next layer uses it, so the expression size does
-    not grow with depth; with dps = 30 the forward values carry about 30 correct digits.
-    """
-    env = {s: sp.Float(v, dps) for s, v in _parse_values(chain, values, partial=False).items()}
-    for sym, rhs in chain.forward():
-        env[sym] = sp.Float(sp.piecewise_fold(rhs.xreplace(env)).evalf(dps), dps)
-    return env
 
 
 def factor_bound(f: Factor, chain: Chain) -> sp.Expr:
@@ -104,101 +89,7 @@ def gradient_bound(derivation: Derivation) -> GradientBound:
     return GradientBound(derivation, pairs, sp.Mul(*(b for _, b in pairs)))
 
 
-# ----------------------------------------------------------------------------- depth laws
-
-
-@dataclass(frozen=True)
-class DepthBound:
-    """(γ|w|)^N for a chain of one activation with weights of size |w|: the vanishing/exploding law.
-
-    ``factor`` = γ|w| is the ceiling of every layer's |w·φ'(z)|, ``floor`` = inf|φ'|·|w| its floor;
-    ``decision`` is :func:`decide` of the two and ``verdict`` its kind (vanish, explode, neutral or
-    undecided). ``depth_to_vanish`` is the depth from which the ceiling is below tol (proved),
-    ``depth_to_explode`` the one from which the floor is above 1/tol (proved; None unless floor > 1),
-    ``depth_may_explode`` the one from which the ceiling is above 1/tol: growth past 1/tol is no
-    longer excluded there, which proves nothing.
-    """
-
-    activation: str
-    gamma: sp.Expr
-    weight: sp.Expr
-    factor: sp.Expr
-    layers: int | None
-    bound: sp.Expr | None
-    verdict: str
-    tol: sp.Expr | None
-    depth_to_vanish: int | None
-    depth_to_explode: int | None
-    floor: sp.Expr = sp.Integer(0)
-    decision: Verdict | None = None
-    depth_may_explode: int | None = None
-
-    @property
-    def log_rate(self) -> float:
-        """ln(γ|w|): the bound's change per layer on a log scale (negative: vanishing); see :func:`log_rate`."""
-        return log_rate(self.factor)
-
-    @property
-    def log10_bound(self) -> float | None:
-        """log10 of (γ|w|)^N, finite at any depth (None without layers, at γ|w| = 0 or with no ceiling)."""
-        if self.layers is None or self.factor == 0 or self.factor is sp.oo:
-            return None
-        return log10_power(self.factor, self.layers)
-
-    def as_dict(self) -> dict:
-        """JSON-ready. A float that over/underflows is never passed off as the answer: it is null (inf)
-        or 0.0 next to a ``note``, with ``log10_bound`` and the exact strings alongside."""
-        d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": json_float(self.gamma),
-             "weight": str(self.weight), "factor": str(self.factor), "factor_value": json_float(self.factor),
-             "floor": str(self.floor), "floor_value": json_float(self.floor),
-             "log_rate": self.log_rate if math.isfinite(self.log_rate) else None, "verdict": self.verdict}
-        if self.decision is not None:
-            d.update(self.decision.as_dict())
-        if self.verdict == UNBOUNDED:
-            d.update(layers=self.layers, tol=None if self.tol is None else str(self.tol),
-                     note="sup|φ'| is unbounded: no ceiling, so no depth law follows")
-            return d
-        notes = [_range_note("factor", self.factor, d["factor_value"])]
-        if self.layers is not None:
-            d.update(layers=self.layers, bound=str(self.bound), bound_value=json_float(self.bound),
-                     log10_bound=self.log10_bound)
-            notes.append(_range_note("bound", self.bound, d["bound_value"], self.log10_bound))
-        if self.tol is not None:
-            d.update(tol=str(self.tol), depth_to_vanish=self.depth_to_vanish, depth_to_explode=self.depth_to_explode,
-                     depth_may_explode=self.depth_may_explode)
-        notes = [n for n in notes if n]
-        if notes:
-            d["note"] = "; ".join(notes)
-        return d
-
-
-def _range_note(name: str, exact: sp.Expr, value: float | None, log10: float | None = None) -> str:
-    """Say so when the float64 field is 0 or null although the exact value is neither."""
-    if exact == 0 or (value is not None and value != 0):
-        return ""
-    what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
-    where = f", its log10 in 'log10_{name}' = {log10:.6g}" if log10 is not None else ""
-    return f"{name} {what}: the exact value is in '{name}'{where}"
-
-
-UNBOUNDED = "unbounded"
-"""The verdict when sup|φ'| = ∞: there is no ceiling, so neither vanishing nor a bound follows."""
-
-
-def verdict(factor: sp.Expr) -> str:
-    """Which way the power f^N moves (:func:`~symvg.symbolic.powers.direction`), in words: "vanish" when
-    f < 1, "explode" when f > 1, "neutral" at exactly 1, "unbounded" when f = ∞ (no ceiling).
-
-    This is the direction of *one* bound, decided exactly -- not a verdict on the gradient: of a
-    ceiling it proves vanishing but never exploding. What a command prints comes from :func:`decide`,
-    which reads the floor too.
-    """
-    if factor is sp.oo:
-        return UNBOUNDED
-    return {-1: "vanish", 0: "neutral", 1: "explode"}[direction(factor)]
-
-
-# ----------------------------------------------------------------------------- verdicts: what is proved
+# ----------------------------------------------------------------------------- the floor and the verdict
 
 
 def derivative_floor(activation: ActivationLike) -> sp.Expr:
@@ -390,6 +281,100 @@ def _status(m: sp.Expr, c: sp.Expr, n: int, t: sp.Expr) -> str:
             (True, True): "may vanish or explode"}[(low, high)]
 
 
+# ----------------------------------------------------------------------------- the depth law
+
+
+@dataclass(frozen=True)
+class DepthBound:
+    """(γ|w|)^N for a chain of one activation with weights of size |w|: the vanishing/exploding law.
+
+    ``factor`` = γ|w| is the ceiling of every layer's |w·φ'(z)|, ``floor`` = inf|φ'|·|w| its floor;
+    ``decision`` is :func:`decide` of the two and ``verdict`` its kind (vanish, explode, neutral or
+    undecided). ``depth_to_vanish`` is the depth from which the ceiling is below tol (proved),
+    ``depth_to_explode`` the one from which the floor is above 1/tol (proved; None unless floor > 1),
+    ``depth_may_explode`` the one from which the ceiling is above 1/tol: growth past 1/tol is no
+    longer excluded there, which proves nothing.
+    """
+
+    activation: str
+    gamma: sp.Expr
+    weight: sp.Expr
+    factor: sp.Expr
+    layers: int | None
+    bound: sp.Expr | None
+    verdict: str
+    tol: sp.Expr | None
+    depth_to_vanish: int | None
+    depth_to_explode: int | None
+    floor: sp.Expr = sp.Integer(0)
+    decision: Verdict | None = None
+    depth_may_explode: int | None = None
+
+    @property
+    def log_rate(self) -> float:
+        """ln(γ|w|): the bound's change per layer on a log scale (negative: vanishing); see :func:`log_rate`."""
+        return log_rate(self.factor)
+
+    @property
+    def log10_bound(self) -> float | None:
+        """log10 of (γ|w|)^N, finite at any depth (None without layers, at γ|w| = 0 or with no ceiling)."""
+        if self.layers is None or self.factor == 0 or self.factor is sp.oo:
+            return None
+        return log10_power(self.factor, self.layers)
+
+    def as_dict(self) -> dict:
+        """JSON-ready. A float that over/underflows is never passed off as the answer: it is null (inf)
+        or 0.0 next to a ``note``, with ``log10_bound`` and the exact strings alongside."""
+        d = {"activation": self.activation, "gamma": str(self.gamma), "gamma_value": json_float(self.gamma),
+             "weight": str(self.weight), "factor": str(self.factor), "factor_value": json_float(self.factor),
+             "floor": str(self.floor), "floor_value": json_float(self.floor),
+             "log_rate": self.log_rate if math.isfinite(self.log_rate) else None, "verdict": self.verdict}
+        if self.decision is not None:
+            d.update(self.decision.as_dict())
+        if self.verdict == UNBOUNDED:
+            d.update(layers=self.layers, tol=None if self.tol is None else str(self.tol),
+                     note="sup|φ'| is unbounded: no ceiling, so no depth law follows")
+            return d
+        notes = [_range_note("factor", self.factor, d["factor_value"])]
+        if self.layers is not None:
+            d.update(layers=self.layers, bound=str(self.bound), bound_value=json_float(self.bound),
+                     log10_bound=self.log10_bound)
+            notes.append(_range_note("bound", self.bound, d["bound_value"], self.log10_bound))
+        if self.tol is not None:
+            d.update(tol=str(self.tol), depth_to_vanish=self.depth_to_vanish, depth_to_explode=self.depth_to_explode,
+                     depth_may_explode=self.depth_may_explode)
+        notes = [n for n in notes if n]
+        if notes:
+            d["note"] = "; ".join(notes)
+        return d
+
+
+def _range_note(name: str, exact: sp.Expr, value: float | None, log10: float | None = None) -> str:
+    """Say so when the float64 field is 0 or null although the exact value is neither."""
+    if exact == 0 or (value is not None and value != 0):
+        return ""
+    what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
+    where = f", its log10 in 'log10_{name}' = {log10:.6g}" if log10 is not None else ""
+    return f"{name} {what}: the exact value is in '{name}'{where}"
+
+
+UNBOUNDED = "unbounded"
+"""The verdict when sup|φ'| = ∞: there is no ceiling, so neither vanishing nor a bound follows."""
+
+
+def verdict(factor: sp.Expr) -> str:
+    """Which way the power f^N moves (:func:`~symvg.symbolic.powers.direction`), in words: "vanish" when
+    f < 1, "explode" when f > 1, "neutral" at exactly 1, "unbounded" when f = ∞ (no ceiling).
+
+    This is the direction of *one* bound, decided exactly -- not a verdict on the gradient: of a
+    ceiling it proves vanishing but never exploding. What a command prints comes from :func:`decide`,
+    which reads the floor too.
+    """
+    if factor is sp.oo:
+        return UNBOUNDED
+    return {-1: "vanish", 0: "neutral", 1: "explode"}[direction(factor)]
+
+
 def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | None = None,
                 tol: Number | None = None) -> DepthBound:
     """The law (γ|w|)^N for ``activation`` and weights of size ``weight``; see the module docstring."""
@@ -435,5 +420,5 @@ def stable_weight_range(activation: ActivationLike, layers: int, tol: Number) ->
 
 
 __all__ = ["EVAL_HINT", "KINDS", "STATUSES", "UNBOUNDED", "DepthBound", "GradientBound", "Verdict", "decide", "depth_bound",
-           "derivative_floor", "factor_bound", "floor_cause", "forward_values", "gradient_bound", "neutral_weights",
+           "derivative_floor", "factor_bound", "floor_cause", "gradient_bound", "neutral_weights",
            "stable_weight_range", "verdict"]

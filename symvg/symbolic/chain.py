@@ -29,7 +29,8 @@ from typing import Iterable, Sequence, Union
 
 import sympy as sp
 
-from symvg.symbolic.activations import Activation, get, z
+from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.parse import z
 from symvg.errors import InvalidChainError, LossDomainError
 
 MAX_DEPTH = 100_000
@@ -209,3 +210,6 @@ class Chain:
             act = self.activations[k - 1](zk)
             h = h + act if self.residual else act
         return self.loss_expr(h)
+
+
+__all__ = ["LOSSES", "MAX_DEPTH", "ActivationSpec", "Chain", "x", "y"]

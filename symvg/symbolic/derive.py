@@ -28,9 +28,9 @@ from typing import Mapping
 
 import sympy as sp
 
-from symvg.symbolic.activations import z
+from symvg.symbolic.parse import z
 from symvg.exact import Number, to_rational
-from symvg.symbolic.chain import Chain, x, y
+from symvg.symbolic.chain import Chain
 from symvg import display
 from symvg.errors import InvalidChainError, InvalidValueError
 
@@ -214,6 +214,18 @@ def _simplify_number(v: sp.Expr) -> sp.Expr:
     return v.doit() if v.has(sp.Piecewise) else v
 
 
+def forward_values(chain: Chain, values: Mapping[str | sp.Symbol, Number], dps: int) -> dict:
+    """The inputs and every z_j, h_j of ``chain``'s forward pass as ``dps``-digit Floats, layer by layer.
+
+    Each value is rounded to ``dps`` digits before the next layer uses it, so the expression size does
+    not grow with depth; with dps = 30 the forward values carry about 30 correct digits.
+    """
+    env = {s: sp.Float(v, dps) for s, v in _parse_values(chain, values, partial=False).items()}
+    for sym, rhs in chain.forward():
+        env[sym] = sp.Float(sp.piecewise_fold(rhs.xreplace(env)).evalf(dps), dps)
+    return env
+
+
 def _parse_values(chain: Chain, values: Mapping[str | sp.Symbol, Number], partial: bool) -> dict:
     by_name = {str(s): s for s in chain.symbols()}
     env: dict = {}
@@ -228,4 +240,4 @@ def _parse_values(chain: Chain, values: Mapping[str | sp.Symbol, Number], partia
     return env
 
 
-__all__ = ["Derivation", "Evaluation", "Factor", "MAX_CLOSED_FORM_DEPTH", "derive", "x", "y"]
+__all__ = ["CANONICAL_PRODUCT_DEPTH", "MAX_CLOSED_FORM_DEPTH", "Derivation", "Evaluation", "Factor", "derive", "forward_values"]

@@ -126,7 +126,7 @@ def _refuse(what: str, allowed: str = ALLOWED) -> _Refuse:
 
 
 def parse_expression(text: str) -> sp.Expr:
-    """Parse ``text`` into a SymPy expression in :data:`symvg.symbolic.activations.z`, from a whitelist only.
+    """Parse ``text`` into a SymPy expression in :data:`z`, from a whitelist only.
 
     >>> parse_expression("Max(0, z) + 1e-2*Min(0, z)")
     Max(0, z) + Min(0, z)/100
@@ -307,4 +307,5 @@ _BUILDERS: dict[type, Callable[[ast.AST, str, int], sp.Expr]] = {
 """The whitelist: the only node classes that are rebuilt; every other class is refused."""
 
 
-__all__ = ["z", "parse_expression", "FUNCTIONS", "CONSTANTS", "MAX_CHARS", "MAX_NODES", "MAX_DEPTH", "MAX_EXPONENT"]
+__all__ = ["ALLOWED", "CONSTANTS", "FUNCTIONS", "MAX_BITS", "MAX_CHARS", "MAX_DECIMAL_EXPONENT", "MAX_DEPTH", "MAX_EXPONENT",
+           "MAX_NODES", "MAX_ROOT", "parse_expression", "z"]

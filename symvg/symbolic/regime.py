@@ -26,17 +26,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
 
 import sympy as sp
 
 from symvg.exact import Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float
-from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.activations import Activation, ActivationLike, get
 from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, derivative_floor, floor_cause, stable_weight_range
 from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, log_rate, power
-
-ActivationLike = Union[str, Activation]
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ import sympy as sp
 from symvg.errors import ProofError
 from symvg.symbolic.parse import z
 
-
 DIGITS = 30
 """Digits kept for maximisers that are roots of transcendental equations."""
 
 _SCAN = 40
 """Half-width of the interval scanned for roots no closed form gives (see :func:`_real_roots`)."""
+
 
 @dataclass(frozen=True)
 class Candidate:
