@@ -1,6 +1,6 @@
 """What the factors imply: each is bounded, so the gradient is, and depth makes the bound shrink or grow.
 
-Every activation factor obeys |φ'(z_j)| ≤ γ_j = sup|φ'| (proved in :mod:`symvg.symbolic.activations`), so
+Every activation factor obeys |φ'(z_j)| ≤ γ_j = sup|φ'| (proved in :mod:`symvg.symbolic.supremum`), so
 
     |∂L/∂w_k| ≤ |∂L/∂h_N| · ∏_{j>k} γ_j|w_j| · γ_k · |h_{k-1}|
 

@@ -6,7 +6,7 @@ with depth -- from above *and* from below -- and for which |w| it stays inside [
     plain     h_k = φ(z_k):          |∂h_N/∂h_0| = ∏ |w|·|φ'(z_j)|   ∈ [(m|w|)^N, (γ|w|)^N]
     residual  h_k = h_{k-1} + φ(z_k): |∂h_N/∂h_0| = ∏ |1 + w·φ'(z_j)| ∈ [(1 − γ|w|)^N, (1 + γ|w|)^N]
 
-with γ = sup|φ'| (proved in :mod:`symvg.symbolic.activations`) and m = inf|φ'| (:func:`derivative_floor`;
+with γ = sup|φ'| (proved in :mod:`symvg.symbolic.supremum`) and m = inf|φ'| (:func:`derivative_floor`;
 0 for every squashing activation, ε for leaky ReLU, 1 for the identity). The residual floor is used
 only while γ|w| < 1; beyond it 1 + wφ' can be 0 and the floor is 0.
 
@@ -32,7 +32,7 @@ import sympy as sp
 from symvg.exact import Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float
 from symvg.symbolic.activations import Activation, ActivationLike, get
-from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, derivative_floor, floor_cause, stable_weight_range
+from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, depth_bound, derivative_floor, stable_weight_range
 from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, log_rate, power
 
 
@@ -185,10 +185,10 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
         factor, floor = 1 + g * w, sp.Max(0, 1 - g * w)
         cause = ("1 + w*phi'(z) can cancel to 0 once gamma*|w| >= 1" if floor == 0
                  else f"1 + w*phi'(z) >= 1 - gamma*|w| = {floor}, reached where w*phi'(z) < 0")
-    else:
-        factor, floor = g * w, derivative_floor(act) * w
-        cause = floor_cause(act)
-    d = decide(floor, factor, layers, t, cause)
+        d = decide(floor, factor, layers, t, cause)
+    else:  # a plain chain is the depth law itself
+        law = depth_bound(act, w, layers, t)
+        factor, floor, d = law.factor, law.floor, law.decision
     stable, held = _ranges(act, residual, layers, t)
     return Regime(act.label, residual, g, w, layers, t, floor, factor, d.kind, depth_to_cross(factor, t),
                   _held_to(floor, factor, t), d.status, stable, held, d)  # type: ignore[arg-type]
