@@ -18,7 +18,7 @@ from symvg.views import diagnosis as dv
 from symvg.logs import events, pytorch as torchlog
 from symvg import logs
 from symvg.symbolic.activations import get as get_activation
-from symvg.errors import BackendUnavailableError, InvalidValueError, SymvgInputError, UnknownActivationError
+from symvg.errors import BackendUnavailableError, InvalidValueError, SymvgInputError
 
 DATA = Path(__file__).parent / "data"
 SIGMOID_CSV = DATA / "diagnose_sigmoid.csv"

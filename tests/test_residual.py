@@ -10,7 +10,6 @@ import sympy as sp
 
 from symvg.theory import residual as Rs
 from symvg.symbolic.activations import get
-from symvg.symbolic.parse import z
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import derive
 from symvg.errors import InvalidValueError
