@@ -83,3 +83,8 @@ class UnderflowReport(NumericRangeError):
 class DomainError(NumericRangeError):
     """A value that is not a real number: a formula outside its domain (log of a negative, the BCE loss
     of a prediction equal to 0 or 1), which floats would have returned as NaN."""
+
+
+__all__ = ["SymvgError", "SymvgInputError", "UnknownActivationError", "InvalidChainError", "LossDomainError",
+           "ExpressionError", "InvalidValueError", "ProofError", "SymvgRuntimeError", "BackendUnavailableError",
+           "NumericRangeError", "OverflowReport", "UnderflowReport", "DomainError"]

@@ -91,3 +91,6 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="symvg")
+
+
+__all__ = ["cli", "main"]

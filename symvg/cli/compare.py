@@ -120,3 +120,6 @@ def reasons(results: list[Regime]) -> str:
 
 
 COMMANDS = [compare]
+
+
+__all__ = ["COMMANDS"]

@@ -61,3 +61,6 @@ def diagnose(log: str, activation: tuple[str, ...], window: int | None, lr: floa
 
 
 COMMANDS = [diagnose]
+
+
+__all__ = ["COMMANDS"]

@@ -157,3 +157,6 @@ def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
 
 
 COMMANDS = [eval_cmd]
+
+
+__all__ = ["COMMANDS"]

@@ -123,3 +123,6 @@ def _update_text(results: Sequence[floats.Update], factors: Sequence[str]) -> st
 
 
 COMMANDS: list[Any] = [underflow_cmd, update_cmd]
+
+
+__all__ = ["COMMANDS"]

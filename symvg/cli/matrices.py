@@ -206,3 +206,6 @@ def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float,
 
 
 COMMANDS = [spectrum, rnn, clip, vector]
+
+
+__all__ = ["COMMANDS"]

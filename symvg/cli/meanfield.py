@@ -61,3 +61,6 @@ def meanfield(activation: str, sigma_w2: str | None, sigma_b2: str, q0: str, cri
 
 
 COMMANDS = [meanfield]
+
+
+__all__ = ["COMMANDS"]

@@ -55,3 +55,6 @@ def plot(kind: str, output: str, layers: int, activations: str, weight: str, act
 
 
 COMMANDS = [plot]
+
+
+__all__ = ["COMMANDS"]

@@ -127,3 +127,6 @@ def _value(v, log10: float) -> str:
 
 
 COMMANDS = [relu, residual, lstm]
+
+
+__all__ = ["COMMANDS"]

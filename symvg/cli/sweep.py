@@ -109,3 +109,6 @@ def sweep(layers: range, activations: str, weight: str, tol: str, fmt: str, outp
 
 
 COMMANDS = [sweep]
+
+
+__all__ = ["COMMANDS"]

@@ -244,3 +244,6 @@ EXAMPLES: dict[str, Callable[[], object]] = {
     "thirds": thirds,
     "halves": sigmoid_halves,
 }
+
+
+__all__ = ["EXAMPLES", "WorkedProduct", "decimal", "deep", "product", "shallow", "sigmoid_depth", "sigmoid_halves", "thirds", "tiny"]
