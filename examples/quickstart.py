@@ -6,7 +6,7 @@ Run:  python examples/quickstart.py
 from __future__ import annotations
 
 from symvg import Chain, derive
-from symvg.views import render
+from symvg.views import derivation
 from symvg.symbolic.activations import get
 from symvg.symbolic.bounds import depth_bound, gradient_bound
 from symvg.engines.numeric import gradients
@@ -15,7 +15,7 @@ from symvg.engines.numeric import gradients
 def main() -> dict:
     # 1. The chain rule for a 3-layer sigmoid chain, factor by factor.
     d = derive(Chain(3, "sigmoid"), wrt=1)
-    print(render.text(d))
+    print(derivation.text(d))
 
     # 2. Each sigmoid factor is at most 1/4 -- proved by SymPy, with the proof table.
     s = get("sigmoid").supremum

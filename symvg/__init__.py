@@ -39,14 +39,14 @@ from symvg.errors import SymvgError, SymvgInputError, SymvgRuntimeError  # noqa:
 from symvg.symbolic.activations import Activation, get as activation  # noqa: E402
 from symvg.symbolic.chain import Chain  # noqa: E402
 from symvg.symbolic.derive import Derivation, derive  # noqa: E402
-from symvg.views import render as _render  # noqa: E402,F401  registers the notebook views (symvg.display)
+from symvg.views import derivation as _derivation  # noqa: E402,F401  registers the notebook views (symvg.display)
 
 _LAZY = {  # public name -> the module that defines it
     "depth_bound": "symvg.symbolic.bounds", "decide": "symvg.symbolic.bounds", "regime": "symvg.symbolic.regime",
     "gradients": "symvg.engines.numeric", "sample": "symvg.engines.sampling",
     "underflow": "symvg.theory.floats", "update": "symvg.theory.floats",
-    "text": "symvg.views.render", "unicode": "symvg.views.render", "latex": "symvg.views.render",
-    "markdown": "symvg.views.render",
+    "text": "symvg.views.derivation", "unicode": "symvg.views.derivation", "latex": "symvg.views.derivation",
+    "markdown": "symvg.views.derivation",
     "read_log": "symvg.logs",
 }
 _MODULES = ("worked", "relu", "residual", "lstm", "meanfield", "matrices", "spectrum", "rnn", "clipping", "skipbn")

@@ -2,7 +2,7 @@
 
 A result's ``_repr_latex_``/``_repr_markdown_`` call :func:`latex`/:func:`markdown` here; the view that
 knows how to draw the type registers itself (``latex.register(Derivation)(…)`` in
-:mod:`symvg.views.render`). So the maths never imports its printers, and ``import symvg`` (which loads
+:mod:`symvg.views.derivation`). So the maths never imports its printers, and ``import symvg`` (which loads
 the views) puts every registration in place before a result can exist.
 
 >>> latex(object())

@@ -123,12 +123,12 @@ def test_renderer_failure_mid_write_keeps_previous_plot(scratch: Path, monkeypat
 
 def test_emit_renderer_failure_before_write_leaves_nothing(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A text renderer that fails: no file is created at all (not an empty one)."""
-    import symvg.views.render
+    import symvg.views.bounds
 
     def broken(*a, **k):
         raise RuntimeError("render failed (injected)")
 
-    monkeypatch.setattr(symvg.views.render, "render_sweep", broken)
+    monkeypatch.setattr(symvg.views.bounds, "render_sweep", broken)
     r = CliRunner().invoke(cli, ["sweep", "--output", "new.txt"])
     assert r.exit_code == 1 and "render failed" in r.stderr
     assert not (scratch / "new.txt").exists() and list(scratch.iterdir()) == [scratch / "grads.csv"]

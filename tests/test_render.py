@@ -12,14 +12,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from symvg.views import render
+from symvg.views import bounds as bviews, derivation
 from symvg.symbolic.bounds import depth_bound
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import derive
 from symvg.errors import InvalidValueError
 
 GOLDEN = Path(__file__).parent / "golden"
-SCHEMAS = Path(render.__file__).parent / "schemas"
+SCHEMAS = Path(derivation.__file__).parent / "schemas"
 VALUES = {"x": 1, "y": 0, "w1": 1, "w2": 1, "w3": 1, "b1": 0, "b2": 0, "b3": 0}
 RELU_VALUES = {"x": 2, "y": 0, "w1": "0.5", "w2": 3, "w3": 2, "b1": 0, "b2": "0.25", "b3": 0}
 
@@ -33,26 +33,26 @@ def relu3():
 
 
 def _json(d, values=None):
-    return json.dumps(render.to_dict(d, values), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(derivation.to_dict(d, values), indent=2, ensure_ascii=False) + "\n"
 
 
 # name -> how the golden file is produced; regenerate with SYMVG_REGOLD=1 and read the diff.
 CASES = {
-    "sigmoid3.txt": lambda: render.text(sigmoid3()),
-    "sigmoid3.unicode.txt": lambda: render.unicode(sigmoid3()),
-    "sigmoid3.tex": lambda: render.latex(sigmoid3()) + "\n",
-    "sigmoid3.standalone.tex": lambda: render.latex(sigmoid3(), standalone=True),
-    "sigmoid3.md": lambda: render.markdown(sigmoid3()),
+    "sigmoid3.txt": lambda: derivation.text(sigmoid3()),
+    "sigmoid3.unicode.txt": lambda: derivation.unicode(sigmoid3()),
+    "sigmoid3.tex": lambda: derivation.latex(sigmoid3()) + "\n",
+    "sigmoid3.standalone.tex": lambda: derivation.latex(sigmoid3(), standalone=True),
+    "sigmoid3.md": lambda: derivation.markdown(sigmoid3()),
     "sigmoid3.json": lambda: _json(sigmoid3()),
-    "sigmoid3.values.txt": lambda: render.text(sigmoid3(), VALUES),
-    "sigmoid3.values.unicode.txt": lambda: render.unicode(sigmoid3(), VALUES),
-    "sigmoid3.values.tex": lambda: render.latex(sigmoid3(), VALUES) + "\n",
-    "sigmoid3.values.md": lambda: render.markdown(sigmoid3(), VALUES),
+    "sigmoid3.values.txt": lambda: derivation.text(sigmoid3(), VALUES),
+    "sigmoid3.values.unicode.txt": lambda: derivation.unicode(sigmoid3(), VALUES),
+    "sigmoid3.values.tex": lambda: derivation.latex(sigmoid3(), VALUES) + "\n",
+    "sigmoid3.values.md": lambda: derivation.markdown(sigmoid3(), VALUES),
     "sigmoid3.values.json": lambda: _json(sigmoid3(), VALUES),
-    "relu3.values.txt": lambda: render.text(relu3(), RELU_VALUES),
-    "tanh20.txt": lambda: render.text(derive(Chain(20, "tanh"), wrt=3)),
-    "bound.sigmoid.txt": lambda: render.render_bound(depth_bound("sigmoid", 1, layers=10, tol="1e-6"), "text") + "\n",
-    "bound.relu.tex": lambda: render.render_bound(depth_bound("relu", 2, layers=30, tol="1e-6"), "latex") + "\n",
+    "relu3.values.txt": lambda: derivation.text(relu3(), RELU_VALUES),
+    "tanh20.txt": lambda: derivation.text(derive(Chain(20, "tanh"), wrt=3)),
+    "bound.sigmoid.txt": lambda: bviews.render_bound(depth_bound("sigmoid", 1, layers=10, tol="1e-6"), "text") + "\n",
+    "bound.relu.tex": lambda: bviews.render_bound(depth_bound("relu", 2, layers=30, tol="1e-6"), "latex") + "\n",
 }
 
 
@@ -65,20 +65,20 @@ def test_golden(name):
     assert got == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
 
 
-@pytest.mark.parametrize("view", [render.text, render.unicode, render.latex, render.markdown, render.to_dict])
+@pytest.mark.parametrize("view", [derivation.text, derivation.unicode, derivation.latex, derivation.markdown, derivation.to_dict])
 def test_deterministic(view):
     assert view(sigmoid3(), VALUES) == view(derive(Chain(3, "sigmoid"), wrt=1), dict(VALUES))
 
 
 def test_text_walks_the_chain_factor_by_factor():
-    out = render.text(sigmoid3())
+    out = derivation.text(sigmoid3())
     assert "dh3/dz3 = sigmoid'(z3) = exp(-z3)/(1 + exp(-z3))**2" in out
     assert "gamma = sup|sigmoid'(z)| = 1/4, at z = 0" in out
     assert out.isascii()
 
 
 def test_residual_factor_is_named_then_expanded_never_repeated():
-    out = render.text(derive(Chain(3, "tanh", residual=True), wrt=1))
+    out = derivation.text(derive(Chain(3, "tanh", residual=True), wrt=1))
     local = [line.strip() for line in out.splitlines() if line.strip().startswith("dh3/dh2 =")]
     assert local == ["dh3/dh2 = 1 + w3*tanh'(z3) = w3*(1 - tanh(z3)**2) + 1"]
     # every local-derivative line states each distinct expression once
@@ -89,23 +89,23 @@ def test_residual_factor_is_named_then_expanded_never_repeated():
 
 
 def test_exact_values_stay_exact():
-    out = render.text(relu3(), RELU_VALUES)
+    out = derivation.text(relu3(), RELU_VALUES)
     assert out.rstrip().endswith("dL/dw1  = 156")  # 13 * 1 * 2 * 1 * 3 * 1 * 2
 
 
 def test_json_validates_against_schema():
     schema = json.loads((SCHEMAS / "derive.schema.json").read_text())
     for d, values in [(sigmoid3(), None), (sigmoid3(), VALUES), (derive(Chain(14, "relu", residual=True), 2), None)]:
-        data = json.loads(json.dumps(render.to_dict(d, values)))
+        data = json.loads(json.dumps(derivation.to_dict(d, values)))
         jsonschema.validate(data, schema)
         assert {"layers", "activation", "wrt", "factors", "product", "latex"} <= data.keys()
-    assert "closed_form" not in render.to_dict(derive(Chain(13, "relu")))
+    assert "closed_form" not in derivation.to_dict(derive(Chain(13, "relu")))
 
 
 def test_sweep_json_validates_against_schema():
     schema = json.loads((SCHEMAS / "sweep.schema.json").read_text())
     cols = [[depth_bound(a, "0.5", layers=n, tol="1e-6") for n in (1, 5, 2000)] for a in ("sigmoid", "relu", "elu")]
-    data = json.loads(render.render_sweep(cols, "json"))
+    data = json.loads(bviews.render_sweep(cols, "json"))
     jsonschema.validate(data, schema)
     assert data["activations"][0]["bound"][-1] == "6.607e-1807"  # (1/8)^2000 = 10^-1806.18: no float underflow
 
@@ -113,7 +113,7 @@ def test_sweep_json_validates_against_schema():
 def test_deep_chain_is_abbreviated_quickly_and_says_so():
     d = derive(Chain(2000, "sigmoid"), wrt=1)
     t = time.perf_counter()
-    outs = [render.text(d), render.unicode(d), render.latex(d, standalone=True), render.markdown(d)]
+    outs = [derivation.text(d), derivation.unicode(d), derivation.latex(d, standalone=True), derivation.markdown(d)]
     assert time.perf_counter() - t < 20
     for out in outs:
         assert "layers 1997 down to 4 have the same form and are omitted; depth 2000" in out
@@ -131,9 +131,9 @@ def test_jupyter_reprs_are_valid():
 
 def test_bad_environment_and_format_are_refused():
     with pytest.raises(InvalidValueError, match="environment must be one of"):
-        render.latex(sigmoid3(), environment="equation")
+        derivation.latex(sigmoid3(), environment="equation")
     with pytest.raises(InvalidValueError, match="format must be one of"):
-        render.render_bound(depth_bound("tanh"), "html")
+        bviews.render_bound(depth_bound("tanh"), "html")
 
 
 def _pdflatex(tmp_path, source: str) -> None:
@@ -153,12 +153,12 @@ needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pd
                                                 (Chain(4, "relu", residual=True), 2, None),
                                                 (Chain(2, ("leaky_relu:0.1", "elu")), 1, None)])
 def test_standalone_latex_compiles(tmp_path, chain, wrt, values):
-    _pdflatex(tmp_path, render.latex(derive(chain, wrt), values, standalone=True))
+    _pdflatex(tmp_path, derivation.latex(derive(chain, wrt), values, standalone=True))
 
 
 @needs_pdflatex
 def test_jupyter_latex_and_bound_latex_compile(tmp_path):
     body = sigmoid3()._repr_latex_().replace("$$", "")
-    bound = render.render_bound(depth_bound("sigmoid", 1, layers=2000, tol="1e-6"), "latex")
+    bound = bviews.render_bound(depth_bound("sigmoid", 1, layers=2000, tol="1e-6"), "latex")
     _pdflatex(tmp_path, "\\documentclass{article}\\usepackage{amsmath}\\begin{document}\n"
                         f"\\[{body}\\]\n{bound}\n\\end{{document}}\n")

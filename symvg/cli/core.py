@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import click
-import sympy as sp
 
 from symvg.symbolic import activations as acts
 from symvg.symbolic import bounds
-from symvg.symbolic.supremum import Supremum
-from symvg.views import render
+from symvg.views import bounds as bviews
+from symvg.views import derivation
+from symvg.views.tables import brief, short
 from symvg.theory import worked
 from symvg.symbolic.chain import LOSSES, Chain
 from symvg.errors import InvalidValueError
@@ -43,9 +43,9 @@ def derive(layers: int, activation: str, wrt: int, loss: str, residual: bool, no
     chain = Chain(layers, activation, loss=loss, bias=not no_bias, residual=residual)
     d = derive_chain(chain, wrt)
     values = _values(chain, at) if at else None
-    views = {"text": render.text, "unicode": render.unicode, "markdown": render.markdown,
-             "latex": lambda d, values: render.latex(d, values, standalone=standalone),
-             "json": lambda d, values: to_json(render.to_dict(d, values))}
+    views = {"text": derivation.text, "unicode": derivation.unicode, "markdown": derivation.markdown,
+             "latex": lambda d, values: derivation.latex(d, values, standalone=standalone),
+             "json": lambda d, values: to_json(derivation.to_dict(d, values))}
     emit(views[fmt](d, values), output)
 
 
@@ -60,30 +60,6 @@ def _values(chain: Chain, at: tuple[str, ...]) -> dict[str, str]:
             raise InvalidValueError(f"--at: unknown input {name.strip()!r}; this chain has {', '.join(values)}")
         values[name.strip()] = value.strip()
     return values
-
-
-def _supremum_dict(a: acts.Activation) -> dict:
-    s = a.supremum
-    point = s.argmax_point
-    return {
-        "activation": a.label,
-        "derivative": str(a.derivative),
-        "sup_derivative": str(s.value),
-        "sup_derivative_value": float(s.value) if s.bounded else None,  # JSON has no inf
-        "bounded": s.bounded,
-        "argmax": str(s.argmax) if s.attained else f"not attained (approached as z -> {_approach(s)})",
-        "argmax_value": float(point) if point is not None else None,
-        "attained": s.attained,
-        "exact": s.exact,
-        "equation": None if s.equation is None else str(s.equation),
-        "proof": [{"where": str(c.where), "abs_derivative": str(c.value), "attained": c.attained, "reason": c.reason}
-                  for c in s.candidates],
-        "convention": a.convention or None,
-    }
-
-
-def _approach(s: Supremum) -> str:
-    return ", ".join(str(c.where) for c in s.candidates if not c.attained and c.value == s.value) or "?"
 
 
 @click.command()
@@ -103,7 +79,7 @@ def bound(activation: str, weight: str | None, layers: int | None, tol: str | No
     """
     precheck_output(output)
     a = acts.get(activation)
-    data = _supremum_dict(a)
+    data = bviews.supremum_to_dict(a)
     db = None
     if weight is not None or layers is not None or tol is not None:
         db = bounds.depth_bound(a, weight if weight is not None else 1, layers, tol)
@@ -111,64 +87,8 @@ def bound(activation: str, weight: str | None, layers: int | None, tol: str | No
     if fmt == "json":
         emit(to_json(data), output)
         return
-    s = a.supremum
-    lines = [f"{a.label}: φ'(z) = {a.derivative}", "proof (every candidate for the supremum of |φ'|):",
-             s.explain()]
-    if a.convention:
-        lines.append(f"  kink convention: {a.convention}")
-    if db is not None and db.verdict == bounds.UNBOUNDED:
-        lines.append("per-layer factor γ|w|: unbounded: no ceiling (sup|φ'| = oo), so no bound at any depth")
-        lines.append(f"verdict: {db.decision.text}")
-    elif db is not None:
-        d = db.decision
-        lines.append(f"per-layer factor |w·φ'(z)| in [floor, ceiling] = [{_short(db.floor)}, {_short(db.factor)}]"
-                     f" (floor inf|φ'|·|w| ≈ {_approx(db.floor)}, ceiling γ|w| ≈ {_approx(db.factor)})")
-        lines.append(f"verdict: {d.text}")
-        if db.layers is not None:
-            lines.append(f"bound at depth {db.layers}: |dh{db.layers}/dh0| <= (γ|w|)^{db.layers} = {_short(db.bound)}"
-                         f" ≈ {_approx(db.bound)}")
-            if d.status is not None:
-                lines.append(f"at depth {db.layers} (tol {db.tol}): {d.status}")
-        if db.tol is not None:
-            lines.append(render.depth_note(db, "γ|w|"))
-    emit("\n".join(lines), output)
-
-
-def _approx(v: sp.Expr) -> str:
-    """A short decimal of an exact value, with its true exponent; says so when float64 would print 0 or inf.
-
-    >>> _approx(sp.Rational(1, 4) ** 5000)
-    '5.012e-3011 (below float64 range: a float64 would print 0; the exact value is above)'
-    """
-    text = f"{float(v.evalf(30)):.6g}"
-    if v != 0 and text in ("0", "-0", "inf", "-inf"):
-        where = "below" if text in ("0", "-0") else "beyond"
-        text = (f"{render._sci(v)} ({where} float64 range: a float64 would print {text}; "
-                "the exact value is above)")
-    return text
-
-
-BRIEF_DIGITS = 10
-"""Significant digits of a long number in the ``activations`` table (JSON keeps it exact)."""
-
-
-def _brief(v: sp.Basic) -> str:
-    """``v`` for a table cell: a number too long to read (SELU's λα is a 62-digit rational) is rounded
-    to BRIEF_DIGITS significant digits and the cell is marked ≈.
-
-    >>> _brief(sp.Rational(1, 4)), _brief(sp.Rational(10**40 + 1, 10**40))
-    ('1/4', '≈ 1.000000000')
-    >>> _brief(sp.FiniteSet(sp.Float("2.39935728051546766783273969728", 30)))
-    '≈ {2.399357281}'
-    """
-    long = {a: sp.Float(a, BRIEF_DIGITS) for a in v.atoms(sp.Rational, sp.Float)
-            if len(str(abs(a))) > BRIEF_DIGITS + 2}
-    return f"≈ {v.xreplace(long)}" if long else str(v)
-
-
-def _short(v: sp.Expr) -> str:
-    s = _brief(v)
-    return s if len(s) <= 60 else s[:57] + "..."
+    text = bviews.render_supremum(a)
+    emit(text if db is None else text + "\n" + bviews.render_depth_law(db), output)
 
 
 @click.command()
@@ -203,19 +123,15 @@ def activations_cmd(fmt: str, output: str | None) -> None:
     precheck_output(output)
     cat = [acts.get(n) for n in acts.names()]
     if fmt == "json":
-        emit(to_json([_supremum_dict(a) for a in cat]), output)
+        emit(to_json([bviews.supremum_to_dict(a) for a in cat]), output)
         return
     rows = []
     for a in cat:
         s = a.supremum
-        where = _brief(s.argmax) if s.attained else f"→ {_approach(s)} (not attained)"
-        gamma = _brief(s.value) + ("" if s.exact else " (numeric root)")
-        rows.append((a.label, _short(a.derivative), gamma, where))
+        gamma = brief(s.value) + ("" if s.exact else " (numeric root)")
+        rows.append((a.label, short(a.derivative), gamma, bviews.argmax_cell(s)))
     header = ("name", "φ'(z)", "sup|φ'|", "argmax")
     emit((markdown_table if fmt == "markdown" else table)(rows, header), output)
 
 
 COMMANDS = [derive, bound, examples, activations_cmd]
-
-
-__all__ = ["COMMANDS"]

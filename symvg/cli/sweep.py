@@ -8,7 +8,7 @@ from typing import Iterable, Iterator, TypeVar
 import click
 
 from symvg.symbolic import bounds
-from symvg.views import render
+from symvg.views import bounds as bviews
 from symvg.symbolic.activations import get
 from symvg.errors import InvalidValueError
 from symvg.cli._io import emit, format_option, output_option, precheck_output
@@ -105,7 +105,7 @@ def sweep(layers: range, activations: str, weight: str, tol: str, fmt: str, outp
     cells = [(a, n) for a in acts for n in layers]
     done = [bounds.depth_bound(a, weight, layers=n, tol=tol) for a, n in _progress(cells, len(cells))]
     columns = [done[i * len(layers):(i + 1) * len(layers)] for i in range(len(acts))]
-    emit(render.render_sweep(columns, fmt), output)
+    emit(bviews.render_sweep(columns, fmt), output)
 
 
 COMMANDS = [sweep]

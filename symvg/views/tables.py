@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import sympy as sp
+
+BRIEF_DIGITS = 10
+"""Significant digits of a long number in a table cell (JSON keeps it exact)."""
+
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     """A plain aligned text table."""
@@ -21,4 +26,24 @@ def markdown_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["table", "markdown_table"]
+def brief(v: sp.Basic) -> str:
+    """``v`` for a table cell: a number too long to read (SELU's λα is a 62-digit rational) is rounded
+    to BRIEF_DIGITS significant digits and the cell is marked ≈.
+
+    >>> brief(sp.Rational(1, 4)), brief(sp.Rational(10**40 + 1, 10**40))
+    ('1/4', '≈ 1.000000000')
+    >>> brief(sp.FiniteSet(sp.Float("2.39935728051546766783273969728", 30)))
+    '≈ {2.399357281}'
+    """
+    long = {a: sp.Float(a, BRIEF_DIGITS) for a in v.atoms(sp.Rational, sp.Float)
+            if len(str(abs(a))) > BRIEF_DIGITS + 2}
+    return f"≈ {v.xreplace(long)}" if long else str(v)
+
+
+def short(v: sp.Basic) -> str:
+    """:func:`brief`, cut to 60 characters."""
+    s = brief(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+__all__ = ["BRIEF_DIGITS", "brief", "markdown_table", "short", "table"]
