@@ -162,3 +162,21 @@ def test_jupyter_latex_and_bound_latex_compile(tmp_path):
     bound = bviews.render_bound(depth_bound("sigmoid", 1, layers=2000, tol="1e-6"), "latex")
     _pdflatex(tmp_path, "\\documentclass{article}\\usepackage{amsmath}\\begin{document}\n"
                         f"\\[{body}\\]\n{bound}\n\\end{{document}}\n")
+
+
+def test_every_catalogue_activation_has_a_name_in_every_target():
+    from symvg.symbolic.activations import names
+    from symvg.views.notation import LATEX, NAMES, TARGETS, TEXT, UNICODE
+
+    assert set(NAMES) == set(names())
+    for notation in (TEXT, UNICODE, LATEX):
+        assert notation.target in TARGETS
+        assert all(notation.name(n) not in ("", notation.phi) for n in names())
+    assert LATEX.name("expr:z**3") == r"\varphi" and UNICODE.name("expr:z**3") == "φ"
+
+
+@pytest.mark.parametrize("name, tex, uni", [("erf", r"\operatorname{erf}'", "erf'"), ("selu", r"\operatorname{SELU}'", "SELU'")])
+def test_erf_and_selu_print_by_name(name, tex, uni):
+    d = derive(Chain(1, name))
+    assert tex + r"\left(z_{1}\right)" in derivation.latex(d) and r"\varphi" not in derivation.latex(d)
+    assert uni + "(z₁)" in derivation.unicode(d) and "φ'(z" not in derivation.unicode(d)

@@ -61,8 +61,8 @@ def render_supremum(a: Activation) -> str:
     """φ' and the proof of γ = sup|φ'|, every candidate listed (the first part of ``symvg bound``).
 
     >>> from symvg.symbolic.activations import get
-    >>> print(render_supremum(get("relu")).splitlines()[0])
-    relu: φ'(z) = Piecewise((0, z <= 0), (1, True))
+    >>> print(render_supremum(get("tanh")).splitlines()[0])
+    tanh: φ'(z) = 1 - tanh(z)**2
     """
     lines = [f"{a.label}: φ'(z) = {a.derivative}", "proof (every candidate for the supremum of |φ'|):",
              a.supremum.explain()]
@@ -93,7 +93,6 @@ def render_depth_law(db: DepthBound) -> str:
     per-layer factor |w·φ'(z)| in [floor, ceiling] = [0, 1/2] (floor inf|φ'|·|w| ≈ 0, ceiling γ|w| ≈ 0.5)
     verdict: vanishes (proved: the ceiling 1/2 < 1 gives |dh_N/dh_0| <= (1/2)^N)
     bound at depth 3: |dh3/dh0| <= (γ|w|)^3 = 1/8 ≈ 0.125
-    at depth 3 (tol None): vanishes
     """
     d = db.decision
     if db.verdict == UNBOUNDED:
