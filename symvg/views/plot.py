@@ -2,15 +2,14 @@
 
 Every number plotted comes from elsewhere: (γ|w|)^k from :func:`symvg.symbolic.bounds.depth_bound`, γ and its
 argmax from the activation catalogue, dtype limits from ``numpy.finfo``, χ1 from
-:func:`symvg.theory.meanfield.phase_diagram`, sampled gradients from :mod:`symvg.engines.sampling` when it is
-installed. matplotlib is imported only inside these functions, and figures are built with
-``matplotlib.figure.Figure`` directly (no pyplot, no global backend switch: safe inside Jupyter).
+:func:`symvg.theory.meanfield.phase_diagram`, sampled gradients from :mod:`symvg.engines.sampling`.
+matplotlib is imported only inside these functions, and figures are built with ``matplotlib.figure.Figure``
+directly (no pyplot, no global backend switch: safe inside Jupyter).
 Each function returns the Figure; :func:`save` writes it atomically.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import textwrap
 from pathlib import Path
@@ -104,11 +103,9 @@ def _sampled_medians(act: Activation, layers: int, weight: Any, samples: Samples
     if callable(samples):
         stats = samples(chain)
     else:
-        try:
-            sampling = importlib.import_module("symvg.engines.sampling")
-        except ImportError:
-            return None  # the bound alone is still the point of the plot
-        stats = sampling.sample(chain, samples=samples, seed=seed)
+        from symvg.engines.sampling import sample
+
+        stats = sample(chain, samples=samples, seed=seed)
     rows = stats.as_dict()["layers"] if hasattr(stats, "as_dict") else stats
     med = np.array([float(r["median_abs"]) for r in rows])
     return med[::-1]  # layer N is 1 layer from the loss, layer 1 is N
@@ -280,14 +277,10 @@ def plot_phase(activation: str | Activation = "tanh", sigma_w2_range: tuple[floa
                sigma_b2_range: tuple[float, float] = (0.0, 0.5), n: int = 41) -> Any:
     """The order/chaos diagram: χ1 over (σ_w², σ_b²) with the critical line χ1 = 1.
 
-    Needs :mod:`symvg.theory.meanfield` (its ``phase_diagram``), imported only when called.
+    χ1 comes from :func:`symvg.theory.meanfield.phase_diagram`, imported only when called.
     """
-    try:
-        meanfield = importlib.import_module("symvg.theory.meanfield")
-        phase_diagram = meanfield.phase_diagram
-    except (ImportError, AttributeError):
-        raise BackendUnavailableError("the phase plot needs symvg.theory.meanfield.phase_diagram, which is not "
-                                      "available in this installation") from None
+    from symvg.theory.meanfield import phase_diagram
+
     pd = phase_diagram(activation, sigma_w2_range, sigma_b2_range, n)
     fig = _figure(figsize=(7.0, 4.8), layout="constrained")
     ax = fig.add_subplot()
