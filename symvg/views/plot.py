@@ -138,6 +138,27 @@ def _why_below(acts: Sequence[Activation], weight: Any, medians: Mapping[str, np
     return notes
 
 
+def _draw_medians(ax: Any, a: Activation, med: np.ndarray, marker: str, color: Any, notes: list[str]) -> float:
+    """Sampled medians as dots in the colour of their ceiling; returns the lowest positive one drawn."""
+    zero = np.flatnonzero(med == 0)
+    if zero.size:
+        notes.append(f"{a.name}'s median is 0 from k = {zero[0] + 1}: more than half the sampled chains "
+                     "pass through a unit inactive for that input, which blocks the path.")
+    ax.plot(np.arange(1, med.size + 1), np.where(med > 0, med, np.nan), marker,
+            ms=3.5, mfc="none", color=color, alpha=0.8, label=f"{a.label}: sampled median, w, b, x ~ N(0, 1)")
+    return float(med[med > 0].min()) if (med > 0).any() else math.inf
+
+
+def _draw_dtype_limits(ax: Any, dtypes: Sequence[str] | str, lowest: float) -> None:
+    """Where float32/float64 underflow; ``"auto"`` draws only limits within 10^6 of the lowest curve."""
+    chosen = DTYPES if dtypes == "auto" else ((dtypes,) if isinstance(dtypes, str) else tuple(dtypes))
+    for dt, style in zip(chosen, (":", "-.", "--")):
+        tiny, sub = dtype_limits(dt)
+        for value, what in ((tiny, "smallest normal"), (sub, "smallest subnormal")):
+            if dtypes != "auto" or value >= lowest * 1e-6:
+                ax.axhline(value, color="grey", ls=style, lw=1, label=f"{dt} {what} {value:.3g}")
+
+
 def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | str = ("sigmoid", "tanh", "relu",
                    "leaky_relu"), weight: Any = 1, dtypes: Sequence[str] | str = "auto", samples: Samples = None,
                    seed: int = 0, envelope: bool = True) -> Any:
@@ -146,7 +167,7 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
     Also: the 1/4^k envelope (sigmoid with |w| = 1), horizontal lines where float32/float64
     underflow (``dtypes="auto"`` draws only the limits the curves come within 10^6 of, so a short
     plot is not squashed; pass a tuple to choose), and, when ``samples`` is given, median sampled
-    |dL/dw| per layer (an int uses :func:`symvg.engines.sampling.sample` if installed; a callable gets the
+    |dL/dw| per layer (an int uses :func:`symvg.engines.sampling.sample`; a callable gets the
     Chain; a mapping gives medians per activation name). Lines that coincide (tanh, ReLU and leaky
     ReLU all have ceiling 1 at |w| = 1) differ in style, width and staggered markers; the legend sits
     outside the axes, and the caption below says what the dots are and why one activation's typical
@@ -182,25 +203,12 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
         med = _sampled_medians(a, layers, weight, samples, seed)
         if med is not None:
             medians[a.name] = med
-            zero = np.flatnonzero(med == 0)
-            if zero.size:
-                notes.append(f"{a.name}'s median is 0 from k = {zero[0] + 1}: more than half the sampled chains "
-                             "pass through a unit inactive for that input, which blocks the path.")
-            ax.plot(np.arange(1, med.size + 1), np.where(med > 0, med, np.nan), MARKERS[n % len(MARKERS)],
-                    ms=3.5, mfc="none", color=line.get_color(), alpha=0.8,
-                    label=f"{a.label}: sampled median, w, b, x ~ N(0, 1)")
-            if (med > 0).any():
-                lowest = min(lowest, float(med[med > 0].min()))
+            lowest = min(lowest, _draw_medians(ax, a, med, MARKERS[n % len(MARKERS)], line.get_color(), notes))
     if envelope:
         k, b = bound_curve("sigmoid", 1, layers)
         ax.plot(k, np.where(b > 0, b, np.nan), "k--", lw=1, label="envelope 1/4^k (sigmoid, |w| = 1)")
         lowest = min(lowest, float(b[b > 0].min()) if (b > 0).any() else lowest)
-    chosen = DTYPES if dtypes == "auto" else ((dtypes,) if isinstance(dtypes, str) else tuple(dtypes))
-    for dt, style in zip(chosen, (":", "-.", "--")):
-        tiny, sub = dtype_limits(dt)
-        for value, what in ((tiny, "smallest normal"), (sub, "smallest subnormal")):
-            if dtypes != "auto" or value >= lowest * 1e-6:
-                ax.axhline(value, color="grey", ls=style, lw=1, label=f"{dt} {what} {value:.3g}")
+    _draw_dtype_limits(ax, dtypes, lowest)
     ax.set_yscale("log")
     ax.set_xlabel(GRADIENTS_XLABEL)
     ax.set_ylabel(GRADIENTS_YLABEL)
