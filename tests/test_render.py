@@ -180,3 +180,15 @@ def test_erf_and_selu_print_by_name(name, tex, uni):
     d = derive(Chain(1, name))
     assert tex + r"\left(z_{1}\right)" in derivation.latex(d) and r"\varphi" not in derivation.latex(d)
     assert uni + "(z₁)" in derivation.unicode(d) and "φ'(z" not in derivation.unicode(d)
+
+
+def test_docs_outputs_are_what_the_views_print():
+    """docs/outputs.md shows the golden files and one sweep; every unabridged block is printed as shown."""
+    import re
+
+    docs = (Path(__file__).parents[1] / "docs" / "outputs.md").read_text(encoding="utf-8")
+    cols = [[depth_bound(a, "0.9", layers=n, tol="1e-6") for n in range(1, 51, 7)] for a in ("sigmoid", "tanh", "relu")]
+    printed = "".join(p.read_text(encoding="utf-8") for p in sorted(GOLDEN.iterdir())) + bviews.render_sweep(cols)
+    blocks = [b for b in re.findall(r"```[a-z]*\n(.*?)```", docs, re.S) if "…" not in b and not b.startswith("{")]
+    assert len(blocks) >= 4
+    assert [b[:40] for b in blocks if b not in printed] == []
