@@ -175,7 +175,8 @@ def test_every_catalogue_activation_has_a_name_in_every_target():
     assert LATEX.name("expr:z**3") == r"\varphi" and UNICODE.name("expr:z**3") == "φ"
 
 
-@pytest.mark.parametrize("name, tex, uni", [("erf", r"\operatorname{erf}'", "erf'"), ("selu", r"\operatorname{SELU}'", "SELU'")])
+@pytest.mark.parametrize("name, tex, uni", [("erf", r"\operatorname{erf}'", "erf'"),
+                                            ("selu", r"\operatorname{SELU}'", "SELU'")])
 def test_erf_and_selu_print_by_name(name, tex, uni):
     d = derive(Chain(1, name))
     assert tex + r"\left(z_{1}\right)" in derivation.latex(d) and r"\varphi" not in derivation.latex(d)

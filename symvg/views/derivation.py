@@ -147,8 +147,9 @@ def _walk(s: _Steps) -> list[tuple[str, list[Row]]]:
 
     >>> from symvg.symbolic.chain import Chain
     >>> from symvg.symbolic.derive import derive
-    >>> [(title, [r[0] for r in rows]) for title, rows in _walk(_steps(derive(Chain(1, "relu")), None, 8))][:3]
-    [('Chain rule', ['chain']), ('Local derivatives', ['local', 'local', 'local']), ('Bound', ['gamma', 'bounds', 'total_bound'])]
+    >>> walk = _walk(_steps(derive(Chain(1, "relu")), None, 8))
+    >>> [(title, [r[0] for r in rows]) for title, rows in walk][1:3]
+    [('Local derivatives', ['local', 'local', 'local']), ('Bound', ['gamma', 'bounds', 'total_bound'])]
     """
     shown = s.shown()
     bound = [("gamma", a) for a in _activations(s.d)] + [("bounds", shown)]
@@ -168,8 +169,8 @@ class _Printer:
     notation: Notation
 
     def __init__(self, s: _Steps) -> None:
-        self.s, self.fs, n = s, s.d.factors, self.notation
-        self.target = n.partial(_L, s.target)
+        self.s, self.fs = s, s.d.factors
+        self.target = self.notation.partial(_L, s.target)
         self.width = max(len(x) for x in [self.target] + [self.name(i) for i in s.head + s.tail])
 
     def name(self, i: int) -> str:
@@ -276,7 +277,8 @@ class _UnicodePrinter(_LinePrinter):
         return [f"  γ = sup|{UNICODE.name(a.name)}'(z)| = {UNICODE.expr(a.gamma)}, {UNICODE.argmax(a)}"]
 
     def _bounds(self, shown: list[int | None]) -> list[str]:
-        return [ln for i in shown for ln in (["  ⋯"] if i is None else _u_line(f"{self.pad(i, True)} ≤ ", self.s.bounds[i]))]
+        return [ln for i in shown
+                for ln in (["  ⋯"] if i is None else _u_line(f"{self.pad(i, True)} ≤ ", self.s.bounds[i]))]
 
     def _total_bound(self, bound: sp.Expr) -> list[str]:
         return _u_line(f"{'|' + self.target + '|':<{self.width + 2}} ≤ ", bound)
@@ -441,7 +443,8 @@ def markdown(d: Derivation, values: Mapping[str, Any] | None = None, max_layers:
     ### ∂L/∂w₁ for a relu chain, depth 1, mse loss
     """
     s = _steps(d, values, max_layers)
-    out = [f"### {UNICODE.partial(_L, s.target)} for a {d.chain.name} chain, depth {d.chain.depth}, {d.chain.loss} loss"]
+    ch = d.chain
+    out = [f"### {UNICODE.partial(_L, s.target)} for a {ch.name} chain, depth {ch.depth}, {ch.loss} loss"]
     for title, rows in _LatexPrinter(s).sections():
         out += ["", f"**{title}**", "", "$$", block(rows, "aligned"), "$$"]
     return "\n".join(out) + "\n"

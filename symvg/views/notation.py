@@ -92,6 +92,7 @@ class Notation:
     """One target's forms. ``target`` indexes :data:`NAMES`; the strings are %-templates."""
 
     target: str
+    symbol: Callable[[Any], str]
     expr: Callable[[Any], str]
     factor: Callable[[sp.Expr], str]
     partial_form: str
@@ -104,9 +105,6 @@ class Notation:
     not_attained: str
     at: str
     within: str
-
-    def symbol(self, s: object) -> str:
-        return sub(s) if self.target == "unicode" else self.expr(s) if self.target == "latex" else str(s)
 
     def partial(self, num: object, den: object) -> str:
         return self.partial_form % (self.symbol(num), self.symbol(den))
@@ -140,14 +138,17 @@ def _pretty(e: Any) -> str:
     return sp.pretty(e, use_unicode=True)
 
 
-TEXT = Notation("text", sp.sstr, lambda e: StrPrinter().parenthesize(e, _MUL, strict=True), "d%s/d%s", "%s'(%s)",
-                "phi", " * ", "...", "~=", "unbounded: no ceiling", "approached, not attained", "at z = %s",
-                "for z in %s")
-UNICODE = Notation("unicode", _pretty, _pretty, "∂%s/∂%s", "%s'(%s)", "φ", " ⋅ ", "⋯", "≈",
-                   "unbounded: no ceiling", "approached, not attained", "at z = %s", "for z ∈ %s")
-LATEX = Notation("latex", sp.latex, lambda e: LatexPrinter().parenthesize(e, _MUL, strict=True),
-                 r"\frac{\partial %s}{\partial %s}", r"%s'\left(%s\right)", r"\varphi", r" \cdot ", r"\cdots",
-                 r"\approx", r"\text{(unbounded: no ceiling)}", r"\text{(approached, not attained)}",
-                 r"\text{at } z = %s", r"\text{for } z \in %s")
+_WORDS = dict(unbounded="unbounded: no ceiling", not_attained="approached, not attained", at="at z = %s")
+TEXT = Notation("text", symbol=str, expr=sp.sstr, factor=lambda e: StrPrinter().parenthesize(e, _MUL, strict=True),
+                partial_form="d%s/d%s", act_form="%s'(%s)", phi="phi", times=" * ", gap="...", approx="~=",
+                within="for z in %s", **_WORDS)
+UNICODE = Notation("unicode", symbol=sub, expr=_pretty, factor=_pretty, partial_form="∂%s/∂%s", act_form="%s'(%s)",
+                   phi="φ", times=" ⋅ ", gap="⋯", approx="≈", within="for z ∈ %s", **_WORDS)
+LATEX = Notation("latex", symbol=sp.latex, expr=sp.latex,
+                 factor=lambda e: LatexPrinter().parenthesize(e, _MUL, strict=True),
+                 partial_form=r"\frac{\partial %s}{\partial %s}", act_form=r"%s'\left(%s\right)", phi=r"\varphi",
+                 times=r" \cdot ", gap=r"\cdots", approx=r"\approx", unbounded=r"\text{(unbounded: no ceiling)}",
+                 not_attained=r"\text{(approached, not attained)}", at=r"\text{at } z = %s",
+                 within=r"\text{for } z \in %s")
 
 __all__ = ["LATEX", "NAMES", "Notation", "TARGETS", "TEXT", "UNICODE", "block", "sub", "tex_text", "value_parts"]
