@@ -135,3 +135,6 @@ def activations_cmd(fmt: str, output: str | None) -> None:
 
 
 COMMANDS = [derive, bound, examples, activations_cmd]
+
+
+__all__ = ["COMMANDS"]
