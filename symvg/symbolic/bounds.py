@@ -215,14 +215,25 @@ class Verdict:
         return d
 
 
-def _size(v: sp.Expr) -> str:
+def size_text(v: sp.Expr) -> str:
+    """A bound's size for a sentence: exact when short, else 6 digits of any magnitude, and never a
+    rounded 1 for a value that is not 1 (the verdict turns on which side of 1 it is).
+
+    >>> size_text(sp.Rational(1, 4)), size_text(sp.Integer(10) ** 999 / 4), size_text(1 + sp.Rational(1, 10**30))
+    ('1/4', '2.5e+998', '1 + 1e-30')
+    """
     s = sp.sstr(v)
-    return s if len(s) <= 12 else sci(v)  # of any size: 2.5e+998 is not inf
+    if len(s) <= 12:
+        return s
+    if sci(v) in ("1", "1.0", "1.00000"):
+        gap = v - 1
+        return f"1 + {sci(gap)}" if gap > 0 else f"1 - {sci(-gap)}"
+    return sci(v)  # of any size: 2.5e+998 is not inf
 
 
 def _power(v: sp.Expr) -> str:
     """``v^N`` with brackets only where the base needs them: 2^N, (1/4)^N."""
-    s = _size(v)
+    s = size_text(v)
     return f"{s}^N" if s.isdigit() else f"({s})^N"
 
 
@@ -252,16 +263,16 @@ def decide(floor: sp.Expr, ceiling: sp.Expr, layers: int | None = None, tol: sp.
     m, c = sp.sympify(floor), sp.sympify(ceiling)
     why = f" ({cause})" if cause else ""
     if bool(c < 1):
-        kind, possible, reason = "vanish", (), f"the ceiling {_size(c)} < 1 gives |dh_N/dh_0| <= {_power(c)}"
+        kind, possible, reason = "vanish", (), f"the ceiling {size_text(c)} < 1 gives |dh_N/dh_0| <= {_power(c)}"
     elif bool(m > 1):
-        kind, possible, reason = "explode", (), f"the floor {_size(m)} > 1 gives |dh_N/dh_0| >= {_power(m)}"
+        kind, possible, reason = "explode", (), f"the floor {size_text(m)} > 1 gives |dh_N/dh_0| >= {_power(m)}"
     elif m == 1 and c == 1:
         kind, possible, reason = "neutral", (), "floor = ceiling = 1: every factor has size exactly 1"
     else:
         grow = ("there is no ceiling (sup|phi'| is unbounded), so growth is not ruled out" if c is sp.oo
-                else f"the ceiling {_size(c)} > 1 allows growth but does not prove it" if bool(c > 1)
+                else f"the ceiling {size_text(c)} > 1 allows growth but does not prove it" if bool(c > 1)
                 else "the ceiling 1 rules out growth")
-        shrink = (f"the floor is 0{why}" if m == 0 else f"the floor {_size(m)} < 1 allows decay{why}" if bool(m < 1)
+        shrink = (f"the floor is 0{why}" if m == 0 else f"the floor {size_text(m)} < 1 allows decay{why}" if bool(m < 1)
                   else "the floor 1 rules out decay")
         possible = tuple(p for p, ok in (("vanish", bool(m < 1)), ("explode", bool(c > 1))) if ok)
         kind, reason = "undecided", f"{grow}; {shrink}"
@@ -419,6 +430,6 @@ def stable_weight_range(activation: ActivationLike, layers: int, tol: Number) ->
     return n * root, n / root
 
 
-__all__ = ["EVAL_HINT", "KINDS", "STATUSES", "UNBOUNDED", "DepthBound", "GradientBound", "Verdict", "decide", "depth_bound",
+__all__ = ["EVAL_HINT", "KINDS", "STATUSES", "UNBOUNDED", "DepthBound", "GradientBound", "Verdict", "decide", "depth_bound", "size_text",
            "derivative_floor", "factor_bound", "floor_cause", "gradient_bound", "neutral_weights",
            "stable_weight_range", "verdict"]

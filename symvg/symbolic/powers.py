@@ -138,6 +138,9 @@ def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     10
     >>> depth_to_cross(sp.Integer(1), sp.Rational(1, 1000)) is None
     True
+    >>> n = depth_to_cross(1 + sp.Rational(1, 4 * 10**400), sp.Rational(1, 10**6))   # ≈ ln(1e6)·4e400, to the unit
+    >>> str(n)[:10], len(str(n))
+    ('5526204223', 402)
     """
     if not 0 < tol < 1:
         raise InvalidValueError(f"tol must be in (0, 1), got {tol}")
@@ -149,6 +152,9 @@ def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     f = factor if way < 0 else 1 / factor
     with mpmath.workdps(_DPS):
         n = max(1, int(mpmath.ceil(_ln(tol) / _ln(f))))
+    digits = _DPS + len(str(n))  # the estimate to the unit: at N ~ 1e401, 50 digits would leave 1e351 steps
+    with mpmath.workdps(digits):
+        n = max(1, int(mpmath.ceil(_ln(tol, digits) / _ln(f, digits))))
     while compare_power(f, n, tol) >= 0:
         n += 1
     while n > 1 and compare_power(f, n - 1, tol) < 0:

@@ -32,7 +32,7 @@ import sympy as sp
 from symvg.exact import Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float
 from symvg.symbolic.activations import Activation, ActivationLike, get
-from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, depth_bound, derivative_floor, stable_weight_range
+from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, depth_bound, derivative_floor, size_text, stable_weight_range
 from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, log_rate, power
 
 
@@ -184,7 +184,7 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
     if residual:
         factor, floor = 1 + g * w, sp.Max(0, 1 - g * w)
         cause = ("1 + w*phi'(z) can cancel to 0 once gamma*|w| >= 1" if floor == 0
-                 else f"1 + w*phi'(z) >= 1 - gamma*|w| = {floor}, reached where w*phi'(z) < 0")
+                 else f"1 + w*phi'(z) >= 1 - gamma*|w| = {size_text(floor)}, reached where w*phi'(z) < 0")
         d = decide(floor, factor, layers, t, cause)
     else:  # a plain chain is the depth law itself
         law = depth_bound(act, w, layers, t)
