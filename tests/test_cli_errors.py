@@ -404,10 +404,13 @@ HOSTILE_OK: list[list[str]] = [
     ["compare", "-a", CATS, "--both", "--layers", "1000000000", "--format", "json"],
     ["compare", "-a", CATS, "--both", "--weight", "0"], ["compare", "-a", CATS, "--both", "--weight", BIG],
     ["eval", "-n", "3", "-m", "16", "--seed", BIG],
+    ["compare", "-a", "sigmoid", "--residual", "-w", "1e-400", "-n", "5"],  # 1 + 2.5e-401 crosses at N ~ 5.5e401
+    ["bound", "-a", "sigmoid", "-w", "4.0000000000000000000000001", "-n", "10"],
 ]
 
 HOSTILE_BAD: list[tuple[list[str], str]] = [
     (["relu", "--seed", "-1"], "-1"), (["relu", "--samples", "1000000000"], "MB"), (["relu", "--samples", BIG], "MB"),
+    (["plot", "gradients", "--weight", "1e30"], "too large to plot"),
     (["relu", "--layers", "1000", "--samples", "10"], "layers <= 100"), (["relu", "--mean", "1e999"], "1e100"),
     (["relu", "--mean", "1", "--std", "1e-400"], "1e100"), (["relu", "--mean", "nan"], "'nan'"),
     (["relu", "--std", "-1e999"], "'-1e999'"), (["relu", "--std", "1e-400", "--mean", "-1e999"], "1e100"),
@@ -451,6 +454,7 @@ def _timed(args: list[str]):
 def test_hostile_numbers_answered_in_full(args: list[str]) -> None:
     result, cpu = _timed(args)
     assert result.exit_code == 0, result.stderr
+    assert not re.search(r"(?<![\w.+-])1 > 1", result.stdout)  # a factor that is not 1 is never rounded to 1
     assert result.stderr == "" and "Traceback" not in result.stdout
     assert cpu < CPU_BUDGET_S, f"{cpu:.1f} s of CPU"
     assert not _FAKE_NUMBER.search(result.stdout), _FAKE_NUMBER.search(result.stdout)

@@ -84,13 +84,22 @@ def approx(v: sp.Expr) -> str:
     return text
 
 
+def _equals(v: sp.Expr) -> str:
+    """``= v ≈ decimal`` for a value written exactly in a few characters, ``≈ decimal`` otherwise; an exact
+    0 or 1 is said with ``=`` alone (``≈ 0`` would read as an underflow)."""
+    exact, decimal = short(v), approx(v)
+    if exact.startswith("≈"):
+        return exact
+    return f"= {exact}" if exact == decimal else f"= {exact} ≈ {decimal}"
+
+
 def render_depth_law(db: DepthBound) -> str:
     """The depth law in full: floor and ceiling with decimals, the verdict, the bound at depth N and where
     tol is crossed (the second part of ``symvg bound``; :func:`render_bound` is the one-paragraph form).
 
     >>> from symvg.symbolic.bounds import depth_bound
     >>> print(render_depth_law(depth_bound("tanh", "1/2", layers=3)))
-    per-layer factor |w·φ'(z)| in [floor, ceiling] = [0, 1/2] (floor inf|φ'|·|w| ≈ 0, ceiling γ|w| ≈ 0.5)
+    per-layer factor |w·φ'(z)| in [floor, ceiling] = [0, 1/2] (floor inf|φ'|·|w| = 0, ceiling γ|w| = 1/2 ≈ 0.5)
     verdict: vanishes (proved: the ceiling 1/2 < 1 gives |dh_N/dh_0| <= (1/2)^N)
     bound at depth 3: |dh3/dh0| <= (γ|w|)^3 = 1/8 ≈ 0.125
     """
@@ -99,11 +108,10 @@ def render_depth_law(db: DepthBound) -> str:
         return ("per-layer factor γ|w|: unbounded: no ceiling (sup|φ'| = oo), so no bound at any depth\n"
                 f"verdict: {d.text}")
     lines = [f"per-layer factor |w·φ'(z)| in [floor, ceiling] = [{short(db.floor)}, {short(db.factor)}]"
-             f" (floor inf|φ'|·|w| ≈ {approx(db.floor)}, ceiling γ|w| ≈ {approx(db.factor)})",
+             f" (floor inf|φ'|·|w| {_equals(db.floor)}, ceiling γ|w| {_equals(db.factor)})",
              f"verdict: {d.text}"]
     if db.layers is not None:
-        lines.append(f"bound at depth {db.layers}: |dh{db.layers}/dh0| <= (γ|w|)^{db.layers} = {short(db.bound)}"
-                     f" ≈ {approx(db.bound)}")
+        lines.append(f"bound at depth {db.layers}: |dh{db.layers}/dh0| <= (γ|w|)^{db.layers} {_equals(db.bound)}")
         if d.status is not None:
             lines.append(f"at depth {db.layers} (tol {db.tol}): {d.status}")
     if db.tol is not None:

@@ -22,6 +22,7 @@ from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.atomic import write_atomic
 from symvg.errors import BackendUnavailableError, InvalidValueError
+from symvg.magnitude import short
 
 FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 DTYPES = ("float32", "float64")
@@ -87,7 +88,12 @@ def bound_curve(activation: str | Activation, weight: Any, layers: int) -> tuple
     if db.factor == 0:
         return k, np.zeros(layers)
     with np.errstate(under="ignore", over="ignore"):
-        return k, np.exp(db.log_rate * k)
+        b = np.exp(db.log_rate * k)
+    if not np.isfinite(b).all():  # a log axis cannot draw inf: say where the curve leaves float64
+        first = int(k[~np.isfinite(b)][0])
+        raise InvalidValueError(f"(γ|w|)^k for {db.activation} at |w| = {short(db.weight)} passes float64's largest "
+                                f"value from depth {first}: too large to plot (symvg sweep prints it in log10)")
+    return k, b
 
 
 def _sampled_medians(act: Activation, layers: int, weight: Any, samples: Samples, seed: int) -> np.ndarray | None:

@@ -26,6 +26,7 @@ import sympy as sp
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.exact import Number, nonnegative, positive
+from symvg.magnitude import short
 from symvg.errors import SymvgRuntimeError
 from symvg.theory.meanfield.quadrature import Moments, Q, correlation_kernels, kinks, moments
 
@@ -179,7 +180,8 @@ def _fixed_float(act: Activation, m: Moments, sw: sp.Rational, sb: sp.Rational, 
     """
     q = _q_star_float(m, float(sw), float(sb), float(q0))
     if math.isinf(q):
-        raise SymvgRuntimeError(f"the variance map of {act.label} diverges from q0 = {q0} at σw² = {sw}, σb² = {sb}: "
+        raise SymvgRuntimeError(f"the variance map of {act.label} diverges from q0 = {short(q0)} at σw² = {short(sw)}, "
+                                f"σb² = {short(sb)}: "
                                 "no finite fixed point q*, so χ1 is not defined")
     d0 = origin_slope(act) if sb == 0 else None
     if d0 is not None and sw * d0 <= 1 and q < _SNAP * float(q0):
