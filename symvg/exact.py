@@ -126,4 +126,24 @@ def unit_interval(value: Number, what: str = "tol") -> sp.Rational:
     return v
 
 
-__all__ = ["MAX_DIGITS", "Number", "count", "nonnegative", "positive", "to_rational", "unit_interval"]
+def as_exact(value: object) -> sp.Expr:
+    """A SymPy value from one the code already holds (a SymPy number or expression, an int, a Fraction):
+    never text, so it can be no way to evaluate user input (use :func:`to_rational` for that).
+
+    >>> as_exact(3), as_exact(Fraction(1, 4)), as_exact(sp.oo)
+    (3, 1/4, oo)
+    >>> as_exact("1/4")
+    Traceback (most recent call last):
+    TypeError: as_exact takes a number, not str (parse text with to_rational)
+    """
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, Fraction, float)):
+        raise TypeError(f"as_exact takes a number, not {type(value).__name__} (parse text with to_rational)")
+    if isinstance(value, float):
+        return sp.Float(value)
+    fr = Fraction(value)
+    return sp.Rational(fr.numerator, fr.denominator)
+
+
+__all__ = ["MAX_DIGITS", "Number", "as_exact", "count", "nonnegative", "positive", "to_rational", "unit_interval"]

@@ -31,6 +31,7 @@ from typing import Iterable, Union
 import mpmath
 import sympy as sp
 
+from symvg.exact import as_exact
 from symvg.errors import InvalidValueError
 
 DPS = 30
@@ -49,7 +50,7 @@ def power(base: sp.Expr, n: int) -> sp.Expr:
     >>> power(sp.Integer(2), 10), power(sp.Rational(1, 2), 10**6)
     (1024, (1/2)**1000000)
     """
-    base = sp.sympify(base)
+    base = as_exact(base)
     if base in (0, 1) or n in (0, 1):
         return base ** n
     if base.is_Rational:
@@ -118,7 +119,7 @@ def mp(v: Exact) -> mpmath.mpf:
     '3.21346e-301029995663981195213738894725'
     """
     with mpmath.workdps(DPS + 10):
-        return +_mp(sp.sympify(v))
+        return +_mp(as_exact(v))
 
 
 def log10(v: Exact) -> float | None:
@@ -159,7 +160,7 @@ def short(v: Exact, width: int = 24) -> str:
     >>> short(sp.Rational(1, 3)), short(sp.Integer(10) ** 999), short(sp.Pow(sp.Rational(1, 4), 10**6, evaluate=False))
     ('1/3', '1.0e+999', '(1/4)**1000000')
     """
-    v = sp.sympify(v)
+    v = as_exact(v)
     if v.is_Rational and _bits(v) > 4 * width:
         return sci(v)
     text = str(v)

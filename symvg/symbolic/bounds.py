@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symvg.errors import InvalidValueError
-from symvg.exact import Number, count, to_rational, unit_interval
+from symvg.exact import as_exact, Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float, sci
 from symvg.symbolic.activations import ActivationLike, get
 from symvg.symbolic.chain import Chain
@@ -260,7 +260,7 @@ def decide(floor: sp.Expr, ceiling: sp.Expr, layers: int | None = None, tol: sp.
     >>> decide(0, 1, layers=50, tol=sp.Rational(1, 10**6)).short, decide(2, 2).kind
     ('undecided: may vanish', 'explode')
     """
-    m, c = sp.sympify(floor), sp.sympify(ceiling)
+    m, c = as_exact(floor), as_exact(ceiling)
     why = f" ({cause})" if cause else ""
     if bool(c < 1):
         kind, possible, reason = "vanish", (), f"the ceiling {size_text(c)} < 1 gives |dh_N/dh_0| <= {_power(c)}"
@@ -276,8 +276,8 @@ def decide(floor: sp.Expr, ceiling: sp.Expr, layers: int | None = None, tol: sp.
                   else "the floor 1 rules out decay")
         possible = tuple(p for p, ok in (("vanish", bool(m < 1)), ("explode", bool(c > 1))) if ok)
         kind, reason = "undecided", f"{grow}; {shrink}"
-    status = None if layers is None or tol is None else _status(m, c, layers, sp.sympify(tol))
-    return Verdict(kind, possible, reason, m, c, layers, None if tol is None else sp.sympify(tol), status)
+    status = None if layers is None or tol is None else _status(m, c, layers, as_exact(tol))
+    return Verdict(kind, possible, reason, m, c, layers, None if tol is None else as_exact(tol), status)
 
 
 def _status(m: sp.Expr, c: sp.Expr, n: int, t: sp.Expr) -> str:
