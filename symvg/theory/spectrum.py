@@ -32,6 +32,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import sympy as sp
 
+from symvg.engines.numeric import array_module  # the one backend picker (CuPy only when asked for)
+
 from symvg.theory import meanfield as mf
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
@@ -133,17 +135,6 @@ def theory(activation: str | Activation, init: str, sigma_w2: Number, sigma_b2: 
 # ----------------------------------------------------------------------------- measurement
 
 
-def array_module(backend: str) -> Any:
-    """NumPy, or CuPy imported only when asked for."""
-    if backend == "numpy":
-        return np
-    if backend == "cupy":
-        try:
-            import cupy
-        except ImportError as e:
-            raise BackendUnavailableError(f"backend 'cupy' requested but CuPy is not importable ({e})") from None
-        return cupy
-    raise InvalidValueError(f"backend must be 'numpy' or 'cupy', got {backend!r}")
 
 
 def random_weights(xp: Any, rng: Any, init: str, n: int, sigma_w2: float, batch: int) -> Any:
@@ -379,5 +370,5 @@ def _host(a: Any) -> np.ndarray:
     return np.asarray(a.get() if hasattr(a, "get") else a, dtype=float)
 
 
-__all__ = ["AtDepth", "INITS", "SpectrumResult", "Theory", "array_module", "fuss_catalan", "linear_gaussian_m2",
+__all__ = ["AtDepth", "INITS", "SpectrumResult", "Theory", "fuss_catalan", "linear_gaussian_m2",
            "plot_histograms", "random_weights", "spectrum", "theory"]

@@ -19,10 +19,12 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
+from symvg.engines.numeric import array_module  # the one backend picker (CuPy only when asked for)
+
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.exact import Number
-from symvg.errors import BackendUnavailableError, InvalidValueError, SymvgRuntimeError
+from symvg.errors import InvalidValueError, SymvgRuntimeError
 from symvg.engines.sampling import available_memory
 from symvg.theory.meanfield.quadrature import _numpy_function
 from symvg.theory.meanfield.theory import _float, mean_field
@@ -59,17 +61,6 @@ def check_simulation_size(width: int, depth: int, batch: int, seeds: int = 1, ja
                                 f"{MAX_SIMULATION_WORK:.0e}; lower the depth, width or seeds")
 
 
-def _xp(backend: str) -> Any:
-    """The array module: NumPy, or CuPy imported only when asked for."""
-    if backend == "numpy":
-        return np
-    if backend == "cupy":
-        try:
-            import cupy
-        except ImportError as e:
-            raise BackendUnavailableError(f"backend 'cupy' requested but CuPy is not importable ({e})") from None
-        return cupy
-    raise InvalidValueError(f"backend must be 'numpy' or 'cupy', got {backend!r}")
 
 
 def _xp_function(expr: sp.Expr, backend: str) -> Callable:
@@ -188,7 +179,7 @@ def simulate(activation: "str | Activation", sigma_w2: Number, sigma_b2: Number 
     (1.0, 4, 1.0)
     """
     width, depth, batch, seeds, jacobian_inputs = _check_sizes(width, depth, batch, seeds, jacobian_inputs)
-    xp = _xp(backend)
+    xp = array_module(backend)
     mf = mean_field(activation, sigma_w2, sigma_b2)
     act = get(activation)
     sw, sb = float(mf.sigma_w2), float(mf.sigma_b2)
