@@ -16,7 +16,7 @@ made ``vexp`` 1.5× faster; shared w_k, b_k enter as scalars; and the result, th
 bypasses the cache instead of being read into it first and evicting the block's h and φ'.
 
 Why numba alone was not enough (measured in ``benchmarks/README.md``): its ``exp`` is a scalar libm call, so a
-fused loop lost to NumPy's SIMD ``exp``. ``vexp`` here is an ``exp`` that LLVM can vectorise: Cody-Waite
+fused loop lost to NumPy's SIMD ``exp``. ``vexp`` (:mod:`symvg.engines.vmath`) is an ``exp`` that LLVM can vectorise: Cody-Waite
 reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-11 Chebyshev (float64) or degree-7 Taylor (float32) polynomial,
 and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),
 overflows to inf and underflows through the subnormals like libm.
@@ -226,19 +226,15 @@ def _dloss(form: sp.Expr, logit: bool) -> Callable:
 # ----------------------------------------------------------------------------- the kernel
 
 
-@lru_cache(maxsize=None)
-def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
-    """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
+def _layer_loops(act: Activation, dtype: str) -> tuple[Callable, ...]:
+    """The loops the kernel runs over one block, each its own vectorised function (not inlined): forward
+    (one layer), nonfinite (a row of inputs) and backward (one layer)."""
     numba = _numba()
-    # not inlined: each layer loop is its own vectorised function
     local_jit = numba.njit(error_model="numpy", fastmath={"contract"})
     fpair = pair(act, dtype)
-    vm = _vmath()
-    at, stream, fence = vm.at, vm.stream, vm.fence
-    dl = _dloss(*loss)
-    logit = loss[1]
+    at = _vmath().at
     ft = np.dtype(dtype).type
-    zero, one = ft(0), ft(1)
+    zero = ft(0)
     check_local = local(act).kind == "generic"  # the logistic and tanh forms stay finite for every finite z
     positive = not check_local  # φ' > 0 everywhere (logistic, tanh, identity): a 0 is an underflow (z = 1000)
 
@@ -280,6 +276,19 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
                 (aw == zero) & (a != zero) & (at(w, j) != zero) & (not residual))
         return bad, under
 
+    return forward, nonfinite, backward
+
+
+def _loss_loops(loss: tuple[sp.Expr, bool], dtype: str) -> tuple[Callable, Callable]:
+    """The loss step over one block, as :func:`_layer_loops`: loss (δ_N = ∂L/∂h_N) and loss_logit
+    (∂L/∂z_N with φ'_N ← 1)."""
+    numba = _numba()
+    local_jit = numba.njit(error_model="numpy", fastmath={"contract"})
+    at = _vmath().at
+    dl = _dloss(*loss)
+    ft = np.dtype(dtype).type
+    zero, one = ft(0), ft(1)
+
     # The loss step flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at
     @local_jit
     def loss(hN, yv, delta, c):
@@ -302,6 +311,19 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
             bad |= dj - dj != zero
             under |= dj == zero
         return bad, under
+
+    return loss, loss_logit
+
+
+@lru_cache(maxsize=None)
+def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
+    """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
+    numba = _numba()
+    logit = loss[1]
+    forward, nonfinite, backward = _layer_loops(act, dtype)
+    loss, loss_logit = _loss_loops(loss, dtype)
+    vm = _vmath()
+    stream, fence = vm.stream, vm.fence
 
     @numba.njit(parallel=True, error_model="numpy", fastmath={"contract"})
     def kernel(x, yv, W, B, residual, G, bad, under, S):
