@@ -1,7 +1,8 @@
 """The chunked engine: the structured chain rule in NumPy (or CuPy) on cache-sized chunks of samples.
 
     forward   z_k = w_k·h_{k-1} + b_k,  h_k = φ_k(z_k) (+ h_{k-1} if residual),  keep h_k and φ'_k
-    backward  δ_N = ∂L/∂h_N;  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k  (residual: δ_k + a_k·w_k)
+    backward  δ_N = ∂L/∂h_N;  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};
+              δ_{k-1} = a_k·w_k  (residual: δ_k + a_k·w_k)
 
 Two threads take chunks in turn (NumPy releases the GIL), every operation writing into a buffer it owns
 (``out=``); with CuPy one elementwise kernel per layer takes all samples at once. It takes every chain,

@@ -397,5 +397,5 @@ def gradients_cuda(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = Non
     return finish(chain, inp, G, S, flags, status, dtype=dt, allow_underflow=allow_underflow)
 
 
-__all__ = ["CHECKPOINTS", "ChainSource", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "Key", "SEG", "chain_source",
-           "finish", "gradients_cuda", "kernel_key", "launch_args", "refusal"]
+__all__ = ["CHECKPOINTS", "ChainSource", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "SEG", "chain_source", "gradients_cuda",
+           "refusal"]

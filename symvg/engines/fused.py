@@ -16,9 +16,9 @@ made ``vexp`` 1.5× faster; shared w_k, b_k enter as scalars; and the result, th
 bypasses the cache instead of being read into it first and evicting the block's h and φ'.
 
 Why numba alone was not enough (measured in ``benchmarks/README.md``): its ``exp`` is a scalar libm call, so a
-fused loop lost to NumPy's SIMD ``exp``. ``vexp`` (:mod:`symvg.engines.vmath`) is an ``exp`` that LLVM can vectorise: Cody-Waite
-reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-11 Chebyshev (float64) or degree-7 Taylor (float32) polynomial,
-and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),
+fused loop lost to NumPy's SIMD ``exp``. ``vexp`` (:mod:`symvg.engines.vmath`) is an ``exp`` that LLVM can
+vectorise: Cody-Waite reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-11 Chebyshev (float64) or degree-7
+Taylor (float32) polynomial, and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),
 overflows to inf and underflows through the subnormals like libm.
 
 Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expressions by
@@ -520,5 +520,4 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
 
 
 __all__ = ["BLOCK_BYTES", "SCRATCH_KEPT", "UnsupportedError", "VECTORISED", "VMATH", "available", "block_size",
-           "gradients", "gradients_and_bad", "is_compiled", "pair", "refuse", "refused", "scalar_calls",
-           "supports", "vmath_array", "warm"]
+           "gradients", "is_compiled", "scalar_calls", "supports", "vmath_array", "warm"]
