@@ -84,7 +84,7 @@ def network_inputs(rng, n: int, m: int, per_sample: bool, scale: float = 1.0):
 
 
 def as_floats(ref):
-    """An object array of mpmath numbers (``symvg.engines.numeric.reference``) as float64."""
+    """An object array of mpmath numbers (``symvg.engines.reference.reference``) as float64."""
     return np.vectorize(float, otypes=[float])(ref)
 
 
@@ -106,12 +106,12 @@ def saturated_bce_inputs(z_last: float, dtype: str = "float64"):
 
 
 def assert_matches_mpmath_or_flags(compute, chain, x, y, W, B, dtype, rel, log=False):
-    """``compute()`` (the gradients, or (log|g|, sign) when ``log``) agrees with symvg.engines.numeric.reference to
+    """``compute()`` (the gradients, or (log|g|, sign) when ``log``) agrees with symvg.engines.reference.reference to
     ``rel`` row-wise, or raises a NumericRangeError -- allowed only where the exact value is beyond the dtype
     (below its smallest subnormal, above its largest float) or not a real number. Returns "flagged" or "ok"."""
     import mpmath
     from symvg.errors import NumericRangeError
-    from symvg.engines.numeric import reference
+    from symvg.engines.reference import reference
 
     ref = reference(chain, x, y, W, B)
     fi = np.finfo(dtype)

@@ -1,7 +1,7 @@
 """The whole-chain CUDA kernel without a GPU: its printed source is compiled as C99 behind a thin shim
 (tests/conftest.py: the CUDA qualifiers defined away, one "thread" whose grid-stride loop visits every
 sample), called with the very arguments the host side would launch it with, and checked against mpmath
-(symvg.engines.numeric.reference) and the NumPy engine.
+(symvg.engines.reference.reference) and the NumPy engine.
 
 Every variant is compiled once per session, all in one C file (one compiler run, -O0: ~70 kernels in ~1 s). Inputs are
 float32 numbers, so one mpmath reference serves both dtypes.
@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from symvg.engines import cuda as cuda_chain, numeric
+from symvg.engines.plan import prepare
+from symvg.engines.reference import reference
 from symvg import errors
 from symvg.symbolic.activations import get, names
 from symvg.symbolic.chain import Chain
@@ -53,7 +55,7 @@ def twin(tmp_path_factory):
 
     def run(chain, x, y, W, B, dtype, log=False):
         key, layers = kernel_key(chain, dtype, log)
-        inp = numeric.prepare(chain, x, y, W, B, np, dtype, check_finite=False)
+        inp = prepare(chain, x, y, W, B, np, dtype, check_finite=False)
         n, m = chain.depth, inp.samples
         G = np.full((n, m), np.nan, dtype=dtype)  # every entry must be written
         S = np.full((n, m), np.nan, dtype=dtype) if log else None
@@ -85,7 +87,7 @@ def refs():
             x, y, W, B = _inputs(rng, chain.depth, m, per_sample)
             if bce_y:
                 y = rng.uniform(0, 1, m).astype(np.float32).astype(np.float64)
-            cache[k] = (x, y, W, B), numeric.reference(chain, x, y, W, B, dps=40)
+            cache[k] = (x, y, W, B), reference(chain, x, y, W, B, dps=40)
         return cache[k]
     return get_ref
 
@@ -124,7 +126,7 @@ def test_bce_matches_mpmath(twin, refs, chain):
         if chain.residual:  # keep h_N inside (0, 1): a small x and small last weights
             x, y, W, B = data
             data = (0.05 * x, y, W * np.array([1, 1, 0.05])[:, None] if per_sample else W * [1, 1, 0.05], 0 * B)
-            ref = numeric.reference(chain, *data, dps=40)
+            ref = reference(chain, *data, dps=40)
         for dtype in DTYPES:
             _check(twin, chain, data, ref, dtype)
 
@@ -136,7 +138,7 @@ def test_bce_at_saturation_through_the_logit(twin):
     x = np.ones(6)
     W = np.array([[1.0] * 6, [60.0, -60.0, 800.0, -800.0, 60.0, 3.0]])
     y = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.25])
-    ref = numeric.reference(chain, x, y, W, np.zeros(2))
+    ref = reference(chain, x, y, W, np.zeros(2))
     for dtype in DTYPES:
         _, G, _, flags, _ = twin(chain, x, y, W.astype(dtype), np.zeros(2), dtype)
         ok = flags == 0
@@ -152,7 +154,7 @@ def test_log_domain_matches_mpmath(twin, chain):
     x, y, W, B = _inputs(rng, chain.depth, 4, per_sample=True)
     if chain.loss == "bce":
         y = np.array([0.0, 1.0, 0.5, 0.25])
-    ref = numeric.reference(chain, x, y, W, B, dps=40)
+    ref = reference(chain, x, y, W, B, dps=40)
     lref = np.vectorize(lambda v: float(mpmath.log(abs(v))) if v != 0 else -np.inf, otypes=[float])(ref)
     sref = np.vectorize(lambda v: float(mpmath.sign(v)), otypes=[float])(ref)
     for dtype in DTYPES:
@@ -187,7 +189,7 @@ def test_past_exps_range_is_exact_or_flagged(twin, dtype):
     B, y = np.zeros(3), np.full(5, 0.25)
     for name in ACTS:
         chain = Chain(3, name)
-        ref = numeric.reference(chain, x, y, W, B)
+        ref = reference(chain, x, y, W, B)
         inp, G, S, flags, status = twin(chain, x, y, W, B, dtype)
         if local(get(name)).kind != "generic":
             assert not (flags & FLAG_NONFINITE).any(), (name, flags)
@@ -272,7 +274,7 @@ def test_printed_source_compiles_for_the_device_with_nvcc(tmp_path):
 
 def test_launch_args_use_strides_not_copies():
     chain = Chain(2, "relu")
-    inp = numeric.prepare(chain, 1.0, [0.0, 1.0, 2.0], np.ones((2, 3)), [0.0, 0.5], np, "float32")
+    inp = prepare(chain, 1.0, [0.0, 1.0, 2.0], np.ones((2, 3)), [0.0, 0.5], np, "float32")
     args = launch_args(2, inp, np.zeros(2, np.uint8), np.empty((2, 3), np.float32), None, None, None)
     m, n, _, xs, _, ys, _, wk, wi, _, bk, bi = args[:12]
     assert (m, n, xs, ys, wk, wi, bk, bi) == (3, 2, 0, 1, 3, 1, 1, 0)

@@ -1,5 +1,5 @@
 """The CuPy path without a GPU: every ElementwiseKernel body symvg prints is compiled as C99 with gcc and
-run, on its own against the NumPy kernels, and inside symvg.engines.numeric's CUDA control flow (one kernel per
+run, on its own against the NumPy kernels, and inside symvg.engines.chunked's CUDA control flow (one kernel per
 layer, the device-side repair of overflowing formulas) with NumPy standing in for CuPy.
 
 Strict C99 (``-std=c99``) leaves glibc's M_PI and friends undefined, as NVRTC does, so the kernels'
@@ -16,7 +16,9 @@ import types
 import numpy as np
 import pytest
 
-from symvg.engines import numeric
+from symvg.engines import chunked, numeric
+from symvg.engines.plan import plan, prepare
+from symvg.engines.reference import reference
 from symvg.symbolic.activations import get, names
 from symvg.symbolic.chain import Chain
 from symvg.engines.kernels import elementwise_source, fp_guard, layer_kernel, local
@@ -99,7 +101,7 @@ def test_printed_kernel_matches_the_numpy_kernel(library, name, dtype):
             layer_kernel(local(get(name)), np)(z_used.copy(), want_h, want_d)
         if residual:
             want_h = hp + want_h
-        # A generic formula may overflow on the device (softplus' = e^z/(1+e^z) at 800): numeric repairs
+        # A generic formula may overflow on the device (softplus' = e^z/(1+e^z) at 800): chunked repairs
         # those entries on the host (see the control-flow test below). The proved forms never do.
         finite = np.isfinite(h) & np.isfinite(d)
         if local(get(name)).kind != "generic":
@@ -112,7 +114,7 @@ def test_printed_kernel_matches_the_numpy_kernel(library, name, dtype):
 
 
 class _NumpyAsCupy(types.SimpleNamespace):
-    """NumPy under another name, so symvg.engines.numeric takes its CUDA branch (``xp is not np``)."""
+    """NumPy under another name, so symvg.engines.chunked takes its CUDA branch (``xp is not np``)."""
 
     def __getattr__(self, attr):
         return getattr(np, attr)
@@ -120,7 +122,7 @@ class _NumpyAsCupy(types.SimpleNamespace):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cuda_control_flow_with_c_kernels_matches_the_chunked_engine(library, monkeypatch, dtype):
-    monkeypatch.setattr(numeric, "_cupy_layer", lambda loc, residual: library(loc.activation.name, residual, dtype))
+    monkeypatch.setattr(chunked, "_cupy_layer", lambda loc, residual: library(loc.activation.name, residual, dtype))
     rng = np.random.default_rng(4)
     xp = _NumpyAsCupy()
     for chain in (Chain(6, "sigmoid"), Chain(5, "gelu", residual=True), Chain(4, "softplus", loss="mse")):
@@ -130,10 +132,10 @@ def test_cuda_control_flow_with_c_kernels_matches_the_chunked_engine(library, mo
         if chain.activations[0].name == "softplus":
             W[0, :3] = 800.0  # e^z overflows: softplus' = e^z/(1+e^z) is inf/inf there, repaired on the host
             x[:3] = 1.0
-        p = numeric.plan(chain)
-        inp = numeric.prepare(chain, x, y, W, B, np, dtype)
+        p = plan(chain)
+        inp = prepare(chain, x, y, W, B, np, dtype)
         with fp_guard():
-            got = numeric._run(p, xp, inp, np.dtype(dtype), False, 1 << 20, 1)
+            got = chunked.run(p, xp, inp, np.dtype(dtype), False, 1 << 20, 1)
         # float32: a few of the softplus chain's gradients are below 1e-45 (10^-128): both routes give 0
         want = numeric.gradients(chain, x, y, W, B, dtype=dtype, engine="chunked", allow_underflow=True)
         assert np.isfinite(got).all(), chain
@@ -213,15 +215,15 @@ def test_printed_bce_loss_kernel_matches_mpmath_at_saturation(loss_library, dtyp
 
 
 def test_cuda_control_flow_runs_the_printed_bce_kernel(library, loss_library, monkeypatch):
-    monkeypatch.setattr(numeric, "_cupy_layer", lambda loc, residual: library(loc.activation.name, residual, "float64"))
-    monkeypatch.setattr(numeric, "_cupy_loss", lambda p: loss_library(p.chain.activations[-1].name, "float64"))
+    monkeypatch.setattr(chunked, "_cupy_layer", lambda loc, residual: library(loc.activation.name, residual, "float64"))
+    monkeypatch.setattr(chunked, "_cupy_loss", lambda p: loss_library(p.chain.activations[-1].name, "float64"))
     chain = Chain(3, "sigmoid", loss="bce")
     x = np.array([1.0, 1.0, 0.3])
     W = np.array([[0.5, 0.5, 1.0], [1.0, 1.0, -2.0], [70.0, -70.0, 0.7]])  # z_3 = ±61: h_3 rounds to 1 or 0
     y = np.array([0.0, 1.0, 0.25])
-    p = numeric.plan(chain)
-    inp = numeric.prepare(chain, x, y, W, np.zeros(3), np)
+    p = plan(chain)
+    inp = prepare(chain, x, y, W, np.zeros(3), np)
     with fp_guard():
-        got = numeric._run(p, _NumpyAsCupy(), inp, np.dtype("float64"), False, 1 << 20, 1)
-    ref = np.vectorize(float, otypes=[float])(numeric.reference(chain, x, y, W, np.zeros(3)))
+        got = chunked.run(p, _NumpyAsCupy(), inp, np.dtype("float64"), False, 1 << 20, 1)
+    ref = np.vectorize(float, otypes=[float])(reference(chain, x, y, W, np.zeros(3)))
     np.testing.assert_allclose(got, ref, rtol=1e-13, atol=0)

@@ -18,7 +18,8 @@ from symvg.engines import fused, numeric  # noqa: E402
 from symvg.symbolic.activations import names  # noqa: E402
 from symvg.symbolic.chain import Chain  # noqa: E402
 from symvg.errors import BackendUnavailableError, InvalidValueError  # noqa: E402
-from symvg.engines.numeric import gradients, reference  # noqa: E402
+from symvg.engines.numeric import gradients  # noqa: E402
+from symvg.engines.reference import reference  # noqa: E402
 
 from conftest import (as_floats, assert_close_rowwise, assert_matches_mpmath_or_flags, network_inputs,  # noqa: E402
                       saturated_bce_inputs)

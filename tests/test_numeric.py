@@ -21,7 +21,8 @@ from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import derive
 from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValueError, UnderflowReport
 from symvg.engines.kernels import elementwise_source, fp_guard, h, local, output_form
-from symvg.engines.numeric import compile, estimate_bytes, gradients, reference
+from symvg.engines.numeric import compile, estimate_bytes, gradients
+from symvg.engines.reference import reference
 
 from conftest import (as_floats, assert_close_rowwise, assert_matches_mpmath_or_flags, network_inputs,
                       saturated_bce_inputs)
@@ -311,20 +312,22 @@ def test_logistic_kernel_survives_huge_pre_activations(dtype, engine):
 
 
 def test_unfolded_backward_equals_folded():
-    # CuPy runs the backward without folding w into φ' (see numeric._forward); check that branch on NumPy
-    from symvg.engines import numeric as nm
+    # CuPy runs the backward without folding w into φ' (see chunked._forward); check that branch on NumPy
+    from symvg.engines import chunked
+    from symvg.engines.kernels import layer_kernel
+    from symvg.engines.plan import plan, prepare
 
     c = Chain(7, ["sigmoid", "tanh", "relu", "gelu", "linear", "elu", "silu"])
-    p, rng, m = nm.plan(c), np.random.default_rng(0), 50
-    inp = nm.prepare(c, rng.standard_normal(m), rng.standard_normal(m), rng.standard_normal((7, m)),
-                     rng.standard_normal(7))
-    ks = [nm.layer_kernel(loc, np) for loc in p.locals]
+    p, rng, m = plan(c), np.random.default_rng(0), 50
+    inp = prepare(c, rng.standard_normal(m), rng.standard_normal(m), rng.standard_normal((7, m)),
+                  rng.standard_normal(7))
+    ks = [layer_kernel(loc, np) for loc in p.locals]
     out = []
     for fold in (True, False):
-        buf, G = nm._Buffers(7, m, np.dtype("float64"), np), np.empty((7, m))
+        buf, G = chunked._Buffers(7, m, np.dtype("float64"), np), np.empty((7, m))
         with fp_guard():
-            nm._forward(p, ks, np, inp, slice(0, m), buf, m, fold=fold)
-            nm._backward(p, np, inp, slice(0, m), buf, m, G, folded=fold)
+            chunked._forward(p, ks, np, inp, slice(0, m), buf, m, fold=fold)
+            chunked._backward(p, np, inp, slice(0, m), buf, m, G, folded=fold)
         out.append(G)
     np.testing.assert_allclose(out[0], out[1], rtol=1e-13)
 

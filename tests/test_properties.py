@@ -35,7 +35,8 @@ from symvg.symbolic.chain import Chain
 from symvg.cli import cli
 from symvg.symbolic.derive import derive
 from symvg.engines import fused
-from symvg.engines.numeric import gradients, reference
+from symvg.engines.numeric import gradients
+from symvg.engines.reference import reference
 
 NAMES = A.names()
 SMOOTH = [n for n in ("sigmoid", "tanh", "softplus", "gelu", "silu", "linear", "erf") if n in NAMES]

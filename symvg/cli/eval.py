@@ -12,7 +12,8 @@ from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import Chain
 from symvg.errors import InvalidValueError
 from symvg.magnitude import short
-from symvg.engines.numeric import BACKENDS, DTYPES, ENGINES
+from symvg.engines.numeric import BACKENDS, ENGINES
+from symvg.engines.plan import DTYPES
 from symvg.engines.sampling import DeadPaths, GradientStats, INITS, dead_paths, sample
 from symvg.cli._io import emit, format_option, output_option, precheck_output, table, to_json
 

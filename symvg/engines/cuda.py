@@ -1,6 +1,6 @@
 """One CUDA kernel for the whole chain: a thread carries its sample through all N layers and back.
 
-The per-layer CuPy path (:mod:`symvg.engines.numeric`, ``backend="cupy"``) launches a kernel per layer and
+The per-layer CuPy path (:mod:`symvg.engines.chunked`, ``backend="cupy"``) launches a kernel per layer and
 direction and is host-bound. Here one kernel does the structured chain rule of :mod:`symvg.engines.numeric`
 
     forward   z_k = w_k·h_{k-1} + b_k,  h_k = φ_k(z_k) (+ h_{k-1} if residual),  keep h_{k-1}, φ'_k, w_k
@@ -54,9 +54,12 @@ import numpy as np
 import sympy as sp
 
 from symvg.engines import kernels
+from symvg.engines.chunked import CHUNK_BYTES, run
+from symvg.engines.kernels import elementwise_source, math_macros_preamble
+from symvg.engines.numeric import array_module, gradients
+from symvg.engines.plan import Inputs, check_dtype, check_finite_inputs, check_out, plan, prepare
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import Chain, y as y_sym
-from symvg.engines.kernels import elementwise_source, math_macros_preamble
 
 SEG = 32
 """Layers per segment kept in per-thread arrays (registers when N ≤ SEG, see the module docstring)."""
@@ -344,11 +347,8 @@ def _redo(chain: Chain, sub: Any, xp: Any, dtype: np.dtype, log: bool, allow_und
     """The per-layer path on the flagged samples, called directly so that it can never route back into
     this kernel: it refuses NaN/inf inputs, repairs overflowing formulas exactly, and reports overflow, NaN
     and (unless ``allow_underflow``) underflow."""
-    from symvg.engines import numeric
-
-    numeric.check_finite_inputs(sub, xp)
-    return numeric._run(numeric.plan(chain), xp, sub, dtype, log, numeric.CHUNK_BYTES // dtype.itemsize, 1,
-                        allow_underflow=allow_underflow)
+    check_finite_inputs(sub, xp)
+    return run(plan(chain), xp, sub, dtype, log, CHUNK_BYTES // dtype.itemsize, 1, allow_underflow=allow_underflow)
 
 
 def finish(chain: Chain, inp: Any, G: Any, S: Any, flags: Any, status: Any, *, backend: str = "cupy",
@@ -356,16 +356,14 @@ def finish(chain: Chain, inp: Any, G: Any, S: Any, flags: Any, status: Any, *, b
     """Read the one status word (the call's only synchronisation) and, where samples were flagged, redo
     those samples alone with the per-layer path on ``backend`` (:func:`_redo`). Returns G, or (G, S) in
     the log domain."""
-    from symvg.engines import numeric
-
     log = S is not None
     mask = FLAG_NONFINITE | (0 if allow_underflow else FLAG_UNDERFLOW)
     if int(status[0]) & mask:
-        xp = numeric.array_module(backend)
+        xp = array_module(backend)
         idx = xp.flatnonzero(flags & mask)
-        sub = numeric.Inputs(inp.x[idx], inp.y[idx], inp.W if inp.shared_w else inp.W[:, idx],
-                             inp.B if inp.shared_b else inp.B[:, idx], int(idx.size))
-        r = _redo(chain, sub, xp, numeric.check_dtype(dtype), log, allow_underflow)
+        sub = Inputs(inp.x[idx], inp.y[idx], inp.W if inp.shared_w else inp.W[:, idx],
+                     inp.B if inp.shared_b else inp.B[:, idx], int(idx.size))
+        r = _redo(chain, sub, xp, check_dtype(dtype), log, allow_underflow)
         if log:
             G[:, idx], S[:, idx] = r
         else:
@@ -379,17 +377,15 @@ def gradients_cuda(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = Non
 
     Inputs and ``out`` as there. Chains the kernel refuses (:func:`refusal`) go to the per-layer path.
     """
-    from symvg.engines import numeric
-
     if refusal(chain) is not None:
-        return numeric.gradients(chain, x, y, weights, biases, backend="cupy", dtype=dtype, log=log, out=out,
-                                 allow_underflow=allow_underflow)
-    cp = numeric.array_module("cupy")
-    dt = numeric.check_dtype(dtype)
-    inp = numeric.prepare(chain, x, y, weights, biases, cp, dt, check_finite=False)
+        return gradients(chain, x, y, weights, biases, backend="cupy", dtype=dtype, log=log, out=out,
+                         allow_underflow=allow_underflow)
+    cp = array_module("cupy")
+    dt = check_dtype(dtype)
+    inp = prepare(chain, x, y, weights, biases, cp, dt, check_finite=False)
     n, m = chain.depth, inp.samples
     if out is not None:
-        numeric._check_out(out, inp, (n, m), dt, cp, bool(log))
+        check_out(out, inp, (n, m), dt, cp, bool(log))
     G = cp.empty((n, m), dtype=dt) if out is None else out
     S = cp.empty((n, m), dtype=dt) if log else None
     flags, status = cp.empty(m, dtype=cp.uint8), cp.zeros(1, dtype=cp.uint32)
@@ -401,5 +397,5 @@ def gradients_cuda(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = Non
     return finish(chain, inp, G, S, flags, status, dtype=dt, allow_underflow=allow_underflow)
 
 
-__all__ = ["CHECKPOINTS", "ChainSource", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "Key", "SEG", "chain_source",
-           "finish", "gradients_cuda", "kernel_key", "launch_args", "refusal"]
+__all__ = ["CHECKPOINTS", "ChainSource", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "SEG", "chain_source", "gradients_cuda",
+           "refusal"]

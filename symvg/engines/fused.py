@@ -16,9 +16,9 @@ made ``vexp`` 1.5× faster; shared w_k, b_k enter as scalars; and the result, th
 bypasses the cache instead of being read into it first and evicting the block's h and φ'.
 
 Why numba alone was not enough (measured in ``benchmarks/README.md``): its ``exp`` is a scalar libm call, so a
-fused loop lost to NumPy's SIMD ``exp``. ``vexp`` here is an ``exp`` that LLVM can vectorise: Cody-Waite
-reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-11 Chebyshev (float64) or degree-7 Taylor (float32) polynomial,
-and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),
+fused loop lost to NumPy's SIMD ``exp``. ``vexp`` (:mod:`symvg.engines.vmath`) is an ``exp`` that LLVM can
+vectorise: Cody-Waite reduction e^x = 2^n·e^r with |r| ≤ ln2/2, a degree-11 Chebyshev (float64) or degree-7
+Taylor (float32) polynomial, and 2^n assembled from its exponent bits. It is within 1.5 ulp of the correctly rounded value (tested),
 overflows to inf and underflows through the subnormals like libm.
 
 Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expressions by
@@ -53,10 +53,8 @@ One kernel is compiled per (activation, loss, dtype), whatever the depth, in 4-5
 from __future__ import annotations
 
 import math
-import platform
 import re
 import threading
-import warnings
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -111,288 +109,15 @@ def _numba() -> Any:
     return numba
 
 
-# ----------------------------------------------------------------------------- vectorisable math, intrinsics
+def _vmath() -> Any:
+    """The vectorised maths module (:mod:`symvg.engines.vmath`), imported on first use: it imports numba."""
+    _numba()  # the one-line error when numba is missing
+    from symvg.engines import vmath
+
+    return vmath
 
 
-@lru_cache(maxsize=None)
-def _primitives() -> dict[str, Any]:
-    """What the kernel is built from, for numba, built once (importing numba costs ~1 s): the vectorised
-    math (:data:`VMATH`), ``pick`` and ``at`` (branch-free select, scalar-or-row index), and the ``stream``
-    and ``fence`` intrinsics that write the result past the cache.
-
-    The functions numba compiles carry no annotations: numba's overload matching compares them.
-    """
-    numba = _numba()
-    from llvmlite import ir
-    from numba import types
-    from numba.core import cgutils
-    from numba.core.errors import NumbaIRAssumptionWarning
-    from numba.extending import intrinsic, overload
-
-    # numba's own "internal pedantic check" on variable scopes fires when these small functions are inlined
-    # four deep (a generic formula's tanh → tanh_parts → vexpneg). The code is right (the tests compare every
-    # activation with mpmath and the NumPy engine); the warning says nothing to the user, so it is hidden
-    # for our functions only.
-    warnings.filterwarnings("ignore", message=r"(?s).*_primitives__locals__.*is not in scope",
-                            category=NumbaIRAssumptionWarning)
-
-    def float_bits(n: Any, op: str) -> Any:
-        # IEEE bit work on a float32/float64, written in LLVM IR so the integer part stays as wide as the
-        # float (numba would widen int32 arithmetic to int64, halving the float32 vector width):
-        #   pow2      2^n for an integral float n in the normal exponent range: (n + bias) << mantissa bits
-        #   exponent  k of x = 2^k·m, m in [1, 2), for a positive normal float x
-        #   mantissa  m of the same
-        if n not in (types.float32, types.float64):
-            return None
-        single = n == types.float32
-        ity, fty = (ir.IntType(32), ir.FloatType()) if single else (ir.IntType(64), ir.DoubleType())
-        bias, shift = (127, 23) if single else (1023, 52)
-
-        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
-            if op == "pow2":
-                return b.bitcast(b.shl(b.add(b.fptosi(args[0], ity), ity(bias)), ity(shift)), fty)
-            i = b.bitcast(args[0], ity)
-            if op == "exponent":
-                return b.sitofp(b.sub(b.lshr(i, ity(shift)), ity(bias)), fty)
-            return b.bitcast(b.or_(b.and_(i, ity((1 << shift) - 1)), ity(bias << shift)), fty)
-        return n(n), codegen
-
-    @intrinsic
-    def pow2(typingctx: Any, n: Any) -> Any:
-        return float_bits(n, "pow2")
-
-    @intrinsic
-    def exponent(typingctx: Any, n: Any) -> Any:
-        return float_bits(n, "exponent")
-
-    @intrinsic
-    def mantissa(typingctx: Any, n: Any) -> Any:
-        return float_bits(n, "mantissa")
-
-    @intrinsic
-    def stream(typingctx: Any, src: Any, dst: Any, c: Any) -> Any:
-        # dst[:c] = src[:c] for contiguous 1-D float rows, the 64-byte-aligned middle with non-temporal
-        # vector stores: the (N, M) result goes to memory without first being read into the cache (which a
-        # normal store does), and without evicting the block's h and φ' from it. The kernel took 12 % less
-        # time with it at N = 20, M = 10^6.
-        if not (isinstance(src, types.Array) and isinstance(dst, types.Array) and src.dtype == dst.dtype
-                and src.dtype in (types.float32, types.float64) and src.ndim == dst.ndim == 1
-                and src.layout == dst.layout == "C" and isinstance(c, types.Integer)):
-            return None
-        item = 4 if src.dtype == types.float32 else 8
-        lanes = 64 // item
-        i64 = ir.IntType(64)
-
-        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
-            vty = ir.VectorType(ctx.get_value_type(sig.args[0].dtype), lanes)
-            s = ctx.make_array(sig.args[0])(ctx, b, args[0]).data
-            d = ctx.make_array(sig.args[1])(ctx, b, args[1]).data
-            n = b.sext(args[2], i64) if args[2].type.width < 64 else args[2]
-
-            def copy(start: Any, count: Any) -> None:  # element by element, normal stores
-                with cgutils.for_range(b, count, intp=i64) as loop:
-                    i = b.add(start, loop.index)
-                    b.store(b.load(b.gep(s, [i])), b.gep(d, [i]))
-
-            addr = b.ptrtoint(d, i64)
-            head = b.udiv(b.and_(b.sub(i64(0), addr), i64(63)), i64(item))  # elements before a 64-byte line
-            head = b.select(b.icmp_unsigned("!=", b.and_(addr, i64(item - 1)), i64(0)), n, head)  # never aligns
-            head = b.select(b.icmp_signed("<", head, n), head, n)
-            body = b.sdiv(b.sub(n, head), i64(lanes))
-            copy(i64(0), head)
-            nontemporal = b.module.add_metadata([ir.IntType(32)(1)])
-            with cgutils.for_range(b, body, intp=i64) as loop:
-                at = b.add(head, b.mul(loop.index, i64(lanes)))
-                v = b.load(b.bitcast(b.gep(s, [at]), vty.as_pointer()), align=item)
-                b.store(v, b.bitcast(b.gep(d, [at]), vty.as_pointer()), align=64).set_metadata("nontemporal",
-                                                                                              nontemporal)
-            done = b.add(head, b.mul(body, i64(lanes)))
-            copy(done, b.sub(n, done))
-            return ctx.get_dummy_value()
-        return types.none(src, dst, c), codegen
-
-    @intrinsic
-    def fence(typingctx: Any) -> Any:
-        # Non-temporal stores are weakly ordered, even on x86: fence them before the thread reports done.
-        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
-            if platform.machine().lower() in ("x86_64", "amd64", "i686", "x86"):
-                b.call(cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), []),
-                                                      "llvm.x86.sse.sfence"), [])
-            else:
-                b.fence("seq_cst")
-            return ctx.get_dummy_value()
-        return types.none(), codegen
-
-    # float64: exp interpolated at the 12 Chebyshev nodes of [-ln2/2, ln2/2] (mpmath, 50 digits), max
-    # relative error 1.7e-17 -- two multiply-adds fewer than the Taylor polynomial of the same accuracy.
-    # float32: Taylor to degree 7 (5e-9). Coefficients lowest power first. lo and hi lie just past the
-    # dtype's range of exp, so clamping there changes no finite result.
-    cheb11 = (1.0, 1.0, 0.5000000000000019, 0.1666666666666668, 0.0416666666664881, 0.008333333333319601,
-              0.0013888888952314775, 0.00019841269890047113, 2.4801485482328494e-05, 2.755724091857897e-06,
-              2.763263963904103e-07, 2.5110037605963777e-08)
-    c64 = dict(lo=-745.2, hi=709.79, log2e=1.4426950408889634, ln2hi=6.93147180369123816490e-01,
-               ln2lo=1.90821492927058770002e-10, poly=cheb11)
-    c32 = dict(lo=-104.0, hi=88.73, log2e=1.44269504, ln2hi=0.693359375, ln2lo=-2.12194440e-4,
-               poly=tuple(1 / math.factorial(j) for j in range(8)))
-    # error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding)
-    jit = numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
-
-    def horner(coefs: tuple) -> Callable:
-        # p(x), coefficients highest power first, as nested inlined functions, so it is written out: a loop
-        # over a tuple stays a loop for LLVM, which past ~12 terms does not unroll it, and then the loop
-        # around it does not vectorise (expm1's 17 terms ran 16× slower).
-        c0 = coefs[0]
-        p = jit(lambda x: c0)
-        for cj in coefs[1:]:
-            p = jit(lambda x, inner=p, cj=cj: inner(x) * x + cj)
-        return p
-
-    def make(c: dict, ft: Any) -> tuple[Callable, Callable, Callable]:
-        lo, hi, log2e, ln2hi, ln2lo = (ft(c[k]) for k in ("lo", "hi", "log2e", "ln2hi", "ln2lo"))
-        poly = horner(tuple(ft(v) for v in reversed(c["poly"])))
-        half, zero, inf, off, tiny = ft(0.5), ft(0.0), ft(np.inf), ft(64), ft(2.0 ** -64)
-
-        @jit
-        def reduced(xc):  # (n, e^r) with xc = n·ln2 + r, |r| ≤ ln2/2
-            n = np.floor(xc * log2e + half)  # np.floor keeps the width (math.floor gives an int64)
-            r = (xc - n * ln2hi) - n * ln2lo
-            return n, poly(r)
-
-        def vexp(x):
-            n, p = reduced(min(x if x >= lo else lo, hi))  # NaN goes in as lo: pow2 never sees a NaN
-            n1 = np.floor(n * half)  # 2^n as 2^n1·2^n2, both normal, so results reach the subnormals
-            e = p * pow2(n1) * pow2(n - n1)
-            e = inf if x > hi else e
-            e = zero if x < lo else e
-            return x if x != x else e
-
-        # expm1: below |x| = 0.7, x·q(x) with q = Σ x^k/(k+1)! (degree 16, or 10 for float32: the first
-        # term left out is under a tenth of an ulp); above, e^x - 1, where the - 1 scales e^x's error by
-        # at most e^0.7/(e^0.7 - 1) = 2.
-        cut = ft(0.7)
-        q = horner(tuple(ft(1 / math.factorial(j + 1)) for j in reversed(range(17 if ft is np.float64 else 11))))
-        one = ft(1)
-
-        def vexpm1(x):
-            xs = x if abs(x) <= cut else zero  # the polynomial's branch never sees a large, inf or NaN x
-            small, big = xs * q(xs), vexp(x) - one
-            return small if abs(x) <= cut else big
-
-        def vexpneg(x):
-            # e^x for x ≤ 0 only (the logistic's and tanh's e^{-|z|}): 2^n = 2^(n+64)·2^-64 stays
-            # normal down to the subnormal results, and e^lo rounds to 0, so one clamp does (7 fewer
-            # operations than vexp).
-            n, p = reduced(x if x >= lo else lo)  # NaN goes in as lo, and comes out as NaN
-            e = p * pow2(n + off) * tiny
-            return x if x != x else e
-        vexp = jit(vexp)
-        return vexp, jit(vexpneg), jit(vexpm1)
-
-    # log1p: fdlibm's log kernel (e_log.c: log(1+f) = f - (f²/2 - s·(f²/2 + R(s²))), s = f/(2+f), R of
-    # degree 7, |f| < √2 - 1) after 1 + u = 2^k·(1 + f), with the rounding error of 1 + u added back.
-    lg = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
-          2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01)
-
-    def make_log1p(ft: Any) -> Callable:
-        one, two, half, sqrt2 = ft(1), ft(2), ft(0.5), ft(math.sqrt(2))
-        ln2hi, ln2lo = (ft(6.93147180369123816490e-01), ft(1.90821492927058770002e-10)) if ft is np.float64 else \
-            (ft(6.9313812256e-01), ft(9.0580006145e-06))
-        poly = horner(tuple(ft(v) for v in reversed(lg)) + (ft(0),))  # R(w) = w·(Lg1 + w·(Lg2 + ...))
-        zero, inf, nan = ft(0), ft(np.inf), ft(np.nan)
-
-        def vlog1p(u):
-            u1 = one + u
-            err = (u - (u1 - one)) if abs(u) <= one else (one - (u1 - u))  # 1 + u = u1 + err exactly
-            k = exponent(u1)
-            m = mantissa(u1)
-            k = k + one if m > sqrt2 else k
-            m = m * half if m > sqrt2 else m
-            f = m - one
-            s = f / (two + f)
-            w = s * s
-            r = poly(w)
-            hfsq = half * f * f
-            v = k * ln2hi - ((hfsq - (s * (hfsq + r) + (k * ln2lo + err / u1))) - f)
-            v = inf if u1 == inf else v
-            v = -inf if u1 == zero else v
-            v = u if u == zero else v  # ±0 keeps its sign
-            return nan if not (u1 >= zero) else v  # u < -1 or NaN
-        return jit(vlog1p)
-
-    # tanh: libm's is a scalar call that stops the loop vectorising (it made the fused tanh 1.7× slower than
-    # NumPy's engine). With e = e^{-2a}, a = |x|: tanh a = (1 - e)/(1 + e), free of cancellation for
-    # a ≥ 0.625 (1 - e > 0.7); below, Cephes' approximation (tanh.c, tanhf.c): a rational function of a²
-    # (float64, 2.5e-16) or a polynomial (float32). Within 2 ulp (tested).
-    def make_tanh(ft: Any, vexpneg: Callable) -> tuple[Callable, Callable]:
-        one, two, cut = ft(1), ft(2), ft(0.625)
-        if ft is np.float64:
-            p = horner(tuple(map(ft, (-9.64399179425052238628e-1, -9.92877231001918586564e1,
-                                      -1.61468768441708447952e3))))
-            q = horner(tuple(map(ft, (1.0, 1.12811678491632931402e2, 2.23548839060100448583e3,
-                                      4.84406305325125486048e3))))
-            near0 = jit(lambda a, s: a + a * s * (p(s) / q(s)))
-        else:
-            c = horner(tuple(map(ft, (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
-                                      1.33314422036e-1, -3.33332819422e-1, 0.0))))
-            near0 = jit(lambda a, s: c(s) * a + a)
-
-        @jit
-        def tanh_parts(a):  # (tanh a, e^{-2a}, 1/(1 + e^{-2a})) for a = |x|: the derivative needs e and r
-            e = vexpneg(-two * a)
-            r = one / (one + e)
-            small, big = near0(a, a * a), (one - e) * r  # both, then a select: no call inside a branch
-            return (small if a < cut else big), e, r
-
-        @jit
-        def vtanh(x):
-            t, _, _ = tanh_parts(abs(x))
-            return math.copysign(t, x)
-        return tanh_parts, vtanh
-
-    vexp64, vexpneg64, vexpm164 = make(c64, np.float64)
-    vexp32, vexpneg32, vexpm132 = make(c32, np.float32)
-    vlog1p64, vlog1p32 = make_log1p(np.float64), make_log1p(np.float32)
-
-    def by_width(f64: Callable, f32: Callable) -> Callable:
-        def f(x):  # the name generated code calls; numba picks the width
-            raise TypeError("a numba-only function: call it from compiled code")
-
-        @overload(f, inline="always")
-        def _f(x):
-            if x == types.float32:
-                return lambda x: f32(x)
-            if isinstance(x, (types.Float, types.Integer)):
-                return lambda x: f64(np.float64(x))
-            return None
-        return f
-
-    (parts64, vtanh64), (parts32, vtanh32) = make_tanh(np.float64, vexpneg64), make_tanh(np.float32, vexpneg32)
-    vexp, vexpneg, vexpm1, vlog1p, vtanh, tanh_parts = (
-        by_width(vexp64, vexp32), by_width(vexpneg64, vexpneg32), by_width(vexpm164, vexpm132),
-        by_width(vlog1p64, vlog1p32), by_width(vtanh64, vtanh32), by_width(parts64, parts32))
-
-    def at(a, j):  # a[j] for a per-sample row, a itself for a shared scalar
-        return a[j]
-
-    @overload(at, inline="always")
-    def _at(a, j):
-        if isinstance(a, types.Array):
-            return lambda a, j: a[j]
-        return lambda a, j: a
-
-    @jit
-    def pick(c, a, b):
-        return a if c else b
-
-    @jit
-    def erfcneg(u):
-        return math.erfc(-u)
-
-    vmath = {"exp": vexp, "expneg": vexpneg, "expm1": vexpm1, "log1p": vlog1p, "tanh": vtanh}
-    loop = numba.njit(error_model="numpy", fastmath={"contract"})
-    return {**{f"v{k}": f for k, f in vmath.items()}, **{f"v{k}_array": loop(_over(f)) for k, f in vmath.items()},
-            "tanh_parts": tanh_parts, "pick": pick, "erfcneg": erfcneg, "at": at, "jit": jit, "stream": stream,
-            "fence": fence}
+# ----------------------------------------------------------------------------- vectorisable math
 
 
 VMATH = ("exp", "expneg", "expm1", "log1p", "tanh")
@@ -417,15 +142,8 @@ def vmath_array(name: str, x: np.ndarray) -> np.ndarray:
     if name == "expneg" and (x > 0).any():
         raise InvalidValueError("expneg takes arguments ≤ 0 only")
     out = np.empty_like(x)
-    _primitives()[f"v{name}_array"](x, out)
+    _vmath().ARRAYS[name](x, out)
     return out
-
-
-def _over(f: Callable) -> Callable:
-    def apply(x, out):
-        for i in range(x.size):
-            out[i] = f(x[i])
-    return apply
 
 
 # ----------------------------------------------------------------------------- local pieces
@@ -456,8 +174,8 @@ def _branchless(e: sp.Expr) -> sp.Expr:
 def pair(act: Activation, dtype: str) -> Callable:
     """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype (see the module docstring)."""
 
-    prim = _primitives()
-    vexp, vexpneg, jit = prim["vexp"], prim["vexpneg"], prim["jit"]
+    vm = _vmath()
+    vexp, vexpneg, jit = vm.vexp, vm.vexpneg, vm.jit
     ft = np.dtype(dtype).type
     one, four = ft(1), ft(4)
     kind = local(act).kind
@@ -469,7 +187,7 @@ def pair(act: Activation, dtype: str) -> Callable:
             return (s if zv >= 0 else es), es * s
         return jit(logistic)
     if kind == "tanh":
-        tanh_parts = prim["tanh_parts"]
+        tanh_parts = vm.tanh_parts
 
         def tanh(zv):
             t, e, r = tanh_parts(abs(zv))
@@ -478,9 +196,8 @@ def pair(act: Activation, dtype: str) -> Callable:
     if kind == "identity":
         return jit(lambda zv: (zv, one))
     phi, dphi = (_branchless(_floats(e)) for e in evaluation_forms(act))
-    f = sp.lambdify(z, (phi, dphi), modules=[{"exp": vexp, "expm1": prim["vexpm1"], "log1p": prim["vlog1p"],
-                                              "tanh": prim["vtanh"], "erfcneg": prim["erfcneg"], "pick": prim["pick"]},
-                                             "math"], cse=True)
+    f = sp.lambdify(z, (phi, dphi), modules=[{"exp": vexp, "expm1": vm.vexpm1, "log1p": vm.vlog1p, "tanh": vm.vtanh,
+                                              "erfcneg": vm.erfcneg, "pick": vm.pick}, "math"], cse=True)
     return jit(f)
 
 
@@ -500,27 +217,24 @@ def _loss_form(chain: Chain) -> tuple[sp.Expr, bool]:
 
 @lru_cache(maxsize=None)
 def _dloss(form: sp.Expr, logit: bool) -> Callable:
-    prim = _primitives()
-    mods = [{"exp": prim["vexp"], "expm1": prim["vexpm1"], "log1p": prim["vlog1p"], "tanh": prim["vtanh"],
-             "erfcneg": prim["erfcneg"], "pick": prim["pick"]}, "math"]
-    return prim["jit"](sp.lambdify((z if logit else _hN, y_sym), _branchless(_floats(form)), modules=mods, cse=True))
+    vm = _vmath()
+    mods = [{"exp": vm.vexp, "expm1": vm.vexpm1, "log1p": vm.vlog1p, "tanh": vm.vtanh, "erfcneg": vm.erfcneg,
+             "pick": vm.pick}, "math"]
+    return vm.jit(sp.lambdify((z if logit else _hN, y_sym), _branchless(_floats(form)), modules=mods, cse=True))
 
 
 # ----------------------------------------------------------------------------- the kernel
 
 
-@lru_cache(maxsize=None)
-def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
-    """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
+def _layer_loops(act: Activation, dtype: str) -> tuple[Callable, ...]:
+    """The loops the kernel runs over one block, each its own vectorised function (not inlined): forward
+    (one layer), nonfinite (a row of inputs) and backward (one layer)."""
     numba = _numba()
-    # not inlined: each layer loop is its own vectorised function
     local_jit = numba.njit(error_model="numpy", fastmath={"contract"})
     fpair = pair(act, dtype)
-    at, stream, fence = (_primitives()[k] for k in ("at", "stream", "fence"))
-    dl = _dloss(*loss)
-    logit = loss[1]
+    at = _vmath().at
     ft = np.dtype(dtype).type
-    zero, one = ft(0), ft(1)
+    zero = ft(0)
     check_local = local(act).kind == "generic"  # the logistic and tanh forms stay finite for every finite z
     positive = not check_local  # φ' > 0 everywhere (logistic, tanh, identity): a 0 is an underflow (z = 1000)
 
@@ -562,6 +276,19 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
                 (aw == zero) & (a != zero) & (at(w, j) != zero) & (not residual))
         return bad, under
 
+    return forward, nonfinite, backward
+
+
+def _loss_loops(loss: tuple[sp.Expr, bool], dtype: str) -> tuple[Callable, Callable]:
+    """The loss step over one block, as :func:`_layer_loops`: loss (δ_N = ∂L/∂h_N) and loss_logit
+    (∂L/∂z_N with φ'_N ← 1)."""
+    numba = _numba()
+    local_jit = numba.njit(error_model="numpy", fastmath={"contract"})
+    at = _vmath().at
+    dl = _dloss(*loss)
+    ft = np.dtype(dtype).type
+    zero, one = ft(0), ft(1)
+
     # The loss step flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at
     @local_jit
     def loss(hN, yv, delta, c):
@@ -584,6 +311,19 @@ def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable
             bad |= dj - dj != zero
             under |= dj == zero
         return bad, under
+
+    return loss, loss_logit
+
+
+@lru_cache(maxsize=None)
+def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
+    """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
+    numba = _numba()
+    logit = loss[1]
+    forward, nonfinite, backward = _layer_loops(act, dtype)
+    loss, loss_logit = _loss_loops(loss, dtype)
+    vm = _vmath()
+    stream, fence = vm.stream, vm.fence
 
     @numba.njit(parallel=True, error_model="numpy", fastmath={"contract"})
     def kernel(x, yv, W, B, residual, G, bad, under, S):
@@ -780,5 +520,4 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
 
 
 __all__ = ["BLOCK_BYTES", "SCRATCH_KEPT", "UnsupportedError", "VECTORISED", "VMATH", "available", "block_size",
-           "gradients", "gradients_and_bad", "is_compiled", "pair", "refuse", "refused", "scalar_calls",
-           "supports", "vmath_array", "warm"]
+           "gradients", "is_compiled", "scalar_calls", "supports", "vmath_array", "warm"]

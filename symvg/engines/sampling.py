@@ -28,7 +28,8 @@ import numpy as np
 
 from symvg.symbolic.chain import Chain
 from symvg.errors import InvalidValueError
-from symvg.engines.numeric import check_dtype, choose_engine, estimate_bytes, gradients
+from symvg.engines.numeric import choose_engine, estimate_bytes, gradients
+from symvg.engines.plan import check_dtype
 
 Init = Union[str, tuple[float, float]]
 INITS = ("gaussian", "xavier", "he")

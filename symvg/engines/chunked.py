@@ -1,0 +1,326 @@
+"""The chunked engine: the structured chain rule in NumPy (or CuPy) on cache-sized chunks of samples.
+
+    forward   z_k = w_k·h_{k-1} + b_k,  h_k = φ_k(z_k) (+ h_{k-1} if residual),  keep h_k and φ'_k
+    backward  δ_N = ∂L/∂h_N;  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};
+              δ_{k-1} = a_k·w_k  (residual: δ_k + a_k·w_k)
+
+Two threads take chunks in turn (NumPy releases the GIL), every operation writing into a buffer it owns
+(``out=``); with CuPy one elementwise kernel per layer takes all samples at once. It takes every chain,
+also in the log domain, and is the engine the fused one is tested against. What the floats cannot hold is
+found here and reported (:func:`run`): ``OverflowReport``, ``DomainError`` and ``UnderflowReport``.
+Internal to the engines package: :func:`symvg.engines.numeric.gradients` routes to it.
+
+>>> from symvg.engines.plan import plan, prepare
+>>> from symvg.symbolic.chain import Chain
+>>> c = Chain(2, "relu")
+>>> run(plan(c), np, prepare(c, 2.0, 0.0, [0.5, 3.0]), np.dtype("float64"), False, CHUNK_BYTES, 1).tolist()
+[[36.0], [6.0]]
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from symvg.engines.kernels import Local, _flags, elementwise_source, exact_local, fp_guard, layer_kernel, loss_source
+from symvg.engines.plan import Inputs, Plan
+from symvg.engines.reference import reference
+from symvg.errors import DomainError, OverflowReport, UnderflowReport
+
+CHUNK_BYTES = 128 * 1024
+"""Bytes per chunk buffer (16K float64 or 32K float32 samples): big enough that the ~1 µs cost of a
+NumPy call is amortised, small enough that a chunk's working set stays in cache (measured on 2 cores:
+4K-sample chunks are 1.3-1.6× slower, 64K no faster; see benchmarks/README.md)."""
+THREADS = min(2, os.cpu_count() or 1)
+
+
+def _cupy_layer(loc: Local, residual: bool) -> Callable:
+    import cupy
+
+    src = elementwise_source(loc.activation, residual)
+    return cupy.ElementwiseKernel(src.in_params, src.out_params, src.operation, src.name, preamble=src.preamble)
+
+
+def _cupy_loss(p: Plan) -> Callable:
+    import cupy
+
+    src = loss_source(p.chain.activations[-1], p.chain.loss)
+    return cupy.ElementwiseKernel(src.in_params, src.out_params, src.operation, src.name, preamble=src.preamble)
+
+
+def _start(p: Plan, xp: Any, inp: Inputs, sl: slice, H: Any, D: Any, d: Any, cuda: bool = False) -> None:
+    """δ_N into ``d``. Where the loss is taken through the logit, ``d`` ← ∂L/∂z_N and φ'_N ← 1 instead, so
+    the backward pass that follows is the same for every loss; z_N is recomputed from h_{N-1}, w_N, b_N
+    as the forward pass computed it."""
+    n = p.chain.depth
+    if p.dz is None:
+        d[...] = p.dloss(H[-1], inp.y[sl])
+        return
+    w = inp.W[n - 1] if inp.shared_w else inp.W[n - 1, sl]
+    b = inp.B[n - 1] if inp.shared_b else inp.B[n - 1, sl]
+    if cuda:
+        _cupy_loss(p)(H[n - 1], w, b, inp.y[sl], d)
+    else:
+        d[...] = p.dz(H[n - 1] * w + b, inp.y[sl])
+    D[n - 1] = 1
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+class _Buffers:
+    """One thread's scratch: h_0..h_N and φ'_1..φ'_N for one chunk, plus four work vectors."""
+
+    def __init__(self, n: int, size: int, dtype: np.dtype, xp: Any) -> None:
+        self.H = xp.empty((n + 1, size), dtype=dtype)
+        self.D = xp.empty((n, size), dtype=dtype)
+        self.work = xp.empty((4, size), dtype=dtype)
+
+
+def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int,
+             cuda: bool = False, fold: bool = False) -> None:
+    # fold=True stores w_{k+1}·φ'_k instead of φ'_k (k < N) while w_{k+1} is in cache, so the
+    # backward pass is two operations per layer and reads per-sample weights only once.
+    H, D, t = buf.H[:, :c], buf.D[:, :c], buf.work[0, :c]
+    H[0] = inp.x[sl]
+    for k in range(1, p.chain.depth + 1):
+        w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
+        b = inp.B[k - 1] if inp.shared_b else inp.B[k - 1, sl]
+        if cuda:  # one CUDA kernel per layer does z, φ, φ' (and the skip)
+            kernels[k - 1](H[k - 1], w, b, H[k], D[k - 1])
+            if p.locals[k - 1].kind == "generic":
+                _repair_device(p, xp, k, H, D, w, b)
+            continue
+        xp.multiply(H[k - 1], w, out=t)
+        xp.add(t, b, out=t)
+        kernels[k - 1](t, H[k], D[k - 1])
+        if p.chain.residual:
+            xp.add(H[k], H[k - 1], out=H[k])
+        if fold and k > 1:
+            xp.multiply(D[k - 2], w, out=D[k - 2])
+
+
+def _repair_device(p: Plan, xp: Any, k: int, H: Any, D: Any, w: Any, b: Any) -> None:
+    """Layer k's entries where the printed formula overflowed (φ or φ' not finite), redone exactly on the
+    host: the device version of :func:`symvg.engines.kernels.layer_kernel`'s repair. One reduction per layer."""
+    hp, hk, dk = H[k - 1], H[k], D[k - 1]
+    phi = hk - hp if p.chain.residual else hk
+    bad = ~(xp.isfinite(phi) & xp.isfinite(dk))
+    if not bool(bad.any()):
+        return
+    idx = xp.flatnonzero(bad)
+    zk = hp[idx] * (w if xp.ndim(w) == 0 else w[idx]) + (b if xp.ndim(b) == 0 else b[idx])
+    host = zk.get() if hasattr(zk, "get") else np.asarray(zk)
+    h_exact, d_exact = (xp.asarray(v) for v in exact_local(p.chain.activations[k - 1], host))
+    hk[idx] = hp[idx] + h_exact if p.chain.residual else h_exact
+    dk[idx] = d_exact
+
+
+def _backward(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G: Any, folded: bool) -> None:
+    H, D, (d, a) = buf.H[:, :c], buf.D[:, :c], buf.work[:2, :c]
+    _start(p, xp, inp, sl, H, D, d, cuda=xp is not np)
+    for k in range(p.chain.depth, 0, -1):  # chain rule: one local factor at a time
+        w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
+        if p.chain.residual:
+            xp.multiply(d, D[k - 1], out=a)          # a_k = δ_k·φ'_k
+            xp.multiply(a, H[k - 1], out=G[k - 1, sl])
+            xp.multiply(a, w, out=a)
+            xp.add(d, a, out=d)                      # δ_{k-1} = δ_k·(1 + w_k·φ'_k)
+        elif not folded:
+            xp.multiply(d, D[k - 1], out=d)
+            xp.multiply(d, H[k - 1], out=G[k - 1, sl])
+            xp.multiply(d, w, out=d)
+        else:  # D was folded (see _forward): d holds a_k = δ_k·φ'_k from the second layer down
+            if k == p.chain.depth:
+                xp.multiply(d, D[k - 1], out=d)
+            xp.multiply(d, H[k - 1], out=G[k - 1, sl])
+            if k > 1:
+                xp.multiply(d, D[k - 2], out=d)      # a_{k-1} = a_k·w_k·φ'_{k-1}
+
+
+def _log_abs_sign(xp: Any, v: Any, out: Any, sign: Any) -> None:
+    xp.sign(v, out=sign)
+    xp.abs(v, out=out)
+    xp.log(out, out=out)
+
+
+def _backward_log(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G: Any, S: Any) -> None:
+    # Same walk as _backward, in (log|·|, sign): products become sums, so nothing underflows.
+    H, D, (d, s, t, u) = buf.H[:, :c], buf.D[:, :c], buf.work[:, :c]
+    _start(p, xp, inp, sl, H, D, t, cuda=xp is not np)
+    _log_abs_sign(xp, t, d, s)
+    for k in range(p.chain.depth, 0, -1):
+        w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
+        _log_abs_sign(xp, D[k - 1], t, u)
+        xp.add(d, t, out=t)                          # log|a_k| = log|δ_k| + log|φ'_k|
+        xp.multiply(s, u, out=u)
+        _log_abs_sign(xp, H[k - 1], G[k - 1, sl], S[k - 1, sl])
+        xp.add(G[k - 1, sl], t, out=G[k - 1, sl])
+        xp.multiply(S[k - 1, sl], u, out=S[k - 1, sl])
+        if p.chain.residual:                         # δ_{k-1} = δ_k·(1 + w_k·φ'_k)
+            f = 1 + w * D[k - 1]
+            xp.add(d, xp.log(xp.abs(f)), out=d)
+            xp.multiply(s, xp.sign(f), out=s)
+        else:                                        # δ_{k-1} = a_k·w_k
+            xp.add(t, xp.log(xp.abs(w)), out=d)
+            xp.multiply(u, xp.sign(w), out=s)
+
+
+def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, threads: int,
+         out: Any = None, allow_underflow: bool = True) -> Any:
+    n, m = p.chain.depth, inp.samples
+    G = xp.empty((n, m), dtype=dtype) if out is None else out
+    S = xp.empty((n, m), dtype=dtype) if log else None
+    if xp is np:
+        kernels = [layer_kernel(loc, np) for loc in p.locals]
+    else:
+        kernels = [_cupy_layer(loc, p.chain.residual) for loc in p.locals]
+        chunk, threads = max(m, 1), 1  # the GPU takes all samples at once
+    fold = not (log or p.chain.residual or xp is not np)
+    starts = list(range(0, m, chunk))
+    threads = max(1, min(threads, len(starts)))
+
+    # Chunks are handed out on demand, not split in advance: a thread that the OS slows down (another
+    # program on the core) then takes fewer chunks instead of holding everyone up.
+    ticket = itertools.count()
+
+    def chunks() -> Iterator[int]:
+        for i in iter(ticket.__next__, None):  # next() on a count is atomic under the GIL
+            if i >= len(starts):
+                return
+            yield starts[i]
+
+    nonfinite: list[slice] = []  # chunks holding inf or NaN (and whether something overflowed in them) ...
+    overflowed: list[bool] = []
+    low: list[slice] = []  # ... and chunks where something underflowed
+
+    def work(_: int) -> None:
+        buf = _Buffers(n, min(chunk, m), dtype, xp)
+        with fp_guard():
+            for s0 in chunks():
+                sl = slice(s0, min(s0 + chunk, m))
+                c = sl.stop - sl.start
+                _flags.underflow = _flags.overflowed = False
+                _forward(p, kernels, xp, inp, sl, buf, c, cuda=xp is not np, fold=fold)
+                if log:
+                    _backward_log(p, xp, inp, sl, buf, c, G, S)
+                else:
+                    _backward(p, xp, inp, sl, buf, c, G, folded=fold)
+                if _flags.underflow or xp is not np:  # CuPy raises no flags: its zeros are looked at below
+                    low.append(sl)
+                if not _finite_enough(xp, G[:, sl], log):
+                    nonfinite.append(sl)
+                    overflowed.append(bool(getattr(_flags, "overflowed", False)))
+
+    if threads == 1:
+        work(0)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, range(threads)))
+    if nonfinite:
+        _report_nonfinite(xp, G, sorted(nonfinite, key=lambda sl: sl.start), log, dtype, any(overflowed))
+    if low and not allow_underflow:
+        check_underflow(p, xp, inp, G, low, dtype, log)
+    return (G, S) if log else G
+
+
+def _finite_enough(xp: Any, g: Any, log: bool) -> bool:
+    """No inf or NaN in g (in the log domain: no NaN or +inf; -inf is log 0). One read, no temporaries: a
+    sum is finite only if every term is (a finite sum that overflows gets the elementwise check)."""
+    with np.errstate(all="ignore"):
+        total = float(g.sum())
+        if log:
+            return total == -np.inf or (np.isfinite(total) or not bool(xp.any(xp.isnan(g) | (g == np.inf))))
+        return np.isfinite(total) or bool(xp.all(xp.isfinite(g)))
+
+
+def _layers_text(rows: Any) -> str:
+    ks = [int(k) + 1 for k in rows]
+    return ", ".join(map(str, ks[:8])) + (", …" if len(ks) > 8 else "")
+
+
+def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.dtype, overflowed: bool) -> None:
+    """OverflowReport where a gradient (or, in the log domain, log|g|) is infinite, or is NaN after an overflow
+    (inf − inf, 0·inf); else DomainError for NaN."""
+    cols = xp.concatenate([xp.arange(sl.start, sl.stop) for sl in where])
+    g = G[:, cols]
+    inf = (g == np.inf) if log else xp.isinf(g)
+    nan = xp.isnan(g)
+    if bool(inf.any()) or overflowed:
+        inf = inf | nan
+        rows = xp.flatnonzero(inf.any(axis=1))
+        count = int(inf.sum())
+        hint = ("" if log else "; log=True carries log|g| where only the backward products overflow, not the "
+                "forward pass")
+        raise OverflowReport(f"dL/dw_k overflows {dtype.name} (|g| beyond {np.finfo(dtype).max:.3g}) for {count} "
+                             f"value(s) in layer(s) {_layers_text(rows)}{hint}",
+                             tuple(int(k) + 1 for k in rows), count)
+    rows = xp.flatnonzero(nan.any(axis=1))
+    count = int(nan.sum())
+    raise DomainError(f"dL/dw_k is not a real number (NaN) for {count} value(s) in layer(s) {_layers_text(rows)}: "
+                      "an activation or the loss was evaluated outside its domain (log or sqrt of a negative "
+                      "number, BCE of a prediction that is not in (0, 1))", tuple(int(k) + 1 for k in rows), count)
+
+
+UNDERFLOW_PROBES = 32
+"""Samples checked with mpmath when an underflow left zeros the log domain sees as zeros too (a local factor,
+φ' or ∂L/∂z_N, underflowed itself: BCE at z_N = -800)."""
+
+
+def _exact_zeros(p: Plan, sub: Inputs, zero: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """(the entries of the ``zero`` mask whose exact value is not 0, largest log10|g| of those), for up to
+    :data:`UNDERFLOW_PROBES` samples, by :func:`symvg.engines.reference.reference` at 30 digits."""
+    import mpmath
+
+    lost = np.zeros(zero.shape, dtype=bool)
+    cols = np.flatnonzero(zero.any(axis=0))[:UNDERFLOW_PROBES]
+    if cols.size == 0:
+        return lost, None
+    r = reference(p.chain, sub.x[cols], sub.y[cols], sub.W if sub.shared_w else sub.W[:, cols],
+                  sub.B if sub.shared_b else sub.B[:, cols], dps=30)
+    nonzero = np.vectorize(lambda v: bool(v != 0 and mpmath.isfinite(v)), otypes=[bool])(r)
+    lost[:, cols] = zero[:, cols] & nonzero
+    if not lost.any():
+        return lost, None
+    return lost, float(max(mpmath.log10(abs(v)) for v in r[lost[:, cols]]))
+
+
+def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], dtype: np.dtype,
+                     log: bool = False) -> None:
+    """UnderflowReport if a gradient is 0 (log domain: log|g| = -inf) where it is not. Only the samples
+    (columns) of ``where`` holding a 0 are looked at, so a ReLU chain's true zeros cost one comparison: a
+    direct 0 the log domain finds finite is an underflow of the products; one it finds 0 too (a local factor,
+    φ' or ∂L/∂z_N, underflowed itself) is checked with mpmath (:data:`UNDERFLOW_PROBES` samples)."""
+    cols = xp.concatenate([xp.arange(sl.start, sl.stop) for sl in where])
+    zero = G[:, cols] == (-np.inf if log else 0)
+    keep = xp.any(zero, axis=0)
+    cols, zero = cols[keep], zero[:, keep]
+    if cols.size == 0:
+        return
+    sub = Inputs(inp.x[cols], inp.y[cols], inp.W if inp.shared_w else inp.W[:, cols],
+                 inp.B if inp.shared_b else inp.B[:, cols], int(cols.size))
+    lost, top = xp.zeros(zero.shape, dtype=bool), None
+    if not log:
+        lg, _ = run(p, xp, sub, dtype, True, CHUNK_BYTES // dtype.itemsize, 1)
+        lost = zero & xp.isfinite(lg)
+        top = float(lg[lost].max()) / math.log(10) if bool(lost.any()) else None
+        zero = zero & (lg == -np.inf)
+    if top is None and xp is np:
+        lost, top = _exact_zeros(p, sub, zero)
+    if top is None:
+        return
+    rows = xp.flatnonzero(lost.any(axis=1))
+    count = int(lost.sum())
+    hint = ("a local factor (φ' or the loss's ∂L/∂z_N) is below the dtype's range, so the log domain loses it too"
+            if log else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
+    raise UnderflowReport(f"dL/dw_k underflows {dtype.name} to 0 for {count} value(s) in layer(s) "
+                          f"{_layers_text(rows)} (the largest is 10^{top:.1f}): {hint}",
+                          tuple(int(k) + 1 for k in rows), count, top)
+
+
+__all__ = ["CHUNK_BYTES", "THREADS", "UNDERFLOW_PROBES"]

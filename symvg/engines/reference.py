@@ -1,0 +1,105 @@
+"""The oracle: every dL/dw_k with mpmath, sample by sample, by the textbook chain rule.
+
+Independent of the engines it checks: it reads the inputs through :func:`symvg.engines.plan.prepare`
+and each activation's φ, φ' as mpmath functions (:func:`symvg.engines.kernels.mpmath_forms`), never the
+engines' kernels, their overflow-safe rewrites or their loss-through-the-logit start. For tests and
+for confirming an underflow; slow.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import sympy as sp
+
+from symvg.engines.kernels import mpmath_forms
+from symvg.engines.plan import prepare
+from symvg.symbolic.chain import Chain, y as y_sym
+
+
+def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dps: int = 50) -> np.ndarray:
+    """All dL/dw_k with mpmath at ``dps`` digits, sample by sample: an (N, M) object array of mpf.
+
+    The inputs are taken as the exact binary values of the given floats. The chain rule is the textbook
+    one, ∂L/∂h_N·φ'_N·…, with no rewriting: it is the oracle the engines' forms are tested against. For
+    BCE, whose ∂L/∂h_N = (h − y)/(h(1 − h)) needs 1 − h_N to more digits than ``dps`` once h_N saturates
+    (1 − σ(800) ≈ 1e-348), each sample is recomputed with more digits until two precisions agree to
+    ``dps`` − 5 digits (up to 20000 extra digits; NaN where they never do). For tests; slow.
+
+    >>> from symvg.symbolic.chain import Chain
+    >>> r = reference(Chain(1, "sigmoid"), 0.0, 0.0, [1.0], [0.0])
+    >>> str(r[0, 0])       # 2·σ(0)·σ'(0)·x = 0 at x = 0
+    '0.0'
+    >>> r = reference(Chain(1, "sigmoid", loss="bce"), 1.0, 0.0, [800.0], [0.0])
+    >>> str(r[0, 0])       # (σ(800) − y)·x, with σ(800) = 1 − 1e-348
+    '1.0'
+    """
+    import mpmath
+
+    inp = prepare(chain, x, y, weights, biases)
+    acts = [mpmath_forms(a) for a in chain.activations]
+    dl = sp.lambdify((chain.h(chain.depth), y_sym), chain.dloss(), "mpmath")
+    n, m = chain.depth, inp.samples
+    out = np.empty((n, m), dtype=object)
+    for i in range(m):
+        W = [mpmath.mpf(float(v)) for v in (inp.W if inp.shared_w else inp.W[:, i])]
+        B = [mpmath.mpf(float(v)) for v in (inp.B if inp.shared_b else inp.B[:, i])]
+        xi, yi = mpmath.mpf(float(inp.x[i])), mpmath.mpf(float(inp.y[i]))
+        with mpmath.workdps(dps):
+            col = _reference_column(chain, acts, dl, xi, yi, W, B)
+        if chain.loss == "bce":
+            col = _more_digits(chain, acts, dl, xi, yi, W, B, col, dps)
+        out[:, i] = col
+    return out
+
+
+def _reference_column(chain: Chain, acts: list, dl: Callable, x: Any, y: Any, W: list, B: list) -> list:
+    import mpmath
+
+    n = chain.depth
+    hs, ds = [x], []
+    for k in range(n):
+        zk = W[k] * hs[-1] + B[k]
+        phi, dphi = acts[k]
+        hk = mpmath.mpf(phi(zk))
+        hs.append(hs[-1] + hk if chain.residual else hk)
+        ds.append(mpmath.mpf(dphi(zk)))
+    try:
+        d = dl(hs[-1], y)
+    except ZeroDivisionError:  # bce with h_N = 1 (or 0) at this precision: inf, which asks for more digits
+        d = mpmath.inf
+    col = [mpmath.mpf(0)] * n
+    for k in range(n, 0, -1):
+        a = d * ds[k - 1]
+        col[k - 1] = a * hs[k - 1]
+        d = d + a * W[k - 1] if chain.residual else a * W[k - 1]
+    return col
+
+
+def _agree(a: list, b: list, digits: int) -> bool:
+    import mpmath
+
+    def same(u: Any, v: Any) -> bool:
+        if mpmath.isnan(u) or mpmath.isnan(v):
+            return bool(mpmath.isnan(u) and mpmath.isnan(v))  # undefined at every precision
+        if mpmath.isinf(u) or mpmath.isinf(v):
+            return False  # 1 − h_N rounded to 0: more digits needed
+        return u == v or abs(u - v) <= abs(v) * mpmath.mpf(10) ** (-digits)
+    return all(same(u, v) for u, v in zip(a, b))
+
+
+def _more_digits(chain: Chain, acts: list, dl: Callable, x: Any, y: Any, W: list, B: list, col: list,
+                 dps: int) -> list:
+    import mpmath
+
+    for extra in (20, 60, 200, 600, 2000, 6000, 20000):
+        with mpmath.workdps(dps + extra):
+            finer = _reference_column(chain, acts, dl, x, y, W, B)
+        if _agree(col, finer, dps - 5):
+            return finer
+        col = finer
+    return [mpmath.nan] * len(col)  # no two precisions agree: no value to claim
+
+
+__all__ = ["reference"]
