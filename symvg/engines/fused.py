@@ -37,10 +37,12 @@ b makes z so), or in φ, φ' of a generic formula (softplus' = e^z/(1+e^z) at z 
 no separate pass to be checked: a flagged block's inputs are checked (and refused if not finite), and
 otherwise it is redone by the NumPy engine, which repairs overflowing formulas exactly and reports what
 the floats cannot hold. A block where a product of nonzero numbers (or the loss step) gave 0 is listed apart,
-for ``symvg.engines.numeric`` to tell an underflow from a true 0.
+for the registry's fused entry (:mod:`symvg.engines.registry`) to tell an underflow from a true 0.
 
 One kernel is compiled per (activation, loss, dtype), whatever the depth, in 4-5 s on first use
 (:func:`warm`; ``symvg.engines.numeric.compile`` calls it), and runs on every core unless told otherwise.
+Whether it compiled, or why not, is the registry's fused entry's to remember (its ``KernelCache``);
+this module keeps no routing state.
 
 >>> import numpy as np
 >>> from symvg.symbolic.chain import Chain
@@ -449,7 +451,7 @@ def gradients(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.n
               threads: int | None = None, block: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """All dL/dw_k, (N, M), from contiguous x, y (M,) and W, B of shape (N, 1) (shared) or (N, M).
 
-    Shapes are :func:`symvg.engines.numeric.prepare`'s job; this takes its arrays as they are. Blocks holding a
+    Shapes are :func:`symvg.engines.plan.prepare`'s job; this takes its arrays as they are. Blocks holding a
     NaN or inf (in an input, or in φ or φ' where a formula overflowed) are returned in ``G`` as computed
     and listed by :func:`gradients_and_bad`. ``out``: a C-contiguous, writable (N, M) array of the
     inputs' dtype to write into (and return).

@@ -61,8 +61,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from symvg.engines import fused, registry
 from symvg.engines.chunked import CHUNK_BYTES, THREADS
 from symvg.engines.plan import BACKENDS, array_module, check_dtype, check_out, plan, prepare

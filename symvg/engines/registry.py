@@ -189,14 +189,13 @@ class Fused:
             return failed
         if request.engine == "fused":  # asked for by name: what compiling costs is the caller's choice
             return None
-        act = chain.activations[0]
-        if calls := fused.scalar_calls(act):
-            return (f"{act.name} calls {', '.join(sorted(calls))} one element at a time in the kernel (not "
-                    "vectorised), where NumPy's engine is as fast")
-        work = chain.depth * request.samples
+        act, work = chain.activations[0], chain.depth * request.samples
         if not request.ahead and work < FUSED_MIN_WORK and not self.kernels.compiled(chain, dt):
             return (f"its {dt.name} kernel for {act.name} is not compiled yet, and N·M = {work} numbers do not "
                     f"repay compiling it (seconds; from FUSED_MIN_WORK = {FUSED_MIN_WORK} they do)")
+        if calls := fused.scalar_calls(act):  # asked last: the first time, it derives the local forms
+            return (f"{act.name} calls {', '.join(sorted(calls))} one element at a time in the kernel (not "
+                    "vectorised), where NumPy's engine is as fast")
         return None
 
     def run(self, request: Request) -> np.ndarray:
