@@ -83,21 +83,21 @@ def test_fused_refusals_say_why(entries, monkeypatch):
 def test_the_kernel_cache_steers_auto(entries):
     if not fused.available():
         pytest.skip("numba is not installed")
-    c32, c64 = (Request(Chain(4, "tanh"), dtype=np.dtype(d), samples=1) for d in ("float32", "float64"))
+    c32, c64 = (Request(Chain(4, "relu"), dtype=np.dtype(d), samples=1) for d in ("float32", "float64"))
     assert route(c32).engine.name == "chunked"
     assert entries.kernels.attempt(c32.chain, c32.dtype, lambda: "ran") == "ran"  # a kernel ran: compiled
-    assert entries.kernels.compiled(Chain(9, "tanh"), "float32")  # any depth: the kernel is depth-free
+    assert entries.kernels.compiled(Chain(9, "relu"), "float32")  # any depth: the kernel is depth-free
     assert route(c32).engine.name == "fused" and route(c64).engine.name == "chunked"  # per dtype
 
     def broken():
-        raise fused.UnsupportedError("the fused engine cannot compile tanh: numba said no")
+        raise fused.UnsupportedError("the fused engine cannot compile relu: numba said no")
     with pytest.raises(fused.UnsupportedError):
         entries.kernels.attempt(c64.chain, c64.dtype, broken)
-    r = route(Request(Chain(4, "tanh"), samples=10**12))  # no work is large enough to try it again
+    r = route(Request(Chain(4, "relu"), samples=10**12))  # no work is large enough to try it again
     assert r.engine.name == "chunked" and dict(r.refusals)["fused"].endswith("numba said no")
     with pytest.raises(InvalidValueError, match="engine 'fused' does not take this request: .*numba said no"):
-        route(Request(Chain(4, "tanh"), engine="fused"))
-    assert registry.FUSED.kernels is not entries.kernels and not registry.FUSED.kernels.failure(Chain(4, "tanh"))
+        route(Request(Chain(4, "relu"), engine="fused"))
+    assert registry.FUSED.kernels is not entries.kernels and not registry.FUSED.kernels.failure(Chain(4, "relu"))
 
 
 def test_evaluate_reports_the_engine_that_ran(entries, monkeypatch):
