@@ -8,7 +8,9 @@ Two threads take chunks in turn (NumPy releases the GIL), every operation writin
 (``out=``); with CuPy one elementwise kernel per layer takes all samples at once. It takes every chain,
 also in the log domain, and is the engine the fused one is tested against. What the floats cannot hold is
 found here and reported (:func:`run`): ``OverflowReport``, ``DomainError`` and ``UnderflowReport``.
-Internal to the engines package: :func:`symvg.engines.numeric.gradients` routes to it.
+Internal to the engines package: two entries of :mod:`symvg.engines.registry` run it (``chunked`` on
+NumPy, and on CuPy where the whole-chain kernel refuses a chain), reached through
+:func:`symvg.engines.numeric.gradients`.
 
 >>> from symvg.engines.plan import plan, prepare
 >>> from symvg.symbolic.chain import Chain

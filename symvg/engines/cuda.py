@@ -56,8 +56,7 @@ import sympy as sp
 from symvg.engines import kernels
 from symvg.engines.chunked import CHUNK_BYTES, run
 from symvg.engines.kernels import elementwise_source, math_macros_preamble
-from symvg.engines.numeric import array_module, gradients
-from symvg.engines.plan import Inputs, check_dtype, check_finite_inputs, check_out, plan, prepare
+from symvg.engines.plan import Inputs, array_module, check_dtype, check_finite_inputs, check_out, plan, prepare
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import Chain, y as y_sym
 
@@ -376,25 +375,38 @@ def gradients_cuda(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = Non
     """:func:`symvg.engines.numeric.gradients` with ``backend="cupy"``, in one kernel launch (plus the status read).
 
     Inputs and ``out`` as there. Chains the kernel refuses (:func:`refusal`) go to the per-layer path.
+    ``numeric.gradients(..., backend="cupy")`` routes here too (:mod:`symvg.engines.registry`): this is
+    the direct entry, for benchmarks and tests of the kernel itself.
     """
-    if refusal(chain) is not None:
-        return gradients(chain, x, y, weights, biases, backend="cupy", dtype=dtype, log=log, out=out,
-                         allow_underflow=allow_underflow)
     cp = array_module("cupy")
     dt = check_dtype(dtype)
     inp = prepare(chain, x, y, weights, biases, cp, dt, check_finite=False)
-    n, m = chain.depth, inp.samples
     if out is not None:
-        check_out(out, inp, (n, m), dt, cp, bool(log))
-    G = cp.empty((n, m), dtype=dt) if out is None else out
-    S = cp.empty((n, m), dtype=dt) if log else None
+        check_out(out, inp, (chain.depth, inp.samples), dt, cp, bool(log))
+    if refusal(chain) is not None:
+        check_finite_inputs(inp, cp)
+        return run(plan(chain), cp, inp, dt, bool(log), CHUNK_BYTES // dt.itemsize, 1, out,
+                   allow_underflow=allow_underflow)
+    return launch(chain, inp, dt, log=bool(log), out=out, allow_underflow=allow_underflow)
+
+
+def launch(chain: Chain, inp: Inputs, dtype: np.dtype, *, log: bool = False, out: Any = None,
+           allow_underflow: bool = False) -> Any:
+    """The whole-chain kernel on inputs already validated (:func:`symvg.engines.plan.prepare` with CuPy,
+    ``out`` by :func:`symvg.engines.plan.check_out`) for a chain :func:`refusal` accepts: one launch, the
+    status read, flagged samples redone (:func:`finish`)."""
+    import cupy as cp
+
+    n, m = chain.depth, inp.samples
+    G = cp.empty((n, m), dtype=dtype) if out is None else out
+    S = cp.empty((n, m), dtype=dtype) if log else None
     flags, status = cp.empty(m, dtype=cp.uint8), cp.zeros(1, dtype=cp.uint32)
-    key, layers = kernel_key(chain, dt, bool(log))
+    key, layers = kernel_key(chain, dtype, bool(log))
     if m:
         args = launch_args(n, inp, _device_layers(layers, cp.cuda.Device().id), G, S, flags, status)
         blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
         _compiled(key)((blocks,), (THREADS_PER_BLOCK,), args)
-    return finish(chain, inp, G, S, flags, status, dtype=dt, allow_underflow=allow_underflow)
+    return finish(chain, inp, G, S, flags, status, dtype=dtype, allow_underflow=allow_underflow)
 
 
 __all__ = ["CHECKPOINTS", "ChainSource", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "SEG", "chain_source", "gradients_cuda",

@@ -37,10 +37,12 @@ b makes z so), or in φ, φ' of a generic formula (softplus' = e^z/(1+e^z) at z 
 no separate pass to be checked: a flagged block's inputs are checked (and refused if not finite), and
 otherwise it is redone by the NumPy engine, which repairs overflowing formulas exactly and reports what
 the floats cannot hold. A block where a product of nonzero numbers (or the loss step) gave 0 is listed apart,
-for ``symvg.engines.numeric`` to tell an underflow from a true 0.
+for the registry's fused entry (:mod:`symvg.engines.registry`) to tell an underflow from a true 0.
 
 One kernel is compiled per (activation, loss, dtype), whatever the depth, in 4-5 s on first use
 (:func:`warm`; ``symvg.engines.numeric.compile`` calls it), and runs on every core unless told otherwise.
+Whether it compiled, or why not, is the registry's fused entry's to remember (its ``KernelCache``);
+this module keeps no routing state.
 
 >>> import numpy as np
 >>> from symvg.symbolic.chain import Chain
@@ -406,33 +408,14 @@ def _kept_scratch(chunks: int, rows: int, block: int, dtype: str) -> np.ndarray:
     return np.empty((chunks, rows, block), dtype=dtype)
 
 
-_warm: set[tuple] = set()
-
-
 def _key(chain: Chain, dtype: Any) -> tuple:
     return chain.activations[0], _loss_form(chain), np.dtype(dtype).name
 
 
-def is_compiled(chain: Chain, dtype: Any = "float64") -> bool:
-    """Whether this process already compiled the kernel ``chain`` needs (activation, loss, dtype)."""
-    return supports(chain) and _key(chain, dtype) in _warm
-
-
-_refused: set[tuple] = set()
-
-
-def refuse(chain: Chain, dtype: Any = "float64") -> None:
-    """Note that this chain's kernel does not compile, so ``engine="auto"`` stops trying it."""
-    _refused.add(_key(chain, dtype))
-
-
-def refused(chain: Chain, dtype: Any = "float64") -> bool:
-    """Whether :func:`refuse` was called for this chain's kernel."""
-    return supports(chain) and _key(chain, dtype) in _refused
-
-
 def warm(chain: Chain, dtype: Any = "float64") -> None:
-    """Compile the kernel for ``chain`` now (4-5 s, once per process), by running it on one sample."""
+    """Compile the kernel for ``chain`` now (4-5 s, once per process), by running it on one sample.
+    :func:`symvg.engines.numeric.compile` calls it through the registry, whose fused entry notes the
+    outcome (:class:`symvg.engines.registry.KernelCache`)."""
     one = np.ones(1, dtype=dtype)
     gradients(chain, one, one, np.ones((chain.depth, 1), dtype=dtype), np.zeros((chain.depth, 1), dtype=dtype))
 
@@ -468,11 +451,16 @@ def gradients(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray, B: np.n
               threads: int | None = None, block: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """All dL/dw_k, (N, M), from contiguous x, y (M,) and W, B of shape (N, 1) (shared) or (N, M).
 
-    Shapes are :func:`symvg.engines.numeric.prepare`'s job; this takes its arrays as they are. Blocks holding a
+    Shapes are :func:`symvg.engines.plan.prepare`'s job; this takes its arrays as they are. Blocks holding a
     NaN or inf (in an input, or in φ or φ' where a formula overflowed) are returned in ``G`` as computed
     and listed by :func:`gradients_and_bad`. ``out``: a C-contiguous, writable (N, M) array of the
     inputs' dtype to write into (and return).
     """
+    if out is not None:
+        n, m, dtype = chain.depth, x.shape[0], np.result_type(x, W)
+        if not (isinstance(out, np.ndarray) and out.shape == (n, m) and out.dtype == dtype
+                and out.flags.c_contiguous and out.flags.writeable):
+            raise InvalidValueError(f"out must be a C-contiguous, writable ({n}, {m}) array of {dtype.name}")
     G, _, _ = gradients_and_bad(chain, x, y, W, B, threads=threads, block=block, out=out)
     return G
 
@@ -481,7 +469,10 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
                       threads: int | None = None, block: int | None = None,
                       out: np.ndarray | None = None) -> tuple[np.ndarray, list[slice], list[slice]]:
     """:func:`gradients`, plus the sample ranges that met a NaN or inf (to be checked and redone), and those
-    where a product of nonzero numbers underflowed to 0 (to be checked if underflow is to be reported)."""
+    where a product of nonzero numbers underflowed to 0 (to be checked if underflow is to be reported).
+
+    ``out`` is taken as given: its caller (:func:`gradients`, or :func:`symvg.engines.plan.check_out` before
+    the registry's fused entry) checked it."""
     numba = _numba()
     if not supports(chain):
         raise BackendUnavailableError("the fused engine takes chains with one activation in every layer")
@@ -491,13 +482,7 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     n, m = chain.depth, x.shape[0]
     if block is None:  # no larger than the samples need: scratch is (2N + 4) rows of a block per thread
         block = min(block_size(n, dtype.itemsize), max(128, 1 << max(0, m - 1).bit_length()))
-    if out is None:
-        G = np.empty((n, m), dtype=dtype)
-    elif not (isinstance(out, np.ndarray) and out.shape == (n, m) and out.dtype == dtype
-              and out.flags.c_contiguous and out.flags.writeable):
-        raise InvalidValueError(f"out must be a C-contiguous, writable ({n}, {m}) array of {dtype.name}")
-    else:
-        G = out
+    G = np.empty((n, m), dtype=dtype) if out is None else out  # checked by the caller
     nblocks = (m + block - 1) // block
     bad, under = np.zeros(nblocks, dtype=np.bool_), np.zeros(nblocks, dtype=np.bool_)
     with _launch:
@@ -514,10 +499,9 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
                                    "(engine='chunked' evaluates it)") from None
         finally:
             numba.set_num_threads(before)
-    _warm.add(key)
     ranges = [[slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(f)] for f in (bad, under & ~bad)]
     return G, ranges[0], ranges[1]
 
 
 __all__ = ["BLOCK_BYTES", "SCRATCH_KEPT", "UnsupportedError", "VECTORISED", "VMATH", "available", "block_size",
-           "gradients", "is_compiled", "scalar_calls", "supports", "vmath_array", "warm"]
+           "gradients", "scalar_calls", "supports", "vmath_array", "warm"]

@@ -8,8 +8,9 @@ rule that :mod:`symvg.symbolic.derive` writes down, never through the nested clo
     forward   z_k = w_k·h_{k-1} + b_k,  h_k = φ_k(z_k) (+ h_{k-1} if residual),  keep h_k and φ'_k
     backward  δ_N = ∂L/∂h_N;  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k  (residual: δ_k + a_k·w_k)
 
-so all N gradients cost one forward and one backward pass. This module is the API and the routing; two
-CPU engines run it:
+so all N gradients cost one forward and one backward pass. This module is the API: it validates the
+arguments once (inputs, dtype, ``out=``) into a :class:`~symvg.engines.registry.Request`, and
+:mod:`symvg.engines.registry` picks the engine, one entry each:
 
 * ``fused`` (:mod:`symvg.engines.fused`, needs numba: ``pip install symvg[fast]``): one compiled kernel, blocks of
   samples carried through every layer in cache, a vectorised ``exp``, all cores. 2.5-4× faster than
@@ -18,12 +19,16 @@ CPU engines run it:
 * ``chunked`` (:mod:`symvg.engines.chunked`): NumPy on cache-sized chunks, two threads taking chunks in turn (NumPy releases the GIL),
   every operation writing into a buffer it owns (``out=``); sigmoid needs one ``exp`` per layer and sample.
   Takes everything, and is the reference the fused engine is tested against.
+* ``cuda`` (:mod:`symvg.engines.cuda`, ``backend="cupy"``): one CUDA kernel for the whole chain; chains
+  deeper than it keeps go to ``chunked`` on CuPy (one kernel per layer and direction).
 
-``engine="auto"`` (the default) picks ``fused`` when numba is installed, the chain qualifies, and its kernel
-is compiled already (:func:`compile` does that) or the work is large enough to repay compiling it
-(:data:`FUSED_MIN_WORK`); else ``chunked``. Activations whose formulas call a function the kernel cannot
-vectorise (erf for GELU, log) stay on ``chunked``, which is as fast or faster for them
-(:func:`symvg.engines.fused.scalar_calls`). ``backend="cupy"`` runs one fused CUDA kernel per layer.
+``engine="auto"`` (the default) takes the first entry that accepts the request: ``fused`` when numba is
+installed, the chain qualifies, and its kernel is compiled already (:func:`compile` does that) or the
+work is large enough to repay compiling it (:data:`symvg.engines.registry.FUSED_MIN_WORK`); else
+``chunked``. Activations whose formulas call a function the kernel cannot vectorise (erf for GELU, log)
+stay on ``chunked``, which is as fast or faster for them (:func:`symvg.engines.fused.scalar_calls`). An
+engine named by ``engine=`` runs or says why not. :func:`evaluate` also reports which engine ran, and why
+those before it declined.
 
 >>> import numpy as np
 >>> from symvg.symbolic.chain import Chain
@@ -56,58 +61,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from symvg.engines import fused
-from symvg.engines.chunked import CHUNK_BYTES, THREADS, check_underflow, run
-from symvg.engines.kernels import fp_guard
-from symvg.engines.plan import Inputs, Plan, check_dtype, check_finite_inputs, check_out, plan, prepare
-from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValueError
+from symvg.engines import fused, registry
+from symvg.engines.chunked import CHUNK_BYTES, THREADS
+from symvg.engines.plan import BACKENDS, array_module, check_dtype, check_out, plan, prepare
+from symvg.engines.registry import ENGINES, Evaluation, Request
+from symvg.errors import InvalidChainError, InvalidValueError
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import Derivation
-
-BACKENDS = ("numpy", "cupy")
-ENGINES = ("auto", "fused", "chunked")
-FUSED_MIN_WORK = 1 << 30
-"""N·M from which ``engine="auto"`` compiles the fused kernel on the spot. Compiling costs 4-5 s once per
-activation, loss and dtype; the fused engine saves ~2 ns per number over the chunked one (N = 20,
-sigmoid, benchmarks/README.md), so one call repays it only from ~10⁹ numbers. Below that, ``auto`` uses
-the fused engine once it is compiled: by :func:`compile`, an earlier call, or ``engine="fused"``."""
-
-
-# ----------------------------------------------------------------------------- backends and inputs
-
-
-def array_module(backend: str) -> Any:
-    """``numpy``, or ``cupy`` imported lazily with a usable GPU; else BackendUnavailableError.
-
-    >>> array_module("numpy").__name__
-    'numpy'
-    >>> array_module("jax")
-    Traceback (most recent call last):
-    symvg.errors.InvalidValueError: backend must be one of numpy, cupy, got 'jax'
-    """
-    if backend not in BACKENDS:
-        raise InvalidValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "numpy":
-        return np
-    try:
-        import cupy
-    except ImportError:
-        raise BackendUnavailableError("backend 'cupy' needs CuPy: pip install symvg[gpu]") from None
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            raise BackendUnavailableError("backend 'cupy': CuPy is installed but no CUDA device was found")
-    except cupy.cuda.runtime.CUDARuntimeError as e:
-        raise BackendUnavailableError(f"backend 'cupy': no usable CUDA device ({e})") from None
-    return cupy
 
 
 def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bool = False,
                   engine: str = "auto", dtype: Any = "float64") -> str:
-    """Which engine :func:`gradients` runs: ``fused``, ``chunked`` or (backend ``cupy``) ``cuda``.
+    """Which engine :func:`gradients` runs for ``samples`` samples: ``fused``, ``chunked`` or ``cuda``
+    (:func:`symvg.engines.registry.route`; nothing is validated but the engine, nothing run).
 
-    ``engine="fused"`` is refused with the reason when it cannot run; ``"auto"`` falls back quietly.
+    An engine named by ``engine=`` is refused with the reason when it cannot run; ``"auto"`` passes on.
 
     >>> choose_engine(Chain(3, ["relu", "tanh", "relu"]), 10**9)   # mixed activations: NumPy's
     'chunked'
@@ -115,51 +83,31 @@ def choose_engine(chain: Chain, samples: int, *, backend: str = "numpy", log: bo
     'cuda'
     >>> choose_engine(Chain(2, "relu"), 1, engine="fused", log=True)
     Traceback (most recent call last):
-    symvg.errors.InvalidValueError: engine 'fused' is the CPU kernel for direct gradients: not with backend 'cupy' or log=True (use engine='chunked' or 'auto')
+    symvg.errors.InvalidValueError: engine 'fused' does not take this request: it computes direct gradients, not the log domain (log=True); engine='auto' picks one that does
     """
+    if backend not in BACKENDS:
+        raise InvalidValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    req = Request(chain, backend, check_dtype(dtype), bool(log), samples, engine)
+    return registry.route(req).engine.name
+
+
+def _request(chain: Chain, x: Any, y: Any, weights: Any, biases: Any, backend: str, dtype: Any, log: bool,
+             engine: str, chunk: int | None, threads: int | None, out: Any, allow_underflow: bool) -> Request:
+    """Every argument checked, once: the one place :func:`gradients` and :func:`evaluate` validate."""
+    xp = array_module(backend)
+    dt = check_dtype(dtype)
     if engine not in ENGINES:
         raise InvalidValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "fused":
-        if backend != "numpy" or log:
-            raise InvalidValueError("engine 'fused' is the CPU kernel for direct gradients: not with backend "
-                                    "'cupy' or log=True (use engine='chunked' or 'auto')")
-        if not fused.available():
-            raise BackendUnavailableError("engine 'fused' needs numba: pip install symvg[fast]")
-        if not fused.supports(chain):
-            raise InvalidValueError("engine 'fused' takes chains with one activation in every layer; "
-                                    f"this one has {len(set(chain.activations))} (use engine='chunked' or 'auto')")
-        return "fused"
-    if backend != "numpy":
-        return "cuda"
-    if engine == "auto" and not log and fused.supports(chain) and not fused.refused(chain, dtype) and (
-            chain.depth * samples >= FUSED_MIN_WORK or fused.is_compiled(chain, dtype)) and (
-            not fused.scalar_calls(chain.activations[0])):
-        return "fused"
-    return "chunked"
-
-
-def _run_fused(p: Plan, inp: Inputs, dtype: np.dtype, chunk: int, threads: int | None,
-               out: np.ndarray | None = None, allow_underflow: bool = True) -> np.ndarray:
-    # The kernel is compiled for C-contiguous writable arrays, W and B always (N, ·): anything else
-    # (a broadcast scalar, a read-only array) is copied rather than compiled for again.
-    def as2d(a: np.ndarray) -> np.ndarray:  # shared (N,) → (N, 1): one kernel shape for both
-        return np.require(a[:, None] if a.ndim == 1 else a, requirements="CW")
-
-    x, y = np.require(inp.x, requirements="CW"), np.require(inp.y, requirements="CW")
-    W, B = as2d(inp.W), as2d(inp.B)
-    G, bad, low = fused.gradients_and_bad(p.chain, x, y, W, B, threads=threads, out=out)
-    subs = [Inputs(x[sl], y[sl], inp.W if inp.shared_w else inp.W[:, sl], inp.B if inp.shared_b else inp.B[:, sl],
-                   sl.stop - sl.start) for sl in bad]
-    for sub in subs:  # something was not finite in these blocks: an input (refused here) ...
-        check_finite_inputs(sub)
-    # ... or a local formula that overflowed: the chunked engine repairs it exactly, or reports what the
-    # floats cannot hold (overflow, NaN, underflow)
-    for sl, sub in zip(bad, subs):
-        G[:, sl] = run(p, np, sub, dtype, False, chunk, 1, allow_underflow=allow_underflow)
-    if low and not allow_underflow:
-        with fp_guard():
-            check_underflow(p, np, inp, G, low, dtype)
-    return G
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InvalidValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+        raise InvalidValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    plan(chain)  # a Chain, and its local forms derived
+    inp = prepare(chain, x, y, weights, biases, xp, dt, check_finite=False)  # the engine checks NaN/inf
+    if out is not None:
+        check_out(out, inp, (chain.depth, inp.samples), dt, xp, bool(log))
+    return Request(chain, backend, dt, bool(log), inp.samples, engine, inp, out, threads, chunk,
+                   bool(allow_underflow))
 
 
 # ----------------------------------------------------------------------------- public API
@@ -202,27 +150,24 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
     Traceback (most recent call last):
     symvg.errors.OverflowReport: dL/dw_k overflows float64 (|g| beyond 1.8e+308) for 3 value(s) in layer(s) 1, 2, 3; log=True carries log|g| where only the backward products overflow, not the forward pass
     """
-    xp = array_module(backend)
-    dt = check_dtype(dtype)
-    chunk = CHUNK_BYTES // dt.itemsize if chunk is None else chunk
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise InvalidValueError(f"threads must be an integer >= 1, got {threads!r}")
-    if not isinstance(chunk, int) or chunk < 1:
-        raise InvalidValueError(f"chunk must be an integer >= 1, got {chunk!r}")
-    p = plan(chain)
-    inp = prepare(chain, x, y, weights, biases, xp, dt, check_finite=False)
-    if out is not None:
-        check_out(out, inp, (chain.depth, inp.samples), dt, xp, bool(log))
-    if choose_engine(chain, inp.samples, backend=backend, log=bool(log), engine=engine, dtype=dt) == "fused":
-        try:  # checks for NaN and inf as it goes
-            return _run_fused(p, inp, dt, chunk, threads, out, allow_underflow=bool(allow_underflow))
-        except fused.UnsupportedError:
-            if engine == "fused":
-                raise
-            fused.refuse(chain, dt)  # auto: remember, and let NumPy evaluate it from now on
-    check_finite_inputs(inp, xp)
-    return run(p, xp, inp, dt, bool(log), chunk, THREADS if threads is None else threads, out,
-                allow_underflow=bool(allow_underflow))
+    return evaluate(chain, x, y, weights, biases, backend=backend, dtype=dtype, log=log, engine=engine, chunk=chunk,
+                    threads=threads, out=out, allow_underflow=allow_underflow).gradients
+
+
+def evaluate(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *, backend: str = "numpy",
+             dtype: Any = "float64", log: bool = False, engine: str = "auto", chunk: int | None = None,
+             threads: int | None = None, out: Any = None, allow_underflow: bool = False) -> Evaluation:
+    """:func:`gradients`, with the engine that computed them: an :class:`~symvg.engines.registry.Evaluation`
+    (``gradients``, ``engine``, ``backend``, and ``refusals``: why each engine asked before it declined).
+
+    >>> ev = evaluate(Chain(2, ["relu", "tanh"]), 1.0, 0.0, [0.5, 3.0])
+    >>> ev.engine, ev.backend, ev.gradients.shape
+    ('chunked', 'numpy', (2, 1))
+    >>> ev.refusals
+    (('fused', 'it takes chains with one activation in every layer; this one has 2'),)
+    """
+    req = _request(chain, x, y, weights, biases, backend, dtype, log, engine, chunk, threads, out, allow_underflow)
+    return registry.evaluate(req)
 
 
 @dataclass(frozen=True)
@@ -251,8 +196,9 @@ def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "fl
     """A callable ``f(x, y, weights, biases)``: (N, M) gradients for a Chain, dL/dw_k (M,) for a Derivation.
 
     The symbolic work (proving the local forms, lambdify with cse) happens here, once, and so does the
-    fused engine's numba compilation when it applies (numba installed, one activation, not ``log``,
-    ``engine`` not ``chunked``).
+    fused engine's numba compilation where the registry routes the chain to it (numba installed, one
+    activation the kernel vectorises or ``engine="fused"``, not ``log``): the same lookup as :func:`gradients`,
+    for work yet to come.
 
     >>> from symvg.symbolic.chain import Chain
     >>> from symvg.symbolic.derive import derive
@@ -268,16 +214,15 @@ def compile(target: Chain | Derivation, backend: str = "numpy", dtype: Any = "fl
         raise InvalidChainError(f"compile needs a Chain or a Derivation, got {type(target).__name__}")
     array_module(backend)  # fail now, not at the first call
     dt = check_dtype(dtype)
-    choose_engine(chain, 0, backend=backend, log=bool(log), engine=engine, dtype=dt)
     plan(chain)
-    if engine != "chunked" and backend == "numpy" and not log and fused.supports(chain) and (
-            engine == "fused" or not fused.scalar_calls(chain.activations[0])):
-        try:
-            fused.warm(chain, dt)  # the one-off numba compilation happens here, not in the first call
-        except fused.UnsupportedError:
-            if engine == "fused":
-                raise
-            fused.refuse(chain, dt)
+    # the one lookup gradients() makes, for work that is to come: the entry it picks does its one-off work
+    # (the fused engine's numba compilation) here, not in the first call
+    req = Request(chain, backend, dt, bool(log), 0, engine, ahead=True)
+    try:
+        registry.route(req).engine.warm(req)
+    except fused.UnsupportedError:
+        if engine == "fused":
+            raise  # with auto, the failure is noted (registry.KernelCache) and the calls go to NumPy
     return Compiled(chain, wrt, backend, dt.name, bool(log), engine)
 
 
@@ -296,5 +241,5 @@ def estimate_bytes(depth: int, samples: int, dtype: Any = "float64", per_sample:
     return out + threads * (2 * depth + 5) * min(chunk, max(samples, 1)) * item
 
 
-__all__ = ["BACKENDS", "Compiled", "ENGINES", "FUSED_MIN_WORK", "array_module", "choose_engine", "compile",
-           "estimate_bytes", "gradients"]
+__all__ = ["BACKENDS", "Compiled", "ENGINES", "Evaluation", "array_module", "choose_engine", "compile",
+           "estimate_bytes", "evaluate", "gradients"]

@@ -1,8 +1,9 @@
 """What every engine takes: the inputs, validated and broadcast, and a chain's plan (its local pieces).
 
 The engines (:mod:`symvg.engines.numeric`, :mod:`symvg.engines.chunked`, :mod:`symvg.engines.cuda`) and the
-reference (:mod:`symvg.engines.reference`) read their arguments through :func:`prepare`, so a shape, a
-dtype or a NaN is refused in one place with one wording. Internal to the engines package: the public
+reference (:mod:`symvg.engines.reference`) read their arguments through :func:`prepare` (and ``out=``
+through :func:`check_out`, the backend through :func:`array_module`), so a shape, a dtype, a NaN or an
+unusable backend is refused in one place with one wording. Internal to the engines package: the public
 entry is :func:`symvg.engines.numeric.gradients`.
 
 >>> from symvg.symbolic.chain import Chain
@@ -21,10 +22,36 @@ import numpy as np
 import sympy as sp
 
 from symvg.engines.kernels import Local, local, loss_lambdified
-from symvg.errors import InvalidChainError, InvalidValueError
+from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValueError
 from symvg.symbolic.chain import Chain, y as y_sym
 
 DTYPES = ("float64", "float32")
+BACKENDS = ("numpy", "cupy")
+
+
+def array_module(backend: str) -> Any:
+    """``numpy``, or ``cupy`` imported lazily with a usable GPU; else BackendUnavailableError.
+
+    >>> array_module("numpy").__name__
+    'numpy'
+    >>> array_module("jax")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: backend must be one of numpy, cupy, got 'jax'
+    """
+    if backend not in BACKENDS:
+        raise InvalidValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "numpy":
+        return np
+    try:
+        import cupy
+    except ImportError:
+        raise BackendUnavailableError("backend 'cupy' needs CuPy: pip install symvg[gpu]") from None
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise BackendUnavailableError("backend 'cupy': CuPy is installed but no CUDA device was found")
+    except cupy.cuda.runtime.CUDARuntimeError as e:
+        raise BackendUnavailableError(f"backend 'cupy': no usable CUDA device ({e})") from None
+    return cupy
 
 
 def check_dtype(dtype: Any) -> np.dtype:
@@ -159,4 +186,4 @@ def plan(chain: Chain) -> Plan:
     return Plan(chain, locs, dl, loss_lambdified(chain.activations[-1], chain.loss, chain.residual))
 
 
-__all__ = ["DTYPES", "check_dtype"]
+__all__ = ["BACKENDS", "DTYPES", "array_module", "check_dtype"]
