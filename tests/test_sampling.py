@@ -15,12 +15,21 @@ from symvg.engines.numeric import gradients
 from symvg.engines.sampling import check_memory, init_params, sample
 
 
+def _draws(chain, seed, sizes):
+    """The gradients of every chunk, drawn independently of sampling.py in its documented order, side by side."""
+    parts = []
+    for i, size in enumerate(sizes):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
+        W, B = rng.standard_normal((chain.depth, size)), rng.standard_normal((chain.depth, size))
+        x, y = rng.standard_normal(size), rng.standard_normal(size)
+        parts.append(gradients(chain, x, y, W, B, engine="chunked", allow_underflow=True))
+    return np.concatenate(parts, axis=1)
+
+
 def test_stats_match_a_direct_computation():
-    s = sample(Chain(6, "tanh"), samples=3000, seed=4, tol=1e-3)
-    rng = np.random.default_rng(4)  # the same draws, in the documented order
-    W, B = rng.standard_normal((6, 3000)), rng.standard_normal((6, 3000))
-    x, y = rng.standard_normal(3000), rng.standard_normal(3000)
-    g = np.abs(gradients(Chain(6, "tanh"), x, y, W, B))
+    s = sample(Chain(6, "tanh"), samples=3000, seed=4, tol=1e-3, engine="chunked")
+    assert s.chunk == 3000 and s.quantile_resolution is None  # one chunk: exact quantiles
+    g = np.abs(_draws(Chain(6, "tanh"), 4, [3000]))
     for L in s.layers:
         row = g[L.k - 1]
         assert L.median_abs == pytest.approx(np.median(row), rel=1e-12)
@@ -28,6 +37,53 @@ def test_stats_match_a_direct_computation():
         assert L.q05 == pytest.approx(np.quantile(row, 0.05), rel=1e-12)
         assert L.frac_below_tol == pytest.approx(np.mean(row < 1e-3))
         assert L.q05 <= L.q25 <= L.median_abs <= L.q75 <= L.q95
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_streamed_statistics_match_all_at_once_on_the_same_draws(log):
+    # 4 chunks of 700 (the last 400): counts exact, means to rounding, quantiles within the stated resolution
+    chain = Chain(5, "sigmoid")
+    s = sample(chain, samples=2500, seed=7, tol=1e-3, engine="chunked", chunk=700, log=log)
+    g = np.abs(_draws(chain, 7, [700, 700, 700, 400]))
+    res = s.quantile_resolution
+    assert s.chunk == 700 and 0 < res < 1e-3  # 16384 bins over a window of a few decades
+    for L in s.layers:
+        row = g[L.k - 1]
+        assert L.frac_below_tol == np.count_nonzero(row < 1e-3) / 2500 and L.zeros == 0
+        v = np.log10(row) if log else row
+        assert L.mean_abs == pytest.approx(v.mean(), rel=1e-13)
+        for got, q in zip((L.q05, L.q25, L.median_abs, L.q75, L.q95), (0.05, 0.25, 0.5, 0.75, 0.95)):
+            want = np.quantile(v, q)
+            if log:
+                assert abs(got - want) <= res * (1 + 1e-9)
+            else:
+                assert abs(got / want - 1) <= 10 ** res - 1 + 1e-12
+
+
+def test_streamed_zeros_are_exact_and_quantiles_among_them_are_zero():
+    # ReLU: 3/4 of depth-2 networks pass no gradient to layer 1, so its q05..q25..median are exactly 0
+    chain = Chain(2, "relu")
+    s = sample(chain, samples=3000, seed=1, engine="chunked", chunk=1000)
+    g = np.abs(_draws(chain, 1, [1000] * 3))
+    for L in s.layers:
+        row = g[L.k - 1]
+        assert L.zeros == np.count_nonzero(row == 0)
+        assert (L.subnormal, L.mean_abs) == (0, pytest.approx(row.mean(), rel=1e-13))
+        for got, q in zip((L.q05, L.median_abs, L.q95), (0.05, 0.5, 0.95)):
+            want = np.quantile(row, q)
+            if want == 0:
+                assert got == 0
+            else:
+                assert abs(got / want - 1) <= 10 ** s.quantile_resolution - 1 + 1e-12
+
+
+def test_streamed_run_is_reproducible_and_chunk_sized_by_depth_not_samples():
+    from symvg.engines.sampling import chunk_samples
+
+    a = sample(Chain(3, "tanh"), samples=2000, seed=3, engine="chunked", chunk=500)
+    assert a == sample(Chain(3, "tanh"), samples=2000, seed=3, engine="chunked", chunk=500)
+    assert chunk_samples(20, 10**6) == chunk_samples(20, 10**8) == (32 << 20) // (20 * 8)
+    assert chunk_samples(20, 10**6, "float32") == 2 * chunk_samples(20, 10**6)
 
 
 def test_seed_reproducible_and_shared_weights():
@@ -141,7 +197,7 @@ def test_cli_underflow_points_to_log_domain():
     (["--layers", "0"], "--layers"),
     (["--layers", "3", "--init", "uniform"], "--init"),
     (["--layers", "3", "--activation", "sigmod"], "unknown activation"),
-    (["--layers", "3", "--samples", "10000000000"], "needs about"),
+    (["--layers", "3", "--samples", "10000000000"], "bounded time"),
     (["--layers", "3", "--dtype", "float16"], "--dtype"),
 ])
 def test_cli_bad_input_one_line_exit_2(args, needle):
