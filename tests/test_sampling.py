@@ -128,6 +128,28 @@ def test_log_domain_json_names_log10_statistics_and_validates():
         jsonschema.validate(renamed, schema)
 
 
+def test_streamed_cli_states_its_resolution_text_and_json():
+    import jsonschema
+    from pathlib import Path
+
+    schema = json.loads((Path(symvg.views.__file__).parent / "schemas" / "eval.schema.json").read_text())
+    args = ["--layers", "3", "--samples", "3000", "--chunk", "1000", "--engine", "chunked"]
+    for extra in ([], ["--log-domain"]):
+        d = _eval_json(*args, *extra)
+        jsonschema.validate(d, schema)
+        assert d["quantiles"] == "histogram" and d["chunk"] == 1000 and 0 < d["quantile_resolution"] < 1e-3
+        assert "3 chunks of 1000 samples" in d["quantile_note"]
+    one = _eval_json("--layers", "3", "--samples", "300")
+    jsonschema.validate(one, schema)
+    assert (one["quantiles"], one["quantile_resolution"], one["chunk"]) == ("exact", None, 300)
+    assert "quantile_note" not in one
+    with pytest.raises(jsonschema.ValidationError):  # a histogram run must say how far off it may be
+        jsonschema.validate(dict(d, quantile_resolution=None), schema)
+    r = CliRunner().invoke(symvg.cli.cli, ["eval", *args])
+    assert r.exit_code == 0 and "note: quantiles from per-layer histograms of log10|g|" in r.stdout
+    assert "% of |g|" in r.stdout
+
+
 def test_relu_chain_zeros_are_explained_as_dead_paths():
     # Each unit of a zero-mean width-1 ReLU chain is on with probability 1/2: 2^-N of networks pass a gradient.
     for n in (2, 4):
@@ -245,3 +267,29 @@ def test_cli_eval_saturated_bce_is_a_table_of_numbers():
     r = _run("eval", "-n", "3", "-m", "200", "--loss", "bce", "--init", "40,1")
     assert r.exit_code == 0, r.output
     assert "nan" not in r.output and "inf" not in r.output
+
+
+def test_reductions_on_cupy_equal_numpy_on_the_same_gradients():
+    """The array-module code on the device: same counts and extremes, means to rounding, same histograms."""
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no CUDA device")
+    from symvg.engines import streaming as S
+
+    g = np.abs(_draws(Chain(4, "relu"), 2, [1500]))
+    res = {}
+    for xp in (np, cupy):
+        acc = S.accumulate(S.new(xp, 4), xp, xp.asarray(g), None, 1e-3, np.finfo(np.float64).tiny)
+        lo, width = S.windows(acc, xp)
+        counts = S.histogram(xp, xp.asarray(g), None, lo, width, 256)[0]
+        res[xp.__name__] = [S.to_host(a) for a in (acc["zeros"], acc["below"], acc["min"], acc["max"], counts,
+                                                    S.mean(acc), S.exact_quantiles(xp, xp.asarray(g), None, (0.5,)))]
+    for a, b in zip(res["numpy"][:5], res["cupy"][:5]):
+        assert (a == b).all()
+    np.testing.assert_allclose(res["cupy"][5], res["numpy"][5], rtol=1e-13)
+    np.testing.assert_allclose(res["cupy"][6], res["numpy"][6], rtol=1e-15)
+    s = sample(Chain(4, "tanh"), samples=3000, seed=0, backend="cupy", chunk=1000)  # drawn on the device
+    assert s.engine == "cuda" and all(L.q05 <= L.median_abs <= L.q95 for L in s.layers)

@@ -1,4 +1,5 @@
-"""``symvg eval``: gradient magnitudes of random networks, every layer at once (see :mod:`symvg.engines.sampling`)."""
+"""``symvg eval``: gradient magnitudes of random networks, every layer at once, streamed in chunks so memory does not
+grow with --samples (see :mod:`symvg.engines.sampling`)."""
 
 from __future__ import annotations
 
@@ -101,6 +102,8 @@ def render_text(s: GradientStats, dead: DeadPaths | None = None) -> str:
         lines += ["", f"note: {sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype} (layers "
                   f"{', '.join(map(str, ks[:8]))}{', …' if len(ks) > 8 else ''}): they underflowed (or a ReLU was "
                   "off); rerun with --log-domain to see their magnitudes."]
+    if s.resolution_note():
+        lines += ["", f"note: {s.resolution_note()}."]
     if dead is not None:
         lines += ["", f"note: {dead.sentence()}"]
     return "\n".join(lines)
@@ -124,10 +127,13 @@ def render_text(s: GradientStats, dead: DeadPaths | None = None) -> str:
 @click.option("--tol", type=TolType(), default=1e-8, show_default=True,
               help="Report the fraction of |g| below this.")
 @click.option("--log-domain", is_flag=True, help="Accumulate log|g| so deep chains do not underflow to 0.")
+@click.option("--chunk", type=click.IntRange(1), default=None,
+              help="Samples per chunk (default: 32 MB of gradients, at least 1024). More samples than one chunk: "
+                   "quantiles from histograms, to a stated resolution. The seed's draws depend on it.")
 @format_option("text", "json")
 @output_option
 def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, backend, dtype, engine, seed, tol,
-             log_domain, fmt, output):
+             log_domain, chunk, fmt, output):
     """Sample random networks and report |dL/dw_k| for every layer k.
 
     \b
@@ -140,7 +146,7 @@ def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, 
     chain = Chain(layers, activation, loss=loss, residual=residual)
     check_constants(chain.activations)
     stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=tol,
-                   shared_weights=shared_weights, log=log_domain, engine=engine)
+                   shared_weights=shared_weights, log=log_domain, engine=engine, chunk=chunk)
     dead = dead_paths(chain, init, stats)
     emit(to_json(json_data(stats, dead)) if fmt == "json" else render_text(stats, dead), output)
 
@@ -152,6 +158,8 @@ def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
         data["underflowed_layers"] = list(s.underflowed)
         data["note"] = (f"{sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype}: they underflowed "
                         "(or a ReLU was off); rerun with --log-domain to see their magnitudes")
+    if s.resolution_note():
+        data["quantile_note"] = s.resolution_note()
     if dead is not None:
         data["dead_paths"] = dead.as_dict()
     return data

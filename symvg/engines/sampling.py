@@ -29,7 +29,8 @@ import numpy as np
 from symvg.symbolic.chain import Chain
 from symvg.errors import InvalidValueError
 from symvg.engines import streaming as S
-from symvg.engines.numeric import array_module, choose_engine, compile, estimate_bytes, gradients
+from symvg.engines import numeric
+from symvg.engines.numeric import array_module, choose_engine, estimate_bytes, gradients
 from symvg.engines.plan import check_dtype
 from symvg.exact import count
 
@@ -77,6 +78,21 @@ class GradientStats:
     def scale(self) -> str:
         return "log10" if self.log else "linear"
 
+    def resolution_note(self) -> str | None:
+        """How far the quantiles may be from the exact ones, or None where they are exact (one chunk).
+
+        >>> s = sample(Chain(2, "tanh"), samples=3000, seed=0, chunk=1000, engine="chunked")
+        >>> s.resolution_note().startswith("quantiles from per-layer histograms of log10|g| (3 chunks of 1000")
+        True
+        """
+        r = self.quantile_resolution
+        if r is None:
+            return None
+        err = f"± {r:.2g} in log10|g|" if self.log else f"± {100 * (10 ** r - 1):.2g} % of |g|"
+        return (f"quantiles from per-layer histograms of log10|g| ({-(-self.samples // self.chunk)} chunks of "
+                f"{self.chunk} samples): within {err} (half a bin, {r:.2g} decades); counts and extremes are "
+                "exact, means to rounding")
+
     @property
     def underflowed(self) -> tuple[int, ...]:
         """Layers with exact zeros in a direct (not log-domain) run."""
@@ -92,6 +108,7 @@ class GradientStats:
         """
         d = asdict(self)
         d["scale"] = self.scale
+        d["quantiles"] = "exact" if self.quantile_resolution is None else "histogram"
         names = LOG_NAMES if self.log else {}
         # JSON has no ±inf: a statistic that is not finite (log10 of 0) is null
         d["layers"] = [{names.get(k, k): (None if isinstance(v, float) and not np.isfinite(v) else v)
@@ -184,8 +201,9 @@ def check_work(depth: int, samples: int, backend: str = "numpy") -> None:
     """
     cap = MAX_WORK.get(backend, MAX_WORK["numpy"])
     if depth * samples > cap:
-        raise InvalidValueError(f"this run evaluates {depth} × {samples} = {depth * samples:.3g} gradients, more "
-                                f"than the {cap:.0e} a {backend} run takes in bounded time; lower --samples or --layers")
+        raise InvalidValueError(f"this run evaluates {depth} × {samples} = {depth * samples:.3g} gradients, "
+                                f"more than the {cap:.0e} a {backend} run takes in bounded time; "
+                                "lower --samples or --layers")
 
 
 def chunk_generator(seed: int | None, i: int) -> np.random.SeedSequence:
@@ -261,7 +279,7 @@ def _prepare_engine(chain: Chain, samples: int, backend: str, log: bool, engine:
     """Compile the fused kernel first when the whole run's work repays it: each chunk alone is too small
     for ``auto`` to compile it, but it takes a compiled kernel (see FUSED_MIN_WORK)."""
     if engine == "auto" and choose_engine(chain, samples, backend=backend, log=log, engine=engine, dtype=dt) == "fused":
-        compile(chain, backend, dt, log, engine)
+        numeric.compile(chain, backend, dt, log, engine)
 
 
 def run_bytes(depth: int, chunk: int, dtype: Any, log: bool, shared_weights: bool, one_chunk: bool) -> int:
