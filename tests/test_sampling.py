@@ -293,3 +293,24 @@ def test_reductions_on_cupy_equal_numpy_on_the_same_gradients():
     np.testing.assert_allclose(res["cupy"][6], res["numpy"][6], rtol=1e-15)
     s = sample(Chain(4, "tanh"), samples=3000, seed=0, backend="cupy", chunk=1000)  # drawn on the device
     assert s.engine == "cuda" and all(L.q05 <= L.median_abs <= L.q95 for L in s.layers)
+
+
+def test_histogram_flags_order_statistics_outside_its_window_and_exact_windows_bound_the_error():
+    from symvg.engines import streaming as S
+
+    qs = (0.05, 0.25, 0.5, 0.75, 0.95)
+    g = 10.0 ** np.random.default_rng(0).uniform(-30, 0, size=(2, 5000))
+    g[1, :100] = 0  # 2 % zeros: counted, and below every quantile asked for
+    acc = S.accumulate(S.new(np, 2), np, g, None, 1e-8, np.finfo(np.float64).tiny)
+    want = np.quantile(g, qs, axis=1)
+    lo, width = np.array([-15.0, -30.0]), np.array([15.0, 30.0])  # layer 1's window misses its lower half
+    counts, below, above = S.histogram(np, g, None, lo, width, 4096)
+    _, ranks = S.histogram_quantiles(np, acc, counts, lo, width, False, qs)
+    ok = S.trusted(ranks, below, above, acc["n"] - acc["zeros"])
+    assert not ok[:2, 0].any() and ok[3:, 0].all() and ok[:, 1].all()  # q05, q25 ~ 1e-28, 1e-22 lie below 1e-15
+    lo, width = S.windows(acc, np)  # the exact [min, max]: nothing outside, every quantile within half a bin
+    counts, below, above = S.histogram(np, g, None, lo, width, 4096)
+    got, ranks = S.histogram_quantiles(np, acc, counts, lo, width, False, qs)
+    assert below.sum() == above.sum() == 0 and S.trusted(ranks, below, above, acc["n"] - acc["zeros"]).all()
+    assert (np.abs(np.log10(got / want)) <= width / 4096 / 2 * (1 + 1e-9)).all()
+    assert (np.abs(np.log10(got / want)) > 0).any()  # approximate: it is the bound, not luck, that holds

@@ -158,7 +158,8 @@ def available_memory() -> int | None:
     return None
 
 
-def check_memory(needed: int, available: int | None = None) -> None:
+def check_memory(needed: int, available: int | None = None,
+                 hint: str = "lower --samples (memory grows as depth × samples)") -> None:
     """Refuse a run that would not fit, with both numbers.
 
     >>> check_memory(10**9, available=10**8)
@@ -168,7 +169,7 @@ def check_memory(needed: int, available: int | None = None) -> None:
     have = available_memory() if available is None else available
     if have is not None and needed > have:
         raise InvalidValueError(f"this run needs about {needed // 10**6} MB but only {have // 10**6} MB are available; "
-                                "lower --samples (memory grows as depth × samples)")
+                                f"{hint}")
 
 
 CHUNK_BYTES = 32 << 20
@@ -347,7 +348,8 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
     n = chain.depth
     c = chunk_samples(n, m, dt) if chunk is None else min(count(chunk, "chunk"), m)
     check_work(n, m, backend)
-    check_memory(run_bytes(n, c, dt, log, shared_weights, c >= m))
+    check_memory(run_bytes(n, c, dt, log, shared_weights, c >= m),
+                 hint="lower --chunk or --layers (memory grows as depth × chunk, not with --samples)")
     xp = array_module(backend)
     gaussian_bias = isinstance(init, tuple) or init == "gaussian"
     run = _Run(chain, xp, dt, mean, std, label, gaussian_bias, None, seed, backend, bool(log), engine)
