@@ -203,6 +203,9 @@ def test_cli_text_json_and_output(tmp_path):
     r = _run("eval", "-n", "3", "-m", "100", "--format", "json", "--dtype", "float32", "--init", "0,0.5")
     d = json.loads(r.output)
     assert d["dtype"] == "float32" and len(d["layers"]) == 3 and d["init"].startswith("gaussian(mean=0.0")
+    r = _run("eval", "-n", "3", "-m", "100", "--format", "markdown")
+    assert r.exit_code == 0 and "| k | median \\|g\\| | mean \\|g\\| | q05 |" in r.output  # a pipe in a cell is escaped
+    assert r.output.count("\n| ") == 1 + 3 and "|---|---|" in r.output
     out = tmp_path / "s.json"
     assert _run("eval", "-n", "2", "-m", "10", "--format", "json", "-o", str(out)).exit_code == 0
     assert json.loads(out.read_text())["depth"] == 2

@@ -1,8 +1,11 @@
 """Monte Carlo over random networks: how big is dL/dw_k, layer by layer, for random weights and inputs?
 
-One job: draw weights, biases and inputs, run :func:`symvg.engines.numeric.gradients` once for all layers,
+One job: draw weights, biases and inputs, run :func:`symvg.engines.numeric.gradients` for all layers,
 and summarise each layer's |g| (mean, median, quantiles, how many fall below a tolerance, how many
-are exactly 0 or subnormal) in a frozen :class:`GradientStats`.
+are exactly 0 or subnormal) in a frozen :class:`GradientStats`. The samples stream in chunks
+(:func:`chunk_samples`: 32 MB of gradients), each drawn, evaluated and folded into per-layer
+accumulators (:mod:`symvg.engines.streaming`), so memory does not grow with the number of samples;
+``backend="cupy"`` draws, evaluates and reduces each chunk on the device and copies only the accumulators.
 
 >>> from symvg.symbolic.chain import Chain
 >>> s = sample(Chain(10, "sigmoid"), samples=2000, seed=0)
@@ -13,10 +16,10 @@ True
 >>> sorted(s.as_dict()["layers"][0])[:4]
 ['frac_below_tol', 'k', 'mean_abs', 'median_abs']
 
-Before anything is allocated the memory is estimated and compared with what the machine has free,
-so ``samples=10**9`` is refused with the numbers rather than by the kernel's OOM killer.
-With ``log=True`` the statistics are of log10|g| (``scale = "log10"``), which stays finite at any depth;
-``as_dict`` then names them ``log10_median_abs``, ``log10_geomean_abs``, ``log10_q05`` … .
+Before anything is allocated one chunk's memory is estimated and compared with what the machine has
+free, and N × M with what a run evaluates in bounded time (:data:`MAX_WORK`): ``samples=10**11`` is
+refused with the numbers. With ``log=True`` the statistics are of log10|g| (``scale = "log10"``), which
+stays finite at any depth; ``as_dict`` then names them ``log10_median_abs``, ``log10_geomean_abs``, ``log10_q05`` … .
 """
 
 from __future__ import annotations
@@ -411,5 +414,6 @@ def dead_paths(chain: Chain, init: Init, stats: GradientStats) -> DeadPaths | No
     return DeadPaths(chain.depth, 2.0 ** -chain.depth, nonzero / stats.samples, nonzero, stats.samples)
 
 
-__all__ = ["DeadPaths", "GradientStats", "INITS", "LayerStats", "available_memory", "check_memory", "dead_paths",
-           "init_params", "sample"]
+__all__ = ["CHUNK_BYTES", "DeadPaths", "GradientStats", "INITS", "LayerStats", "MAX_WORK", "MIN_CHUNK",
+           "available_memory", "check_memory", "check_work", "chunk_generator", "chunk_samples", "dead_paths",
+           "engine_that_ran", "init_params", "run_bytes", "sample"]
