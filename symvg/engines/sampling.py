@@ -303,19 +303,21 @@ def _reduce(run: _Run, samples: int, chunk: int, tol: float) -> tuple[dict, Any,
     acc = S.new(xp, n)
     sizes = [min(chunk, samples - start) for start in range(0, samples, chunk)]
     g, sign = run.gradients(0, sizes[0])
-    S.accumulate(acc, xp, g, sign, tol, tiny)
+    t = S.log10_abs(xp, g, sign)
+    S.accumulate(acc, xp, g, sign, tol, tiny, t)
     if len(sizes) == 1:
         return acc, S.exact_quantiles(xp, g, sign, QUANTILES), None
     bins = S.bins_for(n)
     lo, width = S.windows(acc, xp, pad=0.5)
-    counts, below, above = S.histogram(xp, g, sign, lo, width, bins)
-    del g, sign
+    counts, below, above = S.histogram(xp, g, sign, lo, width, bins, t)
+    del g, sign, t
     for i, size in enumerate(sizes[1:], start=1):
         g, sign = run.gradients(i, size)
-        S.accumulate(acc, xp, g, sign, tol, tiny)
-        c, b, a = S.histogram(xp, g, sign, lo, width, bins)
+        t = S.log10_abs(xp, g, sign)
+        S.accumulate(acc, xp, g, sign, tol, tiny, t)
+        c, b, a = S.histogram(xp, g, sign, lo, width, bins, t)
         counts, below, above = counts + c, below + b, above + a
-        del g, sign
+        del g, sign, t
     q, ranks = S.histogram_quantiles(xp, acc, counts, lo, width, run.log, QUANTILES)
     if not bool(S.trusted(ranks, below, above, acc["n"] - acc["zeros"]).all()):
         lo, width = S.windows(acc, xp)

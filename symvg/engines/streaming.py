@@ -66,22 +66,26 @@ def log10_abs(xp: Any, g: Any, sign: Any | None) -> Any:
         return xp.log10(xp.abs(g).astype(np.float64))
 
 
-def accumulate(acc: dict[str, Any], xp: Any, g: Any, sign: Any | None, tol: float, tiny: float) -> dict[str, Any]:
+def accumulate(acc: dict[str, Any], xp: Any, g: Any, sign: Any | None, tol: float, tiny: float,
+               t: Any | None = None) -> dict[str, Any]:
     """Fold one (N, c) chunk into ``acc`` (returned). ``sign`` is None for direct gradients; in the log
-    domain (``g`` = ln|g|, ``sign`` 0 at exact zeros) the mean is that of log10|g| over the nonzero values."""
-    t = log10_abs(xp, g, sign)
+    domain (``g`` = ln|g|, ``sign`` 0 at exact zeros) the mean is that of log10|g| over the nonzero values.
+    ``t``: the chunk's :func:`log10_abs`, when the caller has it already."""
+    t = log10_abs(xp, g, sign) if t is None else t
     nonzero = t > -np.inf
-    acc["zeros"] += g.shape[1] - nonzero.sum(axis=1)
+    zeros = g.shape[1] - nonzero.sum(axis=1)
+    some = bool((zeros > 0).any())  # most chunks have no zeros: no masked copies then
+    acc["zeros"] += zeros
     if sign is None:
         v = xp.abs(g)
         acc["below"] += (v < tol).sum(axis=1)
-        acc["subnormal"] += (nonzero & (v < tiny)).sum(axis=1)
-        s = v.astype(np.float64).sum(axis=1)
+        acc["subnormal"] += ((nonzero & (v < tiny)) if some else (v < tiny)).sum(axis=1)
+        s = v.astype(np.float64, copy=False).sum(axis=1)
     else:
         acc["below"] += (t < np.log10(tol)).sum(axis=1)
-        s = xp.where(nonzero, t, 0.0).sum(axis=1)
+        s = (xp.where(nonzero, t, 0.0) if some else t).sum(axis=1)
     _neumaier(acc, s)
-    acc["min"] = xp.minimum(acc["min"], xp.where(nonzero, t, np.inf).min(axis=1))
+    acc["min"] = xp.minimum(acc["min"], (xp.where(nonzero, t, np.inf) if some else t).min(axis=1))
     acc["max"] = xp.maximum(acc["max"], t.max(axis=1))
     acc["n"] += g.shape[1]
     return acc
@@ -148,17 +152,20 @@ def windows(acc: dict[str, Any], xp: Any, pad: float = 0.0) -> tuple[Any, Any]:
     return lo, width
 
 
-def histogram(xp: Any, g: Any, sign: Any | None, lo: Any, width: Any, bins: int) -> tuple[Any, Any, Any]:
+def histogram(xp: Any, g: Any, sign: Any | None, lo: Any, width: Any, bins: int,
+              t: Any | None = None) -> tuple[Any, Any, Any]:
     """(N, bins) counts of log10|g| over each layer's window [lo, lo + width), and the counts that fell
-    below and above it (those are counted in the first and last bin)."""
-    t = log10_abs(xp, g, sign)
-    nonzero = t > -np.inf
-    pos = (t - lo[:, None]) * (bins / width[:, None])
-    below = (nonzero & (pos < 0)).sum(axis=1)
+    below and above it (those are counted in the first and last bin). ``t`` as in :func:`accumulate`."""
+    t = log10_abs(xp, g, sign) if t is None else t
+    n = g.shape[0]
+    pos = (t - lo[:, None]) * (bins / width[:, None])  # −inf at the zeros
+    nonzero = pos > -np.inf
+    some = not bool(nonzero.all())
+    below = ((pos < 0) & nonzero if some else pos < 0).sum(axis=1)
     above = (pos > bins).sum(axis=1)  # the maximum itself sits on the edge: in
-    b = xp.clip(xp.where(nonzero, pos, 0.0), 0, bins - 1).astype(np.int64)
-    b += (xp.arange(g.shape[0], dtype=np.int64) * bins)[:, None]
-    counts = xp.bincount(b[nonzero], minlength=g.shape[0] * bins).reshape(g.shape[0], bins)
+    b = xp.clip(pos, 0, bins - 1, out=pos).astype(np.int64)
+    b += (xp.arange(n, dtype=np.int64) * bins)[:, None]
+    counts = xp.bincount((b[nonzero] if some else b).ravel(), minlength=n * bins).reshape(n, bins)
     return counts, below, above
 
 
