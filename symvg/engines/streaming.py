@@ -162,7 +162,7 @@ def histogram(xp: Any, g: Any, sign: Any | None, lo: Any, width: Any, bins: int,
     nonzero = pos > -np.inf
     some = not bool(nonzero.all())
     below = ((pos < 0) & nonzero if some else pos < 0).sum(axis=1)
-    above = (pos > bins).sum(axis=1)  # the maximum itself sits on the edge: in
+    above = (pos > bins).sum(axis=1)  # pos == bins is the upper edge (the maximum, in an exact window): inside
     b = xp.clip(pos, 0, bins - 1, out=pos).astype(np.int64)
     b += (xp.arange(n, dtype=np.int64) * bins)[:, None]
     counts = xp.bincount((b[nonzero] if some else b).ravel(), minlength=n * bins).reshape(n, bins)
@@ -171,9 +171,9 @@ def histogram(xp: Any, g: Any, sign: Any | None, lo: Any, width: Any, bins: int,
 
 def histogram_quantiles(xp: Any, acc: dict[str, Any], counts: Any, lo: Any, width: Any, log: bool,
                         quantiles: tuple[float, ...]) -> tuple[Any, Any]:
-    """(len(quantiles), N) quantiles from the histograms, and a (len(quantiles), N) mask of those whose
-    order statistics are trustworthy to half a bin (False where one lies among values clamped into an edge
-    bin, or the window was not the layer's exact [min, max]: then the caller histograms again)."""
+    """(len(quantiles), N) quantiles from the histograms, and the ranks among the nonzero values of the two
+    order statistics behind each (negative among the zeros). Each is within half a bin of the exact one
+    unless its rank lies among values clamped into an edge bin: :func:`trusted` tells, from those ranks."""
     zeros, n = acc["zeros"], acc["n"]
     first = 0 * zeros if log else zeros  # the direct quantiles count the zeros; the log-domain ones skip them
     size = n - zeros + first
