@@ -317,3 +317,23 @@ def test_histogram_flags_order_statistics_outside_its_window_and_exact_windows_b
     assert below.sum() == above.sum() == 0 and S.trusted(ranks, below, above, acc["n"] - acc["zeros"]).all()
     assert (np.abs(np.log10(got / want)) <= width / 4096 / 2 * (1 + 1e-9)).all()
     assert (np.abs(np.log10(got / want)) > 0).any()  # approximate: it is the bound, not luck, that holds
+
+
+def test_a_first_chunk_window_that_misses_is_histogrammed_again_on_the_exact_range(monkeypatch):
+    from symvg.engines import streaming as S
+
+    real, pads = S.windows, []
+
+    def narrow(acc, xp, pad=0.0):  # the first chunk's window made to miss most values
+        pads.append(pad)
+        lo, width = real(acc, xp, pad)
+        return (lo + width / 2, width / 100) if pad else (lo, width)
+
+    monkeypatch.setattr(S, "windows", narrow)
+    chain = Chain(3, "tanh")
+    s = sample(chain, samples=2000, seed=5, chunk=500, engine="chunked")
+    assert pads == [0.5, 0.0]  # the second pass drew the same chunks again
+    g = np.abs(_draws(chain, 5, [500] * 4))
+    for L in s.layers:
+        for got, q in zip((L.q05, L.median_abs, L.q95), (0.05, 0.5, 0.95)):
+            assert abs(got / np.quantile(g[L.k - 1], q) - 1) <= 10 ** s.quantile_resolution - 1 + 1e-12
