@@ -15,12 +15,21 @@ from symvg.engines.numeric import gradients
 from symvg.engines.sampling import check_memory, init_params, sample
 
 
+def _draws(chain, seed, sizes):
+    """The gradients of every chunk, drawn independently of sampling.py in its documented order, side by side."""
+    parts = []
+    for i, size in enumerate(sizes):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
+        W, B = rng.standard_normal((chain.depth, size)), rng.standard_normal((chain.depth, size))
+        x, y = rng.standard_normal(size), rng.standard_normal(size)
+        parts.append(gradients(chain, x, y, W, B, engine="chunked", allow_underflow=True))
+    return np.concatenate(parts, axis=1)
+
+
 def test_stats_match_a_direct_computation():
-    s = sample(Chain(6, "tanh"), samples=3000, seed=4, tol=1e-3)
-    rng = np.random.default_rng(4)  # the same draws, in the documented order
-    W, B = rng.standard_normal((6, 3000)), rng.standard_normal((6, 3000))
-    x, y = rng.standard_normal(3000), rng.standard_normal(3000)
-    g = np.abs(gradients(Chain(6, "tanh"), x, y, W, B))
+    s = sample(Chain(6, "tanh"), samples=3000, seed=4, tol=1e-3, engine="chunked")
+    assert s.chunk == 3000 and s.quantile_resolution is None  # one chunk: exact quantiles
+    g = np.abs(_draws(Chain(6, "tanh"), 4, [3000]))
     for L in s.layers:
         row = g[L.k - 1]
         assert L.median_abs == pytest.approx(np.median(row), rel=1e-12)
@@ -28,6 +37,53 @@ def test_stats_match_a_direct_computation():
         assert L.q05 == pytest.approx(np.quantile(row, 0.05), rel=1e-12)
         assert L.frac_below_tol == pytest.approx(np.mean(row < 1e-3))
         assert L.q05 <= L.q25 <= L.median_abs <= L.q75 <= L.q95
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_streamed_statistics_match_all_at_once_on_the_same_draws(log):
+    # 4 chunks of 700 (the last 400): counts exact, means to rounding, quantiles within the stated resolution
+    chain = Chain(5, "sigmoid")
+    s = sample(chain, samples=2500, seed=7, tol=1e-3, engine="chunked", chunk=700, log=log)
+    g = np.abs(_draws(chain, 7, [700, 700, 700, 400]))
+    res = s.quantile_resolution
+    assert s.chunk == 700 and 0 < res < 1e-3  # 16384 bins over a window of a few decades
+    for L in s.layers:
+        row = g[L.k - 1]
+        assert L.frac_below_tol == np.count_nonzero(row < 1e-3) / 2500 and L.zeros == 0
+        v = np.log10(row) if log else row
+        assert L.mean_abs == pytest.approx(v.mean(), rel=1e-13)
+        for got, q in zip((L.q05, L.q25, L.median_abs, L.q75, L.q95), (0.05, 0.25, 0.5, 0.75, 0.95)):
+            want = np.quantile(v, q)
+            if log:
+                assert abs(got - want) <= res * (1 + 1e-9)
+            else:
+                assert abs(got / want - 1) <= 10 ** res - 1 + 1e-12
+
+
+def test_streamed_zeros_are_exact_and_quantiles_among_them_are_zero():
+    # ReLU: 3/4 of depth-2 networks pass no gradient to layer 1, so its q05..q25..median are exactly 0
+    chain = Chain(2, "relu")
+    s = sample(chain, samples=3000, seed=1, engine="chunked", chunk=1000)
+    g = np.abs(_draws(chain, 1, [1000] * 3))
+    for L in s.layers:
+        row = g[L.k - 1]
+        assert L.zeros == np.count_nonzero(row == 0)
+        assert (L.subnormal, L.mean_abs) == (0, pytest.approx(row.mean(), rel=1e-13))
+        for got, q in zip((L.q05, L.median_abs, L.q95), (0.05, 0.5, 0.95)):
+            want = np.quantile(row, q)
+            if want == 0:
+                assert got == 0
+            else:
+                assert abs(got / want - 1) <= 10 ** s.quantile_resolution - 1 + 1e-12
+
+
+def test_streamed_run_is_reproducible_and_chunk_sized_by_depth_not_samples():
+    from symvg.engines.sampling import chunk_samples
+
+    a = sample(Chain(3, "tanh"), samples=2000, seed=3, engine="chunked", chunk=500)
+    assert a == sample(Chain(3, "tanh"), samples=2000, seed=3, engine="chunked", chunk=500)
+    assert chunk_samples(20, 10**6) == chunk_samples(20, 10**8) == (32 << 20) // (20 * 8)
+    assert chunk_samples(20, 10**6, "float32") == 2 * chunk_samples(20, 10**6)
 
 
 def test_seed_reproducible_and_shared_weights():
@@ -70,6 +126,28 @@ def test_log_domain_json_names_log10_statistics_and_validates():
     renamed = dict(logged, layers=[dict(L, median_abs=L["log10_median_abs"]) for L in logged["layers"]])
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(renamed, schema)
+
+
+def test_streamed_cli_states_its_resolution_text_and_json():
+    import jsonschema
+    from pathlib import Path
+
+    schema = json.loads((Path(symvg.views.__file__).parent / "schemas" / "eval.schema.json").read_text())
+    args = ["--layers", "3", "--samples", "3000", "--chunk", "1000", "--engine", "chunked"]
+    for extra in ([], ["--log-domain"]):
+        d = _eval_json(*args, *extra)
+        jsonschema.validate(d, schema)
+        assert d["quantiles"] == "histogram" and d["chunk"] == 1000 and 0 < d["quantile_resolution"] < 1e-3
+        assert "3 chunks of 1000 samples" in d["quantile_note"]
+    one = _eval_json("--layers", "3", "--samples", "300")
+    jsonschema.validate(one, schema)
+    assert (one["quantiles"], one["quantile_resolution"], one["chunk"]) == ("exact", None, 300)
+    assert "quantile_note" not in one
+    with pytest.raises(jsonschema.ValidationError):  # a histogram run must say how far off it may be
+        jsonschema.validate(dict(d, quantile_resolution=None), schema)
+    r = CliRunner().invoke(symvg.cli.cli, ["eval", *args])
+    assert r.exit_code == 0 and "note: quantiles from per-layer histograms of log10|g|" in r.stdout
+    assert "% of |g|" in r.stdout
 
 
 def test_relu_chain_zeros_are_explained_as_dead_paths():
@@ -125,6 +203,9 @@ def test_cli_text_json_and_output(tmp_path):
     r = _run("eval", "-n", "3", "-m", "100", "--format", "json", "--dtype", "float32", "--init", "0,0.5")
     d = json.loads(r.output)
     assert d["dtype"] == "float32" and len(d["layers"]) == 3 and d["init"].startswith("gaussian(mean=0.0")
+    r = _run("eval", "-n", "3", "-m", "100", "--format", "markdown")
+    assert r.exit_code == 0 and "| k | median \\|g\\| | mean \\|g\\| | q05 |" in r.output  # a pipe in a cell is escaped
+    assert r.output.count("\n| ") == 1 + 3 and "|---|---|" in r.output
     out = tmp_path / "s.json"
     assert _run("eval", "-n", "2", "-m", "10", "--format", "json", "-o", str(out)).exit_code == 0
     assert json.loads(out.read_text())["depth"] == 2
@@ -141,7 +222,7 @@ def test_cli_underflow_points_to_log_domain():
     (["--layers", "0"], "--layers"),
     (["--layers", "3", "--init", "uniform"], "--init"),
     (["--layers", "3", "--activation", "sigmod"], "unknown activation"),
-    (["--layers", "3", "--samples", "10000000000"], "needs about"),
+    (["--layers", "3", "--samples", "10000000000"], "bounded time"),
     (["--layers", "3", "--dtype", "float16"], "--dtype"),
 ])
 def test_cli_bad_input_one_line_exit_2(args, needle):
@@ -189,3 +270,70 @@ def test_cli_eval_saturated_bce_is_a_table_of_numbers():
     r = _run("eval", "-n", "3", "-m", "200", "--loss", "bce", "--init", "40,1")
     assert r.exit_code == 0, r.output
     assert "nan" not in r.output and "inf" not in r.output
+
+
+def test_reductions_on_cupy_equal_numpy_on_the_same_gradients():
+    """The array-module code on the device: same counts and extremes, means to rounding, same histograms."""
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no CUDA device")
+    from symvg.engines import streaming as S
+
+    g = np.abs(_draws(Chain(4, "relu"), 2, [1500]))
+    res = {}
+    for xp in (np, cupy):
+        acc = S.accumulate(S.new(xp, 4), xp, xp.asarray(g), None, 1e-3, np.finfo(np.float64).tiny)
+        lo, width = S.windows(acc, xp)
+        counts = S.histogram(xp, xp.asarray(g), None, lo, width, 256)[0]
+        res[xp.__name__] = [S.to_host(a) for a in (acc["zeros"], acc["below"], acc["min"], acc["max"], counts,
+                                                    S.mean(acc), S.exact_quantiles(xp, xp.asarray(g), None, (0.5,)))]
+    for a, b in zip(res["numpy"][:5], res["cupy"][:5]):
+        assert (a == b).all()
+    np.testing.assert_allclose(res["cupy"][5], res["numpy"][5], rtol=1e-13)
+    np.testing.assert_allclose(res["cupy"][6], res["numpy"][6], rtol=1e-15)
+    s = sample(Chain(4, "tanh"), samples=3000, seed=0, backend="cupy", chunk=1000)  # drawn on the device
+    assert s.engine == "cuda" and all(L.q05 <= L.median_abs <= L.q95 for L in s.layers)
+
+
+def test_histogram_flags_order_statistics_outside_its_window_and_exact_windows_bound_the_error():
+    from symvg.engines import streaming as S
+
+    qs = (0.05, 0.25, 0.5, 0.75, 0.95)
+    g = 10.0 ** np.random.default_rng(0).uniform(-30, 0, size=(2, 5000))
+    g[1, :100] = 0  # 2 % zeros: counted, and below every quantile asked for
+    acc = S.accumulate(S.new(np, 2), np, g, None, 1e-8, np.finfo(np.float64).tiny)
+    want = np.quantile(g, qs, axis=1)
+    lo, width = np.array([-15.0, -30.0]), np.array([15.0, 30.0])  # layer 1's window misses its lower half
+    counts, below, above = S.histogram(np, g, None, lo, width, 4096)
+    _, ranks = S.histogram_quantiles(np, acc, counts, lo, width, False, qs)
+    ok = S.trusted(ranks, below, above, acc["n"] - acc["zeros"])
+    assert not ok[:2, 0].any() and ok[3:, 0].all() and ok[:, 1].all()  # q05, q25 ~ 1e-28, 1e-22 lie below 1e-15
+    lo, width = S.windows(acc, np)  # the exact [min, max]: nothing outside, every quantile within half a bin
+    counts, below, above = S.histogram(np, g, None, lo, width, 4096)
+    got, ranks = S.histogram_quantiles(np, acc, counts, lo, width, False, qs)
+    assert below.sum() == above.sum() == 0 and S.trusted(ranks, below, above, acc["n"] - acc["zeros"]).all()
+    assert (np.abs(np.log10(got / want)) <= width / 4096 / 2 * (1 + 1e-9)).all()
+    assert (np.abs(np.log10(got / want)) > 0).any()  # approximate: it is the bound, not luck, that holds
+
+
+def test_a_first_chunk_window_that_misses_is_histogrammed_again_on_the_exact_range(monkeypatch):
+    from symvg.engines import streaming as S
+
+    real, pads = S.windows, []
+
+    def narrow(acc, xp, pad=0.0):  # the first chunk's window made to miss most values
+        pads.append(pad)
+        lo, width = real(acc, xp, pad)
+        return (lo + width / 2, width / 100) if pad else (lo, width)
+
+    monkeypatch.setattr(S, "windows", narrow)
+    chain = Chain(3, "tanh")
+    s = sample(chain, samples=2000, seed=5, chunk=500, engine="chunked")
+    assert pads == [0.5, 0.0]  # the second pass drew the same chunks again
+    g = np.abs(_draws(chain, 5, [500] * 4))
+    for L in s.layers:
+        for got, q in zip((L.q05, L.median_abs, L.q95), (0.05, 0.5, 0.95)):
+            assert abs(got / np.quantile(g[L.k - 1], q) - 1) <= 10 ** s.quantile_resolution - 1 + 1e-12

@@ -1,4 +1,5 @@
-"""``symvg eval``: gradient magnitudes of random networks, every layer at once (see :mod:`symvg.engines.sampling`)."""
+"""``symvg eval``: gradient magnitudes of random networks, every layer at once, streamed in chunks so memory does not
+grow with --samples (see :mod:`symvg.engines.sampling`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from symvg.magnitude import short
 from symvg.engines.numeric import BACKENDS, ENGINES
 from symvg.engines.plan import DTYPES
 from symvg.engines.sampling import DeadPaths, GradientStats, INITS, dead_paths, sample
-from symvg.cli._io import emit, format_option, output_option, precheck_output, table, to_json
+from symvg.cli._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
 
 
 class InitType(click.ParamType):
@@ -87,20 +88,25 @@ def _fmt(v: float | None, log: bool) -> str:
     return f"{v:.2f}" if log else f"{v:.3e}"
 
 
-def render_text(s: GradientStats, dead: DeadPaths | None = None) -> str:
-    """The per-layer table, and a plain sentence when a float result underflowed to zero."""
+def render_text(s: GradientStats, dead: DeadPaths | None = None, markdown: bool = False) -> str:
+    """The per-layer table (a Markdown table with ``markdown``), and a plain sentence when a float result
+    underflowed to zero or the quantiles are approximate."""
     log = s.log
     unit = "log10|g|" if log else "|g|"
     head = (f"dL/dw_k over {s.samples} random {'shared-weight inputs' if s.shared_weights else 'networks'}: "
             f"{s.chain}, depth {s.depth}, init {s.init}, {s.dtype} on {s.backend} ({s.engine})")
     rows = [(L.k, _fmt(L.median_abs, log), _fmt(L.mean_abs, log), _fmt(L.q05, log), _fmt(L.q95, log),
              f"{L.frac_below_tol:.3f}", L.zeros) for L in s.layers]
-    lines = [head, "", table(rows, ["k", f"median {unit}", f"mean {unit}", "q05", "q95", f"<{s.tol:g}", "zeros"])]
+    header = ["k", f"median {unit}", f"mean {unit}", "q05", "q95", f"<{s.tol:g}", "zeros"]
+    body = markdown_table(rows, [h.replace("|", "\\|") for h in header]) if markdown else table(rows, header)
+    lines = [head, "", body]
     if s.underflowed:
         ks = s.underflowed
         lines += ["", f"note: {sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype} (layers "
                   f"{', '.join(map(str, ks[:8]))}{', …' if len(ks) > 8 else ''}): they underflowed (or a ReLU was "
                   "off); rerun with --log-domain to see their magnitudes."]
+    if s.resolution_note():
+        lines += ["", f"note: {s.resolution_note()}."]
     if dead is not None:
         lines += ["", f"note: {dead.sentence()}"]
     return "\n".join(lines)
@@ -124,10 +130,13 @@ def render_text(s: GradientStats, dead: DeadPaths | None = None) -> str:
 @click.option("--tol", type=TolType(), default=1e-8, show_default=True,
               help="Report the fraction of |g| below this.")
 @click.option("--log-domain", is_flag=True, help="Accumulate log|g| so deep chains do not underflow to 0.")
-@format_option("text", "json")
+@click.option("--chunk", type=click.IntRange(1), default=None,
+              help="Samples per chunk (default: 32 MB of gradients, at least 1024). More samples than one chunk: "
+                   "quantiles from histograms, to a stated resolution. The seed's draws depend on it.")
+@format_option("text", "markdown", "json")
 @output_option
 def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, backend, dtype, engine, seed, tol,
-             log_domain, fmt, output):
+             log_domain, chunk, fmt, output):
     """Sample random networks and report |dL/dw_k| for every layer k.
 
     \b
@@ -140,9 +149,9 @@ def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, 
     chain = Chain(layers, activation, loss=loss, residual=residual)
     check_constants(chain.activations)
     stats = sample(chain, samples=samples, init=init, seed=seed, backend=backend, dtype=dtype, tol=tol,
-                   shared_weights=shared_weights, log=log_domain, engine=engine)
+                   shared_weights=shared_weights, log=log_domain, engine=engine, chunk=chunk)
     dead = dead_paths(chain, init, stats)
-    emit(to_json(json_data(stats, dead)) if fmt == "json" else render_text(stats, dead), output)
+    emit(to_json(json_data(stats, dead)) if fmt == "json" else render_text(stats, dead, fmt == "markdown"), output)
 
 
 def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
@@ -152,6 +161,8 @@ def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
         data["underflowed_layers"] = list(s.underflowed)
         data["note"] = (f"{sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype}: they underflowed "
                         "(or a ReLU was off); rerun with --log-domain to see their magnitudes")
+    if s.resolution_note():
+        data["quantile_note"] = s.resolution_note()
     if dead is not None:
         data["dead_paths"] = dead.as_dict()
     return data

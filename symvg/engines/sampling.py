@@ -1,8 +1,11 @@
 """Monte Carlo over random networks: how big is dL/dw_k, layer by layer, for random weights and inputs?
 
-One job: draw weights, biases and inputs, run :func:`symvg.engines.numeric.gradients` once for all layers,
+One job: draw weights, biases and inputs, run :func:`symvg.engines.numeric.gradients` for all layers,
 and summarise each layer's |g| (mean, median, quantiles, how many fall below a tolerance, how many
-are exactly 0 or subnormal) in a frozen :class:`GradientStats`.
+are exactly 0 or subnormal) in a frozen :class:`GradientStats`. The samples stream in chunks
+(:func:`chunk_samples`: 32 MB of gradients), each drawn, evaluated and folded into per-layer
+accumulators (:mod:`symvg.engines.streaming`), so memory does not grow with the number of samples;
+``backend="cupy"`` draws, evaluates and reduces each chunk on the device and copies only the accumulators.
 
 >>> from symvg.symbolic.chain import Chain
 >>> s = sample(Chain(10, "sigmoid"), samples=2000, seed=0)
@@ -13,23 +16,26 @@ True
 >>> sorted(s.as_dict()["layers"][0])[:4]
 ['frac_below_tol', 'k', 'mean_abs', 'median_abs']
 
-Before anything is allocated the memory is estimated and compared with what the machine has free,
-so ``samples=10**9`` is refused with the numbers rather than by the kernel's OOM killer.
-With ``log=True`` the statistics are of log10|g| (``scale = "log10"``), which stays finite at any depth;
-``as_dict`` then names them ``log10_median_abs``, ``log10_geomean_abs``, ``log10_q05`` … .
+Before anything is allocated one chunk's memory is estimated and compared with what the machine has
+free, and N × M with what a run evaluates in bounded time (:data:`MAX_WORK`): ``samples=10**11`` is
+refused with the numbers. With ``log=True`` the statistics are of log10|g| (``scale = "log10"``), which
+stays finite at any depth; ``as_dict`` then names them ``log10_median_abs``, ``log10_geomean_abs``, ``log10_q05`` … .
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Union
 
 import numpy as np
 
 from symvg.symbolic.chain import Chain
 from symvg.errors import InvalidValueError
-from symvg.engines.numeric import choose_engine, estimate_bytes, gradients
+from symvg.engines import streaming as S
+from symvg.engines import numeric
+from symvg.engines.numeric import array_module, choose_engine, estimate_bytes, evaluate
 from symvg.engines.plan import check_dtype
+from symvg.exact import count
 
 Init = Union[str, tuple[float, float]]
 INITS = ("gaussian", "xavier", "he")
@@ -62,16 +68,33 @@ class GradientStats:
     init: str
     dtype: str
     backend: str
-    engine: str  # the engine that ran: fused, chunked or cuda (see symvg.engines.numeric.choose_engine)
+    engine: str  # the engine that ran: fused, chunked or cuda (symvg.engines.numeric.evaluate reports it)
     log: bool
     tol: float
     shared_weights: bool
     seed: int | None
     layers: tuple[LayerStats, ...]
+    chunk: int = 0  # samples per chunk (= samples: one chunk)
+    quantile_resolution: float | None = None  # decades (half a histogram bin); None: quantiles exact
 
     @property
     def scale(self) -> str:
         return "log10" if self.log else "linear"
+
+    def resolution_note(self) -> str | None:
+        """How far the quantiles may be from the exact ones, or None where they are exact (one chunk).
+
+        >>> s = sample(Chain(2, "tanh"), samples=3000, seed=0, chunk=1000, engine="chunked")
+        >>> s.resolution_note().startswith("quantiles from per-layer histograms of log10|g| (3 chunks of 1000")
+        True
+        """
+        r = self.quantile_resolution
+        if r is None:
+            return None
+        err = f"± {r:.2g} in log10|g|" if self.log else f"± {100 * (10 ** r - 1):.2g} % of |g|"
+        return (f"quantiles from per-layer histograms of log10|g| ({-(-self.samples // self.chunk)} chunks of "
+                f"{self.chunk} samples): within {err} (half a bin, {r:.2g} decades); counts and extremes are "
+                "exact, means to rounding")
 
     @property
     def underflowed(self) -> tuple[int, ...]:
@@ -88,6 +111,7 @@ class GradientStats:
         """
         d = asdict(self)
         d["scale"] = self.scale
+        d["quantiles"] = "exact" if self.quantile_resolution is None else "histogram"
         names = LOG_NAMES if self.log else {}
         # JSON has no ±inf: a statistic that is not finite (log10 of 0) is null
         d["layers"] = [{names.get(k, k): (None if isinstance(v, float) and not np.isfinite(v) else v)
@@ -137,7 +161,8 @@ def available_memory() -> int | None:
     return None
 
 
-def check_memory(needed: int, available: int | None = None) -> None:
+def check_memory(needed: int, available: int | None = None,
+                 hint: str = "lower --samples (memory grows as depth × samples)") -> None:
     """Refuse a run that would not fit, with both numbers.
 
     >>> check_memory(10**9, available=10**8)
@@ -147,33 +172,165 @@ def check_memory(needed: int, available: int | None = None) -> None:
     have = available_memory() if available is None else available
     if have is not None and needed > have:
         raise InvalidValueError(f"this run needs about {needed // 10**6} MB but only {have // 10**6} MB are available; "
-                                "lower --samples (memory grows as depth × samples)")
+                                f"{hint}")
 
 
-def _layer(k: int, g: np.ndarray, sign: np.ndarray | None, tol: float, dt: np.dtype) -> LayerStats:
-    if sign is not None:  # log domain: g is ln|g|; report log10 so a reader sees the exponent
-        v = g / np.log(10)
-        zeros = int(np.count_nonzero(sign == 0))
-        below = float(np.mean(v < np.log10(tol)))
-        sub = 0
-    else:
-        v = np.abs(g)
-        zeros = int(np.count_nonzero(v == 0))
-        sub = int(np.count_nonzero((v > 0) & (v < np.finfo(dt).tiny)))
-        below = float(np.mean(v < tol))
-    finite = v[np.isfinite(v)] if sign is not None else v
-    if finite.size == 0:
-        finite = np.array([-np.inf])
-    # Linear interpolation between order statistics computes inf - inf = NaN once a gradient overflowed
-    # (or, in the log domain, all were 0): there the quantiles are order statistics themselves.
-    q = np.quantile(finite, QUANTILES, method="linear" if np.isfinite(finite).all() else "inverted_cdf")
-    mean = float(np.mean(finite.astype(np.float64)))
-    return LayerStats(k, mean, float(q[2]), float(q[0]), float(q[1]), float(q[3]), float(q[4]), below, zeros, sub)
+CHUNK_BYTES = 32 << 20
+"""Gradients per chunk: a run draws, evaluates and reduces this much at a time, whatever its samples M."""
+MIN_CHUNK = 1024
+"""Samples per chunk at least: the chunked engine pays a Python step per layer and chunk, so a very deep
+chain takes chunks of 1024 samples (memory then grows with the depth, never with M)."""
+MAX_WORK = {"numpy": 10**10, "cupy": 10**12}
+"""Gradients (depth × samples) a run may evaluate: 10^10 at the CPU's 1-50 ns each is seconds to minutes."""
+
+
+def chunk_samples(depth: int, samples: int, dtype: Any = "float64") -> int:
+    """Samples per chunk: the chunk's (N, c) gradients fill CHUNK_BYTES (at least MIN_CHUNK samples).
+
+    Fixed by the run's depth and dtype, never by the machine or its threads, so a seed gives the same
+    draws everywhere. ``samples`` ≤ this: one chunk, exact quantiles.
+
+    >>> chunk_samples(5, 10**8), chunk_samples(5, 1000), chunk_samples(10**5, 10**4)
+    (838860, 1000, 1024)
+    """
+    return int(min(samples, max(MIN_CHUNK, CHUNK_BYTES // (depth * check_dtype(dtype).itemsize))))
+
+
+def check_work(depth: int, samples: int, backend: str = "numpy") -> None:
+    """Refuse a run that would not finish in bounded time, with the numbers.
+
+    >>> check_work(3, 10**11)
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: this run evaluates 3 × 100000000000 = 3e+11 gradients, more than the 1e+10 a numpy run takes in bounded time; lower --samples or --layers
+    """
+    cap = MAX_WORK.get(backend, MAX_WORK["numpy"])
+    if depth * samples > cap:
+        raise InvalidValueError(f"this run evaluates {depth} × {samples} = {depth * samples:.3g} gradients, "
+                                f"more than the {cap:.0e} a {backend} run takes in bounded time; "
+                                "lower --samples or --layers")
+
+
+def chunk_generator(seed: int | None, i: int) -> np.random.SeedSequence:
+    """The seed of chunk ``i``'s draws: child ``i`` of ``SeedSequence(seed)`` (a shared network comes from
+    ``SeedSequence(seed)`` itself). Chunk i's generator draws W then B (per sample), then x, then y.
+
+    >>> chunk_generator(4, 0).spawn_key
+    (0,)
+    """
+    return np.random.SeedSequence(seed, spawn_key=(i,))
+
+
+def _rng(xp: Any, ss: np.random.SeedSequence) -> Any:
+    if xp is np:
+        return np.random.default_rng(ss)
+    return xp.random.RandomState(int(ss.generate_state(1, np.uint32)[0]))  # CuPy: draws on the device
+
+
+def _normal(rng: Any, shape: Any, mean: float, std: float) -> Any:
+    # A huge mean or std overflows while drawing; that is checked by the caller and refused in one line,
+    # so NumPy's warnings (printed before the error) say nothing more.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return mean + std * rng.standard_normal(shape)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Everything one chunk needs: what to draw, and how to evaluate it."""
+
+    chain: Chain
+    xp: Any
+    dt: np.dtype
+    mean: float
+    std: float
+    label: str
+    gaussian_bias: bool
+    shared: tuple[Any, Any] | None
+    seed: Any
+    backend: str
+    log: bool
+    engine: str
+
+    def network(self, rng: Any, shape: Any) -> tuple[Any, Any]:
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 on the cast: refused just below
+            W = _normal(rng, shape, self.mean, self.std).astype(self.dt, copy=False)
+            B = (_normal(rng, shape, self.mean, self.std) if self.gaussian_bias else self.xp.zeros(shape)).astype(
+                self.dt, copy=False)
+        if not (bool(self.xp.isfinite(W).all()) and bool(self.xp.isfinite(B).all())):
+            raise InvalidValueError(f"init {self.label} draws weights or biases beyond {self.dt.name}'s range (inf); "
+                                    f"use a mean and std whose draws stay below {float(np.finfo(self.dt).max):.4g}")
+        return W, (B if self.chain.bias else self.xp.zeros(shape, dtype=self.dt))
+
+    def gradients(self, i: int, size: int) -> tuple[Any, Any]:
+        """Chunk ``i`` (``size`` samples) drawn from :func:`chunk_generator` and evaluated: (g, sign or None)."""
+        return self.evaluated(i, size)[:2]
+
+    def evaluated(self, i: int, size: int) -> tuple[Any, Any, str]:
+        """:meth:`gradients`, and the engine that computed them."""
+        rng = _rng(self.xp, chunk_generator(self.seed, i))
+        W, B = self.shared if self.shared is not None else self.network(rng, (self.chain.depth, size))
+        x = rng.standard_normal(size).astype(self.dt, copy=False)
+        y = rng.standard_normal(size)
+        y = ((y > 0) if self.chain.loss == "bce" else y).astype(self.dt, copy=False)
+        # Direct: exact zeros are counted, underflowed or not; overflow and NaN are reported
+        # (symvg.errors.NumericRangeError). Log domain: a 0 must be a true 0, or it is reported too.
+        ev = evaluate(self.chain, x, y, W, B, backend=self.backend, dtype=self.dt, log=self.log,
+                      engine=self.engine, allow_underflow=not self.log)
+        g, sign = ev.gradients if self.log else (ev.gradients, None)
+        return g, sign, ev.engine
+
+
+def _prepare_engine(chain: Chain, samples: int, backend: str, log: bool, engine: str, dt: np.dtype) -> None:
+    """Compile the fused kernel first when the whole run's work repays it: each chunk alone is too small
+    for ``auto`` to compile it, but it takes a compiled kernel (see FUSED_MIN_WORK)."""
+    if engine == "auto" and choose_engine(chain, samples, backend=backend, log=log, engine=engine, dtype=dt) == "fused":
+        numeric.compile(chain, backend, dt, log, engine)
+
+
+def run_bytes(depth: int, chunk: int, dtype: Any, log: bool, shared_weights: bool, one_chunk: bool) -> int:
+    """Bytes a run holds at once: one chunk's engine memory, its float64 log10|g| and sort (or histograms)."""
+    b = estimate_bytes(depth, chunk, dtype, per_sample=not shared_weights, log=log) + 2 * depth * chunk * 8
+    return b + (0 if one_chunk else 2 * depth * S.bins_for(depth) * 8)
+
+
+def _reduce(run: _Run, samples: int, chunk: int, tol: float) -> tuple[dict, Any, float | None, str]:
+    """Stream the chunks through the accumulators: (accumulators, (5, N) quantiles, resolution or None, the
+    engine that evaluated the first chunk; the kernel is compiled before, so every chunk takes that one).
+
+    One chunk: exact quantiles. More: histograms over windows set by chunk 0's [min, max] (widened by
+    half its width, at least half a decade, each side); should a quantile's order statistic fall among
+    values beyond a window, the chunks are drawn again (same seeds) into windows of the exact [min, max]."""
+    xp, n = run.xp, run.chain.depth
+    tiny = float(np.finfo(run.dt).tiny)
+    acc = S.new(xp, n)
+    sizes = [min(chunk, samples - start) for start in range(0, samples, chunk)]
+    g, sign, engine = run.evaluated(0, sizes[0])
+    t = S.log10_abs(xp, g, sign)
+    S.accumulate(acc, xp, g, sign, tol, tiny, t)
+    if len(sizes) == 1:
+        return acc, S.exact_quantiles(xp, g, sign, QUANTILES), None, engine
+    bins = S.bins_for(n)
+    lo, width = S.windows(acc, xp, pad=0.5)
+    counts, below, above = S.histogram(xp, g, sign, lo, width, bins, t)
+    del g, sign, t
+    for i, size in enumerate(sizes[1:], start=1):
+        g, sign = run.gradients(i, size)
+        t = S.log10_abs(xp, g, sign)
+        S.accumulate(acc, xp, g, sign, tol, tiny, t)
+        c, b, a = S.histogram(xp, g, sign, lo, width, bins, t)
+        counts, below, above = counts + c, below + b, above + a
+        del g, sign, t
+    q, ranks = S.histogram_quantiles(xp, acc, counts, lo, width, run.log, QUANTILES)
+    if not bool(S.trusted(ranks, below, above, acc["n"] - acc["zeros"]).all()):
+        lo, width = S.windows(acc, xp)
+        counts = sum(S.histogram(xp, *run.gradients(i, size), lo, width, bins)[0] for i, size in enumerate(sizes))
+        q, _ = S.histogram_quantiles(xp, acc, counts, lo, width, run.log, QUANTILES)
+    spread = S.to_host(width)[S.to_host(acc["max"] >= acc["min"])]
+    return acc, q, float(spread.max() / bins / 2) if spread.size else 0.0, engine
 
 
 def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: int | None = None,
            backend: str = "numpy", dtype: Any = "float64", tol: float = 1e-8, shared_weights: bool = False,
-           log: bool = False, engine: str = "auto") -> GradientStats:
+           log: bool = False, engine: str = "auto", chunk: int | None = None) -> GradientStats:
     """Draw weights (``init``), biases and inputs x ~ N(0, 1), targets y (N(0,1) for mse, 0/1 for bce),
     evaluate every dL/dw_k and summarise per layer.
 
@@ -182,43 +339,36 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
     ``engine`` is :func:`symvg.engines.numeric.gradients`'s CPU engine (``auto``, ``fused`` or ``chunked``).
     A gradient that overflows or is not a real number raises :class:`symvg.errors.NumericRangeError`
     (so does, with ``log=True``, a local factor that underflowed); direct zeros are counted in ``zeros``.
+
+    The samples stream in chunks of ``chunk`` (default :func:`chunk_samples`): memory is one chunk's,
+    whatever ``samples``. Chunk i draws from :func:`chunk_generator`: a seed gives the same numbers on any
+    machine and thread count, for the same chunk size. Quantiles are exact when the run is one chunk, else
+    within ``quantile_resolution`` decades (:mod:`symvg.engines.streaming`); the other statistics are exact
+    (means to a few ulps). ``backend="cupy"`` draws, evaluates and reduces on the device.
     """
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise InvalidValueError(f"samples must be an integer >= 1, got {samples!r}")
+    m = count(samples, "samples")
     if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
         raise InvalidValueError(f"tol must be a finite number > 0, got {tol!r}")
     mean, std, label = init_params(init)
     dt = check_dtype(dtype)
     n = chain.depth
-    need = estimate_bytes(n, samples, dt, per_sample=not shared_weights, log=log) + 3 * samples * dt.itemsize
-    check_memory(need)
-    rng = np.random.default_rng(seed)
-    shape = (n,) if shared_weights else (n, samples)
-    # A huge mean or std overflows while drawing; that is checked just below and refused in one line,
-    # so NumPy's warnings (printed before the error) say nothing more.
-    with np.errstate(over="ignore", invalid="ignore"):
-        W = (mean + std * rng.standard_normal(shape)).astype(dt)
-        B = ((mean + std * rng.standard_normal(shape)) if isinstance(init, tuple) or init == "gaussian"
-             else np.zeros(shape)).astype(dt)
-    if not (np.isfinite(W).all() and np.isfinite(B).all()):
-        raise InvalidValueError(f"init {label} draws weights or biases beyond {dt.name}'s range (inf); "
-                                f"use a mean and std whose draws stay below {float(np.finfo(dt).max):.4g}")
-    if not chain.bias:
-        B = np.zeros(shape, dtype=dt)
-    x = rng.standard_normal(samples).astype(dt)
-    y = (rng.integers(0, 2, samples) if chain.loss == "bce" else rng.standard_normal(samples)).astype(dt)
-    # Direct: exact zeros are counted (and noted by `symvg eval`), underflowed or not; overflow and NaN are
-    # reported (symvg.errors.NumericRangeError). Log domain: a 0 must be a true 0, or it is reported too.
-    out = gradients(chain, x, y, W, B, backend=backend, dtype=dt, log=log, engine=engine, allow_underflow=not log)
-    if backend == "cupy":
-        import cupy
-
-        out = tuple(cupy.asnumpy(o) for o in out) if log else cupy.asnumpy(out)
-    G, S = out if log else (out, None)
-    layers = tuple(_layer(k, G[k - 1], None if S is None else S[k - 1], float(tol), dt) for k in range(1, n + 1))
-    used = choose_engine(chain, samples, backend=backend, log=log, engine=engine, dtype=dt)
-    return GradientStats(chain.name, n, samples, label, dt.name, backend, used, bool(log), float(tol), bool(shared_weights),
-                         seed, layers)
+    c = chunk_samples(n, m, dt) if chunk is None else min(count(chunk, "chunk"), m)
+    check_work(n, m, backend)
+    check_memory(run_bytes(n, c, dt, log, shared_weights, c >= m),
+                 hint="lower --chunk or --layers (memory grows as depth × chunk, not with --samples)")
+    xp = array_module(backend)
+    gaussian_bias = isinstance(init, tuple) or init == "gaussian"
+    run = _Run(chain, xp, dt, mean, std, label, gaussian_bias, None, seed, backend, bool(log), engine)
+    if shared_weights:  # one network for every chunk, from SeedSequence(seed) itself
+        run = replace(run, shared=run.network(_rng(xp, np.random.SeedSequence(seed)), (n,)))
+    _prepare_engine(chain, m, backend, bool(log), engine, dt)
+    acc, q, resolution, used = _reduce(run, m, c, float(tol))
+    means, host, q = S.to_host(S.mean(acc, bool(log))), {k: S.to_host(v) for k, v in acc.items()}, S.to_host(q)
+    layers = tuple(LayerStats(k + 1, float(means[k]), float(q[2, k]), float(q[0, k]), float(q[1, k]), float(q[3, k]),
+                              float(q[4, k]), float(host["below"][k] / m), int(host["zeros"][k]),
+                              0 if log else int(host["subnormal"][k])) for k in range(n))
+    return GradientStats(chain.name, n, m, label, dt.name, backend, used, bool(log), float(tol), bool(shared_weights),
+                         seed, layers, c, resolution)
 
 
 @dataclass(frozen=True)
@@ -266,5 +416,6 @@ def dead_paths(chain: Chain, init: Init, stats: GradientStats) -> DeadPaths | No
     return DeadPaths(chain.depth, 2.0 ** -chain.depth, nonzero / stats.samples, nonzero, stats.samples)
 
 
-__all__ = ["DeadPaths", "GradientStats", "INITS", "LayerStats", "available_memory", "check_memory", "dead_paths",
-           "init_params", "sample"]
+__all__ = ["CHUNK_BYTES", "DeadPaths", "GradientStats", "INITS", "LayerStats", "MAX_WORK", "MIN_CHUNK",
+           "available_memory", "check_memory", "check_work", "chunk_generator", "chunk_samples", "dead_paths",
+           "init_params", "run_bytes", "sample"]
