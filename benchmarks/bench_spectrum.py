@@ -8,7 +8,8 @@ One sample costs L matrix products W·J (2n³ flops each) and one SVD of J per r
 orthogonal init adds one Haar matrix per layer, formed from Householder reflectors without a QR
 factorisation (dorgqr, 4n³/3 flops). So the gaussian run is at the floor of L dense products and the
 orthogonal one near 5/3 of it. The last table compares the two Haar routes on one n×n matrix.
-Threaded BLAS on a machine shared with other jobs can be slower than one thread: both are shown.
+Threaded BLAS on a machine shared with other jobs can be slower than one thread: both are shown. The CPU
+seconds (this process, all threads) are the work done; on a loaded machine the wall time is larger.
 """
 
 from __future__ import annotations
@@ -18,23 +19,24 @@ import os
 import subprocess
 import sys
 import time
+from typing import Iterator
 
 FULL = [(256, 50, 1), (256, 200, 1), (1024, 50, 1), (1024, 200, 1), (256, 50, 8)]
 QUICK = [(64, 10, 1), (64, 10, 4), (128, 20, 1)]
 
 
-def run(cases: list[tuple[int, int, int]]) -> list[tuple]:
+def run(cases: list[tuple[int, int, int]]) -> Iterator[tuple]:
+    """(width, depth, samples, init, wall seconds, CPU seconds of this process, log10 cond) per case, as measured."""
     from symvg.theory.spectrum import spectrum
 
     spectrum("tanh", width=8, depth=2, init="orthogonal")  # imports and compiled expressions: not timed
-    rows = []
     for width, depth, samples in cases:
         for init in ("gaussian", "orthogonal"):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             r = spectrum("tanh", width=width, depth=depth, init=init, sigma_w2="1.4242", sigma_b2="0.01",
                          samples=samples)
-            rows.append((width, depth, samples, init, time.perf_counter() - t, r.at[-1].log10_condition))
-    return rows
+            yield (width, depth, samples, init, time.perf_counter() - t, time.process_time() - c,
+                   r.at[-1].log10_condition)
 
 
 def haar_routes(widths: list[int], repeat: int = 3) -> list[tuple]:
@@ -60,9 +62,10 @@ def report(quick: bool) -> None:
     cases = QUICK if quick else FULL
     print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')} "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} on {os.cpu_count()} CPUs")
-    print(f"{'width':>6} {'depth':>6} {'samples':>7} {'init':>11} {'seconds':>8} {'log10 cond':>10}", flush=True)
-    for w, d, s, init, sec, cond in run(cases):
-        print(f"{w:6} {d:6} {s:7} {init:>11} {sec:8.2f} {cond:10.3g}", flush=True)
+    print(f"{'width':>6} {'depth':>6} {'samples':>7} {'init':>11} {'wall s':>8} {'CPU s':>8} {'log10 cond':>10}",
+          flush=True)
+    for w, d, s, init, sec, cpu, cond in run(cases):
+        print(f"{w:6} {d:6} {s:7} {init:>11} {sec:8.2f} {cpu:8.2f} {cond:10.3g}", flush=True)
     print(f"{'width':>6} {'QR route s':>10} {'reflector route s':>17}")
     for n, qr, hh in haar_routes(sorted({c[0] for c in cases})):
         print(f"{n:6} {qr:10.3f} {hh:17.3f}", flush=True)
