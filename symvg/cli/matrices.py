@@ -29,17 +29,6 @@ def _check_memory(width: int, samples: int) -> None:
                                 f"{have // 10**6} MB are available; lower --samples or --width")
 
 
-def _spectrum_markdown(r: spec.SpectrumResult) -> str:
-    rows = [[a.depth] + [f"{v:.4g}" for v in a.log10_quantiles] + [f"{a.log10_condition:.4g}", f"{a.spread:.4g}"]
-            for a in r.at]
-    head = ["depth"] + [f"log10 σ q{p:g}" for p in spec.QUANTILES] + ["log10 cond", "m2/m1²−1"]
-    g = r.agreement()
-    return "\n".join([f"**{r.activation}**, {r.init} init, σw² = {r.sigma_w2}, σb² = {r.sigma_b2}, width {r.width}",
-                      "", markdown_table(rows, head), "", f"Theory: {r.theory.statement}", "",
-                      f"Predicted spread {g['spread_predicted']:.4g}, measured {g['spread_measured']:.4g} "
-                      f"(tolerance {g['spread_tolerance']:.2g}): {'agrees' if g['spread_agrees'] else 'disagrees'}."])
-
-
 @click.command("spectrum")
 @click.option("--activation", "-a", default="tanh", show_default=True, help="Catalogue name (e.g. tanh, relu).")
 @click.option("--width", "-n", type=click.IntRange(1, spec.MAX_WIDTH), default=256, show_default=True)
@@ -80,7 +69,7 @@ def spectrum(activation: str, width: int, depth: int, init: str, sigma_w2: str |
                       samples=samples, seed=seed, at=_depths(at), backend=backend)
     if plot_path:
         plots.save(spec.plot_histograms(r), plot_path)
-    text = {"json": lambda: to_json(r.as_dict()), "markdown": lambda: _spectrum_markdown(r)}.get(fmt, lambda: str(r))
+    text = {"json": lambda: to_json(r.as_dict()), "markdown": r._repr_markdown_}.get(fmt, lambda: str(r))
     emit(text(), output)
 
 

@@ -90,6 +90,13 @@ class Theory:
                 "spread": self.spread, "exact_spread": self.exact_spread, "fuss_catalan": list(self.fuss_catalan),
                 "statement": self.statement}
 
+    def __str__(self) -> str:
+        return (f"χ1 = {self.chi1_exact or f'{self.chi1:.6g}'}, log10 χ1^L = {self.log10_m1:.4g}; μ1 = {self.mu1:.4g}, "
+                f"μ2 = {self.mu2:.4g}\n  {self.statement}")
+
+    def _repr_markdown_(self) -> str:
+        return "\n\n".join(line.strip() for line in str(self).splitlines())
+
 
 def _fin(v: float) -> float | None:
     return v if isinstance(v, (int, float)) and math.isfinite(v) else None
@@ -230,6 +237,14 @@ class AtDepth:
                 "histogram_log10_edges": list(self.histogram[0]),
                 "histogram_counts": list(self.histogram[1])}
 
+    def __str__(self) -> str:
+        return (f"depth {self.depth}: log10 σ at quantiles {', '.join(f'{p:g}' for p in QUANTILES)}: {_q(self)}; "
+                f"log10 cond {self.log10_condition:.4g}"
+                + ("" if self.resolved else " (smallest σ below float64 resolution: a lower bound)"))
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
 
 def _summarise(depth: int, sv: np.ndarray, log_scale: np.ndarray) -> AtDepth:
     """Quantiles, condition number, m1 and spread from scaled singular values ``sv`` (samples × n)."""
@@ -322,23 +337,29 @@ class SpectrumResult:
                  f"σb² = {self.sigma_b2}, width {self.width}, {self.samples} sample(s), seed {self.seed}, "
                  f"input pre-activations of variance {self.q_input:.4g}"
                  + ("" if self.q_input == self.theory.q_star else " (q* is 0 or ∞: 1 used)")]
-        for a in self.at:
-            lines.append(f"  depth {a.depth}: log10 σ at quantiles {', '.join(f'{p:g}' for p in QUANTILES)}: {_q(a)}; "
-                         f"log10 cond {a.log10_condition:.4g}"
-                         + ("" if a.resolved else " (smallest σ below float64 resolution: a lower bound)"))
+        lines += [f"  {a}" for a in self.at]
         lines += [f"measured at L = {self.depth}: log10 m1 = {last.log10_m1:.4g}"
                   + (f" (± {last.m1_stderr_rel:.2g} relative)" if math.isfinite(last.m1_stderr_rel) else "")
                   + f", spread m2/m1² − 1 = {last.spread:.4g}"
                   + (f" ± {last.spread_stderr:.2g}" if math.isfinite(last.spread_stderr) else ""),
-                  f"theory: χ1 = {t.chi1_exact or f'{t.chi1:.6g}'}, log10 χ1^L = {t.log10_m1:.4g}; μ1 = {t.mu1:.4g}, "
-                  f"μ2 = {t.mu2:.4g}",
-                  f"  {t.statement}"]
+                  f"theory: {t}"]
         if t.fuss_catalan:
             lines.append("  m_k/m1^k, k = 1..4: measured " + ", ".join(f"{v:.4g}" for v in last.moments)
                          + "; Fuss–Catalan (n → ∞) " + ", ".join(map(str, t.fuss_catalan)))
         lines += [
                   _agreement_line(self.agreement(), self.samples)]
         return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        head = ["depth"] + [f"log10 σ q{p:g}" for p in QUANTILES] + ["log10 cond", "m2/m1²−1"]
+        rows = [[str(a.depth)] + [f"{v:.4g}" for v in a.log10_quantiles] + [f"{a.log10_condition:.4g}", f"{a.spread:.4g}"]
+                for a in self.at]
+        g = self.agreement()
+        return "\n".join([f"**{self.activation}**, {self.init} init, σw² = {self.sigma_w2}, σb² = {self.sigma_b2}, "
+                          f"width {self.width}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                          *("| " + " | ".join(r) + " |" for r in rows), "", f"Theory: {self.theory.statement}", "",
+                          f"Predicted spread {g['spread_predicted']:.4g}, measured {g['spread_measured']:.4g} "
+                          f"(tolerance {g['spread_tolerance']:.2g}): {'agrees' if g['spread_agrees'] else 'disagrees'}."])
 
 
 def _agreement_line(g: dict, samples: int) -> str:
