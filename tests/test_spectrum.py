@@ -142,3 +142,14 @@ def test_linear_gaussian_higher_moments_approach_fuss_catalan():
     for k, (meas, fc) in enumerate(zip(r.at[-1].moments, r.theory.fuss_catalan), 1):
         assert abs(meas / fc - 1) <= k * L / n, (k, meas, fc)
     assert "Fuss–Catalan" in str(r)
+
+
+def test_cupy_backend_measures_the_same_spectra():
+    # GPU only: CuPy draws its own random numbers, so compare with the exact and predicted values, not with NumPy
+    pytest.importorskip("cupy")
+    r = spectrum("linear", width=32, depth=10, init="orthogonal", sigma_w2="1.21", samples=2, backend="cupy")
+    assert r.backend == "cupy" and all(abs(v - 10 * math.log10(1.1)) < 1e-10 for v in r.at[-1].log10_quantiles)
+    r = spectrum("tanh", width=64, depth=8, init="orthogonal", sigma_w2=_critical_tanh(), sigma_b2="0.01", samples=8,
+                 backend="cupy")
+    g = r.agreement()
+    assert g["spread_agrees"] and g["m1_agrees"], g
