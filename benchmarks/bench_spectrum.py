@@ -6,8 +6,8 @@
 
 One sample costs L matrix products W·J (2n³ flops each) and one SVD of J per recorded depth; the
 orthogonal init adds one Haar matrix per layer, formed from Householder reflectors without a QR
-factorisation (dorgqr, 4n³/3 flops). So the gaussian run is at the floor of L dense products and the
-orthogonal one near 5/3 of it. The last table compares the two Haar routes on one n×n matrix.
+factorisation (dorgqr, 4n³/3 flops). So the gaussian run is at the floor of L dense products; the
+orthogonal one measured 2-2.5× that (dorgqr runs at about half a matrix product's speed). The last table compares the two Haar routes on one n×n matrix.
 Threaded BLAS on a machine shared with other jobs can be slower than one thread: both are shown. The CPU
 seconds (this process, all threads) are the work done; on a loaded machine the wall time is larger.
 """
