@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
     "rnn": (["rnn", "--steps", "3", "--width", "2", "-a", "linear"], "r.txt"),
     "clip": (["clip", "-g", "3,4", "-t", "1"], "c.txt"),
     "vector": (["vector", "--widths", "2,2"], "v.txt"),
+    "skip": (["skip", "--depth", "3", "--length", "2", "--width", "2", "--samples", "2"], "sk.txt"),
+    "batchnorm": (["batchnorm", "--values", "1,2,4", "--width", "2", "--depth", "2", "--batch", "4"], "bn.txt"),
 }
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
 
 
 def test_spectrum_text_json_markdown(run, tmp_path):
@@ -61,3 +69,90 @@ def test_vector_command(run):
     for args in (["--widths", "3,x"], ["--wrt", "9"], ["--widths", "3,0"]):
         code, _, err = run("vector", *args)
         assert code == 2 and err.startswith("symvg: error:"), args
+
+
+# ----------------------------------------------------------------------------- symvg skip, symvg batchnorm
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "symvg" / "views" / "schemas"
+
+
+def _paths(depth: int, length: int):
+    """Every composition of ``depth`` into steps 1 (a layer taken) and ``length`` (a skip), by brute force."""
+    for jumps in range(depth // length + 1):
+        singles = depth - jumps * length
+        yield from (singles for _ in itertools.combinations(range(singles + jumps), jumps))
+
+
+def test_skip_linear_mean_square_is_a_sum_over_paths(run, tmp_path):
+    # Independent route: J is a sum of products of W's, one per path; distinct paths share no moment
+    # (some W_k appears once), so E tr(JJᵀ)/n = Σ_paths (σw²)^(layers taken). σw² = 1/2, N = 8, t = 3:
+    # 1/256 + 6/32 + 6/4.
+    exact = sum(Fraction(1, 2) ** s for s in _paths(8, 3))
+    assert exact == Fraction(1, 256) + Fraction(6, 32) + Fraction(6, 4)
+    path = tmp_path / "skip.json"
+    code, out, _ = run("skip", "-a", "linear", "--depth", "8", "--length", "3", "--sigma-w2", "1/2", "--width", "24",
+                       "--samples", "64", "--format", "json", "-o", str(path))
+    assert code == 0 and out == ""
+    data = json.loads(path.read_text())
+    sim = data["simulation"]
+    assert Fraction(sim["exact_mean_square"]) == exact and sim["paths"] == len(list(_paths(8, 3))) == 13
+    measured, se = 10 ** sim["log10_mean_square"], sim["mean_square_stderr_rel"]
+    assert abs(measured / float(exact) - 1) < 4 * se and sim["agrees"] is True
+    assert sim["bound_holds"] is True and sim["log10_norm"] <= sim["log10_bound"]
+    # the width-1 expansion has one monomial per path, with as many a_k as layers taken
+    terms = sp.Add.make_args(sp.sympify(data["expansion"]))
+    assert sorted(sp.Poly(t).total_degree() for t in terms) == sorted(_paths(8, 3))
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(data, json.loads((SCHEMAS / "skip.schema.json").read_text()))
+
+
+def test_skip_text_and_markdown(run):
+    code, out, _ = run("skip", "--depth", "20", "--length", "3", "-a", "sigmoid", "--width", "16", "--samples", "2")
+    assert code == 0 and "1278 paths" in out and "(holds)" in out
+    # sigmoid's φ' <= 1/4 crushes the plain chain; the skips keep order one (a path of jumps only)
+    plain = float(out.split("without skips ")[1].split()[0])
+    kept = float(out.split("‖₂ = ")[1].split()[0])
+    assert plain < -8 and kept > -2
+    code, out, _ = run("skip", "--depth", "4", "--length", "2", "--format", "markdown")
+    assert code == 0 and out.startswith("$$\\frac{\\partial h_{4}}") and "a_{1} a_{2} a_{3} a_{4}" in out
+
+
+@pytest.mark.slow  # importing torch takes seconds (the comparison itself is milliseconds)
+def test_batchnorm_factor_matches_torch_autograd(run):
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([1.0, 2.0, 3.0, 6.0], dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(
+        lambda v: torch.nn.functional.batch_norm(v.view(4, 1), None, None, training=True, eps=0.1).view(4), x)
+    code, out, _ = run("batchnorm", "--values", "1,2,3,6", "--eps", "1/10", "--depth", "2", "--width", "4",
+                       "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    np.testing.assert_allclose(data["factor"]["jacobian_float"], jac.numpy(), rtol=0, atol=1e-12)
+    # its exact eigenvalues against an eigensolver on torch's Jacobian (symmetric): 0, ε/σ³, 1/σ (×2)
+    ev = sorted(v["float"] for v in data["factor"]["eigenvalues"] for _ in range(v["multiplicity"]))
+    np.testing.assert_allclose(ev, np.linalg.eigvalsh(jac.numpy()), atol=1e-12)
+    assert data["factor"]["sigma"] == str(sp.sqrt(sp.Rational(36, 10)))    # var 7/2 plus ε
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(data, json.loads((SCHEMAS / "batchnorm.schema.json").read_text()))
+
+
+def test_batchnorm_without_skips_explodes_at_the_predicted_rate(run):
+    # Yang et al. 2019, linear φ, width → ∞: ‖g‖² grows by (B−2)/(B−3) per layer going back. Width 256
+    # departs from it by O(1/√n) (measured 0.5% at width 512, batch 8): 4% is allowed.
+    code, out, _ = run("batchnorm", "-a", "linear", "--width", "256", "--depth", "20", "--batch", "8",
+                       "--format", "json")
+    sim = json.loads(out)["simulation"]
+    assert code == 0 and sim["predicted_growth_per_layer"] == pytest.approx(math.sqrt(6 / 5), rel=1e-12)
+    assert abs(sim["growth_per_layer"] / math.sqrt(6 / 5) - 1) < 0.04 and sim["growth_per_layer"] > 1
+    code, out, _ = run("batchnorm", "--depth", "3", "--width", "8", "--format", "markdown")
+    assert code == 0 and "| x1 | x2 | x3 | x4 |" in out and "\\frac{\\sqrt{14}}{7}" in out
+
+
+def test_skip_and_batchnorm_errors_are_one_line(run, tmp_path):
+    for args in (["skip", "--depth", "3", "--length", "4"], ["skip", "--sigma-w2", "-1"], ["skip", "-a", "nope"],
+                 ["skip", "--depth", "1000", "--width", "1024"], ["batchnorm", "--values", "1,1"],
+                 ["batchnorm", "--values", "1,x"], ["batchnorm", "--values", "1,2,"], ["batchnorm", "--eps", "-1"],
+                 ["batchnorm", "--depth", "1000", "--width", "1024", "--batch", "4096"],
+                 ["batchnorm", "-o", str(tmp_path / "missing" / "x.json")]):
+        code, out, err = run(*args)
+        assert code == 2 and err.startswith("symvg: error:") and len(err.strip().splitlines()) == 1, (args, err)

@@ -11,7 +11,8 @@ import sympy as sp
 
 from symvg.theory import meanfield as mf
 from symvg.errors import BackendUnavailableError, InvalidValueError
-from symvg.theory.spectrum import fuss_catalan, linear_gaussian_m2, random_weights, spectrum
+from symvg.theory.spectrum import (fuss_catalan, haar_householder, haar_qr, linear_gaussian_m2, random_weights,
+                                   spectrum)
 
 
 def test_fuss_catalan_and_exact_second_moment():
@@ -40,6 +41,23 @@ def test_haar_weights_are_orthogonal():
     rng = np.random.default_rng(1)
     w = random_weights(np, rng, "orthogonal", 5, 4.0, 3)
     np.testing.assert_allclose(np.swapaxes(w, 1, 2) @ w, np.broadcast_to(4 * np.eye(5), (3, 5, 5)), atol=1e-12)
+    for o in (haar_householder(rng, 64, 2), haar_qr(np, rng.standard_normal((2, 64, 64)))):
+        np.testing.assert_allclose(np.swapaxes(o, 1, 2) @ o, np.broadcast_to(np.eye(64), (2, 64, 64)), atol=1e-12)
+
+
+@pytest.mark.parametrize("route", ["householder", "qr"])
+def test_both_haar_routes_have_haar_statistics(route):
+    # Haar O(n) (Diaconis & Shahshahani 1994): tr O has the moments 0, 1, 0, 3 of N(0, 1) up to order n/2,
+    # and O e1 is uniform on the sphere: E O11 = 0 (LAPACK's Q alone has O11 <= 0), E O11² = 1/n.
+    n, m = 8, 1500
+    rng = np.random.default_rng(7)
+    o = haar_householder(rng, n, m) if route == "householder" else haar_qr(np, rng.standard_normal((m, n, n)))
+    t = np.trace(o, axis1=1, axis2=2)
+    for k, exact in ((1, 0.0), (2, 1.0), (3, 0.0), (4, 3.0)):
+        se = math.sqrt(np.var(t**k) / m)
+        assert abs(np.mean(t**k) - exact) < 4 * se, (k, np.mean(t**k))
+    assert abs(o[:, 0, 0].mean()) < 4 * o[:, 0, 0].std() / math.sqrt(m)
+    assert abs(np.mean(o[:, 0, 0] ** 2) - 1 / n) < 4 * np.std(o[:, 0, 0] ** 2) / math.sqrt(m)
 
 
 def test_linear_orthogonal_is_an_exact_isometry():
@@ -124,3 +142,14 @@ def test_linear_gaussian_higher_moments_approach_fuss_catalan():
     for k, (meas, fc) in enumerate(zip(r.at[-1].moments, r.theory.fuss_catalan), 1):
         assert abs(meas / fc - 1) <= k * L / n, (k, meas, fc)
     assert "Fuss–Catalan" in str(r)
+
+
+def test_cupy_backend_measures_the_same_spectra():
+    # GPU only: CuPy draws its own random numbers, so compare with the exact and predicted values, not with NumPy
+    pytest.importorskip("cupy")
+    r = spectrum("linear", width=32, depth=10, init="orthogonal", sigma_w2="1.21", samples=2, backend="cupy")
+    assert r.backend == "cupy" and all(abs(v - 10 * math.log10(1.1)) < 1e-10 for v in r.at[-1].log10_quantiles)
+    r = spectrum("tanh", width=64, depth=8, init="orthogonal", sigma_w2=_critical_tanh(), sigma_b2="0.01", samples=8,
+                 backend="cupy")
+    g = r.agreement()
+    assert g["spread_agrees"] and g["m1_agrees"], g

@@ -7,6 +7,7 @@ import click
 from symvg.theory import clipping
 from symvg.theory import matrices as mx
 from symvg.theory import rnn as rnn_mod
+from symvg.theory import skipbn
 from symvg.theory import spectrum as spec
 from symvg.errors import InvalidValueError
 from symvg.engines.sampling import available_memory
@@ -26,17 +27,6 @@ def _check_memory(width: int, samples: int) -> None:
     if have is not None and need > have:
         raise InvalidValueError(f"--width {width} --samples {samples} needs about {need // 10**6} MB but only "
                                 f"{have // 10**6} MB are available; lower --samples or --width")
-
-
-def _spectrum_markdown(r: spec.SpectrumResult) -> str:
-    rows = [[a.depth] + [f"{v:.4g}" for v in a.log10_quantiles] + [f"{a.log10_condition:.4g}", f"{a.spread:.4g}"]
-            for a in r.at]
-    head = ["depth"] + [f"log10 σ q{p:g}" for p in spec.QUANTILES] + ["log10 cond", "m2/m1²−1"]
-    g = r.agreement()
-    return "\n".join([f"**{r.activation}**, {r.init} init, σw² = {r.sigma_w2}, σb² = {r.sigma_b2}, width {r.width}",
-                      "", markdown_table(rows, head), "", f"Theory: {r.theory.statement}", "",
-                      f"Predicted spread {g['spread_predicted']:.4g}, measured {g['spread_measured']:.4g} "
-                      f"(tolerance {g['spread_tolerance']:.2g}): {'agrees' if g['spread_agrees'] else 'disagrees'}."])
 
 
 @click.command("spectrum")
@@ -79,7 +69,7 @@ def spectrum(activation: str, width: int, depth: int, init: str, sigma_w2: str |
                       samples=samples, seed=seed, at=_depths(at), backend=backend)
     if plot_path:
         plots.save(spec.plot_histograms(r), plot_path)
-    text = {"json": lambda: to_json(r.as_dict()), "markdown": lambda: _spectrum_markdown(r)}.get(fmt, lambda: str(r))
+    text = {"json": lambda: to_json(r.as_dict()), "markdown": r._repr_markdown_}.get(fmt, lambda: str(r))
     emit(text(), output)
 
 
@@ -205,7 +195,84 @@ def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float,
     emit(text, output)
 
 
-COMMANDS = [spectrum, rnn, clip, vector]
+@click.command("skip")
+@click.option("--depth", "-N", type=click.IntRange(1, 1000), default=6, show_default=True, help="Layers N.")
+@click.option("--length", "-t", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Skip length t: layer k−t feeds layer k (t = 1: the residual chain).")
+@click.option("--activation", "-a", default="tanh", show_default=True, help="Catalogue name.")
+@click.option("--width", "-n", type=click.IntRange(1, skipbn.MAX_WIDTH), default=32, show_default=True)
+@click.option("--sigma-w2", "sigma_w2", default="1", show_default=True, help="W entries N(0, σw²/n).")
+@click.option("--samples", type=click.IntRange(1, skipbn.MAX_SAMPLES), default=8, show_default=True,
+              help="Random networks for the mean square tr(JJᵀ)/n.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@format_option("text", "json", "markdown")
+@output_option
+def skip(depth: int, length: int, activation: str, width: int, sigma_w2: str, samples: int, seed: int, fmt: str,
+         output: str | None) -> None:
+    """Skips of any length t: ∂h_N/∂h_0 as a sum over paths, its bound, and random networks.
+
+    h_k = φ(W_k h_(k-1)) + h_(k-t): J_k = D_k W_k J_(k-1) + J_(k-t); ‖J_N‖₂ <= U_N with
+    U_k = γ‖W_k‖₂ U_(k-1) + U_(k-t); for linear φ, E tr(J_N J_Nᵀ)/n is exact.
+
+    \b
+      symvg skip --depth 6 --length 2 --activation tanh
+      symvg skip --depth 30 --length 3 -a sigmoid --width 64
+      symvg skip --depth 12 --length 3 -a linear --samples 64 --format json
+    """
+    import sympy as sp
+
+    precheck_output(output)
+    if length > depth:
+        raise InvalidValueError(f"--length must be at most --depth ({depth}), got {length}")
+    expansion = skipbn.skip_jacobian(depth, length) if depth <= skipbn.MAX_SYMBOLIC_DEPTH else None
+    run = skipbn.simulate_skips(activation, width, depth, length, sigma_w2, seed, samples)
+    if fmt == "json":
+        emit(to_json({"expansion": None if expansion is None else str(expansion),
+                      "a_k": "w_k·φ'(z_k) (width 1)", "simulation": run.as_dict()}), output)
+        return
+    head = (f"dh{depth}/dh0 = {expansion}   (a_k = w_k·φ'(z_k), width 1: one term per path)"
+            if expansion is not None else f"{run.paths} paths (the expansion is shown up to depth "
+                                          f"{skipbn.MAX_SYMBOLIC_DEPTH})")
+    if fmt == "markdown":
+        emit((f"$$\\frac{{\\partial h_{{{depth}}}}}{{\\partial h_0}} = {sp.latex(expansion)}$$"
+              if expansion is not None else head) + "\n\n" + run._repr_markdown_(), output)
+        return
+    emit(head + "\n" + str(run), output)
+
+
+@click.command("batchnorm")
+@click.option("--values", "-x", default="1,2,3,6", show_default=True,
+              help="A batch of one feature (2..16 numbers) for the exact backward factor ∂y/∂x.")
+@click.option("--eps", default="0", show_default=True, help="ε in σ² = mean((x − μ)²) + ε.")
+@click.option("--activation", "-a", default="relu", show_default=True, help="Catalogue name, for the deep network.")
+@click.option("--width", "-n", type=click.IntRange(1, skipbn.MAX_WIDTH), default=64, show_default=True)
+@click.option("--depth", "-L", type=click.IntRange(1, 1000), default=30, show_default=True)
+@click.option("--batch", "-B", type=click.IntRange(3, 4096), default=8, show_default=True,
+              help="Batch size of the deep network.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@format_option("text", "json", "markdown")
+@output_option
+def batchnorm(values: str, eps: str, activation: str, width: int, depth: int, batch: int, seed: int, fmt: str,
+              output: str | None) -> None:
+    """Batch normalisation: its exact backward factor, and a deep BN network without skips (exploding, Yang et al. 2019).
+
+    \b
+      symvg batchnorm --values 1,2,3,6
+      symvg batchnorm -a linear --width 256 --depth 20 --batch 8 --format json
+    """
+    precheck_output(output)
+    factor = skipbn.bn_factor(_vector(values, "--values"), eps)
+    run = skipbn.simulate_batchnorm(activation, width, depth, batch, seed)
+    if fmt == "json":
+        emit(to_json({"factor": factor.as_dict(), "simulation": run.as_dict()}), output)
+        return
+    if fmt == "markdown":
+        emit(factor._repr_markdown_() + "\n\n" + run._repr_markdown_(), output)
+        return
+    emit(str(factor) + "\n" + str(run), output)
+
+
+COMMANDS = [spectrum, rnn, clip, vector, skip, batchnorm]
 
 
 __all__ = ["COMMANDS"]

@@ -92,6 +92,11 @@ class Clipped:
                          f"{self.clipped_step_along} ≈ {float(self.clipped_step_along):.6g} (|·| ≤ τ always)")
         return "\n".join(lines)
 
+    def _repr_latex_(self) -> str:
+        g, c = (sp.latex(sp.Matrix(v).T) for v in (self.gradient, self.clipped))
+        return (rf"$\hat g = g\,\min\!\left(1, \frac{{\tau}}{{\lVert g\rVert}}\right) = {sp.latex(self.scale)}\,{g}"
+                rf" = {c}$")
+
 
 def clip_by_norm(gradient: Sequence[Number], threshold: Number, direction: Sequence[Number] | None = None) -> Clipped:
     """Clip ``gradient`` to norm at most ``threshold`` (> 0) by rescaling; exact SymPy numbers."""

@@ -99,6 +99,9 @@ class MatrixFactor:
         return {"name": self.name, "expr": str(self.expr), "latex": sp.latex(self.expr), "kind": self.kind,
                 "layer": self.layer, "shape": list(self.shape), "note": self.note}
 
+    def _repr_latex_(self) -> str:
+        return f"${sp.latex(self.expr)}$"
+
 
 @dataclass(frozen=True)
 class VectorDerivation:
@@ -151,6 +154,9 @@ class VectorDerivation:
         return {"widths": list(self.widths), "activation": self.activation, "wrt": self.wrt,
                 "factors": [f.as_dict() for f in self.factors], "backward": str(self.backward),
                 "gradient": str(self.gradient), "latex": self.latex()}
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.latex() + "$$"
 
 
 def derive_vector(widths: Sequence[int], activation: str | Activation = "tanh", wrt: int = 1) -> VectorDerivation:
@@ -212,6 +218,10 @@ class Backprop:
 
     def __str__(self) -> str:
         return f"loss {self.loss:.6g}; ‖δ_k‖ = " + ", ".join(f"{v:.3g}" for v in self.as_dict()["delta_norms"])
+
+    def _repr_markdown_(self) -> str:
+        rows = [f"| {k} | {d:.4g} |" for k, d in enumerate(self.as_dict()["delta_norms"])]
+        return "\n".join([f"Loss {self.loss:.6g}", "", "| k | ‖δ_k‖ |", "|---|---|", *rows])
 
 
 def backprop(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray] | None, x: np.ndarray, y: np.ndarray,
@@ -292,13 +302,18 @@ class NormBounds:
 
     def as_dict(self) -> dict:
         fin = lambda v: v if math.isfinite(v) else None  # noqa: E731
-        return {"activation": self.activation, "gamma": self.gamma, "floor": self.floor,
+        return {"activation": self.activation, "gamma": fin(self.gamma), "floor": fin(self.floor),
                 "log10_upper": [fin(v) for v in self.upper], "log10_lower": [fin(v) for v in self.lower]}
 
     def __str__(self) -> str:
         return (f"{self.activation}: γ = {self.gamma:.6g}, φ'_min = {self.floor:.6g}; log10 bounds on ‖δ_k‖, k = 0.."
                 f"{len(self.upper) - 1}: upper {self.upper[0]:.4g} … {self.upper[-1]:.4g}, "
                 f"lower {self.lower[0]:.4g} … {self.lower[-1]:.4g}")
+
+    def _repr_markdown_(self) -> str:
+        rows = [f"| {k} | {lo:.4g} | {up:.4g} |" for k, (lo, up) in enumerate(zip(self.lower, self.upper))]
+        return "\n".join([f"{self.activation}: γ = {self.gamma:.6g}, φ'_min = {self.floor:.6g}", "",
+                          "| k | log10 lower | log10 upper |", "|---|---|---|", *rows])
 
 
 def norm_bounds(weights: Sequence[np.ndarray], activation: str | Activation, delta_norm: float) -> NormBounds:

@@ -61,6 +61,9 @@ class RNNDerivation:
         return {"steps": self.steps, "start": self.start, "width": self.width, "product": str(self.product),
                 "latex": self.latex()}
 
+    def _repr_latex_(self) -> str:
+        return "$$" + self.latex() + "$$"
+
 
 def _int(v: object, what: str, lo: int, hi: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -108,6 +111,10 @@ class PMBCondition:
 
     def __str__(self) -> str:
         return f"{self.activation}: γ = {_show(self.gamma)}, σ_max(W) = {_show(self.sigma_max)}: {self.verdict}"
+
+    def _repr_markdown_(self) -> str:
+        return (f"{self.activation}: $\\gamma = {sp.latex(self.gamma)}$, $\\sigma_{{max}}(W) = "
+                f"{_show(self.sigma_max)}$: **{self.verdict}**")
 
 
 def _show(v: sp.Expr) -> str:
@@ -178,6 +185,9 @@ class RNNSimulation:
                 f"{self.log10_bound[-1]:.4g}  ({'holds' if self.bound_holds else 'VIOLATED'} at every gap)\n"
                 f"  measured per-step factor ≈ {self.measured_rate:.4g}; "
                 f"bound's γ·σ_max = {self.gamma * self.sigma_max:.4g}")
+
+    def _repr_markdown_(self) -> str:
+        return "\n\n".join(str(self).splitlines())
 
 
 def simulate_rnn(activation: str | Activation = "tanh", width: int = 64, steps: int = 100,

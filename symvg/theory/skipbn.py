@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from symvg.symbolic.activations import Activation, get
 from symvg.errors import InvalidValueError
+from symvg.exact import Number, to_rational
 from symvg.theory.matrices import numpy_functions
 
 MAX_SYMBOLIC_DEPTH = 16
@@ -68,9 +70,41 @@ def skip_paths(depth: int, length: int) -> int:
     return c[depth]
 
 
+MAX_WIDTH, MAX_SAMPLES = 1024, 256
+MAX_WORK = 2**32
+"""Largest samples·depth·width³ (skips) or depth·width²·batch (batch norm) accepted: seconds, not hours."""
+
+
+def _bounded(work: int, what: str) -> None:
+    if work > MAX_WORK:
+        raise InvalidValueError(f"{what} = {work:.3g} exceeds {MAX_WORK:.3g}, about a minute of work; lower one of them")
+
+
+def linear_skip_mean_square(depth: int, length: int, sigma_w2: Number) -> sp.Rational:
+    """E tr(J_N J_Nᵀ)/n exactly, for a linear network with skips of ``length`` and W entries N(0, σw²/n).
+
+    m_k = σw²·m_{k−1} + m_{k−t} (the skip term only for k ≥ t), m_0 = 1: the cross term
+    E tr(W_k J_{k−1} J_{k−t}ᵀ) vanishes because W_k has mean zero and is independent of both, and
+    E[W A Wᵀ] = σw²·tr(A)/n·I. Any width.
+
+    >>> linear_skip_mean_square(4, 2, 1)          # 1, 1, 2, 3, 5: Fibonacci at σw² = 1
+    5
+    """
+    _check(depth, length, 10**6)
+    sw = to_rational(sigma_w2)
+    m = [sp.Integer(1)]
+    for k in range(1, depth + 1):
+        m.append(sw * m[k - 1] + (m[k - length] if k >= length else 0))
+    return m[depth]
+
+
 @dataclass(frozen=True)
 class SkipRun:
-    """‖∂h_N/∂h_k‖₂ (log10, k = 0..N) in one random width-n network with skips of ``length``, and its bound."""
+    """‖∂h_N/∂h_0‖₂ (log10) in one random width-n network with skips of ``length``, and its bound.
+
+    ``log10_mean_square`` is log10 of tr(JJᵀ)/n averaged over ``samples`` networks (the first is the
+    one the norms describe); ``exact_mean_square`` its exact expectation where one is known (linear φ).
+    """
 
     activation: str
     width: int
@@ -79,26 +113,55 @@ class SkipRun:
     log10_norm: float
     log10_plain: float
     log10_bound: float
+    samples: int = 1
+    sigma_w2: str = "1"
+    log10_mean_square: float = math.nan
+    mean_square_stderr_rel: float = math.nan
+    exact_mean_square: str | None = None
+
+    @property
+    def paths(self) -> int:
+        """How many input-output paths the skips open (compositions of N into steps 1 and t)."""
+        return skip_paths(self.depth, self.length)
+
+    def agrees(self) -> bool | None:
+        """Measured mean square within 4 standard errors of the exact expectation (None: no exact value)."""
+        if self.exact_mean_square is None or not math.isfinite(self.mean_square_stderr_rel):
+            return None
+        exact = float(sp.Rational(self.exact_mean_square))
+        return abs(10 ** self.log10_mean_square / exact - 1) <= 4 * self.mean_square_stderr_rel
 
     def as_dict(self) -> dict:
-        return {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in self.__dict__.items()}
+        d = {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in self.__dict__.items()}
+        return {**d, "paths": self.paths, "bound_holds": self.log10_norm <= self.log10_bound + 1e-9,
+                "agrees": self.agrees()}
 
     def __str__(self) -> str:
-        return (f"{self.activation}, width {self.width}, depth {self.depth}, skips of length {self.length}: "
-                f"log10 ‖dh_N/dh_0‖ = {self.log10_norm:.4g} (bound {self.log10_bound:.4g}); "
-                f"without skips {self.log10_plain:.4g}")
+        lines = [f"{self.activation}, width {self.width}, depth {self.depth}, skips of length {self.length} "
+                 f"({self.paths} paths): log10 ‖dh_N/dh_0‖₂ = {self.log10_norm:.4g} <= bound {self.log10_bound:.4g} "
+                 f"({'holds' if self.log10_norm <= self.log10_bound + 1e-9 else 'VIOLATED'}); "
+                 f"same weights without skips {self.log10_plain:.4g}"]
+        if math.isfinite(self.log10_mean_square):
+            se = (f" ± {self.mean_square_stderr_rel:.2g} relative" if math.isfinite(self.mean_square_stderr_rel)
+                  else "")
+            line = f"tr(JJᵀ)/n over {self.samples} network(s): 10^{self.log10_mean_square:.4g}{se}"
+            if self.exact_mean_square is not None:
+                ok = self.agrees()
+                line += (f"; exact expectation (linear φ) {self.exact_mean_square} ≈ "
+                         f"{float(sp.Rational(self.exact_mean_square)):.6g}"
+                         + ("" if ok is None else " (agrees within 4 standard errors)" if ok
+                            else " (DISAGREES beyond 4 standard errors)"))
+            lines.append(line)
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return "\n\n".join(str(self).splitlines())
 
 
-def simulate_skips(activation: str | Activation, width: int, depth: int, length: int, sigma_w2: float = 1.0,
-                   seed: int = 0) -> SkipRun:
-    """J_k = D_k W_k J_{k−1} + J_{k−t} on a random network; bound U_k = γ‖W_k‖₂ U_{k−1} + U_{k−t}, U_0 = 1.
-
-    The plain network (no skips) uses the same weights and input.
-    """
-    _check(depth, length, 1000)
-    act = get(activation)
+def _skip_sample(act: Activation, rng: Any, width: int, depth: int, length: int,
+                 sigma_w2: float) -> tuple[float, float, float, float]:
+    """One network: ‖J‖₂ with skips, ‖J‖₂ without (same weights), the bound U_N, and tr(JJᵀ)/n."""
     phi, dphi = numpy_functions(act)
-    rng = np.random.default_rng(seed)
     gamma = float(act.gamma)
     h = [rng.standard_normal(width)]
     hp = h[0]
@@ -112,9 +175,37 @@ def simulate_skips(activation: str | Activation, width: int, depth: int, length:
         U.append(gamma * float(np.linalg.norm(w, 2)) * U[-1] + (U[k - length] if skip else 0))
         zp = w @ hp
         Jp, hp = dphi(zp)[:, None] * (w @ Jp), phi(zp)
+        if k > length:  # only the last t Jacobians and inputs are read again
+            J[k - length - 1] = h[k - length - 1] = None
+    return (float(np.linalg.norm(J[-1], 2)), float(np.linalg.norm(Jp, 2)), U[-1],
+            float(np.sum(J[-1] ** 2)) / width)
+
+
+def simulate_skips(activation: str | Activation, width: int, depth: int, length: int, sigma_w2: Number = 1.0,
+                   seed: int = 0, samples: int = 1) -> SkipRun:
+    """J_k = D_k W_k J_{k−1} + J_{k−t} on random networks; bound U_k = γ‖W_k‖₂ U_{k−1} + U_{k−t}, U_0 = 1.
+
+    The plain network (no skips) uses the same weights and input. The norms are the first network's;
+    tr(JJᵀ)/n is averaged over ``samples`` networks.
+    """
+    _check(depth, length, 1000)
+    for what, v, most in (("width", width, MAX_WIDTH), ("samples", samples, MAX_SAMPLES)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= most:
+            raise InvalidValueError(f"{what} must be an integer in 1..{most}, got {v!r}")
+    _bounded(samples * depth * width**3, "samples × depth × width³")
+    act = get(activation)
+    sw = to_rational(sigma_w2)
+    if sw < 0:
+        raise InvalidValueError(f"sigma_w2 must be >= 0, got {sw}")
+    rng = np.random.default_rng(seed)
+    runs = [_skip_sample(act, rng, width, depth, length, float(sw)) for _ in range(samples)]
+    ms = np.array([r[3] for r in runs])
     lg = lambda v: math.log10(v) if v > 0 else -math.inf  # noqa: E731
-    return SkipRun(act.label, width, depth, length, lg(float(np.linalg.norm(J[-1], 2))),
-                   lg(float(np.linalg.norm(Jp, 2))), lg(U[-1]))
+    se = float(ms.std(ddof=1) / math.sqrt(samples) / ms.mean()) if samples > 1 and ms.mean() > 0 else math.nan
+    exact = str(linear_skip_mean_square(depth, length, sw)) if act.derivative == 1 else None
+    norm, plain, bound, _ = runs[0]
+    return SkipRun(act.label, width, depth, length, lg(norm), lg(plain), lg(bound), samples, str(sw),
+                   lg(float(ms.mean())), se, exact)
 
 
 # ----------------------------------------------------------------------------- batch normalisation
@@ -141,6 +232,18 @@ def bn_backward(dy: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return (dy - dy.mean(axis=1, keepdims=True) - y * (dy * y).mean(axis=1, keepdims=True)) / sigma
 
 
+def linear_bn_growth(batch: int) -> sp.Expr:
+    """√((B−2)/(B−3)): the per-layer growth of ‖∂L/∂H‖ going back through a deep *linear* BN network,
+    width → ∞ (Yang et al. 2019, whose rate (B−2)/(B−3) is for the squared norm). Above 1 for every B > 3.
+
+    >>> linear_bn_growth(8)
+    sqrt(30)/5
+    """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 4:
+        raise InvalidValueError(f"the linear BN growth needs a batch B >= 4, got {batch!r}")
+    return sp.sqrt(sp.Rational(batch - 2, batch - 3))
+
+
 @dataclass(frozen=True)
 class BNRun:
     """log10 ‖∂L/∂H_l‖_F, l = 0..L, in a deep network h_l = φ(BN(W_l h_{l−1})) without skips."""
@@ -150,6 +253,8 @@ class BNRun:
     depth: int
     batch: int
     log10_grad: tuple[float, ...]
+    predicted_growth: float | None = None
+    """Yang et al.'s width → ∞ rate where it is closed-form here (linear φ, B >= 4), else None."""
 
     @property
     def growth(self) -> float:
@@ -158,12 +263,20 @@ class BNRun:
 
     def as_dict(self) -> dict:
         return {"activation": self.activation, "width": self.width, "depth": self.depth, "batch": self.batch,
-                "log10_grad": list(self.log10_grad), "growth_per_layer": self.growth}
+                "log10_grad": list(self.log10_grad), "growth_per_layer": self.growth,
+                "predicted_growth_per_layer": self.predicted_growth}
 
     def __str__(self) -> str:
-        return (f"batch-normalised {self.activation} network, width {self.width}, depth {self.depth}, batch "
+        text = (f"batch-normalised {self.activation} network, width {self.width}, depth {self.depth}, batch "
                 f"{self.batch}, no skips: the gradient grows by ×{self.growth:.4g} per layer going back "
                 f"(log10 ‖dL/dH_0‖ − log10 ‖dL/dH_L‖ = {self.log10_grad[0] - self.log10_grad[-1]:.4g})")
+        if self.predicted_growth is not None:
+            text += (f"; Yang et al. 2019, linear, width → ∞: √((B−2)/(B−3)) = {self.predicted_growth:.4g} "
+                     f"(finite width {self.width} departs from it by O(1/√n))")
+        return text
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
 
 
 def simulate_batchnorm(activation: str | Activation = "relu", width: int = 64, depth: int = 30, batch: int = 8,
@@ -172,6 +285,9 @@ def simulate_batchnorm(activation: str | Activation = "relu", width: int = 64, d
     _check(depth, 1, 1000)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 3 <= batch <= 4096:
         raise InvalidValueError(f"batch must be an integer in 3..4096, got {batch!r}")
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+        raise InvalidValueError(f"width must be an integer in 1..{MAX_WIDTH}, got {width!r}")
+    _bounded(depth * width**2 * batch, "depth × width² × batch")
     act = get(activation)
     phi, dphi = numpy_functions(act)
     rng = np.random.default_rng(seed)
@@ -186,8 +302,80 @@ def simulate_batchnorm(activation: str | Activation = "relu", width: int = 64, d
     for w, y, sigma in reversed(cache):
         g = w.T @ bn_backward(dphi(y) * g, y, sigma)
         out.append(float(np.linalg.norm(g)))
-    return BNRun(act.label, width, depth, batch, tuple(math.log10(v) for v in reversed(out)))
+    pred = float(linear_bn_growth(batch)) if act.derivative == 1 and batch >= 4 else None
+    return BNRun(act.label, width, depth, batch, tuple(math.log10(v) for v in reversed(out)), pred)
 
 
-__all__ = ["BNRun", "SkipRun", "bn_backward", "bn_forward", "bn_jacobian", "simulate_batchnorm", "simulate_skips",
+@dataclass(frozen=True)
+class BNFactor:
+    """Batch normalisation's backward factor ∂y/∂x at one batch x, exactly (SymPy), with its spectrum.
+
+    ∂y/∂x = (1/σ)(I − 11ᵀ/m − y yᵀ/m) is symmetric with eigenvalues 0 (along 1), ε/σ³ (along y:
+    |y|² = m·v/(v + ε), v the batch variance) and 1/σ (the m − 2 directions orthogonal to both).
+    """
+
+    x: tuple[sp.Rational, ...]
+    eps: sp.Rational
+    mu: sp.Expr
+    sigma: sp.Expr
+    jacobian: sp.Matrix
+
+    @property
+    def eigenvalues(self) -> dict:
+        """{value: multiplicity}, exact."""
+        m = len(self.x)
+        ev = {sp.Integer(0): 1}
+        y_dir = sp.simplify(self.eps / self.sigma**3)
+        ev[y_dir] = ev.get(y_dir, 0) + 1
+        inv = sp.simplify(1 / self.sigma)
+        ev[inv] = ev.get(inv, 0) + m - 2
+        return ev
+
+    def as_dict(self) -> dict:
+        return {"x": [str(v) for v in self.x], "eps": str(self.eps), "mu": str(self.mu), "sigma": str(self.sigma),
+                "sigma_float": float(self.sigma), "jacobian": [[str(v) for v in row] for row in self.jacobian.tolist()],
+                "jacobian_float": [[float(v) for v in row] for row in self.jacobian.tolist()],
+                "eigenvalues": [{"value": str(k), "float": float(k), "multiplicity": n}
+                                for k, n in self.eigenvalues.items()]}
+
+    def __str__(self) -> str:
+        rows = "\n".join("  [" + ", ".join(f"{float(v): .6g}" for v in row) + "]" for row in self.jacobian.tolist())
+        ev = ", ".join(f"{k} ≈ {float(k):.6g} (×{n})" for k, n in self.eigenvalues.items())
+        return (f"batch x = ({', '.join(map(str, self.x))}), ε = {self.eps}: μ = {self.mu}, σ = {self.sigma} "
+                f"≈ {float(self.sigma):.6g}\n∂y/∂x = (1/σ)(I − 11ᵀ/m − y yᵀ/m) ≈\n{rows}\n"
+                f"eigenvalues (exact): {ev}")
+
+    def _repr_latex_(self) -> str:
+        return f"$\\frac{{\\partial y}}{{\\partial x}} = {sp.latex(self.jacobian)}$"
+
+    def _repr_markdown_(self) -> str:
+        m = len(self.x)
+        rows = ["| " + " | ".join(f"{float(v):.6g}" for v in row) + " |" for row in self.jacobian.tolist()]
+        ev = ", ".join(f"${sp.latex(k)}$ (×{n})" for k, n in self.eigenvalues.items())
+        return "\n".join([f"Batch x = ({', '.join(map(str, self.x))}), ε = {self.eps}: μ = ${sp.latex(self.mu)}$, "
+                          f"σ = ${sp.latex(self.sigma)}$", "", "∂y/∂x = (1/σ)(I − 11ᵀ/m − y yᵀ/m) ≈", "",
+                          "| " + " | ".join(f"x{j + 1}" for j in range(m)) + " |", "|" + "---|" * m, *rows, "",
+                          f"Eigenvalues (exact): {ev}"])
+
+
+def bn_factor(values: "list[Number] | tuple[Number, ...]", eps: Number = 0) -> BNFactor:
+    """∂y/∂x of y = (x − μ)/σ at the batch ``values``, exact (2..16 values; σ > 0 required)."""
+    x = tuple(to_rational(v) for v in values)
+    m, e = len(x), to_rational(eps)
+    if e < 0:
+        raise InvalidValueError(f"eps must be >= 0, got {e}")
+    if not 2 <= m <= 16:
+        raise InvalidValueError(f"a batch of 2..16 values is needed for the exact factor, got {m}")
+    mu = sum(x, sp.Integer(0)) / m
+    sigma = sp.sqrt(sum(((v - mu) ** 2 for v in x), sp.Integer(0)) / m + e)
+    if sigma == 0:
+        raise InvalidValueError("the batch is constant and eps = 0: σ = 0, batch normalisation is undefined")
+    sub = {sp.Symbol(f"y{i + 1}", real=True): (v - mu) / sigma for i, v in enumerate(x)}
+    sub[sp.Symbol("sigma", positive=True)] = sigma
+    J = bn_jacobian(m).xreplace(sub).applyfunc(sp.radsimp)
+    return BNFactor(x, e, mu, sigma, J)
+
+
+__all__ = ["BNFactor", "BNRun", "MAX_SAMPLES", "MAX_WIDTH", "SkipRun", "bn_backward", "bn_factor", "bn_forward",
+           "bn_jacobian", "linear_bn_growth", "linear_skip_mean_square", "simulate_batchnorm", "simulate_skips",
            "skip_jacobian", "skip_paths"]
