@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symvg.exact import Number, count, to_rational, unit_interval
-from symvg.magnitude import json_float
+from symvg.magnitude import json_float, power
 from symvg.symbolic.activations import Activation, ActivationLike, get
 from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, depth_bound, derivative_floor, size_text, stable_weight_range
-from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, log_rate, power
+from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, log_rate
 
 
 @dataclass(frozen=True)
