@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from symvg.display import Result, Worded
 from symvg.errors import InvalidValueError
 from symvg.exact import as_exact, Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float, power, range_note, sci
@@ -37,7 +38,7 @@ from symvg.symbolic.powers import depth_to_cross, direction, log10_power, log_ra
 
 
 @dataclass(frozen=True)
-class GradientBound:
+class GradientBound(Result):
     """|∂L/∂w_k| ≤ ``expr``, factor by factor (``factors`` pairs each Factor with its bound)."""
 
     derivation: Derivation
@@ -162,7 +163,7 @@ EVAL_HINT = "`symvg eval` samples the typical case"
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(Worded):
     """What a floor m and a ceiling c on every factor |∂h_j/∂h_{j-1}| prove about |∂h_N/∂h_0|, and no more.
 
     ``kind``, as the depth grows (m^N ≤ |∂h_N/∂h_0| ≤ c^N):
@@ -296,7 +297,7 @@ def _status(m: sp.Expr, c: sp.Expr, n: int, t: sp.Expr) -> str:
 
 
 @dataclass(frozen=True)
-class DepthBound:
+class DepthBound(Result):
     """(γ|w|)^N for a chain of one activation with weights of size |w|: the vanishing/exploding law.
 
     ``factor`` = γ|w| is the ceiling of every layer's |w·φ'(z)|, ``floor`` = inf|φ'|·|w| its floor;

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from symvg.display import Result
 from symvg.exact import Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float, power
 from symvg.symbolic.activations import Activation, ActivationLike, get
@@ -37,7 +38,7 @@ from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, lo
 
 
 @dataclass(frozen=True)
-class Regime:
+class Regime(Result):
     """How the gradient's bounds move with depth, both ways, for one activation and weight size.
 
     ``floor``/``factor`` bound each layer's |∂h_j/∂h_{j-1}| below/above; the depth-N bounds are their

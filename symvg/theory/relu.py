@@ -53,6 +53,7 @@ import sympy as sp
 
 from collections import Counter
 
+from symvg.display import Result
 from symvg.symbolic.activations import get
 from symvg.exact import count, Number, to_rational
 from symvg.symbolic.chain import Chain
@@ -135,7 +136,7 @@ def uniform_leaky_floor(weight: Number, layers: int, negative_slope: Number = "0
 
 
 @dataclass(frozen=True)
-class AlivePaths:
+class AlivePaths(Result):
     """Monte Carlo estimate of P(path alive) against the exact 2^−N, with its binomial standard error."""
 
     layers: int

@@ -14,6 +14,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from symvg.display import Result
 from symvg.exact import Number, to_rational
 from symvg.errors import InvalidValueError
 from symvg.theory.floats.rounding import (_dec, _fraction, _power_of_two_exponent, _rational, dtypes, exact_text,
@@ -72,7 +73,7 @@ def simulate_zero_depth(factor: np.floating, limit: int = 100_000) -> int | None
 
 
 @dataclass(frozen=True)
-class Underflow:
+class Underflow(Result):
     """How deep a product of equal factors can go in a dtype before it underflows.
 
     ``below_normal_depth``: smallest N with factor^N < smallest normal (exact).
@@ -110,6 +111,9 @@ class Underflow:
                 "zero_depth": self.zero_depth, "exact_zero_depth": self.exact_zero_depth,
                 "factor_in_dtype": self.factor_in_dtype, "smallest_normal": str(self.smallest_normal),
                 "smallest_subnormal": str(self.smallest_subnormal), "note": self.note}
+
+    def __str__(self) -> str:
+        return self.explain()
 
     def explain(self) -> str:
         """A few plain lines."""

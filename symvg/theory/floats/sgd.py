@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import sympy as sp
 
+from symvg.display import Result
 from symvg.exact import Number, to_rational
 from symvg.errors import InvalidValueError
 from symvg.theory.floats.rounding import _dec, _dtype, _fraction, _rational, dtypes, exact_text, limits, round_to
@@ -26,7 +27,7 @@ _CHUNK = 1 << 16  # steps simulated per vectorised block
 
 
 @dataclass(frozen=True)
-class Update:
+class Update(Result):
     """One SGD step w - lr·g, exactly and as ``dtype`` computes it.
 
     ``lost``: the dtype's new weight equals dtype(w) although the exact change is not 0.
@@ -68,6 +69,9 @@ class Update:
                 "weight_in_dtype": self.weight_in_dtype, "gradient_in_dtype": self.gradient_in_dtype,
                 "step_in_dtype": self.step_in_dtype, "spacing": str(self.spacing),
                 "relative_change": None if self.relative_change is None else str(self.relative_change)}
+
+    def __str__(self) -> str:
+        return self.explain()
 
     def explain(self) -> str:
         """Plain words: what the step does in this dtype."""
