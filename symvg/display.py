@@ -26,7 +26,7 @@ import math
 import numbers
 from fractions import Fraction
 from functools import singledispatch
-from typing import Any
+from typing import Any, Callable
 
 VIEWS: dict[str, str] = {}
 """Result module -> the view module that registers its views, imported on first use (see above)."""
@@ -41,28 +41,19 @@ def _load_view(obj: object) -> bool:
     return True
 
 
-@singledispatch
-def latex(obj: object) -> str:
-    """The notebook's LaTeX (``$$…$$``) for ``obj``."""
-    raise TypeError(f"no LaTeX view for {type(obj).__name__}")
+def _dispatcher(kind: str, doc: str) -> Callable[[object], Any]:
+    """A singledispatch function for one kind of view; for a type with no view registered, a TypeError."""
+    def view(obj: object) -> Any:
+        raise TypeError(f"no {kind} view for {type(obj).__name__}")
+
+    view.__doc__, view.__name__ = doc, kind
+    return singledispatch(view)
 
 
-@singledispatch
-def markdown(obj: object) -> str:
-    """The notebook's Markdown for ``obj``."""
-    raise TypeError(f"no Markdown view for {type(obj).__name__}")
-
-
-@singledispatch
-def text(obj: object) -> str:
-    """The plain-text view of ``obj``."""
-    raise TypeError(f"no text view for {type(obj).__name__}")
-
-
-@singledispatch
-def data(obj: object) -> dict:
-    """The JSON-ready dict of ``obj``."""
-    raise TypeError(f"no data view for {type(obj).__name__}")
+latex = _dispatcher("LaTeX", "The notebook's LaTeX (``$$…$$``) for ``obj``.")
+markdown = _dispatcher("Markdown", "The notebook's Markdown for ``obj``.")
+text = _dispatcher("text", "The plain-text view of ``obj``.")
+data = _dispatcher("data", "The JSON-ready dict of ``obj``.")
 
 
 def plain(value: Any) -> Any:
