@@ -79,18 +79,3 @@ def approx(v: sp.Expr, width: int = 40) -> str:
 
 def _fits(v: sp.Rational, width: int) -> bool:
     return abs(v.p).bit_length() + v.q.bit_length() <= 4 * width and len(str(v)) <= width
-
-
-def numbers(name: str, v: sp.Expr) -> dict:
-    """JSON fields for an exact value of any size: ``name`` (exact), ``name_value`` (float64 or null),
-    ``log10_name`` (null at 0), and ``name_note`` when the float64 is 0.0 or null although v is not 0.
-
-    >>> numbers("p", sp.Pow(sp.Rational(1, 2), 10**4, evaluate=False))["p_note"][:31]
-    'p underflows float64 (shown as '
-    """
-    value = magnitude.json_float(v)
-    d = {name: str(v), f"{name}_value": value, f"log10_{name}": magnitude.log10(v)}
-    note = magnitude.range_note(name, v, value)
-    if note:
-        d[f"{name}_note"] = note
-    return d
