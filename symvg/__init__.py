@@ -43,7 +43,8 @@ from symvg.views import derivation as _derivation  # noqa: E402,F401  registers 
 from symvg.display import VIEWS as _VIEWS  # noqa: E402
 
 # results whose views cost an import of their own: loaded the first time such a result is shown
-_VIEWS.update({"symvg.symbolic.bounds": "symvg.views.bounds", "symvg.diagnose.results": "symvg.views.diagnosis"})
+_VIEWS.update({"symvg.symbolic.bounds": "symvg.views.bounds", "symvg.diagnose.results": "symvg.views.diagnosis",
+               **dict.fromkeys(("symvg.theory.relu", "symvg.theory.residual", "symvg.theory.lstm"), "symvg.views.remedies")})
 
 _LAZY = {  # public name -> the module that defines it
     "depth_bound": "symvg.symbolic.bounds", "decide": "symvg.symbolic.bounds", "regime": "symvg.symbolic.regime",
