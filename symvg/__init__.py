@@ -40,6 +40,11 @@ from symvg.symbolic.activations import Activation, get as activation  # noqa: E4
 from symvg.symbolic.chain import Chain  # noqa: E402
 from symvg.symbolic.derive import Derivation, derive  # noqa: E402
 from symvg.views import derivation as _derivation  # noqa: E402,F401  registers the notebook views (symvg.display)
+from symvg.display import VIEWS as _VIEWS  # noqa: E402
+
+# results whose views cost an import of their own: loaded the first time such a result is shown
+_VIEWS.update({"symvg.symbolic.bounds": "symvg.views.bounds", "symvg.diagnose.results": "symvg.views.diagnosis",
+               **dict.fromkeys(("symvg.theory.relu", "symvg.theory.residual", "symvg.theory.lstm"), "symvg.views.remedies")})
 
 _LAZY = {  # public name -> the module that defines it
     "depth_bound": "symvg.symbolic.bounds", "decide": "symvg.symbolic.bounds", "regime": "symvg.symbolic.regime",

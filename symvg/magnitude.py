@@ -182,16 +182,19 @@ def json_float(v: Exact) -> float | None:
 def range_note(name: str, v: Exact, value: float | None, exact_key: str | None = None,
                log_key: str | None = None) -> str:
     """A sentence when ``value`` (from :func:`json_float`) is null or 0.0 although v is not 0; else ''.
-    It points to the JSON keys holding the exact value (``name``) and its log10 (``log10_name``).
+    It points to the JSON keys holding the exact value (``name``) and its log10 (``log10_name``; with
+    ``log_key=""`` the result has no such key, and the log10 is given in the sentence alone).
 
     >>> range_note("bound", sp.Rational(1, 10**400), 0.0)
     "bound underflows float64 (shown as 0.0): the exact value is in 'bound', its log10 in 'log10_bound' = -400"
+    >>> range_note("factor", sp.Integer(10) ** 999, None, log_key="")
+    "factor overflows float64 (shown as null): the exact value is in 'factor', its log10 = 999"
     """
     if value is not None and (value != 0 or v == 0):
         return ""
     what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
-    return (f"{name} {what}: the exact value is in '{exact_key or name}', its log10 in "
-            f"'{log_key or 'log10_' + name}' = {log10(v):.6g}")
+    where = "" if log_key == "" else f" in '{log_key or 'log10_' + name}'"
+    return f"{name} {what}: the exact value is in '{exact_key or name}', its log10{where} = {log10(v):.6g}"
 
 
 def bounded(v: sp.Expr, what: str) -> sp.Expr:

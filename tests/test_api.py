@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 import pkgutil
 
 import pytest
+import sympy as sp
 
 import symvg
 
@@ -37,3 +40,66 @@ def test_all_lists_public_names_that_exist(name, ispkg):
     private = [n for n in mod.__all__ if n.startswith("_")]
     missing = [n for n in mod.__all__ if not hasattr(mod, n)]
     assert not private and not missing, (name, private, missing)
+
+
+# Frozen dataclasses that are not results, each with why; every other public one is a result and offers the
+# view protocol (symvg.display.Result): as_dict() for JSON, str() for text, a Jupyter repr.
+NOT_RESULTS = {
+    "symvg.atomic.Target": "input: where an output file goes",
+    "symvg.engines.cuda.ChainSource": "generated CUDA source, an engine's internal",
+    "symvg.engines.kernels.KernelSource": "generated kernel source, an engine's internal",
+    "symvg.engines.kernels.Local": "a name inside generated kernel source",
+    "symvg.engines.numeric.Compiled": "a compiled kernel, not a value to show",
+    "symvg.logs.records.Record": "input: one row of a training log",
+    "symvg.logs.records.LayerLog": "input: a training log's series, what diagnose reads",
+    "symvg.logs.records.GradientLog": "input: a training log, what diagnose reads",
+    "symvg.symbolic.activations.Activation": "input: a catalogue entry chains are built from",
+    "symvg.symbolic.chain.Chain": "input: the network described",
+    "symvg.symbolic.supremum.Candidate": "supremum.py is another helper's; joins at merge",
+    "symvg.symbolic.supremum.Supremum": "supremum.py is another helper's; joins at merge",
+    "symvg.views.notation.Notation": "configuration of a printer",
+}
+NOT_YET = {f"symvg.theory.{m}": "h/matrix" for m in ("matrices", "spectrum", "rnn", "clipping", "skipbn")}
+
+
+def _public_dataclasses() -> dict[str, type]:
+    found = {}
+    for name, _ in _modules():
+        mod = importlib.import_module(name)
+        for attr in getattr(mod, "__all__", ()):
+            obj = getattr(mod, attr)
+            if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__dataclass_params__.frozen:
+                found[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return found
+
+
+def test_every_result_offers_the_view_protocol():
+    types = _public_dataclasses()
+    lacking = {}
+    for name, cls in types.items():
+        if name in NOT_RESULTS or cls.__module__ in NOT_YET:
+            continue
+        missing = [] if callable(getattr(cls, "as_dict", None)) else ["as_dict"]
+        if not any(callable(getattr(cls, m, None)) for m in ("_repr_markdown_", "_repr_latex_")):
+            missing.append("_repr_markdown_ or _repr_latex_")
+        if cls.__str__ is object.__str__:
+            missing.append("__str__")
+        if missing:
+            lacking[name] = missing
+    assert not lacking, f"results without the view protocol (derive from symvg.display.Result): {lacking}"
+    assert not set(NOT_RESULTS) - set(types), f"exempt types that no longer exist: {set(NOT_RESULTS) - set(types)}"
+
+
+def test_results_show_as_json_text_and_markdown():
+    d = symvg.derive(symvg.Chain(2, "tanh"))
+    results = [d, d.factors[0], symvg.depth_bound("sigmoid", 1, layers=5000, tol="1e-6"),
+               symvg.regime("sigmoid", 1, 10), symvg.underflow("0.25", "float16"),
+               symvg.update("0.25", "0.01", grad="0.004125", dtype="float16"), symvg.relu.AlivePaths(3, 8, 0, 1, sp.Rational(1, 8))]
+    for r in results:
+        data = json.loads(json.dumps(r.as_dict(), allow_nan=False))  # JSON has no nan/inf: none may slip in
+        assert isinstance(data, dict) and data, type(r)
+        assert str(r).strip() and not str(r).startswith(type(r).__name__ + "("), type(r)  # a view, not the repr
+        assert str(r) in r._repr_markdown_() or r._repr_markdown_().strip(), type(r)
+    bound = results[2].as_dict()
+    assert bound["bound"] == "(1/4)**5000" and bound["bound_value"] == 0.0  # exact as a string, the float beside it
+    assert "vanishes" in str(results[2]) and str(results[2].decision) == results[2].decision.text

@@ -144,7 +144,7 @@ def reference_zero_depth(f: Fraction, dtype: str, limit: int = 100_000) -> int |
                                "1e-6"])
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
 def test_zero_depth_matches_an_independent_rounding_emulation(f, dtype):
-    assert underflow(f, dtype).zero_depth == reference_zero_depth(floats._fraction(to_rational(f)), dtype)
+    assert underflow(f, dtype).zero_depth == reference_zero_depth(Fraction(str(to_rational(f))), dtype)
 
 
 @pytest.mark.parametrize("f", [0.5, 0.25, 0.3, 0.1, 0.45, 0.49, 0.23, 0.01, 0.75])

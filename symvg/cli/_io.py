@@ -8,9 +8,8 @@ from typing import Any, Callable
 import click
 import sympy as sp
 
-from symvg import magnitude
 from symvg.atomic import check_writable, write_atomic
-from symvg.views.tables import markdown_table, table  # noqa: F401  (every command's tables)
+from symvg.views.tables import approx, markdown_table, table  # noqa: F401  (every command's tables and values)
 
 
 def format_option(*choices: str, default: str | None = None) -> Callable:
@@ -60,37 +59,3 @@ def _default(o: Any) -> Any:
 def to_json(obj: Any) -> str:
     """Stable JSON: two-space indent, SymPy objects as their SymPy-syntax strings, NaN refused."""
     return json.dumps(obj, indent=2, default=_default, allow_nan=False, ensure_ascii=False)
-
-
-def approx(v: sp.Expr, width: int = 40) -> str:
-    """``exact ≈ 6 digits`` for text output, of any magnitude; the exact part only when it is short
-    (``--format json`` keeps it whole), so 1e-3495 is never shown as ≈ 0 nor 1e999 as inf.
-
-    >>> approx(sp.Rational(1, 1024)), approx(sp.Pow(sp.Rational(1, 2), 10**4, evaluate=False))
-    ('1/1024 ≈ 0.000976562', '(1/2)**10000 ≈ 5.01237e-3011')
-    >>> approx(sp.Integer(10) ** 999)
-    '≈ 1.0e+999'
-    """
-    value, exact = magnitude.sci(v), magnitude.short(v, width)
-    if exact != value or (v.is_Rational and _fits(v, width)):   # the short text is the exact value
-        return exact if exact == value else f"{exact} ≈ {value}"
-    return f"≈ {value}"
-
-
-def _fits(v: sp.Rational, width: int) -> bool:
-    return abs(v.p).bit_length() + v.q.bit_length() <= 4 * width and len(str(v)) <= width
-
-
-def numbers(name: str, v: sp.Expr) -> dict:
-    """JSON fields for an exact value of any size: ``name`` (exact), ``name_value`` (float64 or null),
-    ``log10_name`` (null at 0), and ``name_note`` when the float64 is 0.0 or null although v is not 0.
-
-    >>> numbers("p", sp.Pow(sp.Rational(1, 2), 10**4, evaluate=False))["p_note"][:31]
-    'p underflows float64 (shown as '
-    """
-    value = magnitude.json_float(v)
-    d = {name: str(v), f"{name}_value": value, f"log10_{name}": magnitude.log10(v)}
-    note = magnitude.range_note(name, v, value)
-    if note:
-        d[f"{name}_note"] = note
-    return d

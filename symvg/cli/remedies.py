@@ -9,7 +9,7 @@ from symvg.theory import relu as relu_mod
 from symvg.theory import residual as residual_mod
 from symvg.symbolic.activations import get
 from symvg.exact import to_rational
-from symvg.magnitude import fields, sci, short
+from symvg.magnitude import fields, short
 from symvg.cli._io import approx, emit, format_option, output_option, precheck_output, to_json
 
 ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', or 'expr:<expression in z>'."
@@ -57,8 +57,7 @@ def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int
              f"P(all {layers} units active: the path passes a gradient) {_is(alive)}",
              f"leaky ReLU (ε = {short(to_rational(leaky))}) floor ε^N·|w|^N {_is(floor)}"]
     if mc is not None:
-        lines.append(f"Monte Carlo ({mc.samples} chains, seed {mc.seed}): {mc.estimate:.6g} "
-                     f"(exact {float(mc.exact):.6g}, {mc.z_score:+.2f} standard errors)")
+        lines.append(str(mc))
     emit("\n".join(lines), output)
 
 
@@ -82,10 +81,7 @@ def residual(layers: int, activation: str, weight: str, fmt: str, output: str | 
     if fmt == "json":
         emit(to_json({"expansion": e.as_dict(), "bounds": b.as_dict()}), output)
         return
-    lines = [str(e), f"bounds for {b.activation}, γ = {short(b.gamma)}, |w| = {short(b.weights[0])} on every layer:",
-             f"  residual: {approx(b.lower)}  <=  |dh{layers}/dh0|  <=  {approx(b.upper)}",
-             f"  plain (the longest path only): |dh{layers}/dh0| <= {approx(b.plain)}"]
-    emit("\n".join(lines), output)
+    emit(f"{e}\n{b}", output)
 
 
 @click.command()
@@ -106,24 +102,13 @@ def lstm(steps: int, forget: str, weight: str, activation: str, fmt: str, output
     if fmt == "json":
         emit(to_json(c.as_dict()), output)
         return
-    sym = lstm_mod.cell_gradient(steps) if steps <= 6 else "f1*f2*...*f" + str(steps)
-    lines = [f"cell path (gates given): dc{steps}/dc0 = {sym}",
-             f"  constant f = {short(c.forget)}: f^{steps} {_value(c.cell, c.log10_cell)}",
-             f"plain {c.activation} RNN: |dh{steps}/dh0| <= (γ|w|)^{steps} = ({short(c.gamma * c.weight)})^{steps} "
-             f"{_value(c.rnn_bound, c.log10_rnn)}",
-             f"the cell path keeps more gradient whenever f > γ|w| = {short(c.forget_needed)}"]
-    emit("\n".join(lines), output)
+    emit(str(c), output)
 
 
 def _is(v) -> str:
     """``= exact ≈ value``, or ``≈ value`` alone where the exact form is too long for a line."""
     text = approx(v)
     return text if text.startswith("≈") else f"= {text}"
-
-
-def _value(v, log10: float) -> str:
-    """``≈ value (log10 …)``; an exact 0 is said as such (its log10 is −∞, not a number to print)."""
-    return "= 0 exactly" if v == 0 else f"≈ {sci(v)} (log10 {log10:.6g})"
 
 
 COMMANDS = [relu, residual, lstm]

@@ -51,7 +51,7 @@ import numpy as np
 
 from symvg.symbolic import activations
 from symvg.errors import InvalidValueError, SymvgError
-from symvg.logs import GradientLog, LayerLog, Record, activation as _activation  # noqa: F401  (Record: the doctest)
+from symvg.logs.records import GradientLog, LayerLog, Record, activation as _activation  # noqa: F401  (Record: the doctest)
 from symvg.diagnose.results import *  # noqa: F401,F403  the result types are part of this package's API
 from symvg.diagnose.results import (EXPLODING_ABOVE, LR_RANGE, RAW_ABOVE, RAW_BELOW, UPDATE_ABOVE, UPDATE_BELOW,
                                     VANISHING_BELOW, DecayFit, Diagnosis, Divergence, LayerDiagnosis, Scale,

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from symvg.display import Result, Worded
+
 VANISHING_BELOW = 1e-2
 """A layer whose mean gradient norm is below this multiple of the last layer's is vanishing."""
 
@@ -75,7 +77,7 @@ def _pow10(lg: float) -> float:
 
 
 @dataclass(frozen=True)
-class LayerDiagnosis:
+class LayerDiagnosis(Result):
     """One layer (``index`` 1…N from the input): mean norms over the steps used, and its class."""
 
     index: int
@@ -99,7 +101,7 @@ class LayerDiagnosis:
 
 
 @dataclass(frozen=True)
-class DecayFit:
+class DecayFit(Result):
     """Least squares of log10(mean norm) on depth back from the output: factor = 10^slope."""
 
     log10_factor: float
@@ -124,7 +126,7 @@ class DecayFit:
 
 
 @dataclass(frozen=True)
-class Scale:
+class Scale(Worded):
     """The absolute-scale judgement: which evidence, its thresholds (log10), and what it found."""
 
     evidence: str
@@ -134,7 +136,7 @@ class Scale:
 
 
 @dataclass(frozen=True)
-class Divergence:
+class Divergence(Worded):
     """The first step at which a logged norm is nan or inf, and the layers where it is."""
 
     step: int
@@ -144,7 +146,7 @@ class Divergence:
 
 
 @dataclass(frozen=True)
-class BoundComparison:
+class BoundComparison(Worded):
     """The measured factor against γ·‖W‖ per layer (geometric means over the layers passed)."""
 
     activations: tuple[str, ...]
@@ -160,7 +162,7 @@ class BoundComparison:
 
 
 @dataclass(frozen=True)
-class MeanFieldComparison:
+class MeanFieldComparison(Worded):
     """√χ1 per layer step (None where σw² is not logged or q* diverges) against the measured factor."""
 
     sqrt_chi1: tuple[float | None, ...]
@@ -170,7 +172,7 @@ class MeanFieldComparison:
 
 
 @dataclass(frozen=True)
-class Remedy:
+class Remedy(Worded):
     """A fix that applies, and why."""
 
     key: str
@@ -178,7 +180,7 @@ class Remedy:
 
 
 @dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(Result):
     """What a training log says about vanishing or exploding gradients (see the module docstring)."""
 
     source: str

@@ -29,6 +29,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from symvg.display import Result
 from symvg.symbolic.chain import Chain
 from symvg.errors import InvalidValueError
 from symvg.engines import streaming as S
@@ -43,7 +44,7 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 @dataclass(frozen=True)
-class LayerStats:
+class LayerStats(Result):
     """|dL/dw_k| over the samples (log10|g| when the run was in the log domain)."""
 
     k: int
@@ -59,7 +60,7 @@ class LayerStats:
 
 
 @dataclass(frozen=True)
-class GradientStats:
+class GradientStats(Result):
     """Per-layer statistics of one Monte Carlo run, and how it was drawn."""
 
     chain: str
@@ -372,7 +373,7 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
 
 
 @dataclass(frozen=True)
-class DeadPaths:
+class DeadPaths(Result):
     """Why a width-1 ReLU chain shows zeros at every layer: a path that is alive only with probability 2^-N.
 
     dL/dw_k of a plain ReLU chain is non-zero only when every unit 1..N is on (z_j > 0): a unit that is

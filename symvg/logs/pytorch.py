@@ -6,7 +6,7 @@ import math
 from typing import Any, Callable, Sequence
 
 from symvg.errors import BackendUnavailableError, InvalidValueError
-from symvg.logs import Record
+from symvg.logs.records import Record
 
 NEAR_ZERO = 1e-3
 """|w| below this counts as a weight near zero."""

@@ -27,17 +27,18 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from symvg.display import Result, Worded
 from symvg.errors import InvalidValueError
 from symvg.exact import as_exact, Number, count, to_rational, unit_interval
-from symvg.magnitude import json_float, sci
+from symvg.magnitude import json_float, power, range_note, sci
 from symvg.symbolic.activations import ActivationLike, get
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import Derivation, Factor, forward_values
-from symvg.symbolic.powers import depth_to_cross, direction, log10_power, log_rate, power
+from symvg.symbolic.powers import depth_to_cross, direction, log10_power, log_rate
 
 
 @dataclass(frozen=True)
-class GradientBound:
+class GradientBound(Result):
     """|∂L/∂w_k| ≤ ``expr``, factor by factor (``factors`` pairs each Factor with its bound)."""
 
     derivation: Derivation
@@ -162,7 +163,7 @@ EVAL_HINT = "`symvg eval` samples the typical case"
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(Worded):
     """What a floor m and a ceiling c on every factor |∂h_j/∂h_{j-1}| prove about |∂h_N/∂h_0|, and no more.
 
     ``kind``, as the depth grows (m^N ≤ |∂h_N/∂h_0| ≤ c^N):
@@ -296,7 +297,7 @@ def _status(m: sp.Expr, c: sp.Expr, n: int, t: sp.Expr) -> str:
 
 
 @dataclass(frozen=True)
-class DepthBound:
+class DepthBound(Result):
     """(γ|w|)^N for a chain of one activation with weights of size |w|: the vanishing/exploding law.
 
     ``factor`` = γ|w| is the ceiling of every layer's |w·φ'(z)|, ``floor`` = inf|φ'|·|w| its floor;
@@ -346,11 +347,11 @@ class DepthBound:
             d.update(layers=self.layers, tol=None if self.tol is None else str(self.tol),
                      note="sup|φ'| is unbounded: no ceiling, so no depth law follows")
             return d
-        notes = [_range_note("factor", self.factor, d["factor_value"])]
+        notes = [range_note("factor", self.factor, d["factor_value"], log_key="")]
         if self.layers is not None:
             d.update(layers=self.layers, bound=str(self.bound), bound_value=json_float(self.bound),
                      log10_bound=self.log10_bound)
-            notes.append(_range_note("bound", self.bound, d["bound_value"], self.log10_bound))
+            notes.append(range_note("bound", self.bound, d["bound_value"]))
         if self.tol is not None:
             d.update(tol=str(self.tol), depth_to_vanish=self.depth_to_vanish, depth_to_explode=self.depth_to_explode,
                      depth_may_explode=self.depth_may_explode)
@@ -358,15 +359,6 @@ class DepthBound:
         if notes:
             d["note"] = "; ".join(notes)
         return d
-
-
-def _range_note(name: str, exact: sp.Expr, value: float | None, log10: float | None = None) -> str:
-    """Say so when the float64 field is 0 or null although the exact value is neither."""
-    if exact == 0 or (value is not None and value != 0):
-        return ""
-    what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
-    where = f", its log10 in 'log10_{name}' = {log10:.6g}" if log10 is not None else ""
-    return f"{name} {what}: the exact value is in '{name}'{where}"
 
 
 UNBOUNDED = "unbounded"

@@ -4,7 +4,7 @@
                                           h_k = h_{k-1} + φ_k(z_k)  (residual=True)
     L = (h_N − y)²  (mse, PyTorch's MSELoss on one sample)   or   −y·log h_N − (1−y)·log(1−h_N)  (bce)
 
-Everything downstream (derive, bounds, numeric, render) reads these forward definitions; nothing
+Everything downstream (derive, the bounds, the engines, the views) reads these forward definitions; nothing
 else builds the network. Validation happens here, once.
 
 >>> c = Chain(2, "sigmoid")

@@ -32,6 +32,7 @@ from symvg.symbolic.parse import z
 from symvg.exact import Number, to_rational
 from symvg.symbolic.chain import Chain
 from symvg import display
+from symvg.display import Result
 from symvg.errors import InvalidChainError, InvalidValueError
 
 MAX_CLOSED_FORM_DEPTH = 12
@@ -47,7 +48,7 @@ CANONICAL_PRODUCT_DEPTH = 64
 
 
 @dataclass(frozen=True)
-class Factor:
+class Factor(Result):
     """One local derivative: ``∂num/∂den = expr`` at ``layer``, of a ``kind`` the bounds know how to bound.
 
     kinds: ``loss`` (∂L/∂h_N), ``activation`` (∂h_j/∂z_j = φ'(z_j)), ``weight`` (∂z_j/∂h_{j-1} = w_j),
@@ -84,7 +85,7 @@ class Factor:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Result):
     """The derivation at numbers: each factor's value, and their product (exact when inputs are).
 
     ``values`` holds the inputs and every forward value (z_j, h_j) they produced.
@@ -99,7 +100,7 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
-class Derivation:
+class Derivation(Result):
     """∂L/∂w_k of a :class:`~symvg.symbolic.chain.Chain`, factor by factor.
 
     ``factors`` are in the order the chain rule walks them: from the loss back to layer k.
@@ -165,9 +166,6 @@ class Derivation:
     def _repr_latex_(self) -> str:
         return display.latex(self)
 
-    def _repr_markdown_(self) -> str:
-        return display.markdown(self)
-
 
 def derive(chain: Chain, wrt: int = 1) -> Derivation:
     """Derive ∂L/∂w_wrt for ``chain`` (validated, cached on the hashable chain spec)."""
@@ -178,7 +176,7 @@ def derive(chain: Chain, wrt: int = 1) -> Derivation:
 
 def _local(template: sp.Expr, zj: sp.Symbol) -> sp.Expr:
     # φ'(z) is already canonical and has z as its only symbol, so renaming z to z_j needs no
-    # re-evaluation; skipping it (assumption queries, Mul.flatten) makes the walk ~10x faster.
+    # re-evaluation; skipping it saves the assumption queries and Mul.flatten of every layer.
     with sp.evaluate(False):
         return template.xreplace({z: zj})
 

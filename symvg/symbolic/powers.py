@@ -1,11 +1,10 @@
 """Exact powers f^N and their logarithms at a stated precision: the arithmetic under the depth law.
 
 One job: a bound (γ|w|)^N may be far outside float range (0.999^(10^12), 4^-100000), so it is kept
-exact -- expanded while short, else an unevaluated power -- and compared with a tolerance through
-logarithms evaluated at a stated number of digits, never through a float that would round to 0 or inf.
+exact -- expanded while short, else an unevaluated power (:func:`symvg.magnitude.power` builds it) --
+and compared with a tolerance through logarithms evaluated at a stated number of digits, never through
+a float that would round to 0 or inf.
 
->>> power(sp.Rational(1, 4), 5)
-1/1024
 >>> compare_power(sp.Rational(999, 1000), 10**12, sp.Rational(1, 10**400))     # far below 1e-400
 -1
 >>> depth_to_cross(sp.Rational(1, 4), sp.Rational(1, 10**6))    # 4^-10 < 1e-6 < 4^-9
@@ -22,9 +21,7 @@ import mpmath
 import sympy as sp
 
 from symvg.errors import InvalidValueError, ProofError
-
-MAX_EXACT_DIGITS = 1000
-"""Most digits an exact power (γ|w|)^N is expanded to; beyond, it stays an unevaluated power."""
+from symvg.magnitude import power
 
 _DPS = 50
 """Digits of the log-domain comparisons (:func:`compare_power`); more are used when they do not decide."""
@@ -72,24 +69,10 @@ def log10_power(f: sp.Expr, n: int) -> float:
         return float(n * _ln(f) / mpmath.log(10))
 
 
-def power(f: sp.Expr, n: int) -> sp.Expr:
-    """f^n, expanded when it has at most :data:`MAX_EXACT_DIGITS` digits, else an unevaluated power
-    (still exact: SymPy evaluates it to any precision without building it).
-
-    >>> power(sp.Rational(1, 4), 5), power(sp.Rational(1, 2), 20000)
-    (1/1024, (1/2)**20000)
-    """
-    if f.is_Rational and max(int(f.p).bit_length(), int(f.q).bit_length()) * n > MAX_EXACT_DIGITS * 3.3219:
-        return sp.Pow(f, n, evaluate=False)
-    if not f.is_Rational and n > 64:
-        return sp.Pow(f, n, evaluate=False)
-    return f ** n
-
-
 def compare_power(f: sp.Expr, n: int, t: sp.Expr) -> int:
     """Sign of f^n − t for exact f ≥ 0, t > 0 and an integer n ≥ 1, without building f^n when it is big.
 
-    Exactly when f, t are rational and f^n has at most :data:`MAX_EXACT_DIGITS` digits; otherwise by
+    Exactly when f, t are rational and f^n has at most :data:`~symvg.magnitude.MAX_EXACT_BITS` bits; otherwise by
     n·ln f − ln t at 50, 200 then 1000 digits (plus the digits of n), decided only when the difference
     exceeds the evaluation's error bound. Powers that agree to 1000 digits raise ProofError.
 
@@ -162,4 +145,4 @@ def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     return n
 
 
-__all__ = ["MAX_EXACT_DIGITS", "compare_power", "depth_to_cross", "direction", "log10_power", "log_rate", "power"]
+__all__ = ["compare_power", "depth_to_cross", "direction", "log10_power", "log_rate"]

@@ -29,15 +29,16 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from symvg.display import Result
 from symvg.exact import Number, count, to_rational, unit_interval
-from symvg.magnitude import json_float
+from symvg.magnitude import json_float, power
 from symvg.symbolic.activations import Activation, ActivationLike, get
 from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, depth_bound, derivative_floor, size_text, stable_weight_range
-from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, log_rate, power
+from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, log_rate
 
 
 @dataclass(frozen=True)
-class Regime:
+class Regime(Result):
     """How the gradient's bounds move with depth, both ways, for one activation and weight size.
 
     ``floor``/``factor`` bound each layer's |∂h_j/∂h_{j-1}| below/above; the depth-N bounds are their

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from symvg.display import Result
 from symvg.symbolic.activations import Activation, get
 from symvg.exact import count, Number, to_rational
 from symvg.errors import InvalidValueError
@@ -95,7 +96,7 @@ def _log10(v: sp.Expr) -> float:
 
 
 @dataclass(frozen=True)
-class CellVsRNN:
+class CellVsRNN(Result):
     """f^T on the LSTM cell path against the plain RNN's bound (γ|w|)^T, exact and as log10."""
 
     steps: int

@@ -53,6 +53,7 @@ import sympy as sp
 
 from collections import Counter
 
+from symvg.display import Result
 from symvg.symbolic.activations import get
 from symvg.exact import count, Number, to_rational
 from symvg.symbolic.chain import Chain
@@ -135,7 +136,7 @@ def uniform_leaky_floor(weight: Number, layers: int, negative_slope: Number = "0
 
 
 @dataclass(frozen=True)
-class AlivePaths:
+class AlivePaths(Result):
     """Monte Carlo estimate of P(path alive) against the exact 2^−N, with its binomial standard error."""
 
     layers: int
@@ -174,8 +175,7 @@ def simulate_alive_path(layers: int, samples: int = 100_000, seed: int = 0) -> A
     if n > MAX_MC_LAYERS:
         raise InvalidValueError(f"the Monte Carlo check runs for layers <= {MAX_MC_LAYERS} (P(path alive) = 2^-N "
                                 f"is beyond any feasible sample there), got {n}")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise InvalidValueError(f"samples must be an integer >= 1, got {samples!r}")
+    samples = count(samples, "samples")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidValueError(f"seed must be an integer >= 0, got {seed!r}")
     check_memory(estimate_bytes(n, samples, per_sample=True))   # the guard ``eval`` uses, before any allocation

@@ -40,6 +40,7 @@ from typing import Callable
 
 import sympy as sp
 
+from symvg.display import Result
 from symvg.symbolic.activations import get
 from symvg.exact import Number, to_rational
 
@@ -73,7 +74,7 @@ def decimal(r: sp.Expr) -> str:
 
 
 @dataclass(frozen=True)
-class WorkedProduct:
+class WorkedProduct(Result):
     """A chain-rule product written out: labelled factors, their exact product, and the SGD step."""
 
     title: str

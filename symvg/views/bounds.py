@@ -14,6 +14,7 @@ from typing import Sequence
 
 import sympy as sp
 
+from symvg import display
 from symvg.errors import InvalidValueError
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.supremum import Supremum
@@ -204,6 +205,10 @@ def render_bound(b: DepthBound, fmt: str = "text") -> str:
     if fmt == "markdown":
         return "\n".join(["- " + lines[0]] + ["  - " + ln.strip() for ln in lines[1:]])
     return "\n".join(lines)
+
+
+display.text.register(DepthBound, lambda b: render_bound(b, "text"))
+display.markdown.register(DepthBound, lambda b: render_bound(b, "markdown"))
 
 
 # ----------------------------------------------------------------------------- sweeps: depth x activation

@@ -494,5 +494,6 @@ def _notebook_latex(d: Derivation) -> str:
 
 
 display.markdown.register(Derivation, lambda d: markdown(d))
+display.data.register(Derivation, lambda d: to_dict(d))
 
 __all__ = ["ENVIRONMENTS", "MAX_LAYERS_SHOWN", "latex", "markdown", "text", "to_dict", "unicode"]

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 import numpy as np
 
+from symvg import display
 from symvg.atomic import write_atomic
 from symvg.views.tables import markdown_table, table
 from symvg.errors import BackendUnavailableError, InvalidValueError
@@ -64,6 +65,10 @@ def render_markdown(d: Diagnosis) -> str:
     if d.remedies:
         lines += ["", "### Remedies", ""] + [f"- {r.text}" for r in d.remedies]
     return "\n".join(lines) + "\n"
+
+
+display.text.register(Diagnosis, lambda d: render_text(d).rstrip("\n"))
+display.markdown.register(Diagnosis, render_markdown)
 
 
 PLOT_FORMATS = ("png", "pdf", "svg")

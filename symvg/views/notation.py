@@ -22,22 +22,17 @@ from sympy.printing.str import StrPrinter
 
 from symvg.symbolic.activations import Activation
 
-# The name of each catalogue activation per target: (text, unicode, LaTeX). tests/test_render.py holds
-# it against the catalogue, so a new activation cannot print as φ by omission.
+# How each catalogue activation is written in Unicode. Its text name is the catalogue's own, and LaTeX sets
+# the Unicode name upright unless TeX has a symbol for it (_TEX). tests/test_render.py holds NAMES against
+# the catalogue, so a new activation cannot print as φ by omission.
+_UNICODE = {"sigmoid": "σ", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "LeakyReLU", "elu": "ELU",
+            "softplus": "softplus", "gelu": "GELU", "silu": "SiLU", "hard_sigmoid": "hardsigmoid", "linear": "id",
+            "erf": "erf", "selu": "SELU"}
+_TEX = {"sigmoid": r"\sigma", "tanh": r"\tanh"}
 NAMES: dict[str, tuple[str, str, str]] = {
-    "sigmoid": ("sigmoid", "σ", r"\sigma"),
-    "tanh": ("tanh", "tanh", r"\tanh"),
-    "relu": ("relu", "ReLU", r"\operatorname{ReLU}"),
-    "leaky_relu": ("leaky_relu", "LeakyReLU", r"\operatorname{LeakyReLU}"),
-    "elu": ("elu", "ELU", r"\operatorname{ELU}"),
-    "softplus": ("softplus", "softplus", r"\operatorname{softplus}"),
-    "gelu": ("gelu", "GELU", r"\operatorname{GELU}"),
-    "silu": ("silu", "SiLU", r"\operatorname{SiLU}"),
-    "hard_sigmoid": ("hard_sigmoid", "hardsigmoid", r"\operatorname{hardsigmoid}"),
-    "linear": ("linear", "id", r"\operatorname{id}"),
-    "erf": ("erf", "erf", r"\operatorname{erf}"),
-    "selu": ("selu", "SELU", r"\operatorname{SELU}"),
-}
+    name: (name, u, _TEX.get(name, rf"\operatorname{{{u}}}")) for name, u in _UNICODE.items()}
+"""The name of each catalogue activation per target: (text, unicode, LaTeX)."""
+
 TARGETS = ("text", "unicode", "latex")
 
 DIGITS = 10

@@ -184,37 +184,18 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
     >>> ax.get_yscale(), ax.get_xlabel() == GRADIENTS_XLABEL
     ('log', True)
     """
-    from symvg.symbolic.bounds import depth_bound
-
     layers = _positive_int(layers, "layers", MAX_PLOT_LAYERS)
     acts = _activations(activations)
     fig = _figure(figsize=(12.0, 5.8), layout="constrained")
     ax = fig.add_subplot()
-    lowest = 1.0
-    every = max(1, layers // 8)
-    medians: dict[str, np.ndarray] = {}
-    notes = []
-    w = sp.Abs(sp.nsimplify(weight))
-    for n, a in enumerate(acts):
-        k, b = bound_curve(a, weight, layers)
-        verdict = depth_bound(a, weight).decision
-        # Coinciding lines stay visible: later ones are thinner, dashed differently, and their markers
-        # are staggered along k so no two sit on the same point.
-        style = dict(ls=LINESTYLES[n % len(LINESTYLES)], marker=MARKERS[n % len(MARKERS)], ms=5,
-                     markevery=(n % every, every), lw=1.2 + 1.2 * (len(acts) - 1 - n))
-        line, = ax.plot(k, np.where(b > 0, b, np.nan), **style,
-                        label=f"{a.label}: γ|w| {_short(a.gamma * w)}, ceiling ({verdict.short})")
-        positive = b[b > 0]
-        lowest = min(lowest, float(positive.min()) if positive.size else lowest)
-        med = _sampled_medians(a, layers, weight, samples, seed)
-        if med is not None:
-            medians[a.name] = med
-            lowest = min(lowest, _draw_medians(ax, a, med, MARKERS[n % len(MARKERS)], line.get_color(), notes))
+    notes: list[str] = []
+    lowest, medians = _draw_ceilings(ax, acts, weight, layers, samples, seed, notes)
     if envelope:
         k, b = bound_curve("sigmoid", 1, layers)
         ax.plot(k, np.where(b > 0, b, np.nan), "k--", lw=1, label="envelope 1/4^k (sigmoid, |w| = 1)")
         lowest = min(lowest, float(b[b > 0].min()) if (b > 0).any() else lowest)
     _draw_dtype_limits(ax, dtypes, lowest)
+    w = sp.Abs(sp.nsimplify(weight))
     ax.set_yscale("log")
     ax.set_xlabel(GRADIENTS_XLABEL)
     ax.set_ylabel(GRADIENTS_YLABEL)
@@ -231,6 +212,33 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
         fig.supxlabel("\n".join(textwrap.fill(t, 180) for t in notes), fontsize=8, ha="left", x=0.01)
     fig.draw_without_rendering()   # settle the layout once, so every save of this figure is byte-identical
     return fig
+
+
+def _draw_ceilings(ax: Any, acts: Sequence[Activation], weight: Any, layers: int, samples: Samples, seed: int,
+                   notes: list[str]) -> tuple[float, dict[str, np.ndarray]]:
+    """One ceiling line per activation (and its sampled medians): the lowest value drawn, the medians."""
+    from symvg.symbolic.bounds import depth_bound
+
+    lowest = 1.0
+    every = max(1, layers // 8)
+    medians: dict[str, np.ndarray] = {}
+    w = sp.Abs(sp.nsimplify(weight))
+    for n, a in enumerate(acts):
+        k, b = bound_curve(a, weight, layers)
+        verdict = depth_bound(a, weight).decision
+        # Coinciding lines stay visible: later ones are thinner, dashed differently, and their markers
+        # are staggered along k so no two sit on the same point.
+        style = dict(ls=LINESTYLES[n % len(LINESTYLES)], marker=MARKERS[n % len(MARKERS)], ms=5,
+                     markevery=(n % every, every), lw=1.2 + 1.2 * (len(acts) - 1 - n))
+        line, = ax.plot(k, np.where(b > 0, b, np.nan), **style,
+                        label=f"{a.label}: γ|w| {_short(a.gamma * w)}, ceiling ({verdict.short})")
+        positive = b[b > 0]
+        lowest = min(lowest, float(positive.min()) if positive.size else lowest)
+        med = _sampled_medians(a, layers, weight, samples, seed)
+        if med is not None:
+            medians[a.name] = med
+            lowest = min(lowest, _draw_medians(ax, a, med, MARKERS[n % len(MARKERS)], line.get_color(), notes))
+    return lowest, medians
 
 
 def _short(v: sp.Expr) -> str:

@@ -6,6 +6,8 @@ from typing import Any, Sequence
 
 import sympy as sp
 
+from symvg import magnitude
+
 BRIEF_DIGITS = 10
 """Significant digits of a long number in a table cell (JSON keeps it exact)."""
 
@@ -46,4 +48,23 @@ def short(v: sp.Basic) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
-__all__ = ["BRIEF_DIGITS", "brief", "markdown_table", "short", "table"]
+def approx(v: sp.Expr, width: int = 40) -> str:
+    """``exact ≈ 6 digits`` for text output, of any magnitude; the exact part only when it is short
+    (``--format json`` keeps it whole), so 1e-3495 is never shown as ≈ 0 nor 1e999 as inf.
+
+    >>> approx(sp.Rational(1, 1024)), approx(sp.Pow(sp.Rational(1, 2), 10**4, evaluate=False))
+    ('1/1024 ≈ 0.000976562', '(1/2)**10000 ≈ 5.01237e-3011')
+    >>> approx(sp.Integer(10) ** 999)
+    '≈ 1.0e+999'
+    """
+    value, exact = magnitude.sci(v), magnitude.short(v, width)
+    if exact != value or (v.is_Rational and _fits(v, width)):   # the short text is the exact value
+        return exact if exact == value else f"{exact} ≈ {value}"
+    return f"≈ {value}"
+
+
+def _fits(v: sp.Rational, width: int) -> bool:
+    return abs(v.p).bit_length() + v.q.bit_length() <= 4 * width and len(str(v)) <= width
+
+
+__all__ = ["BRIEF_DIGITS", "approx", "brief", "markdown_table", "short", "table"]

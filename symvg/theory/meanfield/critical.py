@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from symvg.display import Result
 from symvg.symbolic.activations import Activation, get
 from symvg.exact import Number, nonnegative, positive, to_rational
 from symvg.errors import InvalidValueError, SymvgRuntimeError
@@ -38,7 +39,7 @@ _BIG_Q = 1e14  # the divergence search looks at q up to q0·_BIG_Q
 
 
 @dataclass(frozen=True)
-class CriticalPoint:
+class CriticalPoint(Result):
     """The σw² at which χ1 = 1 for a given σb² and input variance q0, and q* there.
 
     ``sigma_w2``/``q_star`` are None when no σw² in the searched range gives χ1 = 1 at a finite,
@@ -71,6 +72,9 @@ class CriticalPoint:
                 "sigma_w2_exact": str(self.sigma_w2) if self.exact else None,
                 "q_star_exact": str(self.q_star) if self.exact else None, "exact": self.exact,
                 "diverges_from": self.diverges_from, "note": self.note}
+
+    def __str__(self) -> str:
+        return self.text()
 
     def text(self) -> str:
         """One line for the terminal, and the note when there is one."""
@@ -259,7 +263,7 @@ def critical_sigma_w2(activation: "str | Activation", sigma_b2: Number = 0, *, q
 
 
 @dataclass(frozen=True)
-class PhaseDiagram:
+class PhaseDiagram(Result):
     """χ1 on a (σb², σw²) grid (rows σb², columns σw²) and the critical line σw²(σb²) (NaN where none)."""
 
     activation: str
@@ -303,7 +307,7 @@ def phase_diagram(activation: "str | Activation", sigma_w2_range: tuple[float, f
 
 
 @dataclass(frozen=True)
-class InitRule:
+class InitRule(Result):
     """One row of the init table: PyTorch's ``calculate_gain`` value and what mean field says.
 
     ``derived`` is True when the gain follows from the variance map (gain² = critical σw² at

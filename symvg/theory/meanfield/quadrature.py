@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import sympy as sp
 
+from symvg.display import Result
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.errors import InvalidValueError, SymvgRuntimeError
@@ -138,7 +139,7 @@ def _gauss_integral(expr: sp.Expr) -> sp.Expr:
 
 
 @dataclass(frozen=True)
-class Moments:
+class Moments(Result):
     """The Gaussian expectations of one activation, V(q) = E[φ(√q u)²] and D(q) = E[φ'(√q u)²].
 
     ``V``/``D`` are SymPy expressions in :data:`Q` when a closed form was derived, else None and

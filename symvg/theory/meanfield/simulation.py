@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
+from symvg.display import Result
 from symvg.engines.numeric import array_module  # the one backend picker (CuPy only when asked for)
 
 from symvg.symbolic.activations import Activation, get
@@ -70,7 +71,7 @@ def _xp_function(expr: sp.Expr, backend: str) -> Callable:
 
 
 @dataclass(frozen=True)
-class Simulation:
+class Simulation(Result):
     """A Monte-Carlo check of mean field on finite random networks (``seeds`` independent nets).
 
     ``q_layers`` is the per-layer mean squared pre-activation (mean over seeds), ``grad_sq`` the
@@ -118,6 +119,9 @@ class Simulation:
         d = asdict(self)
         d["z_score"] = self.z_score
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+    def __str__(self) -> str:
+        return self.text()
 
     def text(self) -> str:
         """The agreement, in a few lines."""

@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple
 
 import sympy as sp
 
+from symvg.display import Result
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.exact import Number, nonnegative, positive
@@ -248,7 +249,7 @@ def verdict(chi1: Any, tol: float = CRITICAL_TOL) -> str:
 
 
 @dataclass(frozen=True)
-class MeanField:
+class MeanField(Result):
     """The mean-field picture of one (activation, σw², σb²), from inputs of variance ``q0``.
 
     ``q_star`` and ``chi1`` are exact SymPy numbers when ``exact`` (φ piecewise linear through 0,
@@ -281,6 +282,9 @@ class MeanField:
         d["chi1_exact"] = str(self.chi1) if self.exact else None
         d["q_star_exact"] = str(self.q_star) if self.exact else None
         return d
+
+    def __str__(self) -> str:
+        return self.text()
 
     def text(self) -> str:
         """A few lines for the terminal."""

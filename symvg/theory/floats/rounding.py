@@ -1,0 +1,120 @@
+"""A dtype's facts and correct rounding into it: the ground both float questions stand on.
+
+The limits are read from :func:`numpy.finfo` (never from a table typed in by hand) and kept as exact
+Fractions; :func:`round_to` rounds an exact value to the nearest number of the dtype, ties to even.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from symvg.errors import InvalidValueError
+
+DTYPES = ("float16", "float32", "float64")
+"""The dtypes whose limits are reported; ``"all"`` means every one of them."""
+
+
+def dtypes(spec: str) -> tuple[str, ...]:
+    """The dtype names ``spec`` stands for.
+
+    >>> dtypes("all"), dtypes("float32")
+    (('float16', 'float32', 'float64'), ('float32',))
+    """
+    if spec == "all":
+        return DTYPES
+    if spec not in DTYPES:
+        raise InvalidValueError(f"dtype must be one of {', '.join(DTYPES)}, all; got {spec!r}")
+    return (spec,)
+
+
+def _dtype(name: str) -> np.dtype:
+    if name not in DTYPES:
+        raise InvalidValueError(f"dtype must be one of {', '.join(DTYPES)} here; got {name!r}")
+    return np.dtype(name)
+
+
+def _power_of_two_exponent(x: Fraction) -> int:
+    """k with x = 2^-k (the dtype limits are powers of two; say so loudly if that ever changes)."""
+    if x.numerator != 1 or x.denominator & (x.denominator - 1):
+        raise AssertionError(f"expected a power of two, got {x}")
+    return x.denominator.bit_length() - 1
+
+
+def limits(name: str) -> dict[str, Fraction]:
+    """The dtype's smallest normal and smallest subnormal numbers, as exact Fractions.
+
+    >>> limits("float16")["smallest_normal"], limits("float16")["smallest_subnormal"]
+    (Fraction(1, 16384), Fraction(1, 16777216))
+    """
+    fi = np.finfo(_dtype(name))
+    return {"smallest_normal": Fraction(float(fi.smallest_normal)),
+            "smallest_subnormal": Fraction(float(fi.smallest_subnormal)),
+            "max": Fraction(float(fi.max))}
+
+
+def round_to(value: Fraction, name: str) -> np.floating:
+    """``value`` rounded correctly (nearest, ties to even) to the dtype.
+
+    Casting through float64 first could round twice; the neighbours are compared exactly instead.
+
+    >>> round_to(Fraction(1, 10), "float16")
+    np.float16(0.1)
+    >>> float(round_to(Fraction(2049), "float16"))   # a tie: 2048 (even) wins over 2050
+    2048.0
+    """
+    dt = _dtype(name)
+    top = limits(name)["max"]
+    if abs(value) > top:
+        raise InvalidValueError(f"{_dec(value)} overflows {name}; allowed: |value| <= {float(top):g}")
+    c = dt.type(float(value))
+    best = None
+    with np.errstate(over="ignore"):  # the neighbour of the largest finite value is inf: skipped below
+        around = (np.nextafter(c, dt.type(-np.inf)), c, np.nextafter(c, dt.type(np.inf)))
+    for cand in around:
+        if not np.isfinite(cand):
+            continue
+        odd = int(np.array(cand, dt).view(f"u{dt.itemsize}")) & 1
+        key = (abs(Fraction(float(cand)) - value), odd)
+        if best is None or key < best[0]:
+            best = (key, cand)
+    return best[1]
+
+
+def _dec(x: "Fraction | sp.Rational", digits: int = 4) -> str:
+    """A short decimal for text output (never used for comparisons); fine below float64's range too."""
+    return mpmath.nstr(mpmath.mpf(int(x.numerator)) / int(x.denominator), digits)
+
+
+def exact_text(r: "sp.Rational | Fraction", max_digits: int = 40) -> str:
+    """An exact value as a terminating decimal when it is one (and short), else as p/q.
+
+    >>> exact_text(sp.Rational(199967, 800000)), exact_text(sp.Rational(1, 3)), exact_text(sp.Integer(-5))
+    ('0.24995875', '1/3', '-5')
+    """
+    p, q = int(r.numerator), int(r.denominator)
+    twos = (q & -q).bit_length() - 1
+    fives, rest = 0, q >> twos
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    places = max(twos, fives)
+    if rest != 1 or places > max_digits:
+        return f"{p}/{q}"
+    if places == 0:
+        return str(p)
+    digits = str(abs(p) * 10**places // q).rjust(places + 1, "0")
+    return ("-" if p < 0 else "") + digits[:-places] + "." + digits[-places:]
+
+
+def _rational(x: Fraction) -> sp.Rational:
+    return sp.Rational(x.numerator, x.denominator)
+
+
+def _fraction(x: sp.Rational) -> Fraction:
+    return Fraction(int(x.p), int(x.q))
+
+
+__all__ = ["DTYPES", "dtypes", "limits", "round_to", "exact_text"]
