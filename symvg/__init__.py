@@ -17,8 +17,8 @@ theory (modules)      ``worked``, ``relu``, ``residual``, ``lstm``, ``meanfield`
 errors                :class:`SymvgError` and its two families, :class:`SymvgInputError` (bad input: the CLI
                       exits 2) and :class:`SymvgRuntimeError` (exit 1)
 
-The derivation's names load with the package; the rest load on first use, so ``import symvg`` (and
-every CLI command) pays only for what it touches.
+Every name loads on first use, so ``import symvg`` costs no SymPy, and every CLI command (``symvg --help``
+too) pays only for what it touches.
 
 >>> import symvg
 >>> d = symvg.derive(symvg.Chain(3, "sigmoid"), wrt=1)
@@ -35,13 +35,15 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from symvg import display as _display  # noqa: E402
 from symvg.errors import SymvgError, SymvgInputError, SymvgRuntimeError  # noqa: E402
-from symvg.symbolic.activations import Activation, get as activation  # noqa: E402
-from symvg.symbolic.chain import Chain  # noqa: E402
-from symvg.symbolic.derive import Derivation, derive  # noqa: E402
-from symvg.views import derivation as _derivation  # noqa: E402,F401  registers the notebook views (symvg.display)
 
-_LAZY = {  # public name -> the module that defines it
+# the notebook views of a Derivation register themselves when their module loads: on the first display
+_display.defer(lambda: importlib.import_module("symvg.views.derivation"))
+
+_LAZY = {  # public name -> the module that defines it ("module:name" where the name there differs)
+    "Activation": "symvg.symbolic.activations", "activation": "symvg.symbolic.activations:get",
+    "Chain": "symvg.symbolic.chain", "Derivation": "symvg.symbolic.derive", "derive": "symvg.symbolic.derive",
     "depth_bound": "symvg.symbolic.bounds", "decide": "symvg.symbolic.bounds", "regime": "symvg.symbolic.regime",
     "gradients": "symvg.engines.numeric", "sample": "symvg.engines.sampling",
     "underflow": "symvg.theory.floats", "update": "symvg.theory.floats",
@@ -54,7 +56,8 @@ _MODULES = ("worked", "relu", "residual", "lstm", "meanfield", "matrices", "spec
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        module, _, there = _LAZY[name].partition(":")
+        value = getattr(importlib.import_module(module), there or name)
     elif name in _MODULES:
         value = importlib.import_module(f"symvg.theory.{name}")
     else:
@@ -67,5 +70,4 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = ["Activation", "Chain", "Derivation", "SymvgError", "SymvgInputError", "SymvgRuntimeError",
-           "__version__", "activation", "derive", *_LAZY, *_MODULES]
+__all__ = ["SymvgError", "SymvgInputError", "SymvgRuntimeError", "__version__", *_LAZY, *_MODULES]

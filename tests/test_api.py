@@ -37,3 +37,16 @@ def test_all_lists_public_names_that_exist(name, ispkg):
     private = [n for n in mod.__all__ if n.startswith("_")]
     missing = [n for n in mod.__all__ if not hasattr(mod, n)]
     assert not private and not missing, (name, private, missing)
+
+
+def test_import_is_light_and_views_register_on_first_display():
+    """``import symvg`` loads no SymPy; a Derivation made without touching ``symvg.*`` names still shows in a
+    notebook, its views loaded on the first display (symvg.display.defer)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, symvg\nprint('sympy' in sys.modules)\n"
+             "from symvg.symbolic.chain import Chain\nfrom symvg.symbolic.derive import derive\n"
+             "d = derive(Chain(2, 'relu'), wrt=1)\nprint(d._repr_latex_().startswith('$$'), bool(d._repr_markdown_()))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["False", "True", "True"], r.stdout + r.stderr

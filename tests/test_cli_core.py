@@ -176,10 +176,12 @@ def test_lazy_help_listing_is_the_eager_one(width):
 
 
 def test_help_imports_no_command_module():
-    """``symvg --help`` and ``--version`` list from the index: no command module is imported."""
+    """``symvg --help`` and ``--version`` list from the index: no command module is imported, nor SymPy,
+    NumPy or numba (the start-up they would cost is most of a second)."""
     probe = ("import sys\nfrom symvg.cli import main\nfor a in (['--help'], ['--version']):\n"
              "    try:\n        main(a)\n    except SystemExit:\n        pass\n"
-             "print('LOADED', sorted(m for m in sys.modules if m.startswith('symvg.cli.')))")
+             "print('LOADED', sorted(m for m in sys.modules if m.startswith('symvg.cli.')\n"
+             "                      or m.partition('.')[0] in ('sympy', 'numpy', 'numba', 'mpmath')))")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "Commands:" in r.stdout and __version__ in r.stdout
     assert r.stdout.splitlines()[-1] == "LOADED []", r.stdout.splitlines()[-1]
