@@ -104,7 +104,8 @@ class SymvgGroup(click.Group):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.commands = _Commands(INDEX)
+        given, self.commands = self.commands, _Commands(INDEX)
+        self.commands.update(given)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's own listing, drawn from stand-ins that carry only the indexed help: nothing is imported."""
