@@ -61,7 +61,7 @@ INDEX: dict[str, tuple[str, str]] = {
 """Every command, without importing it: its module (``symvg.cli.<module>``) and its help's first paragraph."""
 
 
-class _Commands(MutableMapping):
+class _Commands(MutableMapping[str, click.Command]):
     """``Group.commands`` that imports a command's module on first access (every name in :data:`INDEX`)."""
 
     def __init__(self, index: dict[str, tuple[str, str]]) -> None:
@@ -104,13 +104,13 @@ class SymvgGroup(click.Group):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        given, self.commands = self.commands, _Commands(INDEX)
-        self.commands.update(given)
+        self._lazy = _Commands(INDEX)
+        self._lazy.update(self.commands)  # any given to the constructor
+        self.commands = self._lazy
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's own listing, drawn from stand-ins that carry only the indexed help: nothing is imported."""
-        commands = self.commands
-        stand_ins = [commands.loaded(name) or click.Command(name, help=INDEX[name][1])  # type: ignore[attr-defined]
+        stand_ins = [self._lazy.loaded(name) or click.Command(name, help=INDEX[name][1])
                      for name in self.list_commands(ctx)]
         click.Group(commands=stand_ins).format_commands(ctx, formatter)
 
