@@ -17,8 +17,8 @@ theory (modules)      ``worked``, ``relu``, ``residual``, ``lstm``, ``meanfield`
 errors                :class:`SymvgError` and its two families, :class:`SymvgInputError` (bad input: the CLI
                       exits 2) and :class:`SymvgRuntimeError` (exit 1)
 
-The derivation's names load with the package; the rest load on first use, so ``import symvg`` (and
-every CLI command) pays only for what it touches.
+Every name loads on first use, so ``import symvg`` costs no SymPy, and every CLI command (``symvg --help``
+too) pays only for what it touches.
 
 >>> import symvg
 >>> d = symvg.derive(symvg.Chain(3, "sigmoid"), wrt=1)
@@ -35,18 +35,18 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from symvg.errors import SymvgError, SymvgInputError, SymvgRuntimeError  # noqa: E402
-from symvg.symbolic.activations import Activation, get as activation  # noqa: E402
-from symvg.symbolic.chain import Chain  # noqa: E402
-from symvg.symbolic.derive import Derivation, derive  # noqa: E402
-from symvg.views import derivation as _derivation  # noqa: E402,F401  registers the notebook views (symvg.display)
 from symvg.display import VIEWS as _VIEWS  # noqa: E402
+from symvg.errors import SymvgError, SymvgInputError, SymvgRuntimeError  # noqa: E402
 
-# results whose views cost an import of their own: loaded the first time such a result is shown
-_VIEWS.update({"symvg.symbolic.bounds": "symvg.views.bounds", "symvg.diagnose.results": "symvg.views.diagnosis",
+# Views are loaded the first time a result of theirs is shown: they need SymPy (and some, more), which
+# neither `import symvg` nor `symvg --help` should pay for.
+_VIEWS.update({"symvg.symbolic.derive": "symvg.views.derivation", "symvg.symbolic.bounds": "symvg.views.bounds",
+               "symvg.diagnose.results": "symvg.views.diagnosis",
                **dict.fromkeys(("symvg.theory.relu", "symvg.theory.residual", "symvg.theory.lstm"), "symvg.views.remedies")})
 
-_LAZY = {  # public name -> the module that defines it
+_LAZY = {  # public name -> the module that defines it ("module:name" where the name there differs)
+    "Activation": "symvg.symbolic.activations", "activation": "symvg.symbolic.activations:get",
+    "Chain": "symvg.symbolic.chain", "Derivation": "symvg.symbolic.derive", "derive": "symvg.symbolic.derive",
     "depth_bound": "symvg.symbolic.bounds", "decide": "symvg.symbolic.bounds", "regime": "symvg.symbolic.regime",
     "gradients": "symvg.engines.numeric", "sample": "symvg.engines.sampling",
     "underflow": "symvg.theory.floats", "update": "symvg.theory.floats",
@@ -59,7 +59,8 @@ _MODULES = ("worked", "relu", "residual", "lstm", "meanfield", "matrices", "spec
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        module, _, there = _LAZY[name].partition(":")
+        value = getattr(importlib.import_module(module), there or name)
     elif name in _MODULES:
         value = importlib.import_module(f"symvg.theory.{name}")
     else:
@@ -72,5 +73,4 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = ["Activation", "Chain", "Derivation", "SymvgError", "SymvgInputError", "SymvgRuntimeError",
-           "__version__", "activation", "derive", *_LAZY, *_MODULES]
+__all__ = ["SymvgError", "SymvgInputError", "SymvgRuntimeError", "__version__", *_LAZY, *_MODULES]

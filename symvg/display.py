@@ -6,9 +6,9 @@ the view that knows how to draw a type registers itself (``text.register(Diagnos
 :mod:`symvg.views.diagnosis`), and a type with no view gets the plain rendering of its fields. So the
 maths never imports its printers.
 
-A view module that is costly to import is registered lazily: :data:`VIEWS` (filled by ``symvg/__init__``,
-which sees every layer) names, per result module, the view module to import the first time one of its
-results is shown. ``import symvg`` loads the cheap views itself.
+View modules are registered lazily: :data:`VIEWS` (filled by ``symvg/__init__``, which sees every layer)
+names, per result module, the view module to import the first time one of its results is shown, by any of
+the views (so ``import symvg`` and ``symvg --help`` load no printer and no SymPy).
 
 >>> latex(object())
 Traceback (most recent call last):
@@ -44,10 +44,13 @@ def _load_view(obj: object) -> bool:
 def _dispatcher(kind: str, doc: str) -> Callable[[object], Any]:
     """A singledispatch function for one kind of view; for a type with no view registered, a TypeError."""
     def view(obj: object) -> Any:
+        if _load_view(obj):  # its view module registers it on import
+            return dispatch(obj)
         raise TypeError(f"no {kind} view for {type(obj).__name__}")
 
     view.__doc__, view.__name__ = doc, kind
-    return singledispatch(view)
+    dispatch = singledispatch(view)
+    return dispatch
 
 
 latex = _dispatcher("LaTeX", "The notebook's LaTeX (``$$…$$``) for ``obj``.")

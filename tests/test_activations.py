@@ -205,3 +205,46 @@ def test_cli_unbounded_never_says_vanish():
     assert r.exit_code == 0, r.output
     assert "unbounded: no ceiling" in r.output and "sup|φ'| = 0" not in r.output
     assert "vanishes" not in r.output and "undecided" in r.output  # vanishing stays possible, never proved
+
+
+@pytest.mark.parametrize("name", A.names())
+def test_proved_table_is_what_the_prover_proves(name):
+    """The table runs read γ from is proved again here, entry by entry, and must agree exactly (SymPy equality
+    of every value, set and candidate; Floats to the bit): a table out of date with the prover or the
+    catalogue fails. This is where the catalogue's proofs run; the tests above read the table."""
+    from symvg.symbolic import proved
+
+    d = A.get(name).derivative
+    cached = proved.lookup(d)
+    assert cached is not None, f"{name} is not in the table: rewrite it with SYMVG_REGOLD=1 (see the next test)"
+    assert cached == supremum.prove_supremum(d, None)
+
+
+def test_proved_table_names_the_catalogue_and_is_written_by_its_writer():
+    """The table holds the catalogue, in its order, as proved.dumps writes it: nothing edited by hand.
+    ``SYMVG_REGOLD=1`` proves the catalogue and rewrites the table (then read the diff)."""
+    import json
+    import os
+
+    from symvg.atomic import write_atomic
+    from symvg.symbolic import proved
+
+    if os.environ.get("SYMVG_REGOLD"):
+        write_atomic(proved.TABLE, proved.dumps(proved.table({n: A.get(n).derivative for n in A.names()})))
+    text = proved.TABLE.read_text(encoding="utf-8")
+    table = json.loads(text)
+    assert list(table["entries"]) == A.names()
+    assert proved.dumps(table) == text
+
+
+def test_proved_table_reads_through_the_safe_parser():
+    """Table text is parsed as a user's is: nothing reaches eval, and what would not read back is refused."""
+    from symvg.errors import ExpressionError
+    from symvg.symbolic import proved
+
+    with pytest.raises(ExpressionError):
+        proved.decode("__import__('os').getcwd()")
+    with pytest.raises(ValueError):
+        proved.encode(sp.Float("0.1", 30) * z)  # its text would read back as the Rational 1/10
+    f = sp.Float("2.39935728051546766783273969728", 30)
+    assert proved.decode(proved.encode(f)) == f and proved.decode("oo") is sp.oo

@@ -61,8 +61,6 @@ NOT_RESULTS = {
     "symvg.logs.records.GradientLog": "input: a training log, what diagnose reads",
     "symvg.symbolic.activations.Activation": "input: a catalogue entry chains are built from",
     "symvg.symbolic.chain.Chain": "input: the network described",
-    "symvg.symbolic.supremum.Candidate": "supremum.py is another helper's; joins at merge",
-    "symvg.symbolic.supremum.Supremum": "supremum.py is another helper's; joins at merge",
     "symvg.views.notation.Notation": "configuration of a printer",
 }
 NOT_YET: dict[str, str] = {}  # modules whose results are still being given the protocol: none
@@ -109,3 +107,16 @@ def test_results_show_as_json_text_and_markdown():
     bound = results[2].as_dict()
     assert bound["bound"] == "(1/4)**5000" and bound["bound_value"] == 0.0  # exact as a string, the float beside it
     assert "vanishes" in str(results[2]) and str(results[2].decision) == results[2].decision.text
+
+
+def test_import_is_light_and_views_register_on_first_display():
+    """``import symvg`` loads no SymPy; a Derivation made without touching ``symvg.*`` names still shows in a
+    notebook, its views loaded on the first display (symvg.display.VIEWS)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, symvg\nprint('sympy' in sys.modules)\n"
+             "from symvg.symbolic.chain import Chain\nfrom symvg.symbolic.derive import derive\n"
+             "d = derive(Chain(2, 'relu'), wrt=1)\nprint(d._repr_latex_().startswith('$$'), bool(d._repr_markdown_()))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["False", "True", "True"], r.stdout + r.stderr

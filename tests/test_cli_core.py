@@ -123,3 +123,65 @@ def test_derive_at_values_exact(run):
 def test_derive_at_bad(run, bad):
     code, out, err = run("derive", "--layers", "2", "--at", bad)
     assert code == 2 and err.startswith("symvg: error: ") and err.count("\n") == 1
+
+
+def _defined_commands() -> dict:
+    """name -> (module, command) for every command the modules beside symvg/cli/__init__.py define."""
+    import importlib
+    import pkgutil
+
+    import symvg.cli
+
+    found = {}
+    for info in pkgutil.iter_modules(symvg.cli.__path__):
+        if not info.name.startswith("_"):
+            for cmd in importlib.import_module(f"symvg.cli.{info.name}").COMMANDS:
+                assert cmd.name not in found, f"two commands named {cmd.name}"
+                found[cmd.name] = (info.name, cmd)
+    return found
+
+
+def test_lazy_index_matches_the_commands_defined():
+    """The index that lists commands without importing them names every command, its module, and a help
+    paragraph that click shortens exactly as it shortens the real command's, at every width."""
+    import click
+
+    from symvg.cli import INDEX
+
+    defined = _defined_commands()
+    assert sorted(INDEX) == sorted(defined)
+    for name, (module, cmd) in defined.items():
+        assert INDEX[name][0] == module, name
+        stand_in = click.Command(name, help=INDEX[name][1])
+        for limit in range(10, 160):
+            assert stand_in.get_short_help_str(limit) == cmd.get_short_help_str(limit), (name, limit)
+
+
+@pytest.mark.parametrize("width", [100, 72])
+def test_lazy_help_listing_is_the_eager_one(width):
+    """``symvg --help`` drawn from the index is the page click prints with every command module imported."""
+    import click
+    from click.testing import CliRunner
+
+    from symvg.cli import SymvgGroup, cli
+
+    settings = {**cli.context_settings, "terminal_width": width}
+    eager = click.Group("symvg", commands=[cmd for _, cmd in _defined_commands().values()], params=cli.params,
+                        help=cli.help, context_settings=settings)
+    lazy = SymvgGroup("symvg", params=cli.params, help=cli.help, context_settings=settings)  # nothing loaded yet
+    want = CliRunner().invoke(eager, ["--help"], prog_name="symvg").output
+    got = CliRunner().invoke(lazy, ["--help"], prog_name="symvg").output
+    assert got == want and "vector" in got and "activations" in got
+    assert not any(lazy.commands.loaded(name) for name in lazy.commands)
+
+
+def test_help_imports_no_command_module():
+    """``symvg --help`` and ``--version`` list from the index: no command module is imported, nor SymPy,
+    NumPy or numba (the start-up they would cost is most of a second)."""
+    probe = ("import sys\nfrom symvg.cli import main\nfor a in (['--help'], ['--version']):\n"
+             "    try:\n        main(a)\n    except SystemExit:\n        pass\n"
+             "print('LOADED', sorted(m for m in sys.modules if m.startswith('symvg.cli.')\n"
+             "                      or m.partition('.')[0] in ('sympy', 'numpy', 'numba', 'mpmath')))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "Commands:" in r.stdout and __version__ in r.stdout
+    assert r.stdout.splitlines()[-1] == "LOADED []", r.stdout.splitlines()[-1]

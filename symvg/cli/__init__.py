@@ -1,6 +1,9 @@
 """The ``symvg`` command line: a thin click layer over the Python API; it holds no maths.
 
-Commands live beside this file, one module per topic, each exporting ``COMMANDS``.
+Commands live beside this file, one module per topic, each exporting ``COMMANDS``. A module is
+imported only when one of its commands runs: :data:`INDEX` names each command's module and the first
+paragraph of its help, which is all ``symvg --help`` lists, so the listing costs no import (the tests
+hold the index against the commands the modules define).
 The error contract lives here, once: bad input prints one line ``symvg: error: ...`` and exits
 with status 2; a runtime failure exits with 1; no traceback unless ``--debug``.
 """
@@ -8,8 +11,8 @@ with status 2; a runtime failure exits with 1; no traceback unless ``--debug``.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Any, Sequence
 
 import click
@@ -28,8 +31,88 @@ class _Interrupted(Exception):
     """Ctrl-C inside a command, carried past click (which would print a blank line and call it Abort)."""
 
 
+INDEX: dict[str, tuple[str, str]] = {
+    # name: (module beside this file, the first paragraph of the command's help)
+    "activations": ("core", "The catalogue: φ'(z), γ = sup|φ'| (proved) and where it is attained."),
+    "bound": ("core", "Prove γ = sup|φ'| and the depth law (γ|w|)^N that follows."),
+    "clip": ("matrices", "Gradient clipping by norm, exactly: ĝ = g·min(1, τ/‖g‖)."),
+    "compare": ("compare", "Compare activations: per-layer factor, bound at depth N (never underflows), depth to "
+                "vanish/explode."),
+    "derive": ("core", "Derive dL/dw_K through an N-layer chain, factor by factor."),
+    "diagnose": ("diagnose", "Diagnose vanishing/exploding gradients in a training LOG (.csv, .json or a TensorBoard "
+                 "directory)."),
+    "eval": ("eval", "Sample random networks and report |dL/dw_k| for every layer k."),
+    "examples": ("core", "The classic hand-worked numbers (25 × 0.25 × 0.20 = 1.25 …), computed exactly."),
+    "lstm": ("remedies", "The LSTM cell path ∂c_T/∂c_0 = ∏ f_s against a plain RNN's (γ|w|)^T."),
+    "meanfield": ("meanfield", "Mean-field signal propagation (Poole 2016, Schoenholz 2017): q*, χ1, ξ_q, ξ_c, verdict."),
+    "plot": ("plot", "Draw KIND (gradients, derivatives or phase) to an image file."),
+    "relu": ("remedies", "Inactive ReLU units and blocked paths, exactly; leaky ReLU's floor ε^N·|w|^N."),
+    "residual": ("remedies", "Skip connections: ∂h_N/∂h_0 as a sum over paths (the identity path is 1) and its bounds."),
+    "rnn": ("matrices", "h_s = φ(W h_(s-1) + U x_s): ∂h_T/∂h_0 = ∏ D_s W derived, bounded (Pascanu et al. 2013) and "
+            "simulated."),
+    "spectrum": ("matrices", "Singular values of J = D_L W_L ⋯ D_1 W_1 at initialisation, beside the theory."),
+    "sweep": ("sweep", "Tabulate the bound (γ|w|)^N over depths N for several activations, and the depth at which "
+              "each vanishes."),
+    "underflow": ("floats", "Depth N at which a product of N equal factors leaves the normal range and reaches 0."),
+    "update": ("floats", "One SGD step w - α·g, exactly and in float16/32/64: is it lost to rounding?"),
+    "vector": ("matrices", "The vector chain rule: δ_k = W_(k+1)ᵀ D_(k+1) δ_(k+1), ∂L/∂W_k = D_k δ_k h_(k-1)ᵀ, factor "
+               "by factor."),
+}
+"""Every command, without importing it: its module (``symvg.cli.<module>``) and its help's first paragraph."""
+
+
+class _Commands(MutableMapping[str, click.Command]):
+    """``Group.commands`` that imports a command's module on first access (every name in :data:`INDEX`)."""
+
+    def __init__(self, index: dict[str, tuple[str, str]]) -> None:
+        self._index = index
+        self._loaded: dict[str, click.Command] = {}
+
+    def _load(self, name: str) -> None:
+        module = importlib.import_module(f"{__name__}.{self._index[name][0]}")
+        for cmd in module.COMMANDS:
+            self._loaded.setdefault(cmd.name, cmd)
+
+    def loaded(self, name: str) -> click.Command | None:
+        """The command if its module is already imported (or it was added directly), else None."""
+        return self._loaded.get(name)
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded and name in self._index:
+            self._load(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, cmd: click.Command) -> None:
+        self._loaded[name] = cmd
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("symvg's commands cannot be removed")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(self._index), **dict.fromkeys(self._loaded)})
+
+    def __len__(self) -> int:
+        return len(set(self._index) | set(self._loaded))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index or name in self._loaded
+
+
 class SymvgGroup(click.Group):
-    """A click group whose ``main`` turns every failure into one line and an exit status."""
+    """A click group whose ``main`` turns every failure into one line and an exit status, and whose
+    commands load on first use (:data:`INDEX`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = _Commands(INDEX)
+        self._lazy.update(self.commands)  # any given to the constructor
+        self.commands = self._lazy
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's own listing, drawn from stand-ins that carry only the indexed help: nothing is imported."""
+        stand_ins = [self._lazy.loaded(name) or click.Command(name, help=INDEX[name][1])
+                     for name in self.list_commands(ctx)]
+        click.Group(commands=stand_ins).format_commands(ctx, formatter)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -82,15 +165,9 @@ def cli(debug: bool) -> None:
     """
 
 
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if not _info.name.startswith("_"):
-        for _cmd in importlib.import_module(f"{__name__}.{_info.name}").COMMANDS:
-            cli.add_command(_cmd)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="symvg")
 
 
-__all__ = ["cli", "main"]
+__all__ = ["INDEX", "cli", "main"]

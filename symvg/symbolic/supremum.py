@@ -24,6 +24,7 @@ from typing import Iterator
 import mpmath
 import sympy as sp
 
+from symvg.display import Result
 from symvg.errors import ProofError
 from symvg.symbolic.parse import z
 
@@ -35,7 +36,7 @@ _SCAN = 40
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Candidate(Result):
     """One line of the proof table: where |φ'| was looked at, its value, and whether it is attained."""
 
     where: sp.Basic  # a point, an interval (φ' constant there) or ±oo
@@ -45,7 +46,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class Supremum:
+class Supremum(Result):
     """γ = sup|φ'(z)| over the reals, with the evidence.
 
     ``argmax`` is the set where |φ'| = γ (a point, an interval, or EmptySet when γ is only
