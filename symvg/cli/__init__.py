@@ -34,6 +34,8 @@ class _Interrupted(Exception):
 INDEX: dict[str, tuple[str, str]] = {
     # name: (module beside this file, the first paragraph of the command's help)
     "activations": ("core", "The catalogue: φ'(z), γ = sup|φ'| (proved) and where it is attained."),
+    "batchnorm": ("matrices", "Batch normalisation: its exact backward factor, and a deep BN network without skips "
+                  "(exploding, Yang et al. 2019)."),
     "bound": ("core", "Prove γ = sup|φ'| and the depth law (γ|w|)^N that follows."),
     "clip": ("matrices", "Gradient clipping by norm, exactly: ĝ = g·min(1, τ/‖g‖)."),
     "compare": ("compare", "Compare activations: per-layer factor, bound at depth N (never underflows), depth to "
@@ -50,6 +52,7 @@ INDEX: dict[str, tuple[str, str]] = {
     "residual": ("remedies", "Skip connections: ∂h_N/∂h_0 as a sum over paths (the identity path is 1) and its bounds."),
     "rnn": ("matrices", "h_s = φ(W h_(s-1) + U x_s): ∂h_T/∂h_0 = ∏ D_s W derived, bounded (Pascanu et al. 2013) and "
             "simulated."),
+    "skip": ("matrices", "Skips of any length t: ∂h_N/∂h_0 as a sum over paths, its bound, and random networks."),
     "spectrum": ("matrices", "Singular values of J = D_L W_L ⋯ D_1 W_1 at initialisation, beside the theory."),
     "sweep": ("sweep", "Tabulate the bound (γ|w|)^N over depths N for several activations, and the depth at which "
               "each vanishes."),
