@@ -13,13 +13,14 @@ printed module is then either
 Both routes compile the same text, so they give bitwise the same numbers (tested).
 
 The cache folder is ``$SYMVG_CACHE_DIR``, else ``$XDG_CACHE_HOME/symvg``, else ``~/.cache/symvg``. A file is named by
-a hash of everything that decides the machine code: the printed module (which holds the forms and the dtype),
-the text of this module and of :mod:`symvg.engines.vmath` (the functions it calls, which numba's own cache does not
-watch), and the symvg, numba, NumPy and Python versions; numba's cache adds the CPU it was compiled for. A changed
-form or version gives a new name, never a stale kernel. Files are created whole (a temporary file, then a hard
-link that fails if the name exists), so processes racing on one key (pytest-xdist workers) all read one
-complete, unchanged file; numba writes its own cache files atomically. Nothing is deleted: an old key's files stay
-until the folder is cleared by hand (a few hundred kB per kernel).
+a hash of everything that decides its text and machine code (:func:`key_of`): what it is printed from (the
+activation's φ, φ' and parameters, the loss form, the dtype), the text of the code that prints it and that it
+calls (this module, :mod:`symvg.engines.kernels`, :mod:`symvg.engines.vmath`: numba's own cache watches only the
+printed file), and the symvg, SymPy, numba, NumPy and Python versions; numba's cache adds the CPU it was compiled
+for. A changed form, dtype, code or version gives a new name, never a stale kernel. Files are created whole (a
+temporary file, then a hard link that fails if the name exists), so processes racing on one key (pytest-xdist
+workers) all read one complete file that is never rewritten; numba writes its own cache files atomically.
+Nothing is deleted: an old key's files stay until the folder is cleared by hand (a few hundred kB per kernel).
 
 >>> import sympy as sp
 >>> print(printed(sp.Symbol("z") ** 2 / 2, "z", "half_square"))
@@ -148,7 +149,10 @@ POSITIVE = not CHECK_LOCAL  # φ' > 0 everywhere (logistic, tanh, identity): a 0
 LOGIT = {logit}
 # error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding).
 # The kernel is cached where this text is a file (numba needs one to cache); each helper is compiled into it.
+# pair and dloss are inlined into the loops by numba (as vmath's functions are): left to LLVM's inliner, the
+# ELU loop kept a call to expm1 and did not vectorise (5× slower).
 local_jit = numba.njit(error_model="numpy", fastmath={{"contract"}})
+inline_jit = numba.njit(inline="always", error_model="numpy", fastmath={{"contract"}})
 kernel_jit = numba.njit(parallel=True, error_model="numpy", fastmath={{"contract"}}, cache="__file__" in globals())
 """
 
@@ -313,7 +317,7 @@ def module_source(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> st
     form, logit = loss
     head = HEADER.format(what=f"{act.name}, {'logit ' if logit else ''}loss {form}, {dtype}", dtype=np.dtype(dtype).name,
                          check=local(act).kind == "generic", logit=logit)
-    pieces = [head, "\n@local_jit\n" + pair_source(act), "\n@local_jit\n" + dloss_source(form, logit)]
+    pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + dloss_source(form, logit)]
     return "\n".join(pieces) + "\n\n" + TEMPLATE
 
 
@@ -402,7 +406,7 @@ def pair(act: Activation, dtype: str) -> Callable:
     """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype, as the kernel computes it (tests)."""
     head = HEADER.format(what=act.name, dtype=np.dtype(dtype).name, check=False, logit=False)
     mod = ModuleType(f"symvg_pair_{act.name}")
-    exec(compile(head + "\n@local_jit\n" + pair_source(act), f"<pair {act.name}>", "exec"), mod.__dict__)  # noqa: S102
+    exec(compile(head + "\n@inline_jit\n" + pair_source(act), f"<pair {act.name}>", "exec"), mod.__dict__)  # noqa: S102
     return mod.pair
 
 

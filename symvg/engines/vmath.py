@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import platform
+import warnings
 from typing import Any, Callable
 
 import numba
@@ -19,7 +20,16 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.errors import NumbaIRAssumptionWarning
 from numba.extending import intrinsic, overload
+
+# numba's own "internal pedantic check" on variable scopes fires when these small functions are inlined
+# four deep (a generic formula's tanh → tanh_parts → vexpneg). The code is right (the tests compare every
+# activation with mpmath and the NumPy engine); the warning says nothing to the user, so it is hidden
+# for our functions only.
+warnings.filterwarnings("ignore", message=r"(?s).*by_width__locals__.*is not in scope",
+                        category=NumbaIRAssumptionWarning)
+
 
 def float_bits(n: Any, op: str) -> Any:
     # IEEE bit work on a float32/float64, written in LLVM IR so the integer part stays as wide as the
@@ -131,24 +141,19 @@ c32 = dict(lo=-104.0, hi=88.73, log2e=1.44269504, ln2hi=0.693359375, ln2lo=-2.12
            poly=tuple(1 / math.factorial(j) for j in range(8)))
 
 
-# error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding).
-# Plain functions, not inline="always" (numba's IR inlining, which types every inlined copy again): each is
-# typed once, numba links it into the kernel's LLVM module, and LLVM's optimiser inlines it there.
-jit = numba.njit(error_model="numpy", fastmath={"contract"})
+# error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding)
+jit = numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
 
 
 def horner(coefs: tuple) -> Callable:
-    # p(x), coefficients highest power first, written out as one expression: a loop over a tuple stays a
-    # loop for LLVM, which past ~12 terms does not unroll it, and then the loop around it does not
-    # vectorise (expm1's 17 terms ran 16× slower). The coefficients are globals of the dtype's float type
-    # (a Python float literal would widen float32 arithmetic to float64).
-    names = {f"c{j}": cj for j, cj in enumerate(coefs)}
-    body = "c0"
-    for j in range(1, len(coefs)):
-        body = f"({body}) * x + c{j}" if j > 1 else f"{body} * x + c{j}"
-    namespace = dict(names)
-    exec(f"def horner_poly(x):\n    return {body}\n", namespace)  # noqa: S102 -- our own numbers only
-    return jit(namespace["horner_poly"])
+    # p(x), coefficients highest power first, as nested inlined functions, so it is written out: a loop
+    # over a tuple stays a loop for LLVM, which past ~12 terms does not unroll it, and then the loop
+    # around it does not vectorise (expm1's 17 terms ran 16× slower).
+    c0 = coefs[0]
+    p = jit(lambda x: c0)
+    for cj in coefs[1:]:
+        p = jit(lambda x, inner=p, cj=cj: inner(x) * x + cj)
+    return p
 
 
 def make(c: dict, ft: Any) -> tuple[Callable, Callable, Callable]:
@@ -266,7 +271,7 @@ def by_width(f64: Callable, f32: Callable) -> Callable:
     def f(x):  # the name generated code calls; numba picks the width
         raise TypeError("a numba-only function: call it from compiled code")
 
-    @overload(f)
+    @overload(f, inline="always")
     def _f(x):
         if x == types.float32:
             return lambda x: f32(x)
@@ -286,7 +291,7 @@ def at(a, j):  # a[j] for a per-sample row, a itself for a shared scalar
     return a[j]
 
 
-@overload(at)
+@overload(at, inline="always")
 def _at(a, j):
     if isinstance(a, types.Array):
         return lambda a, j: a[j]
