@@ -12,6 +12,35 @@ from click.testing import CliRunner
 
 from symvg.symbolic.chain import Chain
 
+# ----------------------------------------------------------------------------- one kernel cache per session
+
+
+def pytest_configure(config):
+    """Point the fused engine's kernel cache (symvg.engines.fused_kernel) at one fresh folder for the whole
+    run, made by the controlling process before the xdist workers start, so they and the CLI subprocesses
+    inherit it: a kernel compiled once (15-20 s) is loaded by every other process (0.1 s). A fresh folder,
+    so each run still compiles every kernel it uses once; set SYMVG_CACHE_DIR yourself to keep one."""
+    import os
+    import tempfile
+
+    from symvg.engines.fused_kernel import CACHE_ENV
+
+    if hasattr(config, "workerinput") or os.environ.get(CACHE_ENV):
+        return
+    config._symvg_kernel_cache = tempfile.mkdtemp(prefix="symvg-kernels-")
+    os.environ[CACHE_ENV] = config._symvg_kernel_cache
+
+
+def pytest_unconfigure(config):
+    import os
+
+    from symvg.engines.fused_kernel import CACHE_ENV
+
+    folder = getattr(config, "_symvg_kernel_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(CACHE_ENV, None)
+
 
 def symbol_values(chain: Chain, seed: int) -> dict:
     """:func:`random_values` keyed by the chain's symbols, for ``xreplace``."""

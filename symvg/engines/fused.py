@@ -22,7 +22,8 @@ Taylor (float32) polynomial, and 2^n assembled from its exponent bits. It is wit
 overflows to inf and underflows through the subnormals like libm.
 
 Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expressions by
-:mod:`symvg.engines.kernels` (the same proved forms the NumPy engine uses) and inlined into the kernel:
+:mod:`symvg.engines.kernels` (the same proved forms the NumPy engine uses), printed into the kernel's source by
+:mod:`symvg.engines.fused_kernel`:
 
 * ``logistic``: e = e^{-|z|}, s = 1/(1+e); φ = s or e·s, φ' = e·s² -- one exp, no overflow, no cancellation;
 * ``tanh``: φ = tanh z, φ' = 4e/(1+e)² with e = e^{-2|z|};
@@ -39,9 +40,11 @@ otherwise it is redone by the NumPy engine, which repairs overflowing formulas e
 the floats cannot hold. A block where a product of nonzero numbers (or the loss step) gave 0 is listed apart,
 for the registry's fused entry (:mod:`symvg.engines.registry`) to tell an underflow from a true 0.
 
-One kernel is compiled per (activation, loss, dtype), whatever the depth, in 4-5 s on first use
-(:func:`warm`; ``symvg.engines.numeric.compile`` calls it), and runs on every core unless told otherwise.
-Whether it compiled, or why not, is the registry's fused entry's to remember (its ``KernelCache``);
+One kernel is compiled per (activation, loss, dtype), whatever the depth, on first use (:func:`warm`;
+``symvg.engines.numeric.compile`` calls it): 15 s of CPU on the 2-core machine, once, after which it is loaded
+from an on-disk cache in a tenth of a second by any process (:mod:`symvg.engines.fused_kernel`:
+``$SYMVG_CACHE_DIR``, else ``~/.cache/symvg``). It runs on every core unless told otherwise. Whether it
+compiled in this process, or why not, is the registry's fused entry's to remember (its ``KernelCache``);
 this module keeps no routing state.
 
 >>> import numpy as np
@@ -54,19 +57,21 @@ this module keeps no routing state.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from symvg.symbolic.activations import Activation
-from symvg.symbolic.parse import z
-from symvg.symbolic.chain import Chain, y as y_sym
+from symvg.symbolic.chain import Chain
 from symvg.errors import BackendUnavailableError, InvalidValueError
+from symvg.engines.fused_kernel import H_N as _hN
+from symvg.engines.fused_kernel import branchless as _branchless
+from symvg.engines.fused_kernel import kernel as _kernel
+from symvg.engines.fused_kernel import pair  # noqa: F401 -- the tests run one activation's pair
 from symvg.engines.kernels import evaluation_forms, local, loss_form
 
 BLOCK_BYTES = 1 << 20
@@ -148,63 +153,6 @@ def vmath_array(name: str, x: np.ndarray) -> np.ndarray:
     return out
 
 
-# ----------------------------------------------------------------------------- local pieces
-
-
-def _floats(e: sp.Expr) -> sp.Expr:
-    # numba types literals as machine integers: 87904967042368842997010876040615967103/50000… (SELU) or
-    # 10**30 would overflow int64. Integers that floats hold exactly (and exponents) stay integers.
-    return e.replace(lambda a: a.is_Rational and (not a.is_Integer or abs(a) > 2 ** 53), lambda a: sp.Float(a, 20))
-
-
-_pick = sp.Function("pick")
-
-
-def _branchless(e: sp.Expr) -> sp.Expr:
-    # Piecewise prints as `a if c else b`: a branch per element, which LLVM may keep (an inlined exp is
-    # too big to speculate), and which mixed signs then mispredict. pick(c, a, b) evaluates both pieces
-    # as arguments and selects: ELU 1.3× faster (measured, N = 20, M = 10^6).
-    def nest(pieces: tuple) -> sp.Expr:
-        (expr, cond), rest = pieces[0], pieces[1:]
-        if cond == sp.true:
-            return expr
-        return _pick(cond, expr, nest(rest) if rest else sp.nan)
-    return e.replace(lambda a: isinstance(a, sp.Piecewise), lambda a: nest(a.args))
-
-
-@lru_cache(maxsize=None)
-def pair(act: Activation, dtype: str) -> Callable:
-    """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype (see the module docstring)."""
-
-    vm = _vmath()
-    vexp, vexpneg, jit = vm.vexp, vm.vexpneg, vm.jit
-    ft = np.dtype(dtype).type
-    one, four = ft(1), ft(4)
-    kind = local(act).kind
-    if kind == "logistic":
-        def logistic(zv):
-            e = vexpneg(-abs(zv))
-            s = one / (one + e)
-            es = e * s
-            return (s if zv >= 0 else es), es * s
-        return jit(logistic)
-    if kind == "tanh":
-        tanh_parts = vm.tanh_parts
-
-        def tanh(zv):
-            t, e, r = tanh_parts(abs(zv))
-            return math.copysign(t, zv), four * e * r * r
-        return jit(tanh)
-    if kind == "identity":
-        return jit(lambda zv: (zv, one))
-    phi, dphi = (_branchless(_floats(e)) for e in evaluation_forms(act))
-    f = sp.lambdify(z, (phi, dphi), modules=[{"exp": vexp, "expm1": vm.vexpm1, "log1p": vm.vlog1p, "tanh": vm.vtanh,
-                                              "erfcneg": vm.erfcneg, "pick": vm.pick}, "math"], cse=True)
-    return jit(f)
-
-
-_hN = sp.Symbol("h_N", real=True)
-
 
 @lru_cache(maxsize=256)  # asked on every call (engine choice, kernel key): keep it off the hot path
 def _loss_form(chain: Chain) -> tuple[sp.Expr, bool]:
@@ -215,180 +163,6 @@ def _loss_form(chain: Chain) -> tuple[sp.Expr, bool]:
     if dz is not None:
         return dz, True
     return chain.dloss().xreplace({chain.h(chain.depth): _hN}), False
-
-
-@lru_cache(maxsize=None)
-def _dloss(form: sp.Expr, logit: bool) -> Callable:
-    vm = _vmath()
-    mods = [{"exp": vm.vexp, "expm1": vm.vexpm1, "log1p": vm.vlog1p, "tanh": vm.vtanh, "erfcneg": vm.erfcneg,
-             "pick": vm.pick}, "math"]
-    return vm.jit(sp.lambdify((z if logit else _hN, y_sym), _branchless(_floats(form)), modules=mods, cse=True))
-
-
-# ----------------------------------------------------------------------------- the kernel
-
-
-def _layer_loops(act: Activation, dtype: str) -> tuple[Callable, ...]:
-    """The loops the kernel runs over one block, each its own vectorised function (not inlined): forward
-    (one layer), nonfinite (a row of inputs) and backward (one layer)."""
-    numba = _numba()
-    local_jit = numba.njit(error_model="numpy", fastmath={"contract"})
-    fpair = pair(act, dtype)
-    at = _vmath().at
-    ft = np.dtype(dtype).type
-    zero = ft(0)
-    check_local = local(act).kind == "generic"  # the logistic and tanh forms stay finite for every finite z
-    positive = not check_local  # φ' > 0 everywhere (logistic, tanh, identity): a 0 is an underflow (z = 1000)
-
-    @local_jit
-    def forward(w, b, hp, hn, d, c, residual):
-        bad, under = False, False
-        for j in range(c):
-            zj = at(w, j) * hp[j] + at(b, j)
-            hj, dj = fpair(zj)
-            # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
-            # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
-            bad |= (zj - zj != zero) | (check_local & ((hj - hj != zero) | (dj - dj != zero)))
-            under |= positive & (dj == zero)
-            hn[j] = hp[j] + hj if residual else hj
-            d[j] = dj
-        return bad, under
-
-    @local_jit
-    def nonfinite(a, c):
-        bad = False
-        for j in range(c):
-            bad |= a[j] * zero != zero
-        return bad
-
-    @local_jit
-    def backward(delta, d, hp, w, g, c, residual):
-        bad, under = False, False
-        for j in range(c):
-            dj, hj = delta[j], hp[j]
-            a = dj * d[j]
-            gj = a * hj
-            aw = a * at(w, j)
-            g[j] = gj
-            delta[j] = dj + aw if residual else aw
-            # a result that is not finite overflowed (or met a NaN); a product of two nonzero numbers that
-            # is 0 underflowed (in a residual chain δ_k + a·w keeps δ_k, so that product does not count)
-            bad |= gj - gj != zero
-            under |= ((gj == zero) & (a != zero) & (hj != zero)) | ((a == zero) & (dj != zero) & (d[j] != zero)) | (
-                (aw == zero) & (a != zero) & (at(w, j) != zero) & (not residual))
-        return bad, under
-
-    return forward, nonfinite, backward
-
-
-def _loss_loops(loss: tuple[sp.Expr, bool], dtype: str) -> tuple[Callable, Callable]:
-    """The loss step over one block, as :func:`_layer_loops`: loss (δ_N = ∂L/∂h_N) and loss_logit
-    (∂L/∂z_N with φ'_N ← 1)."""
-    numba = _numba()
-    local_jit = numba.njit(error_model="numpy", fastmath={"contract"})
-    at = _vmath().at
-    dl = _dloss(*loss)
-    ft = np.dtype(dtype).type
-    zero, one = ft(0), ft(1)
-
-    # The loss step flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at
-    @local_jit
-    def loss(hN, yv, delta, c):
-        bad, under = False, False
-        for j in range(c):
-            dj = dl(hN[j], yv[j])
-            delta[j] = dj
-            bad |= dj - dj != zero
-            under |= dj == zero
-        return bad, under
-
-    @local_jit
-    def loss_logit(w, b, hp, yv, delta, dN, c):
-        # ∂L/∂z_N, z_N recomputed as forward computed it; φ'_N ← 1 so that backward needs no second form
-        bad, under = False, False
-        for j in range(c):
-            dj = dl(at(w, j) * hp[j] + at(b, j), yv[j])
-            delta[j] = dj
-            dN[j] = one
-            bad |= dj - dj != zero
-            under |= dj == zero
-        return bad, under
-
-    return loss, loss_logit
-
-
-@lru_cache(maxsize=None)
-def _kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
-    """The parallel kernel for one (activation, loss, dtype); compiled on its first call."""
-    numba = _numba()
-    logit = loss[1]
-    forward, nonfinite, backward = _layer_loops(act, dtype)
-    loss, loss_logit = _loss_loops(loss, dtype)
-    vm = _vmath()
-    stream, fence = vm.stream, vm.fence
-
-    @numba.njit(parallel=True, error_model="numpy", fastmath={"contract"})
-    def kernel(x, yv, W, B, residual, G, bad, under, S):
-        n, m = G.shape
-        chunks, block = S.shape[0], S.shape[2]
-        shared_w, shared_b = W.shape[1] == 1, B.shape[1] == 1
-        nblocks = (m + block - 1) // block
-        per = (nblocks + chunks - 1) // chunks if chunks else 0
-        for chunk in numba.prange(chunks):  # one run of blocks per thread, with its own scratch
-            H = S[chunk, :n + 1]
-            D = S[chunk, n + 1:2 * n + 1]
-            delta = S[chunk, 2 * n + 1]
-            row = S[chunk, 2 * n + 2]  # a shared w_k or b_k beside a per-sample one, spread over a row
-            g = S[chunk, 2 * n + 3]  # a row of the result, in cache until streamed out
-            for blk in range(chunk * per, min(nblocks, (chunk + 1) * per)):
-                s0 = blk * block
-                c = min(block, m - s0)
-                H[0, :c] = x[s0:s0 + c]
-                flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
-                low = False
-                for k in range(n):
-                    # Shared w_k and b_k go in as scalars (a row of copies cost 13 % at N = 20): two
-                    # specialisations of forward, (float, float) and (array, array).
-                    if shared_w and shared_b:
-                        fk, uk = forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
-                    else:
-                        if shared_w:
-                            row[:c] = W[k, 0]
-                        elif shared_b:
-                            row[:c] = B[k, 0]
-                        w = row if shared_w else W[k, s0:s0 + c]
-                        b = row if shared_b else B[k, s0:s0 + c]
-                        fk, uk = forward(w, b, H[k], H[k + 1], D[k], c, residual)
-                    flag |= fk
-                    low |= uk
-                if logit:
-                    if shared_w and shared_b:
-                        fl, ul = loss_logit(W[n - 1, 0], B[n - 1, 0], H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
-                    else:
-                        if shared_w:
-                            row[:c] = W[n - 1, 0]
-                        elif shared_b:
-                            row[:c] = B[n - 1, 0]
-                        w = row if shared_w else W[n - 1, s0:s0 + c]
-                        b = row if shared_b else B[n - 1, s0:s0 + c]
-                        fl, ul = loss_logit(w, b, H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
-                else:
-                    fl, ul = loss(H[n], yv[s0:s0 + c], delta, c)
-                flag |= fl
-                low |= ul
-                for k in range(n - 1, -1, -1):
-                    if shared_w:
-                        fk, uk = backward(delta, D[k], H[k], W[k, 0], g, c, residual)
-                    else:
-                        fk, uk = backward(delta, D[k], H[k], W[k, s0:s0 + c], g, c, residual)
-                    flag |= fk
-                    low |= uk
-                    stream(g, G[k, s0:s0 + c], c)
-                bad[blk] = flag
-                under[blk] = low
-            fence()
-
-    return kernel
 
 
 SCRATCH_KEPT = 8 << 20
@@ -413,7 +187,8 @@ def _key(chain: Chain, dtype: Any) -> tuple:
 
 
 def warm(chain: Chain, dtype: Any = "float64") -> None:
-    """Compile the kernel for ``chain`` now (4-5 s, once per process), by running it on one sample.
+    """Compile the kernel for ``chain`` now (~15 s of CPU the first time, ~0.1 s from the on-disk cache after),
+    by running it on one sample.
     :func:`symvg.engines.numeric.compile` calls it through the registry, whose fused entry notes the
     outcome (:class:`symvg.engines.registry.KernelCache`)."""
     one = np.ones(1, dtype=dtype)

@@ -1,0 +1,414 @@
+"""The fused engine's kernel as Python source, compiled by numba and cached on disk (:mod:`symvg.engines.fused`).
+
+One job: turn (activation, loss, dtype) into the parallel kernel :mod:`symvg.engines.fused` runs. The kernel is
+*printed*, not built from closures: the activation's φ, φ' and the loss step are printed by ``sympy.lambdify``'s
+printer (the forms of :mod:`symvg.engines.kernels`), and dropped into :data:`TEMPLATE`, the block loops. The
+printed module is then either
+
+* **written to the cache folder and imported**, its kernel jitted with ``cache=True``, so numba stores the compiled
+  machine code beside it (``__pycache__``) and the next process loads it instead of compiling (15-20 s of CPU);
+  or
+* **run in memory** (``exec``), where the folder cannot be written: the same code, compiled in every process.
+
+Both routes compile the same text, so they give bitwise the same numbers (tested).
+
+The cache folder is ``$SYMVG_CACHE_DIR``, else ``$XDG_CACHE_HOME/symvg``, else ``~/.cache/symvg``. A file is named by
+a hash of everything that decides its text and machine code (:func:`key_of`): what it is printed from (the
+activation's φ, φ' and parameters, the loss form, the dtype), the text of the code that prints it and that it
+calls (this module, :mod:`symvg.engines.kernels`, :mod:`symvg.engines.vmath`: numba's own cache watches only the
+printed file), and the symvg, SymPy, numba, NumPy and Python versions; numba's cache adds the CPU it was compiled
+for. A changed form, dtype, code or version gives a new name, never a stale kernel. Files are created whole (a
+temporary file, then a hard link that fails if the name exists), so processes racing on one key (pytest-xdist
+workers) all read one complete file that is never rewritten; numba writes its own cache files atomically.
+Nothing is deleted: an old key's files stay until the folder is cleared by hand (a few hundred kB per kernel).
+
+>>> import sympy as sp
+>>> print(printed(sp.Symbol("z") ** 2 / 2, "z", "half_square"))
+def half_square(z):
+    return (1/2)*z**2
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+import textwrap
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+import sympy as sp
+
+from symvg.engines.kernels import evaluation_forms, local
+from symvg.symbolic.activations import Activation
+from symvg.symbolic.chain import y
+from symvg.symbolic.parse import z
+
+H_N = sp.Symbol("h_N", real=True)
+"""h_N in a depth-free symbol: the loss step's argument, so chains of any depth share one kernel."""
+
+CACHE_ENV = "SYMVG_CACHE_DIR"
+"""The environment variable naming the kernel cache folder."""
+
+
+def _floats(e: sp.Expr) -> sp.Expr:
+    # numba types literals as machine integers: 87904967042368842997010876040615967103/50000… (SELU) or
+    # 10**30 would overflow int64. Integers that floats hold exactly (and exponents) stay integers.
+    return e.replace(lambda a: a.is_Rational and (not a.is_Integer or abs(a) > 2 ** 53), lambda a: sp.Float(a, 20))
+
+
+_pick = sp.Function("pick")
+
+
+def branchless(e: sp.Expr) -> sp.Expr:
+    """``e`` with each Piecewise as nested ``pick(cond, a, b)``.
+
+    Piecewise prints as `a if c else b`: a branch per element, which LLVM may keep (an inlined exp is too big to
+    speculate), and which mixed signs then mispredict. pick(c, a, b) evaluates both pieces as arguments and
+    selects: ELU 1.3× faster (measured, N = 20, M = 10^6).
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> branchless(sp.Piecewise((x, x > 0), (0, True)))
+    pick(x > 0, x, 0)
+    """
+    def nest(pieces: tuple) -> sp.Expr:
+        (expr, cond), rest = pieces[0], pieces[1:]
+        if cond == sp.true:
+            return expr
+        return _pick(cond, expr, nest(rest) if rest else sp.nan)
+    return e.replace(lambda a: isinstance(a, sp.Piecewise), lambda a: nest(a.args))
+
+
+# The names printed formulas call, bound in the kernel's header to vmath's vectorised functions; everything
+# else (erf, log, sqrt, pi) comes from ``math``.
+_BOUND = {"exp": "vexp", "expm1": "vexpm1", "log1p": "vlog1p", "tanh": "vtanh", "erfcneg": "erfcneg", "pick": "pick"}
+
+
+def printed(expr: Any, args: Any, name: str) -> str:
+    """The source of ``def name(args): return expr`` as lambdify prints it (``cse``; the :data:`_BOUND` names and
+    ``math``'s called by their bare names, which the kernel's header binds)."""
+    f = sp.lambdify(args, expr, modules=[dict.fromkeys(_BOUND, None), "math"], cse=True)
+    return inspect.getsource(f).replace("_lambdifygenerated", name, 1)
+
+
+_PAIRS = {
+    # e = e^{-|z|}, s = 1/(1+e); φ = s or e·s, φ' = e·s²: one exp, no overflow, no cancellation
+    "logistic": """\
+        def pair(zv):
+            e = vexpneg(-abs(zv))
+            s = one / (one + e)
+            es = e * s
+            return (s if zv >= 0 else es), es * s
+        """,
+    # φ = tanh z, φ' = 4e/(1+e)² with e = e^{-2|z|}
+    "tanh": """\
+        def pair(zv):
+            t, e, r = tanh_parts(abs(zv))
+            return math.copysign(t, zv), four * e * r * r
+        """,
+    "identity": """\
+        def pair(zv):
+            return zv, one
+        """,
+}
+
+
+def pair_source(act: Activation) -> str:
+    """The source of ``pair(zv) -> (φ(zv), φ'(zv))`` for ``act`` (see :mod:`symvg.engines.fused`)."""
+    kind = local(act).kind
+    if kind in _PAIRS:
+        return textwrap.dedent(_PAIRS[kind])
+    phi, dphi = (branchless(_floats(e)) for e in evaluation_forms(act))
+    return printed((phi, dphi), z, "pair")
+
+
+def dloss_source(form: sp.Expr, logit: bool) -> str:
+    """The source of ``dloss(z or h_N, y)``: ∂L/∂z_N where ``logit``, else ∂L/∂h_N."""
+    return printed(branchless(_floats(form)), (z if logit else H_N, y), "dloss")
+
+
+HEADER = """\
+# generated by symvg.engines.fused_kernel: {what}
+import math
+from math import *  # noqa: F401,F403 -- the functions printed formulas call by name
+import numba
+import numpy as np
+from symvg.engines.vmath import at, erfcneg, fence, pick, stream, tanh_parts, vexpneg  # noqa: F401
+from symvg.engines.vmath import vexp as exp, vexpm1 as expm1, vlog1p as log1p, vtanh as tanh  # noqa: F401
+
+FT = np.{dtype}
+zero, one, four = FT(0), FT(1), FT(4)
+CHECK_LOCAL = {check}  # the logistic and tanh forms stay finite for every finite z
+POSITIVE = not CHECK_LOCAL  # φ' > 0 everywhere (logistic, tanh, identity): a 0 is an underflow (z = 1000)
+LOGIT = {logit}
+# error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding).
+# The kernel is cached where this text is a file (numba needs one to cache); each helper is compiled into it.
+# pair and dloss are inlined into the loops by numba (as vmath's functions are): left to LLVM's inliner, the
+# ELU loop kept a call to expm1 and did not vectorise (5× slower).
+local_jit = numba.njit(error_model="numpy", fastmath={{"contract"}})
+inline_jit = numba.njit(inline="always", error_model="numpy", fastmath={{"contract"}})
+kernel_jit = numba.njit(parallel=True, error_model="numpy", fastmath={{"contract"}}, cache="__file__" in globals())
+"""
+
+TEMPLATE = """\
+@local_jit
+def forward(w, b, hp, hn, d, c, residual):
+    bad, under = False, False
+    for j in range(c):
+        zj = at(w, j) * hp[j] + at(b, j)
+        hj, dj = pair(zj)
+        # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
+        # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
+        bad |= (zj - zj != zero) | (CHECK_LOCAL & ((hj - hj != zero) | (dj - dj != zero)))
+        under |= POSITIVE & (dj == zero)
+        hn[j] = hp[j] + hj if residual else hj
+        d[j] = dj
+    return bad, under
+
+
+@local_jit
+def nonfinite(a, c):
+    bad = False
+    for j in range(c):
+        bad |= a[j] * zero != zero
+    return bad
+
+
+@local_jit
+def backward(delta, d, hp, w, g, c, residual):
+    bad, under = False, False
+    for j in range(c):
+        dj, hj = delta[j], hp[j]
+        a = dj * d[j]
+        gj = a * hj
+        aw = a * at(w, j)
+        g[j] = gj
+        delta[j] = dj + aw if residual else aw
+        # a result that is not finite overflowed (or met a NaN); a product of two nonzero numbers that
+        # is 0 underflowed (in a residual chain δ_k + a·w keeps δ_k, so that product does not count)
+        bad |= gj - gj != zero
+        under |= ((gj == zero) & (a != zero) & (hj != zero)) | ((a == zero) & (dj != zero) & (d[j] != zero)) | (
+            (aw == zero) & (a != zero) & (at(w, j) != zero) & (not residual))
+    return bad, under
+
+
+# The loss step flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at
+@local_jit
+def loss(hN, yv, delta, c):
+    bad, under = False, False
+    for j in range(c):
+        dj = dloss(hN[j], yv[j])
+        delta[j] = dj
+        bad |= dj - dj != zero
+        under |= dj == zero
+    return bad, under
+
+
+@local_jit
+def loss_logit(w, b, hp, yv, delta, dN, c):
+    # ∂L/∂z_N, z_N recomputed as forward computed it; φ'_N ← 1 so that backward needs no second form
+    bad, under = False, False
+    for j in range(c):
+        dj = dloss(at(w, j) * hp[j] + at(b, j), yv[j])
+        delta[j] = dj
+        dN[j] = one
+        bad |= dj - dj != zero
+        under |= dj == zero
+    return bad, under
+
+
+@local_jit
+def layer(W, B, k, s0, c, H, D, row, residual):
+    # Shared w_k and b_k go in as scalars (a row of copies cost 13 % at N = 20): two specialisations of
+    # forward, (float, float) and (array, array).
+    if W.shape[1] == 1 and B.shape[1] == 1:
+        return forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
+    w, b = spread(W, B, k, s0, c, row)
+    return forward(w, b, H[k], H[k + 1], D[k], c, residual)
+
+
+# Copies as loops: a slice assignment (row[:c] = v) costs numba seconds to compile, a loop milliseconds.
+@local_jit
+def copy(src, dst, c):
+    for j in range(c):
+        dst[j] = src[j]
+
+
+@local_jit
+def fill(dst, v, c):
+    for j in range(c):
+        dst[j] = v
+
+
+@local_jit
+def spread(W, B, k, s0, c, row):
+    # a shared w_k or b_k beside a per-sample one, spread over a row of the scratch
+    if W.shape[1] == 1:
+        fill(row, W[k, 0], c)
+    elif B.shape[1] == 1:
+        fill(row, B[k, 0], c)
+    w = row if W.shape[1] == 1 else W[k, s0:s0 + c]
+    b = row if B.shape[1] == 1 else B[k, s0:s0 + c]
+    return w, b
+
+
+@local_jit
+def last(W, B, yv, s0, c, H, D, delta, row):
+    n = W.shape[0]
+    if not LOGIT:
+        return loss(H[n], yv[s0:s0 + c], delta, c)
+    if W.shape[1] == 1 and B.shape[1] == 1:
+        return loss_logit(W[n - 1, 0], B[n - 1, 0], H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
+    w, b = spread(W, B, n - 1, s0, c, row)
+    return loss_logit(w, b, H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
+
+
+@local_jit
+def block(x, yv, W, B, residual, G, s0, c, H, D, delta, row, g):
+    n = G.shape[0]
+    copy(x[s0:s0 + c], H[0], c)
+    flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
+    low = False
+    for k in range(n):
+        fk, uk = layer(W, B, k, s0, c, H, D, row, residual)
+        flag |= fk
+        low |= uk
+    fl, ul = last(W, B, yv, s0, c, H, D, delta, row)
+    flag |= fl
+    low |= ul
+    for k in range(n - 1, -1, -1):
+        if W.shape[1] == 1:
+            fk, uk = backward(delta, D[k], H[k], W[k, 0], g, c, residual)
+        else:
+            fk, uk = backward(delta, D[k], H[k], W[k, s0:s0 + c], g, c, residual)
+        flag |= fk
+        low |= uk
+        stream(g, G[k, s0:s0 + c], c)
+    return flag, low
+
+
+@kernel_jit
+def kernel(x, yv, W, B, residual, G, bad, under, S):
+    n, m = G.shape
+    chunks, size = S.shape[0], S.shape[2]
+    nblocks = (m + size - 1) // size
+    per = (nblocks + chunks - 1) // chunks if chunks else 0
+    for chunk in numba.prange(chunks):  # one run of blocks per thread, with its own scratch
+        H = S[chunk, :n + 1]
+        D = S[chunk, n + 1:2 * n + 1]
+        for blk in range(chunk * per, min(nblocks, (chunk + 1) * per)):
+            s0 = blk * size
+            # rows 2N+1.. of the scratch: δ, a spread shared w_k or b_k, and a row of the result (in cache
+            # until streamed out)
+            bad[blk], under[blk] = block(x, yv, W, B, residual, G, s0, min(size, m - s0), H, D, S[chunk, 2 * n + 1],
+                                         S[chunk, 2 * n + 2], S[chunk, 2 * n + 3])
+        fence()
+"""
+
+
+def module_source(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> str:
+    """The whole kernel module for one (activation, loss, dtype): header, pair, dloss, template."""
+    form, logit = loss
+    head = HEADER.format(what=f"{act.name}, {'logit ' if logit else ''}loss {form}, {dtype}", dtype=np.dtype(dtype).name,
+                         check=local(act).kind == "generic", logit=logit)
+    pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + dloss_source(form, logit)]
+    return "\n".join(pieces) + "\n\n" + TEMPLATE
+
+
+def cache_dir() -> Path:
+    """The kernel cache folder (see the module docstring); it may not exist yet."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "symvg"
+
+
+@lru_cache(maxsize=1)
+def _code_and_versions() -> str:
+    import numba
+
+    from symvg import __version__
+    here = Path(__file__).parent
+    texts = [(here / f).read_text(encoding="utf-8") for f in ("fused_kernel.py", "vmath.py", "kernels.py")]
+    return "\0".join([*texts, __version__, sp.__version__, numba.__version__, np.__version__, sys.version])
+
+
+def key_of(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> str:
+    """The hash naming a kernel's file: what its text is printed from (the activation's φ and φ' and
+    parameters, the loss form, the dtype), the code that prints it and that it calls (this module,
+    :mod:`symvg.engines.kernels`, :mod:`symvg.engines.vmath`: numba's own cache watches only the printed file),
+    and every version that changes the text or the machine code. Computed without printing, which takes
+    SymPy seconds for some activations, so a cached kernel loads at once.
+
+    >>> from symvg.symbolic.activations import get
+    >>> k = key_of(get("tanh"), (sp.Symbol("h_N") - sp.Symbol("y"), False), "float64")
+    >>> len(k), k == key_of(get("tanh"), (sp.Symbol("h_N") - sp.Symbol("y"), False), "float32")
+    (32, False)
+    """
+    what = sp.srepr((act.name, act.expr, act.derivative, act.params, act.convention, loss[0], loss[1]))
+    parts = [what, np.dtype(dtype).name, _code_and_versions()]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _write_once(path: Path, text: str) -> None:
+    """Create ``path`` with ``text`` unless it exists: racing writers leave one whole file, never rewritten
+    (rewriting would change its time stamp and void numba's cache of it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        try:
+            os.link(tmp, path)  # atomic, and fails if another process made it first: theirs is the same text
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+
+
+def load(key: str, source: Callable[[], str], directory: Path | None = None) -> ModuleType:
+    """The kernel module named ``key``: imported from the cache folder (``directory`` or :func:`cache_dir`),
+    after writing ``source()`` there if it is not yet; run in memory where the folder cannot be written."""
+    name = f"symvg_kernel_{key}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = (directory or cache_dir()) / f"kernel_{key}.py"
+    text = None  # printed only when needed: seconds of SymPy for some activations
+    try:
+        if not path.exists():
+            text = source()
+            _write_once(path, text)
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    except OSError:  # a read-only or missing home, a full disk: compile in memory instead
+        mod = ModuleType(name)
+        exec(compile(text or source(), f"<{name}>", "exec"), mod.__dict__)  # noqa: S102 -- printed by this module
+    sys.modules[name] = mod
+    return mod
+
+
+@lru_cache(maxsize=None)
+def kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
+    """The parallel kernel for one (activation, loss, dtype); compiled (or loaded from the cache) on its
+    first call."""
+    return load(key_of(act, loss, dtype), lambda: module_source(act, loss, dtype)).kernel
+
+
+@lru_cache(maxsize=None)
+def pair(act: Activation, dtype: str) -> Callable:
+    """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype, as the kernel computes it (tests)."""
+    head = HEADER.format(what=act.name, dtype=np.dtype(dtype).name, check=False, logit=False)
+    mod = ModuleType(f"symvg_pair_{act.name}")
+    exec(compile(head + "\n@inline_jit\n" + pair_source(act), f"<pair {act.name}>", "exec"), mod.__dict__)  # noqa: S102
+    return mod.pair
+
+
+__all__ = ["CACHE_ENV", "H_N", "HEADER", "TEMPLATE", "branchless", "cache_dir", "dloss_source", "kernel", "key_of",
+           "load", "module_source", "pair", "pair_source", "printed"]
