@@ -188,8 +188,7 @@ def _key(chain: Chain, dtype: Any) -> tuple:
 
 def warm(chain: Chain, dtype: Any = "float64") -> None:
     """Compile the kernel for ``chain`` now (~15 s of CPU the first time, ~0.1 s from the on-disk cache after),
-    by running it on one sample.
-    :func:`symvg.engines.numeric.compile` calls it through the registry, whose fused entry notes the
+    by running it on one sample. :func:`symvg.engines.numeric.compile` calls it through the registry, whose fused entry notes the
     outcome (:class:`symvg.engines.registry.KernelCache`)."""
     one = np.ones(1, dtype=dtype)
     gradients(chain, one, one, np.ones((chain.depth, 1), dtype=dtype), np.zeros((chain.depth, 1), dtype=dtype))
