@@ -8,7 +8,8 @@ printed module is then either
 * **written to the cache folder and imported**, its kernel jitted with ``cache=True``, so numba stores the compiled
   machine code beside it (``__pycache__``) and the next process loads it instead of compiling (15-20 s of CPU);
   or
-* **run in memory** (``exec``), where the folder cannot be written: the same code, compiled in every process.
+* **imported from a private temporary folder** where the cache folder cannot be written: the same code,
+  compiled in every process (nothing is run through ``exec``).
 
 Both routes compile the same text, so they give bitwise the same numbers (tested).
 
@@ -372,24 +373,37 @@ def _write_once(path: Path, text: str) -> None:
         os.unlink(tmp)
 
 
+@lru_cache(maxsize=1)
+def _private_dir() -> Path:
+    """A folder of this process's own (removed at exit), for when the cache folder cannot be written."""
+    import atexit
+    import shutil
+
+    path = Path(tempfile.mkdtemp(prefix="symvg-kernels-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def load(key: str, source: Callable[[], str], directory: Path | None = None) -> ModuleType:
     """The kernel module named ``key``: imported from the cache folder (``directory`` or :func:`cache_dir`),
-    after writing ``source()`` there if it is not yet; run in memory where the folder cannot be written."""
+    after writing ``source()`` there if it is not yet; from a private temporary folder where the cache folder
+    cannot be written. Printed code is always imported from a file: nothing here runs text through exec."""
     name = f"symvg_kernel_{key}"
     if name in sys.modules:
         return sys.modules[name]
     path = (directory or cache_dir()) / f"kernel_{key}.py"
-    text = None  # printed only when needed: seconds of SymPy for some activations
+    text = None  # printed only when needed (seconds of SymPy for some activations), and once
     try:
         if not path.exists():
             text = source()
             _write_once(path, text)
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    except OSError:  # a read-only or missing home, a full disk: compile in memory instead
-        mod = ModuleType(name)
-        exec(compile(text or source(), f"<{name}>", "exec"), mod.__dict__)  # noqa: S102 -- printed by this module
+    except OSError:  # a read-only or missing home, a full disk: this process's own folder instead
+        if directory == _private_dir():
+            raise
+        return load(key, source if text is None else (lambda: text), _private_dir())
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
     sys.modules[name] = mod
     return mod
 
@@ -405,9 +419,8 @@ def kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
 def pair(act: Activation, dtype: str) -> Callable:
     """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype, as the kernel computes it (tests)."""
     head = HEADER.format(what=act.name, dtype=np.dtype(dtype).name, check=False, logit=False)
-    mod = ModuleType(f"symvg_pair_{act.name}")
-    exec(compile(head + "\n@inline_jit\n" + pair_source(act), f"<pair {act.name}>", "exec"), mod.__dict__)  # noqa: S102
-    return mod.pair
+    text = head + "\n@inline_jit\n" + pair_source(act)
+    return load("pair_" + hashlib.sha256(text.encode()).hexdigest()[:32], lambda: text).pair
 
 
 __all__ = ["CACHE_ENV", "H_N", "HEADER", "TEMPLATE", "branchless", "cache_dir", "dloss_source", "kernel", "key_of",
