@@ -70,6 +70,7 @@ from symvg.symbolic.chain import Chain
 from symvg.errors import BackendUnavailableError, InvalidValueError
 from symvg.engines.fused_kernel import H_N as _hN
 from symvg.engines.fused_kernel import branchless as _branchless
+from symvg.engines.fused_kernel import cached as _fused_kernel_cached
 from symvg.engines.fused_kernel import kernel as _kernel
 from symvg.engines.fused_kernel import pair  # noqa: F401 -- the tests run one activation's pair
 from symvg.engines.kernels import evaluation_forms, local, loss_form
@@ -186,6 +187,12 @@ def _key(chain: Chain, dtype: Any) -> tuple:
     return chain.activations[0], _loss_form(chain), np.dtype(dtype).name
 
 
+def on_disk(chain: Chain, dtype: Any = "float64") -> bool:
+    """Whether the kernel ``chain`` needs was compiled by an earlier process and waits in the on-disk cache
+    (:func:`symvg.engines.fused_kernel.cached`): then using it costs a load, not a compile."""
+    return supports(chain) and _fused_kernel_cached(*_key(chain, dtype))
+
+
 def warm(chain: Chain, dtype: Any = "float64") -> None:
     """Compile the kernel for ``chain`` now (~15 s of CPU the first time, ~0.1 s from the on-disk cache after),
     by running it on one sample. :func:`symvg.engines.numeric.compile` calls it through the registry, whose fused entry notes the
@@ -278,4 +285,4 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
 
 
 __all__ = ["BLOCK_BYTES", "SCRATCH_KEPT", "UnsupportedError", "VECTORISED", "VMATH", "available", "block_size",
-           "gradients", "scalar_calls", "supports", "vmath_array", "warm"]
+           "gradients", "on_disk", "scalar_calls", "supports", "vmath_array", "warm"]

@@ -357,6 +357,18 @@ def key_of(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
+def cached(act: Activation, loss: tuple[sp.Expr, bool], dtype: str, directory: Path | None = None) -> bool:
+    """Whether an earlier process left this kernel compiled in the cache folder: its file and numba's index of
+    the machine code beside it (``__pycache__/kernel_<key>.kernel-<line>.py<ver>.nbi``). Loading it then costs
+    a fraction of a second, not a compile. Asks nothing of SymPy beyond :func:`key_of`."""
+    key = key_of(act, loss, dtype)
+    folder = directory or cache_dir()
+    try:
+        return (folder / f"kernel_{key}.py").is_file() and any((folder / "__pycache__").glob(f"kernel_{key}.kernel-*.nbi"))
+    except OSError:
+        return False
+
+
 def _write_once(path: Path, text: str) -> None:
     """Create ``path`` with ``text`` unless it exists: racing writers leave one whole file, never rewritten
     (rewriting would change its time stamp and void numba's cache of it)."""
@@ -423,5 +435,5 @@ def pair(act: Activation, dtype: str) -> Callable:
     return load("pair_" + hashlib.sha256(text.encode()).hexdigest()[:32], lambda: text).pair
 
 
-__all__ = ["CACHE_ENV", "H_N", "HEADER", "TEMPLATE", "branchless", "cache_dir", "dloss_source", "kernel", "key_of",
+__all__ = ["CACHE_ENV", "H_N", "HEADER", "TEMPLATE", "branchless", "cache_dir", "cached", "dloss_source", "kernel", "key_of",
            "load", "module_source", "pair", "pair_source", "printed"]

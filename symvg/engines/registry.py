@@ -125,7 +125,8 @@ class KernelCache:
     The kernels themselves are cached by :mod:`symvg.engines.fused` (numba compiles each on its first call);
     this records only what running them taught, written by :meth:`attempt` alone, which the fused entry
     wraps around every call that may compile. ``engine="auto"`` reads it: a compiled kernel is worth using
-    for any work, and a failed one is not tried again.
+    for any work (so is one an earlier process left in the on-disk cache, :func:`symvg.engines.fused.on_disk`),
+    and a failed one is not tried again.
 
     >>> from symvg.symbolic.chain import Chain
     >>> KernelCache().compiled(Chain(2, "relu")), KernelCache().failure(Chain(2, ["relu", "tanh"]))
@@ -191,9 +192,11 @@ class Fused:
         if request.engine == "fused":  # asked for by name: what compiling costs is the caller's choice
             return None
         act, work = chain.activations[0], chain.depth * request.samples
-        if not request.ahead and work < FUSED_MIN_WORK and not self.kernels.compiled(chain, dt):
-            return (f"its {dt.name} kernel for {act.name} is not compiled yet, and N·M = {work} numbers do not "
-                    f"repay compiling it (seconds; from FUSED_MIN_WORK = {FUSED_MIN_WORK} they do)")
+        if not request.ahead and work < FUSED_MIN_WORK and not self.kernels.compiled(chain, dt) \
+                and not fused.on_disk(chain, dt):
+            return (f"its {dt.name} kernel for {act.name} is not compiled yet (nor in the on-disk cache), and "
+                    f"N·M = {work} numbers do not repay compiling it (seconds; from FUSED_MIN_WORK = "
+                    f"{FUSED_MIN_WORK} they do)")
         if calls := fused.scalar_calls(act):  # asked last: the first time, it derives the local forms
             return (f"{act.name} calls {', '.join(sorted(calls))} one element at a time in the kernel (not "
                     "vectorised), where NumPy's engine is as fast")
