@@ -42,6 +42,16 @@ def pytest_unconfigure(config):
         os.environ.pop(CACHE_ENV, None)
 
 
+@pytest.fixture
+def empty_kernel_cache(monkeypatch, tmp_path):
+    """An empty on-disk kernel cache for one test: engine="auto" takes a kernel found on disk, so a test of
+    what it does before a kernel is compiled must not see the run's (or a kept) cache."""
+    from symvg.engines.fused_kernel import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "kernels"))
+    return tmp_path / "kernels"
+
+
 def symbol_values(chain: Chain, seed: int) -> dict:
     """:func:`random_values` keyed by the chain's symbols, for ``xreplace``."""
     vals = random_values(chain, seed)

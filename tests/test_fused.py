@@ -258,7 +258,7 @@ def test_fused_repairs_blocks_whose_local_formulas_overflow():
 # ----------------------------------------------------------------------------- choosing the engine
 
 
-def test_auto_takes_fused_once_compiled_or_for_huge_work(monkeypatch):
+def test_auto_takes_fused_once_compiled_or_for_huge_work(monkeypatch, empty_kernel_cache):
     calls = []
     real = fused.gradients_and_bad
     monkeypatch.setattr(fused, "gradients_and_bad", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -393,7 +393,7 @@ def test_integer_literals_beyond_int64_compile():
     np.testing.assert_allclose(g, gradients(c, 1e-31, 0.0, [1.0, 1.0], engine="chunked"), rtol=1e-14)
 
 
-def test_a_kernel_numba_cannot_compile_falls_back_or_is_refused(monkeypatch):
+def test_a_kernel_numba_cannot_compile_falls_back_or_is_refused(monkeypatch, empty_kernel_cache):
     from numba.core.errors import TypingError
 
     def broken(*key):
@@ -411,7 +411,7 @@ def test_a_kernel_numba_cannot_compile_falls_back_or_is_refused(monkeypatch):
     np.testing.assert_array_equal(f([1.0, 2.0], 0.0, [0.5] * 3), want)
 
 
-def test_sample_reports_the_engine_that_ran_for_its_dtype():
+def test_sample_reports_the_engine_that_ran_for_its_dtype(empty_kernel_cache):
     from symvg.engines.sampling import sample
 
     c = Chain(3, "expr:z/(6 + abs(z))")

@@ -20,8 +20,9 @@ DEEPEST = cuda.SEG * cuda.CHECKPOINTS
 
 
 @pytest.fixture
-def entries(monkeypatch):
-    """A fused entry with a cache of its own, so that no fact noted here reaches other tests."""
+def entries(monkeypatch, empty_kernel_cache):
+    """A fused entry with a cache of its own, so that no fact noted here reaches other tests, and an empty
+    on-disk kernel cache, so that no kernel another test compiled reaches these."""
     fresh = Fused(KernelCache())
     monkeypatch.setattr(registry, "ENTRIES", (fresh, Chunked("numpy"), Cuda(), Chunked("cupy")))
     return fresh
