@@ -42,6 +42,18 @@ def pytest_unconfigure(config):
         os.environ.pop(CACHE_ENV, None)
 
 
+@pytest.fixture(scope="session")
+def cupy():
+    """CuPy with a CUDA device to test on; the test is skipped without one."""
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("CuPy finds no CUDA device")
+    except Exception as e:  # noqa: BLE001 - any driver/runtime failure means: no device to test on
+        pytest.skip(f"no usable CUDA device: {e}")
+    return cp
+
+
 @pytest.fixture
 def empty_kernel_cache(monkeypatch, tmp_path):
     """An empty on-disk kernel cache for one test: engine="auto" takes a kernel found on disk, so a test of

@@ -284,17 +284,6 @@ def test_launch_args_use_strides_not_copies():
 # ----------------------------------------------------------------------------- on a GPU (skipped without one)
 
 
-@pytest.fixture(scope="module")
-def cupy():
-    cp = pytest.importorskip("cupy")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("CuPy finds no CUDA device")
-    except Exception as e:  # noqa: BLE001 - any driver/runtime failure means: no device to test on
-        pytest.skip(f"no usable CUDA device: {e}")
-    return cp
-
-
 @pytest.mark.parametrize("chain", [Chain(20, "sigmoid"), Chain(5, "gelu", residual=True), Chain(3, MIXED, loss="bce"),
                                    Chain(DEEP, "tanh"), Chain(4, "expr:z/(1+abs(z))")], ids=lambda c: c.name)
 def test_on_the_gpu_matches_the_numpy_engine(cupy, chain):

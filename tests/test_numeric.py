@@ -251,13 +251,7 @@ def test_cupy_missing_is_a_clear_error():
         pytest.skip("CuPy is installed: covered by test_cupy_equals_numpy")
 
 
-def test_cupy_equals_numpy():
-    cupy = pytest.importorskip("cupy")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except cupy.cuda.runtime.CUDARuntimeError:
-        pytest.skip("no CUDA device")
+def test_cupy_equals_numpy(cupy):
     rng = np.random.default_rng(9)
     for name in names():
         for residual in (False, True):

@@ -130,13 +130,7 @@ def test_a_cupy_request_without_cupy_is_refused_before_routing():
         pytest.skip("CuPy is installed: test_on_the_gpu_cupy_routes_to_the_whole_chain_kernel covers it")
 
 
-def test_on_the_gpu_cupy_routes_to_the_whole_chain_kernel():
-    cupy = pytest.importorskip("cupy")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except cupy.cuda.runtime.CUDARuntimeError:
-        pytest.skip("no CUDA device")
+def test_on_the_gpu_cupy_routes_to_the_whole_chain_kernel(cupy):
     rng = np.random.default_rng(4)
     x, W = rng.standard_normal(500), rng.standard_normal((6, 500))
     want = numeric.gradients(Chain(6, "sigmoid"), x, 0.3, W, engine="chunked")
