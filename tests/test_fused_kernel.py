@@ -31,13 +31,13 @@ def test_the_key_changes_with_every_input_that_changes_the_code():
 
 def test_the_key_covers_the_code_it_calls(monkeypatch):
     before = fk.key_of(get("sigmoid"), MSE, "float64")
-    fk._code_and_versions.cache_clear()
+    fk._code_and_versions.cache_clear(), fk.key_of.cache_clear()
     real = Path.read_text
     monkeypatch.setattr(Path, "read_text", lambda p, *a, **k: real(p, *a, **k) + ("#" if p.name == "vmath.py" else ""))
     try:
         assert fk.key_of(get("sigmoid"), MSE, "float64") != before  # vmath.py edited: a new file, a new compile
     finally:
-        fk._code_and_versions.cache_clear()
+        fk._code_and_versions.cache_clear(), fk.key_of.cache_clear()
 
 
 def test_load_writes_once_and_falls_back_to_a_private_folder_where_it_cannot_write(tmp_path):

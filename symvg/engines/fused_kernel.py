@@ -340,6 +340,7 @@ def _code_and_versions() -> str:
     return "\0".join([*texts, __version__, sp.__version__, numba.__version__, np.__version__, sys.version])
 
 
+@lru_cache(maxsize=256)  # asked on every engine="auto" call that might take the kernel from disk
 def key_of(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> str:
     """The hash naming a kernel's file: what its text is printed from (the activation's φ and φ' and
     parameters, the loss form, the dtype), the code that prints it and that it calls (this module,
