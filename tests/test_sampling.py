@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import symvg.cli
+import symvg.views
 from symvg.symbolic.chain import Chain
 from symvg.errors import InvalidValueError
 from symvg.engines.numeric import gradients
 from symvg.engines.sampling import check_memory, init_params, sample
+
+EVAL_SCHEMA = Path(symvg.views.__file__).parent / "schemas" / "eval.schema.json"
 
 
 def _draws(chain, seed, sizes):
@@ -111,9 +115,8 @@ def _eval_json(*args):
 
 def test_log_domain_json_names_log10_statistics_and_validates():
     import jsonschema
-    from pathlib import Path
 
-    schema = json.loads((Path(symvg.views.__file__).parent / "schemas" / "eval.schema.json").read_text())
+    schema = json.loads(EVAL_SCHEMA.read_text())
     args = ["--layers", "4", "--activation", "tanh", "--samples", "301", "--seed", "2"]
     linear, logged = _eval_json(*args), _eval_json(*args, "--log-domain")
     jsonschema.validate(linear, schema)
@@ -130,9 +133,8 @@ def test_log_domain_json_names_log10_statistics_and_validates():
 
 def test_streamed_cli_states_its_resolution_text_and_json():
     import jsonschema
-    from pathlib import Path
 
-    schema = json.loads((Path(symvg.views.__file__).parent / "schemas" / "eval.schema.json").read_text())
+    schema = json.loads(EVAL_SCHEMA.read_text())
     args = ["--layers", "3", "--samples", "3000", "--chunk", "1000", "--engine", "chunked"]
     for extra in ([], ["--log-domain"]):
         d = _eval_json(*args, *extra)
@@ -272,14 +274,8 @@ def test_cli_eval_saturated_bce_is_a_table_of_numbers():
     assert "nan" not in r.output and "inf" not in r.output
 
 
-def test_reductions_on_cupy_equal_numpy_on_the_same_gradients():
+def test_reductions_on_cupy_equal_numpy_on_the_same_gradients(cupy):
     """The array-module code on the device: same counts and extremes, means to rounding, same histograms."""
-    cupy = pytest.importorskip("cupy")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except cupy.cuda.runtime.CUDARuntimeError:
-        pytest.skip("no CUDA device")
     from symvg.engines import streaming as S
 
     g = np.abs(_draws(Chain(4, "relu"), 2, [1500]))
