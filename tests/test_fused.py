@@ -358,7 +358,8 @@ def test_fused_refuses_nan_and_inf_inputs_found_in_its_own_pass(where, bad):
 
 
 def test_fused_from_several_python_threads_at_once():
-    # numba's workqueue layer aborts on concurrent parallel launches; the engine serialises them
+    # each call runs on its own threads with its own scratch (each thread keeps one): concurrent calls from
+    # Python threads must give every caller its own, exact result
     from concurrent.futures import ThreadPoolExecutor
 
     chain = Chain(5, "sigmoid")
@@ -421,13 +422,23 @@ def test_sample_reports_the_engine_that_ran_for_its_dtype(empty_kernel_cache):
 
 
 def test_fused_uses_every_core_unless_told(monkeypatch):
+    # one run of blocks per thread: every core by default, as many as asked, never more than the blocks; the
+    # calling thread takes the first run and the pool the others
+    cores = numba.config.NUMBA_NUM_THREADS
+    assert len(fused.runs(1000)) == min(cores, 1000) and fused.runs(1000, threads=1) == [(0, 1000)]
+    assert len(fused.runs(3, threads=64)) == min(3, cores)
+    for nblocks, threads in [(7, 2), (5, 3), (64, 5), (1, 1)]:
+        spans = fused.runs(nblocks, threads)
+        assert spans[0][0] == 0 and spans[-1][1] == nblocks and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
     seen = []
-    real = numba.set_num_threads
-    monkeypatch.setattr(numba, "set_num_threads", lambda n: seen.append(n) or real(n))
+    real = fused._launch
+    monkeypatch.setattr(fused, "_launch", lambda *a: seen.append(a[-1]) or real(*a))
     c = Chain(2, "sigmoid")
-    gradients(c, [1.0], 0.0, [1.0, 1.0], engine="fused")
-    gradients(c, [1.0], 0.0, [1.0, 1.0], engine="fused", threads=1)
-    assert seen[0] == numba.config.NUMBA_NUM_THREADS and seen[2] == 1
+    x = np.linspace(-1, 1, 10 * fused.block_size(2, 8))  # ten blocks
+    gradients(c, x, 0.0, [1.0, 1.0], engine="fused")
+    gradients(c, x, 0.0, [1.0, 1.0], engine="fused", threads=1)
+    gradients(c, [1.0], 0.0, [1.0, 1.0], engine="fused")  # one block: no worker thread woken
+    assert len(seen[0]) == min(cores, 10) and len(seen[1]) == 1 and len(seen[2]) == 1
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -89,7 +89,7 @@ x, y = rng.standard_normal(3000), rng.standard_normal(3000)
 W, B = rng.standard_normal((4, 3000)), rng.standard_normal((4, 1))
 G = np.empty((4, 3000))
 def run(k):
-    k(x, y, W, B, False, G, np.zeros(3, bool), np.zeros(3, bool), np.empty((1, 12, 1024)))
+    k(x, y, W, B, False, G, np.zeros(3, bool), np.zeros(3, bool), np.empty((12, 1024)), 0, 3)
     return G.copy()
 """
     namespace: dict = {}

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import lru_cache
 from typing import Any
 
@@ -93,11 +94,6 @@ def block_size(depth: int, itemsize: int) -> int:
 
 class UnsupportedError(InvalidValueError):
     """numba cannot compile this activation's formulas; the chunked NumPy engine can evaluate them."""
-
-
-_launch = threading.Lock()
-"""One kernel launch at a time: numba's default (workqueue) threading layer aborts the process when two
-Python threads launch parallel kernels at once."""
 
 
 def available() -> bool:
@@ -167,20 +163,60 @@ def _loss_form(chain: Chain) -> tuple[sp.Expr, bool]:
 
 
 SCRATCH_KEPT = 8 << 20
-"""Largest block scratch kept between calls (two shapes at most): allocated fresh, its pages are faulted
-in and zeroed by the OS on every call, 0.9 ms per 2.7 MB here, which made loops of small calls up to 3×
-slower. Larger scratch (deep chains: 2·(2N + 4)·128 samples) is allocated per call and freed."""
+"""Largest block scratch a thread keeps between calls (two shapes at most): allocated fresh, its pages are
+faulted in and zeroed by the OS on every call, 0.9 ms per 2.7 MB here, which made loops of small calls up to
+3× slower. Larger scratch (deep chains: (2N + 4)·128 samples) is allocated per call and freed."""
+
+_kept = threading.local()  # each thread's scratch: a thread runs one kernel call at a time, so none is shared
 
 
-def _scratch(chunks: int, rows: int, block: int, dtype: str) -> np.ndarray:
-    if chunks * rows * block * np.dtype(dtype).itemsize > SCRATCH_KEPT:
-        return np.empty((chunks, rows, block), dtype=dtype)
-    return _kept_scratch(chunks, rows, block, dtype)
+def _scratch(rows: int, block: int, dtype: str) -> np.ndarray:
+    if rows * block * np.dtype(dtype).itemsize > SCRATCH_KEPT:
+        return np.empty((rows, block), dtype=dtype)
+    kept = _kept.__dict__.setdefault("arrays", {})
+    key = (rows, block, dtype)
+    if key not in kept:
+        if len(kept) >= 2:
+            kept.pop(next(iter(kept)))
+        kept[key] = np.empty((rows, block), dtype=dtype)
+    return kept[key]
 
 
-@lru_cache(maxsize=2)  # used only under _launch: one kernel at a time writes it
-def _kept_scratch(chunks: int, rows: int, block: int, dtype: str) -> np.ndarray:
-    return np.empty((chunks, rows, block), dtype=dtype)
+def runs(nblocks: int, threads: int | None = None) -> list[tuple[int, int]]:
+    """The runs of blocks, ``(first, stop)``, one per thread: as many threads as ``threads`` asks (every core,
+    ``numba.config.NUMBA_NUM_THREADS``, by default), and no more than there are blocks.
+
+    >>> runs(10, 1), runs(1, 8)
+    ([(0, 10)], [(0, 1)])
+    >>> len(runs(10, 3)) == min(3, _numba().config.NUMBA_NUM_THREADS)
+    True
+    """
+    every = _numba().config.NUMBA_NUM_THREADS
+    use = max(1, min(threads or every, every, nblocks))
+    per = -(-nblocks // use)
+    return [(i, min(nblocks, i + per)) for i in range(0, nblocks, per)]
+
+
+@lru_cache(maxsize=1)
+def _pool() -> Any:
+    """Worker threads for the runs after the first (the calling thread takes the first): the kernel is
+    compiled ``nogil``, so they run at once."""
+    return ThreadPoolExecutor(max_workers=max(1, _numba().config.NUMBA_NUM_THREADS - 1),
+                              thread_name_prefix="symvg-fused")
+
+
+def _launch(kern: Any, args: tuple, rows: int, block: int, dtype: str, spans: list[tuple[int, int]]) -> None:
+    """Run the kernel on each span of blocks, the first on this thread and the others on the pool, each with
+    its own scratch; waits for all of them (they write the result) before raising what any of them raised."""
+    def one(span: tuple[int, int]) -> None:
+        kern(*args, _scratch(rows, block, dtype), *span)
+    others = [_pool().submit(one, span) for span in spans[1:]]
+    try:
+        one(spans[0])
+    finally:
+        wait(others)
+    for f in others:
+        f.result()
 
 
 def _key(chain: Chain, dtype: Any) -> tuple:
@@ -266,23 +302,16 @@ def gradients_and_bad(chain: Chain, x: np.ndarray, y: np.ndarray, W: np.ndarray,
     G = np.empty((n, m), dtype=dtype) if out is None else out  # checked by the caller
     nblocks = (m + block - 1) // block
     bad, under = np.zeros(nblocks, dtype=np.bool_), np.zeros(nblocks, dtype=np.bool_)
-    with _launch:
-        before = numba.get_num_threads()
-        every = numba.config.NUMBA_NUM_THREADS  # all cores unless asked otherwise
-        use = max(1, min(threads or every, every))
-        numba.set_num_threads(use)
-        try:
-            kern(x, y, W, B, chain.residual, G, bad, under, _scratch(min(use, nblocks), 2 * n + 4, block, dtype.str))
-        except numba.core.errors.NumbaError as e:  # a user expression numba cannot compile
-            text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # numba colours its messages
-            first = text.splitlines()[0] if text else type(e).__name__
-            raise UnsupportedError(f"the fused engine cannot compile {chain.activations[0].name}: {first} "
-                                   "(engine='chunked' evaluates it)") from None
-        finally:
-            numba.set_num_threads(before)
+    try:
+        _launch(kern, (x, y, W, B, chain.residual, G, bad, under), 2 * n + 4, block, dtype.str, runs(nblocks, threads))
+    except numba.core.errors.NumbaError as e:  # a user expression numba cannot compile
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # numba colours its messages
+        first = text.splitlines()[0] if text else type(e).__name__
+        raise UnsupportedError(f"the fused engine cannot compile {chain.activations[0].name}: {first} "
+                               "(engine='chunked' evaluates it)") from None
     ranges = [[slice(i * block, min((i + 1) * block, m)) for i in np.flatnonzero(f)] for f in (bad, under & ~bad)]
     return G, ranges[0], ranges[1]
 
 
 __all__ = ["BLOCK_BYTES", "SCRATCH_KEPT", "UnsupportedError", "VECTORISED", "VMATH", "available", "block_size",
-           "gradients", "on_disk", "scalar_calls", "supports", "vmath_array", "warm"]
+           "gradients", "on_disk", "runs", "scalar_calls", "supports", "vmath_array", "warm"]

@@ -147,22 +147,35 @@ FT = np.{dtype}
 zero, one, four = FT(0), FT(1), FT(4)
 CHECK_LOCAL = {check}  # the logistic and tanh forms stay finite for every finite z
 POSITIVE = not CHECK_LOCAL  # φ' > 0 everywhere (logistic, tanh, identity): a 0 is an underflow (z = 1000)
-LOGIT = {logit}
 # error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding).
-# The kernel is cached where this text is a file (numba needs one to cache); each helper is compiled into it.
+# nogil: the engine runs one kernel call per thread (symvg.engines.fused), each on its own run of blocks.
+# The kernel is cached where this text is a file (numba needs one to cache); its helpers are compiled into it.
 # pair and dloss are inlined into the loops by numba (as vmath's functions are): left to LLVM's inliner, the
 # ELU loop kept a call to expm1 and did not vectorise (5× slower).
-local_jit = numba.njit(error_model="numpy", fastmath={{"contract"}})
+local_jit = numba.njit(nogil=True, error_model="numpy", fastmath={{"contract"}})
 inline_jit = numba.njit(inline="always", error_model="numpy", fastmath={{"contract"}})
-kernel_jit = numba.njit(parallel=True, error_model="numpy", fastmath={{"contract"}}, cache="__file__" in globals())
+kernel_jit = numba.njit(nogil=True, error_model="numpy", fastmath={{"contract"}}, cache="__file__" in globals())
 """
 
-TEMPLATE = """\
+# The layer loops. Few compiled functions, nested one deep: numba compiles each function apart and then
+# optimises and assembles everything it calls again, so every level of calls repeats the work below it
+# (the kernel cost 12-20 s of CPU to compile when its steps were eight functions four deep; 3-5 s now).
+# Shared w_k and b_k go in as scalars (a row of copies cost 13 % at N = 20): two specialisations of forward,
+# backward and the logit loss step, (float, float) and (array, array).
+LOOPS = """\
 @local_jit
-def forward(w, b, hp, hn, d, c, residual):
+def affine(w, b, hp, zn, c):
+    # z_k = w_k·h_{k-1} + b_k, into the row h_k then takes: the one loop specialised for shared and
+    # per-sample w_k, b_k, so that pair (the bulk of the compile) is compiled into one loop only
+    for j in range(c):
+        zn[j] = at(w, j) * hp[j] + at(b, j)
+
+
+@local_jit
+def forward(hp, hn, d, c, residual):
     bad, under = False, False
     for j in range(c):
-        zj = at(w, j) * hp[j] + at(b, j)
+        zj = hn[j]
         hj, dj = pair(zj)
         # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
         # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
@@ -171,14 +184,6 @@ def forward(w, b, hp, hn, d, c, residual):
         hn[j] = hp[j] + hj if residual else hj
         d[j] = dj
     return bad, under
-
-
-@local_jit
-def nonfinite(a, c):
-    bad = False
-    for j in range(c):
-        bad |= a[j] * zero != zero
-    return bad
 
 
 @local_jit
@@ -197,9 +202,11 @@ def backward(delta, d, hp, w, g, c, residual):
         under |= ((gj == zero) & (a != zero) & (hj != zero)) | ((a == zero) & (dj != zero) & (d[j] != zero)) | (
             (aw == zero) & (a != zero) & (at(w, j) != zero) & (not residual))
     return bad, under
+"""
 
-
-# The loss step flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at
+# The loss step, δ_N, one of two (printed for the loss at hand, with the call in the kernel that runs it). It
+# flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at.
+LOSS = ("""\
 @local_jit
 def loss(hN, yv, delta, c):
     bad, under = False, False
@@ -209,10 +216,11 @@ def loss(hN, yv, delta, c):
         bad |= dj - dj != zero
         under |= dj == zero
     return bad, under
+""", "loss(H[n], ys, delta, c)")
 
-
+LOSS_LOGIT = ("""\
 @local_jit
-def loss_logit(w, b, hp, yv, delta, dN, c):
+def loss(w, b, hp, dN, yv, delta, c):
     # ∂L/∂z_N, z_N recomputed as forward computed it; φ'_N ← 1 so that backward needs no second form
     bad, under = False, False
     for j in range(c):
@@ -222,104 +230,66 @@ def loss_logit(w, b, hp, yv, delta, dN, c):
         bad |= dj - dj != zero
         under |= dj == zero
     return bad, under
+""", "loss(W[n - 1, 0], B[n - 1, 0], H[n - 1], D[n - 1], ys, delta, c) if shared else "
+     "loss(wr, br, H[n - 1], D[n - 1], ys, delta, c)")
 
-
-@local_jit
-def layer(W, B, k, s0, c, H, D, row, residual):
-    # Shared w_k and b_k go in as scalars (a row of copies cost 13 % at N = 20): two specialisations of
-    # forward, (float, float) and (array, array).
-    if W.shape[1] == 1 and B.shape[1] == 1:
-        return forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
-    w, b = spread(W, B, k, s0, c, row)
-    return forward(w, b, H[k], H[k + 1], D[k], c, residual)
-
-
-# Copies as loops: a slice assignment (row[:c] = v) costs numba seconds to compile, a loop milliseconds.
-@local_jit
-def copy(src, dst, c):
-    for j in range(c):
-        dst[j] = src[j]
-
-
-@local_jit
-def fill(dst, v, c):
-    for j in range(c):
-        dst[j] = v
-
-
-@local_jit
-def spread(W, B, k, s0, c, row):
-    # a shared w_k or b_k beside a per-sample one, spread over a row of the scratch
-    if W.shape[1] == 1:
-        fill(row, W[k, 0], c)
-    elif B.shape[1] == 1:
-        fill(row, B[k, 0], c)
-    w = row if W.shape[1] == 1 else W[k, s0:s0 + c]
-    b = row if B.shape[1] == 1 else B[k, s0:s0 + c]
-    return w, b
-
-
-@local_jit
-def last(W, B, yv, s0, c, H, D, delta, row):
-    n = W.shape[0]
-    if not LOGIT:
-        return loss(H[n], yv[s0:s0 + c], delta, c)
-    if W.shape[1] == 1 and B.shape[1] == 1:
-        return loss_logit(W[n - 1, 0], B[n - 1, 0], H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
-    w, b = spread(W, B, n - 1, s0, c, row)
-    return loss_logit(w, b, H[n - 1], yv[s0:s0 + c], delta, D[n - 1], c)
-
-
-@local_jit
-def block(x, yv, W, B, residual, G, s0, c, H, D, delta, row, g):
-    n = G.shape[0]
-    copy(x[s0:s0 + c], H[0], c)
-    flag = nonfinite(x[s0:s0 + c], c) | nonfinite(yv[s0:s0 + c], c)
-    low = False
-    for k in range(n):
-        fk, uk = layer(W, B, k, s0, c, H, D, row, residual)
-        flag |= fk
-        low |= uk
-    fl, ul = last(W, B, yv, s0, c, H, D, delta, row)
-    flag |= fl
-    low |= ul
-    for k in range(n - 1, -1, -1):
-        if W.shape[1] == 1:
-            fk, uk = backward(delta, D[k], H[k], W[k, 0], g, c, residual)
-        else:
-            fk, uk = backward(delta, D[k], H[k], W[k, s0:s0 + c], g, c, residual)
-        flag |= fk
-        low |= uk
-        stream(g, G[k, s0:s0 + c], c)
-    return flag, low
-
-
+TEMPLATE = """\
 @kernel_jit
-def kernel(x, yv, W, B, residual, G, bad, under, S):
+def kernel(x, yv, W, B, residual, G, bad, under, S, first, stop):
+    # Blocks first .. stop - 1 of S.shape[1] samples, each carried through the whole chain and back in the
+    # scratch S: rows 0..N h_k, N+1..2N φ'_k, then δ, a shared w_k or b_k spread over a row, and a row of the
+    # result (in cache until streamed out)
     n, m = G.shape
-    chunks, size = S.shape[0], S.shape[2]
-    nblocks = (m + size - 1) // size
-    per = (nblocks + chunks - 1) // chunks if chunks else 0
-    for chunk in numba.prange(chunks):  # one run of blocks per thread, with its own scratch
-        H = S[chunk, :n + 1]
-        D = S[chunk, n + 1:2 * n + 1]
-        for blk in range(chunk * per, min(nblocks, (chunk + 1) * per)):
-            s0 = blk * size
-            # rows 2N+1.. of the scratch: δ, a spread shared w_k or b_k, and a row of the result (in cache
-            # until streamed out)
-            bad[blk], under[blk] = block(x, yv, W, B, residual, G, s0, min(size, m - s0), H, D, S[chunk, 2 * n + 1],
-                                         S[chunk, 2 * n + 2], S[chunk, 2 * n + 3])
-        fence()
+    size = S.shape[1]
+    H, D = S[:n + 1], S[n + 1:2 * n + 1]
+    delta, row, g = S[2 * n + 1], S[2 * n + 2], S[2 * n + 3]
+    shared = W.shape[1] == 1 and B.shape[1] == 1
+    for blk in range(first, stop):
+        s0 = blk * size
+        c = min(size, m - s0)
+        xs, ys = x[s0:s0 + c], yv[s0:s0 + c]
+        flag, low = False, False
+        for j in range(c):
+            H[0, j] = xs[j]
+            flag |= (xs[j] * zero != zero) | (ys[j] * zero != zero)
+        wr, br = row, row  # layer k's w_k and b_k rows where either is per sample
+        for k in range(n):
+            if shared:
+                affine(W[k, 0], B[k, 0], H[k], H[k + 1], c)
+            else:
+                wr = row if W.shape[1] == 1 else W[k, s0:s0 + c]
+                br = row if B.shape[1] == 1 else B[k, s0:s0 + c]
+                for j in range(c if W.shape[1] == 1 or B.shape[1] == 1 else 0):
+                    row[j] = W[k, 0] if W.shape[1] == 1 else B[k, 0]
+                affine(wr, br, H[k], H[k + 1], c)
+            fk, uk = forward(H[k], H[k + 1], D[k], c, residual)
+            flag |= fk
+            low |= uk
+        fk, uk = {loss_call}
+        flag |= fk
+        low |= uk
+        for k in range(n - 1, -1, -1):
+            if W.shape[1] == 1:
+                fk, uk = backward(delta, D[k], H[k], W[k, 0], g, c, residual)
+            else:
+                fk, uk = backward(delta, D[k], H[k], W[k, s0:s0 + c], g, c, residual)
+            flag |= fk
+            low |= uk
+            stream(g, G[k, s0:s0 + c], c)
+        bad[blk], under[blk] = flag, low
+    fence()
 """
 
 
 def module_source(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> str:
-    """The whole kernel module for one (activation, loss, dtype): header, pair, dloss, template."""
+    """The whole kernel module for one (activation, loss, dtype): header, pair, dloss, loops, loss step, kernel."""
     form, logit = loss
     head = HEADER.format(what=f"{act.name}, {'logit ' if logit else ''}loss {form}, {dtype}", dtype=np.dtype(dtype).name,
-                         check=local(act).kind == "generic", logit=logit)
-    pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + dloss_source(form, logit)]
-    return "\n".join(pieces) + "\n\n" + TEMPLATE
+                         check=local(act).kind == "generic")
+    step, call = LOSS_LOGIT if logit else LOSS
+    pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + dloss_source(form, logit), "", LOOPS,
+              "", step, "", TEMPLATE.format(loss_call=call)]
+    return "\n".join(pieces)
 
 
 def cache_dir() -> Path:
@@ -431,10 +401,10 @@ def kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
 @lru_cache(maxsize=None)
 def pair(act: Activation, dtype: str) -> Callable:
     """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype, as the kernel computes it (tests)."""
-    head = HEADER.format(what=act.name, dtype=np.dtype(dtype).name, check=False, logit=False)
+    head = HEADER.format(what=act.name, dtype=np.dtype(dtype).name, check=False)
     text = head + "\n@inline_jit\n" + pair_source(act)
     return load("pair_" + hashlib.sha256(text.encode()).hexdigest()[:32], lambda: text).pair
 
 
-__all__ = ["CACHE_ENV", "H_N", "HEADER", "TEMPLATE", "branchless", "cache_dir", "cached", "dloss_source", "kernel", "key_of",
+__all__ = ["CACHE_ENV", "H_N", "HEADER", "LOOPS", "LOSS", "LOSS_LOGIT", "TEMPLATE", "branchless", "cache_dir", "cached", "dloss_source", "kernel", "key_of",
            "load", "module_source", "pair", "pair_source", "printed"]

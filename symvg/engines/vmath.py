@@ -146,13 +146,23 @@ jit = numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
 
 
 def horner(coefs: tuple) -> Callable:
-    # p(x), coefficients highest power first, as nested inlined functions, so it is written out: a loop
-    # over a tuple stays a loop for LLVM, which past ~12 terms does not unroll it, and then the loop
-    # around it does not vectorise (expm1's 17 terms ran 16× slower).
-    c0 = coefs[0]
-    p = jit(lambda x: c0)
-    for cj in coefs[1:]:
-        p = jit(lambda x, inner=p, cj=cj: inner(x) * x + cj)
+    # p(x), coefficients highest power first, written out as multiply-adds in LLVM IR: a loop over a tuple
+    # stays a loop for LLVM, which past ~12 terms does not unroll it, and then the loop around it does not
+    # vectorise (expm1's 17 terms ran 16x slower); nested inlined functions (one per term) are unrolled but
+    # cost numba a typing pass per term at every call site (a second per polynomial).
+    width = types.float32 if isinstance(coefs[0], np.float32) else types.float64
+
+    @intrinsic
+    def p(typingctx: Any, x: Any) -> Any:
+        if x != width:
+            return None
+
+        def codegen(ctx: Any, b: Any, sig: Any, args: Any) -> Any:
+            acc = ctx.get_constant(width, coefs[0])
+            for cj in coefs[1:]:  # contract, as fastmath={"contract"} sets it: a*x + c may become one FMA
+                acc = b.fadd(b.fmul(acc, args[0], flags=("contract",)), ctx.get_constant(width, cj), flags=("contract",))
+            return acc
+        return width(width), codegen
     return p
 
 
