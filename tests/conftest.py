@@ -56,11 +56,14 @@ def cupy():
 
 @pytest.fixture
 def empty_kernel_cache(monkeypatch, tmp_path):
-    """An empty on-disk kernel cache for one test: engine="auto" takes a kernel found on disk, so a test of
-    what it does before a kernel is compiled must not see the run's (or a kept) cache."""
+    """Nothing compiled yet, as far as routing can tell: an empty on-disk kernel cache (engine="auto" takes a
+    kernel found on disk) and a fresh record of what this process compiled (the fused entry's KernelCache).
+    numba's own in-process kernels stay, so a test reusing an activation another test compiled pays no compile."""
+    from symvg.engines import registry
     from symvg.engines.fused_kernel import CACHE_ENV
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "kernels"))
+    monkeypatch.setattr(registry.FUSED.kernels, "_known", {})
     return tmp_path / "kernels"
 
 
