@@ -164,18 +164,10 @@ kernel_jit = numba.njit(nogil=True, error_model="numpy", fastmath={{"contract"}}
 # backward and the logit loss step, (float, float) and (array, array).
 LOOPS = """\
 @local_jit
-def affine(w, b, hp, zn, c):
-    # z_k = w_k·h_{k-1} + b_k, into the row h_k then takes: the one loop specialised for shared and
-    # per-sample w_k, b_k, so that pair (the bulk of the compile) is compiled into one loop only
-    for j in range(c):
-        zn[j] = at(w, j) * hp[j] + at(b, j)
-
-
-@local_jit
-def forward(hp, hn, d, c, residual):
+def forward(w, b, hp, hn, d, c, residual):
     bad, under = False, False
     for j in range(c):
-        zj = hn[j]
+        zj = at(w, j) * hp[j] + at(b, j)
         hj, dj = pair(zj)
         # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
         # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
@@ -255,14 +247,13 @@ def kernel(x, yv, W, B, residual, G, bad, under, S, first, stop):
         wr, br = row, row  # layer k's w_k and b_k rows where either is per sample
         for k in range(n):
             if shared:
-                affine(W[k, 0], B[k, 0], H[k], H[k + 1], c)
+                fk, uk = forward(W[k, 0], B[k, 0], H[k], H[k + 1], D[k], c, residual)
             else:
                 wr = row if W.shape[1] == 1 else W[k, s0:s0 + c]
                 br = row if B.shape[1] == 1 else B[k, s0:s0 + c]
                 for j in range(c if W.shape[1] == 1 or B.shape[1] == 1 else 0):
                     row[j] = W[k, 0] if W.shape[1] == 1 else B[k, 0]
-                affine(wr, br, H[k], H[k + 1], c)
-            fk, uk = forward(H[k], H[k + 1], D[k], c, residual)
+                fk, uk = forward(wr, br, H[k], H[k + 1], D[k], c, residual)
             flag |= fk
             low |= uk
         fk, uk = {loss_call}
