@@ -18,7 +18,7 @@ from symvg.symbolic.chain import Chain
 def pytest_configure(config):
     """Point the fused engine's kernel cache (symvg.engines.fused_kernel) at one fresh folder for the whole
     run, made by the controlling process before the xdist workers start, so they and the CLI subprocesses
-    inherit it: a kernel compiled once (15-20 s) is loaded by every other process (0.1 s). A fresh folder,
+    inherit it: a kernel compiled once (7-12 s) is loaded by every other process (0.1 s). A fresh folder,
     so each run still compiles every kernel it uses once; set SYMVG_CACHE_DIR yourself to keep one."""
     import os
     import tempfile

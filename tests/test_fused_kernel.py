@@ -70,7 +70,7 @@ def test_the_printed_module_names_its_forms_and_dtype():
     compile(text, "<test>", "exec")  # it is Python
 
 
-@pytest.mark.slow  # one compilation (~15 s of CPU) and a process that loads it
+@pytest.mark.slow  # one compilation (7-12 s of CPU) and a process that loads it
 def test_a_cached_kernel_computes_bitwise_what_the_fresh_compilation_did(tmp_path):
     # The machine code numba saved, loaded by another process, against the compilation that saved it: one
     # route, so the numbers must be identical, not merely close.

@@ -41,9 +41,12 @@ the floats cannot hold. A block where a product of nonzero numbers (or the loss 
 for the registry's fused entry (:mod:`symvg.engines.registry`) to tell an underflow from a true 0.
 
 One kernel is compiled per (activation, loss, dtype), whatever the depth, on first use (:func:`warm`;
-``symvg.engines.numeric.compile`` calls it): 15 s of CPU on the 2-core machine, once, after which it is loaded
-from an on-disk cache in a tenth of a second by any process (:mod:`symvg.engines.fused_kernel`:
-``$SYMVG_CACHE_DIR``, else ``~/.cache/symvg``). It runs on every core unless told otherwise. Whether it
+``symvg.engines.numeric.compile`` calls it): 7-12 s of CPU on the 2-core machine, once, after which it is
+loaded from an on-disk cache in a tenth of a second by any process (:mod:`symvg.engines.fused_kernel`:
+``$SYMVG_CACHE_DIR``, else ``~/.cache/symvg``). It runs on every core unless told otherwise: the kernel is
+compiled ``nogil``, and a call splits its blocks into one run per thread (:func:`runs`), the calling thread
+taking the first and a pool of worker threads the others, each with its own scratch. So calls from several
+Python threads at once need no lock, and a call of one block wakes no other thread. Whether it
 compiled in this process, or why not, is the registry's fused entry's to remember (its ``KernelCache``);
 this module keeps no routing state.
 
@@ -230,7 +233,7 @@ def on_disk(chain: Chain, dtype: Any = "float64") -> bool:
 
 
 def warm(chain: Chain, dtype: Any = "float64") -> None:
-    """Compile the kernel for ``chain`` now (~15 s of CPU the first time, ~0.1 s from the on-disk cache after),
+    """Compile the kernel for ``chain`` now (7-12 s of CPU the first time, ~0.1 s from the on-disk cache after),
     by running it on one sample. :func:`symvg.engines.numeric.compile` calls it through the registry, whose fused entry notes the
     outcome (:class:`symvg.engines.registry.KernelCache`)."""
     one = np.ones(1, dtype=dtype)

@@ -1,12 +1,12 @@
 """The fused engine's kernel as Python source, compiled by numba and cached on disk (:mod:`symvg.engines.fused`).
 
-One job: turn (activation, loss, dtype) into the parallel kernel :mod:`symvg.engines.fused` runs. The kernel is
+One job: turn (activation, loss, dtype) into the kernel :mod:`symvg.engines.fused` runs on each thread. The kernel is
 *printed*, not built from closures: the activation's φ, φ' and the loss step are printed by ``sympy.lambdify``'s
-printer (the forms of :mod:`symvg.engines.kernels`), and dropped into :data:`TEMPLATE`, the block loops. The
+printer (the forms of :mod:`symvg.engines.kernels`), and dropped beside :data:`LOOPS` (the layer loops) and :data:`TEMPLATE` (the block loop). The
 printed module is then either
 
 * **written to the cache folder and imported**, its kernel jitted with ``cache=True``, so numba stores the compiled
-  machine code beside it (``__pycache__``) and the next process loads it instead of compiling (15-20 s of CPU);
+  machine code beside it (``__pycache__``) and the next process loads it instead of compiling (7-12 s of CPU);
   or
 * **imported from a private temporary folder** where the cache folder cannot be written: the same code,
   compiled in every process (nothing is run through ``exec``).

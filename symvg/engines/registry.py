@@ -50,7 +50,7 @@ from symvg.symbolic.chain import Chain
 ENGINES = ("auto", "fused", "chunked", "cuda")
 """What ``engine=`` takes: ``auto`` (the first entry that accepts) or an entry's name."""
 FUSED_MIN_WORK = 1 << 30
-"""N·M from which ``engine="auto"`` compiles the fused kernel on the spot. Compiling costs ~15 s of CPU on the 2-core
+"""N·M from which ``engine="auto"`` compiles the fused kernel on the spot. Compiling costs 7-12 s of CPU on the 2-core
 machine once per activation, loss and dtype (later processes load it from disk); the fused engine saves ~2 ns
 per number over the chunked one (N = 20, sigmoid, benchmarks/README.md), so one call repays a compile only
 from ~10⁹-10¹⁰ numbers. Below that, ``auto`` uses
