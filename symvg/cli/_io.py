@@ -18,6 +18,16 @@ def format_option(*choices: str, default: str | None = None) -> Callable:
                         show_default=True, help="Output format.")
 
 
+def seed_option(help: str | None = None) -> Callable:
+    """``--seed``: a non-negative integer, 0 by default, the one way every random command takes its seed."""
+    return click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help=help)
+
+
+def width_option(most: int, default: int) -> Callable:
+    """``--width``/``-n``: the layers' width n, from 1 to ``most``."""
+    return click.option("--width", "-n", type=click.IntRange(1, most), default=default, show_default=True)
+
+
 OUTPUT_PATH = click.Path(dir_okay=False, readable=False)
 """The type of every output path: click checks no readability (a mode-0200 file or ``/dev/stdout`` is a fine
 output); :func:`symvg.atomic.target` decides how it is written or why not."""

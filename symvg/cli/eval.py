@@ -16,7 +16,7 @@ from symvg.magnitude import short
 from symvg.engines.numeric import BACKENDS, ENGINES
 from symvg.engines.plan import DTYPES
 from symvg.engines.sampling import DeadPaths, GradientStats, INITS, dead_paths, sample
-from symvg.cli._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
+from symvg.cli._io import emit, format_option, markdown_table, output_option, precheck_output, seed_option, table, to_json
 
 
 class InitType(click.ParamType):
@@ -126,7 +126,7 @@ def render_text(s: GradientStats, dead: DeadPaths | None = None, markdown: bool 
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True,
               help="CPU engine: fused (numba, symvg[fast]; compiles 3-4 s first), chunked (NumPy), or auto "
                    "(fused only where that compile pays off in one run).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option()
 @click.option("--tol", type=TolType(), default=1e-8, show_default=True,
               help="Report the fraction of |g| below this.")
 @click.option("--log-domain", is_flag=True, help="Accumulate log|g| so deep chains do not underflow to 0.")

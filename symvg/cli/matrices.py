@@ -11,7 +11,8 @@ from symvg.theory import skipbn
 from symvg.theory import spectrum as spec
 from symvg.errors import InvalidValueError
 from symvg.engines.sampling import available_memory
-from symvg.cli._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
+from symvg.cli._io import (emit, format_option, markdown_table, output_option, precheck_output, seed_option, table, to_json,
+                           width_option)
 
 
 def _depths(text: str) -> tuple[int, ...]:
@@ -31,14 +32,14 @@ def _check_memory(width: int, samples: int) -> None:
 
 @click.command("spectrum")
 @click.option("--activation", "-a", default="tanh", show_default=True, help="Catalogue name (e.g. tanh, relu).")
-@click.option("--width", "-n", type=click.IntRange(1, spec.MAX_WIDTH), default=256, show_default=True)
+@width_option(spec.MAX_WIDTH, 256)
 @click.option("--depth", "-L", type=click.IntRange(1, spec.MAX_DEPTH), default=50, show_default=True)
 @click.option("--init", type=click.Choice(spec.INITS), default="orthogonal", show_default=True)
 @click.option("--sigma-w2", "sigma_w2", default=None, help="σw² (default: the critical value, χ1 = 1).")
 @click.option("--sigma-b2", "sigma_b2", default="0", show_default=True, help="σb².")
 @click.option("--samples", type=click.IntRange(1, spec.MAX_SAMPLES), default=1, show_default=True,
               help="Independent random networks (≥ 2 for standard errors).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option()
 @click.option("--at", "at", default="", help="Also record the spectrum at these depths, e.g. 1,10,25.")
 @click.option("--backend", type=click.Choice(["numpy", "cupy"]), default="numpy", show_default=True)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
@@ -85,12 +86,12 @@ def _vector(text: str, what: str) -> list[str]:
 @click.option("--activation", "-a", default="tanh", show_default=True, help="Catalogue name.")
 @click.option("--spectral-radius", "spectral_radius", type=click.FloatRange(0, 1e6), default=1.0, show_default=True,
               help="ρ(W), the largest |eigenvalue| of the recurrent matrix.")
-@click.option("--width", "-n", type=click.IntRange(1, rnn_mod.MAX_WIDTH), default=64, show_default=True)
+@width_option(rnn_mod.MAX_WIDTH, 64)
 @click.option("--init", type=click.Choice(rnn_mod.INITS), default="gaussian", show_default=True)
 @click.option("--input-scale", type=click.FloatRange(0, 1e6), default=1.0, show_default=True,
               help="Scale of U x_s (U entries N(0, scale²/n), x_s ~ N(0, I)).")
 @click.option("--forget", "-f", default="0.9", show_default=True, help="LSTM forget gate for the comparison.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option()
 @format_option("text", "json", "markdown")
 @output_option
 def rnn(steps: int, activation: str, spectral_radius: float, width: int, init: str, input_scale: float, forget: str,
@@ -156,7 +157,7 @@ def _random_check(d: mx.VectorDerivation, activation: str, sigma_w2: float,
 @click.option("--check", is_flag=True, help="Also draw a random network and check the norm bounds on every ‖δ_k‖.")
 @click.option("--sigma-w2", "sigma_w2", type=click.FloatRange(0, 1e6), default=1.0, show_default=True,
               help="--check: weight variance × fan_in.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="--check: random seed.")
+@seed_option("--check: random seed.")
 @format_option("text", "json", "markdown", "latex")
 @output_option
 def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float, seed: int, fmt: str,
@@ -200,11 +201,11 @@ def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float,
 @click.option("--length", "-t", type=click.IntRange(min=1), default=2, show_default=True,
               help="Skip length t: layer k−t feeds layer k (t = 1: the residual chain).")
 @click.option("--activation", "-a", default="tanh", show_default=True, help="Catalogue name.")
-@click.option("--width", "-n", type=click.IntRange(1, skipbn.MAX_WIDTH), default=32, show_default=True)
+@width_option(skipbn.MAX_WIDTH, 32)
 @click.option("--sigma-w2", "sigma_w2", default="1", show_default=True, help="W entries N(0, σw²/n).")
 @click.option("--samples", type=click.IntRange(1, skipbn.MAX_SAMPLES), default=8, show_default=True,
               help="Random networks for the mean square tr(JJᵀ)/n.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option()
 @format_option("text", "json", "markdown")
 @output_option
 def skip(depth: int, length: int, activation: str, width: int, sigma_w2: str, samples: int, seed: int, fmt: str,
@@ -245,11 +246,11 @@ def skip(depth: int, length: int, activation: str, width: int, sigma_w2: str, sa
               help="A batch of one feature (2..16 numbers) for the exact backward factor ∂y/∂x.")
 @click.option("--eps", default="0", show_default=True, help="ε in σ² = mean((x − μ)²) + ε.")
 @click.option("--activation", "-a", default="relu", show_default=True, help="Catalogue name, for the deep network.")
-@click.option("--width", "-n", type=click.IntRange(1, skipbn.MAX_WIDTH), default=64, show_default=True)
+@width_option(skipbn.MAX_WIDTH, 64)
 @click.option("--depth", "-L", type=click.IntRange(1, 1000), default=30, show_default=True)
 @click.option("--batch", "-B", type=click.IntRange(3, 4096), default=8, show_default=True,
               help="Batch size of the deep network.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option()
 @format_option("text", "json", "markdown")
 @output_option
 def batchnorm(values: str, eps: str, activation: str, width: int, depth: int, batch: int, seed: int, fmt: str,

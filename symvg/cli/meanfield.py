@@ -6,7 +6,7 @@ import click
 
 from symvg.theory import meanfield as mf
 from symvg.errors import InvalidValueError
-from symvg.cli._io import emit, format_option, output_option, precheck_output, to_json
+from symvg.cli._io import emit, format_option, output_option, precheck_output, seed_option, to_json
 
 
 @click.command("meanfield")
@@ -21,7 +21,7 @@ from symvg.cli._io import emit, format_option, output_option, precheck_output, t
 @click.option("--depth", type=click.IntRange(min=2), default=20, show_default=True, help="Simulation depth L.")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Inputs per network.")
 @click.option("--seeds", type=click.IntRange(min=2), default=8, show_default=True, help="Independent networks.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="First random seed.")
+@seed_option("First random seed.")
 @format_option("text", "json")
 @output_option
 def meanfield(activation: str, sigma_w2: str | None, sigma_b2: str, q0: str, critical: bool, simulate: bool, width: int,

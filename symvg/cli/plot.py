@@ -6,7 +6,7 @@ import click
 
 from symvg.views import plot as plots
 from symvg.errors import InvalidValueError
-from symvg.cli._io import OUTPUT_PATH, precheck_output
+from symvg.cli._io import OUTPUT_PATH, precheck_output, seed_option
 
 KINDS = ("gradients", "derivatives", "phase")
 
@@ -30,8 +30,7 @@ def _names(text: str) -> list[str]:
 @click.option("--activation", default="tanh", show_default=True, help="phase: the activation.")
 @click.option("--samples", "-m", type=click.IntRange(0, 10**6), default=2000, show_default=True,
               help="gradients: random networks (Gaussian w, b, x) whose median |dL/dw_k| is drawn; 0: bound only.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="gradients: seed of the sampled networks.")
+@seed_option("gradients: seed of the sampled networks.")
 def plot(kind: str, output: str, layers: int, activations: str, weight: str, activation: str, samples: int,
          seed: int) -> None:
     """Draw KIND (gradients, derivatives or phase) to an image file.

@@ -10,7 +10,7 @@ from symvg.theory import residual as residual_mod
 from symvg.symbolic.activations import get
 from symvg.exact import to_rational
 from symvg.magnitude import fields, short
-from symvg.cli._io import approx, emit, format_option, output_option, precheck_output, to_json
+from symvg.cli._io import approx, emit, format_option, output_option, precheck_output, seed_option, to_json
 
 ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', or 'expr:<expression in z>'."
 
@@ -23,7 +23,7 @@ ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', 
 @click.option("--weight", "-w", default="1", show_default=True, help="|w| on every layer, for the leaky floor.")
 @click.option("--samples", type=click.IntRange(min=0), default=0, show_default=True,
               help="Monte Carlo chains to check P(path alive) (0: none).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option()
 @format_option("text", "json")
 @output_option
 def relu(layers: int, mean: str, std: str, leaky: str, weight: str, samples: int, seed: int, fmt: str,
