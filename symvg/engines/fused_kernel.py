@@ -98,6 +98,21 @@ def printed(expr: Any, args: Any, name: str) -> str:
     return inspect.getsource(f).replace("_lambdifygenerated", name, 1)
 
 
+# The vectorised functions printed formulas call. A float64 kernel computes in float64 throughout, so it binds
+# vmath's float64 functions themselves; a float32 one may meet float64 values too (a printed constant is a
+# Python float), so each call chooses by its argument's width (vmath.by_width, at a typing pass per call site:
+# ~1-4 s more of compile for a formula with several).
+_VMATH = {
+    64: """\
+from symvg.engines.vmath import parts64 as tanh_parts, vexpneg64 as vexpneg  # noqa: F401
+from symvg.engines.vmath import vexp64 as exp, vexpm164 as expm1, vlog1p64 as log1p, vtanh64 as tanh  # noqa: F401
+""",
+    32: """\
+from symvg.engines.vmath import tanh_parts, vexpneg  # noqa: F401
+from symvg.engines.vmath import vexp as exp, vexpm1 as expm1, vlog1p as log1p, vtanh as tanh  # noqa: F401
+""",
+}
+
 _PAIRS = {
     # e = e^{-|z|}, s = 1/(1+e); φ = s or e·s, φ' = e·s²: one exp, no overflow, no cancellation
     "logistic": """\
@@ -140,9 +155,8 @@ import math
 from math import *  # noqa: F401,F403 -- the functions printed formulas call by name
 import numba
 import numpy as np
-from symvg.engines.vmath import at, erfcneg, fence, pick, stream, tanh_parts, vexpneg  # noqa: F401
-from symvg.engines.vmath import vexp as exp, vexpm1 as expm1, vlog1p as log1p, vtanh as tanh  # noqa: F401
-
+from symvg.engines.vmath import at, erfcneg, fence, pick, stream  # noqa: F401
+{vmath}
 FT = np.{dtype}
 zero, one, four = FT(0), FT(1), FT(4)
 CHECK_LOCAL = {check}  # the logistic and tanh forms stay finite for every finite z
@@ -276,7 +290,7 @@ def module_source(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> st
     """The whole kernel module for one (activation, loss, dtype): header, pair, dloss, loops, loss step, kernel."""
     form, logit = loss
     head = HEADER.format(what=f"{act.name}, {'logit ' if logit else ''}loss {form}, {dtype}", dtype=np.dtype(dtype).name,
-                         check=local(act).kind == "generic")
+                         vmath=_VMATH[np.dtype(dtype).itemsize * 8], check=local(act).kind == "generic")
     step, call = LOSS_LOGIT if logit else LOSS
     pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + dloss_source(form, logit), "", LOOPS,
               "", step, "", TEMPLATE.format(loss_call=call)]
@@ -392,7 +406,7 @@ def kernel(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> Callable:
 @lru_cache(maxsize=None)
 def pair(act: Activation, dtype: str) -> Callable:
     """A numba function z ↦ (φ(z), φ'(z)) for one activation and dtype, as the kernel computes it (tests)."""
-    head = HEADER.format(what=act.name, dtype=np.dtype(dtype).name, check=False)
+    head = HEADER.format(what=act.name, dtype=np.dtype(dtype).name, vmath=_VMATH[np.dtype(dtype).itemsize * 8], check=False)
     text = head + "\n@inline_jit\n" + pair_source(act)
     return load("pair_" + hashlib.sha256(text.encode()).hexdigest()[:32], lambda: text).pair
 
