@@ -231,14 +231,20 @@ def test_derive_is_byte_identical_every_format(n, act, k, residual, loss):
 
 
 def test_derive_identical_across_processes_and_hash_seeds():
-    """Set/dict order under a different PYTHONHASHSEED must not change a byte."""
+    """Set/dict order under a different PYTHONHASHSEED must not change a byte (one process per seed, each
+    printing every format through the CLI)."""
+    script = ("import sys; from click.testing import CliRunner; from symvg.cli import cli\n"
+              "for fmt in ('text', 'json', 'latex'):\n"
+              "    r = CliRunner().invoke(cli, ['derive', '--layers', '4', '--activation', 'leaky_relu:0.2', '--format', fmt])\n"
+              "    assert r.exit_code == 0 and r.output, (fmt, r.output)\n"
+              "    sys.stdout.write(r.output + '\\0')\n")
     outs = []
     for seed in ("1", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONIOENCODING="utf-8")
-        outs.append([subprocess.run([sys.executable, "-m", "symvg", "derive", "--layers", "4", "--activation",
-                                     "leaky_relu:0.2", "--format", fmt], capture_output=True, env=env,
-                                    timeout=120).stdout for fmt in ("text", "json", "latex")])
-    assert outs[0] == outs[1] and all(outs[0])
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] and outs[0].count(b"\0") == 3
 
 
 # ----------------------------------------------------------------------------- (g) proved γ vs sampled |φ'|
