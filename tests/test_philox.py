@@ -1,0 +1,195 @@
+"""The counter-based generator (symvg.engines.philox): its NumPy reference against the known-answer vectors
+published with Random123, its C text (compiled as C99 behind the CUDA-as-C shim) against the reference, and
+the normals' moments.
+
+NumPy's own ``np.random.Philox`` is Philox4x64-10 (64-bit words, other multipliers), so it cannot check a
+4x32 implementation; the published vectors do instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from symvg import errors
+from symvg.engines.philox import (SOURCE, STREAM_INPUTS, STREAM_WEIGHT_BIAS, box_muller, counters, key_from_seed,
+                                  normals, philox4x32, uniform_closed_open, uniform_open_closed)
+
+from conftest import C_COMPILER, CUDA_AS_C_SHIM, compile_c
+
+# Random123's tests/kat_vectors, "philox4x32 10" lines (counter[4], key[2] -> output[4]); the same three
+# lines are quoted in TensorFlow's compiler/tests/stateful_random_ops_test.py, which cites Random123-Boost's
+# libs/random/test/test_philox.cpp lines 50-52.
+KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+_WRAPPERS = """
+void philox_batch(const unsigned int *ctr, const unsigned int *key, unsigned int *out, long n)
+{
+    long i;
+    int j;
+    for (i = 0; i < n; ++i) {
+        unsigned int c[4];
+        for (j = 0; j < 4; ++j) c[j] = ctr[4 * i + j];
+        symvg_philox4x32_10(c, key[2 * i], key[2 * i + 1]);
+        for (j = 0; j < 4; ++j) out[4 * i + j] = c[j];
+    }
+}
+
+void normal_batch(unsigned int k0, unsigned int k1, const unsigned long long *sample, unsigned int layer,
+                  unsigned int stream, double *out, long n)
+{
+    long i;
+    for (i = 0; i < n; ++i) symvg_philox_normal2(k0, k1, sample[i], layer, stream, out + i, out + n + i);
+}
+
+void uniform_batch(const unsigned int *hi, const unsigned int *lo, double *out, long n)
+{
+    long i;
+    for (i = 0; i < n; ++i) {
+        out[i] = symvg_uniform_closed_open(hi[i], lo[i]);
+        out[n + i] = symvg_uniform_open_closed(hi[i], lo[i]);
+    }
+}
+
+void box_muller_batch(const double *u1, const double *u2, double *out, long n)
+{
+    long i;
+    for (i = 0; i < n; ++i) symvg_box_muller(u1[i], u2[i], out + i, out + n + i);
+}
+"""
+
+M = 4096
+RNG = np.random.default_rng(2011)
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    if C_COMPILER is None:
+        pytest.skip("no C compiler")
+    # the include guard: the text may appear twice in one file (two kernels sharing a C file)
+    return compile_c(CUDA_AS_C_SHIM + SOURCE + SOURCE + _WRAPPERS, tmp_path_factory.mktemp("philox_as_c"),
+                     name="philox", opt="-O0")
+
+
+def _ptr(a):
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+def _c_philox(lib, ctr, key):
+    ctr, key = np.ascontiguousarray(ctr, np.uint32), np.ascontiguousarray(key, np.uint32)
+    out = np.zeros_like(ctr)
+    lib.philox_batch(_ptr(ctr), _ptr(key), _ptr(out), ctypes.c_long(len(ctr)))
+    return out
+
+
+def _random_words(shape):
+    return RNG.integers(0, 2**32, size=shape, dtype=np.uint64).astype(np.uint32)
+
+
+@pytest.mark.parametrize("ctr, key, want", KAT)
+def test_reference_matches_published_vectors(ctr, key, want):
+    assert philox4x32(np.array(ctr), np.array(key)).tolist() == list(want)
+
+
+def test_c_matches_published_vectors(lib):
+    got = _c_philox(lib, [c for c, _, _ in KAT], [k for _, k, _ in KAT])
+    assert got.tolist() == [list(w) for _, _, w in KAT]
+
+
+def test_c_equals_reference_bitwise(lib):
+    """Random counters and keys, plus the structured counters a kernel uses (sample index carries into word 1)."""
+    ctr = np.concatenate([_random_words((M, 4)), counters(np.arange(2**32 - 8, 2**32 + 8, dtype=np.uint64), 7, 1)])
+    key = _random_words((len(ctr), 2))
+    want = philox4x32(ctr, key)
+    assert np.array_equal(_c_philox(lib, ctr, key), want)
+    assert len({tuple(r) for r in want.tolist()}) == len(want)  # a key-wise bijection: no repeated outputs
+
+
+def test_uniforms_exact_and_in_range(lib):
+    hi = np.concatenate([[0, 0, 0xFFFFFFFF, 0xFFFFFFFF], _random_words(M)]).astype(np.uint32)
+    lo = np.concatenate([[0, 0x7FF, 0xFFFFF800, 0xFFFFFFFF], _random_words(M)]).astype(np.uint32)
+    out = np.zeros(2 * len(hi))
+    lib.uniform_batch(_ptr(hi), _ptr(lo), _ptr(out), ctypes.c_long(len(hi)))
+    co, oc = uniform_closed_open(hi, lo), uniform_open_closed(hi, lo)
+    assert np.array_equal(out[:len(hi)], co) and np.array_equal(out[len(hi):], oc)  # both exact: bitwise
+    # independent of either: the 53-bit integer read with Python ints, scaled by an exact power of two
+    ints = [((int(h) << 32 | int(l)) >> 11) for h, l in zip(hi, lo)]
+    assert co.tolist() == [i / 2**53 for i in ints] and oc.tolist() == [(i + 1) / 2**53 for i in ints]
+    assert co[:4].tolist() == [0.0, 0.0, 1 - 2**-53, 1 - 2**-53] and oc[:4].tolist() == [2**-53, 2**-53, 1.0, 1.0]
+    assert co.min() >= 0 and co.max() < 1 and oc.min() > 0 and oc.max() <= 1
+
+
+def _c_normals(lib, key, samples, layer, stream):
+    s = np.ascontiguousarray(samples, np.uint64)
+    out = np.zeros(2 * len(s))
+    lib.normal_batch(ctypes.c_uint(int(key[0])), ctypes.c_uint(int(key[1])), _ptr(s), ctypes.c_uint(layer),
+                     ctypes.c_uint(stream), _ptr(out), ctypes.c_long(len(s)))
+    return out.reshape(2, len(s))
+
+
+def test_c_normals_match_reference(lib):
+    """The pair goes through libm's log/sqrt/cos/sin in C and NumPy's own in the reference: the two may differ
+    by an ulp per call, so |n_C - n_np| ≤ 8 ulp of r (n = r·cos t with |cos t| ≤ 1: each of log, sqrt, the
+    product and cos/sin contributes ≤ ~1 ulp relative to r; 8 leaves room, while a wrong bit in the uniforms
+    moves n by ≥ 2^-53·r/u1 relative and a swapped pair by O(1))."""
+    key = key_from_seed(12345)
+    samples = np.concatenate([np.arange(M, dtype=np.uint64), np.uint64(2**40) + np.arange(64, dtype=np.uint64)])
+    for layer, stream in [(0, STREAM_INPUTS), (5, STREAM_WEIGHT_BIAS)]:
+        want, got = normals(key, samples, layer, stream), _c_normals(lib, key, samples, layer, stream)
+        r = np.hypot(want[0], want[1])
+        assert np.all(np.abs(got - want) <= 8 * np.spacing(r)), np.max(np.abs(got - want) / np.spacing(r))
+
+
+def test_box_muller_extremes_finite(lib):
+    """The smallest u1 the (0, 1] conversion gives, 2^-53, is the largest radius: sqrt(106 ln 2) ≈ 8.5717."""
+    u1, u2 = np.array([2.0**-53, 1.0, 0.5, 2.0**-53]), np.array([0.0, 0.25, 1 - 2.0**-53, 0.5])
+    out = np.zeros(2 * len(u1))
+    lib.box_muller_batch(_ptr(u1), _ptr(u2), _ptr(out), ctypes.c_long(len(u1)))
+    want = box_muller(u1, u2)
+    assert np.all(np.isfinite(out)) and np.allclose(out.reshape(2, -1), want, rtol=1e-15, atol=1e-15)
+    assert abs(want[0, 0] - np.sqrt(106 * np.log(2))) < 1e-14 and np.all(want[:, 1] == 0)
+
+
+def test_normal_moments():
+    """2·2^16 draws: the mean's standard error is 1/sqrt(n) ≈ 0.0028, the variance's sqrt(2/n) ≈ 0.0039, the
+    fourth moment's sqrt(96/n) ≈ 0.027; each is held to 5 standard errors (a fixed key, so not flaky; a
+    generator off by a scale of 1% or a bias of 0.015 fails). The pair's correlation is held the same way."""
+    z = normals(key_from_seed(1), np.arange(2**16), layer=2, stream=STREAM_WEIGHT_BIAS)
+    n = z.size
+    assert np.all(np.isfinite(z)) and np.abs(z).max() <= np.sqrt(106 * np.log(2)) + 1e-12
+    assert abs(z.mean()) < 5 / np.sqrt(n)
+    assert abs(z.var() - 1) < 5 * np.sqrt(2 / n)
+    assert abs((z**4).mean() - 3) < 5 * np.sqrt(96 / n)
+    assert abs(np.corrcoef(z[0], z[1])[0, 1]) < 5 / np.sqrt(z.shape[1])
+
+
+def test_distinct_counters_and_keys_give_distinct_streams():
+    """Changing the layer, the stream, the sample's high word or one key bit changes about half the output bits
+    (4096·128 bits per comparison: the fraction's standard error is 0.0007, held to ±0.01)."""
+    base_key = key_from_seed(3)
+    samples = np.arange(M, dtype=np.uint64)
+    base = philox4x32(counters(samples, 4, 0), base_key)
+    flipped_key = base_key ^ np.array([1, 0], dtype=np.uint32)
+    for other in (philox4x32(counters(samples, 5, 0), base_key), philox4x32(counters(samples, 4, 1), base_key),
+                  philox4x32(counters(samples + np.uint64(2**32), 4, 0), base_key),
+                  philox4x32(counters(samples, 4, 0), flipped_key)):
+        flipped = np.unpackbits((base ^ other).view(np.uint8)).mean()
+        assert abs(flipped - 0.5) < 0.01, flipped
+    assert not np.array_equal(key_from_seed(3), key_from_seed(4))
+
+
+def test_bad_seeds_and_counters_are_refused():
+    for seed in (-1, 1.5, None, True, "7"):
+        with pytest.raises(errors.InvalidValueError):
+            key_from_seed(seed)
+    with pytest.raises(errors.InvalidValueError):
+        counters([0], 2**32, 0)
+    with pytest.raises(errors.InvalidValueError):
+        counters([0], 0, -1)
