@@ -14,10 +14,15 @@ import numpy as np
 import pytest
 
 from symvg import errors
+from symvg.engines import cuda
+from symvg.engines.cuda import SEG, Draw
+from symvg.engines.plan import prepare
 from symvg.engines.philox import (SOURCE, STREAM_INPUTS, STREAM_WEIGHT_BIAS, box_muller, counters, key_from_seed,
                                   normals, philox4x32, uniform_closed_open, uniform_open_closed)
 
-from conftest import C_COMPILER, CUDA_AS_C_SHIM, compile_c
+from symvg.symbolic.chain import Chain
+
+from conftest import C_COMPILER, CUDA_AS_C_SHIM, assert_close_rowwise, compile_c
 
 # Random123's tests/kat_vectors, "philox4x32 10" lines (counter[4], key[2] -> output[4]); the same three
 # lines are quoted in TensorFlow's compiler/tests/stateful_random_ops_test.py, which cites Random123-Boost's
@@ -193,3 +198,79 @@ def test_bad_seeds_and_counters_are_refused():
         counters([0], 2**32, 0)
     with pytest.raises(errors.InvalidValueError):
         counters([0], 0, -1)
+
+
+# ----------------------------------------------------------------------------- the whole-chain kernel, drawn
+
+
+# sigmoid and ReLU only: the kernels' maths is test_cuda_chain's; these print in ~0.1 s, where tanh's forms
+# alone take ~2 s of SymPy printing
+DRAWN_CASES = [(Chain(4, "sigmoid"), False, Draw((1, 2), w_std=1.5, b_std=0.5)),
+               (Chain(4, "sigmoid", residual=True), False,
+                Draw((3, 4), first=2**33, w_mean=0.1, w_std=0.7, b_std=0.2)),
+               (Chain(3, "sigmoid", loss="bce"), False, Draw((5, 6), w_std=2.0, y_sign=True)),
+               # three segments, the draws recomputed; residual, so float32 does not underflow in 69 layers
+               (Chain(2 * SEG + 5, "sigmoid", residual=True), False, Draw((7, 8), w_std=2.0, b_std=1.0)),
+               (Chain(4, ["relu", "sigmoid", "relu", "sigmoid"]), True, Draw((9, 10), w_std=1.1, b_std=0.3))]
+REL = {"float64": 1e-12, "float32": 3e-5}
+
+
+@pytest.fixture(scope="module")
+def chain_twin(tmp_path_factory):
+    """``run(chain, dtype, log, draw=None | Draw, m, data=None)`` → (G, S, flags, status) from the C-compiled
+    whole-chain kernel, plain (reading ``data`` = x, y, W, B) or drawn (drawing them from ``draw``)."""
+    if C_COMPILER is None:
+        pytest.skip("no C compiler")
+    keys = dict.fromkeys(cuda.kernel_key(c, dt, log, drawn)[0]  # the depth is an argument: one kernel serves many
+                         for c, log, _ in DRAWN_CASES + [(Chain(5, "sigmoid"), False, None)]
+                         for dt in REL for drawn in (False, True))
+    srcs = [cuda.chain_source(k) for k in keys]
+    lib = compile_c("\n".join([CUDA_AS_C_SHIM, *dict.fromkeys(s.preamble for s in srcs), *(s.code for s in srcs)]),
+                    tmp_path_factory.mktemp("drawn_as_c"), name="drawn", opt="-O0")
+    conv = {np.int64: ctypes.c_longlong, np.int32: ctypes.c_int, np.uint32: ctypes.c_uint,
+            np.float64: ctypes.c_double}
+
+    def run(chain, dtype, log, m, draw=None, data=None):
+        key, layers = cuda.kernel_key(chain, dtype, log, draw is not None)
+        n = chain.depth
+        G = np.full((n, m), np.nan, dtype=dtype)
+        S = np.full((n, m), np.nan, dtype=dtype) if log else None
+        flags, status = np.full(m, 255, dtype=np.uint8), np.zeros(1, dtype=np.uint32)
+        acts = np.array(layers, dtype=np.uint8)
+        if draw is None:
+            args = cuda.launch_args(n, prepare(chain, *data, np, dtype, check_finite=False), acts, G, S, flags, status)
+        else:
+            args = draw.args(n, m, acts, G, S, flags, status)
+        getattr(lib, cuda.chain_source(key).name)(*[conv[type(a)](a) if type(a) in conv
+                                                    else ctypes.c_void_p(a.ctypes.data) for a in args])
+        assert not flags.any() and int(status[0]) == 0, flags
+        return G if S is None else np.stack([G, S])
+    return run
+
+
+@pytest.mark.parametrize("chain, log, draw", DRAWN_CASES)
+def test_drawn_kernel_equals_plain_kernel_on_the_reference_draws(chain_twin, chain, log, draw):
+    """The drawn kernel's gradients are the plain kernel's on the x, y, W, B that the NumPy reference
+    (Draw.inputs, through philox.normals) draws: the draws, their scaling and the counters agree."""
+    m = 300
+    for dtype in REL:
+        data = draw.inputs(chain.depth, m, dtype)
+        drawn, plain = chain_twin(chain, dtype, log, m, draw=draw), chain_twin(chain, dtype, log, m, data=data)
+        if log:  # ln|g| and the sign: the signs agree exactly, the logs to rel
+            assert np.array_equal(drawn[1], plain[1])
+            assert np.allclose(drawn[0], plain[0], rtol=REL[dtype], atol=REL[dtype])
+        else:
+            assert_close_rowwise(drawn.astype(float), plain.astype(float), REL[dtype])
+        g = drawn[0] if log else drawn  # log domain: a ReLU's exact 0 is log|g| = -inf, rightly
+        assert not np.isnan(g).any() and np.ptp(g[np.isfinite(g)]) > 0  # no NaN, and the samples differ
+
+
+def test_drawn_kernel_is_stateless_and_keyed(chain_twin):
+    """Sample first + i is the same network whichever chunk draws it; another key is another network."""
+    chain, dtype = Chain(5, "sigmoid"), "float64"
+    base = Draw((11, 12), w_std=1.5, b_std=0.5)
+    whole = chain_twin(chain, dtype, False, 200, draw=base)
+    tail = chain_twin(chain, dtype, False, 120, draw=Draw((11, 12), first=80, w_std=1.5, b_std=0.5))
+    assert np.array_equal(whole[:, 80:], tail)  # the same route on the same inputs
+    other = chain_twin(chain, dtype, False, 200, draw=Draw((11, 13), w_std=1.5, b_std=0.5))
+    assert not np.isclose(whole, other).any(axis=0).all()

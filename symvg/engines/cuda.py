@@ -32,6 +32,12 @@ reads four bytes to learn whether anything needs a second look (:func:`finish`),
 the flagged samples with the per-layer path, which repairs overflowing formulas exactly and reports
 what floats cannot hold.
 
+A **drawn** kernel (``kernel_key(..., drawn=True)``, its arguments from :class:`Draw`) reads no x, y, W or B:
+sample i's inputs and weights come from the counter-based generator of :mod:`symvg.engines.philox` at
+(seed, i, layer), so a Monte-Carlo run never holds its N×M weights. Its C twin is checked against the plain
+kernel on the draws of the NumPy reference (tests/test_philox.py); it has not run on a GPU, and nothing
+routes to it yet.
+
 >>> from symvg.symbolic.chain import Chain
 >>> key, layers = kernel_key(Chain(3, ["relu", "tanh", "relu"]), "float32")
 >>> [a.name for a in key.activations], layers
@@ -53,7 +59,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symvg.engines import kernels
+from symvg.engines import kernels, philox
 from symvg.engines.chunked import CHUNK_BYTES, run
 from symvg.engines.kernels import elementwise_source, math_macros_preamble
 from symvg.engines.plan import Inputs, array_module, check_dtype, check_finite_inputs, check_out, plan, prepare
@@ -75,7 +81,8 @@ CTYPES = {"float64": "double", "float32": "float"}
 @dataclass(frozen=True)
 class Key:
     """What a compiled kernel depends on: the distinct activations (first-appearance order), the loss,
-    residual, dtype, log domain. Which layer uses which activation is an argument, not part of the key."""
+    residual, dtype, log domain, and whether x, y, w_k, b_k are drawn in the kernel (:class:`Draw`) instead of
+    read. Which layer uses which activation is an argument, not part of the key."""
 
     activations: tuple[Activation, ...]
     last: Activation
@@ -83,6 +90,7 @@ class Key:
     residual: bool
     dtype: str
     log: bool = False
+    drawn: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,11 +108,13 @@ class ChainSource:
         return self.preamble + "\n" + self.code
 
 
-def kernel_key(chain: Chain, dtype: Any = "float64", log: bool = False) -> tuple[Key, tuple[int, ...]]:
+def kernel_key(chain: Chain, dtype: Any = "float64", log: bool = False,
+               drawn: bool = False) -> tuple[Key, tuple[int, ...]]:
     """The kernel's :class:`Key` for ``chain`` and the activation index of each layer."""
     distinct = tuple(dict.fromkeys(chain.activations))
     layers = tuple(distinct.index(a) for a in chain.activations)
-    key = Key(distinct, chain.activations[-1], chain.loss, bool(chain.residual), np.dtype(dtype).name, bool(log))
+    key = Key(distinct, chain.activations[-1], chain.loss, bool(chain.residual), np.dtype(dtype).name, bool(log),
+              bool(drawn))
     return key, layers
 
 
@@ -122,7 +132,7 @@ def refusal(chain: Chain) -> str | None:
 def _name(key: Key) -> str:
     # the forms, not just the names: leaky_relu(3) and a kink convention (at_zero) change them
     text = repr(([(a.name, str(a.expr), str(a.derivative)) for a in key.activations], key.last.name,
-                 key.loss, key.residual, key.dtype, key.log, SEG, CHECKPOINTS))
+                 key.loss, key.residual, key.dtype, key.log, SEG, CHECKPOINTS) + (("drawn",) if key.drawn else ()))
     return "symvg_chain_" + hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -181,10 +191,9 @@ _UNROLL = "#ifdef __CUDACC__\n#pragma unroll\n#endif"
 _KERNEL = """\
 #define T {ctype}
 {functions}
+#define SYMVG_WB(k, w, b) {read_wb}
 SYMVG_GLOBAL void {name}(const long long m, const int n,
-        const T *__restrict__ x, const long long xs, const T *__restrict__ y, const long long ys,
-        const T *__restrict__ W, const long long wk, const long long wi,
-        const T *__restrict__ B, const long long bk, const long long bi,
+{inputs}
         const unsigned char *__restrict__ act, T *__restrict__ G, T *__restrict__ S,
         unsigned char *__restrict__ flag, unsigned int *__restrict__ status)
 {{
@@ -193,15 +202,15 @@ SYMVG_GLOBAL void {name}(const long long m, const int n,
         T hs[{seg}], ds[{seg}], ws[{seg}], cp[{cps}];
         unsigned int fl = 0;
         const int nseg = (n + {seg} - 1) / {seg};
-        const T yi = y[i * ys];
-        T h = x[i * xs];
+{read_xy}
         {delta_decl}
         if (!isfinite(h) || !isfinite(yi)) fl |= SYMVG_NONFINITE;
         /* N > SEG: forward through all but the last segment, keeping only each segment's first h */
         for (int k = 0; k < (nseg - 1) * {seg}; ++k) {{
-            T hk, dk;
+            T hk, dk, w, b;
             if (k % {seg} == 0) cp[k / {seg}] = h;
-            {name}_step({act_k}, h, W[k * wk + i * wi], B[k * bk + i * bi], &hk, &dk);
+            SYMVG_WB(k, w, b);
+            {name}_step({act_k}, h, w, b, &hk, &dk);
             h = hk;
         }}
         cp[nseg - 1] = h;
@@ -213,8 +222,8 @@ SYMVG_GLOBAL void {name}(const long long m, const int n,
             for (int j = 0; j < {seg}; ++j) {{
                 if (j < len) {{
                     const int k = k0 + j;
-                    const T w = W[k * wk + i * wi], b = B[k * bk + i * bi];
-                    T hk, dk;
+                    T w, b, hk, dk;
+                    SYMVG_WB(k, w, b);
                     if (!isfinite(w) || !isfinite(b)) fl |= SYMVG_NONFINITE;
                     hs[j] = hp; ws[j] = w;
 {forward_step}
@@ -236,8 +245,31 @@ SYMVG_GLOBAL void {name}(const long long m, const int n,
         if (fl) atomicOr(status, fl);
     }}
 }}
+#undef SYMVG_WB
 #undef T
 """
+
+_READ_INPUTS = """\
+        const T *__restrict__ x, const long long xs, const T *__restrict__ y, const long long ys,
+        const T *__restrict__ W, const long long wk, const long long wi,
+        const T *__restrict__ B, const long long bk, const long long bi,"""
+_READ_XY = """\
+        const T yi = y[i * ys];
+        T h = x[i * xs];"""
+_READ_WB = "do { w = W[(k) * wk + i * wi]; b = B[(k) * bk + i * bi]; } while (0)"
+# drawn kernels (Draw): sample first + i gets x, y from the pair at (layer 0, STREAM_INPUTS) and w_k, b_k from the pair at
+# (layer k, STREAM_WEIGHT_BIAS), scaled in double and then rounded to T, as sampling's NumPy draws are
+_DRAWN_INPUTS = """\
+        const unsigned int key0, const unsigned int key1, const long long first,
+        const double w_mean, const double w_std, const double b_mean, const double b_std, const int y_sign,"""
+_DRAWN_XY = """\
+        double nx, ny;
+        symvg_philox_normal2(key0, key1, (unsigned long long)(first + i), 0u, {stream}u, &nx, &ny);
+        const T yi = (T)(y_sign ? (ny > 0 ? 1.0 : 0.0) : ny);
+        T h = (T)nx;"""
+_DRAWN_WB = ("do { double n0_, n1_; symvg_philox_normal2(key0, key1, (unsigned long long)(first + i), "
+             "(unsigned int)(k), {stream}u, &n0_, &n1_); w = (T)(w_mean + w_std * n0_); "
+             "b = (T)(b_mean + b_std * n1_); } while (0)")
 
 _DIRECT = """\
                     T a = dl * ds[j];
@@ -304,10 +336,16 @@ def chain_source(key: Key) -> ChainSource:
     else:
         backward = _DIRECT + (_DIRECT_RESIDUAL if key.residual else _DIRECT_PLAIN)
         decl = "T d0 = 0, dl = 0;"
+    if key.drawn:
+        inputs, read_xy = _DRAWN_INPUTS, _DRAWN_XY.format(stream=philox.STREAM_INPUTS)
+        read_wb = _DRAWN_WB.replace("{stream}", str(philox.STREAM_WEIGHT_BIAS))
+    else:
+        inputs, read_xy, read_wb = _READ_INPUTS, _READ_XY, _READ_WB
     code = _KERNEL.format(ctype=CTYPES[key.dtype], functions="\n".join(funcs), name=name, seg=SEG,
                           cps=CHECKPOINTS, delta_decl=decl, act_k=act_k, unroll=_UNROLL,
-                          forward_step=forward, start=start, backward_step=backward)
-    preamble = "\n".join(p for p in (math_macros_preamble(), loss_pre,
+                          forward_step=forward, start=start, backward_step=backward,
+                          inputs=inputs, read_xy=read_xy, read_wb=read_wb)
+    preamble = "\n".join(p for p in (math_macros_preamble(), loss_pre, philox.SOURCE if key.drawn else "",
                                      _PREAMBLE.format(nonfinite=FLAG_NONFINITE, underflow=FLAG_UNDERFLOW)) if p)
     return ChainSource(name, preamble, code)
 
@@ -325,6 +363,39 @@ def launch_args(n: int, inp: Any, layers: Any, G: Any, S: Any, flags: Any, statu
     bk, bi = (el(inp.B, 0), np.int64(0)) if inp.B.ndim == 1 else (el(inp.B, 0), el(inp.B, 1))
     return (np.int64(inp.samples), np.int32(n), inp.x, el(inp.x, 0), inp.y, el(inp.y, 0), inp.W, wk, wi,
             inp.B, bk, bi, layers, G, G if S is None else S, flags, status)
+
+
+@dataclass(frozen=True)
+class Draw:
+    """What a :data:`Key.drawn <Key>` kernel draws for sample ``first + i``: x and y standard normal (y
+    replaced by [y > 0] when ``y_sign``, as BCE's targets), w_k = w_mean + w_std·n, b_k = b_mean + b_std·n'
+    (b_std = b_mean = 0: no bias), from the :mod:`symvg.engines.philox` pairs under ``key``
+    (:func:`symvg.engines.philox.key_from_seed`). Untested on a GPU: only the kernel's C twin runs in CI."""
+
+    key: tuple[int, int]
+    first: int = 0
+    w_mean: float = 0.0
+    w_std: float = 1.0
+    b_mean: float = 0.0
+    b_std: float = 0.0
+    y_sign: bool = False
+
+    def inputs(self, n: int, m: int, dtype: Any = "float64") -> tuple[np.ndarray, ...]:
+        """x, y (m,) and W, B (n, m) as the kernel draws them, computed in NumPy (the reference)."""
+        idx = np.arange(self.first, self.first + m, dtype=np.uint64)
+        x, y = philox.normals(self.key, idx, 0, philox.STREAM_INPUTS)
+        if self.y_sign:
+            y = (y > 0).astype(np.float64)
+        wb = np.stack([philox.normals(self.key, idx, k, philox.STREAM_WEIGHT_BIAS) for k in range(n)], axis=1)
+        W, B = self.w_mean + self.w_std * wb[0], self.b_mean + self.b_std * wb[1]
+        return tuple(a.astype(dtype) for a in (x, y, W, B))
+
+    def args(self, n: int, m: int, layers: Any, G: Any, S: Any, flags: Any, status: Any) -> tuple:
+        """A drawn kernel's arguments, in order (``S`` is ``G`` when not in the log domain)."""
+        k0, k1 = (np.uint32(v) for v in self.key)
+        return (np.int64(m), np.int32(n), k0, k1, np.int64(self.first), np.float64(self.w_mean),
+                np.float64(self.w_std), np.float64(self.b_mean), np.float64(self.b_std), np.int32(bool(self.y_sign)),
+                layers, G, G if S is None else S, flags, status)
 
 
 @lru_cache(maxsize=None)
@@ -409,5 +480,5 @@ def launch(chain: Chain, inp: Inputs, dtype: np.dtype, *, log: bool = False, out
     return finish(chain, inp, G, S, flags, status, dtype=dtype, allow_underflow=allow_underflow)
 
 
-__all__ = ["CHECKPOINTS", "ChainSource", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "SEG", "chain_source", "gradients_cuda",
+__all__ = ["CHECKPOINTS", "ChainSource", "Draw", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "SEG", "chain_source", "gradients_cuda",
            "refusal"]
