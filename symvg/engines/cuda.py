@@ -380,6 +380,17 @@ class Draw:
     b_std: float = 0.0
     y_sign: bool = False
 
+    @classmethod
+    def from_seed(cls, seed: Any, **scales: Any) -> Draw:
+        """The draw of a user's seed (:func:`symvg.engines.philox.key_from_seed`).
+
+        >>> d = Draw.from_seed(0, w_std=2.0)
+        >>> d == Draw.from_seed(0, w_std=2.0), d.key != Draw.from_seed(1).key
+        (True, True)
+        """
+        k0, k1 = (int(v) for v in philox.key_from_seed(seed))
+        return cls((k0, k1), **scales)
+
     def inputs(self, n: int, m: int, dtype: Any = "float64") -> tuple[np.ndarray, ...]:
         """x, y (m,) and W, B (n, m) as the kernel draws them, computed in NumPy (the reference)."""
         idx = np.arange(self.first, self.first + m, dtype=np.uint64)
