@@ -52,6 +52,18 @@ def test_kernel_kinds_come_from_identities_not_names():
     assert local(get("softplus")).kind == "generic"
 
 
+def test_table_forms_are_proved_equal_to_the_catalogue():
+    # each row of the forms table every engine prints, steps substituted, is φ and φ' on either side of 0
+    from symvg.engines.forms import SAFE, TRAPPED
+    p = sp.Symbol("p", positive=True)
+    for kind, name in (("logistic", "sigmoid"), ("tanh", "tanh"), ("identity", "linear")):
+        act = get(name)
+        for forms in filter(None, (SAFE[kind], TRAPPED.get(kind))):
+            for got, want in zip(forms.expanded(), (act.expr, act.derivative)):
+                for side in (p, -p):
+                    assert sp.simplify((got - want).subs(z, side).rewrite(sp.exp)) == 0, (kind, got, want)
+
+
 def test_elementwise_source_is_sympy_ccode():
     tanh = elementwise_source(get("tanh")).operation.splitlines()
     assert tanh[0] == "T z = w*hp + b;" and tanh[2] == "h = " + sp.ccode(get("tanh").expr) + ";"

@@ -13,6 +13,11 @@ never by the activation's name:
 * ``identity``: φ ≡ z, φ' ≡ 1;
 * ``generic``: anything else -- ``lambdify([φ, φ'], cse=True)``, so the two share subexpressions.
 
+How the first three are *evaluated* is data, in :mod:`symvg.engines.forms` (overflow-safe forms such as
+e = e^{-|z|}); :func:`local_forms` gives any activation its forms, and each target prints them with a printer
+of its own: :func:`layer_kernel` (NumPy/CuPy in place, :mod:`symvg.engines.inplace`), :func:`elementwise_source`
+(C, for CUDA) and :func:`symvg.engines.fused_kernel.pair_source` (numba). ``kind`` only picks a row of the table.
+
 >>> from symvg.symbolic.activations import get
 >>> [local(get(n)).kind for n in ("sigmoid", "tanh", "linear", "relu", "gelu")]
 ['logistic', 'tanh', 'identity', 'generic', 'generic']
@@ -41,7 +46,7 @@ import numpy as np
 import sympy as sp
 from sympy.codegen.rewriting import optimize, optims_c99
 
-from symvg.engines.forms import SAFE, TRAPPED, Forms
+from symvg.engines.forms import SAFE, TRAPPED, Forms, expneg
 from symvg.engines.inplace import inplace
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.parse import z
@@ -209,10 +214,11 @@ def loss_form(act: Activation, loss: str, residual: bool = False) -> sp.Expr | N
     if loss != "bce" or residual:
         return None
     if local(act).kind == "logistic":
+        # the table's e = e^{-|z|} and s = 1/(1+e) (its helper written as exp, which every loss printer knows);
         # (1 − y)·s, not 1 − y − y·e: SymPy would flatten the latter into −y·e − y + 1, which rounds to 0
-        e = sp.exp(-sp.Abs(z))
-        s = 1 / (1 + e)
-        return sp.Piecewise(((1 - y) * s - y * e * s, z >= 0), ((1 - y) * e * s - y * s, True))
+        (e, e_form), (s, s_form) = SAFE["logistic"].steps[:2]
+        form = sp.Piecewise(((1 - y) * s - y * e * s, z >= 0), ((1 - y) * e * s - y * s, True))
+        return form.subs(s, s_form).subs(e, e_form).replace(expneg, sp.exp)
     phi, dphi = evaluation_forms(act)
     up, down = _pieces(dphi / (1 - phi), _cancel), _pieces(dphi / phi, _cancel)
     return (sp.Piecewise((0, sp.Eq(y, 1)), ((1 - y) * up, True))
