@@ -86,60 +86,70 @@ def branchless(e: sp.Expr) -> sp.Expr:
     return e.replace(lambda a: isinstance(a, sp.Piecewise), lambda a: nest(a.args))
 
 
-# The names printed formulas call, bound in the kernel's header to vmath's vectorised functions (and FT, the
-# dtype, for the typed constants of :func:`_typed`); everything else (erf, log, sqrt, pi) comes from ``math``.
+# The names printed formulas call, bound in the kernel's header to vmath's vectorised functions; everything else
+# (erf, log, sqrt, pi, copysign) comes from ``math``.
 _BOUND = {"exp": "vexp", "expm1": "vexpm1", "log1p": "vlog1p", "tanh": "vtanh", "erfcneg": "erfcneg", "pick": "pick",
-          "vexpneg": "vexpneg", "FT": "FT"}
+          "vexpneg": "vexpneg", "tanh_parts": "tanh_parts"}
 _NATIVE = {expneg: sp.Function("vexpneg")}
-"""The table's helpers (:mod:`symvg.engines.forms`) by the vmath names that compute them."""
-_FT = sp.Function("FT")
+"""The forms table's helpers (:mod:`symvg.engines.forms`) by the vmath names that compute them (tanh_parts is
+its own name)."""
+_NAMED = {0: "zero", 1: "one", 4: "four"}
+"""Constants the kernel's header defines in its dtype (FT)."""
 
 
 def printed(expr: Any, args: Any, name: str, steps: tuple = ()) -> str:
     """The source of ``def name(args): return expr`` as lambdify prints it (the :data:`_BOUND` names and ``math``'s
-    called by their bare names, which the kernel's header binds): ``steps`` ((symbol, expression), in order) as
-    its assignments where given, else common subexpressions found by ``cse``."""
+    called by their bare names, which the kernel's header binds): ``steps`` ((symbol or tuple of symbols,
+    expression), in order) as its assignments where given, else common subexpressions found by ``cse``."""
     cse = (lambda es: (list(steps), es)) if steps else True
     f = sp.lambdify(args, expr, modules=[dict.fromkeys(_BOUND, None), "math"], cse=cse)
     return inspect.getsource(f).replace("_lambdifygenerated", name, 1)
 
 
 def _typed(e: sp.Expr) -> sp.Expr:
-    """Integer constants as ``FT(n)`` (exponents excepted): numba types a bare 1 as int64, and int64 with float32
-    as float64, so ``1/(e + 1)`` would leave float32. A quotient with no numerator gets FT(1): the printer writes
-    a bare ``1/``."""
+    """The forms table's integer constants in the kernel's dtype: by the header's names (``one``), else ``FT(n)``
+    (exponents and a sign excepted). numba types a bare 1 as int64, and int64 with float32 as float64, so
+    ``1/(e + 1)`` would leave float32; a named constant compiles faster than a call of FT (measured). A quotient
+    with no numerator gets ``one``: the printer writes a bare ``1/``."""
     if e.is_Integer:
-        return _FT(e)
+        return sp.Symbol(_NAMED[int(e)]) if int(e) in _NAMED else sp.Function("FT")(e)
     if e.is_Pow:
         p = sp.Pow(_typed(e.base), e.exp, evaluate=False)
-        return sp.Mul(_FT(1), p, evaluate=False) if e.exp.is_negative else p
-    if e.is_Mul and all(a.is_Pow and a.exp.is_negative for a in e.args):
-        return sp.Mul(_FT(1), *(sp.Pow(_typed(a.base), a.exp, evaluate=False) for a in e.args), evaluate=False)
+        return sp.Mul(sp.Symbol("one"), p, evaluate=False) if e.exp.is_negative else p
     if e.is_Mul:
-        return sp.Mul(*(sp.Pow(_typed(a.base), a.exp, evaluate=False) if a.is_Pow else _typed(a) for a in e.args),
-                      evaluate=False)
-    if not e.args or isinstance(e, sp.Function) and e.func == _FT:
+        if all(a.is_Pow and a.exp.is_negative for a in e.args):
+            return _typed(sp.Mul(sp.Integer(1), *e.args, evaluate=False))
+        return sp.Mul(*(a if a == -1 else sp.Pow(_typed(a.base), a.exp, evaluate=False) if a.is_Pow else _typed(a)
+                        for a in e.args), evaluate=False)
+    if not e.args:
         return e
     return e.func(*(_typed(a) for a in e.args), evaluate=False)
 
 
 def pair_source(act: Activation) -> str:
     """The source of ``pair(zv) -> (φ(zv), φ'(zv))`` for ``act``: :func:`symvg.engines.kernels.local_forms` printed
-    for numba (see :mod:`symvg.engines.fused`).
+    for numba (see :mod:`symvg.engines.fused`); the table's forms with their constants typed (:func:`_typed`).
 
     >>> from symvg.symbolic.activations import get
     >>> print(pair_source(get("sigmoid")))
     def pair(z):
-        e = vexpneg(FT(-1)*abs(z))
-        s = FT(1)/(e + FT(1))
+        e = vexpneg(-abs(z))
+        s = one/(e + one)
         es = e*s
-        return (pick((z >= FT(0)), s, es), es*s,)
+        return (pick((z >= zero), s, es), es*s,)
+    <BLANKLINE>
+    >>> print(pair_source(get("tanh")))
+    def pair(z):
+        (t, e, r) = tanh_parts(abs(z))
+        return (copysign(t, z), e*four*r*r,)
+    <BLANKLINE>
     """
     f = local_forms(act)
+    table = local(act).kind != "generic"
 
     def numba_form(e: sp.Expr) -> sp.Expr:
         e = branchless(_floats(e)).replace(lambda a: a.func in _NATIVE, lambda a: _NATIVE[a.func](*a.args))
-        return _typed(e) if f.typed else e
+        return _typed(e) if table else e
     steps = tuple((s, numba_form(e)) for s, e in f.steps)
     return printed((numba_form(f.phi), numba_form(f.dphi)), z, "pair", steps)
 

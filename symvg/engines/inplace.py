@@ -9,9 +9,9 @@ forms need no scratch buffer at all, as the hand-written kernels did not (:func:
 in buffers kept per thread, shape and dtype.
 
 >>> import numpy as np
->>> from symvg.engines.forms import SAFE
+>>> from symvg.engines.forms import ARRAY
 >>> zb, h, d = np.array([-1.0, 0.0, 30.0]), np.empty(3), np.empty(3)
->>> inplace(SAFE["tanh"], np)(zb.copy(), h, d)   # the copy: zbuf is scratch
+>>> inplace(ARRAY["tanh"], np)(zb.copy(), h, d)   # the copy: zbuf is scratch
 >>> bool(np.allclose(h, np.tanh(zb)) and np.allclose(d, np.cosh(zb) ** -2.0, rtol=1e-13, atol=0))
 True
 """
@@ -106,7 +106,7 @@ def inplace(forms: Forms, xp: Any, keep_z: bool = False) -> Callable[[Any, Any, 
     """``kernel(zbuf, hout, dout)``: hout ← φ(z), dout ← φ'(z), by ``forms`` printed as ``xp`` calls; zbuf is
     scratch afterwards unless ``keep_z``."""
     p = _Printer()
-    for sym, expr in forms.steps:
+    for sym, expr in forms.written_out():
         p.of[sym] = p.value(expr)
     vh = p.value(forms.phi)
     if not isinstance(vh, int) or vh == 0:

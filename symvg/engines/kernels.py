@@ -46,7 +46,7 @@ import numpy as np
 import sympy as sp
 from sympy.codegen.rewriting import optimize, optims_c99
 
-from symvg.engines.forms import SAFE, TRAPPED, Forms, expneg
+from symvg.engines.forms import ARRAY, ELEMENT, Forms, expneg
 from symvg.engines.inplace import inplace
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.parse import z
@@ -146,19 +146,18 @@ def evaluation_forms(act: Activation) -> tuple[sp.Expr, sp.Expr]:
 
 
 @lru_cache(maxsize=None)
-def local_forms(act: Activation, trapped: bool = False) -> Forms:
-    """The forms every target prints for ``act``: its kind's row of :data:`symvg.engines.forms.SAFE` (or of
-    :data:`~symvg.engines.forms.TRAPPED` where ``trapped`` and there is one), else :func:`evaluation_forms`
-    with no named steps.
+def local_forms(act: Activation, array: bool = False) -> Forms:
+    """The forms every target prints for ``act``: its kind's row of :data:`symvg.engines.forms.ELEMENT` (or of
+    :data:`~symvg.engines.forms.ARRAY` where ``array``), else :func:`evaluation_forms` with no named steps.
 
     >>> from symvg.symbolic.activations import get
-    >>> local_forms(get("sigmoid"), trapped=True).phi, local_forms(get("relu")).steps
+    >>> local_forms(get("sigmoid"), array=True).phi, local_forms(get("relu")).steps
     (h_, ())
     """
     kind = local(act).kind
     if kind == "generic":
         return Forms((), *evaluation_forms(act))
-    return (TRAPPED.get(kind) if trapped else None) or SAFE[kind]
+    return (ARRAY if array else ELEMENT)[kind]
 
 
 def _huge_as_float(e: sp.Expr) -> sp.Expr:
@@ -216,7 +215,7 @@ def loss_form(act: Activation, loss: str, residual: bool = False) -> sp.Expr | N
     if local(act).kind == "logistic":
         # the table's e = e^{-|z|} and s = 1/(1+e) (its helper written as exp, which every loss printer knows);
         # (1 − y)·s, not 1 − y − y·e: SymPy would flatten the latter into −y·e − y + 1, which rounds to 0
-        (e, e_form), (s, s_form) = SAFE["logistic"].steps[:2]
+        (e, e_form), (s, s_form) = ELEMENT["logistic"].steps[:2]
         form = sp.Piecewise(((1 - y) * s - y * e * s, z >= 0), ((1 - y) * e * s - y * s, True))
         return form.subs(s, s_form).subs(e, e_form).replace(expneg, sp.exp)
     phi, dphi = evaluation_forms(act)
@@ -244,13 +243,14 @@ def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple
 
 @lru_cache(maxsize=None)
 def _safe_lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple[Any, Any]]:
-    """``z ↦ (φ(z), φ'(z))`` by the safe forms (:func:`local_forms`), their steps as lambdify's common
-    subexpressions: what redoes the entries a trapped form overflowed on."""
-    f = local_forms(act)
+    """``z ↦ (φ(z), φ'(z))`` by the element forms (:func:`local_forms`, which never overflow), their steps as
+    lambdify's common subexpressions: what redoes the entries an array form overflowed on."""
     import importlib
 
     xp = importlib.import_module(modules)
-    return sp.lambdify(z, [f.phi, f.dphi], modules=[{"expneg": xp.exp}, modules], cse=lambda es: (list(f.steps), es))
+    f = local_forms(act)
+    return sp.lambdify(z, [f.phi, f.dphi], modules=[{"expneg": xp.exp, "copysign": xp.copysign}, modules],
+                       cse=lambda es: (list(f.written_out()), es))
 
 
 class erfcneg(sp.Function):
@@ -320,22 +320,22 @@ def fp_guard() -> Iterator[None]:
 def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
     """``kernel(zbuf, hout, dout)``: hout ← φ(z), dout ← φ'(z); zbuf is scratch afterwards.
 
-    The special kinds print their table forms (:func:`local_forms`) as in-place array calls
-    (:func:`inplace`); where a cheaper trapped form (:data:`symvg.engines.forms.TRAPPED`) overflowed, the
-    entries it left non-finite are redone with the safe forms. Anything else is ``lambdify(cse=True)``
+    The special kinds print their array forms (:func:`local_forms`, :data:`symvg.engines.forms.ARRAY`) as
+    in-place array calls (:func:`symvg.engines.inplace.inplace`); where such a form overflows (logistic's
+    e^z), the entries it left non-finite are redone with the element forms. Anything else is ``lambdify(cse=True)``
     of :func:`evaluation_forms`, repaired exactly (:func:`exact_local`) where it overflowed.
     """
     if loc.kind != "generic":
-        trapped, safe_forms = local_forms(loc.activation, trapped=True), local_forms(loc.activation)
-        if trapped == safe_forms:
-            return inplace(safe_forms, xp)
-        run = inplace(trapped, xp, keep_z=True)  # z kept for the redo
+        forms = local_forms(loc.activation, array=True)
+        if not forms.overflows:
+            return inplace(forms, xp)
+        run = inplace(forms, xp, keep_z=True)  # z kept for the redo
         safe = _safe_lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy")
 
         def trapped_then_safe(zb: Any, hout: Any, dout: Any) -> None:
             _flags.overflow = False
             run(zb, hout, dout)
-            if _flags.overflow:  # rare (logistic: z > 709 makes e^z = inf): those entries by the safe forms
+            if _flags.overflow:  # rare (logistic: z > 709 makes e^z = inf): those entries by the element forms
                 bad = xp.flatnonzero(~(xp.isfinite(hout) & xp.isfinite(dout)))
                 hout[bad], dout[bad] = safe(zb[bad])
         return trapped_then_safe
@@ -458,7 +458,7 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     f = local_forms(act)
     phi, dphi = ccode(f.phi), ccode(f.dphi)
     hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
-    op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.steps), hline, f"d = {dphi};"])
+    op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {dphi};"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
     return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
 
