@@ -1,8 +1,8 @@
 """The NumPy/CuPy printer of :class:`symvg.engines.forms.Forms`: a list of in-place array calls (``out=``).
 
 One job: turn straight-line forms into ``kernel(zbuf, hout, dout)`` with no array allocated per call, as fast as
-the hand-written kernels it replaced (``lambdify``'s code allocates a fresh array per operation). It prints the small language the table uses -- sums, products (a negative power becomes a
-division), squares, ``exp``, :class:`~symvg.engines.forms.expneg`, ``tanh``, ``Abs`` -- and raises
+the hand-written kernels it replaced (``lambdify``'s code allocates a fresh array per operation). It prints the
+small language the table uses -- sums, products (a negative power becomes a division), squares, ``exp``, :class:`~symvg.engines.forms.expneg`, ``tanh``, ``Abs`` -- and raises
 :class:`NotImplementedError` on anything else (the generic kind goes through ``lambdify``).
 Intermediates go into zbuf once z is dead, and into hout or dout until φ or φ' is written there, so the table's
 forms need no scratch buffer at all, as the hand-written kernels did not (:func:`_allocate`); any more would live

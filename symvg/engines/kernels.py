@@ -485,5 +485,5 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
 
 
 __all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "exact_local", "fp_guard", "h",
-           "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "loss_source", "math_macros_preamble",
-           "mpmath_forms", "output_form", "y"]
+           "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "loss_source",
+           "math_macros_preamble", "mpmath_forms", "output_form", "y"]
