@@ -48,6 +48,7 @@ NOT_RESULTS = {
     "symvg.atomic.Target": "input: where an output file goes",
     "symvg.engines.cuda.ChainSource": "generated CUDA source, an engine's internal",
     "symvg.engines.cuda.Draw": "input: what a drawn kernel draws (the key, the scales)",
+    "symvg.engines.forms.Forms": "the local forms the engines print kernels from, an engine's internal",
     "symvg.engines.kernels.KernelSource": "generated kernel source, an engine's internal",
     "symvg.engines.kernels.Local": "a name inside generated kernel source",
     "symvg.engines.numeric.Compiled": "a compiled kernel, not a value to show",

@@ -52,10 +52,23 @@ def test_kernel_kinds_come_from_identities_not_names():
     assert local(get("softplus")).kind == "generic"
 
 
+def test_table_forms_are_proved_equal_to_the_catalogue():
+    # each row of the forms table every engine prints, steps substituted, is φ and φ' on either side of 0
+    from symvg.engines.forms import ARRAY, ELEMENT
+    p = sp.Symbol("p", positive=True)
+    for kind, name in (("logistic", "sigmoid"), ("tanh", "tanh"), ("identity", "linear")):
+        act = get(name)
+        for forms in (ELEMENT[kind], ARRAY[kind]):
+            for got, want in zip(forms.expanded(), (act.expr, act.derivative)):
+                for side in (p, -p):
+                    assert sp.simplify((got - want).subs(z, side).rewrite(sp.exp)) == 0, (kind, got, want)
+
+
 def test_elementwise_source_is_sympy_ccode():
     tanh = elementwise_source(get("tanh")).operation.splitlines()
-    assert tanh[0] == "T z = w*hp + b;" and tanh[2] == "h = " + sp.ccode(get("tanh").expr) + ";"
-    assert tanh[3] == "d = " + sp.ccode(4 * sp.Symbol("e") / (1 + sp.Symbol("e")) ** 2) + ";"  # not 1 - tanh²
+    assert tanh[0] == "T z = w*hp + b;" and tanh[1] == "T t = " + sp.ccode(sp.tanh(abs(z))) + ";"
+    e, r = sp.symbols("e r")
+    assert tanh[-1] == "d = 4*e*r*r;"  # not 1 - tanh²: sech²z = 4e/(1 + e)², r = 1/(1 + e)
     gelu = elementwise_source(get("gelu")).operation
     assert "erf(" not in gelu and gelu.count("erfc(-(") == 2  # Φ(z) = erfc(-u)/2: no 1 + erf(u) cancellation
     relu = elementwise_source(get("relu")).operation
@@ -64,27 +77,30 @@ def test_elementwise_source_is_sympy_ccode():
     src = elementwise_source(get("sigmoid"))
     body = src.operation
     assert body.count("exp(") == 1 and "exp(-fabs(z))" in body and "pow(" not in body  # e ≤ 1: no overflow
-    assert body.splitlines()[-2:] == ["h = phi;", "d = es*s;"]
-    assert elementwise_source(get("sigmoid"), residual=True).operation.splitlines()[-2] == "h = hp + phi;"
+    def statements(op):  # one per ";", ccode's line breaks inside a ?: folded
+        return [" ".join(st.split()) for st in op.split(";") if st.strip()]
+    assert statements(body)[-2:] == ["h = ((z >= 0) ? ( s ) : ( es ))", "d = es*s"]
+    assert statements(elementwise_source(get("sigmoid"), residual=True).operation)[-2].startswith("h = hp + (((z >= 0)")
     assert src.name.isidentifier() and elementwise_source(get("expr:z/(1+abs(z))")).name.isidentifier()
     # the C bodies compute the right numbers, overflow included: run their lines as Python (our own text)
     def run(lines, zv):
-        env = {"w": 1.0, "hp": zv, "b": 0.0, "exp": math.exp, "fabs": abs, "tanh": math.tanh, "pow": pow}
+        env = {"w": 1.0, "hp": zv, "b": 0.0, "exp": math.exp, "fabs": abs, "tanh": math.tanh, "pow": pow,
+               "copysign": math.copysign}
         for line in lines:
-            lhs, rhs = line.removeprefix("T ").rstrip(";").split(" = ", 1)
-            rhs = re.sub(r"^(.*) \? (.*) : (.*)$", r"(\2) if (\1) else (\3)", rhs)  # C's ?: as Python's
+            lhs, rhs = line.removeprefix("T ").split(" = ", 1)
+            rhs = re.sub(r"^\((.*) \? (.*) : (.*)\)$", r"(\2) if (\1) else (\3)", rhs)  # C's ?: as Python's
             env[lhs] = eval(rhs, env)  # noqa: S307
         return env
 
     for zv in (-800.0, -720.0, -15.0, -3.0, 0.0, 2.5, 15.0, 720.0, 800.0):
-        env = run(body.splitlines(), zv)
+        env = run(statements(body), zv)
         with mpmath.workdps(40):  # 1 - σ(15) keeps only 8 of mpmath's default 15 digits
             exact = 1 / (1 + mpmath.exp(-zv))
             assert env["h"] == pytest.approx(float(exact), rel=1e-15, abs=0)
             e = mpmath.exp(-abs(mpmath.mpf(zv)))
             want = float(e / (1 + e) ** 2)  # σ(1 - σ) without its cancellation; at ±720 a subnormal, held to its last unit
             assert env["d"] == pytest.approx(want, rel=1e-12, abs=0 if want > 1e-300 else 5e-324)
-            assert run(tanh, zv)["d"] == pytest.approx(float(mpmath.sech(zv) ** 2), rel=1e-14, abs=1e-300)
+            assert run(statements("\n".join(tanh)), zv)["d"] == pytest.approx(float(mpmath.sech(zv) ** 2), rel=1e-14, abs=1e-300)
 
 
 # ----------------------------------------------------------------------------- vs mpmath (50 digits)

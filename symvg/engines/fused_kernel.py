@@ -37,7 +37,6 @@ import inspect
 import os
 import sys
 import tempfile
-import textwrap
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -46,7 +45,8 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
-from symvg.engines.kernels import evaluation_forms, local
+from symvg.engines.forms import expneg
+from symvg.engines.kernels import local, local_forms
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import y
 from symvg.symbolic.parse import z
@@ -86,15 +86,23 @@ def branchless(e: sp.Expr) -> sp.Expr:
     return e.replace(lambda a: isinstance(a, sp.Piecewise), lambda a: nest(a.args))
 
 
-# The names printed formulas call, bound in the kernel's header to vmath's vectorised functions; everything
-# else (erf, log, sqrt, pi) comes from ``math``.
-_BOUND = {"exp": "vexp", "expm1": "vexpm1", "log1p": "vlog1p", "tanh": "vtanh", "erfcneg": "erfcneg", "pick": "pick"}
+# The names printed formulas call, bound in the kernel's header to vmath's vectorised functions; everything else
+# (erf, log, sqrt, pi, copysign) comes from ``math``.
+_BOUND = {"exp": "vexp", "expm1": "vexpm1", "log1p": "vlog1p", "tanh": "vtanh", "erfcneg": "erfcneg", "pick": "pick",
+          "vexpneg": "vexpneg", "tanh_parts": "tanh_parts"}
+_NATIVE = {expneg: sp.Function("vexpneg")}
+"""The forms table's helpers (:mod:`symvg.engines.forms`) by the vmath names that compute them (tanh_parts is
+its own name)."""
+_NAMED = {0: "zero", 1: "one", 4: "four"}
+"""Constants the kernel's header defines in its dtype (FT)."""
 
 
-def printed(expr: Any, args: Any, name: str) -> str:
-    """The source of ``def name(args): return expr`` as lambdify prints it (``cse``; the :data:`_BOUND` names and
-    ``math``'s called by their bare names, which the kernel's header binds)."""
-    f = sp.lambdify(args, expr, modules=[dict.fromkeys(_BOUND, None), "math"], cse=True)
+def printed(expr: Any, args: Any, name: str, steps: tuple = ()) -> str:
+    """The source of ``def name(args): return expr`` as lambdify prints it (the :data:`_BOUND` names and ``math``'s
+    called by their bare names, which the kernel's header binds): ``steps`` ((symbol or tuple of symbols,
+    expression), in order) as its assignments where given, else common subexpressions found by ``cse``."""
+    cse = (lambda es: (list(steps), es)) if steps else True
+    f = sp.lambdify(args, expr, modules=[dict.fromkeys(_BOUND, None), "math"], cse=cse)
     return inspect.getsource(f).replace("_lambdifygenerated", name, 1)
 
 
@@ -113,35 +121,52 @@ from symvg.engines.vmath import vexp as exp, vexpm1 as expm1, vlog1p as log1p, v
 """,
 }
 
-_PAIRS = {
-    # e = e^{-|z|}, s = 1/(1+e); φ = s or e·s, φ' = e·s²: one exp, no overflow, no cancellation
-    "logistic": """\
-        def pair(zv):
-            e = vexpneg(-abs(zv))
-            s = one / (one + e)
-            es = e * s
-            return (s if zv >= 0 else es), es * s
-        """,
-    # φ = tanh z, φ' = 4e/(1+e)² with e = e^{-2|z|}
-    "tanh": """\
-        def pair(zv):
-            t, e, r = tanh_parts(abs(zv))
-            return math.copysign(t, zv), four * e * r * r
-        """,
-    "identity": """\
-        def pair(zv):
-            return zv, one
-        """,
-}
+def _typed(e: sp.Expr) -> sp.Expr:
+    """The forms table's integer constants in the kernel's dtype: by the header's names (``one``), else ``FT(n)``
+    (exponents and a sign excepted). numba types a bare 1 as int64, and int64 with float32 as float64, so
+    ``1/(e + 1)`` would leave float32; a named constant compiles faster than a call of FT (measured). A quotient
+    with no numerator gets ``one``: the printer writes a bare ``1/``."""
+    if e.is_Integer:
+        return sp.Symbol(_NAMED[int(e)]) if int(e) in _NAMED else sp.Function("FT")(e)
+    if e.is_Pow:
+        p = sp.Pow(_typed(e.base), e.exp, evaluate=False)
+        return sp.Mul(sp.Symbol("one"), p, evaluate=False) if e.exp.is_negative else p
+    if e.is_Mul:
+        if all(a.is_Pow and a.exp.is_negative for a in e.args):
+            return _typed(sp.Mul(sp.Integer(1), *e.args, evaluate=False))
+        return sp.Mul(*(a if a == -1 else sp.Pow(_typed(a.base), a.exp, evaluate=False) if a.is_Pow else _typed(a)
+                        for a in e.args), evaluate=False)
+    if not e.args:
+        return e
+    return e.func(*(_typed(a) for a in e.args), evaluate=False)
 
 
 def pair_source(act: Activation) -> str:
-    """The source of ``pair(zv) -> (φ(zv), φ'(zv))`` for ``act`` (see :mod:`symvg.engines.fused`)."""
-    kind = local(act).kind
-    if kind in _PAIRS:
-        return textwrap.dedent(_PAIRS[kind])
-    phi, dphi = (branchless(_floats(e)) for e in evaluation_forms(act))
-    return printed((phi, dphi), z, "pair")
+    """The source of ``pair(zv) -> (φ(zv), φ'(zv))`` for ``act``: :func:`symvg.engines.kernels.local_forms` printed
+    for numba (see :mod:`symvg.engines.fused`); the table's forms with their constants typed (:func:`_typed`).
+
+    >>> from symvg.symbolic.activations import get
+    >>> print(pair_source(get("sigmoid")))
+    def pair(z):
+        e = vexpneg(-abs(z))
+        s = one/(e + one)
+        es = e*s
+        return (pick((z >= zero), s, es), es*s,)
+    <BLANKLINE>
+    >>> print(pair_source(get("tanh")))
+    def pair(z):
+        (t, e, r) = tanh_parts(abs(z))
+        return (copysign(t, z), e*four*r*r,)
+    <BLANKLINE>
+    """
+    f = local_forms(act)
+    table = local(act).kind != "generic"
+
+    def numba_form(e: sp.Expr) -> sp.Expr:
+        e = branchless(_floats(e)).replace(lambda a: a.func in _NATIVE, lambda a: _NATIVE[a.func](*a.args))
+        return _typed(e) if table else e
+    steps = tuple((s, numba_form(e)) for s, e in f.steps)
+    return printed((numba_form(f.phi), numba_form(f.dphi)), z, "pair", steps)
 
 
 def dloss_source(form: sp.Expr, logit: bool) -> str:
@@ -311,7 +336,7 @@ def _code_and_versions() -> str:
 
     from symvg import __version__
     here = Path(__file__).parent
-    texts = [(here / f).read_text(encoding="utf-8") for f in ("fused_kernel.py", "vmath.py", "kernels.py")]
+    texts = [(here / f).read_text(encoding="utf-8") for f in ("fused_kernel.py", "vmath.py", "kernels.py", "forms.py")]
     return "\0".join([*texts, __version__, sp.__version__, numba.__version__, np.__version__, sys.version])
 
 

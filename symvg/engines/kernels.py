@@ -13,6 +13,11 @@ never by the activation's name:
 * ``identity``: φ ≡ z, φ' ≡ 1;
 * ``generic``: anything else -- ``lambdify([φ, φ'], cse=True)``, so the two share subexpressions.
 
+How the first three are *evaluated* is data, in :mod:`symvg.engines.forms` (overflow-safe forms such as
+e = e^{-|z|}); :func:`local_forms` gives any activation its forms, and each target prints them with a printer
+of its own: :func:`layer_kernel` (NumPy/CuPy in place, :mod:`symvg.engines.inplace`), :func:`elementwise_source`
+(C, for CUDA) and :func:`symvg.engines.fused_kernel.pair_source` (numba). ``kind`` only picks a row of the table.
+
 >>> from symvg.symbolic.activations import get
 >>> [local(get(n)).kind for n in ("sigmoid", "tanh", "linear", "relu", "gelu")]
 ['logistic', 'tanh', 'identity', 'generic', 'generic']
@@ -41,6 +46,8 @@ import numpy as np
 import sympy as sp
 from sympy.codegen.rewriting import optimize, optims_c99
 
+from symvg.engines.forms import ARRAY, ELEMENT, Forms, expneg
+from symvg.engines.inplace import inplace
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.parse import z
 
@@ -138,6 +145,21 @@ def evaluation_forms(act: Activation) -> tuple[sp.Expr, sp.Expr]:
     return tuple(_huge_as_float(_erfc_form(e)) for e in (optimize(act.expr, optims_c99), act.derivative))
 
 
+@lru_cache(maxsize=None)
+def local_forms(act: Activation, array: bool = False) -> Forms:
+    """The forms every target prints for ``act``: its kind's row of :data:`symvg.engines.forms.ELEMENT` (or of
+    :data:`~symvg.engines.forms.ARRAY` where ``array``), else :func:`evaluation_forms` with no named steps.
+
+    >>> from symvg.symbolic.activations import get
+    >>> local_forms(get("sigmoid"), array=True).phi, local_forms(get("relu")).steps
+    (h_, ())
+    """
+    kind = local(act).kind
+    if kind == "generic":
+        return Forms((), *evaluation_forms(act))
+    return (ARRAY if array else ELEMENT)[kind]
+
+
 def _huge_as_float(e: sp.Expr) -> sp.Expr:
     big = sp.Float(np.finfo(np.float64).max)
     return e.replace(lambda a: a.is_Rational and abs(a) > big, lambda a: sp.Float(a, 20))
@@ -191,10 +213,11 @@ def loss_form(act: Activation, loss: str, residual: bool = False) -> sp.Expr | N
     if loss != "bce" or residual:
         return None
     if local(act).kind == "logistic":
+        # the table's e = e^{-|z|} and s = 1/(1+e) (its helper written as exp, which every loss printer knows);
         # (1 − y)·s, not 1 − y − y·e: SymPy would flatten the latter into −y·e − y + 1, which rounds to 0
-        e = sp.exp(-sp.Abs(z))
-        s = 1 / (1 + e)
-        return sp.Piecewise(((1 - y) * s - y * e * s, z >= 0), ((1 - y) * e * s - y * s, True))
+        (e, e_form), (s, s_form) = ELEMENT["logistic"].steps[:2]
+        form = sp.Piecewise(((1 - y) * s - y * e * s, z >= 0), ((1 - y) * e * s - y * s, True))
+        return form.subs(s, s_form).subs(e, e_form).replace(expneg, sp.exp)
     phi, dphi = evaluation_forms(act)
     up, down = _pieces(dphi / (1 - phi), _cancel), _pieces(dphi / phi, _cancel)
     return (sp.Piecewise((0, sp.Eq(y, 1)), ((1 - y) * up, True))
@@ -216,6 +239,18 @@ def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple
     mods = _modules() if modules == "numpy" else [modules]
     erfcneg_impl = _erfcneg_cupy if modules == "cupy" else _erfcneg_numpy
     return sp.lambdify(z, list(evaluation_forms(act)), modules=[{"erfcneg": erfcneg_impl}, *mods], cse=True)
+
+
+@lru_cache(maxsize=None)
+def _safe_lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple[Any, Any]]:
+    """``z ↦ (φ(z), φ'(z))`` by the element forms (:func:`local_forms`, which never overflow), their steps as
+    lambdify's common subexpressions: what redoes the entries an array form overflowed on."""
+    import importlib
+
+    xp = importlib.import_module(modules)
+    f = local_forms(act)
+    return sp.lambdify(z, [f.phi, f.dphi], modules=[{"expneg": xp.exp, "copysign": xp.copysign}, modules],
+                       cse=lambda es: (list(f.written_out()), es))
 
 
 class erfcneg(sp.Function):
@@ -285,42 +320,25 @@ def fp_guard() -> Iterator[None]:
 def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
     """``kernel(zbuf, hout, dout)``: hout ← φ(z), dout ← φ'(z); zbuf is scratch afterwards.
 
+    The special kinds print their array forms (:func:`local_forms`, :data:`symvg.engines.forms.ARRAY`) as
+    in-place array calls (:func:`symvg.engines.inplace.inplace`); where such a form overflows (logistic's
+    e^z), the entries it left non-finite are redone with the element forms. Anything else is ``lambdify(cse=True)``
+    of :func:`evaluation_forms`, repaired exactly (:func:`exact_local`) where it overflowed.
     """
-    if loc.kind == "logistic":
-        def logistic(zb: Any, hout: Any, dout: Any) -> None:
+    if loc.kind != "generic":
+        forms = local_forms(loc.activation, array=True)
+        if not forms.overflows:
+            return inplace(forms, xp)
+        run = inplace(forms, xp, keep_z=True)  # z kept for the redo
+        safe = _safe_lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy")
+
+        def trapped_then_safe(zb: Any, hout: Any, dout: Any) -> None:
             _flags.overflow = False
-            xp.exp(zb, out=dout)               # e = e^z: the only transcendental
-            over = None
-            if _flags.overflow:                # rare (z > 709): σ = 1 and σ' = e^{-z} there, set below
-                over = ~xp.isfinite(dout)
-                z_over = zb[over]
-                dout[over] = 0
-            xp.add(dout, 1, out=zb)            # zb is scratch from here on
-            xp.divide(1, zb, out=zb)           # r = 1/(1+e) = 1 − h, accurately (no 1 − h cancellation)
-            xp.multiply(dout, zb, out=hout)    # h = e·r
-            xp.multiply(hout, zb, out=dout)    # φ' = h·r, the proved identity φ' = e^z/(1+e^z)²
-            if over is not None:
-                hout[over] = 1
-                dout[over] = xp.exp(-z_over)   # e^{-z}/(1 + e^{-z})² to within 1 + 2e^{-z}
-        return logistic
-    if loc.kind == "tanh":
-        def tanh(zb: Any, hout: Any, dout: Any) -> None:
-            # φ' = 1 − h² (the proved output form) cancels as |z| grows: at z = 15 it keeps 3 digits.
-            # The same value as 4e/(1 + e)² with e = e^{−2|z|} has no cancellation.
-            xp.tanh(zb, out=hout)
-            xp.abs(zb, out=dout)
-            xp.multiply(dout, -2, out=dout)
-            xp.exp(dout, out=dout)             # e = e^{-2|z|} ∈ (0, 1]
-            xp.add(dout, 1, out=zb)            # zb is scratch from here on
-            xp.multiply(zb, zb, out=zb)
-            xp.divide(dout, zb, out=dout)
-            xp.multiply(dout, 4, out=dout)     # 4e/(1+e)² = sech²z = 1 − tanh²z
-        return tanh
-    if loc.kind == "identity":
-        def identity(zb: Any, hout: Any, dout: Any) -> None:
-            hout[...] = zb
-            dout[...] = 1
-        return identity
+            run(zb, hout, dout)
+            if _flags.overflow:  # rare (logistic: z > 709 makes e^z = inf): those entries by the element forms
+                bad = xp.flatnonzero(~(xp.isfinite(hout) & xp.isfinite(dout)))
+                hout[bad], dout[bad] = safe(zb[bad])
+        return trapped_then_safe
     f = lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy")
 
     def generic(zb: Any, hout: Any, dout: Any) -> None:
@@ -424,9 +442,9 @@ def math_macros_preamble() -> str:
 def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     """One fused CUDA elementwise kernel per layer: z = w·hp + b, h = φ(z) (+hp), d = φ'(z).
 
-    The body is SymPy's C printer on the catalogue expressions, so the GPU computes the very
-    formulas the derivation shows (for ``logistic``, the overflow-safe proved forms the CPU uses).
-    Piecewise prints as nested ``?:``.
+    The body is SymPy's C printer on :func:`local_forms`: each named step a local ``T``, then h and d, so
+    the GPU computes the very forms the CPU engines do (for ``logistic`` and ``tanh`` the overflow-safe
+    ones: a GPU has no floating-point trap to catch e^z = inf). Piecewise prints as nested ``?:``.
 
     >>> from symvg.symbolic.activations import get
     >>> src = elementwise_source(get("relu"), residual=True)
@@ -437,24 +455,10 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     """
     from sympy.printing.c import ccode
 
-    if local(act).kind == "logistic":
-        # The proved identities with e = e^{-|z|} ∈ (0, 1], so nothing overflows (a GPU has no FP-error
-        # callback to catch e^z = inf): s = 1/(1+e), φ = s or e·s, φ' = e·s² -- as the fused CPU engine.
-        e, s_, es = sp.symbols("e s es")
-        lines = [f"T e = {ccode(sp.exp(-sp.Abs(z)))};", f"T s = {ccode(1 / (1 + e))};", f"T es = {ccode(e * s_)};",
-                 "T phi = z >= 0 ? s : es;"]
-        hline = "h = hp + phi;" if residual else "h = phi;"
-        op = "\n".join(["T z = w*hp + b;", *lines, hline, f"d = {ccode(es * s_)};"])
-    elif local(act).kind == "tanh":
-        # φ' as 4e/(1 + e)², e = e^{-2|z|}, like the CPU kernel: 1 - tanh² keeps 3 digits at z = 15
-        e = sp.Symbol("e")
-        hline = "h = hp + tanh(z);" if residual else "h = tanh(z);"
-        op = "\n".join(["T z = w*hp + b;", f"T e = {ccode(sp.exp(-2 * sp.Abs(z)))};", hline,
-                        f"d = {ccode(4 * e / (1 + e) ** 2)};"])
-    else:
-        phi, dphi = (ccode(e) for e in evaluation_forms(act))
-        hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
-        op = "\n".join(["T z = w*hp + b;", hline, f"d = {dphi};"])
+    f = local_forms(act)
+    phi, dphi = ccode(f.phi), ccode(f.dphi)
+    hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
+    op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {dphi};"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
     return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
 
@@ -481,5 +485,5 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
 
 
 __all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "exact_local", "fp_guard", "h",
-           "lambdified", "layer_kernel", "local", "loss_form", "loss_lambdified", "loss_source", "math_macros_preamble",
-           "mpmath_forms", "output_form", "y"]
+           "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "loss_source",
+           "math_macros_preamble", "mpmath_forms", "output_form", "y"]
