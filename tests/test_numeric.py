@@ -438,7 +438,7 @@ def test_bce_on_an_output_that_reaches_0_or_1_is_refused_and_a_generic_one_is_ex
 def test_overflow_and_domain_errors_are_reported_not_returned():
     from symvg.errors import DomainError, OverflowReport
 
-    with pytest.raises(OverflowReport, match=r"overflows float64 .* layer\(s\) 1, 2, 3") as e:
+    with pytest.raises(OverflowReport, match=r"float64 .* layer\(s\) 1, 2, 3: a pre-activation z_k .* overflowed") as e:
         gradients(Chain(3, "linear"), [1e308], 0.0, [10.0] * 3)
     assert e.value.layers == (1, 2, 3) and e.value.count == 3
     with pytest.raises(OverflowReport):
@@ -447,6 +447,15 @@ def test_overflow_and_domain_errors_are_reported_not_returned():
         gradients(Chain(2, "expr:log(z)"), [-1.0, 2.0], 0.0, [1.0, 1.0], engine="chunked")
     with pytest.raises(DomainError):
         gradients(Chain(2, "expr:sqrt(z)"), [-1.0], 0.0, [1.0, 1.0], log=True)
+    # a saturating activation hides an overflowed z behind φ(±inf) = 1 and φ'(±inf) = 0: still reported, and as
+    # what it is (the true gradient is tiny, not beyond the range); a moderate saturation is an underflow
+    for act in ("tanh", "sigmoid"):
+        for engine in ("chunked", "fused"):
+            with pytest.raises(OverflowReport, match="a pre-activation z_k .* overflowed"):
+                gradients(Chain(3, act), [2.0], 0.5, [1e308, 1.0, 1.0], engine=engine)
+    # tanh'(600) = 4e^{-1200}/(1 + e^{-1200})² ≈ 10^-520.55, times factors between 0.1 and 10
+    with pytest.raises(UnderflowReport, match=r"layer\(s\) 1 \(the largest is 10\^-52[01]\.\d\)"):
+        gradients(Chain(3, "tanh"), [2.0], 0.5, [300.0, 1.0, 1.0], engine="chunked")
 
 
 def test_underflow_is_reported_and_true_zeros_are_not():

@@ -98,9 +98,16 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
             if p.locals[k - 1].kind == "generic":
                 _repair_device(p, xp, k, H, D, w, b)
             continue
+        _flags.overflow = False
         xp.multiply(H[k - 1], w, out=t)
         xp.add(t, b, out=t)
+        # z = w·h + b overflowed (the inputs are finite, checked before): φ(±inf) would be a finite 1 or 0 and
+        # hide it, so φ' is made NaN there and the chunk is reported (an overflow), never answered
+        over = ~xp.isfinite(t) if _flags.overflow else None
         kernels[k - 1](t, H[k], D[k - 1])
+        if over is not None and bool(over.any()):
+            D[k - 1][over] = np.nan
+            _flags.z_overflowed = True
         if p.chain.residual:
             xp.add(H[k], H[k - 1], out=H[k])
         if fold and k > 1:
@@ -199,6 +206,7 @@ def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, t
 
     nonfinite: list[slice] = []  # chunks holding inf or NaN (and whether something overflowed in them) ...
     overflowed: list[bool] = []
+    forward: list[bool] = []  # ... and whether a pre-activation z_k itself overflowed there
     low: list[slice] = []  # ... and chunks where something underflowed
 
     def work(_: int) -> None:
@@ -207,7 +215,7 @@ def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, t
             for s0 in chunks():
                 sl = slice(s0, min(s0 + chunk, m))
                 c = sl.stop - sl.start
-                _flags.underflow = _flags.overflowed = False
+                _flags.underflow = _flags.overflowed = _flags.z_overflowed = False
                 _forward(p, kernels, xp, inp, sl, buf, c, cuda=xp is not np, fold=fold)
                 if log:
                     _backward_log(p, xp, inp, sl, buf, c, G, S)
@@ -218,6 +226,7 @@ def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, t
                 if not _finite_enough(xp, G[:, sl], log):
                     nonfinite.append(sl)
                     overflowed.append(bool(getattr(_flags, "overflowed", False)))
+                    forward.append(bool(getattr(_flags, "z_overflowed", False)))
 
     if threads == 1:
         work(0)
@@ -225,7 +234,7 @@ def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, t
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(work, range(threads)))
     if nonfinite:
-        _report_nonfinite(xp, G, sorted(nonfinite, key=lambda sl: sl.start), log, dtype, any(overflowed))
+        _report_nonfinite(xp, G, sorted(nonfinite, key=lambda sl: sl.start), log, dtype, any(overflowed), any(forward))
     if low and not allow_underflow:
         check_underflow(p, xp, inp, G, low, dtype, log)
     return (G, S) if log else G
@@ -246,9 +255,11 @@ def _layers_text(rows: Any) -> str:
     return ", ".join(map(str, ks[:8])) + (", …" if len(ks) > 8 else "")
 
 
-def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.dtype, overflowed: bool) -> None:
+def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.dtype, overflowed: bool,
+                      forward: bool = False) -> None:
     """OverflowReport where a gradient (or, in the log domain, log|g|) is infinite, or is NaN after an overflow
-    (inf − inf, 0·inf); else DomainError for NaN."""
+    (inf − inf, 0·inf), saying so where a pre-activation z_k itself overflowed (``forward``: then the gradient is
+    not known to be large, only not computable in the dtype); else DomainError for NaN."""
     cols = xp.concatenate([xp.arange(sl.start, sl.stop) for sl in where])
     g = G[:, cols]
     inf = (g == np.inf) if log else xp.isinf(g)
@@ -257,9 +268,14 @@ def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.
         inf = inf | nan
         rows = xp.flatnonzero(inf.any(axis=1))
         count = int(inf.sum())
+        big = f"{np.finfo(dtype).max:.3g}"
+        if forward:
+            raise OverflowReport(f"dL/dw_k cannot be computed in {dtype.name} for {count} value(s) in layer(s) "
+                                 f"{_layers_text(rows)}: a pre-activation z_k = w_k·h_(k-1) + b_k overflowed (|z| "
+                                 f"beyond {big})", tuple(int(k) + 1 for k in rows), count)
         hint = ("" if log else "; log=True carries log|g| where only the backward products overflow, not the "
                 "forward pass")
-        raise OverflowReport(f"dL/dw_k overflows {dtype.name} (|g| beyond {np.finfo(dtype).max:.3g}) for {count} "
+        raise OverflowReport(f"dL/dw_k overflows {dtype.name} (|g| beyond {big}) for {count} "
                              f"value(s) in layer(s) {_layers_text(rows)}{hint}",
                              tuple(int(k) + 1 for k in rows), count)
     rows = xp.flatnonzero(nan.any(axis=1))

@@ -336,7 +336,9 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
             _flags.overflow = False
             run(zb, hout, dout)
             if _flags.overflow:  # rare (logistic: z > 709 makes e^z = inf): those entries by the element forms
-                bad = xp.flatnonzero(~(xp.isfinite(hout) & xp.isfinite(dout)))
+                # but not where z itself is inf or NaN (w·h + b overflowed, or a NaN came in): that is
+                # reported, never repaired into a finite φ'
+                bad = xp.flatnonzero(~(xp.isfinite(hout) & xp.isfinite(dout)) & xp.isfinite(zb))
                 hout[bad], dout[bad] = safe(zb[bad])
         return trapped_then_safe
     f = lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy")

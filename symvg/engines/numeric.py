@@ -148,7 +148,7 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
     np.float64(0.0)
     >>> gradients(Chain(3, "linear"), [1e308], 0.0, [10.0] * 3)
     Traceback (most recent call last):
-    symvg.errors.OverflowReport: dL/dw_k overflows float64 (|g| beyond 1.8e+308) for 3 value(s) in layer(s) 1, 2, 3; log=True carries log|g| where only the backward products overflow, not the forward pass
+    symvg.errors.OverflowReport: dL/dw_k cannot be computed in float64 for 3 value(s) in layer(s) 1, 2, 3: a pre-activation z_k = w_k·h_(k-1) + b_k overflowed (|z| beyond 1.8e+308)
     """
     return evaluate(chain, x, y, weights, biases, backend=backend, dtype=dtype, log=log, engine=engine, chunk=chunk,
                     threads=threads, out=out, allow_underflow=allow_underflow).gradients

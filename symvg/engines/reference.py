@@ -64,7 +64,7 @@ def _reference_column(chain: Chain, acts: list, dl: Callable, x: Any, y: Any, W:
         phi, dphi = acts[k]
         hk = mpmath.mpf(phi(zk))
         hs.append(hs[-1] + hk if chain.residual else hk)
-        ds.append(mpmath.mpf(dphi(zk)))
+        ds.append(_local_factor(dphi, zk))
     try:
         d = dl(hs[-1], y)
     except ZeroDivisionError:  # bce with h_N = 1 (or 0) at this precision: inf, which asks for more digits
@@ -75,6 +75,23 @@ def _reference_column(chain: Chain, acts: list, dl: Callable, x: Any, y: Any, W:
         col[k - 1] = a * hs[k - 1]
         d = d + a * W[k - 1] if chain.residual else a * W[k - 1]
     return col
+
+
+def _local_factor(dphi: Callable, z: Any) -> Any:
+    """φ'(z) at the working precision; a 0 is evaluated again with |z| more digits (up to :data:`MORE_DIGITS`):
+    a formula such as tanh' = 1 - tanh(z)² cancels to 0 at 30 digits once |z| > 35, though it is 4e^{-2|z|}
+    there and never 0. The digits it loses grow like 0.87|z|; an exact 0 (a ReLU off) stays 0."""
+    import mpmath
+
+    d = mpmath.mpf(dphi(z))
+    if d != 0 or not mpmath.isfinite(z) or abs(z) > MORE_DIGITS:
+        return d
+    with mpmath.workdps(mpmath.mp.dps + int(abs(z)) + 10):
+        return mpmath.mpf(dphi(z))
+
+
+MORE_DIGITS = 20000
+"""The most extra digits :func:`_local_factor` spends on a φ' that came out 0 (tanh' resolves up to |z| ≈ 23000)."""
 
 
 def _agree(a: list, b: list, digits: int) -> bool:
