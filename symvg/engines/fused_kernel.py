@@ -198,7 +198,7 @@ kernel_jit = numba.njit(nogil=True, error_model="numpy", fastmath={{"contract"}}
 
 # The layer loops. Few compiled functions, nested one deep: numba compiles each function apart and then
 # optimises and assembles everything it calls again, so every level of calls repeats the work below it
-# (the kernel cost 12-20 s of CPU to compile when its steps were eight functions four deep; 3-5 s now).
+# (the kernel cost 13-21 s of CPU to compile when its steps were eight functions four deep; 7-9 s now).
 # Shared w_k and b_k go in as scalars (a row of copies cost 13 % at N = 20): two specialisations of forward,
 # backward and the logit loss step, (float, float) and (array, array).
 LOOPS = """\
