@@ -143,6 +143,22 @@ def test_cuda_control_flow_with_c_kernels_matches_the_chunked_engine(library, mo
                                    atol=1e-6 * np.abs(want).max() if dtype == "float32" else 1e-300)
 
 
+def test_cuda_control_flow_reports_an_overflowed_pre_activation(library, monkeypatch):
+    """z = w·h + b beyond float64 is reported as such, never answered with φ'(±inf) = 0 (tanh, sigmoid: the
+    overflow-safe forms) or repaired on the host into a finite φ' (softplus: the generic path)."""
+    from symvg.errors import OverflowReport
+
+    monkeypatch.setattr(chunked, "_cupy_layer", lambda loc, residual: library(loc.activation.name, residual, "float64"))
+    for name in ("tanh", "sigmoid", "softplus"):
+        chain = Chain(3, name)
+        W = np.array([[1.0, 1.0], [1e308, 1.0], [1.0, 1.0]])  # sample 0: z_2 = 1e308·φ(2) + 1e308 = inf
+        inp = prepare(chain, np.array([2.0, 0.5]), 0.5, W, np.array([0.0, 1e308, 0.0]), np)
+        with fp_guard(), pytest.raises(OverflowReport, match="pre-activation z_k") as info:
+            chunked.run(plan(chain), _NumpyAsCupy(), inp, np.dtype("float64"), False, 1 << 20, 1)
+        # layers 1 and 2 go through φ'(z_2); softplus(inf) = inf makes z_3 overflow too
+        assert info.value.layers == ((1, 2, 3) if name == "softplus" else (1, 2)), name
+
+
 LOSS_ACTS = ["sigmoid", "hard_sigmoid"]
 
 

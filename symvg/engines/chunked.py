@@ -114,6 +114,18 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
             xp.multiply(D[k - 2], w, out=D[k - 2])
 
 
+def _z_overflowed(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int) -> bool:
+    """Whether some z_k = w_k·h_{k-1} + b_k of the chunk is not finite, recomputed from the h kept: how the
+    CuPy path, which has no floating-point flags, tells an overflowed pre-activation from a domain error."""
+    H = buf.H[:, :c]
+    for k in range(1, p.chain.depth + 1):
+        w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
+        b = inp.B[k - 1] if inp.shared_b else inp.B[k - 1, sl]
+        if not bool(xp.isfinite(H[k - 1] * w + b).all()):
+            return True
+    return False
+
+
 def _repair_device(p: Plan, xp: Any, k: int, H: Any, D: Any, w: Any, b: Any) -> None:
     """Layer k's entries where the printed formula overflowed (φ or φ' not finite), redone exactly on the
     host: the device version of :func:`symvg.engines.kernels.layer_kernel`'s repair. One reduction per layer."""
@@ -124,6 +136,8 @@ def _repair_device(p: Plan, xp: Any, k: int, H: Any, D: Any, w: Any, b: Any) -> 
         return
     idx = xp.flatnonzero(bad)
     zk = hp[idx] * (w if xp.ndim(w) == 0 else w[idx]) + (b if xp.ndim(b) == 0 else b[idx])
+    finite = xp.isfinite(zk)  # a z that overflowed stays NaN (reported), never repaired into a finite φ'
+    idx, zk = idx[finite], zk[finite]
     host = zk.get() if hasattr(zk, "get") else np.asarray(zk)
     h_exact, d_exact = (xp.asarray(v) for v in exact_local(p.chain.activations[k - 1], host))
     hk[idx] = hp[idx] + h_exact if p.chain.residual else h_exact
@@ -221,12 +235,16 @@ def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, t
                     _backward_log(p, xp, inp, sl, buf, c, G, S)
                 else:
                     _backward(p, xp, inp, sl, buf, c, G, folded=fold)
-                if _flags.underflow or xp is not np:  # CuPy raises no flags: its zeros are looked at below
+                # an overflow can make a zero without the underflow flag (tanh' = 4e/(1+e)² with e = e^{-2|z|}:
+                # 2|z| overflows to inf, e^{-inf} = 0 exactly); CuPy raises no flags: its zeros are looked at below
+                if _flags.underflow or _flags.overflowed or xp is not np:
                     low.append(sl)
                 if not _finite_enough(xp, G[:, sl], log):
                     nonfinite.append(sl)
-                    overflowed.append(bool(getattr(_flags, "overflowed", False)))
-                    forward.append(bool(getattr(_flags, "z_overflowed", False)))
+                    z_over = bool(getattr(_flags, "z_overflowed", False)) or (
+                        xp is not np and _z_overflowed(p, xp, inp, sl, buf, c))
+                    overflowed.append(bool(getattr(_flags, "overflowed", False)) or z_over)
+                    forward.append(z_over)
 
     if threads == 1:
         work(0)
@@ -248,6 +266,11 @@ def _finite_enough(xp: Any, g: Any, log: bool) -> bool:
         if log:
             return total == -np.inf or (np.isfinite(total) or not bool(xp.any(xp.isnan(g) | (g == np.inf))))
         return np.isfinite(total) or bool(xp.all(xp.isfinite(g)))
+
+
+def _exponent(e: float) -> str:
+    """A base-10 exponent as a reader takes it in: -83729.6, or -8.37e+307 where |g| ~ 10^(-10^307)."""
+    return f"{e:.1f}" if abs(e) < 1e7 else f"{e:.3g}"
 
 
 def _layers_text(rows: Any) -> str:
@@ -291,8 +314,9 @@ UNDERFLOW_PROBES = 32
 
 
 def _exact_zeros(p: Plan, sub: Inputs, zero: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """(the entries of the ``zero`` mask whose exact value is not 0, largest log10|g| of those), for up to
-    :data:`UNDERFLOW_PROBES` samples, by :func:`symvg.engines.reference.reference` at 30 digits."""
+    """(the entries of the ``zero`` mask that are not exactly 0, largest log10|g| of those), for up to
+    :data:`UNDERFLOW_PROBES` samples, by :func:`symvg.engines.reference.reference` at 30 digits. An entry the
+    oracle cannot resolve (NaN: a φ' too small for it) is not confirmed as 0 either; its size is unknown."""
     import mpmath
 
     lost = np.zeros(zero.shape, dtype=bool)
@@ -301,11 +325,10 @@ def _exact_zeros(p: Plan, sub: Inputs, zero: np.ndarray) -> tuple[np.ndarray, fl
         return lost, None
     r = reference(p.chain, sub.x[cols], sub.y[cols], sub.W if sub.shared_w else sub.W[:, cols],
                   sub.B if sub.shared_b else sub.B[:, cols], dps=30)
-    nonzero = np.vectorize(lambda v: bool(v != 0 and mpmath.isfinite(v)), otypes=[bool])(r)
+    nonzero = np.vectorize(lambda v: bool(v != 0 and not mpmath.isinf(v)), otypes=[bool])(r)
     lost[:, cols] = zero[:, cols] & nonzero
-    if not lost.any():
-        return lost, None
-    return lost, float(max(mpmath.log10(abs(v)) for v in r[lost[:, cols]]))
+    sizes = [mpmath.log10(abs(v)) for v in r[lost[:, cols]] if mpmath.isfinite(v)]
+    return lost, float(max(sizes)) if sizes else None
 
 
 def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], dtype: np.dtype,
@@ -328,16 +351,18 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
         lost = zero & xp.isfinite(lg)
         top = float(lg[lost].max()) / math.log(10) if bool(lost.any()) else None
         zero = zero & (lg == -np.inf)
-    if top is None and xp is np:
+    local = top is None and xp is np  # zero in the log domain too: a local factor underflowed itself
+    if local:
         lost, top = _exact_zeros(p, sub, zero)
-    if top is None:
+    if not bool(lost.any()):
         return
     rows = xp.flatnonzero(lost.any(axis=1))
     count = int(lost.sum())
     hint = ("a local factor (φ' or the loss's ∂L/∂z_N) is below the dtype's range, so the log domain loses it too"
-            if log else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
+            if local else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
+    size = f"the largest is 10^{_exponent(top)}" if top is not None else "too small for mpmath to resolve, yet not exactly 0"
     raise UnderflowReport(f"dL/dw_k underflows {dtype.name} to 0 for {count} value(s) in layer(s) "
-                          f"{_layers_text(rows)} (the largest is 10^{top:.1f}): {hint}",
+                          f"{_layers_text(rows)} ({size}): {hint}",
                           tuple(int(k) + 1 for k in rows), count, top)
 
 

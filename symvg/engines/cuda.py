@@ -25,7 +25,8 @@ its checkpoint and back. That costs one extra forward pass (and a second read of
 N > SEG, and nothing for N ≤ SEG; depths beyond SEG·CHECKPOINTS are refused (:func:`refusal`).
 
 What floats cannot do is flagged per sample in ``flags`` on the device, never repaired there silently:
-:data:`FLAG_NONFINITE` (a NaN/inf input, or a NaN/inf gradient: an overflowing formula or product) and
+:data:`FLAG_NONFINITE` (a NaN/inf input, or a NaN/inf gradient: an overflowing formula or product, or a
+pre-activation z_k that overflowed, whose φ' the layer body makes NaN) and
 :data:`FLAG_UNDERFLOW` (a product of two nonzero numbers in the chain rule rounded to 0). A flagged sample
 also sets its bit in a one-word ``status`` (``atomicOr``, only on the rare flagged path), so the host
 reads four bytes to learn whether anything needs a second look (:func:`finish`), and only then redoes

@@ -31,6 +31,7 @@ SymPy's C printer:
 T z = w*hp + b;
 h = (1.0/2.0)*z*erfc(-((1.0/2.0)*M_SQRT2*z));
 d = (1.0/2.0)*M_SQRT2*z*exp(-1.0/2.0*pow(z, 2))/sqrt(M_PI) + (1.0/2.0)*erfc(-((1.0/2.0)*M_SQRT2*z));
+if (!isfinite(z)) d = z - z;
 """
 
 from __future__ import annotations
@@ -460,7 +461,10 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     f = local_forms(act)
     phi, dphi = ccode(f.phi), ccode(f.dphi)
     hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
-    op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {dphi};"])
+    # a z that overflowed (w·h + b beyond the dtype) gives φ' = NaN, as on the CPU: φ'(±inf) would be a finite
+    # 0 (the overflow-safe forms) and hide it; a GPU has no flag to say it happened
+    op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {dphi};",
+                    "if (!isfinite(z)) d = z - z;"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
     return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
 

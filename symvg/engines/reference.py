@@ -8,6 +8,7 @@ for confirming an underflow; slow.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
@@ -15,6 +16,7 @@ import sympy as sp
 
 from symvg.engines.kernels import mpmath_forms
 from symvg.engines.plan import prepare
+from symvg.symbolic.activations import Activation, z as z_sym
 from symvg.symbolic.chain import Chain, y as y_sym
 
 
@@ -38,7 +40,7 @@ def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dp
     import mpmath
 
     inp = prepare(chain, x, y, weights, biases)
-    acts = [mpmath_forms(a) for a in chain.activations]
+    acts = [(*mpmath_forms(a), a) for a in chain.activations]
     dl = sp.lambdify((chain.h(chain.depth), y_sym), chain.dloss(), "mpmath")
     n, m = chain.depth, inp.samples
     out = np.empty((n, m), dtype=object)
@@ -61,10 +63,10 @@ def _reference_column(chain: Chain, acts: list, dl: Callable, x: Any, y: Any, W:
     hs, ds = [x], []
     for k in range(n):
         zk = W[k] * hs[-1] + B[k]
-        phi, dphi = acts[k]
+        phi, dphi, act = acts[k]
         hk = mpmath.mpf(phi(zk))
         hs.append(hs[-1] + hk if chain.residual else hk)
-        ds.append(_local_factor(dphi, zk))
+        ds.append(_local_factor(dphi, act, zk))
     try:
         d = dl(hs[-1], y)
     except ZeroDivisionError:  # bce with h_N = 1 (or 0) at this precision: inf, which asks for more digits
@@ -77,21 +79,48 @@ def _reference_column(chain: Chain, acts: list, dl: Callable, x: Any, y: Any, W:
     return col
 
 
-def _local_factor(dphi: Callable, z: Any) -> Any:
-    """φ'(z) at the working precision; a 0 is evaluated again with |z| more digits (up to :data:`MORE_DIGITS`):
-    a formula such as tanh' = 1 - tanh(z)² cancels to 0 at 30 digits once |z| > 35, though it is 4e^{-2|z|}
-    there and never 0. The digits it loses grow like 0.87|z|; an exact 0 (a ReLU off) stays 0."""
+def _local_factor(dphi: Callable, act: Activation, z: Any) -> Any:
+    """φ'(z) at the working precision. A formula can cancel to 0 where φ' is not: tanh' = 1 - tanh(z)² at
+    30 digits once |z| > 35 (it is 4e^{-2|z|}, and loses 0.87|z| digits), GELU' = Φ(z) + zφ(z) once z < -12
+    (it loses 0.22z² digits). So a 0 is evaluated again with 4, 16, … times more digits, up to
+    :data:`MORE_DIGITS`, and the first nonzero once more with the working precision added (its own digits may
+    all have gone into the cancellation). Beyond that, φ' is put over one denominator in exponentials
+    (:func:`_one_fraction`: tanh' = 4e^{2z}/(e^{4z} + 2e^{2z} + 1), which mpmath's unbounded exponents hold at
+    any z). An exact 0 (a ReLU that is off) stays 0; a 0 that is neither exact nor resolved is NaN: no value
+    to claim (the engines then report the zero rather than confirm it)."""
     import mpmath
 
     d = mpmath.mpf(dphi(z))
-    if d != 0 or not mpmath.isfinite(z) or abs(z) > MORE_DIGITS:
+    if d != 0 or not mpmath.isfinite(z):
         return d
-    with mpmath.workdps(mpmath.mp.dps + int(abs(z)) + 10):
-        return mpmath.mpf(dphi(z))
+    dps = mpmath.mp.dps
+    extra = 64
+    while extra <= MORE_DIGITS:
+        with mpmath.workdps(dps + extra):
+            d = mpmath.mpf(dphi(z))
+        if d != 0:
+            with mpmath.workdps(2 * dps + extra + 10):
+                return mpmath.mpf(dphi(z))
+        extra *= 4
+    d = mpmath.mpf(_one_fraction(act)(z))
+    if d != 0:
+        return d
+    sign, man, exp, _ = z._mpf_  # z's exact binary value
+    exact = act.derivative.subs(z_sym, (-1) ** sign * sp.Integer(man) * sp.Integer(2) ** exp)
+    return mpmath.mpf(0) if exact == 0 else mpmath.nan
 
 
-MORE_DIGITS = 20000
-"""The most extra digits :func:`_local_factor` spends on a φ' that came out 0 (tanh' resolves up to |z| ≈ 23000)."""
+@lru_cache(maxsize=None)
+def _one_fraction(act: Activation) -> Callable:
+    """φ' rewritten in exponentials over one denominator, as an mpmath function: no difference of near-equal
+    terms left where φ' is a ratio of exponentials (tanh, sigmoid, SiLU). SymPy's identity, not the engines'
+    forms, so the oracle stays independent of them."""
+    return sp.lambdify(z_sym, sp.cancel(sp.together(act.derivative.rewrite(sp.exp))), "mpmath")
+
+
+MORE_DIGITS = 1024
+"""The most extra digits :func:`_local_factor` spends on a φ' that came out 0: tanh' resolves up to |z| ≈ 1100
+by digits (beyond by :func:`_one_fraction`), GELU' down to z ≈ -68, within a fraction of a second each."""
 
 
 def _agree(a: list, b: list, digits: int) -> bool:
