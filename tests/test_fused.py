@@ -15,7 +15,7 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from symvg.engines import fused, numeric, registry  # noqa: E402
-from symvg.symbolic.activations import names  # noqa: E402
+from symvg.symbolic.activations import get, names  # noqa: E402
 from symvg.symbolic.chain import Chain  # noqa: E402
 from symvg.errors import BackendUnavailableError, InvalidValueError  # noqa: E402
 from symvg.engines.numeric import gradients  # noqa: E402
@@ -388,10 +388,14 @@ def test_one_compilation_serves_every_input_layout():
 
 
 def test_integer_literals_beyond_int64_compile():
-    # numba types Python ints as int64: 10**30 in a user expression must reach it as a float
-    c = Chain(2, "expr:10**30*z + z")
-    g = gradients(c, 1e-31, 0.0, [1.0, 1.0], engine="fused")
-    np.testing.assert_allclose(g, gradients(c, 1e-31, 0.0, [1.0, 1.0], engine="chunked"), rtol=1e-14)
+    # numba types Python ints as int64: 10**30 in a user expression must reach it as a float. The kernel's
+    # φ, φ' are pair_source's text; compiled alone (fused_kernel.pair) it costs 1.5 s, not a kernel's 6 s
+    from symvg.engines import fused_kernel
+
+    act = get("expr:10**30*z + z")
+    assert "e+30" in fused_kernel.pair_source(act)  # a float literal, not an int numba would type as int64
+    h, d = fused_kernel.pair(act, "float64")(1e-31)
+    assert h == pytest.approx(1e-31 * (10**30 + 1), rel=1e-15) and d == float(10**30 + 1)
 
 
 def test_a_kernel_numba_cannot_compile_falls_back_or_is_refused(monkeypatch, empty_kernel_cache):
@@ -415,7 +419,7 @@ def test_a_kernel_numba_cannot_compile_falls_back_or_is_refused(monkeypatch, emp
 def test_sample_reports_the_engine_that_ran_for_its_dtype(empty_kernel_cache):
     from symvg.engines.sampling import sample
 
-    c = Chain(3, "expr:z/(2 + abs(z))")
+    c = Chain(3, "sigmoid")  # the float32 kernel test_out_receives_exactly_the_fresh_result builds too
     numeric.compile(c, dtype="float32")
     assert sample(c, samples=50, dtype="float32", seed=0).engine == "fused"
     assert sample(c, samples=50, dtype="float64", seed=0).engine == "chunked"  # that kernel is not built

@@ -64,7 +64,23 @@ def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
 
 
 MODS = _modules()
-GRAPH = {name: _imports(name, path, MODS) for name, path in MODS.items()}
+
+
+class _Graph(dict):
+    """module -> the package modules it imports, parsed on first use (not while pytest collects)."""
+
+    def __missing__(self, name: str) -> set[str]:
+        self[name] = found = _imports(name, MODS[name], MODS)
+        return found
+
+    def get(self, name: str, default=None):
+        return self[name] if name in MODS else default
+
+    def __iter__(self):
+        return iter(MODS)
+
+
+GRAPH = _Graph()
 
 
 def test_every_module_has_a_layer():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from scipy.stats import norm
 
 from symvg.theory import relu as R
 from symvg.symbolic.chain import Chain
@@ -19,6 +18,8 @@ def test_conventions_come_from_the_catalogue():
 
 @pytest.mark.parametrize("mu,s", [(0, 1), ("0.5", 1), ("-1.3", 2), (2, "0.7")])
 def test_inactive_probability_is_the_gaussian_cdf_at_zero(mu, s):
+    from scipy.stats import norm  # here, not at collection: scipy.stats takes ~1 s to import
+
     p = R.inactive_probability(mu, s)
     assert abs(float(p.evalf(30)) - norm.cdf(0, loc=float(sp.Rational(mu)), scale=float(sp.Rational(s)))) < 1e-15
     z = np.random.default_rng(7).normal(float(sp.Rational(mu)), float(sp.Rational(s)), 1_000_000)
@@ -81,6 +82,8 @@ def test_bad_input(call, msg):
 
 def test_tiny_probabilities_match_scipy_log_survival():
     """μ = ±40: P ≈ 1e-350 per unit, 1e-3495 for ten; the erfc form keeps it where ½ − erf/2 cancelled to 0."""
+    from scipy.stats import norm  # here, not at collection: scipy.stats takes ~1 s to import
+
     from symvg.magnitude import log10
     want = 10 * norm.logsf(40) / np.log(10)          # scipy's log-survival function: an independent route
     assert log10(R.alive_path_probability(10, -40)) == pytest.approx(want, rel=1e-12)
