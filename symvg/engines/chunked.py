@@ -29,7 +29,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from symvg.engines.kernels import Local, _flags, elementwise_source, exact_local, fp_guard, layer_kernel, loss_source
+from symvg.engines.kernels import (Local, _flags, elementwise_source, exact_local, fp_guard, layer_kernel, local_forms,
+                                   loss_source)
 from symvg.engines.plan import Inputs, Plan
 from symvg.engines.reference import reference
 from symvg.errors import DomainError, OverflowReport, UnderflowReport
@@ -95,7 +96,7 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
         b = inp.B[k - 1] if inp.shared_b else inp.B[k - 1, sl]
         if cuda:  # one CUDA kernel per layer does z, φ, φ' (and the skip)
             kernels[k - 1](H[k - 1], w, b, H[k], D[k - 1])
-            if p.locals[k - 1].kind == "generic":
+            if not local_forms(p.locals[k - 1].activation).proved:  # the activation's own formulas
                 _repair_device(p, xp, k, H, D, w, b)
             continue
         _flags.overflow = False

@@ -77,15 +77,20 @@ Step = tuple[Any, sp.Expr]
 class Forms:
     """φ and φ' as straight-line code: ``steps`` (:data:`Step`, in order), then ``phi`` and ``dphi``.
 
+    ``proved``: a row of the tables below, whose steps stay finite for every finite z (except where
+    ``overflows``) and whose constants are small integers, exact in every float dtype and meant in the dtype
+    being evaluated. False for an activation's own formulas (:func:`symvg.engines.kernels.evaluation_forms`),
+    which may overflow anywhere, so every target checks (or repairs) what they give.
+
     ``overflows``: some step overflows for a finite z (e^z); only a target that traps floating-point errors
-    takes such forms, and redoes the entries they left non-finite. Constants are small integers, exact in every
-    float dtype, and meant in the dtype being evaluated.
+    takes such forms, and redoes the entries they left non-finite.
     """
 
     steps: tuple[Step, ...]
     phi: sp.Expr
     dphi: sp.Expr
     overflows: bool = False
+    proved: bool = True
 
     def written_out(self) -> tuple[tuple[sp.Symbol, sp.Expr], ...]:
         """The steps with each helper that returns several values replaced by its :meth:`tanh_parts.parts`:

@@ -77,7 +77,7 @@ from symvg.engines.fused_kernel import branchless as _branchless
 from symvg.engines.fused_kernel import cached as _fused_kernel_cached
 from symvg.engines.fused_kernel import kernel as _kernel
 from symvg.engines.fused_kernel import pair  # noqa: F401 -- the tests run one activation's pair
-from symvg.engines.kernels import evaluation_forms, local, loss_form
+from symvg.engines.kernels import local_forms, loss_form
 
 BLOCK_BYTES = 1 << 20
 """Target size of one block's h_0..h_N and φ'_1..φ'_N. Measured at N = 20 (benchmarks/README.md): blocks of
@@ -256,9 +256,10 @@ def scalar_calls(act: Activation) -> frozenset[str]:
     >>> sorted(scalar_calls(get("gelu"))), sorted(scalar_calls(get("softplus")))
     (['erfcneg'], [])
     """
-    if local(act).kind != "generic":
+    forms = local_forms(act)
+    if forms.proved:
         return frozenset()
-    calls = {type(f).__name__ for e in evaluation_forms(act) for f in _branchless(e).atoms(sp.Function)}
+    calls = {type(f).__name__ for e in (forms.phi, forms.dphi) for f in _branchless(e).atoms(sp.Function)}
     return frozenset(calls - VECTORISED)
 
 

@@ -46,7 +46,7 @@ import numpy as np
 import sympy as sp
 
 from symvg.engines.forms import expneg
-from symvg.engines.kernels import local, local_forms
+from symvg.engines.kernels import local_forms
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import y
 from symvg.symbolic.parse import z
@@ -160,7 +160,7 @@ def pair_source(act: Activation) -> str:
     <BLANKLINE>
     """
     f = local_forms(act)
-    table = local(act).kind != "generic"
+    table = f.proved
 
     def numba_form(e: sp.Expr) -> sp.Expr:
         e = branchless(_floats(e)).replace(lambda a: a.func in _NATIVE, lambda a: _NATIVE[a.func](*a.args))
@@ -315,7 +315,7 @@ def module_source(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> st
     """The whole kernel module for one (activation, loss, dtype): header, pair, dloss, loops, loss step, kernel."""
     form, logit = loss
     head = HEADER.format(what=f"{act.name}, {'logit ' if logit else ''}loss {form}, {dtype}", dtype=np.dtype(dtype).name,
-                         vmath=_VMATH[np.dtype(dtype).itemsize * 8], check=local(act).kind == "generic")
+                         vmath=_VMATH[np.dtype(dtype).itemsize * 8], check=not local_forms(act).proved)
     step, call = LOSS_LOGIT if logit else LOSS
     pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + dloss_source(form, logit), "", LOOPS,
               "", step, "", TEMPLATE.format(loss_call=call)]

@@ -157,7 +157,7 @@ def local_forms(act: Activation, array: bool = False) -> Forms:
     """
     kind = local(act).kind
     if kind == "generic":
-        return Forms((), *evaluation_forms(act))
+        return Forms((), *evaluation_forms(act), proved=False)
     return (ARRAY if array else ELEMENT)[kind]
 
 
@@ -326,8 +326,8 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
     e^z), the entries it left non-finite are redone with the element forms. Anything else is ``lambdify(cse=True)``
     of :func:`evaluation_forms`, repaired exactly (:func:`exact_local`) where it overflowed.
     """
-    if loc.kind != "generic":
-        forms = local_forms(loc.activation, array=True)
+    forms = local_forms(loc.activation, array=True)
+    if forms.proved:
         if not forms.overflows:
             return inplace(forms, xp)
         run = inplace(forms, xp, keep_z=True)  # z kept for the redo
