@@ -449,3 +449,16 @@ def test_cli_output_file(tmp_path):
 def test_cli_bad_input_exit_2_one_line(args, words):
     line = one_line_error(run(*args))
     assert words in line
+
+
+def test_update_text_keeps_exact_values_short_and_exact():
+    # a 1e-320 gradient: lr·g, w - lr·g and the steps have hundreds of digits as p/q; the text gives them in
+    # exact short forms, and each form reads back to the exact value
+    out = CliRunner().invoke(symvg.cli.cli, ["update", "--weight", "0.25", "--lr", "0.01", "--grad", "1e-320",
+                                              "--dtype", "float64"]).output
+    assert "lr·g = 1e-322, new weight w - lr·g = 0.25 - 1e-322" in out and "exact 2.5e+319;" in out
+    assert max(len(line) for line in out.splitlines()) < 200
+    for text, value in (("1e-322", sp.Rational(1, 10**322)), ("2.5e+319", 25 * sp.Integer(10)**318)):
+        assert floats.exact_text(value) == text and sp.Rational(text.replace("e", "E")) == value
+    third = sp.Rational(1, 3) - sp.Rational(1, 10**300)  # not a terminating decimal: p/q stays
+    assert floats.exact_text(third) == f"{third.p}/{third.q}"

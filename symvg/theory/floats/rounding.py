@@ -90,23 +90,61 @@ def _dec(x: "Fraction | sp.Rational", digits: int = 4) -> str:
 
 
 def exact_text(r: "sp.Rational | Fraction", max_digits: int = 40) -> str:
-    """An exact value as a terminating decimal when it is one (and short), else as p/q.
+    """An exact value as a reader takes it in: a terminating decimal when it is one (and short); in
+    scientific notation when its significant digits are few (1e-322, not 323 digits); as a short decimal
+    plus or minus a short remainder (0.25 - 1e-322); else as p/q. Every form is exact.
 
     >>> exact_text(sp.Rational(199967, 800000)), exact_text(sp.Rational(1, 3)), exact_text(sp.Integer(-5))
     ('0.24995875', '1/3', '-5')
+    >>> exact_text(sp.Rational(1, 10**322)), exact_text(25 * sp.Integer(10)**319)
+    ('1e-322', '2.5e+320')
+    >>> exact_text(sp.Rational(1, 4) - sp.Rational(1, 10**322)), exact_text(sp.Rational(-1, 4) - sp.Rational(1, 10**322))
+    ('0.25 - 1e-322', '-(0.25 + 1e-322)')
     """
-    p, q = int(r.numerator), int(r.denominator)
+    value = Fraction(int(r.numerator), int(r.denominator))
+    short = _short_decimal(value, max_digits)
+    if short is not None:
+        return short
+    if _places(value) is not None:  # a long terminating decimal: a short one and a short remainder?
+        digits = len(str(abs(value.numerator) // value.denominator)) if abs(value) >= 1 else 0
+        scale = Fraction(10) ** (digits - 17)  # 17 significant digits, rounded
+        head = round(abs(value) / scale) * scale
+        tail = abs(value) - head
+        a, b = _short_decimal(head, max_digits), _short_decimal(abs(tail), max_digits)
+        if tail and a is not None and b is not None:
+            joined = f"{a} {'+' if tail > 0 else '-'} {b}"
+            return joined if value > 0 else f"-({joined})"
+    return f"{value.numerator}/{value.denominator}"
+
+
+def _places(value: Fraction) -> int | None:
+    """Decimal places of a terminating decimal, else None."""
+    q = value.denominator
     twos = (q & -q).bit_length() - 1
     fives, rest = 0, q >> twos
     while rest % 5 == 0:
         rest, fives = rest // 5, fives + 1
-    places = max(twos, fives)
-    if rest != 1 or places > max_digits:
-        return f"{p}/{q}"
-    if places == 0:
-        return str(p)
-    digits = str(abs(p) * 10**places // q).rjust(places + 1, "0")
-    return ("-" if p < 0 else "") + digits[:-places] + "." + digits[-places:]
+    return max(twos, fives) if rest == 1 else None
+
+
+def _short_decimal(value: Fraction, max_digits: int) -> str | None:
+    """``value`` as a decimal, or in scientific notation, with at most ``max_digits`` digits; else None."""
+    places = _places(value)
+    if places is None:
+        return None
+    sign = "-" if value < 0 else ""
+    digits = str(abs(value.numerator) * 10**places // value.denominator)  # value = digits·10^-places
+    if places <= max_digits and len(digits) <= max_digits:
+        if places == 0:
+            return sign + digits
+        digits = digits.rjust(places + 1, "0")
+        return sign + digits[:-places] + "." + digits[-places:]
+    significant = digits.rstrip("0")
+    if len(significant) > max_digits:
+        return None
+    exponent = len(digits) - 1 - places
+    mantissa = significant[0] + ("." + significant[1:] if len(significant) > 1 else "")
+    return f"{sign}{mantissa}e{'+' if exponent > 0 else '-'}{abs(exponent)}" if exponent else sign + mantissa
 
 
 def _rational(x: Fraction) -> sp.Rational:

@@ -91,7 +91,7 @@ class Update(Result):
                            f"weight of {self.new_weight}, which is not the answer (exact "
                            f"{exact_text(self.new_weight_exact)}); use a wider dtype or a smaller lr")
                 return "\n".join([head, f"  {verdict}", "  steps to move w by 1% (constant gradient): exact "
-                                   f"{'never' if self.steps_exact is None else self.steps_exact}; "
+                                   f"{'never' if self.steps_exact is None else exact_text(self.steps_exact)}; "
                                    f"undefined ({self.dtype} overflowed)"])
             step_d = abs(Fraction(step_f))
             half = _fraction(self.spacing) / 2
@@ -109,7 +109,7 @@ class Update(Result):
                  "beyond cap": f"not within {STEP_CAP} simulated steps in {self.dtype}",
                  "undefined": "undefined (w = 0)",
                  "overflow": f"undefined ({self.dtype} overflowed)"}[self.steps_status]
-        exact = "never" if self.steps_exact is None else str(self.steps_exact)
+        exact = "never" if self.steps_exact is None else exact_text(self.steps_exact)
         return "\n".join([head, f"  {verdict}",
                           f"  steps to move w by 1% (constant gradient): exact {exact}; {steps}"])
 
