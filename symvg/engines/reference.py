@@ -18,6 +18,7 @@ from symvg.engines.kernels import mpmath_forms
 from symvg.engines.plan import prepare
 from symvg.symbolic.activations import Activation, z as z_sym
 from symvg.symbolic.chain import Chain, y as y_sym
+from symvg.symbolic.supremum import within
 
 
 def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dps: int = 50) -> np.ndarray:
@@ -102,20 +103,27 @@ def _local_factor(dphi: Callable, act: Activation, z: Any) -> Any:
             with mpmath.workdps(2 * dps + extra + 10):
                 return mpmath.mpf(dphi(z))
         extra *= 4
-    d = mpmath.mpf(_one_fraction(act)(z))
+    fraction = _one_fraction(act)
+    d = mpmath.mpf(fraction(z)) if fraction is not None else d
     if d != 0:
         return d
     sign, man, exp, _ = z._mpf_  # z's exact binary value
-    exact = act.derivative.subs(z_sym, (-1) ** sign * sp.Integer(man) * sp.Integer(2) ** exp)
-    return mpmath.mpf(0) if exact == 0 else mpmath.nan
+    exact = within(SYMPY_SECONDS, lambda: act.derivative.subs(z_sym, (-1) ** sign * sp.Integer(man) * sp.Integer(2) ** exp))
+    return mpmath.mpf(0) if exact is not None and exact == 0 else mpmath.nan
 
 
 @lru_cache(maxsize=None)
-def _one_fraction(act: Activation) -> Callable:
+def _one_fraction(act: Activation) -> Callable | None:
     """φ' rewritten in exponentials over one denominator, as an mpmath function: no difference of near-equal
     terms left where φ' is a ratio of exponentials (tanh, sigmoid, SiLU). SymPy's identity, not the engines'
-    forms, so the oracle stays independent of them."""
-    return sp.lambdify(z_sym, sp.cancel(sp.together(act.derivative.rewrite(sp.exp))), "mpmath")
+    forms, so the oracle stays independent of them. None where SymPy takes longer than :data:`SYMPY_SECONDS`
+    (a user's expression)."""
+    form = within(SYMPY_SECONDS, lambda: sp.cancel(sp.together(act.derivative.rewrite(sp.exp))))
+    return None if form is None else sp.lambdify(z_sym, form, "mpmath")
+
+
+SYMPY_SECONDS = 5.0
+"""The most time the oracle gives SymPy to rewrite or evaluate φ' exactly: it answers in bounded time."""
 
 
 MORE_DIGITS = 1024

@@ -19,7 +19,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import mpmath
 import sympy as sp
@@ -143,6 +143,23 @@ def _time_budget(seconds: float | None) -> Iterator[None]:
             except _OutOfTime:
                 continue
         stop.set()
+
+
+def within(seconds: float, f: Callable[[], Any]) -> Any:
+    """``f()``, or None where it runs past ``seconds`` (wall clock): stopped as a proof is
+    (:func:`_time_budget`). For SymPy work whose time no one can bound in advance.
+
+    >>> def forever():
+    ...     while True:
+    ...         pass
+    >>> within(5.0, lambda: 6 * 7), within(0.05, forever)
+    (42, None)
+    """
+    try:
+        with _time_budget(seconds):
+            return f()
+    except _OutOfTime:
+        return None
 
 
 @contextmanager
@@ -352,4 +369,4 @@ def _same(k: float, best: float, a: sp.Expr, b: sp.Expr) -> bool:
     return a == b or sp.simplify(a - b) == 0 or not (a.is_Rational and b.is_Rational)
 
 
-__all__ = ["DIGITS", "PROOF_SECONDS", "Candidate", "Supremum", "prove_supremum"]
+__all__ = ["DIGITS", "PROOF_SECONDS", "Candidate", "Supremum", "prove_supremum", "within"]
