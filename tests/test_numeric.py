@@ -468,8 +468,22 @@ def test_overflow_and_domain_errors_are_reported_not_returned():
             gradients(Chain(2, "tanh"), [2.0], 0.5, [1.0, 1e308], engine=engine)
     assert math.isclose(-2 * math.tanh(2.0) / math.log(10) * 1e308, -8.37e307, rel_tol=1e-3)
     # GELU'(-800) ≈ -10^-138000 cancels at every precision the oracle spends: not exactly 0, so not confirmed
-    with pytest.raises(UnderflowReport, match="too small for mpmath to resolve, yet not exactly 0"):
+    with pytest.raises(UnderflowReport, match="too small for mpmath to resolve, and not proved to be exactly 0"):
         gradients(Chain(2, "gelu"), [1.0], 0.25, [-800.0, 1.0], engine="chunked")
+
+
+def test_a_zero_the_oracle_cannot_resolve_is_still_exact_where_sympy_proves_it():
+    # tanh(2z) = 2tanh(z)/(1 + tanh(z)²): this φ is 0 and φ' ≡ 0, though SymPy prints φ' as tanh terms that
+    # cancel to 0 at every precision at z = 1e5. An oracle NaN there made gradients(..., allow_underflow=False)
+    # (σ(-800) underflows, so its zeros are checked) report an underflow of a gradient that is exactly 0. The
+    # Min variant's φ' is Heaviside(-z) once over one denominator: 0 at z > 0, also exactly
+    identity = "tanh(2*z) - 2*tanh(z)/(1 + tanh(z)**2)"
+    for act in (identity, identity + " + Min(z, 0)"):
+        chain = Chain(2, ("sigmoid", "expr:" + act))
+        assert all(v == 0 for v in reference(chain, 1.0, 1.0, [1.0, 1e5], [-800.0, 0.0], dps=30).ravel())
+    # where φ' is not 0 (tanh'(1e5) ≈ 10^-86859), the oracle still resolves it
+    r = reference(Chain(2, ("sigmoid", "tanh")), 1.0, 1.0, [1.0, 1e5], [-800.0, 0.0], dps=30)
+    assert all(v != 0 and mpmath.isfinite(v) for v in r.ravel())
 
 
 def test_underflow_is_reported_and_true_zeros_are_not():

@@ -361,7 +361,8 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     count = int(lost.sum())
     hint = ("a local factor (φ' or the loss's ∂L/∂z_N) is below the dtype's range, so the log domain loses it too"
             if local else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
-    size = f"the largest is 10^{_exponent(top)}" if top is not None else "too small for mpmath to resolve, yet not exactly 0"
+    size = (f"the largest is 10^{_exponent(top)}" if top is not None
+            else "too small for mpmath to resolve, and not proved to be exactly 0")
     raise UnderflowReport(f"dL/dw_k underflows {dtype.name} to 0 for {count} value(s) in layer(s) "
                           f"{_layers_text(rows)} ({size}): {hint}",
                           tuple(int(k) + 1 for k in rows), count, top)

@@ -103,23 +103,28 @@ def _local_factor(dphi: Callable, act: Activation, z: Any) -> Any:
             with mpmath.workdps(2 * dps + extra + 10):
                 return mpmath.mpf(dphi(z))
         extra *= 4
-    fraction = _one_fraction(act)
+    form, fraction = _one_fraction(act)
     d = mpmath.mpf(fraction(z)) if fraction is not None else d
     if d != 0:
         return d
     sign, man, exp, _ = z._mpf_  # z's exact binary value
-    exact = within(SYMPY_SECONDS, lambda: act.derivative.subs(z_sym, (-1) ** sign * sp.Integer(man) * sp.Integer(2) ** exp))
-    return mpmath.mpf(0) if exact is not None and exact == 0 else mpmath.nan
+    exact = (-1) ** sign * sp.Integer(man) * sp.Integer(2) ** exp
+    # φ' as written, and over one denominator (which is 0 itself where φ' is 0 by an identity SymPy's
+    # printing does not show: tanh(2z) - 2tanh(z)/(1 + tanh(z)²) ≡ 0)
+    for e in (act.derivative, form):
+        if e is not None and within(SYMPY_SECONDS, lambda: e.subs(z_sym, exact) == 0):
+            return mpmath.mpf(0)
+    return mpmath.nan
 
 
 @lru_cache(maxsize=None)
-def _one_fraction(act: Activation) -> Callable | None:
-    """φ' rewritten in exponentials over one denominator, as an mpmath function: no difference of near-equal
-    terms left where φ' is a ratio of exponentials (tanh, sigmoid, SiLU). SymPy's identity, not the engines'
-    forms, so the oracle stays independent of them. None where SymPy takes longer than :data:`SYMPY_SECONDS`
-    (a user's expression)."""
+def _one_fraction(act: Activation) -> tuple[sp.Expr | None, Callable | None]:
+    """φ' rewritten in exponentials over one denominator, and as an mpmath function: no difference of
+    near-equal terms left where φ' is a ratio of exponentials (tanh, sigmoid, SiLU). SymPy's identity, not the
+    engines' forms, so the oracle stays independent of them. (None, None) where SymPy takes longer than
+    :data:`SYMPY_SECONDS` (a user's expression)."""
     form = within(SYMPY_SECONDS, lambda: sp.cancel(sp.together(act.derivative.rewrite(sp.exp))))
-    return None if form is None else sp.lambdify(z_sym, form, "mpmath")
+    return (None, None) if form is None else (form, sp.lambdify(z_sym, form, "mpmath"))
 
 
 SYMPY_SECONDS = 5.0
