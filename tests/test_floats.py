@@ -462,3 +462,13 @@ def test_update_text_keeps_exact_values_short_and_exact():
         assert floats.exact_text(value) == text and sp.Rational(text.replace("e", "E")) == value
     third = sp.Rational(1, 3) - sp.Rational(1, 10**300)  # not a terminating decimal: p/q stays
     assert floats.exact_text(third) == f"{third.p}/{third.q}"
+
+
+def test_update_text_writes_a_long_integer_as_an_integer():
+    # steps = ceil(0.0025 / 3e-330) = 8.33…34e326: 327 digits, too many significant ones for a short form;
+    # it is an integer, so it is written as one (not as p/1)
+    out = CliRunner().invoke(symvg.cli.cli, ["update", "--weight", "0.25", "--lr", "1e-300", "--grad", "3e-30",
+                                              "--dtype", "float64"]).output
+    steps = -(-sp.Rational(1, 400) // (sp.Rational(1, 10**300) * sp.Rational(3, 10**30)))
+    assert f"exact {steps}; never in float64" in out and "/1;" not in out
+    assert floats.exact_text(-steps) == f"-{steps}"

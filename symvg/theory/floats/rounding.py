@@ -100,6 +100,8 @@ def exact_text(r: "sp.Rational | Fraction", max_digits: int = 40) -> str:
     ('1e-322', '2.5e+320')
     >>> exact_text(sp.Rational(1, 4) - sp.Rational(1, 10**322)), exact_text(sp.Rational(-1, 4) - sp.Rational(1, 10**322))
     ('0.25 - 1e-322', '-(0.25 + 1e-322)')
+    >>> exact_text(sp.Integer(2)**200 // 3)  # an integer with too many digits for a short form stays one
+    '535646014752996758513987364113720867507400997927597611767125'
     """
     value = Fraction(int(r.numerator), int(r.denominator))
     short = _short_decimal(value, max_digits)
@@ -114,7 +116,7 @@ def exact_text(r: "sp.Rational | Fraction", max_digits: int = 40) -> str:
         if tail and a is not None and b is not None:
             joined = f"{a} {'+' if tail > 0 else '-'} {b}"
             return joined if value > 0 else f"-({joined})"
-    return f"{value.numerator}/{value.denominator}"
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
 def _places(value: Fraction) -> int | None:
