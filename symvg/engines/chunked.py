@@ -353,17 +353,25 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
         top = float(lg[lost].max()) / math.log(10) if bool(lost.any()) else None
         zero = zero & (lg == -np.inf)
     local = top is None and xp is np  # zero in the log domain too: a local factor underflowed itself
+    unchecked = 0
     if local:
         lost, top = _exact_zeros(p, sub, zero)
+        unchecked = max(0, int(zero.any(axis=0).sum()) - UNDERFLOW_PROBES)  # samples with zeros not probed
     if not bool(lost.any()):
         return
     rows = xp.flatnonzero(lost.any(axis=1))
+    # only the probed samples are counted: where others hold zeros too, the count is a floor
     count = int(lost.sum())
-    hint = ("a local factor (φ' or the loss's ∂L/∂z_N) is below the dtype's range, so the log domain loses it too"
-            if local else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
+    many = f"at least {count}" if unchecked else f"{count}"
+    hint = (f"a local factor (φ' or the loss's ∂L/∂z_N) is {'' if top is not None else '0 or '}below the dtype's "
+            "range, so the log domain loses it too" if local
+            else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
     size = (f"the largest is 10^{_exponent(top)}" if top is not None
             else "too small for mpmath to resolve, and not proved to be exactly 0")
-    raise UnderflowReport(f"dL/dw_k underflows {dtype.name} to 0 for {count} value(s) in layer(s) "
+    probed = f" ({UNDERFLOW_PROBES} of the samples holding a 0 were checked)" if unchecked else ""
+    # without a size the value may be 0 after all: say what is known, not that it underflowed
+    what = f"underflows {dtype.name} to 0" if top is not None else f"came out 0 in {dtype.name}"
+    raise UnderflowReport(f"dL/dw_k {what} for {many} value(s){probed} in layer(s) "
                           f"{_layers_text(rows)} ({size}): {hint}",
                           tuple(int(k) + 1 for k in rows), count, top)
 

@@ -94,6 +94,9 @@ def _local_factor(dphi: Callable, act: Activation, z: Any) -> Any:
     d = mpmath.mpf(dphi(z))
     if d != 0 or not mpmath.isfinite(z):
         return d
+    off = _zero_piece(act)
+    if off is not None and off(z) == 1:  # the piece of φ' that holds at z is the constant 0: exact, at once
+        return d
     dps = mpmath.mp.dps
     extra = 64
     while extra <= MORE_DIGITS:
@@ -115,6 +118,16 @@ def _local_factor(dphi: Callable, act: Activation, z: Any) -> Any:
         if e is not None and within(SYMPY_SECONDS, lambda: e.subs(z_sym, exact) == 0):
             return mpmath.mpf(0)
     return mpmath.nan
+
+
+@lru_cache(maxsize=None)
+def _zero_piece(act: Activation) -> Callable | None:
+    """z ↦ 1 where the piece of a piecewise φ' that holds at z is the constant 0 (ReLU at z ≤ 0), else 0, as an
+    mpmath function; None where φ' is not piecewise. The conditions are evaluated at the exact z."""
+    d = act.derivative
+    if not isinstance(d, sp.Piecewise):
+        return None
+    return sp.lambdify(z_sym, sp.Piecewise(*[(sp.Integer(int(e == 0)), c) for e, c in d.args]), "mpmath")
 
 
 @lru_cache(maxsize=None)
