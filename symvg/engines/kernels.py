@@ -97,30 +97,33 @@ def output_form(act: Activation) -> sp.Expr | None:
 
 @dataclass(frozen=True)
 class Local:
-    """An activation's local pieces: φ, φ', the output form (if any), and which kernel evaluates them."""
+    """An activation's local pieces: φ, φ', which kernel evaluates them, and the output form (if any)."""
 
     activation: Activation
     kind: str
-    output: sp.Expr | None
 
+    @property
+    def output(self) -> sp.Expr | None:
+        """:func:`output_form`: derived on first use (SymPy's solve and simplify, ~1 s), not to classify."""
+        return output_form(self.activation)
 
 
 @lru_cache(maxsize=None)
 def local(act: Activation) -> Local:
-    """Classify ``act`` by proved identities (see the module docstring)."""
+    """Classify ``act`` by proved identities (see the module docstring). The output form is derived only for
+    φ ≡ tanh z, the one kind that needs it: deriving it for every activation cost ~1 s each."""
     phi, dphi = act.expr, act.derivative
-    out = output_form(act)
     if phi.has(sp.Piecewise):
         kind = "generic"
     elif phi == z and dphi == 1:
         kind = "identity"
     elif _same(phi, sp.exp(z) / (1 + sp.exp(z))) and _same(dphi, phi / (1 + sp.exp(z))):
         kind = "logistic"
-    elif phi == sp.tanh(z) and out is not None and sp.expand(out - (1 - h ** 2)) == 0:
+    elif phi == sp.tanh(z) and (out := output_form(act)) is not None and sp.expand(out - (1 - h ** 2)) == 0:
         kind = "tanh"
     else:
         kind = "generic"
-    return Local(act, kind, out)
+    return Local(act, kind)
 
 
 def _modules() -> list:
