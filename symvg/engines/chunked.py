@@ -56,6 +56,11 @@ def _cupy_loss(p: Plan) -> Callable:
     return cupy.ElementwiseKernel(src.in_params, src.out_params, src.operation, src.name, preamble=src.preamble)
 
 
+def _layer_wb(inp: Inputs, k: int, sl: slice) -> tuple[Any, Any]:
+    """Layer k's w_k and b_k for the samples ``sl``: a scalar where shared, a row slice where per sample."""
+    return (inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]), (inp.B[k - 1] if inp.shared_b else inp.B[k - 1, sl])
+
+
 def _start(p: Plan, xp: Any, inp: Inputs, sl: slice, H: Any, D: Any, d: Any, cuda: bool = False) -> None:
     """δ_N into ``d``. Where the loss is taken through the logit, ``d`` ← ∂L/∂z_N and φ'_N ← 1 instead, so
     the backward pass that follows is the same for every loss; z_N is recomputed from h_{N-1}, w_N, b_N
@@ -64,8 +69,7 @@ def _start(p: Plan, xp: Any, inp: Inputs, sl: slice, H: Any, D: Any, d: Any, cud
     if p.dz is None:
         d[...] = p.dloss(H[-1], inp.y[sl])
         return
-    w = inp.W[n - 1] if inp.shared_w else inp.W[n - 1, sl]
-    b = inp.B[n - 1] if inp.shared_b else inp.B[n - 1, sl]
+    w, b = _layer_wb(inp, n, sl)
     if cuda:
         _cupy_loss(p)(H[n - 1], w, b, inp.y[sl], d)
     else:
@@ -92,8 +96,7 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
     H, D, t = buf.H[:, :c], buf.D[:, :c], buf.work[0, :c]
     H[0] = inp.x[sl]
     for k in range(1, p.chain.depth + 1):
-        w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
-        b = inp.B[k - 1] if inp.shared_b else inp.B[k - 1, sl]
+        w, b = _layer_wb(inp, k, sl)
         if cuda:  # one CUDA kernel per layer does z, φ, φ' (and the skip)
             kernels[k - 1](H[k - 1], w, b, H[k], D[k - 1])
             if not local_forms(p.locals[k - 1].activation).proved:  # the activation's own formulas
@@ -120,8 +123,7 @@ def _z_overflowed(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: in
     CuPy path, which has no floating-point flags, tells an overflowed pre-activation from a domain error."""
     H = buf.H[:, :c]
     for k in range(1, p.chain.depth + 1):
-        w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
-        b = inp.B[k - 1] if inp.shared_b else inp.B[k - 1, sl]
+        w, b = _layer_wb(inp, k, sl)
         if not bool(xp.isfinite(H[k - 1] * w + b).all()):
             return True
     return False

@@ -97,15 +97,10 @@ def output_form(act: Activation) -> sp.Expr | None:
 
 @dataclass(frozen=True)
 class Local:
-    """An activation's local pieces: φ, φ', which kernel evaluates them, and the output form (if any)."""
+    """An activation and which kernel evaluates its φ, φ' (:func:`local`)."""
 
     activation: Activation
     kind: str
-
-    @property
-    def output(self) -> sp.Expr | None:
-        """:func:`output_form`: derived on first use (SymPy's solve and simplify, ~1 s), not to classify."""
-        return output_form(self.activation)
 
 
 @lru_cache(maxsize=None)
