@@ -18,7 +18,9 @@ nvidia-smi -L 2>/dev/null || true
 status=0
 echo "== 1. CUDA tests"
 timeout 60 "$PY" -m pytest -q -p no:randomly -p no:cacheprovider tests/test_cuda_chain.py tests/test_cuda_source.py \
-    "tests/test_numeric.py::test_cupy_equals_numpy" || status=1
+    tests/test_philox.py "tests/test_numeric.py::test_cupy_equals_numpy" \
+    "tests/test_sampling.py::test_networks_drawn_in_the_cuda_kernel_are_the_reference_draws" \
+    "tests/test_sampling.py::test_reductions_on_cupy_equal_numpy_on_the_same_gradients" || status=1
 echo "== 2. agreement with torch CUDA float64 autograd"
 timeout 50 "$PY" benchmarks/bench_gpu.py --agree || status=1
 echo "== 3. benchmark"

@@ -475,6 +475,14 @@ def test_overflow_and_domain_errors_are_reported_not_returned():
         gradients(Chain(2, "gelu"), [1.0], 0.25, [-800.0, 1.0], engine="chunked")
 
 
+def test_a_formula_that_overflows_far_past_exps_range_is_repaired_not_reported():
+    # softplus' = e^z/(1+e^z) is inf/inf past z = 709 and is redone exactly with mpmath; its e^z was capped to
+    # inf from z = 10^5, so log(1 + e^z) and the ratio came back inf and NaN, and a gradient of ~10^10 was
+    # reported as "overflows float64". Here z_3 = 1000·softplus(2000·softplus(1)) ≈ 2.6e6.
+    chain, x, y, W = Chain(3, "softplus"), [1.0, 0.5], 0.0, np.array([[1.0, 1.0], [2000.0, 1.0], [1000.0, 1.0]])
+    assert_close_rowwise(gradients(chain, x, y, W, engine="chunked"), as_floats(reference(chain, x, y, W)), 1e-12)
+
+
 def test_a_zero_the_oracle_cannot_resolve_is_still_exact_where_sympy_proves_it():
     # tanh(2z) = 2tanh(z)/(1 + tanh(z)²): this φ is 0 and φ' ≡ 0, though SymPy prints φ' as tanh terms that
     # cancel to 0 at every precision at z = 1e5. An oracle NaN there made gradients(..., allow_underflow=False)

@@ -213,6 +213,7 @@ DRAWN_CASES = [(Chain(4, "sigmoid"), False, Draw((1, 2), w_std=1.5, b_std=0.5)),
                (Chain(2 * SEG + 5, "sigmoid", residual=True), False, Draw((7, 8), w_std=2.0, b_std=1.0)),
                (Chain(4, ["relu", "sigmoid", "relu", "sigmoid"]), True, Draw((9, 10), w_std=1.1, b_std=0.3))]
 REL = {"float64": 1e-12, "float32": 3e-5}
+FLAGGED = Chain(3, "softplus")  # softplus' = e^z/(1+e^z) is a generic formula: inf/inf where z passes exp's range
 
 
 @pytest.fixture(scope="module")
@@ -222,15 +223,19 @@ def chain_twin(tmp_path_factory):
     if C_COMPILER is None:
         pytest.skip("no C compiler")
     keys = dict.fromkeys(cuda.kernel_key(c, dt, log, drawn)[0]  # the depth is an argument: one kernel serves many
-                         for c, log, _ in DRAWN_CASES + [(Chain(5, "sigmoid"), False, None)]
+                         for c, log, _ in DRAWN_CASES + [(Chain(5, "sigmoid"), False, None), (FLAGGED, False, None),
+                                                         (FLAGGED, True, None)]
                          for dt in REL for drawn in (False, True))
-    srcs = [cuda.chain_source(k) for k in keys]
+    srcs = [cuda.chain_source(k) for k in keys] + [cuda.draw_source(dt) for dt in REL]
     lib = compile_c("\n".join([CUDA_AS_C_SHIM, *dict.fromkeys(s.preamble for s in srcs), *(s.code for s in srcs)]),
                     tmp_path_factory.mktemp("drawn_as_c"), name="drawn", opt="-O0")
     conv = {np.int64: ctypes.c_longlong, np.int32: ctypes.c_int, np.uint32: ctypes.c_uint,
             np.float64: ctypes.c_double}
 
-    def run(chain, dtype, log, m, draw=None, data=None):
+    def call(name, args):
+        getattr(lib, name)(*[conv[type(a)](a) if type(a) in conv else ctypes.c_void_p(a.ctypes.data) for a in args])
+
+    def run(chain, dtype, log, m, draw=None, data=None, flagged=False):
         key, layers = cuda.kernel_key(chain, dtype, log, draw is not None)
         n = chain.depth
         G = np.full((n, m), np.nan, dtype=dtype)
@@ -241,10 +246,21 @@ def chain_twin(tmp_path_factory):
             args = cuda.launch_args(n, prepare(chain, *data, np, dtype, check_finite=False), acts, G, S, flags, status)
         else:
             args = draw.args(n, m, acts, G, S, flags, status)
-        getattr(lib, cuda.chain_source(key).name)(*[conv[type(a)](a) if type(a) in conv
-                                                    else ctypes.c_void_p(a.ctypes.data) for a in args])
+        call(cuda.chain_source(key).name, args)
+        if flagged:  # what finish() takes
+            return G, S, flags, status
         assert not flags.any() and int(status[0]) == 0, flags
         return G if S is None else np.stack([G, S])
+
+    def draw_at(draw, n, at, dtype):
+        """x, y, W, B of samples draw.first + at, from the C twin of cuda.draw_source."""
+        at = np.ascontiguousarray(at, dtype=np.int64)
+        x, y = np.full(at.size, np.nan, dtype=dtype), np.full(at.size, np.nan, dtype=dtype)
+        W, B = np.full((n, at.size), np.nan, dtype=dtype), np.full((n, at.size), np.nan, dtype=dtype)
+        call(cuda.draw_source(dtype).name, draw.at_args(n, at, x, y, W, B))
+        return x, y, W, B
+
+    run.draw_at = draw_at
     return run
 
 
@@ -274,3 +290,51 @@ def test_drawn_kernel_is_stateless_and_keyed(chain_twin):
     assert np.array_equal(whole[:, 80:], tail)  # the same route on the same inputs
     other = chain_twin(chain, dtype, False, 200, draw=Draw((11, 13), w_std=1.5, b_std=0.5))
     assert not np.isclose(whole, other).any(axis=0).all()
+
+
+@pytest.mark.parametrize("chain, draw", [(c, d) for c, log, d in DRAWN_CASES if not log][1:3])
+def test_draw_kernel_gives_each_sample_the_networks_the_drawn_kernel_drew(chain_twin, chain, draw):
+    """cuda.draw_source at any sample indices writes the very x, y, W, B the drawn chain kernel draws for
+    them: the plain kernel on them gives its gradients bit for bit (and they are the NumPy reference's
+    draws to a few ulps, libm's log and cos)."""
+    n, m, at = chain.depth, 300, np.array([299, 0, 17, 5, 17])
+    for dtype in REL:
+        data = chain_twin.draw_at(draw, n, at, dtype)
+        assert all(np.isfinite(a).all() for a in data)
+        drawn = chain_twin(chain, dtype, False, m, draw=draw)
+        plain = chain_twin(chain, dtype, False, at.size, data=data)
+        assert np.array_equal(plain, drawn[:, at])
+        for got, want in zip(data, draw.inputs(n, at.size, dtype, at=at)):
+            np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_flagged_drawn_samples_are_redone_on_the_same_draws(chain_twin, log):
+    """A drawn kernel's flagged samples (softplus' = inf/inf past exp's range) are drawn again by
+    cuda.draw_source and redone by the per-layer path (cuda.finish), which repairs them: the whole result is
+    then the NumPy engine's on the reference draws."""
+    from symvg.engines import numeric
+    from symvg.engines.plan import Inputs
+
+    chain, m = FLAGGED, 400
+    for dtype in REL:
+        draw = Draw((21, 22), first=10**6, w_std={"float64": 300.0, "float32": 40.0}[dtype])
+        G, S, flags, status = chain_twin(chain, dtype, log, m, draw=draw, flagged=True)
+        assert 0 < np.count_nonzero(flags) < m, dtype
+
+        def again(idx):
+            return Inputs(*chain_twin.draw_at(draw, chain.depth, idx, dtype), int(idx.size))
+        got = cuda.finish(chain, again, G, S, flags, status, backend="numpy", dtype=dtype, allow_underflow=True)
+        want = numeric.gradients(chain, *draw.inputs(chain.depth, m, dtype), dtype=dtype, engine="chunked", log=log,
+                                 allow_underflow=True)
+        if log:
+            assert np.array_equal(got[1], want[1]) and not np.isnan(got[0]).any()  # -inf: φ' = e^z/(1+e^z) = 0
+            np.testing.assert_allclose(got[0], want[0], rtol=10 * np.finfo(dtype).eps, atol=50 * np.finfo(dtype).eps)
+        else:
+            assert np.isfinite(got).all()
+            assert_close_rowwise(got.astype(float), want.astype(float), 50 * REL[dtype])
+
+
+def test_a_draw_that_can_pass_the_dtype_is_refused_before_the_device():
+    with pytest.raises(errors.InvalidValueError, match=r"up to \|mean\| \+ 8.572·std = 8.572e\+38\) can pass float32"):
+        cuda.launch_drawn(Chain(2, "sigmoid"), Draw((1, 2), w_std=1e38), 10, np.dtype("float32"))

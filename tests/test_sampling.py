@@ -294,6 +294,23 @@ def test_reductions_on_cupy_equal_numpy_on_the_same_gradients(cupy):
     assert s.engine == "cuda" and all(L.q05 <= L.median_abs <= L.q95 for L in s.layers)
 
 
+def test_networks_drawn_in_the_cuda_kernel_are_the_reference_draws(cupy):
+    """Per-sample networks drawn inside the whole-chain kernel: the statistics are those of the CPU engine on
+    the same networks (cuda.Draw.inputs, the NumPy reference of the draws), whatever the chunk size."""
+    from symvg.engines.cuda import Draw
+
+    chain, m = Chain(5, "sigmoid"), 4000
+    one = sample(chain, samples=m, seed=3, backend="cupy")
+    assert one.engine == "cuda" and one.quantile_resolution is None
+    g = np.abs(gradients(chain, *Draw.from_seed(3, b_std=1.0).inputs(5, m), allow_underflow=True))
+    for got, want in zip(one.layers, g):
+        np.testing.assert_allclose([got.median_abs, got.mean_abs, got.q95], [np.median(want), want.mean(),
+                                                                             np.quantile(want, 0.95)], rtol=1e-12)
+    parts = sample(chain, samples=m, seed=3, backend="cupy", chunk=1000)
+    assert [(L.zeros, L.frac_below_tol) for L in parts.layers] == [(L.zeros, L.frac_below_tol) for L in one.layers]
+    np.testing.assert_allclose([L.mean_abs for L in parts.layers], [L.mean_abs for L in one.layers], rtol=1e-13)
+
+
 def test_histogram_flags_order_statistics_outside_its_window_and_exact_windows_bound_the_error():
     from symvg.engines import streaming as S
 

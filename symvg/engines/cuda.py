@@ -35,9 +35,10 @@ what floats cannot hold.
 
 A **drawn** kernel (``kernel_key(..., drawn=True)``, its arguments from :class:`Draw`) reads no x, y, W or B:
 sample i's inputs and weights come from the counter-based generator of :mod:`symvg.engines.philox` at
-(seed, i, layer), so a Monte-Carlo run never holds its N×M weights. Its C twin is checked against the plain
-kernel on the draws of the NumPy reference (tests/test_philox.py); it has not run on a GPU, and nothing
-routes to it yet.
+(seed, i, layer), so a Monte-Carlo run never holds its N×M weights (:func:`launch_drawn`, which
+:func:`symvg.engines.sampling.sample` runs with CuPy). Its flagged samples are drawn again by
+:func:`draw_source`, from the same text, and redone. Both C twins are checked against the plain kernel on
+the draws of the NumPy reference (tests/test_philox.py); neither has run on a GPU.
 
 >>> from symvg.symbolic.chain import Chain
 >>> key, layers = kernel_key(Chain(3, ["relu", "tanh", "relu"]), "float32")
@@ -55,7 +56,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import sympy as sp
@@ -64,6 +65,7 @@ from symvg.engines import kernels, philox
 from symvg.engines.chunked import CHUNK_BYTES, run
 from symvg.engines.kernels import elementwise_source, math_macros_preamble
 from symvg.engines.plan import Inputs, array_module, check_dtype, check_finite_inputs, check_out, plan, prepare
+from symvg.errors import InvalidValueError
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import Chain, y as y_sym
 
@@ -265,12 +267,19 @@ _DRAWN_INPUTS = """\
         const double w_mean, const double w_std, const double b_mean, const double b_std, const int y_sign,"""
 _DRAWN_XY = """\
         double nx, ny;
-        symvg_philox_normal2(key0, key1, (unsigned long long)(first + i), 0u, {stream}u, &nx, &ny);
+        symvg_philox_normal2(key0, key1, (unsigned long long)({sample}), 0u, {stream}u, &nx, &ny);
         const T yi = (T)(y_sign ? (ny > 0 ? 1.0 : 0.0) : ny);
         T h = (T)nx;"""
-_DRAWN_WB = ("do { double n0_, n1_; symvg_philox_normal2(key0, key1, (unsigned long long)(first + i), "
+_DRAWN_WB = ("do { double n0_, n1_; symvg_philox_normal2(key0, key1, (unsigned long long)({sample}), "
              "(unsigned int)(k), {stream}u, &n0_, &n1_); w = (T)(w_mean + w_std * n0_); "
              "b = (T)(b_mean + b_std * n1_); } while (0)")
+
+
+def _drawn_reads(sample: str) -> tuple[str, str]:
+    """(the lines that draw x, y; the body of ``SYMVG_WB(k, w, b)``) for the sample index ``sample`` (C):
+    one text for the chain kernel and :func:`draw_source`, so both draw the same bits for a sample."""
+    return (_DRAWN_XY.format(sample=sample, stream=philox.STREAM_INPUTS),
+            _DRAWN_WB.replace("{sample}", sample).replace("{stream}", str(philox.STREAM_WEIGHT_BIAS)))
 
 _DIRECT = """\
                     T a = dl * ds[j];
@@ -338,8 +347,7 @@ def chain_source(key: Key) -> ChainSource:
         backward = _DIRECT + (_DIRECT_RESIDUAL if key.residual else _DIRECT_PLAIN)
         decl = "T d0 = 0, dl = 0;"
     if key.drawn:
-        inputs, read_xy = _DRAWN_INPUTS, _DRAWN_XY.format(stream=philox.STREAM_INPUTS)
-        read_wb = _DRAWN_WB.replace("{stream}", str(philox.STREAM_WEIGHT_BIAS))
+        inputs, read_xy, read_wb = _DRAWN_INPUTS, *_drawn_reads("first + i")
     else:
         inputs, read_xy, read_wb = _READ_INPUTS, _READ_XY, _READ_WB
     code = _KERNEL.format(ctype=CTYPES[key.dtype], functions="\n".join(funcs), name=name, seg=SEG,
@@ -348,6 +356,48 @@ def chain_source(key: Key) -> ChainSource:
                           inputs=inputs, read_xy=read_xy, read_wb=read_wb)
     preamble = "\n".join(p for p in (math_macros_preamble(), loss_pre, philox.SOURCE if key.drawn else "",
                                      _PREAMBLE.format(nonfinite=FLAG_NONFINITE, underflow=FLAG_UNDERFLOW)) if p)
+    return ChainSource(name, preamble, code)
+
+
+_DRAW = """\
+#define T {ctype}
+#define SYMVG_WB(k, w, b) {read_wb}
+SYMVG_GLOBAL void {name}(const long long m, const int n, const long long *__restrict__ at,
+{inputs}
+        T *__restrict__ x, T *__restrict__ y, T *__restrict__ W, T *__restrict__ B)
+{{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < m; i += stride) {{
+{read_xy}
+        x[i] = h; y[i] = yi;
+        for (int k = 0; k < n; ++k) {{
+            T w, b;
+            SYMVG_WB(k, w, b);
+            W[(long long)k * m + i] = w; B[(long long)k * m + i] = b;
+        }}
+    }}
+}}
+#undef SYMVG_WB
+#undef T
+"""
+
+
+@lru_cache(maxsize=None)
+def draw_source(dtype: Any = "float64") -> ChainSource:
+    """The kernel that writes, for the samples ``first + at[i]`` of a :class:`Draw`, the x, y (m,) and W, B
+    (n, m) that the drawn chain kernel draws for them, bit for bit (the same text, :func:`_drawn_reads`):
+    what :func:`finish` redoes a drawn kernel's flagged samples on. Arguments: :meth:`Draw.at_args`.
+
+    >>> src = draw_source("float32")
+    >>> src.name, "#define T float" in src.code, "first + at[i]" in src.code
+    ('symvg_draw_float32', True, True)
+    """
+    name = f"symvg_draw_{np.dtype(dtype).name}"
+    read_xy, read_wb = _drawn_reads("first + at[i]")
+    code = _DRAW.format(ctype=CTYPES[np.dtype(dtype).name], name=name, inputs=_DRAWN_INPUTS, read_xy=read_xy,
+                        read_wb=read_wb)
+    preamble = "\n".join((math_macros_preamble(), philox.SOURCE,
+                          _PREAMBLE.format(nonfinite=FLAG_NONFINITE, underflow=FLAG_UNDERFLOW)))
     return ChainSource(name, preamble, code)
 
 
@@ -392,9 +442,11 @@ class Draw:
         k0, k1 = (int(v) for v in philox.key_from_seed(seed))
         return cls((k0, k1), **scales)
 
-    def inputs(self, n: int, m: int, dtype: Any = "float64") -> tuple[np.ndarray, ...]:
-        """x, y (m,) and W, B (n, m) as the kernel draws them, computed in NumPy (the reference)."""
-        idx = np.arange(self.first, self.first + m, dtype=np.uint64)
+    def inputs(self, n: int, m: int, dtype: Any = "float64", at: Any = None) -> tuple[np.ndarray, ...]:
+        """x, y (m,) and W, B (n, m) as the kernel draws them for samples ``first + at`` (default
+        ``at = 0 … m-1``), computed in NumPy (the reference: to a few ulps, libm's log and cos not CUDA's)."""
+        at = np.arange(m) if at is None else np.asarray(at)
+        idx = (self.first + at.astype(np.int64)).astype(np.uint64)
         x, y = philox.normals(self.key, idx, 0, philox.STREAM_INPUTS)
         if self.y_sign:
             y = (y > 0).astype(np.float64)
@@ -404,17 +456,31 @@ class Draw:
 
     def args(self, n: int, m: int, layers: Any, G: Any, S: Any, flags: Any, status: Any) -> tuple:
         """A drawn kernel's arguments, in order (``S`` is ``G`` when not in the log domain)."""
+        return (np.int64(m), np.int32(n), *self._scalars(), layers, G, G if S is None else S, flags, status)
+
+    def at_args(self, n: int, at: Any, x: Any, y: Any, W: Any, B: Any) -> tuple:
+        """:func:`draw_source`'s arguments: samples ``first + at`` (int64, (m,)) into x, y (m,), W, B (n, m)."""
+        return (np.int64(at.size), np.int32(n), at, *self._scalars(), x, y, W, B)
+
+    def _scalars(self) -> tuple:
         k0, k1 = (np.uint32(v) for v in self.key)
-        return (np.int64(m), np.int32(n), k0, k1, np.int64(self.first), np.float64(self.w_mean),
-                np.float64(self.w_std), np.float64(self.b_mean), np.float64(self.b_std), np.int32(bool(self.y_sign)),
-                layers, G, G if S is None else S, flags, status)
+        return (k0, k1, np.int64(self.first), np.float64(self.w_mean), np.float64(self.w_std),
+                np.float64(self.b_mean), np.float64(self.b_std), np.int32(bool(self.y_sign)))
+
+    def largest(self) -> float:
+        """The largest |w| or |b| this draw can give: a normal is at most :data:`symvg.engines.philox.MAX_NORMAL`."""
+        return max(abs(self.w_mean) + self.w_std * philox.MAX_NORMAL, abs(self.b_mean) + self.b_std * philox.MAX_NORMAL)
 
 
 @lru_cache(maxsize=None)
 def _compiled(key: Key) -> Any:
+    return _raw(chain_source(key))
+
+
+@lru_cache(maxsize=None)
+def _raw(src: ChainSource) -> Any:
     import cupy
 
-    src = chain_source(key)
     return cupy.RawKernel(src.cuda, src.name)
 
 
@@ -433,18 +499,19 @@ def _redo(chain: Chain, sub: Any, xp: Any, dtype: np.dtype, log: bool, allow_und
     return run(plan(chain), xp, sub, dtype, log, CHUNK_BYTES // dtype.itemsize, 1, allow_underflow=allow_underflow)
 
 
-def finish(chain: Chain, inp: Any, G: Any, S: Any, flags: Any, status: Any, *, backend: str = "cupy",
-           dtype: Any = "float64", allow_underflow: bool = False) -> Any:
+def finish(chain: Chain, inp: Inputs | Callable[[Any], Inputs], G: Any, S: Any, flags: Any, status: Any, *,
+           backend: str = "cupy", dtype: Any = "float64", allow_underflow: bool = False) -> Any:
     """Read the one status word (the call's only synchronisation) and, where samples were flagged, redo
-    those samples alone with the per-layer path on ``backend`` (:func:`_redo`). Returns G, or (G, S) in
-    the log domain."""
+    those samples alone with the per-layer path on ``backend`` (:func:`_redo`). ``inp`` is the kernel's
+    inputs, or (drawn kernels) a function giving the inputs of the samples at the indices it is passed.
+    Returns G, or (G, S) in the log domain."""
     log = S is not None
     mask = FLAG_NONFINITE | (0 if allow_underflow else FLAG_UNDERFLOW)
     if int(status[0]) & mask:
         xp = array_module(backend)
         idx = xp.flatnonzero(flags & mask)
-        sub = Inputs(inp.x[idx], inp.y[idx], inp.W if inp.shared_w else inp.W[:, idx],
-                     inp.B if inp.shared_b else inp.B[:, idx], int(idx.size))
+        sub = inp(idx) if callable(inp) else Inputs(inp.x[idx], inp.y[idx], inp.W if inp.shared_w else inp.W[:, idx],
+                                                    inp.B if inp.shared_b else inp.B[:, idx], int(idx.size))
         r = _redo(chain, sub, xp, check_dtype(dtype), log, allow_underflow)
         if log:
             G[:, idx], S[:, idx] = r
@@ -492,5 +559,36 @@ def launch(chain: Chain, inp: Inputs, dtype: np.dtype, *, log: bool = False, out
     return finish(chain, inp, G, S, flags, status, dtype=dtype, allow_underflow=allow_underflow)
 
 
-__all__ = ["CHECKPOINTS", "ChainSource", "Draw", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "SEG", "chain_source", "gradients_cuda",
-           "refusal"]
+def launch_drawn(chain: Chain, draw: Draw, m: int, dtype: np.dtype, *, log: bool = False,
+                 allow_underflow: bool = False) -> Any:
+    """The drawn whole-chain kernel for samples ``draw.first … draw.first + m - 1`` of a chain :func:`refusal`
+    accepts: one launch and the status read; flagged samples are drawn again on the device
+    (:func:`draw_source`, the same bits) and redone (:func:`finish`). Returns G (n, m), or (G, S) with ``log``.
+    A draw whose weights could pass ``dtype``'s range (:meth:`Draw.largest`) is refused before anything runs."""
+    n = chain.depth
+    if not draw.largest() <= float(np.finfo(dtype).max):
+        raise InvalidValueError(f"these weights or biases (up to |mean| + {philox.MAX_NORMAL}·std = {draw.largest():.4g}) "
+                                f"can pass {np.dtype(dtype).name}'s range; use a smaller mean and std")
+    import cupy as cp
+
+    G = cp.empty((n, m), dtype=dtype)
+    S = cp.empty((n, m), dtype=dtype) if log else None
+    flags, status = cp.empty(m, dtype=cp.uint8), cp.zeros(1, dtype=cp.uint32)
+    key, layers = kernel_key(chain, dtype, bool(log), drawn=True)
+    if m:
+        args = draw.args(n, m, _device_layers(layers, cp.cuda.Device().id), G, S, flags, status)
+        _compiled(key)(((m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK,), (THREADS_PER_BLOCK,), args)
+
+    def drawn_again(idx: Any) -> Inputs:
+        k = int(idx.size)
+        x, y = cp.empty(k, dtype=dtype), cp.empty(k, dtype=dtype)
+        W, B = cp.empty((n, k), dtype=dtype), cp.empty((n, k), dtype=dtype)
+        src = draw_source(dtype)
+        _raw(src)(((k + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK,), (THREADS_PER_BLOCK,),
+                  draw.at_args(n, idx.astype(cp.int64), x, y, W, B))
+        return Inputs(x, y, W, B, k)
+    return finish(chain, drawn_again, G, S, flags, status, dtype=dtype, allow_underflow=allow_underflow)
+
+
+__all__ = ["CHECKPOINTS", "ChainSource", "Draw", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "SEG", "chain_source", "draw_source",
+           "gradients_cuda", "launch_drawn", "refusal"]

@@ -364,8 +364,8 @@ def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     What the kernels fall back on where a float formula overflows (softplus' = e^z/(1+e^z) at z = 800).
 
     >>> from symvg.symbolic.activations import get
-    >>> exact_local(get("softplus"), np.array([800.0]))
-    (array([800.]), array([1.]))
+    >>> exact_local(get("softplus"), np.array([800.0, 1.9e6]))
+    (array([8.0e+02, 1.9e+06]), array([1., 1.]))
     """
     import mpmath
 
@@ -380,9 +380,11 @@ def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return h, d
 
 
-EXP_CAP = 1e5
-"""|x| beyond which the repair's e^x is taken as inf or 0: no float holds e^(±10^5), and mpmath computing
-e^(e^(e^z)) exactly takes memory and minutes (``expr:exp(exp(exp(z)))``)."""
+EXP_CAP = float(np.finfo(np.float64).max)
+"""|x| beyond which the repair's e^x is taken as inf or 0. mpmath's e^x for any x a float can hold is exact and
+quick (its exponents are unbounded), and it must be: e^z beyond every float still gives finite
+log(1 + e^z) and e^z/(1 + e^z) (softplus at z = 10^6). Only an argument that is itself beyond floats, e^(e^(e^z))
+in ``expr:exp(exp(exp(z)))``, would take mpmath memory and minutes; its result is beyond floats too."""
 
 
 def _capped_exp(x: Any) -> Any:

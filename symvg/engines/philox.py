@@ -48,13 +48,20 @@ import numpy as np
 
 from symvg.errors import InvalidValueError
 
-__all__ = ["SOURCE", "STREAM_INPUTS", "STREAM_WEIGHT_BIAS", "box_muller", "counters", "key_from_seed", "normals",
+__all__ = ["MAX_NORMAL", "SOURCE", "STREAM_INPUTS", "STREAM_WEIGHT_BIAS", "box_muller", "counters", "key_from_seed", "normals",
            "philox4x32", "uniform_closed_open", "uniform_open_closed"]
 
 STREAM_WEIGHT_BIAS = 0
 """The stream whose normal pair at (sample i, layer k) is (w_k, b_k) before scaling."""
 STREAM_INPUTS = 1
 """The stream whose normal pair at (sample i, layer 0) is (x, y) before scaling."""
+MAX_NORMAL = 8.572
+"""A bound on |normal| of any draw: r = sqrt(-2 ln u1) ≤ sqrt(106 ln 2) = 8.57167… (u1 ≥ 2^-53), with room for a
+few ulps of any platform's log and sqrt.
+
+>>> float(box_muller(2.0**-53, 0.0)[0]) < MAX_NORMAL < float(box_muller(2.0**-53, 0.0)[0]) + 1e-3
+True
+"""
 
 # Salmon et al. 2011, table 2 and section 4.2: the multipliers and the Weyl key increments (golden ratio, √3 - 1)
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)

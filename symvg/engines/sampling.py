@@ -6,6 +6,8 @@ are exactly 0 or subnormal) in a frozen :class:`GradientStats`. The samples stre
 (:func:`chunk_samples`: 32 MB of gradients), each drawn, evaluated and folded into per-layer
 accumulators (:mod:`symvg.engines.streaming`), so memory does not grow with the number of samples;
 ``backend="cupy"`` draws, evaluates and reduces each chunk on the device and copies only the accumulators.
+There, when every sample is its own network, the whole-chain CUDA kernel draws each sample's x, y, w_k, b_k
+itself from a counter-based generator (:func:`_drawn`, :mod:`symvg.engines.philox`): no weight array exists.
 
 >>> from symvg.symbolic.chain import Chain
 >>> s = sample(Chain(10, "sigmoid"), samples=2000, seed=0)
@@ -33,7 +35,7 @@ from symvg.display import Result
 from symvg.symbolic.chain import Chain
 from symvg.errors import InvalidValueError
 from symvg.engines import streaming as S
-from symvg.engines import numeric
+from symvg.engines import cuda, numeric, philox, registry
 from symvg.engines.numeric import array_module, choose_engine, estimate_bytes, evaluate
 from symvg.engines.plan import check_dtype
 from symvg.exact import count
@@ -250,6 +252,8 @@ class _Run:
     backend: str
     log: bool
     engine: str
+    draw: Any = None  # a cuda.Draw: the chunks are drawn inside the whole-chain kernel (see _drawn)
+    chunk: int = 0    # samples per chunk: chunk i holds samples i·chunk …, the drawn kernel's counters
 
     def network(self, rng: Any, shape: Any) -> tuple[Any, Any]:
         with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 on the cast: refused just below
@@ -267,6 +271,10 @@ class _Run:
 
     def evaluated(self, i: int, size: int) -> tuple[Any, Any, str]:
         """:meth:`gradients`, and the engine that computed them."""
+        if self.draw is not None:
+            r = cuda.launch_drawn(self.chain, replace(self.draw, first=i * self.chunk), size, self.dt, log=self.log,
+                                  allow_underflow=not self.log)
+            return (*(r if self.log else (r, None)), "cuda")
         rng = _rng(self.xp, chunk_generator(self.seed, i))
         W, B = self.shared if self.shared is not None else self.network(rng, (self.chain.depth, size))
         x = rng.standard_normal(size).astype(self.dt, copy=False)
@@ -278,6 +286,29 @@ class _Run:
                       engine=self.engine, allow_underflow=not self.log)
         g, sign = ev.gradients if self.log else (ev.gradients, None)
         return g, sign, ev.engine
+
+
+def _drawn(chain: Chain, samples: int, backend: str, dt: np.dtype, log: bool, engine: str, shared: bool,
+           mean: float, std: float, gaussian_bias: bool, seed: Any) -> cuda.Draw | None:
+    """What the drawn whole-chain kernel would draw for this run (:class:`symvg.engines.cuda.Draw`), or None
+    where the run reads its networks instead: on CPUs, for one shared network, or where routing would not
+    pick the whole-chain kernel. Sample i is then the network at counter i under the seed's Philox key, so
+    the N×M weights never exist and the numbers do not depend on the chunk size.
+
+    >>> d = _drawn(Chain(3, "sigmoid", loss="bce"), 10**6, "cupy", np.dtype("float64"), False, "auto", False,
+    ...            0.0, 2.0, True, seed=0)
+    >>> (d.w_mean, d.w_std, d.b_mean, d.b_std, d.y_sign), d.key == cuda.Draw.from_seed(0).key
+    ((0.0, 2.0, 0.0, 2.0, True), True)
+    >>> _drawn(Chain(3, "sigmoid"), 10**6, "cupy", np.dtype("float64"), False, "chunked", False, 0.0, 2.0, True, 0)
+    """
+    if backend != "cupy" or shared:
+        return None
+    request = registry.Request(chain, backend=backend, dtype=dt, log=log, samples=samples, engine=engine)
+    if registry.route(request).engine.name != "cuda":
+        return None
+    key = philox.key_from_seed(seed) if seed is not None else np.random.SeedSequence().generate_state(2, np.uint32)
+    b_mean, b_std = (mean, std) if gaussian_bias and chain.bias else (0.0, 0.0)
+    return cuda.Draw((int(key[0]), int(key[1])), 0, mean, std, b_mean, b_std, chain.loss == "bce")
 
 
 def _prepare_engine(chain: Chain, samples: int, backend: str, log: bool, engine: str, dt: np.dtype) -> None:
@@ -343,7 +374,8 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
 
     The samples stream in chunks of ``chunk`` (default :func:`chunk_samples`): memory is one chunk's,
     whatever ``samples``. Chunk i draws from :func:`chunk_generator`: a seed gives the same numbers on any
-    machine and thread count, for the same chunk size. Quantiles are exact when the run is one chunk, else
+    machine and thread count, for the same chunk size. Networks drawn in the CUDA kernel (:func:`_drawn`)
+    are sample i's under the seed's key whatever the chunk size. Quantiles are exact when the run is one chunk, else
     within ``quantile_resolution`` decades (:mod:`symvg.engines.streaming`); the other statistics are exact
     (means to a few ulps). ``backend="cupy"`` draws, evaluates and reduces on the device.
     """
@@ -359,10 +391,12 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
                  hint="lower --chunk or --layers (memory grows as depth × chunk, not with --samples)")
     xp = array_module(backend)
     gaussian_bias = isinstance(init, tuple) or init == "gaussian"
-    run = _Run(chain, xp, dt, mean, std, label, gaussian_bias, None, seed, backend, bool(log), engine)
+    run = _Run(chain, xp, dt, mean, std, label, gaussian_bias, None, seed, backend, bool(log), engine,
+               _drawn(chain, m, backend, dt, bool(log), engine, shared_weights, mean, std, gaussian_bias, seed), c)
     if shared_weights:  # one network for every chunk, from SeedSequence(seed) itself
         run = replace(run, shared=run.network(_rng(xp, np.random.SeedSequence(seed)), (n,)))
-    _prepare_engine(chain, m, backend, bool(log), engine, dt)
+    if run.draw is None:  # the drawn kernel is printed and compiled at its first launch
+        _prepare_engine(chain, m, backend, bool(log), engine, dt)
     acc, q, resolution, used = _reduce(run, m, c, float(tol))
     means, host, q = S.to_host(S.mean(acc, bool(log))), {k: S.to_host(v) for k, v in acc.items()}, S.to_host(q)
     layers = tuple(LayerStats(k + 1, float(means[k]), float(q[2, k]), float(q[0, k]), float(q[1, k]), float(q[3, k]),
