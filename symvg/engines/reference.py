@@ -16,7 +16,7 @@ import sympy as sp
 
 from symvg.engines.kernels import mpmath_forms
 from symvg.engines.plan import prepare
-from symvg.symbolic.activations import Activation, z as z_sym
+from symvg.symbolic.activations import z as z_sym
 from symvg.symbolic.chain import Chain, y as y_sym
 from symvg.symbolic.supremum import within
 
@@ -26,9 +26,11 @@ def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dp
 
     The inputs are taken as the exact binary values of the given floats. The chain rule is the textbook
     one, ∂L/∂h_N·φ'_N·…, with no rewriting: it is the oracle the engines' forms are tested against. For
-    BCE, whose ∂L/∂h_N = (h − y)/(h(1 − h)) needs 1 − h_N to more digits than ``dps`` once h_N saturates
-    (1 − σ(800) ≈ 1e-348), each sample is recomputed with more digits until two precisions agree to
-    ``dps`` − 5 digits (up to 20000 extra digits; NaN where they never do). For tests; slow.
+    formula can lose digits to cancellation anywhere: GELU' = Φ(z) + zφ(z) loses 0.22z² of them, GELU itself
+    z·(1 + erf(z/√2))/2 as many, BCE's ∂L/∂h_N = (h − y)/(h(1 − h)) needs 1 − h_N to more digits than ``dps``
+    once h_N saturates (1 − σ(800) ≈ 1e-348). So each sample is computed again with more digits until two
+    precisions agree to ``dps`` − 5 digits (up to 20000 extra digits; NaN where they never do), and a φ or φ'
+    that comes out 0 is resolved apart (:func:`_resolved`). For tests; slow.
 
     >>> from symvg.symbolic.chain import Chain
     >>> r = reference(Chain(1, "sigmoid"), 0.0, 0.0, [1.0], [0.0])
@@ -51,9 +53,7 @@ def reference(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, dp
         xi, yi = mpmath.mpf(float(inp.x[i])), mpmath.mpf(float(inp.y[i]))
         with mpmath.workdps(dps):
             col = _reference_column(chain, acts, dl, xi, yi, W, B)
-        if chain.loss == "bce":
-            col = _more_digits(chain, acts, dl, xi, yi, W, B, col, dps)
-        out[:, i] = col
+        out[:, i] = _more_digits(chain, acts, dl, xi, yi, W, B, col, dps)
     return out
 
 
@@ -65,9 +65,9 @@ def _reference_column(chain: Chain, acts: list, dl: Callable, x: Any, y: Any, W:
     for k in range(n):
         zk = W[k] * hs[-1] + B[k]
         phi, dphi, act = acts[k]
-        hk = mpmath.mpf(phi(zk))
+        hk = _resolved(phi, act.expr, zk)
         hs.append(hs[-1] + hk if chain.residual else hk)
-        ds.append(_local_factor(dphi, act, zk))
+        ds.append(_resolved(dphi, act.derivative, zk))
     try:
         d = dl(hs[-1], y)
     except ZeroDivisionError:  # bce with h_N = 1 (or 0) at this precision: inf, which asks for more digits
@@ -80,63 +80,63 @@ def _reference_column(chain: Chain, acts: list, dl: Callable, x: Any, y: Any, W:
     return col
 
 
-def _local_factor(dphi: Callable, act: Activation, z: Any) -> Any:
-    """φ'(z) at the working precision. A formula can cancel to 0 where φ' is not: tanh' = 1 - tanh(z)² at
-    30 digits once |z| > 35 (it is 4e^{-2|z|}, and loses 0.87|z| digits), GELU' = Φ(z) + zφ(z) once z < -12
-    (it loses 0.22z² digits). So a 0 is evaluated again with 4, 16, … times more digits, up to
-    :data:`MORE_DIGITS`, and the first nonzero once more with the working precision added (its own digits may
-    all have gone into the cancellation). Beyond that, φ' is put over one denominator in exponentials
-    (:func:`_one_fraction`: tanh' = 4e^{2z}/(e^{4z} + 2e^{2z} + 1), which mpmath's unbounded exponents hold at
-    any z). An exact 0 (a ReLU that is off) stays 0; a 0 that is neither exact nor resolved is NaN: no value
-    to claim (the engines then report the zero rather than confirm it)."""
+def _resolved(f: Callable, expr: sp.Expr, z: Any) -> Any:
+    """``f`` (φ or φ', the mpmath function of ``expr``) at z, at the working precision, where it is not 0. A
+    formula can cancel to 0 where its value is not: tanh' = 1 - tanh(z)² at 30 digits once |z| > 35 (it is
+    4e^{-2|z|}, and loses 0.87|z| digits), GELU' = Φ(z) + zφ(z) and GELU once z < -12 (0.22z² digits). So a 0
+    is evaluated again with 64, 256 and :data:`MORE_DIGITS` more digits; a nonzero found so is kept only
+    where the next precision agrees with it (the two precisions of :func:`reference` judge the rest). Beyond
+    that, ``expr`` is put over one denominator in exponentials (:func:`_one_fraction`: tanh' =
+    4e^{2z}/(e^{4z} + 2e^{2z} + 1), which mpmath's unbounded exponents hold at any z). An exact 0 (a ReLU that
+    is off) stays 0; a 0 that is neither exact nor resolved is NaN: no value to claim (the engines then
+    report the zero rather than confirm it)."""
     import mpmath
 
-    d = mpmath.mpf(dphi(z))
+    d = mpmath.mpf(f(z))
     if d != 0 or not mpmath.isfinite(z):
         return d
-    off = _zero_piece(act)
-    if off is not None and off(z) == 1:  # the piece of φ' that holds at z is the constant 0: exact, at once
+    off = _zero_piece(expr)
+    if off is not None and off(z) == 1:  # the piece that holds at z is the constant 0: exact, at once
         return d
     dps = mpmath.mp.dps
-    extra = 64
-    while extra <= MORE_DIGITS:
+    for extra in (64, 256, MORE_DIGITS):
         with mpmath.workdps(dps + extra):
-            d = mpmath.mpf(dphi(z))
+            d = mpmath.mpf(f(z))
         if d != 0:
-            with mpmath.workdps(2 * dps + extra + 10):
-                return mpmath.mpf(dphi(z))
-        extra *= 4
-    form, fraction = _one_fraction(act)
-    d = mpmath.mpf(fraction(z)) if fraction is not None else d
+            with mpmath.workdps(2 * dps + extra + 10):  # its own digits may all have gone into the cancellation
+                finer = mpmath.mpf(f(z))
+            if _agree([d], [finer], dps - 5):
+                return finer
+    form, fraction = _one_fraction(expr)
+    d = mpmath.mpf(fraction(z)) if fraction is not None else mpmath.mpf(0)
     if d != 0:
         return d
     sign, man, exp, _ = z._mpf_  # z's exact binary value
     exact = (-1) ** sign * sp.Integer(man) * sp.Integer(2) ** exp
-    # φ' as written, and over one denominator (which is 0 itself where φ' is 0 by an identity SymPy's
-    # printing does not show: tanh(2z) - 2tanh(z)/(1 + tanh(z)²) ≡ 0)
-    for e in (act.derivative, form):
+    # as written, and over one denominator (which is 0 itself where the expression is 0 by an identity
+    # SymPy's printing does not show: tanh(2z) - 2tanh(z)/(1 + tanh(z)²) ≡ 0)
+    for e in (expr, form):
         if e is not None and within(SYMPY_SECONDS, lambda: e.subs(z_sym, exact) == 0):
             return mpmath.mpf(0)
     return mpmath.nan
 
 
 @lru_cache(maxsize=None)
-def _zero_piece(act: Activation) -> Callable | None:
-    """z ↦ 1 where the piece of a piecewise φ' that holds at z is the constant 0 (ReLU at z ≤ 0), else 0, as an
-    mpmath function; None where φ' is not piecewise. The conditions are evaluated at the exact z."""
-    d = act.derivative
-    if not isinstance(d, sp.Piecewise):
+def _zero_piece(expr: sp.Expr) -> Callable | None:
+    """z ↦ 1 where the piece of a piecewise ``expr`` that holds at z is the constant 0 (ReLU' at z ≤ 0), else 0,
+    as an mpmath function; None where ``expr`` is not piecewise. The conditions are evaluated at the exact z."""
+    if not isinstance(expr, sp.Piecewise):
         return None
-    return sp.lambdify(z_sym, sp.Piecewise(*[(sp.Integer(int(e == 0)), c) for e, c in d.args]), "mpmath")
+    return sp.lambdify(z_sym, sp.Piecewise(*[(sp.Integer(int(e == 0)), c) for e, c in expr.args]), "mpmath")
 
 
 @lru_cache(maxsize=None)
-def _one_fraction(act: Activation) -> tuple[sp.Expr | None, Callable | None]:
-    """φ' rewritten in exponentials over one denominator, and as an mpmath function: no difference of
-    near-equal terms left where φ' is a ratio of exponentials (tanh, sigmoid, SiLU). SymPy's identity, not the
-    engines' forms, so the oracle stays independent of them. (None, None) where SymPy takes longer than
+def _one_fraction(expr: sp.Expr) -> tuple[sp.Expr | None, Callable | None]:
+    """``expr`` rewritten in exponentials over one denominator, and as an mpmath function: no difference of
+    near-equal terms left where it is a ratio of exponentials (tanh', sigmoid', SiLU'). SymPy's identity, not
+    the engines' forms, so the oracle stays independent of them. (None, None) where SymPy takes longer than
     :data:`SYMPY_SECONDS` (a user's expression)."""
-    form = within(SYMPY_SECONDS, lambda: sp.cancel(sp.together(act.derivative.rewrite(sp.exp))))
+    form = within(SYMPY_SECONDS, lambda: sp.cancel(sp.together(expr.rewrite(sp.exp))))
     return (None, None) if form is None else (form, sp.lambdify(z_sym, form, "mpmath"))
 
 
@@ -145,7 +145,7 @@ SYMPY_SECONDS = 5.0
 
 
 MORE_DIGITS = 1024
-"""The most extra digits :func:`_local_factor` spends on a φ' that came out 0: tanh' resolves up to |z| ≈ 1100
+"""The most extra digits :func:`_resolved` spends on a φ or φ' that came out 0: tanh' resolves up to |z| ≈ 1100
 by digits (beyond by :func:`_one_fraction`), GELU' down to z ≈ -68, within a fraction of a second each."""
 
 
