@@ -483,6 +483,17 @@ def test_a_formula_that_overflows_far_past_exps_range_is_repaired_not_reported()
     assert_close_rowwise(gradients(chain, x, y, W, engine="chunked"), as_floats(reference(chain, x, y, W)), 1e-12)
 
 
+def test_the_oracle_keeps_its_digits_where_a_formula_cancels():
+    # GELU' = Φ(z) + zφ(z) and GELU = z(1 + erf(z/√2))/2 cancel below z ≈ -12: at 30 digits GELU'(-12.1) came out
+    # 28 % off and GELU(-40) exactly 0, which confirmed an underflowed g_2 = a_2·h_1 as an exact 0
+    for act, z in (("gelu", -12.1), ("tanh", 35.0), ("gelu", -40.0)):
+        chain = Chain(2, act)
+        got, want = (reference(chain, [1.0], 0.0, [z, 1.0], dps=d)[:, 0] for d in (30, 400))
+        assert all(w != 0 and abs(g / w - 1) < 1e-25 for g, w in zip(got, want)), (act, z)
+    with pytest.raises(UnderflowReport, match=r"for 2 value\(s\) in layer\(s\) 1, 2 \(the largest is 10\^-346\.8\)"):
+        gradients(Chain(2, "gelu"), [1.0], 0.25, [-40.0, 1.0], engine="chunked")
+
+
 def test_a_zero_the_oracle_cannot_resolve_is_still_exact_where_sympy_proves_it():
     # tanh(2z) = 2tanh(z)/(1 + tanh(z)²): this φ is 0 and φ' ≡ 0, though SymPy prints φ' as tanh terms that
     # cancel to 0 at every precision at z = 1e5. An oracle NaN there made gradients(..., allow_underflow=False)

@@ -365,7 +365,8 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     # only the probed samples are counted: where others hold zeros too, the count is a floor
     count = int(lost.sum())
     many = f"at least {count}" if unchecked else f"{count}"
-    hint = (f"a local factor (φ' or the loss's ∂L/∂z_N) is {'' if top is not None else '0 or '}below the dtype's "
+    hint = (f"a factor of the chain rule (φ', the loss's ∂L/∂z_N or a layer's output h) is "
+            f"{'' if top is not None else '0 or '}below the dtype's "
             "range, so the log domain loses it too" if local
             else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
     size = (f"the largest is 10^{_exponent(top)}" if top is not None
