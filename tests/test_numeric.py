@@ -380,6 +380,23 @@ def test_local_pieces_keep_relative_accuracy_where_formulas_cancel():
                 assert abs(dv - float(dphi(t))) <= rtol * abs(float(dphi(t))), (name, t, dv)
 
 
+def test_piecewise_forms_written_piece_by_piece_are_numpy_selects_answer():
+    """The chunked engine writes a piecewise φ, φ' with copyto(where=) (symvg.engines.piecewise), not
+    numpy.select: the same pieces on the same elements, so the same numbers, at the kinks and far out."""
+    from symvg.engines.kernels import lambdified, layer_kernel, local, piecewise_writers
+
+    zs = np.array([-800.0, -3.0, -1e-310, -0.0, 0.0, 1e-310, 2.5, 3.0, 800.0])
+    pw = [a for a in names() if piecewise_writers(get(a)) is not None]
+    assert {"relu", "leaky_relu", "elu", "selu", "hard_sigmoid"} <= set(pw)
+    for name in pw:
+        h, d = np.empty_like(zs), np.empty_like(zs)
+        with fp_guard():
+            layer_kernel(local(get(name)), np)(zs.copy(), h, d)
+        with np.errstate(all="ignore"):
+            want = [np.broadcast_to(v, zs.shape) for v in lambdified(get(name))(zs)]  # one lambdify: select
+        assert np.array_equal(h, want[0]) and np.array_equal(d, want[1]), name
+
+
 def test_out_is_checked():
     chain, x, W = Chain(3, "sigmoid"), np.linspace(-1, 1, 5), np.ones((3, 5))
     cases = [(np.empty((3, 4)), r"shape \(3, 5\) and dtype float64"), (np.empty((3, 5), np.float32), "dtype float64"),

@@ -47,6 +47,7 @@ import numpy as np
 import sympy as sp
 from sympy.codegen.rewriting import optimize, optims_c99
 
+from symvg.engines import piecewise
 from symvg.engines.forms import ARRAY, ELEMENT, Forms, expneg
 from symvg.engines.inplace import inplace
 from symvg.symbolic.activations import Activation
@@ -241,6 +242,17 @@ def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple
 
 
 @lru_cache(maxsize=None)
+def piecewise_writers(act: Activation) -> tuple[Callable, Callable] | None:
+    """φ and φ' written piece by piece into NumPy arrays (:mod:`symvg.engines.piecewise`), where either is a
+    Piecewise; None otherwise (one ``lambdified`` call keeps their shared subexpressions)."""
+    forms = evaluation_forms(act)
+    if not any(isinstance(e, sp.Piecewise) for e in forms):
+        return None
+    mods = ({"erfcneg": _erfcneg_numpy}, *_modules())
+    return tuple(piecewise.writer(e, np, mods) for e in forms)
+
+
+@lru_cache(maxsize=None)
 def _safe_lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple[Any, Any]]:
     """``z ↦ (φ(z), φ'(z))`` by the element forms (:func:`local_forms`, which never overflow), their steps as
     lambdify's common subexpressions: what redoes the entries an array form overflowed on."""
@@ -341,12 +353,17 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
                 hout[bad], dout[bad] = safe(zb[bad])
         return trapped_then_safe
     f = lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy")
+    pieces = piecewise_writers(loc.activation) if xp is np else None
 
     def generic(zb: Any, hout: Any, dout: Any) -> None:
         _flags.overflow = False
-        phi, dphi = f(zb)
-        hout[...] = phi  # broadcasts constants (e.g. φ' = 1/6 on a piece) to the buffer
-        dout[...] = dphi
+        if pieces is not None:  # no numpy.select (symvg.engines.piecewise)
+            pieces[0](zb, hout)
+            pieces[1](zb, dout)
+        else:
+            phi, dphi = f(zb)
+            hout[...] = phi  # broadcasts constants (e.g. φ' = 1/6 on a piece) to the buffer
+            dout[...] = dphi
         if _flags.overflow:  # e.g. softplus' = e^z/(1+e^z) = inf/inf at z > 709: redo those entries exactly
             _repair(loc.activation, zb, hout, dout)
     return generic
@@ -492,4 +509,4 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
 
 __all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "exact_local", "fp_guard", "h",
            "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "loss_source",
-           "math_macros_preamble", "mpmath_forms", "output_form", "y"]
+           "math_macros_preamble", "mpmath_forms", "output_form", "piecewise_writers", "y"]
