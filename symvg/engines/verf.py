@@ -11,7 +11,7 @@ vectorising. With a = |x|:
 * beyond: erfc a = e^{-a²-0.5625+R(w)/S(w)}/a, w = 1/a², R/S fitted on [1.25, 1/0.35] and [1/0.35, 28]
   (float32: 11), with -a² = -u² + (u - a)(u + a) exactly, u = a with its low mantissa bits cleared.
 
-The three rationals share one division (numerator and denominator are selected first), and the tail's two
+The four rationals share one division (numerator and denominator are selected first), and the tail's two
 exponentials are one: e^{hi + lo} with the Cody-Waite reduction of :func:`symvg.engines.vmath.vexp` applied to hi
 (exact) and lo added to the reduced argument; 2^n·(e^r/a) is scaled by 2^64 and back, so a result in the
 subnormals is rounded once. erfc(x) for x < 0 is 1 + erf|x|. erf is within 1 ulp of mpmath, erfc within 2
@@ -158,7 +158,9 @@ def parts(a: F) -> tuple[F, F]:
     u = t.chop()  # -t² = -u² + (u - t)(u + t), u² exact
     hi = -u * u - 0.5625
     dx = (u - t) * (u + t) + q
-    gone = hi + dx < c["lo"]  # e^{hi + dx}/t rounds to 0; clamped, 2^(n + 64) below stays a normal number
+    # e^{hi + dx}/t rounds to 0 (or x is NaN): clamped, so 2^(n + 64) below stays a normal number and no NaN
+    # reaches the float-to-integer conversion (whose result LLVM leaves undefined)
+    gone = a.b.fcmp_unordered("<", (hi + dx).v, a._(c["lo"]))
     hi, dx = F(a.b, a._(c["lo"])).pick(gone, hi), F(a.b, a._(0.0)).pick(gone, dx)
     n = ((hi + dx) * c["log2e"] + 0.5).call("llvm.floor")
     r = ((hi - n * c["ln2hi"]) - n * c["ln2lo"]) + dx
