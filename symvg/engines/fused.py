@@ -28,9 +28,9 @@ Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expres
 * ``logistic``: e = e^{-|z|}, s = 1/(1+e); φ = s or e·s, φ' = e·s² -- one exp, no overflow, no cancellation;
 * ``tanh``: φ = tanh z, φ' = 4e/(1+e)² with e = e^{-2|z|};
 * ``generic``: ``lambdify`` of the C99-rewritten φ and φ', Piecewise made branch-free (``pick``), with
-  ``exp``, ``expm1`` and ``log1p`` bound to vectorised versions (within 2 ulp, tested; :data:`VMATH`) and
-  every other function to ``math``, whose calls (erf, erfc, log) are made one element at a time: see
-  :func:`scalar_calls`.
+  ``exp``, ``expm1``, ``log1p``, ``tanh``, ``erf`` and ``erfc`` bound to vectorised versions (within 2 ulp,
+  tested; :data:`VMATH`; erf's in :mod:`symvg.engines.verf`) and every other function to ``math``, whose
+  calls (log, say) are made one element at a time: see :func:`scalar_calls`.
 
 What it does not take (the NumPy engine does): chains whose layers use different activations, the log
 domain, and CuPy. The kernel flags every block that meets a NaN or inf: in x, y or z (a non-finite w or
@@ -116,18 +116,19 @@ def _numba() -> Any:
     return numba
 
 
-def _vmath() -> Any:
-    """The vectorised maths module (:mod:`symvg.engines.vmath`), imported on first use: it imports numba."""
+def _arrays() -> dict:
+    """The vectorised functions over arrays (:mod:`symvg.engines.vmath`, :mod:`symvg.engines.verf`), imported on
+    first use: they import numba."""
     _numba()  # the one-line error when numba is missing
-    from symvg.engines import vmath
+    from symvg.engines import verf, vmath
 
-    return vmath
+    return {**vmath.ARRAYS, **verf.ARRAYS}
 
 
 # ----------------------------------------------------------------------------- vectorisable math
 
 
-VMATH = ("exp", "expneg", "expm1", "log1p", "tanh")
+VMATH = ("exp", "expneg", "expm1", "log1p", "tanh", "erf", "erfc")
 """The vectorised functions the kernel binds in place of libm's (``expneg``: e^x for x ≤ 0 only)."""
 
 
@@ -142,6 +143,7 @@ def vmath_array(name: str, x: np.ndarray) -> np.ndarray:
     ...     u = vmath_array("log1p", np.array([0.0, 1e-20, 1.0, -1.0, np.inf]))
     ...     assert u.tolist() == [0.0, 1e-20, float(np.log(2.0)), -np.inf, np.inf]
     ...     assert vmath_array("expm1", np.array([1e-20, 0.0, -np.inf])).tolist() == [1e-20, 0.0, -1.0]
+    ...     assert vmath_array("erfc", np.array([0.0, -np.inf, np.inf, 30.0])).tolist() == [1.0, 2.0, 0.0, 0.0]
     """
     if name not in VMATH:
         raise InvalidValueError(f"vmath_array takes one of {', '.join(VMATH)}, got {name!r}")
@@ -149,7 +151,7 @@ def vmath_array(name: str, x: np.ndarray) -> np.ndarray:
     if name == "expneg" and (x > 0).any():
         raise InvalidValueError("expneg takes arguments ≤ 0 only")
     out = np.empty_like(x)
-    _vmath().ARRAYS[name](x, out)
+    _arrays()[name](x, out)
     return out
 
 
@@ -240,11 +242,12 @@ def warm(chain: Chain, dtype: Any = "float64") -> None:
     gradients(chain, one, one, np.ones((chain.depth, 1), dtype=dtype), np.zeros((chain.depth, 1), dtype=dtype))
 
 
-VECTORISED = frozenset({"exp", "expm1", "log1p", "tanh", "Abs", "sign", "Heaviside", "Max", "Min", "pick"})
-"""Functions the kernel evaluates in SIMD lanes (its own exp, expm1, log1p and tanh; selects and bit
-operations for the rest, Piecewise included, which :func:`_branchless` turns into ``pick``). Any other function (erf, erfc, log) is a libm call per element, which stops the
-layer loop vectorising: GELU ran at 182 ms fused against 161-182 NumPy's engine, erf 156-158 against
-129-145, mish (before tanh was vectorised) 2× slower (N = 20, M = 10^6, float64)."""
+VECTORISED = frozenset({"exp", "expm1", "log1p", "tanh", "erf", "erfc", "erfcneg", "Abs", "sign", "Heaviside", "Max",
+                        "Min", "pick"})
+"""Functions the kernel evaluates in SIMD lanes (its own exp, expm1, log1p, tanh, erf and erfc; selects and bit
+operations for the rest, Piecewise included, which :func:`_branchless` turns into ``pick``). Any other function
+(log, say) is a libm call per element, which stops the layer loop vectorising: GELU ran at 182 ms fused against
+161-182 NumPy's engine before erf was vectorised, mish (before tanh was) 2× slower (N = 20, M = 10^6, float64)."""
 
 
 @lru_cache(maxsize=256)
@@ -253,8 +256,8 @@ def scalar_calls(act: Activation) -> frozenset[str]:
     :data:`VECTORISED`); ``engine="auto"`` leaves such activations to NumPy's engine.
 
     >>> from symvg.symbolic.activations import get
-    >>> sorted(scalar_calls(get("gelu"))), sorted(scalar_calls(get("softplus")))
-    (['erfcneg'], [])
+    >>> sorted(scalar_calls(get("gelu"))), sorted(scalar_calls(get("expr:log(2 + z**2)")))
+    ([], ['log'])
     """
     forms = local_forms(act)
     if forms.proved:

@@ -16,8 +16,8 @@ Both routes compile the same text, so they give bitwise the same numbers (tested
 The cache folder is ``$SYMVG_CACHE_DIR``, else ``$XDG_CACHE_HOME/symvg``, else ``~/.cache/symvg``. A file is named by
 a hash of everything that decides its text and machine code (:func:`key_of`): what it is printed from (the
 activation's φ, φ' and parameters, the loss form, the dtype), the text of the code that prints it and that it
-calls (this module, :mod:`symvg.engines.kernels`, :mod:`symvg.engines.vmath`: numba's own cache watches only the
-printed file), and the symvg, SymPy, numba, NumPy and Python versions; numba's cache adds the CPU it was compiled
+calls (this module, :mod:`symvg.engines.kernels`, :mod:`symvg.engines.vmath`, :mod:`symvg.engines.verf`: numba's
+own cache watches only the printed file), and the symvg, SymPy, numba, NumPy and Python versions; numba's cache adds the CPU it was compiled
 for. A changed form, dtype, code or version gives a new name, never a stale kernel. Files are created whole (a
 temporary file, then a hard link that fails if the name exists), so processes racing on one key (pytest-xdist
 workers) all read one complete file that is never rewritten; numba writes its own cache files atomically.
@@ -86,8 +86,9 @@ def branchless(e: sp.Expr) -> sp.Expr:
     return e.replace(lambda a: isinstance(a, sp.Piecewise), lambda a: nest(a.args))
 
 
-# The names printed formulas call, bound in the kernel's header to vmath's vectorised functions; everything else
-# (erf, log, sqrt, pi, copysign) comes from ``math``.
+# The names printed formulas call, bound in the kernel's header to vmath's and verf's vectorised functions (erf and
+# erfc are printed by their bare names, which the header binds over math's); everything else (log, sqrt, pi,
+# copysign) comes from ``math``.
 _BOUND = {"exp": "vexp", "expm1": "vexpm1", "log1p": "vlog1p", "tanh": "vtanh", "erfcneg": "erfcneg", "pick": "pick",
           "vexpneg": "vexpneg", "tanh_parts": "tanh_parts"}
 _NATIVE = {expneg: sp.Function("vexpneg")}
@@ -180,7 +181,8 @@ import math
 from math import *  # noqa: F401,F403 -- the functions printed formulas call by name
 import numba
 import numpy as np
-from symvg.engines.vmath import at, erfcneg, fence, pick, stream  # noqa: F401
+from symvg.engines.vmath import at, fence, pick, stream  # noqa: F401
+from symvg.engines.verf import erfcneg, verf as erf, verfc as erfc  # noqa: F401
 {vmath}
 FT = np.{dtype}
 zero, one, four = FT(0), FT(1), FT(4)
@@ -336,7 +338,8 @@ def _code_and_versions() -> str:
 
     from symvg import __version__
     here = Path(__file__).parent
-    texts = [(here / f).read_text(encoding="utf-8") for f in ("fused_kernel.py", "vmath.py", "kernels.py", "forms.py")]
+    texts = [(here / f).read_text(encoding="utf-8")
+             for f in ("fused_kernel.py", "vmath.py", "verf.py", "kernels.py", "forms.py")]
     return "\0".join([*texts, __version__, sp.__version__, numba.__version__, np.__version__, sys.version])
 
 
@@ -344,7 +347,8 @@ def _code_and_versions() -> str:
 def key_of(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> str:
     """The hash naming a kernel's file: what its text is printed from (the activation's φ and φ' and
     parameters, the loss form, the dtype), the code that prints it and that it calls (this module,
-    :mod:`symvg.engines.kernels`, :mod:`symvg.engines.vmath`: numba's own cache watches only the printed file),
+    :mod:`symvg.engines.kernels`, :mod:`symvg.engines.vmath`, :mod:`symvg.engines.verf`: numba's own cache watches
+    only the printed file),
     and every version that changes the text or the machine code. Computed without printing, which takes
     SymPy seconds for some activations, so a cached kernel loads at once.
 

@@ -25,8 +25,8 @@ arguments once (inputs, dtype, ``out=``) into a :class:`~symvg.engines.registry.
 ``engine="auto"`` (the default) takes the first entry that accepts the request: ``fused`` when numba is
 installed, the chain qualifies, and its kernel is compiled already (:func:`compile` does that) or the
 work is large enough to repay compiling it (:data:`symvg.engines.registry.FUSED_MIN_WORK`); else
-``chunked``. Activations whose formulas call a function the kernel cannot vectorise (erf for GELU, log)
-stay on ``chunked``, which is as fast or faster for them (:func:`symvg.engines.fused.scalar_calls`). An
+``chunked``. Activations whose formulas call a function the kernel cannot vectorise (log, say) stay on
+``chunked``, which is as fast or faster for them (:func:`symvg.engines.fused.scalar_calls`). An
 engine named by ``engine=`` runs or says why not. :func:`evaluate` also reports which engine ran, and why
 those before it declined.
 

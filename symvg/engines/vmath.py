@@ -313,11 +313,6 @@ def pick(c, a, b):
     return a if c else b
 
 
-@jit
-def erfcneg(u):
-    return math.erfc(-u)
-
-
 def _over(f: Callable) -> Callable:
     def apply(x, out):
         for i in range(x.size):
@@ -330,5 +325,5 @@ ARRAYS = {k: _loop(_over(f)) for k, f in
           {"exp": vexp, "expneg": vexpneg, "expm1": vexpm1, "log1p": vlog1p, "tanh": vtanh}.items()}
 """Each vectorised function over a 1-D array, ``ARRAYS[name](x, out)``: as the kernel computes it."""
 
-__all__ = ["ARRAYS", "at", "erfcneg", "fence", "jit", "pick", "stream", "tanh_parts", "vexp", "vexpm1", "vexpneg",
+__all__ = ["ARRAYS", "at", "fence", "jit", "pick", "stream", "tanh_parts", "vexp", "vexpm1", "vexpneg",
            "vlog1p", "vtanh"]
