@@ -523,3 +523,15 @@ def test_random_saturated_chains_match_mpmath_or_are_flagged(case):
     for log in (False, True):
         assert_matches_mpmath_or_flags(lambda: gradients(chain, x, y, W, B, dtype=dtype, log=log, engine="chunked"),
                                        chain, x, y, W, B, dtype, rel * (8 if log else 1), log=log)
+
+
+@pytest.mark.parametrize("dtype, zs", [("float64", [-400.0, -700.0, -360.0]), ("float32", [-60.0, -45.0, -80.0])])
+def test_a_formula_that_overflows_inside_to_a_finite_wrong_value_is_repaired(dtype, zs):
+    # SiLU' as SymPy writes it, z·e^{-z}/(1 + e^{-z})² + 1/(1 + e^{-z}), squares e^{-z} to inf from z < -355
+    # (float32: z < -44): its first term became -0 and φ'(-400) came out +1.9e-174 against the true -7.6e-172,
+    # finite, so nothing was repaired or reported
+    chain, W = Chain(1, "silu"), np.array([zs])
+    g = gradients(chain, 1.0, 1.0, W, engine="chunked", dtype=dtype)
+    ref = as_floats(reference(chain, 1.0, 1.0, W.astype(dtype)))
+    assert (np.sign(g) == np.sign(ref)).all()
+    np.testing.assert_allclose(g, ref, rtol=1e-12 if dtype == "float64" else 1e-5)

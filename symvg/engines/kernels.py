@@ -353,8 +353,16 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
 
 
 def _repair(act: Activation, zb: Any, hout: Any, dout: Any) -> None:
-    """Recompute φ, φ' with mpmath wherever the float formula gave inf/NaN (rare; exact, then rounded)."""
-    bad = np.flatnonzero(~(np.isfinite(hout) & np.isfinite(dout)))
+    """Recompute φ, φ' with mpmath wherever the float formula gave inf/NaN, or overflowed on the way to a finite
+    wrong value (SiLU' at z = -400 squares e^400; :func:`symvg.engines.trace.overflowed`): rare; exact, then
+    rounded."""
+    from symvg.engines.trace import overflowed
+
+    bad = ~(np.isfinite(hout) & np.isfinite(dout))
+    mods = [{"erfcneg": _erfcneg_numpy}, *_modules()]
+    for form in evaluation_forms(act):
+        bad |= overflowed(form, zb, mods)
+    bad = np.flatnonzero(bad)
     hout[bad], dout[bad] = exact_local(act, zb[bad])
 
 

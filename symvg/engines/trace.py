@@ -1,0 +1,89 @@
+"""Which entries of a formula's float evaluation met an overflow on the way, though the result came out finite.
+
+One job, for :func:`symvg.engines.kernels.layer_kernel`'s generic kernel: an activation's own formulas may
+overflow inside and still end finite and wrong. SiLU' as SymPy writes it, z·e^{-z}/(1 + e^{-z})² + 1/(1 + e^{-z}),
+squares e^{-z} = e^{400} to inf at z = -400, so its first term becomes -0 and the sum 1.9e-174, where the
+true value is -7.6e-172: wrong sign, wrong size, and finite, so a check of the result alone misses it. The
+floating-point overflow flag says only that *some* entry overflowed; :func:`overflowed` says which, by
+evaluating the formula node by node and marking the entries where a node is not finite though its arguments
+are. Only the pieces of a Piecewise that hold count: ELU's e^z at z = 800 lies in a piece that is not taken.
+Run only where the flag was raised, so its cost (one array pass per node) is paid rarely.
+
+>>> import numpy as np
+>>> import sympy as sp
+>>> from symvg.symbolic.parse import z
+>>> with np.errstate(all="ignore"):
+...     overflowed(z * sp.exp(-z) / (1 + sp.exp(-z)) ** 2, np.array([-400.0, -1.0, 400.0])).tolist()
+[True, False, False]
+>>> with np.errstate(all="ignore"):
+...     overflowed(sp.Piecewise((sp.exp(z), z < 0), (1, True)), np.array([800.0, -800.0])).tolist()
+[False, False]
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Callable
+
+import numpy as np
+import sympy as sp
+
+from symvg.symbolic.parse import z
+
+
+@lru_cache(maxsize=None)
+def _node(func: Any, nargs: int, modules: tuple) -> Callable:
+    """One node ``func(a_1, …, a_n)`` as a NumPy function of its argument values."""
+    args = sp.symbols(f"a0:{nargs}")
+    return sp.lambdify(args, func(*args), modules=_unpacked(modules))
+
+
+@lru_cache(maxsize=None)
+def _condition(cond: Any, modules: tuple) -> Callable:
+    return sp.lambdify(z, cond, modules=_unpacked(modules))
+
+
+def _packed(modules: Any) -> tuple:
+    """lambdify's modules as a hashable key (a dict as its items)."""
+    return tuple(tuple(sorted(m.items())) if isinstance(m, dict) else m for m in modules)
+
+
+def _unpacked(modules: tuple) -> list:
+    return [dict(m) if isinstance(m, tuple) else m for m in modules]
+
+
+def overflowed(expr: sp.Expr, zs: np.ndarray, modules: Any = ("numpy",)) -> np.ndarray:
+    """A mask over ``zs``: where some node of ``expr``, in a piece that holds, is inf or NaN though its
+    arguments are finite (an overflow on the way, or a value outside a function's domain). ``modules`` as
+    lambdify takes them (a dict binding a function of the expression counts as one entry); call it under
+    ``np.errstate``, as the kernels do."""
+    mask = np.zeros(zs.shape, dtype=bool)
+    _walk(sp.sympify(expr), zs, np.ones(zs.shape, dtype=bool), mask, _packed(modules))
+    return mask
+
+
+def _walk(e: sp.Expr, zs: np.ndarray, active: np.ndarray, mask: np.ndarray, modules: tuple) -> Any:
+    if e == z:
+        return zs
+    if not e.free_symbols:
+        return np.full(zs.shape, float(e), dtype=zs.dtype)
+    if isinstance(e, sp.Piecewise):
+        out, taken = np.zeros_like(zs), np.zeros(zs.shape, dtype=bool)
+        for value, cond in e.args:
+            holds = np.broadcast_to(np.asarray(_condition(cond, modules)(zs), dtype=bool), zs.shape)
+            here = holds & ~taken
+            v = _walk(value, zs, active & here, mask, modules)
+            out = np.where(here, v, out)
+            taken = taken | holds
+        return out
+    if e.is_Pow and e.exp.is_number and e.exp.is_negative:
+        # b^(-n) as printed, 1/b^n: b^n may overflow where b^(-n) underflows quietly (SiLU's (1 + e^{-z})^-2)
+        return 1 / _walk(e.base ** -e.exp, zs, active, mask, modules)
+    args = [_walk(a, zs, active, mask, modules) for a in e.args]
+    value = np.broadcast_to(np.asarray(_node(e.func, len(args), modules)(*args)), zs.shape)
+    finite_in = np.logical_and.reduce([np.isfinite(a) for a in args]) if args else np.ones(zs.shape, dtype=bool)
+    mask |= active & finite_in & ~np.isfinite(value)
+    return value
+
+
+__all__ = ["overflowed"]
