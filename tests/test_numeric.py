@@ -535,3 +535,21 @@ def test_a_formula_that_overflows_inside_to_a_finite_wrong_value_is_repaired(dty
     ref = as_floats(reference(chain, 1.0, 1.0, W.astype(dtype)))
     assert (np.sign(g) == np.sign(ref)).all()
     np.testing.assert_allclose(g, ref, rtol=1e-12 if dtype == "float64" else 1e-5)
+
+
+def test_a_product_that_overflows_on_the_way_to_a_gradient_within_range_is_not_called_its_overflow():
+    # linear, x = 1e-300, w = (1e300, 1e300): h_1 = 1, h_2 = 1e300, g_1 = 2h_2·w_2·x = 2e300 and g_2 = 2h_2·h_1 = 2e300,
+    # both within float64; δ_1 = 2h_2·w_2 = 2e600 overflows before x brings it down. This was reported as
+    # "overflows float64 (|g| beyond 1.8e+308)" for g_1
+    from symvg.errors import OverflowReport
+
+    with pytest.raises(OverflowReport, match=r"cannot be computed directly in float64: 1 value\(s\) in layer\(s\) 1 "
+                       r"are within float64's range \(\|g\| up to 10\^300.3\)") as e:
+        gradients(Chain(2, "linear"), 1e-300, 0.0, [1e300, 1e300], engine="chunked")
+    assert "overflows" not in str(e.value).split(";")[0] and e.value.layers == (1,) and e.value.count == 1
+    assert abs(e.value.log10 - math.log10(2e300)) < 1e-9
+    # with one gradient truly beyond the range (g_1 = 2e600), only that one is said to overflow
+    with pytest.raises(OverflowReport, match=r"overflows float64 \(\|g\| beyond 1.8e\+308, up to 10\^600.3\) for 1 "
+                       r"value\(s\) in layer\(s\) 1, and 1 value\(s\) in layer\(s\) 2 are within") as e:
+        gradients(Chain(3, "linear"), 1e-300, 0.0, [1.0, 1e300, 1e300], engine="chunked")
+    assert e.value.layers == (1, 2) and e.value.count == 2
