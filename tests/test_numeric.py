@@ -553,3 +553,17 @@ def test_a_product_that_overflows_on_the_way_to_a_gradient_within_range_is_not_c
                        r"value\(s\) in layer\(s\) 1, and 1 value\(s\) in layer\(s\) 2 are within") as e:
         gradients(Chain(3, "linear"), 1e-300, 0.0, [1.0, 1e300, 1e300], engine="chunked")
     assert e.value.layers == (1, 2) and e.value.count == 2
+
+
+def test_float32_inputs_it_cannot_hold_are_refused_not_rounded_to_0_or_called_infinite():
+    # w_2 = 1e-300 became 0 in float32, and g_2 = 2·h_2·h_1 (truly 2e-300) an exact-looking 0 with no report;
+    # x = 1e200 became inf and was refused as "found NaN or inf", which the caller never gave
+    with pytest.raises(InvalidValueError, match=r"^weights: 1e-300 rounds to 0 in float32"):
+        gradients(Chain(2, "linear"), 1.0, 0.0, [1.0, 1e-300], dtype="float32", engine="chunked")
+    with pytest.raises(InvalidValueError, match=r"^biases: 1e-50 rounds to 0 in float32"):
+        gradients(Chain(1, "linear"), 1.0, 0.0, [1.0], [1e-50], dtype="float32", engine="chunked")
+    with pytest.raises(InvalidValueError, match=r"^x: 1e\+200 is beyond float32's range"):
+        gradients(Chain(1, "linear"), [1.0, 1e200], 0.0, [1.0], dtype="float32", engine="chunked")
+    # what float32 holds, subnormals included, and float64, pass as before
+    assert gradients(Chain(1, "linear"), 1.0, 0.0, [1e-40], dtype="float32", engine="chunked")[0, 0] != 0
+    assert gradients(Chain(2, "linear"), 1.0, 0.0, [1.0, 1e-300], engine="chunked", allow_underflow=True)[1, 0] == 2e-300
