@@ -47,6 +47,7 @@ import sympy as sp
 
 from symvg.engines.forms import expneg
 from symvg.engines.kernels import local_forms
+from symvg.engines.trace import guard
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import y
 from symvg.symbolic.parse import z
@@ -89,7 +90,7 @@ def branchless(e: sp.Expr) -> sp.Expr:
 # The names printed formulas call, bound in the kernel's header to vmath's vectorised functions; everything else
 # (erf, log, sqrt, pi, copysign) comes from ``math``.
 _BOUND = {"exp": "vexp", "expm1": "vexpm1", "log1p": "vlog1p", "tanh": "vtanh", "erfcneg": "erfcneg", "pick": "pick",
-          "vexpneg": "vexpneg", "tanh_parts": "tanh_parts"}
+          "vexpneg": "vexpneg", "tanh_parts": "tanh_parts", "nanif": "nanif"}
 _NATIVE = {expneg: sp.Function("vexpneg")}
 """The forms table's helpers (:mod:`symvg.engines.forms`) by the vmath names that compute them (tanh_parts is
 its own name)."""
@@ -166,7 +167,10 @@ def pair_source(act: Activation) -> str:
         e = branchless(_floats(e)).replace(lambda a: a.func in _NATIVE, lambda a: _NATIVE[a.func](*a.args))
         return _typed(e) if table else e
     steps = tuple((s, numba_form(e)) for s, e in f.steps)
-    return printed((numba_form(f.phi), numba_form(f.dphi)), z, "pair", steps)
+    # an activation's own formulas may overflow on the way to a finite, wrong value (SiLU' at z = -400): their φ'
+    # carries a guard that is NaN there, so the block is flagged and redone by the NumPy engine, which repairs it
+    dphi = f.dphi if table else f.dphi + guard(f.phi, f.dphi)
+    return printed((numba_form(f.phi), numba_form(dphi)), z, "pair", steps)
 
 
 def dloss_source(form: sp.Expr, logit: bool) -> str:
@@ -180,7 +184,7 @@ import math
 from math import *  # noqa: F401,F403 -- the functions printed formulas call by name
 import numba
 import numpy as np
-from symvg.engines.vmath import at, erfcneg, fence, pick, stream  # noqa: F401
+from symvg.engines.vmath import at, erfcneg, fence, nanif, pick, stream  # noqa: F401
 {vmath}
 FT = np.{dtype}
 zero, one, four = FT(0), FT(1), FT(4)

@@ -86,4 +86,34 @@ def _walk(e: sp.Expr, zs: np.ndarray, active: np.ndarray, mask: np.ndarray, modu
     return value
 
 
-__all__ = ["overflowed"]
+_nanif = sp.Function("nanif")
+"""0 where its argument is finite, NaN where not: ``vmath.nanif`` in the fused kernel."""
+
+
+def guard(*exprs: sp.Expr) -> sp.Expr:
+    """The sum of ``nanif(v)`` over the values v computed on the way to ``exprs`` (b^n for b^(-n), which is printed
+    as 1/b^n), each Piecewise's only where its piece holds: 0 where :func:`overflowed` is False, else NaN. What
+    the fused kernel adds to a formula of an activation's own, whose result alone does not show an overflow.
+
+    >>> guard(z / (1 + sp.exp(-z)) ** 2)
+    nanif(1 + exp(-z)) + nanif((1 + exp(-z))**2) + nanif(exp(-z))
+    >>> guard(sp.Piecewise((sp.exp(z), z < 0), (z, True)))
+    Piecewise((nanif(exp(z)), z < 0), (0, True))
+    """
+    return sp.Add(*dict.fromkeys(g for e in exprs for g in _guards(sp.sympify(e), top=True)))  # each value once
+
+
+def _guards(e: sp.Expr, top: bool = False) -> list:
+    if e.is_Atom or not e.free_symbols:
+        return []
+    if isinstance(e, sp.Piecewise):
+        pieces = [(sp.Add(*_guards(v)), c) for v, c in e.args]
+        return [sp.Piecewise(*pieces)] if any(g != 0 for g, _ in pieces) else []
+    if e.is_Pow and e.exp.is_number and e.exp.is_negative:
+        shown = e.base ** -e.exp
+        return ([] if shown == e.base else [_nanif(shown)]) + _guards(e.base)
+    quiet = top or (e.is_Mul and e.args[0] == -1 and len(e.args) == 2)  # -x overflows only where x did
+    return ([] if quiet else [_nanif(e)]) + [g for a in e.args for g in _guards(a)]
+
+
+__all__ = ["guard", "overflowed"]
