@@ -31,7 +31,10 @@ SymPy's C printer:
 T z = w*hp + b;
 h = (1.0/2.0)*z*erfc(-((1.0/2.0)*M_SQRT2*z));
 d = (1.0/2.0)*M_SQRT2*z*exp(-1.0/2.0*pow(z, 2))/sqrt(M_PI) + (1.0/2.0)*erfc(-((1.0/2.0)*M_SQRT2*z));
+d += ((pow(z, 2)) - (pow(z, 2))) + ...
 if (!isfinite(z)) d = z - z;
+
+(the ``d +=`` line is the guard of :func:`symvg.engines.trace.guard`: NaN where a value on the way overflowed)
 """
 
 from __future__ import annotations
@@ -471,8 +474,13 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
     # a z that overflowed (w·h + b beyond the dtype) gives φ' = NaN, as on the CPU: φ'(±inf) would be a finite
     # 0 (the overflow-safe forms) and hide it; a GPU has no flag to say it happened
+    # an activation's own formulas may overflow on the way to a finite, wrong φ' (SiLU' at z = -400): a guard, NaN
+    # there (:func:`symvg.engines.trace.guard`), sends the sample to the host's exact repair as an overflow does
+    from symvg.engines.trace import guard
+
+    check = [] if f.proved or (g := guard(f.phi, f.dphi)) == 0 else [f"d += {ccode(g)};"]
     op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {dphi};",
-                    "if (!isfinite(z)) d = z - z;"])
+                    *check, "if (!isfinite(z)) d = z - z;"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
     return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
 

@@ -86,8 +86,14 @@ def _walk(e: sp.Expr, zs: np.ndarray, active: np.ndarray, mask: np.ndarray, modu
     return value
 
 
-_nanif = sp.Function("nanif")
-"""0 where its argument is finite, NaN where not: ``vmath.nanif`` in the fused kernel."""
+class nanif(sp.Function):
+    """0 where its argument is finite, NaN where not: ``vmath.nanif`` in the fused kernel, ``(x - x)`` in C."""
+
+    nargs = 1
+
+    def _ccode(self, printer: Any) -> str:
+        x = printer._print(self.args[0])
+        return f"(({x}) - ({x}))"
 
 
 def guard(*exprs: sp.Expr) -> sp.Expr:
@@ -96,11 +102,16 @@ def guard(*exprs: sp.Expr) -> sp.Expr:
     the fused kernel adds to a formula of an activation's own, whose result alone does not show an overflow.
 
     >>> guard(z / (1 + sp.exp(-z)) ** 2)
-    nanif(1 + exp(-z)) + nanif((1 + exp(-z))**2) + nanif(exp(-z))
+    nanif((1 + exp(-z))**2) + nanif(exp(-z))
     >>> guard(sp.Piecewise((sp.exp(z), z < 0), (z, True)))
     Piecewise((nanif(exp(z)), z < 0), (0, True))
     """
     return sp.Add(*dict.fromkeys(g for e in exprs for g in _guards(sp.sympify(e), top=True)))  # each value once
+
+
+BOUNDED = (sp.erf, sp.erfc, sp.tanh, sp.sin, sp.cos, sp.atan, sp.Abs, sp.sign, sp.Heaviside, sp.Min, sp.Max, sp.log)
+"""Functions whose value is finite wherever their finite argument is in their domain (log: -inf only at 0, which
+is a division by zero, not an overflow): no guard of their own."""
 
 
 def _guards(e: sp.Expr, top: bool = False) -> list:
@@ -111,9 +122,12 @@ def _guards(e: sp.Expr, top: bool = False) -> list:
         return [sp.Piecewise(*pieces)] if any(g != 0 for g, _ in pieces) else []
     if e.is_Pow and e.exp.is_number and e.exp.is_negative:
         shown = e.base ** -e.exp
-        return ([] if shown == e.base else [_nanif(shown)]) + _guards(e.base)
-    quiet = top or (e.is_Mul and e.args[0] == -1 and len(e.args) == 2)  # -x overflows only where x did
-    return ([] if quiet else [_nanif(e)]) + [g for a in e.args for g in _guards(a)]
+        return ([] if shown == e.base else [nanif(shown)]) + _guards(e.base)
+    # what can overflow from finite values: a power, a product of two computed values (z·e^{-z}), exp and the
+    # like; a sum, a constant multiple or a bounded function only where a value under it already did
+    can = (e.is_Pow or (e.is_Mul and sum(not a.is_number for a in e.args) > 1)
+           or (isinstance(e, sp.Function) and not isinstance(e, BOUNDED) and type(e).__name__ != "erfcneg"))
+    return ([nanif(e)] if can and not top else []) + [g for a in e.args for g in _guards(a)]
 
 
-__all__ = ["guard", "overflowed"]
+__all__ = ["BOUNDED", "guard", "nanif", "overflowed"]
