@@ -255,8 +255,7 @@ def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, t
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(work, range(threads)))
     if nonfinite:
-        _report_nonfinite(xp, G, sorted(nonfinite, key=lambda sl: sl.start), log, dtype, any(overflowed), any(forward),
-                          (p, inp))
+        _report_nonfinite(xp, G, nonfinite, log, dtype, any(overflowed), any(forward), (p, inp))
     if low and not allow_underflow:
         check_underflow(p, xp, inp, G, low, dtype, log)
     return (G, S) if log else G
@@ -289,7 +288,7 @@ def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.
     not known to be large, only not computable in the dtype); else DomainError for NaN. A direct gradient that is
     not finite is looked up in the log domain (with ``source``, the plan and inputs): only those beyond the range
     are said to overflow, the others to have been lost to a product on the way (δ_k = 10^600 times h = 10^-300)."""
-    cols = xp.concatenate([xp.arange(sl.start, sl.stop) for sl in where])
+    cols = xp.concatenate([xp.arange(sl.start, sl.stop) for sl in sorted(where, key=lambda sl: sl.start)])
     g = G[:, cols]
     inf = (g == np.inf) if log else xp.isinf(g)
     nan = xp.isnan(g)

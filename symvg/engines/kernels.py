@@ -52,6 +52,7 @@ from sympy.codegen.rewriting import optimize, optims_c99
 
 from symvg.engines.forms import ARRAY, ELEMENT, Forms, expneg
 from symvg.engines.inplace import inplace
+from symvg.engines.trace import guard, overflowed
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.parse import z
 
@@ -359,8 +360,6 @@ def _repair(act: Activation, zb: Any, hout: Any, dout: Any) -> None:
     """Recompute φ, φ' with mpmath wherever the float formula gave inf/NaN, or overflowed on the way to a finite
     wrong value (SiLU' at z = -400 squares e^400; :func:`symvg.engines.trace.overflowed`): rare; exact, then
     rounded."""
-    from symvg.engines.trace import overflowed
-
     bad = ~(np.isfinite(hout) & np.isfinite(dout))
     mods = [{"erfcneg": _erfcneg_numpy}, *_modules()]
     for form in evaluation_forms(act):
@@ -476,8 +475,6 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     # 0 (the overflow-safe forms) and hide it; a GPU has no flag to say it happened
     # an activation's own formulas may overflow on the way to a finite, wrong φ' (SiLU' at z = -400): a guard, NaN
     # there (:func:`symvg.engines.trace.guard`), sends the sample to the host's exact repair as an overflow does
-    from symvg.engines.trace import guard
-
     check = [] if f.proved or (g := guard(f.phi, f.dphi)) == 0 else [f"d += {ccode(g)};"]
     op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {dphi};",
                     *check, "if (!isfinite(z)) d = z - z;"])
