@@ -476,7 +476,7 @@ def test_fused_reports_overflow_and_underflow_found_in_its_pass():
 @pytest.mark.slow  # compiles SiLU's pair with numba (~4 s here): the one activation in the catalogue that does this
 def test_fused_flags_a_generic_formula_that_overflows_on_the_way_to_a_finite_value():
     # SiLU' as SymPy writes it squares e^{-z} = e^400 to inf at z = -400 and came out +1.9e-174 (truly -7.6e-172):
-    # finite, so the block was not flagged and the wrong value returned. Its guard (trace.guard) is NaN there,
+    # finite, so the block was not flagged and the wrong value returned. Its guard (repair.guard) is NaN there,
     # which flags the block for the chunked engine's exact repair; elsewhere the guard adds 0
     pair = fused.pair(get("silu"), "float64")
     assert math.isnan(pair(-400.0)[1]) and math.isnan(pair(-800.0)[1])

@@ -567,3 +567,14 @@ def test_float32_inputs_it_cannot_hold_are_refused_not_rounded_to_0_or_called_in
     # what float32 holds, subnormals included, and float64, pass as before
     assert gradients(Chain(1, "linear"), 1.0, 0.0, [1e-40], dtype="float32", engine="chunked")[0, 0] != 0
     assert gradients(Chain(2, "linear"), 1.0, 0.0, [1.0, 1e-300], engine="chunked", allow_underflow=True)[1, 0] == 2e-300
+
+
+def test_the_exact_repair_takes_the_digits_a_cancelling_formula_needs():
+    # z·σ(z) as a user writes it: φ' = z·e^z/(1 + e^z) − z·e^{2z}/(1 + e^z)² + e^z/(1 + e^z) is inf/inf past z = 709
+    # and is redone with mpmath, whose two first terms cancel to log10|z| digits: at 30 digits φ'(1e155) came out
+    # -1.06e124 (truly 1 + z·e^{-z} = 1), so g = 2·φ(z)·φ'(z)·x was returned as -2e279. Truth, in closed form:
+    # φ(z) = z·σ(z) = z and φ'(z) = 1 in float64, so g = 2·z
+    chain = Chain(1, "expr:z*exp(z)/(1 + exp(z))")
+    for zv in (1e155, 1e300 / 2, 1e20):
+        g = gradients(chain, 1.0, 0.0, [zv], engine="chunked")
+        assert g[0, 0] == pytest.approx(2 * zv, rel=1e-15), zv

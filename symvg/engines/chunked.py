@@ -29,10 +29,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from symvg.engines.kernels import (Local, _flags, elementwise_source, exact_local, fp_guard, layer_kernel, local_forms,
+from symvg.engines.kernels import (Local, _flags, elementwise_source, fp_guard, layer_kernel, local_forms,
                                    loss_source)
 from symvg.engines.plan import Inputs, Plan
 from symvg.engines.reference import reference
+from symvg.engines.repair import exact_local
 from symvg.errors import DomainError, OverflowReport, UnderflowReport
 
 CHUNK_BYTES = 128 * 1024

@@ -47,7 +47,7 @@ import sympy as sp
 
 from symvg.engines.forms import expneg
 from symvg.engines.kernels import local_forms
-from symvg.engines.trace import guard
+from symvg.engines.repair import guard
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import y
 from symvg.symbolic.parse import z
@@ -340,7 +340,8 @@ def _code_and_versions() -> str:
 
     from symvg import __version__
     here = Path(__file__).parent
-    texts = [(here / f).read_text(encoding="utf-8") for f in ("fused_kernel.py", "vmath.py", "kernels.py", "forms.py")]
+    texts = [(here / f).read_text(encoding="utf-8")  # repair.py: the guard a generic formula is printed with
+             for f in ("fused_kernel.py", "vmath.py", "kernels.py", "forms.py", "repair.py")]
     return "\0".join([*texts, __version__, sp.__version__, numba.__version__, np.__version__, sys.version])
 
 
@@ -348,7 +349,8 @@ def _code_and_versions() -> str:
 def key_of(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> str:
     """The hash naming a kernel's file: what its text is printed from (the activation's φ and φ' and
     parameters, the loss form, the dtype), the code that prints it and that it calls (this module,
-    :mod:`symvg.engines.kernels`, :mod:`symvg.engines.vmath`: numba's own cache watches only the printed file),
+    :mod:`symvg.engines.kernels`, :mod:`symvg.engines.forms`, :mod:`symvg.engines.repair`,
+    :mod:`symvg.engines.vmath`: numba's own cache watches only the printed file),
     and every version that changes the text or the machine code. Computed without printing, which takes
     SymPy seconds for some activations, so a cached kernel loads at once.
 

@@ -34,7 +34,7 @@ d = (1.0/2.0)*M_SQRT2*z*exp(-1.0/2.0*pow(z, 2))/sqrt(M_PI) + (1.0/2.0)*erfc(-((1
 d += ((pow(z, 2)) - (pow(z, 2))) + ...
 if (!isfinite(z)) d = z - z;
 
-(the ``d +=`` line is the guard of :func:`symvg.engines.trace.guard`: NaN where a value on the way overflowed)
+(the ``d +=`` line is the guard of :func:`symvg.engines.repair.guard`: NaN where a value on the way overflowed)
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from sympy.codegen.rewriting import optimize, optims_c99
 
 from symvg.engines.forms import ARRAY, ELEMENT, Forms, expneg
 from symvg.engines.inplace import inplace
-from symvg.engines.trace import guard, overflowed
+from symvg.engines.repair import exact_local, guard, overflowed
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.parse import z
 
@@ -358,7 +358,7 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
 
 def _repair(act: Activation, zb: Any, hout: Any, dout: Any) -> None:
     """Recompute φ, φ' with mpmath wherever the float formula gave inf/NaN, or overflowed on the way to a finite
-    wrong value (SiLU' at z = -400 squares e^400; :func:`symvg.engines.trace.overflowed`): rare; exact, then
+    wrong value (SiLU' at z = -400 squares e^400; :func:`symvg.engines.repair.overflowed`): rare; exact, then
     rounded."""
     bad = ~(np.isfinite(hout) & np.isfinite(dout))
     mods = [{"erfcneg": _erfcneg_numpy}, *_modules()]
@@ -366,52 +366,6 @@ def _repair(act: Activation, zb: Any, hout: Any, dout: Any) -> None:
         bad |= overflowed(form, zb, mods)
     bad = np.flatnonzero(bad)
     hout[bad], dout[bad] = exact_local(act, zb[bad])
-
-
-def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """φ(z), φ'(z) by mpmath at 30 digits, rounded to ``zs``' dtype; NaN where not a real number.
-
-    What the kernels fall back on where a float formula overflows (softplus' = e^z/(1+e^z) at z = 800).
-
-    >>> from symvg.symbolic.activations import get
-    >>> exact_local(get("softplus"), np.array([800.0, 1.9e6]))
-    (array([8.0e+02, 1.9e+06]), array([1., 1.]))
-    """
-    import mpmath
-
-    phi, dphi = _capped_forms(act)
-    h, d = np.full(len(zs), np.nan, dtype=zs.dtype), np.full(len(zs), np.nan, dtype=zs.dtype)
-    with mpmath.workdps(30):
-        for i, zv in enumerate(zs):
-            try:
-                h[i], d[i] = float(phi(mpmath.mpf(float(zv)))), float(dphi(mpmath.mpf(float(zv))))
-            except (TypeError, ValueError, OverflowError, ZeroDivisionError):
-                pass  # not a real number there (a user expression outside its domain): keep NaN
-    return h, d
-
-
-EXP_CAP = float(np.finfo(np.float64).max)
-"""|x| beyond which the repair's e^x is taken as inf or 0. mpmath's e^x for any x a float can hold is exact and
-quick (its exponents are unbounded), and it must be: e^z beyond every float still gives finite
-log(1 + e^z) and e^z/(1 + e^z) (softplus at z = 10^6). Only an argument that is itself beyond floats, e^(e^(e^z))
-in ``expr:exp(exp(exp(z)))``, would take mpmath memory and minutes; its result is beyond floats too."""
-
-
-def _capped_exp(x: Any) -> Any:
-    import mpmath
-
-    if x > EXP_CAP:
-        return mpmath.inf
-    if x < -EXP_CAP:
-        return mpmath.mpf(0)
-    return mpmath.exp(x)
-
-
-@lru_cache(maxsize=None)
-def _capped_forms(act: Activation) -> tuple[Callable, Callable]:
-    """:func:`mpmath_forms` with e^x capped at :data:`EXP_CAP`, for repairs that end as floats anyway."""
-    mods = [{"exp": _capped_exp}, "mpmath"]
-    return sp.lambdify(z, act.expr, mods), sp.lambdify(z, act.derivative, mods)
 
 
 @lru_cache(maxsize=None)
@@ -474,7 +428,7 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     # a z that overflowed (w·h + b beyond the dtype) gives φ' = NaN, as on the CPU: φ'(±inf) would be a finite
     # 0 (the overflow-safe forms) and hide it; a GPU has no flag to say it happened
     # an activation's own formulas may overflow on the way to a finite, wrong φ' (SiLU' at z = -400): a guard, NaN
-    # there (:func:`symvg.engines.trace.guard`), sends the sample to the host's exact repair as an overflow does
+    # there (:func:`symvg.engines.repair.guard`), sends the sample to the host's exact repair as an overflow does
     check = [] if f.proved or (g := guard(f.phi, f.dphi)) == 0 else [f"d += {ccode(g)};"]
     op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {dphi};",
                     *check, "if (!isfinite(z)) d = z - z;"])
@@ -503,6 +457,6 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
                         math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
 
 
-__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "exact_local", "fp_guard", "h",
+__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "fp_guard", "h",
            "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "loss_source",
            "math_macros_preamble", "mpmath_forms", "output_form", "y"]

@@ -316,7 +316,7 @@ def pick(c, a, b):
 @jit
 def nanif(x):
     # 0 where x is finite, NaN where it is inf or NaN (no fastmath flag lets LLVM fold x - x): the guard a printed
-    # formula adds for a value it computes on the way (symvg.engines.trace.guard)
+    # formula adds for a value it computes on the way (symvg.engines.repair.guard)
     return x - x
 
 
