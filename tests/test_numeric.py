@@ -578,3 +578,25 @@ def test_the_exact_repair_takes_the_digits_a_cancelling_formula_needs():
     for zv in (1e155, 1e300 / 2, 1e20):
         g = gradients(chain, 1.0, 0.0, [zv], engine="chunked")
         assert g[0, 0] == pytest.approx(2 * zv, rel=1e-15), zv
+
+
+def test_a_users_tanh_derivative_keeps_its_digits_where_tanh_saturates():
+    # SymPy writes tanh' as 1 − tanh²(u), which rounds to 0 once |u| > 19: expr:tanh(z)**2 had φ'(30) = 0 exactly
+    # (truly 2·tanh(30)·sech²(30) = 7.0e-26) and so a gradient of 0 with no report; mish' holds log(1 + e^z), which
+    # kept 4 digits at z = -30. Truth from mpmath at 50 digits, written with sech and log1p (nothing cancels)
+    def mish(t):
+        return t * mpmath.tanh(mpmath.log1p(mpmath.exp(t)))
+
+    def mish_prime(t):
+        s = mpmath.log1p(mpmath.exp(t))
+        return mpmath.tanh(s) + t * mpmath.sech(s) ** 2 / (1 + mpmath.exp(-t))
+
+    square = (lambda t: mpmath.tanh(t) ** 2, lambda t: 2 * mpmath.tanh(t) * mpmath.sech(t) ** 2)
+    cases = [("expr:tanh(z)**2", 30.0, *square), ("expr:tanh(z)**2", -25.0, *square),
+             ("expr:z*tanh(log(1 + exp(z)))", -30.0, mish, mish_prime)]
+    for act, zv, phi, prime in cases:  # a linear first layer: z_2 = h_1 = x; mse against y = 0
+        with mpmath.workdps(50):
+            t = mpmath.mpf(zv)
+            want = float(2 * phi(t) * prime(t) * t)  # g_2 = 2(h_2 − y)·φ'(z_2)·h_1
+        g = gradients(Chain(2, ("linear", act)), zv, 0.0, [1.0, 1.0], engine="chunked")
+        assert want != 0 and g[1, 0] == pytest.approx(want, rel=1e-12, abs=0), (act, zv, g[1, 0], want)

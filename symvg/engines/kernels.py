@@ -136,16 +136,45 @@ def _modules() -> list:
 
 
 @lru_cache(maxsize=None)
-def evaluation_forms(act: Activation) -> tuple[sp.Expr, sp.Expr]:
-    """φ and φ' as every generic kernel (NumPy, CuPy, numba) evaluates them.
+def evaluation_forms(act: Activation, steady: bool = True) -> tuple[sp.Expr, sp.Expr]:
+    """φ and φ' as every generic kernel (NumPy, CuPy, numba) evaluates them (``steady=False``: without the two
+    rewrites of φ' below, for :func:`loss_form`, whose ratios cancel symbolically in tanh, not in sech²).
 
     C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
     where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved; in both,
     1 + erf(u) becomes erfc(−u) (:func:`_erfc_form`). A constant beyond the float range (``expr:1e400*z``)
     becomes a float (inf), so it overflows as a number, which the engines report, instead of failing in
-    int-to-float conversion.
+    int-to-float conversion. c − c·tanh²(u) becomes c·sech²(u) (:func:`_sech2_form`), and log(1 + x) in φ'
+    log1p(x) (mish' holds log(1 + e^z), which kept 4 digits at z = -30).
     """
-    return tuple(_huge_as_float(_erfc_form(e)) for e in (optimize(act.expr, optims_c99), act.derivative))
+    from sympy.codegen.cfunctions import log1p
+
+    dphi = act.derivative
+    if steady:
+        one_plus = lambda a: isinstance(a, sp.log) and a.args[0].is_Add and sp.S.One in a.args[0].args  # noqa: E731
+        dphi = _sech2_form(dphi.replace(one_plus, lambda a: log1p(a.args[0] - 1)))
+    return tuple(_huge_as_float(_erfc_form(e)) for e in (optimize(act.expr, optims_c99), dphi))
+
+
+def _sech2_form(e: sp.Expr) -> sp.Expr:
+    """Each sum c + k·tanh²(u) + … with c, k of opposite signs as (c + k) − k·sech²(u) + …, sech²(u) written
+    4e/(1 + e)² with e = e^{-2|u|} (as the tanh row of :data:`symvg.engines.forms.ELEMENT`): the derivative
+    SymPy writes for a tanh, 1 − tanh²(u), rounds to 0 once |u| > 19 (tanh(z)² at z = 30 had φ' = 0, truly
+    7e-26; mish lost 5 digits at z = -30), where sech² keeps every digit and never overflows.
+
+    >>> _sech2_form(2 - 2 * sp.tanh(z) ** 2)
+    8*exp(-2*Abs(z))/(1 + exp(-2*Abs(z)))**2
+    """
+    def stable(a: sp.Expr) -> sp.Expr:
+        c = sum((t for t in a.args if t.is_number), sp.Integer(0))
+        for t in a.args:
+            k, rest = t.as_coeff_Mul()
+            if rest.is_Pow and rest.exp == 2 and isinstance(rest.base, sp.tanh) and k * c < 0:
+                e2 = sp.exp(-2 * sp.Abs(rest.base.args[0]))
+                others = [v for v in a.args if v is not t and not v.is_number]
+                return sp.Add(c + k, -k * 4 * e2 / (1 + e2) ** 2, *others)
+        return a
+    return e.replace(lambda a: a.is_Add, stable)
 
 
 @lru_cache(maxsize=None)
@@ -221,7 +250,7 @@ def loss_form(act: Activation, loss: str, residual: bool = False) -> sp.Expr | N
         (e, e_form), (s, s_form) = ELEMENT["logistic"].steps[:2]
         form = sp.Piecewise(((1 - y) * s - y * e * s, z >= 0), ((1 - y) * e * s - y * s, True))
         return form.subs(s, s_form).subs(e, e_form).replace(expneg, sp.exp)
-    phi, dphi = evaluation_forms(act)
+    phi, dphi = evaluation_forms(act, steady=False)
     up, down = _pieces(dphi / (1 - phi), _cancel), _pieces(dphi / phi, _cancel)
     return (sp.Piecewise((0, sp.Eq(y, 1)), ((1 - y) * up, True))
             - sp.Piecewise((0, sp.Eq(y, 0)), (y * down, True)))
