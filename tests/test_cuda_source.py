@@ -143,6 +143,24 @@ def test_cuda_control_flow_with_c_kernels_matches_the_chunked_engine(library, mo
                                    atol=1e-6 * np.abs(want).max() if dtype == "float32" else 1e-300)
 
 
+@pytest.mark.parametrize("dtype, z", [("float64", -400.0), ("float32", -60.0)])
+def test_a_device_formula_that_overflows_on_the_way_to_a_finite_value_is_repaired(library, monkeypatch, dtype, z):
+    # SiLU' as SymPy writes it squares e^{-z} to inf (float64 from z < -355, float32 from z < -44) and ended finite
+    # and wrong (+1.9e-174 at -400, truly -7.6e-172), so the host never redid it; its guard now makes it NaN there
+    from symvg.engines.reference import reference
+
+    h, d = np.empty(1, dtype=dtype), np.empty(1, dtype=dtype)
+    library("silu", False, dtype)(np.array([1.0]), np.array([z]), np.array([0.0]), h, d)
+    assert np.isnan(d[0]) or dtype == "float32"  # C's exp of a float is double's: no overflow in the C twin
+    monkeypatch.setattr(chunked, "_cupy_layer", lambda loc, residual: library(loc.activation.name, residual, dtype))
+    chain, x, W = Chain(2, "silu"), np.array([1.0, 1.0]), np.array([[z, 1.0], [1.0, 1.0]])
+    with fp_guard():
+        got = chunked.run(plan(chain), _NumpyAsCupy(), prepare(chain, x, 1.0, W, None, np, dtype), np.dtype(dtype),
+                          False, 1 << 20, 1)
+    want = np.vectorize(float)(reference(chain, x, 1.0, W.astype(dtype)))
+    np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == "float64" else 1e-5)
+
+
 def test_cuda_control_flow_reports_an_overflowed_pre_activation(library, monkeypatch):
     """z = w·h + b beyond float64 is reported as such, never answered with φ'(±inf) = 0 (tanh, sigmoid: the
     overflow-safe forms) or repaired on the host into a finite φ' (softplus: the generic path)."""

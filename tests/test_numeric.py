@@ -551,3 +551,80 @@ def test_random_saturated_chains_match_mpmath_or_are_flagged(case):
     for log in (False, True):
         assert_matches_mpmath_or_flags(lambda: gradients(chain, x, y, W, B, dtype=dtype, log=log, engine="chunked"),
                                        chain, x, y, W, B, dtype, rel * (8 if log else 1), log=log)
+
+
+@pytest.mark.parametrize("dtype, zs", [("float64", [-400.0, -700.0, -360.0]), ("float32", [-60.0, -45.0, -80.0])])
+def test_a_formula_that_overflows_inside_to_a_finite_wrong_value_is_repaired(dtype, zs):
+    # SiLU' as SymPy writes it, z·e^{-z}/(1 + e^{-z})² + 1/(1 + e^{-z}), squares e^{-z} to inf from z < -355
+    # (float32: z < -44): its first term became -0 and φ'(-400) came out +1.9e-174 against the true -7.6e-172,
+    # finite, so nothing was repaired or reported
+    chain, W = Chain(1, "silu"), np.array([zs])
+    g = gradients(chain, 1.0, 1.0, W, engine="chunked", dtype=dtype)
+    ref = as_floats(reference(chain, 1.0, 1.0, W.astype(dtype)))
+    assert (np.sign(g) == np.sign(ref)).all()
+    np.testing.assert_allclose(g, ref, rtol=1e-12 if dtype == "float64" else 1e-5)
+
+
+def test_a_product_that_overflows_on_the_way_to_a_gradient_within_range_is_not_called_its_overflow():
+    # linear, x = 1e-300, w = (1e300, 1e300): h_1 = 1, h_2 = 1e300, g_1 = 2h_2·w_2·x = 2e300 and g_2 = 2h_2·h_1 = 2e300,
+    # both within float64; δ_1 = 2h_2·w_2 = 2e600 overflows before x brings it down. This was reported as
+    # "overflows float64 (|g| beyond 1.8e+308)" for g_1
+    from symvg.errors import OverflowReport
+
+    with pytest.raises(OverflowReport, match=r"cannot be computed directly in float64: 1 value\(s\) in layer\(s\) 1 "
+                       r"are within float64's range \(\|g\| up to 10\^300.3\)") as e:
+        gradients(Chain(2, "linear"), 1e-300, 0.0, [1e300, 1e300], engine="chunked")
+    assert "overflows" not in str(e.value).split(";")[0] and e.value.layers == (1,) and e.value.count == 1
+    assert abs(e.value.log10 - math.log10(2e300)) < 1e-9
+    # with one gradient truly beyond the range (g_1 = 2e600), only that one is said to overflow
+    with pytest.raises(OverflowReport, match=r"overflows float64 \(\|g\| beyond 1.8e\+308, up to 10\^600.3\) for 1 "
+                       r"value\(s\) in layer\(s\) 1, and 1 value\(s\) in layer\(s\) 2 are within") as e:
+        gradients(Chain(3, "linear"), 1e-300, 0.0, [1.0, 1e300, 1e300], engine="chunked")
+    assert e.value.layers == (1, 2) and e.value.count == 2
+
+
+def test_float32_inputs_it_cannot_hold_are_refused_not_rounded_to_0_or_called_infinite():
+    # w_2 = 1e-300 became 0 in float32, and g_2 = 2·h_2·h_1 (truly 2e-300) an exact-looking 0 with no report;
+    # x = 1e200 became inf and was refused as "found NaN or inf", which the caller never gave
+    with pytest.raises(InvalidValueError, match=r"^weights: 1e-300 rounds to 0 in float32"):
+        gradients(Chain(2, "linear"), 1.0, 0.0, [1.0, 1e-300], dtype="float32", engine="chunked")
+    with pytest.raises(InvalidValueError, match=r"^biases: 1e-50 rounds to 0 in float32"):
+        gradients(Chain(1, "linear"), 1.0, 0.0, [1.0], [1e-50], dtype="float32", engine="chunked")
+    with pytest.raises(InvalidValueError, match=r"^x: 1e\+200 is beyond float32's range"):
+        gradients(Chain(1, "linear"), [1.0, 1e200], 0.0, [1.0], dtype="float32", engine="chunked")
+    # what float32 holds, subnormals included, and float64, pass as before
+    assert gradients(Chain(1, "linear"), 1.0, 0.0, [1e-40], dtype="float32", engine="chunked")[0, 0] != 0
+    assert gradients(Chain(2, "linear"), 1.0, 0.0, [1.0, 1e-300], engine="chunked", allow_underflow=True)[1, 0] == 2e-300
+
+
+def test_the_exact_repair_takes_the_digits_a_cancelling_formula_needs():
+    # z·σ(z) as a user writes it: φ' = z·e^z/(1 + e^z) − z·e^{2z}/(1 + e^z)² + e^z/(1 + e^z) is inf/inf past z = 709
+    # and is redone with mpmath, whose two first terms cancel to log10|z| digits: at 30 digits φ'(1e155) came out
+    # -1.06e124 (truly 1 + z·e^{-z} = 1), so g = 2·φ(z)·φ'(z)·x was returned as -2e279. Truth, in closed form:
+    # φ(z) = z·σ(z) = z and φ'(z) = 1 in float64, so g = 2·z
+    chain = Chain(1, "expr:z*exp(z)/(1 + exp(z))")
+    for zv in (1e155, 1e300 / 2, 1e20):
+        g = gradients(chain, 1.0, 0.0, [zv], engine="chunked")
+        assert g[0, 0] == pytest.approx(2 * zv, rel=1e-15), zv
+
+
+def test_a_users_tanh_derivative_keeps_its_digits_where_tanh_saturates():
+    # SymPy writes tanh' as 1 − tanh²(u), which rounds to 0 once |u| > 19: expr:tanh(z)**2 had φ'(30) = 0 exactly
+    # (truly 2·tanh(30)·sech²(30) = 7.0e-26) and so a gradient of 0 with no report; mish' holds log(1 + e^z), which
+    # kept 4 digits at z = -30. Truth from mpmath at 50 digits, written with sech and log1p (nothing cancels)
+    def mish(t):
+        return t * mpmath.tanh(mpmath.log1p(mpmath.exp(t)))
+
+    def mish_prime(t):
+        s = mpmath.log1p(mpmath.exp(t))
+        return mpmath.tanh(s) + t * mpmath.sech(s) ** 2 / (1 + mpmath.exp(-t))
+
+    square = (lambda t: mpmath.tanh(t) ** 2, lambda t: 2 * mpmath.tanh(t) * mpmath.sech(t) ** 2)
+    cases = [("expr:tanh(z)**2", 30.0, *square), ("expr:tanh(z)**2", -25.0, *square),
+             ("expr:z*tanh(log(1 + exp(z)))", -30.0, mish, mish_prime)]
+    for act, zv, phi, prime in cases:  # a linear first layer: z_2 = h_1 = x; mse against y = 0
+        with mpmath.workdps(50):
+            t = mpmath.mpf(zv)
+            want = float(2 * phi(t) * prime(t) * t)  # g_2 = 2(h_2 − y)·φ'(z_2)·h_1
+        g = gradients(Chain(2, ("linear", act)), zv, 0.0, [1.0, 1.0], engine="chunked")
+        assert want != 0 and g[1, 0] == pytest.approx(want, rel=1e-12, abs=0), (act, zv, g[1, 0], want)

@@ -29,10 +29,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from symvg.engines.kernels import (Local, _flags, elementwise_source, exact_local, fp_guard, layer_kernel, local_forms,
+from symvg.engines.kernels import (Local, _flags, elementwise_source, fp_guard, layer_kernel, local_forms,
                                    loss_source)
 from symvg.engines.plan import Inputs, Plan
 from symvg.engines.reference import reference
+from symvg.engines.repair import exact_local
 from symvg.errors import DomainError, OverflowReport, UnderflowReport
 
 CHUNK_BYTES = 128 * 1024
@@ -255,7 +256,7 @@ def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, t
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(work, range(threads)))
     if nonfinite:
-        _report_nonfinite(xp, G, sorted(nonfinite, key=lambda sl: sl.start), log, dtype, any(overflowed), any(forward))
+        _report_nonfinite(xp, G, nonfinite, log, dtype, any(overflowed), any(forward), (p, inp))
     if low and not allow_underflow:
         check_underflow(p, xp, inp, G, low, dtype, log)
     return (G, S) if log else G
@@ -282,11 +283,13 @@ def _layers_text(rows: Any) -> str:
 
 
 def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.dtype, overflowed: bool,
-                      forward: bool = False) -> None:
+                      forward: bool = False, source: tuple[Plan, Inputs] | None = None) -> None:
     """OverflowReport where a gradient (or, in the log domain, log|g|) is infinite, or is NaN after an overflow
     (inf − inf, 0·inf), saying so where a pre-activation z_k itself overflowed (``forward``: then the gradient is
-    not known to be large, only not computable in the dtype); else DomainError for NaN."""
-    cols = xp.concatenate([xp.arange(sl.start, sl.stop) for sl in where])
+    not known to be large, only not computable in the dtype); else DomainError for NaN. A direct gradient that is
+    not finite is looked up in the log domain (with ``source``, the plan and inputs): only those beyond the range
+    are said to overflow, the others to have been lost to a product on the way (δ_k = 10^600 times h = 10^-300)."""
+    cols = xp.concatenate([xp.arange(sl.start, sl.stop) for sl in sorted(where, key=lambda sl: sl.start)])
     g = G[:, cols]
     inf = (g == np.inf) if log else xp.isinf(g)
     nan = xp.isnan(g)
@@ -299,6 +302,9 @@ def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.
             raise OverflowReport(f"dL/dw_k cannot be computed in {dtype.name} for {count} value(s) in layer(s) "
                                  f"{_layers_text(rows)}: a pre-activation z_k = w_k·h_(k-1) + b_k overflowed (|z| "
                                  f"beyond {big})", tuple(int(k) + 1 for k in rows), count)
+        within, log10 = (None, None) if log or source is None else _within_range(*source, xp, cols, inf, dtype)
+        if within is not None and bool(within.any()):
+            _report_lost(xp, inf, within, log10, dtype)
         hint = ("" if log else "; log=True carries log|g| where only the backward products overflow, not the "
                 "forward pass")
         raise OverflowReport(f"dL/dw_k overflows {dtype.name} (|g| beyond {big}) for {count} "
@@ -309,6 +315,43 @@ def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.
     raise DomainError(f"dL/dw_k is not a real number (NaN) for {count} value(s) in layer(s) {_layers_text(rows)}: "
                       "an activation or the loss was evaluated outside its domain (log or sqrt of a negative "
                       "number, BCE of a prediction that is not in (0, 1))", tuple(int(k) + 1 for k in rows), count)
+
+
+def _within_range(p: Plan, inp: Inputs, xp: Any, cols: Any, bad: Any, dtype: np.dtype) -> tuple[Any, Any]:
+    """(the entries of ``bad`` whose |g| the log domain finds within the dtype's range, log10|g| of the samples
+    ``cols``); (None, None) where the log domain cannot tell (it overflows too)."""
+    sub = Inputs(inp.x[cols], inp.y[cols], inp.W if inp.shared_w else inp.W[:, cols],
+                 inp.B if inp.shared_b else inp.B[:, cols], int(cols.size))
+    try:
+        lg, _ = run(p, xp, sub, dtype, True, CHUNK_BYTES // dtype.itemsize, 1)
+    except (OverflowReport, DomainError):
+        return None, None
+    with np.errstate(invalid="ignore"):
+        within = bad & xp.isfinite(lg) & (lg <= math.log(float(np.finfo(dtype).max)))
+    return within, lg / math.log(10)
+
+
+def _largest(xp: Any, log10: Any, mask: Any) -> str:
+    """", up to 10^e" for the largest finite log10|g| under ``mask``, or nothing."""
+    v = log10[mask & xp.isfinite(log10)]
+    return f", up to 10^{_exponent(float(v.max()))}" if v.size else ""
+
+
+def _report_lost(xp: Any, bad: Any, within: Any, log10: Any, dtype: np.dtype) -> None:
+    """OverflowReport for gradients that are not finite although some (``within``) are in the dtype's range: a
+    product on the way (δ_k·φ'_k before h_(k-1) brings it down) overflowed. Says how many are truly beyond it."""
+    beyond = bad & ~within
+    n_in, n_out = int(within.sum()), int(beyond.sum())
+    rows = xp.flatnonzero(bad.any(axis=1))
+    lost = (f"{n_in} value(s) in layer(s) {_layers_text(xp.flatnonzero(within.any(axis=1)))} are within "
+            f"{dtype.name}'s range (|g|{_largest(xp, log10, within)[1:]}) but a product of the backward pass "
+            "overflowed on the way to them")
+    head = (f"dL/dw_k overflows {dtype.name} (|g| beyond {np.finfo(dtype).max:.3g}{_largest(xp, log10, beyond)}) for "
+            f"{n_out} value(s) in layer(s) {_layers_text(xp.flatnonzero(beyond.any(axis=1)))}, and {lost}" if n_out
+            else f"dL/dw_k cannot be computed directly in {dtype.name}: {lost}")
+    top = log10[bad & xp.isfinite(log10)]
+    raise OverflowReport(f"{head}; log=True carries log|g|", tuple(int(k) + 1 for k in rows), int(bad.sum()),
+                         float(top.max()) if top.size else None)
 
 
 UNDERFLOW_PROBES = 32

@@ -34,7 +34,8 @@ Each layer's ``pair(z) -> (φ, φ')`` is made from the activation's SymPy expres
 
 What it does not take (the NumPy engine does): chains whose layers use different activations, the log
 domain, and CuPy. The kernel flags every block that meets a NaN or inf: in x, y or z (a non-finite w or
-b makes z so), or in φ, φ' of a generic formula (softplus' = e^z/(1+e^z) at z > 709). So the inputs need
+b makes z so), or in φ, φ' of a generic formula (softplus' = e^z/(1+e^z) at z > 709), or on the way to them
+(SiLU' squares e^{-z} to inf at z = -400 and still ends finite: :func:`symvg.engines.repair.guard`). So the inputs need
 no separate pass to be checked: a flagged block's inputs are checked (and refused if not finite), and
 otherwise it is redone by the NumPy engine, which repairs overflowing formulas exactly and reports what
 the floats cannot hold. A block where a product of nonzero numbers (or the loss step) gave 0 is listed apart,

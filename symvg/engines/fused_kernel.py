@@ -47,6 +47,7 @@ import sympy as sp
 
 from symvg.engines.forms import expneg
 from symvg.engines.kernels import local_forms
+from symvg.engines.repair import guard
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import y
 from symvg.symbolic.parse import z
@@ -90,7 +91,7 @@ def branchless(e: sp.Expr) -> sp.Expr:
 # erfc are printed by their bare names, which the header binds over math's); everything else (log, sqrt, pi,
 # copysign) comes from ``math``.
 _BOUND = {"exp": "vexp", "expm1": "vexpm1", "log1p": "vlog1p", "tanh": "vtanh", "erfcneg": "erfcneg", "pick": "pick",
-          "vexpneg": "vexpneg", "tanh_parts": "tanh_parts"}
+          "vexpneg": "vexpneg", "tanh_parts": "tanh_parts", "nanif": "nanif"}
 _NATIVE = {expneg: sp.Function("vexpneg")}
 """The forms table's helpers (:mod:`symvg.engines.forms`) by the vmath names that compute them (tanh_parts is
 its own name)."""
@@ -167,7 +168,10 @@ def pair_source(act: Activation) -> str:
         e = branchless(_floats(e)).replace(lambda a: a.func in _NATIVE, lambda a: _NATIVE[a.func](*a.args))
         return _typed(e) if table else e
     steps = tuple((s, numba_form(e)) for s, e in f.steps)
-    return printed((numba_form(f.phi), numba_form(f.dphi)), z, "pair", steps)
+    # an activation's own formulas may overflow on the way to a finite, wrong value (SiLU' at z = -400): their φ'
+    # carries a guard that is NaN there, so the block is flagged and redone by the NumPy engine, which repairs it
+    dphi = f.dphi if table else f.dphi + guard(f.phi, f.dphi)
+    return printed((numba_form(f.phi), numba_form(dphi)), z, "pair", steps)
 
 
 def dloss_source(form: sp.Expr, logit: bool) -> str:
@@ -181,7 +185,7 @@ import math
 from math import *  # noqa: F401,F403 -- the functions printed formulas call by name
 import numba
 import numpy as np
-from symvg.engines.vmath import at, fence, pick, stream  # noqa: F401
+from symvg.engines.vmath import at, fence, nanif, pick, stream  # noqa: F401
 from symvg.engines.verf import erfcneg, verf as erf, verfc as erfc  # noqa: F401
 {vmath}
 FT = np.{dtype}
@@ -338,8 +342,8 @@ def _code_and_versions() -> str:
 
     from symvg import __version__
     here = Path(__file__).parent
-    texts = [(here / f).read_text(encoding="utf-8")
-             for f in ("fused_kernel.py", "vmath.py", "verf.py", "kernels.py", "forms.py")]
+    texts = [(here / f).read_text(encoding="utf-8")  # repair.py: the guard a generic formula is printed with
+             for f in ("fused_kernel.py", "vmath.py", "verf.py", "kernels.py", "forms.py", "repair.py")]
     return "\0".join([*texts, __version__, sp.__version__, numba.__version__, np.__version__, sys.version])
 
 
@@ -347,8 +351,8 @@ def _code_and_versions() -> str:
 def key_of(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> str:
     """The hash naming a kernel's file: what its text is printed from (the activation's φ and φ' and
     parameters, the loss form, the dtype), the code that prints it and that it calls (this module,
-    :mod:`symvg.engines.kernels`, :mod:`symvg.engines.vmath`, :mod:`symvg.engines.verf`: numba's own cache watches
-    only the printed file),
+    :mod:`symvg.engines.kernels`, :mod:`symvg.engines.forms`, :mod:`symvg.engines.repair`,
+    :mod:`symvg.engines.vmath`, :mod:`symvg.engines.verf`: numba's own cache watches only the printed file),
     and every version that changes the text or the machine code. Computed without printing, which takes
     SymPy seconds for some activations, so a cached kernel loads at once.
 

@@ -31,7 +31,10 @@ SymPy's C printer:
 T z = w*hp + b;
 h = (1.0/2.0)*z*erfc(-((1.0/2.0)*M_SQRT2*z));
 d = (1.0/2.0)*M_SQRT2*z*exp(-1.0/2.0*pow(z, 2))/sqrt(M_PI) + (1.0/2.0)*erfc(-((1.0/2.0)*M_SQRT2*z));
+d += ((pow(z, 2)) - (pow(z, 2))) + ...
 if (!isfinite(z)) d = z - z;
+
+(the ``d +=`` line is the guard of :func:`symvg.engines.repair.guard`: NaN where a value on the way overflowed)
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from sympy.codegen.rewriting import optimize, optims_c99
 from symvg.engines import piecewise
 from symvg.engines.forms import ARRAY, ELEMENT, Forms, expneg
 from symvg.engines.inplace import inplace
+from symvg.engines.repair import exact_local, guard, overflowed
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.parse import z
 
@@ -133,16 +137,45 @@ def _modules() -> list:
 
 
 @lru_cache(maxsize=None)
-def evaluation_forms(act: Activation) -> tuple[sp.Expr, sp.Expr]:
-    """φ and φ' as every generic kernel (NumPy, CuPy, numba) evaluates them.
+def evaluation_forms(act: Activation, steady: bool = True) -> tuple[sp.Expr, sp.Expr]:
+    """φ and φ' as every generic kernel (NumPy, CuPy, numba) evaluates them (``steady=False``: without the two
+    rewrites of φ' below, for :func:`loss_form`, whose ratios cancel symbolically in tanh, not in sech²).
 
     C99 rewrites of φ (log(1 + x) → log1p(x), exp(x) − 1 → expm1(x)) keep softplus and ELU accurate
     where the literal formula rounds to 0 (log(1 + e^z) for z < −37); φ' is kept as proved; in both,
     1 + erf(u) becomes erfc(−u) (:func:`_erfc_form`). A constant beyond the float range (``expr:1e400*z``)
     becomes a float (inf), so it overflows as a number, which the engines report, instead of failing in
-    int-to-float conversion.
+    int-to-float conversion. c − c·tanh²(u) becomes c·sech²(u) (:func:`_sech2_form`), and log(1 + x) in φ'
+    log1p(x) (mish' holds log(1 + e^z), which kept 4 digits at z = -30).
     """
-    return tuple(_huge_as_float(_erfc_form(e)) for e in (optimize(act.expr, optims_c99), act.derivative))
+    from sympy.codegen.cfunctions import log1p
+
+    dphi = act.derivative
+    if steady:
+        one_plus = lambda a: isinstance(a, sp.log) and a.args[0].is_Add and sp.S.One in a.args[0].args  # noqa: E731
+        dphi = _sech2_form(dphi.replace(one_plus, lambda a: log1p(a.args[0] - 1)))
+    return tuple(_huge_as_float(_erfc_form(e)) for e in (optimize(act.expr, optims_c99), dphi))
+
+
+def _sech2_form(e: sp.Expr) -> sp.Expr:
+    """Each sum c + k·tanh²(u) + … with c, k of opposite signs as (c + k) − k·sech²(u) + …, sech²(u) written
+    4e/(1 + e)² with e = e^{-2|u|} (as the tanh row of :data:`symvg.engines.forms.ELEMENT`): the derivative
+    SymPy writes for a tanh, 1 − tanh²(u), rounds to 0 once |u| > 19 (tanh(z)² at z = 30 had φ' = 0, truly
+    7e-26; mish lost 5 digits at z = -30), where sech² keeps every digit and never overflows.
+
+    >>> _sech2_form(2 - 2 * sp.tanh(z) ** 2)
+    8*exp(-2*Abs(z))/(1 + exp(-2*Abs(z)))**2
+    """
+    def stable(a: sp.Expr) -> sp.Expr:
+        c = sum((t for t in a.args if t.is_number), sp.Integer(0))
+        for t in a.args:
+            k, rest = t.as_coeff_Mul()
+            if rest.is_Pow and rest.exp == 2 and isinstance(rest.base, sp.tanh) and k * c < 0:
+                e2 = sp.exp(-2 * sp.Abs(rest.base.args[0]))
+                others = [v for v in a.args if v is not t and not v.is_number]
+                return sp.Add(c + k, -k * 4 * e2 / (1 + e2) ** 2, *others)
+        return a
+    return e.replace(lambda a: a.is_Add, stable)
 
 
 @lru_cache(maxsize=None)
@@ -218,7 +251,7 @@ def loss_form(act: Activation, loss: str, residual: bool = False) -> sp.Expr | N
         (e, e_form), (s, s_form) = ELEMENT["logistic"].steps[:2]
         form = sp.Piecewise(((1 - y) * s - y * e * s, z >= 0), ((1 - y) * e * s - y * s, True))
         return form.subs(s, s_form).subs(e, e_form).replace(expneg, sp.exp)
-    phi, dphi = evaluation_forms(act)
+    phi, dphi = evaluation_forms(act, steady=False)
     up, down = _pieces(dphi / (1 - phi), _cancel), _pieces(dphi / phi, _cancel)
     return (sp.Piecewise((0, sp.Eq(y, 1)), ((1 - y) * up, True))
             - sp.Piecewise((0, sp.Eq(y, 0)), (y * down, True)))
@@ -370,55 +403,15 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
 
 
 def _repair(act: Activation, zb: Any, hout: Any, dout: Any) -> None:
-    """Recompute φ, φ' with mpmath wherever the float formula gave inf/NaN (rare; exact, then rounded)."""
-    bad = np.flatnonzero(~(np.isfinite(hout) & np.isfinite(dout)))
+    """Recompute φ, φ' with mpmath wherever the float formula gave inf/NaN, or overflowed on the way to a finite
+    wrong value (SiLU' at z = -400 squares e^400; :func:`symvg.engines.repair.overflowed`): rare; exact, then
+    rounded."""
+    bad = ~(np.isfinite(hout) & np.isfinite(dout))
+    mods = [{"erfcneg": _erfcneg_numpy}, *_modules()]
+    for form in evaluation_forms(act):
+        bad |= overflowed(form, zb, mods)
+    bad = np.flatnonzero(bad)
     hout[bad], dout[bad] = exact_local(act, zb[bad])
-
-
-def exact_local(act: Activation, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """φ(z), φ'(z) by mpmath at 30 digits, rounded to ``zs``' dtype; NaN where not a real number.
-
-    What the kernels fall back on where a float formula overflows (softplus' = e^z/(1+e^z) at z = 800).
-
-    >>> from symvg.symbolic.activations import get
-    >>> exact_local(get("softplus"), np.array([800.0, 1.9e6]))
-    (array([8.0e+02, 1.9e+06]), array([1., 1.]))
-    """
-    import mpmath
-
-    phi, dphi = _capped_forms(act)
-    h, d = np.full(len(zs), np.nan, dtype=zs.dtype), np.full(len(zs), np.nan, dtype=zs.dtype)
-    with mpmath.workdps(30):
-        for i, zv in enumerate(zs):
-            try:
-                h[i], d[i] = float(phi(mpmath.mpf(float(zv)))), float(dphi(mpmath.mpf(float(zv))))
-            except (TypeError, ValueError, OverflowError, ZeroDivisionError):
-                pass  # not a real number there (a user expression outside its domain): keep NaN
-    return h, d
-
-
-EXP_CAP = float(np.finfo(np.float64).max)
-"""|x| beyond which the repair's e^x is taken as inf or 0. mpmath's e^x for any x a float can hold is exact and
-quick (its exponents are unbounded), and it must be: e^z beyond every float still gives finite
-log(1 + e^z) and e^z/(1 + e^z) (softplus at z = 10^6). Only an argument that is itself beyond floats, e^(e^(e^z))
-in ``expr:exp(exp(exp(z)))``, would take mpmath memory and minutes; its result is beyond floats too."""
-
-
-def _capped_exp(x: Any) -> Any:
-    import mpmath
-
-    if x > EXP_CAP:
-        return mpmath.inf
-    if x < -EXP_CAP:
-        return mpmath.mpf(0)
-    return mpmath.exp(x)
-
-
-@lru_cache(maxsize=None)
-def _capped_forms(act: Activation) -> tuple[Callable, Callable]:
-    """:func:`mpmath_forms` with e^x capped at :data:`EXP_CAP`, for repairs that end as floats anyway."""
-    mods = [{"exp": _capped_exp}, "mpmath"]
-    return sp.lambdify(z, act.expr, mods), sp.lambdify(z, act.derivative, mods)
 
 
 @lru_cache(maxsize=None)
@@ -480,8 +473,11 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
     # a z that overflowed (w·h + b beyond the dtype) gives φ' = NaN, as on the CPU: φ'(±inf) would be a finite
     # 0 (the overflow-safe forms) and hide it; a GPU has no flag to say it happened
+    # an activation's own formulas may overflow on the way to a finite, wrong φ' (SiLU' at z = -400): a guard, NaN
+    # there (:func:`symvg.engines.repair.guard`), sends the sample to the host's exact repair as an overflow does
+    check = [] if f.proved or (g := guard(f.phi, f.dphi)) == 0 else [f"d += {ccode(g)};"]
     op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {dphi};",
-                    "if (!isfinite(z)) d = z - z;"])
+                    *check, "if (!isfinite(z)) d = z - z;"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
     return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
 
@@ -507,6 +503,6 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
                         math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
 
 
-__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "exact_local", "fp_guard", "h",
+__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "fp_guard", "h",
            "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "loss_source",
            "math_macros_preamble", "mpmath_forms", "output_form", "piecewise_writers", "y"]

@@ -127,7 +127,8 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
     unspecified: the fused engine finds bad inputs in the pass that writes it.
 
     What the floats cannot hold is reported, never returned as the answer (:mod:`symvg.errors`):
-    ``OverflowReport`` where |g| (or, with ``log=True``, a forward value) is beyond the dtype's range,
+    ``OverflowReport`` where |g| (or, with ``log=True``, a forward value) is beyond the dtype's range, or where a
+    product on the way to a |g| within it overflowed (the message tells the two apart, from the log domain),
     ``DomainError`` where a value is not a real number (NaN: ``expr:log(z)`` at z < 0, BCE of a prediction
     outside (0, 1)), and ``UnderflowReport`` where a nonzero gradient became exactly 0 (found where the
     floating-point underflow flag was raised, confirmed in the log domain). ``log=True`` carries the

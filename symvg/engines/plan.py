@@ -88,9 +88,28 @@ class Inputs:
         return self.B.ndim == 1
 
 
-def _layered(v: Any, n: int, what: str, xp: Any, dtype: np.dtype) -> Any:
-    with np.errstate(over="ignore"):  # 1e200 in float32 becomes inf: the finite check names it
+def _converted(v: Any, what: str, xp: Any, dtype: np.dtype) -> Any:
+    """``v`` as an array of ``dtype``; InvalidValueError where that changes a number beyond rounding: a finite
+    value that becomes inf (1e200 in float32) or a nonzero one that becomes 0 (1e-300 in float32, which would make
+    every gradient through it an exact-looking 0). NaN and inf given as such are left to the finite check."""
+    with np.errstate(over="ignore", under="ignore"):
         a = xp.asarray(v, dtype=dtype)
+        src = v if hasattr(v, "dtype") and hasattr(v, "shape") else np.asarray(v)
+        if src.dtype == a.dtype or src.dtype.kind not in "fiu" or a.dtype.itemsize >= src.dtype.itemsize:
+            return a  # nothing a narrower dtype could lose
+        src = xp.asarray(src)
+        info = np.finfo(dtype)
+        for lost, why in (((a == 0) & (src != 0), f"rounds to 0 in {dtype.name} (its smallest subnormal is "
+                                                  f"{float(info.smallest_subnormal):.3g})"),
+                          (xp.isinf(a) & xp.isfinite(src), f"is beyond {dtype.name}'s range (±{float(info.max):.3g})")):
+            if bool(lost.any()):
+                raise InvalidValueError(f"{what}: {float(src[lost].ravel()[0]):.6g} {why}; use dtype float64, or "
+                                        "scale the inputs")
+    return a
+
+
+def _layered(v: Any, n: int, what: str, xp: Any, dtype: np.dtype) -> Any:
+    a = _converted(v, what, xp, dtype)
     if a.ndim == 0:
         a = xp.full((n,), a, dtype=dtype)
     if a.ndim == 2 and a.shape[1] == 1:
@@ -116,8 +135,7 @@ def prepare(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None,
         B = _layered(biases, n, "biases", xp, dt)
         if not chain.bias and bool(xp.any(B != 0)):
             raise InvalidValueError("this chain has bias=False, but nonzero biases were given")
-    with np.errstate(over="ignore"):
-        xs, ys = xp.asarray(x, dtype=dt), xp.asarray(y, dtype=dt)
+    xs, ys = _converted(x, "x", xp, dt), _converted(y, "y", xp, dt)
     sizes = [a.shape[-1] for a in (W, B) if a.ndim == 2] + [a.size for a in (xs, ys) if a.ndim]
     if xs.ndim > 1 or ys.ndim > 1:
         raise InvalidValueError(f"x and y must be scalars or 1-D arrays of samples, got shapes {xs.shape}, {ys.shape}")

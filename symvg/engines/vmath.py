@@ -313,6 +313,13 @@ def pick(c, a, b):
     return a if c else b
 
 
+@jit
+def nanif(x):
+    # 0 where x is finite, NaN where it is inf or NaN (no fastmath flag lets LLVM fold x - x): the guard a printed
+    # formula adds for a value it computes on the way (symvg.engines.repair.guard)
+    return x - x
+
+
 def _over(f: Callable) -> Callable:
     def apply(x, out):
         for i in range(x.size):
@@ -325,5 +332,5 @@ ARRAYS = {k: _loop(_over(f)) for k, f in
           {"exp": vexp, "expneg": vexpneg, "expm1": vexpm1, "log1p": vlog1p, "tanh": vtanh}.items()}
 """Each vectorised function over a 1-D array, ``ARRAYS[name](x, out)``: as the kernel computes it."""
 
-__all__ = ["ARRAYS", "at", "fence", "jit", "pick", "stream", "tanh_parts", "vexp", "vexpm1", "vexpneg",
+__all__ = ["ARRAYS", "at", "fence", "jit", "nanif", "pick", "stream", "tanh_parts", "vexp", "vexpm1", "vexpneg",
            "vlog1p", "vtanh"]
