@@ -54,6 +54,9 @@ def array_module(backend: str) -> Any:
     return cupy
 
 
+_KNOWN_DTYPES = {k: np.dtype(name) for name in DTYPES for k in (name, np.dtype(name), np.dtype(name).type)}
+
+
 def check_dtype(dtype: Any) -> np.dtype:
     """float64 or float32 as a NumPy dtype.
 
@@ -63,6 +66,10 @@ def check_dtype(dtype: Any) -> np.dtype:
     Traceback (most recent call last):
     symvg.errors.InvalidValueError: dtype must be one of float64, float32, got 'float16'
     """
+    try:
+        return _KNOWN_DTYPES[dtype]  # every call on every path asks: np.dtype's .name alone costs µs
+    except (KeyError, TypeError):
+        pass
     name = np.dtype(dtype).name if isinstance(dtype, (type, np.dtype)) else dtype
     if name not in DTYPES:
         raise InvalidValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -92,6 +99,8 @@ def _converted(v: Any, what: str, xp: Any, dtype: np.dtype) -> Any:
     """``v`` as an array of ``dtype``; InvalidValueError where that changes a number beyond rounding: a finite
     value that becomes inf (1e200 in float32) or a nonzero one that becomes 0 (1e-300 in float32, which would make
     every gradient through it an exact-looking 0). NaN and inf given as such are left to the finite check."""
+    if getattr(v, "dtype", None) == dtype:  # an array already of dtype: nothing to convert or lose
+        return xp.asarray(v)
     with np.errstate(over="ignore", under="ignore"):
         a = xp.asarray(v, dtype=dtype)
         src = v if hasattr(v, "dtype") and hasattr(v, "shape") else np.asarray(v)
