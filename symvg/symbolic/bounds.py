@@ -30,7 +30,7 @@ import sympy as sp
 from symvg.display import Result, Worded
 from symvg.errors import InvalidValueError
 from symvg.exact import as_exact, Number, count, to_rational, unit_interval
-from symvg.magnitude import json_float, power, range_note, sci
+from symvg.magnitude import json_float, not_one, power, range_note, sci
 from symvg.symbolic.activations import ActivationLike, get
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import Derivation, Factor, forward_values
@@ -226,10 +226,7 @@ def size_text(v: sp.Expr) -> str:
     s = sp.sstr(v)
     if len(s) <= 12:
         return s
-    if sci(v) in ("1", "1.0", "1.00000"):
-        gap = v - 1
-        return f"1 + {sci(gap)}" if gap > 0 else f"1 - {sci(-gap)}"
-    return sci(v)  # of any size: 2.5e+998 is not inf
+    return not_one(v, sci(v))  # of any size: 2.5e+998 is not inf
 
 
 def _power(v: sp.Expr) -> str:
