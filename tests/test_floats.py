@@ -159,12 +159,34 @@ def test_zero_depth_float64_matches_python_floats(f):
 def test_computed_and_exact_zero_depth_can_differ_and_it_is_explained():
     u = underflow("0.75", "float16")
     assert u.exact_zero_depth == 61 and u.zero_depth is None
-    assert "rounds back up" in u.note
+    assert "rounds back to itself" in u.note
     v = underflow("0.26", "float16")  # 0.26 is not a float16, and subnormal steps round coarsely
     assert (v.exact_zero_depth, v.zero_depth) == (13, 14)
     assert "not exactly 13/50" in v.note
     w = underflow("0.49", "float64")  # computed product reaches 0 one step *earlier* than the exact one
     assert (w.exact_zero_depth, w.zero_depth) == (1045, 1044)
+
+
+def _stop(f: Fraction, dtype: str) -> Fraction:
+    """Where 1·f·f·… stops moving, by the reference rounding (a few hundred steps for these factors)."""
+    x, prev = Fraction(1), None
+    while x != prev:
+        prev, x = x, ieee_round(x * f, dtype)
+    return x
+
+
+def test_a_product_that_never_reaches_0_is_not_said_to_stop_where_it_does_not():
+    s16 = Fraction(1, 2**24)
+    # 0.9 in float16 stops at 4 smallest subnormals, not at the smallest one
+    f = ieee_round(Fraction(9, 10), "float16")
+    assert _stop(f, "float16") == 4 * s16
+    u = underflow("0.9", "float16")
+    assert u.zero_depth is None and "sticks at the smallest subnormal" not in str(u)
+    assert "stops at a nonzero" in str(u)
+    # 0.99999 is 1 in float16: the product stays 1, it never even leaves the normal range
+    assert ieee_round(Fraction(99999, 100000), "float16") == 1
+    v = underflow("0.99999", "float16")
+    assert v.zero_depth is None and "stays 1" in str(v) and "subnormal" not in v.note
 
 
 def test_underflow_exact_vs_brute_force_on_the_dtype_limits():
