@@ -518,3 +518,20 @@ def test_cli_bad_input_exits_2_with_one_line(args):
     r = run("meanfield", *args)
     assert r.exit_code == 2
     assert r.stderr.startswith("symvg: error: ") and r.stderr.count("\n") == 1
+
+
+def test_a_bounded_activation_never_diverges_however_large_sigma_w2():
+    # |tanh| <= 1 keeps q <= σw²; for large q, E[tanh²(√q u)] = 1 − 2/√(2πq) + … (∫sech² = 2) and
+    # E[sech⁴(√q u)] = (4/3)/√(2πq) + … (∫sech⁴ = 4/3), so q* ≈ σw²(1 − 2/√(2πσw²)), χ1 ≈ σw²·(4/3)/√(2πq*).
+    sw = 1e20
+    r = mf.mean_field("tanh", "1e20")
+    assert r.q_star == pytest.approx(sw * (1 - 2 / math.sqrt(2 * math.pi * sw)), rel=1e-12)
+    assert r.chi1 == pytest.approx(sw * (4 / 3) / math.sqrt(2 * math.pi * r.q_star), rel=1e-6)
+    assert r.verdict == "chaotic"
+
+
+def test_chaotic_odd_activation_without_bias_has_c_star_zero_not_one():
+    # φ odd and σb² = 0: c = 0 is a fixed point of the correlation map, and the stable one in the chaotic
+    # phase (c = 1 is then unstable); at σw² = 1e4 the quadrature cannot resolve map(c) − c next to 1.
+    r = mf.mean_field("tanh", "1e4")
+    assert r.verdict == "chaotic" and abs(r.c_star) < 1e-9
