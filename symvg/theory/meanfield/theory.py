@@ -207,6 +207,8 @@ def _c_star(act: Activation, sw: float, sb: float, q: float) -> float:
         return correlation_map(act, sw, sb, q, c) - c
 
     lo, glo = 0.0, h(0.0)
+    if abs(glo) < 1e-14:  # c = 0 is fixed (odd φ, σb² = 0); h is convex on [0, 1] with h(1) = 0, so it is c*
+        return 0.0
     if glo < 0:
         lo, glo = -1.0, h(-1.0)
     # In the chaotic phase map(c) < c on (c*, 1); right next to 1 the difference can drown in the
@@ -214,7 +216,7 @@ def _c_star(act: Activation, sw: float, sb: float, q: float) -> float:
     for gap in (1e-9, 1e-7, 1e-5, 1e-3, 1e-2, 1e-1):
         hi = 1 - gap
         if hi > lo and h(hi) < 0:
-            return _bisect(h, lo, hi, rel=1e-13)
+            return _bisect(h, lo, hi, rel=1e-13, atol=1e-13)
     return math.nan  # no crossing resolved: c* is not known (c = 1 is the unstable one here, never the answer)
 
 
