@@ -314,6 +314,9 @@ def test_zero_gradient_is_not_lost():
 def test_zero_weight_steps_undefined():
     u = update("0", "0.01", grad="1")
     assert u.relative_change is None and u.steps_exact is None and u.steps_status == "undefined"
+    # 1% of w = 0 is no distance: the exact count is as undefined as the dtype's, not "never"
+    line = next(s for s in str(u).splitlines() if "steps to move" in s)
+    assert "exact never" not in line and line.count("undefined (w = 0)") == 2
 
 
 def scalar_steps(w, step, target: Fraction, cap: int):

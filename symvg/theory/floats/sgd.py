@@ -109,7 +109,8 @@ class Update(Result):
                  "beyond cap": f"not within {STEP_CAP} simulated steps in {self.dtype}",
                  "undefined": "undefined (w = 0)",
                  "overflow": f"undefined ({self.dtype} overflowed)"}[self.steps_status]
-        exact = "never" if self.steps_exact is None else exact_text(self.steps_exact)
+        exact = (steps if self.steps_status == "undefined" else "never" if self.steps_exact is None
+                 else exact_text(self.steps_exact))
         return "\n".join([head, f"  {verdict}",
                           f"  steps to move w by 1% (constant gradient): exact {exact}; {steps}"])
 
