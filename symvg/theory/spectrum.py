@@ -103,6 +103,10 @@ def _fin(v: float) -> float | None:
 
 
 def _mus(act: Activation, q: float) -> tuple[float, float]:
+    if q == 0:  # the limit q → 0+: each side's φ'(0±)^(2k), averaged; exact, so an isometry's spread is 0, not -1e-14
+        t = sp.Symbol("t", positive=True)
+        sides = [sp.limit(act.derivative.subs(z, sign * t), t, 0) for sign in (-1, 1)]
+        return tuple(float((sides[0] ** (2 * k) + sides[1] ** (2 * k)) / 2) for k in (1, 2))  # type: ignore[return-value]
     d = sp.lambdify(z, act.derivative, modules=["numpy"])
     ks = mf.kinks(act.derivative)
     f2 = lambda a: np.asarray(d(a), dtype=float) ** 2 * np.ones_like(a)  # noqa: E731
