@@ -497,3 +497,19 @@ def test_update_text_writes_a_long_integer_as_an_integer():
     steps = -(-sp.Rational(1, 400) // (sp.Rational(1, 10**300) * sp.Rational(3, 10**30)))
     assert f"exact {steps}; never in float64" in out and "/1;" not in out
     assert floats.exact_text(-steps) == f"-{steps}"
+
+
+def test_an_input_float16_cannot_hold_leaves_the_other_dtypes_answered():
+    # w = 1e6 is beyond float16 (65504) but an ordinary float32/float64 weight: `--dtype all` used to exit 2
+    # for all three. The float16 row says why it is not computed; the others match the exact arithmetic.
+    r = CliRunner().invoke(symvg.cli.cli, ["update", "--weight", "1e6", "--lr", "0.1", "--grad", "1"])
+    assert r.exit_code == 0, r.output
+    assert "float16: not computed — weight = 1.0e+6 overflows float16" in r.stdout
+    rows = floats.update_table("1e6", "0.1", grad="1")
+    assert rows[0].unrepresentable and rows[0].new_weight == "" and rows[0].steps_status == "overflow"
+    for u in rows[1:]:
+        assert Fraction(float(np.dtype(u.dtype).type(u.new_weight))) == \
+            ieee_round(Fraction(10**6) - ieee_round(Fraction(1, 10), u.dtype), u.dtype)
+    d = json.loads(CliRunner().invoke(symvg.cli.cli, ["update", "--weight", "1e6", "--lr", "0.1", "--grad", "1",
+                                                      "--format", "json"]).stdout)
+    assert "overflows float16" in d[0]["not_computed"] and d[0]["spacing"] is None and "not_computed" not in d[1]
