@@ -134,3 +134,10 @@ def test_bound_near_one_at_great_depth_is_the_true_power():
     out = run("bound", "--activation", "tanh", "--weight", "1.0000001", "--layers", "10000000")
     line = next(s for s in out.splitlines() if s.startswith("bound at depth"))
     assert abs(float(line.split("≈ ")[1]) - 2.7182816925) < 1e-9
+
+
+def test_bound_at_a_depth_of_1e20_is_an_answer_not_an_internal_error():
+    # (1/4)^(10^20) = 10^(-6.0206e19): its exponent is beyond a decimal's; the cell must still be written
+    out = run("bound", "--activation", "sigmoid", "--weight", "1.0000001", "--layers", "100000000000000000000")
+    line = next(s for s in out.splitlines() if s.startswith("bound at depth"))
+    assert "10**(-6.020599479e+19)" in line      # 10^20·log10(0.250000025) = -6.0205994789e19

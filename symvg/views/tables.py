@@ -33,7 +33,7 @@ def brief(v: sp.Basic) -> str:
     to BRIEF_DIGITS significant digits and the cell is marked ≈.
 
     >>> brief(sp.Rational(1, 4)), brief(sp.Rational(10**40 + 1, 10**40))
-    ('1/4', '≈ 1.000000000')
+    ('1/4', '≈ 1 + 1e-40')
     >>> brief(sp.FiniteSet(sp.Float("2.39935728051546766783273969728", 30)))
     '≈ {2.399357281}'
 
@@ -47,8 +47,8 @@ def brief(v: sp.Basic) -> str:
             if len(str(abs(a))) > BRIEF_DIGITS + 2}
     if not long:
         return str(v)
-    if isinstance(v, sp.Expr) and v.is_number:
-        return f"≈ {sp.Float(v.evalf(BRIEF_DIGITS + 5), BRIEF_DIGITS)}"
+    if isinstance(v, sp.Expr) and v.is_number:   # of any magnitude: (1/4)^(10^20) has an exponent of 6e19
+        return f"≈ {magnitude.not_one(v, magnitude.sci(v, BRIEF_DIGITS))}"
     return f"≈ {v.xreplace(long)}"
 
 
