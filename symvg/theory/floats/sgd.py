@@ -246,7 +246,8 @@ def update_table(weight: Number, lr: Number, grad: Number | None = None,
     [True, False, False]
     """
     fs = None if factors is None else list(factors)
-    return tuple(update(weight, lr, grad, fs, d, strict=dtype != "all") for d in dtypes(dtype))
+    # one row of "all" may say it cannot hold an input; float64, the widest, cannot hold it is bad input
+    return tuple(update(weight, lr, grad, fs, d, strict=dtype != "all" or d == "float64") for d in dtypes(dtype))
 
 
 
