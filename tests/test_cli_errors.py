@@ -176,6 +176,8 @@ CASES: list[tuple[list[str], int, str]] = [
     (["sweep", "--layers", "1..5..0"], 2, "'1..5..0'"),
     (["sweep", "--layers", "1..1000000"], 2, "'1..1000000'"),
     (["sweep", "--layers", "1..100000"], 2, "'1..100000'"),
+    # 60000 cells took over a minute (0.5-1 ms each): refused, so every sweep answers in seconds
+    (["sweep", "--layers", "1..10000", "--activations", "sigmoid,tanh,relu,gelu,silu,selu"], 2, "60000 cells"),
     (["sweep", "--layers", ".."], 2, "'..'"),
     (["sweep", "--layers", "1..2..3..4"], 2, "'1..2..3..4'"),
     (["sweep", "--layers", "-1..5"], 2, "'-1..5'"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -216,6 +217,7 @@ class Verdict(Worded):
         return d
 
 
+@lru_cache(maxsize=4096)  # decide() words the same ceiling once per depth of a sweep
 def size_text(v: sp.Expr) -> str:
     """A bound's size for a sentence: exact when short, else 6 digits of any magnitude, and never a
     rounded 1 for a value that is not 1 (the verdict turns on which side of 1 it is).

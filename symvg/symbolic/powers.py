@@ -16,6 +16,7 @@ a float that would round to 0 or inf.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import mpmath
 import sympy as sp
@@ -101,6 +102,7 @@ NUMERIC_DIGITS = 28
 this, which side of 1 it lies on is not known."""
 
 
+@lru_cache(maxsize=4096)
 def side(f: sp.Expr) -> int | None:
     """:func:`direction`, or None where f is numeric (holds a Float) and within :data:`NUMERIC_DIGITS`
     digits of 1: a 30-digit γ·|w| of 1 + 1e-32 may truly lie below 1, or exactly on it.
@@ -126,14 +128,19 @@ def direction(f: sp.Expr) -> int:
     return _direction(f)
 
 
+@lru_cache(maxsize=4096)
 def _direction(f: sp.Expr) -> int:
     if f is sp.oo:
         return 1
+    gap = (f - 1).evalf(30)
+    if gap.is_Number and abs(gap) > sp.Float("1e-20"):  # 30 evaluated digits settle it; simplify (~0.1 s) is for ties
+        return -1 if gap < 0 else 1
     if sp.Eq(f, 1) == sp.true or sp.simplify(f - 1) == 0:
         return 0
     return -1 if bool(f < 1) else 1
 
 
+@lru_cache(maxsize=4096)  # a sweep asks it once per depth for the same factor and tol
 def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     """Smallest N ≥ 1 with factor^N < tol (factor < 1) or factor^N > 1/tol (factor > 1); None if never
     (factor = 1, or ∞: no power to follow).
