@@ -31,7 +31,7 @@ import sympy as sp
 from symvg.symbolic.parse import z
 from symvg.exact import Number, to_rational
 from symvg.symbolic.chain import Chain
-from symvg import display
+from symvg import display, magnitude
 from symvg.display import Result
 from symvg.errors import InvalidChainError, InvalidValueError
 
@@ -233,6 +233,9 @@ def forward_values(chain: Chain, values: Mapping[str | sp.Symbol, Number], dps: 
     return env
 
 
+MAX_CARRY_DIGITS = 2000
+"""Most digits a carried forward value may need (:func:`_carry_digits`); beyond, evaluation is refused."""
+
 EXACT_OPS = 20
 """Operations a forward value's exact form may have before it is carried as digits (:meth:`Derivation.evaluate`)."""
 
@@ -241,14 +244,15 @@ def _carry_digits(chain: Chain, env: dict) -> int | None:
     """Digits for carried forward values: 30 plus log10 of how much the layers can amplify a rounding,
     ∏ max(1, γ_j|w_j|) (an error in h_(j−1) reaches z_j times w_j and h_j times φ'); None when some γ is
     unbounded (no such bound: the values stay exact)."""
-    import math
-
     total = 30.0
     for j, act in enumerate(chain.activations, start=1):
         if not act.supremum.bounded:
             return None
-        g = float(act.gamma) * abs(float(env[chain.w(j)]))
-        total += math.log10(g) if g > 1 else 0.0
+        lg = magnitude.log10(act.gamma * abs(env[chain.w(j)]))   # finite for |w| = 1e999 too
+        total += max(0.0, lg) if lg is not None else 0.0
+    if total > MAX_CARRY_DIGITS:
+        raise InvalidValueError(f"evaluating this chain at these weights would carry {int(total)} digits per value "
+                                f"(γ|w| amplifies a rounding up to 10^{int(total) - 30}); at most {MAX_CARRY_DIGITS}")
     return int(total) + 10
 
 
@@ -266,4 +270,4 @@ def _parse_values(chain: Chain, values: Mapping[str | sp.Symbol, Number], partia
     return env
 
 
-__all__ = ["CANONICAL_PRODUCT_DEPTH", "EXACT_OPS", "MAX_CLOSED_FORM_DEPTH", "Derivation", "Evaluation", "Factor", "derive", "forward_values"]
+__all__ = ["CANONICAL_PRODUCT_DEPTH", "EXACT_OPS", "MAX_CARRY_DIGITS", "MAX_CLOSED_FORM_DEPTH", "Derivation", "Evaluation", "Factor", "derive", "forward_values"]

@@ -173,6 +173,13 @@ def simulate_steps(w: np.floating, step: np.floating, target: Fraction, cap: int
     return None, "beyond cap"
 
 
+def _beyond(name: str, named: list[tuple[str, sp.Rational]]) -> str:
+    """Which input the dtype cannot hold, in words ('' when it holds them all)."""
+    top = limits(name)["max"]
+    big = next(((what, v) for what, v in named if abs(_fraction(v)) > top), None)
+    return "" if big is None else f"{big[0]} = {_dec(_fraction(big[1]))} overflows {name}; allowed: |value| <= {float(top):g}"
+
+
 def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iterable[Number] | None = None,
            dtype: str = "float64", *, strict: bool = True) -> Update:
     """One SGD step w - lr·g with g = ``grad`` or the product of ``factors``, exactly and in ``dtype``.
@@ -202,14 +209,11 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
     new_exact = w - a * g
     change = a * g
     steps_exact = None if change == 0 or w == 0 else math.ceil(_fraction(abs(w) / 100 / abs(change)))
-    top = limits(name)["max"]
-    named = [("weight", w), ("lr", a)] + [("grad" if grad is not None else f"factor {i + 1}", _rational(f))
-                                         for i, f in enumerate(fs)]
-    big = next(((what, v) for what, v in named if abs(_fraction(v)) > top), None)
-    if big is not None:
-        why = f"{big[0]} = {_dec(_fraction(big[1]))} overflows {name}; allowed: |value| <= {float(top):g}"
-        if strict:
-            raise InvalidValueError(why)
+    why = _beyond(name, [("weight", w), ("lr", a)] + [("grad" if grad is not None else f"factor {i + 1}", _rational(f))
+                                                      for i, f in enumerate(fs)])
+    if why and strict:
+        raise InvalidValueError(why)
+    if why:
         return Update(name, w, a, g, new_exact, "", "", "", "", None, False, None,
                       None if w == 0 else -change / w, steps_exact, None, "overflow", why)
 
