@@ -162,9 +162,41 @@ def short(v: Exact, width: int = 24) -> str:
     """
     v = as_exact(v)
     if v.is_Rational and _bits(v) > 4 * width:
-        return sci(v)
+        return not_one(v, sci(v))
     text = str(v)
-    return text if len(text) <= width else sci(v)
+    return text if len(text) <= width else not_one(v, sci(v))
+
+
+def _gap(v: sp.Expr) -> mpmath.mpf:
+    """v − 1 without cancellation: exact for a Rational, expm1(n·log1p(b − 1)) for b^n, else at DPS digits."""
+    with mpmath.workdps(DPS + 10):
+        if v.is_Rational:
+            return _mp(v - 1)
+        if v.is_Pow and v.exp.is_Integer and v.base.is_Rational:
+            return mpmath.expm1(int(v.exp) * mpmath.log1p(_mp(v.base - 1)))
+        return _mp(v) - 1
+
+
+def not_one(v: Exact, text: str) -> str:
+    """``text`` (a rounded form of v), unless it reads as 1 for a v that is not 1: then ``1 + gap`` or
+    ``1 - gap``. A verdict turns on which side of 1 a factor lies, so a rounded 1 would misstate it.
+
+    >>> not_one(sp.Rational(10000001, 10**7), "1"), not_one(sp.Integer(1), "1"), not_one(sp.Rational(1, 4), "0.25")
+    ('1 + 1e-07', '1', '0.25')
+    >>> not_one(sp.Pow(1 - sp.Rational(1, 10**300), 10**9, evaluate=False), "1")
+    '1 - 1e-291'
+    """
+    v = as_exact(v)
+    if text.strip().lstrip("≈ ") not in ("1", "1.0", "1.00000") or v == 1:
+        return text
+    gap = _gap(v)
+    if gap == 0:   # beyond the digits of the evaluation: say how close, not that it is 1
+        return f"1 ± <1e-{DPS}"
+    return f"1 + {sci(_exact_gap(gap))}" if gap > 0 else f"1 - {sci(_exact_gap(-gap))}"
+
+
+def _exact_gap(g: mpmath.mpf) -> sp.Expr:
+    return sp.Float(g, DPS)
 
 
 def json_float(v: Exact) -> float | None:
@@ -229,5 +261,5 @@ def fields(name: str, v: Exact) -> dict:
     return d
 
 
-__all__ = ["DPS", "MAX_EXACT_BITS", "bounded", "fields", "json_float", "log10", "mp", "power", "product", "range_note", "sci",
-           "short"]
+__all__ = ["DPS", "MAX_EXACT_BITS", "bounded", "fields", "json_float", "log10", "mp", "power", "product", "not_one", "range_note",
+           "sci", "short"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -94,3 +95,36 @@ def test_relu_tiny_probability_is_printed_not_zero():
 def test_lstm_and_relu_deep_answer_at_once():
     assert "e-45757491" in run("lstm", "--steps", "1000000000").stdout        # 0.9^(10^9)
     assert "10**(-3.0103e+29)" in run("relu", "--layers", "1" + "0" * 30).stdout   # 2^-(10^30)
+
+
+def test_a_ceiling_just_above_one_is_never_shown_as_one():
+    # |w| = 1 + 1e-7 gives tanh a ceiling of 1 + 1e-7 > 1 (undecided) and linear a floor of 1 + 1e-7 > 1
+    # (explodes); a rounded "1" in the table would read as "rules out growth" / "neither".
+    from click.testing import CliRunner
+    from symvg.cli import cli
+    r = CliRunner().invoke(cli, ["compare", "--layers", "1000000000", "--weight", "1.0000001",
+                                 "--activations", "tanh,linear"])
+    assert r.exit_code == 0, r.output
+    rows = {line.split()[0]: line for line in r.output.splitlines() if line.startswith(("tanh ", "linear "))}
+    assert "(1)**" not in r.output and not re.search(r"\.\.1 (?!\+)", r.output)
+    assert "≈ 2.6881e+43" in rows["tanh"]      # (1 + 1e-7)^(10^9) = 2.688103701e+43 (mpmath)
+    assert "1 + 1e-07..1 + 1e-07" in rows["linear"]
+
+
+def test_a_long_ceiling_is_raised_to_n_before_it_is_rounded():
+    # sigmoid, |w| = 1 + 1e-7: ceiling 0.250000025; 0.250000025^(10^9) = 1.26e-602059948 (mpmath:
+    # 10^9·log10(0.250000025) = -602059947.8985), not 0.25^(10^9) = 4.7e-602059992
+    from click.testing import CliRunner
+    from symvg.cli import cli
+    r = CliRunner().invoke(cli, ["compare", "--layers", "1000000000", "--weight", "1.0000001", "--activations", "sigmoid"])
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.output.splitlines() if line.startswith("sigmoid "))
+    assert "(0.25)**" not in row and "≈ 1.2" in row and "e-602059948" in row
+
+
+def test_lstm_forget_gate_just_below_one_is_not_said_to_be_one():
+    from click.testing import CliRunner
+    from symvg.cli import cli
+    r = CliRunner().invoke(cli, ["lstm", "--steps", "10", "--forget", "0.999999999999"])
+    assert r.exit_code == 0, r.output
+    assert "constant f = 1 - 1e-12:" in r.output

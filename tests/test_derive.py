@@ -160,3 +160,34 @@ def test_derive_validates():
         derive(Chain(3), 4)
     with pytest.raises(InvalidChainError):
         derive("not a chain", 1)
+
+
+def test_evaluate_deep_sigmoid_in_bounded_time_and_to_the_digit():
+    # Exact forward values nest (exp(-1/(1 + exp(-...)))) and SymPy's time on them grows exponentially:
+    # `derive --layers 20 --at x=1` never finished. Past EXACT_OPS they are carried as Floats; the value is
+    # checked against an mpmath forward/backward pass at 50 digits.
+    import signal
+
+    import mpmath
+
+    def too_slow(*_):
+        raise TimeoutError("evaluate took over 20 s")
+
+    old = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(20)
+    try:
+        n = 20
+        c = Chain(n, "sigmoid")
+        vals = {str(s): ("1" if str(s)[0] in "wx" else "0") for s in c.symbols()}
+        ev = derive(c, 1).evaluate(vals)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    with mpmath.workdps(50):
+        h, dphi = mpmath.mpf(1), []
+        for _ in range(n):
+            s = 1 / (1 + mpmath.exp(-h))
+            dphi.append(s * (1 - s))
+            h = s
+        ref = 2 * h * mpmath.fprod(dphi)      # 2(h_N - y)·∏ σ'(z_j)·w_j·x with w = x = 1, y = 0
+    assert abs(ev.value.evalf(40) / sp.Float(mpmath.nstr(ref, 45), 45) - 1) < 1e-25

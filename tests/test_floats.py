@@ -159,12 +159,34 @@ def test_zero_depth_float64_matches_python_floats(f):
 def test_computed_and_exact_zero_depth_can_differ_and_it_is_explained():
     u = underflow("0.75", "float16")
     assert u.exact_zero_depth == 61 and u.zero_depth is None
-    assert "rounds back up" in u.note
+    assert "rounds back to itself" in u.note
     v = underflow("0.26", "float16")  # 0.26 is not a float16, and subnormal steps round coarsely
     assert (v.exact_zero_depth, v.zero_depth) == (13, 14)
     assert "not exactly 13/50" in v.note
     w = underflow("0.49", "float64")  # computed product reaches 0 one step *earlier* than the exact one
     assert (w.exact_zero_depth, w.zero_depth) == (1045, 1044)
+
+
+def _stop(f: Fraction, dtype: str) -> Fraction:
+    """Where 1·f·f·… stops moving, by the reference rounding (a few hundred steps for these factors)."""
+    x, prev = Fraction(1), None
+    while x != prev:
+        prev, x = x, ieee_round(x * f, dtype)
+    return x
+
+
+def test_a_product_that_never_reaches_0_is_not_said_to_stop_where_it_does_not():
+    s16 = Fraction(1, 2**24)
+    # 0.9 in float16 stops at 4 smallest subnormals, not at the smallest one
+    f = ieee_round(Fraction(9, 10), "float16")
+    assert _stop(f, "float16") == 4 * s16
+    u = underflow("0.9", "float16")
+    assert u.zero_depth is None and "sticks at the smallest subnormal" not in str(u)
+    assert "stops at a nonzero" in str(u)
+    # 0.99999 is 1 in float16: the product stays 1, it never even leaves the normal range
+    assert ieee_round(Fraction(99999, 100000), "float16") == 1
+    v = underflow("0.99999", "float16")
+    assert v.zero_depth is None and "stays 1" in str(v) and "subnormal" not in v.note
 
 
 def test_underflow_exact_vs_brute_force_on_the_dtype_limits():
@@ -292,6 +314,9 @@ def test_zero_gradient_is_not_lost():
 def test_zero_weight_steps_undefined():
     u = update("0", "0.01", grad="1")
     assert u.relative_change is None and u.steps_exact is None and u.steps_status == "undefined"
+    # 1% of w = 0 is no distance: the exact count is as undefined as the dtype's, not "never"
+    line = next(s for s in str(u).splitlines() if "steps to move" in s)
+    assert "exact never" not in line and line.count("undefined (w = 0)") == 2
 
 
 def scalar_steps(w, step, target: Fraction, cap: int):
@@ -472,3 +497,19 @@ def test_update_text_writes_a_long_integer_as_an_integer():
     steps = -(-sp.Rational(1, 400) // (sp.Rational(1, 10**300) * sp.Rational(3, 10**30)))
     assert f"exact {steps}; never in float64" in out and "/1;" not in out
     assert floats.exact_text(-steps) == f"-{steps}"
+
+
+def test_an_input_float16_cannot_hold_leaves_the_other_dtypes_answered():
+    # w = 1e6 is beyond float16 (65504) but an ordinary float32/float64 weight: `--dtype all` used to exit 2
+    # for all three. The float16 row says why it is not computed; the others match the exact arithmetic.
+    r = CliRunner().invoke(symvg.cli.cli, ["update", "--weight", "1e6", "--lr", "0.1", "--grad", "1"])
+    assert r.exit_code == 0, r.output
+    assert "float16: not computed — weight = 1.0e+6 overflows float16" in r.stdout
+    rows = floats.update_table("1e6", "0.1", grad="1")
+    assert rows[0].unrepresentable and rows[0].new_weight == "" and rows[0].steps_status == "overflow"
+    for u in rows[1:]:
+        assert Fraction(float(np.dtype(u.dtype).type(u.new_weight))) == \
+            ieee_round(Fraction(10**6) - ieee_round(Fraction(1, 10), u.dtype), u.dtype)
+    d = json.loads(CliRunner().invoke(symvg.cli.cli, ["update", "--weight", "1e6", "--lr", "0.1", "--grad", "1",
+                                                      "--format", "json"]).stdout)
+    assert "overflows float16" in d[0]["not_computed"] and d[0]["spacing"] is None and "not_computed" not in d[1]

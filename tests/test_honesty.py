@@ -113,3 +113,31 @@ def test_update_overflow_is_said_not_passed_off():
 def test_update_lost_to_rounding_is_said():
     out = run("update", "--weight", "1", "--lr", "1e-300", "--grad", "1e-300", "--dtype", "float64")
     assert "update LOST" in out
+
+
+def _mantissa(text: str) -> float:
+    """The significand of the first ≈ decimal in ``text`` (e.g. '4.699e+307397940008' -> 4.699)."""
+    return float(re.search(r"≈ ([0-9.]+)[eE]", text).group(1))
+
+
+def test_bound_of_a_long_base_at_great_depth_is_the_true_power():
+    # (2.5e307)^(10^9) = 10^307397940008.67203760957... (mpmath, 50 digits): 4.6993480284e+307397940008.
+    # Rounding the base to 10 digits first gave 4.712662787e+... (wrong from the third digit).
+    out = run("bound", "--activation", "sigmoid", "--weight", "1e308", "--layers", "1000000000")
+    line = next(s for s in out.splitlines() if s.startswith("bound at depth"))
+    assert "E+307397940008" in line.upper()
+    assert abs(_mantissa(line) - 4.6993480284) < 1e-8
+
+
+def test_bound_near_one_at_great_depth_is_the_true_power():
+    # (1 + 1e-7)^(10^7) = 2.718281692544966... (mpmath); the 10-digit base gave 2.718302391.
+    out = run("bound", "--activation", "tanh", "--weight", "1.0000001", "--layers", "10000000")
+    line = next(s for s in out.splitlines() if s.startswith("bound at depth"))
+    assert abs(float(line.split("≈ ")[1]) - 2.7182816925) < 1e-9
+
+
+def test_bound_at_a_depth_of_1e20_is_an_answer_not_an_internal_error():
+    # (1/4)^(10^20) = 10^(-6.0206e19): its exponent is beyond a decimal's; the cell must still be written
+    out = run("bound", "--activation", "sigmoid", "--weight", "1.0000001", "--layers", "100000000000000000000")
+    line = next(s for s in out.splitlines() if s.startswith("bound at depth"))
+    assert "10**(-6.020599479e+19)" in line      # 10^20·log10(0.250000025) = -6.0205994789e19

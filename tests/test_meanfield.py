@@ -518,3 +518,44 @@ def test_cli_bad_input_exits_2_with_one_line(args):
     r = run("meanfield", *args)
     assert r.exit_code == 2
     assert r.stderr.startswith("symvg: error: ") and r.stderr.count("\n") == 1
+
+
+def test_a_bounded_activation_never_diverges_however_large_sigma_w2():
+    # |tanh| <= 1 keeps q <= σw²; for large q, E[tanh²(√q u)] = 1 − 2/√(2πq) + … (∫sech² = 2) and
+    # E[sech⁴(√q u)] = (4/3)/√(2πq) + … (∫sech⁴ = 4/3), so q* ≈ σw²(1 − 2/√(2πσw²)), χ1 ≈ σw²·(4/3)/√(2πq*).
+    sw = 1e20
+    r = mf.mean_field("tanh", "1e20")
+    assert r.q_star == pytest.approx(sw * (1 - 2 / math.sqrt(2 * math.pi * sw)), rel=1e-12)
+    assert r.chi1 == pytest.approx(sw * (4 / 3) / math.sqrt(2 * math.pi * r.q_star), rel=1e-6)
+    assert r.verdict == "chaotic"
+
+
+def test_chaotic_odd_activation_without_bias_has_c_star_zero_not_one():
+    # φ odd and σb² = 0: c = 0 is a fixed point of the correlation map, and the stable one in the chaotic
+    # phase (c = 1 is then unstable); at σw² = 1e4 the quadrature cannot resolve map(c) − c next to 1.
+    r = mf.mean_field("tanh", "1e4")
+    assert r.verdict == "chaotic" and abs(r.c_star) < 1e-9
+
+
+def test_derivative_kernel_is_resolved_at_large_variance():
+    # At q = 1e8, tanh' has width 1e-4 in u; E[φ'(u1)φ'(u2)] at c = 0 is E[sech²(√q u)]², a 1-D integral
+    # done here by mpmath. The fixed 2-D grid gave ~0 (so ξ_c = 0 for tanh at σw² = 1e8; truly 2.2148).
+    q = 1e8
+    s = mpmath.sqrt(q)
+    one = mpmath.quad(lambda u: mpmath.sech(s * u) ** 2 * mpmath.npdf(u), [-10, -1, -10 / s, 0, 10 / s, 1, 10])
+    kk, kp = mf.correlation_kernels("tanh", q, 0.0)
+    assert kp == pytest.approx(float(one) ** 2, rel=1e-9) and abs(kk) < 1e-12
+    r = mf.mean_field("tanh", "1e8")
+    chi_c = 1e8 * float(mpmath.quad(lambda u: mpmath.sech(mpmath.sqrt(r.q_star) * u) ** 2 * mpmath.npdf(u),
+                                    [-10, -1, 0, 1, 10])) ** 2
+    assert r.c_star == 0 and r.xi_c == pytest.approx(-1 / math.log(chi_c), rel=1e-6)
+
+
+def test_sigmoid_kernels_at_large_variance_are_finite_and_match_the_step_limit():
+    # σ' = e^-z/(1 + e^-z)² gave inf/inf = NaN at large |z| (meanfield -a sigmoid --sigma-w2 1e12 exited
+    # 'the activation grows too fast'). As q → ∞, σ → a step: E[σσ] → 1/4 + asin(c)/(2π) and
+    # E[σ'σ'] → 1/(2πq√(1 − c²)) (∫σ' = 1 against the bivariate density at 0); corrections are O(1/√q).
+    q, c = 1e8, 0.5
+    kk, kp = mf.correlation_kernels("sigmoid", q, c)
+    assert kk == pytest.approx(0.25 + math.asin(c) / (2 * math.pi), abs=1e-3)
+    assert kp * 2 * math.pi * q * math.sqrt(1 - c * c) == pytest.approx(1.0, abs=1e-3)

@@ -113,3 +113,14 @@ def test_clipping_matches_torch_up_to_its_epsilon():
 def test_oversized_rnn_is_refused():
     with pytest.raises(InvalidValueError, match="exceeds"):
         simulate_rnn("tanh", width=1024, steps=10_000)
+
+
+def test_a_product_that_reached_zero_in_float64_is_said_not_printed_as_nan():
+    # ρ = 1e6 drives |z| far past 19, where tanh'(z) = 1 - tanh(z)^2 is 0 in float64 (truly ~4e^(-2|z|) > 0):
+    # the measured norm is a float64 0, and the per-step fit used to print "≈ nan".
+    r = simulate_rnn("tanh", width=8, steps=20, spectral_radius=1e6)
+    assert r.log10_norms[-1] == -math.inf and math.isnan(r.measured_rate)
+    text = str(r)
+    assert "nan" not in text and "came out 0" in text and "not measured" in text
+    zero = simulate_rnn("tanh", width=8, steps=5, spectral_radius=0)
+    assert "exactly 0" in str(zero) and "nan" not in str(zero)

@@ -107,3 +107,13 @@ def test_batchnorm_without_skips_explodes_at_init():
             assert simulate_batchnorm(act, width=32, depth=20, batch=4, seed=seed).growth > 1.1
     with pytest.raises(InvalidValueError):
         simulate_batchnorm(batch=2)
+
+
+@pytest.mark.parametrize("x, eps", [((1, 2), 0), ((1, 2), "1/10"), ((1, 2, 3, 6), 0), ((1, 1, 1, 1), "1/100000")])
+def test_bn_factor_eigenvalues_are_the_jacobians(x, eps):
+    # SymPy's own eigenvalues of the exact Jacobian, independently: a batch of two has no 1/σ eigenvalue
+    # (it was listed as "2 ≈ 2 (×0)")
+    from symvg.theory.skipbn import bn_factor
+    f = bn_factor(list(x), eps)
+    assert f.eigenvalues == {sp.nsimplify(k): n for k, n in f.jacobian.eigenvals().items()}
+    assert all(n > 0 for n in f.eigenvalues.values())

@@ -153,3 +153,14 @@ def test_cupy_backend_measures_the_same_spectra():
                  backend="cupy")
     g = r.agreement()
     assert g["spread_agrees"] and g["m1_agrees"], g
+
+
+def test_theory_at_q_star_zero_takes_the_mus_there_too():
+    # tanh at σw² = 1, σb² = 0: q* = 0 and χ1 = 1; at q → 0, μ1 = μ2 = tanh'(0)^2 = 1, so PSG predicts a spread
+    # of L(1 − 1 − s1): 0 with orthogonal weights (isometry), L with Gaussian ones. The μ's used to be taken
+    # at q = 1 (μ1 = 0.4644), predicting 0.58·L beside χ1 = 1 from q* = 0.
+    orth = spectrum("tanh", width=8, depth=3, init="orthogonal", sigma_w2=1, samples=1)
+    gauss = spectrum("tanh", width=8, depth=3, init="gaussian", sigma_w2=1, samples=1)
+    assert orth.theory.q_star == 0 and orth.theory.chi1 == 1
+    assert orth.theory.mu1 == 1 and orth.theory.mu2 == 1
+    assert orth.theory.spread == 0 and gauss.theory.spread == 3

@@ -98,3 +98,18 @@ def test_residual_rows_are_undecided_and_the_medians_go_either_way():
     assert (v.kind, v.status) == ("undecided", "held")
     lo = _median_log10_g1("hard_sigmoid", 20, (1, 0), residual=True)
     assert np.isfinite(lo)      # a residual chain passes a gradient: no path is blocked at |w| = 1
+
+
+def test_a_numeric_gamma_times_w_that_is_1_to_its_digits_decides_nothing():
+    # SiLU's γ is a 30-digit root. At this |w|, γ|w| = 1 + 1.06e-32 (γ to 50 digits by mpmath below), so
+    # growth is not ruled out; the 30-digit γ made it exactly 1 and printed "the ceiling 1 rules out growth".
+    import mpmath
+    from symvg.symbolic.bounds import depth_bound
+    w = "0.90922372177313240824109644657246"
+    with mpmath.workdps(50):
+        r = mpmath.findroot(lambda t: t * mpmath.exp(t) - t - 2 * mpmath.exp(t) - 2, 2.4)
+        s = 1 / (1 + mpmath.exp(-r))
+        assert (s + r * s * (1 - s)) * mpmath.mpf(w) - 1 > mpmath.mpf("1e-32")
+    b = depth_bound("silu", w, layers=10, tol="1e-6")
+    assert b.verdict == "undecided" and "explode" in b.decision.possible
+    assert "rules out growth" not in b.decision.text and b.depth_may_explode is None

@@ -10,7 +10,8 @@ import sympy as sp
 from symvg.symbolic import activations as acts
 from symvg.symbolic.bounds import EVAL_HINT
 from symvg.errors import InvalidValueError
-from symvg.magnitude import short
+from symvg.exact import to_rational
+from symvg.magnitude import power, sci, short
 from symvg.symbolic.regime import Regime, regime
 from symvg.cli._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
 
@@ -57,9 +58,25 @@ def _crossing(r: Regime) -> str:
     return f"{'< tol' if bool(r.factor < 1) else '> 1/tol'} at {r.depth_to_cross}"
 
 
+def _long_power(f: sp.Expr, n: int) -> str:
+    """f^n for a table cell: ``(short f)**n`` while the short text of f is f exactly, else the value of the
+    power evaluated whole -- a base rounded before it is raised to n is another number (0.250000025^(10^9)
+    is 10^43 times 0.25^(10^9)).
+
+    >>> _long_power(sp.Integer(10) ** 999 / 4, 50), _long_power(sp.Rational(10000001, 40000000), 10**9)
+    ('(2.5e+998)**50', '≈ 1.26323e-602059948')
+    """
+    base = _num(f)
+    try:
+        exact = to_rational(base) == f
+    except InvalidValueError:
+        exact = False
+    return f"({base})**{n}" if exact else f"≈ {sci(power(f, n))}"
+
+
 def row(r: Regime) -> tuple[str, ...]:
     """One table row of a :class:`~symvg.symbolic.regime.Regime`."""
-    bound = r.bound_text if len(r.bound_text) <= 24 else f"({_num(r.factor)})**{r.layers}"
+    bound = r.bound_text if len(r.bound_text) <= 24 else _long_power(r.factor, r.layers)
     log10 = _log10(r.log10_bound)
     if r.factor is sp.oo:  # sup|φ'| = oo: there is no bound to show
         bound, log10 = "no ceiling", "-"

@@ -19,6 +19,10 @@ MAX_DEPTHS = 10_000
 MAX_DEPTH = 100_000
 """Largest depth N accepted (the same guard as :data:`symvg.symbolic.chain.MAX_DEPTH`)."""
 
+MAX_CELLS = 10_000
+"""Most cells (depths × activations) one sweep computes: about 0.5-1 ms each, so it answers in seconds
+(1..10000 for six activations took over a minute)."""
+
 PROGRESS_CELLS = 2_000
 """Sweeps with more cells than this show a progress bar (on a terminal only)."""
 
@@ -103,6 +107,9 @@ def sweep(layers: range, activations: str, weight: str, tol: str, fmt: str, outp
     precheck_output(output)
     acts = [get(n) for n in _activation_names(activations)]  # unknown names fail before any work
     cells = [(a, n) for a in acts for n in layers]
+    if len(cells) > MAX_CELLS:
+        raise click.BadParameter(f"{len(layers)} depths × {len(acts)} activations = {len(cells)} cells; at most "
+                                 f"{MAX_CELLS} (use a STEP: A..B..STEP, or fewer activations)", param_hint="'--layers'")
     done = [bounds.depth_bound(a, weight, layers=n, tol=tol) for a, n in _progress(cells, len(cells))]
     columns = [done[i * len(layers):(i + 1) * len(layers)] for i in range(len(acts))]
     emit(bviews.render_sweep(columns, fmt), output)

@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
 from symvg.display import Result, Worded
 from symvg.errors import InvalidValueError
 from symvg.exact import as_exact, Number, count, to_rational, unit_interval
-from symvg.magnitude import json_float, power, range_note, sci
+from symvg.magnitude import json_float, not_one, power, range_note, sci
 from symvg.symbolic.activations import ActivationLike, get
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import Derivation, Factor, forward_values
-from symvg.symbolic.powers import depth_to_cross, direction, log10_power, log_rate
+from symvg.symbolic.powers import NUMERIC_DIGITS, depth_to_cross, direction, log10_power, log_rate, side
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ class Verdict(Worded):
         return d
 
 
+@lru_cache(maxsize=4096)  # decide() words the same ceiling once per depth of a sweep
 def size_text(v: sp.Expr) -> str:
     """A bound's size for a sentence: exact when short, else 6 digits of any magnitude, and never a
     rounded 1 for a value that is not 1 (the verdict turns on which side of 1 it is).
@@ -226,10 +228,7 @@ def size_text(v: sp.Expr) -> str:
     s = sp.sstr(v)
     if len(s) <= 12:
         return s
-    if sci(v) in ("1", "1.0", "1.00000"):
-        gap = v - 1
-        return f"1 + {sci(gap)}" if gap > 0 else f"1 - {sci(-gap)}"
-    return sci(v)  # of any size: 2.5e+998 is not inf
+    return not_one(v, sci(v))  # of any size: 2.5e+998 is not inf
 
 
 def _power(v: sp.Expr) -> str:
@@ -263,32 +262,43 @@ def decide(floor: sp.Expr, ceiling: sp.Expr, layers: int | None = None, tol: sp.
     """
     m, c = as_exact(floor), as_exact(ceiling)
     why = f" ({cause})" if cause else ""
-    if bool(c < 1):
+    ms, cs = (-1 if m == 0 else side(m)), side(c)  # -1, 0, 1, or None: numeric and 1 to its digits
+    unsure = f"is 1 to the {NUMERIC_DIGITS} digits its numeric value is known to"
+    if cs == -1:
         kind, possible, reason = "vanish", (), f"the ceiling {size_text(c)} < 1 gives |dh_N/dh_0| <= {_power(c)}"
-    elif bool(m > 1):
+    elif ms == 1:
         kind, possible, reason = "explode", (), f"the floor {size_text(m)} > 1 gives |dh_N/dh_0| >= {_power(m)}"
-    elif m == 1 and c == 1:
+    elif ms == 0 and cs == 0:
         kind, possible, reason = "neutral", (), "floor = ceiling = 1: every factor has size exactly 1"
     else:
         grow = ("there is no ceiling (sup|phi'| is unbounded), so growth is not ruled out" if c is sp.oo
-                else f"the ceiling {size_text(c)} > 1 allows growth but does not prove it" if bool(c > 1)
+                else f"the ceiling {size_text(c)} > 1 allows growth but does not prove it" if cs == 1
+                else f"the ceiling {unsure}, so growth is not ruled out" if cs is None
                 else "the ceiling 1 rules out growth")
-        shrink = (f"the floor is 0{why}" if m == 0 else f"the floor {size_text(m)} < 1 allows decay{why}" if bool(m < 1)
+        shrink = (f"the floor is 0{why}" if m == 0 else f"the floor {size_text(m)} < 1 allows decay{why}" if ms == -1
+                  else f"the floor {unsure}, so decay is not ruled out{why}" if ms is None
                   else "the floor 1 rules out decay")
-        possible = tuple(p for p, ok in (("vanish", bool(m < 1)), ("explode", bool(c > 1))) if ok)
+        possible = tuple(p for p, ok in (("vanish", ms != 0), ("explode", cs != -1 and cs != 0)) if ok)
         kind, reason = "undecided", f"{grow}; {shrink}"
     status = None if layers is None or tol is None else _status(m, c, layers, as_exact(tol))
     return Verdict(kind, possible, reason, m, c, layers, None if tol is None else as_exact(tol), status)
 
 
+def _widen(v: sp.Expr, way: int) -> sp.Rational:
+    """A numeric v moved by its uncertainty, 10^-NUMERIC_DIGITS relative, up (way = 1) or down (−1)."""
+    return sp.Rational(sp.Float(v, NUMERIC_DIGITS + 10)) * (1 + way * sp.Rational(1, 10 ** NUMERIC_DIGITS))
+
+
 def _status(m: sp.Expr, c: sp.Expr, n: int, t: sp.Expr) -> str:
     """The verdict at depth n: proved (vanishes, explodes, held) or what stays possible."""
-    if bool(c < 1) and _crosses(c, n, t):
+    cs, ms = side(c), (-1 if m == 0 else side(m))
+    if cs == -1 and _crosses(c, n, t):
         return "vanishes"
-    if bool(m > 1) and _crosses(m, n, t):
+    if ms == 1 and _crosses(m, n, t):
         return "explodes"
-    low = m == 0 or (bool(m < 1) and _crosses(m, n, t))        # m^N < tol: vanishing not excluded
-    high = c is sp.oo or (bool(c > 1) and _crosses(c, n, t))    # c^N > 1/tol: exploding not excluded
+    # a bound numerically 1 (side None) is read at the far end of what its digits allow
+    low = m == 0 or (ms == -1 and _crosses(m, n, t)) or (ms is None and _crosses(_widen(m, -1), n, t))
+    high = c is sp.oo or (cs == 1 and _crosses(c, n, t)) or (cs is None and _crosses(_widen(c, 1), n, t))
     return {(False, False): "held", (True, False): "may vanish", (False, True): "may explode",
             (True, True): "may vanish or explode"}[(low, high)]
 
@@ -390,10 +400,10 @@ def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | No
     decision = decide(m, f, layers, t, floor_cause(act))
     bound = None if layers is None else (sp.oo if f is sp.oo else power(f, layers))
     dv = de = dm = None
-    if t is not None:
-        dv = depth_to_cross(f, t) if bool(f < 1) else None
-        de = depth_to_cross(m, t) if bool(m > 1) else None
-        dm = depth_to_cross(f, t) if f is not sp.oo and bool(f > 1) else None
+    if t is not None:  # a factor numerically 1 (side None) has no depth to give
+        dv = depth_to_cross(f, t) if side(f) == -1 else None
+        de = depth_to_cross(m, t) if m != 0 and side(m) == 1 else None
+        dm = depth_to_cross(f, t) if f is not sp.oo and side(f) == 1 else None
     kind = UNBOUNDED if f is sp.oo else decision.kind
     return DepthBound(act.label, act.gamma, w, f, layers, bound, kind, t, dv, de, m, decision, dm)
 

@@ -31,7 +31,7 @@ import sympy as sp
 from symvg.symbolic.parse import z
 from symvg.exact import Number, to_rational
 from symvg.symbolic.chain import Chain
-from symvg import display
+from symvg import display, magnitude
 from symvg.display import Result
 from symvg.errors import InvalidChainError, InvalidValueError
 
@@ -149,13 +149,22 @@ class Derivation(Result):
         return self.closed_form().xreplace(_parse_values(self.chain, values, partial=True))
 
     def evaluate(self, values: Mapping[str | sp.Symbol, Number]) -> Evaluation:
-        """Every factor at the given x, y, w, b (all required): exact when the inputs are rational.
+        """Every factor at the given x, y, w, b (all required): exact when the inputs are rational and each
+        forward value's exact form stays short (rationals always do: ReLU chains stay exact at any depth).
 
-        Walks the forward pass layer by layer, so it works at any depth.
+        Walks the forward pass layer by layer, so it works at any depth. A forward value whose exact form
+        passes :data:`EXACT_OPS` operations (sigmoid's nest exp(−1/(1 + exp(−…))) grows every layer, and
+        SymPy's time on it exponentially: 20 layers never finished) is carried on as a Float of
+        :func:`_carry_digits` digits, enough that the rounding, amplified by at most γ|w| per layer, stays
+        below 30 digits of the result.
         """
         env = _parse_values(self.chain, values, partial=False)
+        dps = _carry_digits(self.chain, env)
         for sym, rhs in self.chain.forward():
-            env[sym] = _simplify_number(rhs.xreplace(env))
+            v = _simplify_number(rhs.xreplace(env))
+            if dps is not None and not v.is_Rational and not isinstance(v, sp.Float) and sp.count_ops(v) > EXACT_OPS:
+                v = sp.Float(v.evalf(dps), dps)
+            env[sym] = v
         vals = tuple(_simplify_number(f.expr.xreplace(env)) for f in self.factors)
         return Evaluation(tuple(env.items()), vals, _simplify_number(sp.Mul(*vals)))
 
@@ -224,6 +233,29 @@ def forward_values(chain: Chain, values: Mapping[str | sp.Symbol, Number], dps: 
     return env
 
 
+MAX_CARRY_DIGITS = 2000
+"""Most digits a carried forward value may need (:func:`_carry_digits`); beyond, evaluation is refused."""
+
+EXACT_OPS = 20
+"""Operations a forward value's exact form may have before it is carried as digits (:meth:`Derivation.evaluate`)."""
+
+
+def _carry_digits(chain: Chain, env: dict) -> int | None:
+    """Digits for carried forward values: 30 plus log10 of how much the layers can amplify a rounding,
+    ∏ max(1, γ_j|w_j|) (an error in h_(j−1) reaches z_j times w_j and h_j times φ'); None when some γ is
+    unbounded (no such bound: the values stay exact)."""
+    total = 30.0
+    for j, act in enumerate(chain.activations, start=1):
+        if not act.supremum.bounded:
+            return None
+        lg = magnitude.log10(act.gamma * abs(env[chain.w(j)]))   # finite for |w| = 1e999 too
+        total += max(0.0, lg) if lg is not None else 0.0
+    if total > MAX_CARRY_DIGITS:
+        raise InvalidValueError(f"evaluating this chain at these weights would carry {int(total)} digits per value "
+                                f"(γ|w| amplifies a rounding up to 10^{int(total) - 30}); at most {MAX_CARRY_DIGITS}")
+    return int(total) + 10
+
+
 def _parse_values(chain: Chain, values: Mapping[str | sp.Symbol, Number], partial: bool) -> dict:
     by_name = {str(s): s for s in chain.symbols()}
     env: dict = {}
@@ -238,4 +270,4 @@ def _parse_values(chain: Chain, values: Mapping[str | sp.Symbol, Number], partia
     return env
 
 
-__all__ = ["CANONICAL_PRODUCT_DEPTH", "MAX_CLOSED_FORM_DEPTH", "Derivation", "Evaluation", "Factor", "derive", "forward_values"]
+__all__ = ["CANONICAL_PRODUCT_DEPTH", "EXACT_OPS", "MAX_CARRY_DIGITS", "MAX_CLOSED_FORM_DEPTH", "Derivation", "Evaluation", "Factor", "derive", "forward_values"]

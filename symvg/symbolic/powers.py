@@ -16,6 +16,7 @@ a float that would round to 0 or inf.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import mpmath
 import sympy as sp
@@ -96,19 +97,50 @@ def compare_power(f: sp.Expr, n: int, t: sp.Expr) -> int:
                      "they agree to 1000 digits (the most this comparison uses)")
 
 
+NUMERIC_DIGITS = 28
+"""Digits trusted in a numeric value (a γ from a root found to 30 digits, times |w|): closer to 1 than
+this, which side of 1 it lies on is not known."""
+
+
+@lru_cache(maxsize=4096)
+def side(f: sp.Expr) -> int | None:
+    """:func:`direction`, or None where f is numeric (holds a Float) and within :data:`NUMERIC_DIGITS`
+    digits of 1: a 30-digit γ·|w| of 1 + 1e-32 may truly lie below 1, or exactly on it.
+
+    >>> side(sp.Rational(1, 4)), side(sp.Float("1.0000000000000000000000000000000001", 40)), side(sp.Float("1.01", 30))
+    (-1, None, 1)
+    """
+    if f is not sp.oo and f.has(sp.Float) and abs(sp.N(f - 1, 15)) <= sp.Float(10) ** -NUMERIC_DIGITS * abs(sp.N(f, 15)):
+        return None
+    return _direction(f)
+
+
 def direction(f: sp.Expr) -> int:
     """Which way f^N moves as N grows, decided exactly: −1 (f < 1), 0 (f = 1), 1 (f > 1, or f = ∞).
+    A numeric f too close to 1 to tell (:func:`side` is None) raises ProofError.
 
     >>> direction(sp.Rational(1, 4)), direction(2 / sp.sqrt(sp.pi) * sp.sqrt(sp.pi) / 2), direction(sp.oo)
     (-1, 0, 1)
     """
+    if f is not sp.oo and side(f) is None:
+        raise ProofError(f"could not tell whether {sp.N(f, 10)} is below, at or above 1: it is 1 to the "
+                         f"{NUMERIC_DIGITS} digits its numeric value is known to")
+    return _direction(f)
+
+
+@lru_cache(maxsize=4096)
+def _direction(f: sp.Expr) -> int:
     if f is sp.oo:
         return 1
+    gap = (f - 1).evalf(30)
+    if gap.is_Number and abs(gap) > sp.Float("1e-20"):  # 30 evaluated digits settle it; simplify (~0.1 s) is for ties
+        return -1 if gap < 0 else 1
     if sp.Eq(f, 1) == sp.true or sp.simplify(f - 1) == 0:
         return 0
     return -1 if bool(f < 1) else 1
 
 
+@lru_cache(maxsize=4096)  # a sweep asks it once per depth for the same factor and tol
 def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     """Smallest N ≥ 1 with factor^N < tol (factor < 1) or factor^N > 1/tol (factor > 1); None if never
     (factor = 1, or ∞: no power to follow).
@@ -145,4 +177,4 @@ def depth_to_cross(factor: sp.Expr, tol: sp.Expr) -> int | None:
     return n
 
 
-__all__ = ["compare_power", "depth_to_cross", "direction", "log10_power", "log_rate"]
+__all__ = ["NUMERIC_DIGITS", "compare_power", "depth_to_cross", "direction", "log10_power", "log_rate", "side"]

@@ -175,16 +175,31 @@ class RNNSimulation:
         return {"activation": self.activation, "width": self.width, "steps": self.steps, "init": self.init,
                 "spectral_radius": self.spectral_radius, "sigma_max": self.sigma_max, "gamma": self.gamma,
                 "log10_norms": [fin(v) for v in self.log10_norms], "log10_bound": [fin(v) for v in self.log10_bound],
-                "bound_holds": self.bound_holds, "measured_rate": fin(self.measured_rate), "seed": self.seed}
+                "bound_holds": self.bound_holds, "measured_rate": fin(self.measured_rate), "seed": self.seed,
+                **({"note": self.zero_note} if self.zero_note else {})}
+
+    @property
+    def zero_note(self) -> str:
+        """Why the measured product is 0 in float64, when it is ('' otherwise): a 0 is said, never read as a value."""
+        if math.isfinite(self.log10_norms[-1]):
+            return ""
+        if self.spectral_radius == 0:
+            return "W = 0, so the Jacobian is exactly 0"
+        return ("the float64 product came out 0: some φ'(z) is 0 in float64 (an exact 0, as ReLU's for z <= 0, or "
+                "an underflow: tanh'(z) rounds to 0 beyond |z| ≈ 19), so the true norm may be tiny, not 0")
 
     def __str__(self) -> str:
         T = self.steps
+        rate = self.measured_rate
+        norm = f"{self.log10_norms[-1]:.4g}" if not self.zero_note else "-inf in float64 (see the note)"
+        fitted = f"≈ {rate:.4g}" if math.isfinite(rate) else "not measured (the product reached 0)"
         return (f"simulated {self.activation} RNN, width {self.width}, {self.init} W with ρ = {self.spectral_radius:g} "
                 f"(σ_max = {self.sigma_max:.4g}), seed {self.seed}:\n"
-                f"  log10 ‖dh{T}/dh0‖ = {self.log10_norms[-1]:.4g}  <=  bound T·log10(γσ_max) = "
+                f"  log10 ‖dh{T}/dh0‖ = {norm}  <=  bound T·log10(γσ_max) = "
                 f"{self.log10_bound[-1]:.4g}  ({'holds' if self.bound_holds else 'VIOLATED'} at every gap)\n"
-                f"  measured per-step factor ≈ {self.measured_rate:.4g}; "
-                f"bound's γ·σ_max = {self.gamma * self.sigma_max:.4g}")
+                f"  measured per-step factor {fitted}; "
+                f"bound's γ·σ_max = {self.gamma * self.sigma_max:.4g}"
+                + (f"\n  note: {self.zero_note}" if self.zero_note else ""))
 
     def _repr_markdown_(self) -> str:
         return "\n\n".join(str(self).splitlines())

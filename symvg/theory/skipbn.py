@@ -327,8 +327,9 @@ class BNFactor:
         ev = {sp.Integer(0): 1}
         y_dir = sp.simplify(self.eps / self.sigma**3)
         ev[y_dir] = ev.get(y_dir, 0) + 1
-        inv = sp.simplify(1 / self.sigma)
-        ev[inv] = ev.get(inv, 0) + m - 2
+        if m > 2:  # a batch of two has no direction orthogonal to both 1 and y: no 1/σ eigenvalue at all
+            inv = sp.simplify(1 / self.sigma)
+            ev[inv] = ev.get(inv, 0) + m - 2
         return ev
 
     def as_dict(self) -> dict:

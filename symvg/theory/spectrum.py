@@ -103,6 +103,10 @@ def _fin(v: float) -> float | None:
 
 
 def _mus(act: Activation, q: float) -> tuple[float, float]:
+    if q == 0:  # the limit q → 0+: each side's φ'(0±)^(2k), averaged; exact, so an isometry's spread is 0, not -1e-14
+        t = sp.Symbol("t", positive=True)
+        sides = [sp.limit(act.derivative.subs(z, sign * t), t, 0) for sign in (-1, 1)]
+        return tuple(float((sides[0] ** (2 * k) + sides[1] ** (2 * k)) / 2) for k in (1, 2))  # type: ignore[return-value]
     d = sp.lambdify(z, act.derivative, modules=["numpy"])
     ks = mf.kinks(act.derivative)
     f2 = lambda a: np.asarray(d(a), dtype=float) ** 2 * np.ones_like(a)  # noqa: E731
@@ -115,7 +119,10 @@ def theory(activation: str | Activation, init: str, sigma_w2: Number, sigma_b2: 
     act = get(activation)
     res = mf.mean_field(act, sigma_w2, sigma_b2)
     q = float(res.q_star)
-    mu1, mu2 = _mus(act, q if 0 < q < math.inf else 1.0)
+    # μ1, μ2 at the q* that χ1 is taken at (q = 0 is the limit q → 0+, φ'(0)²): tanh at σw² = 1, σb² = 0
+    # has q* = 0 and χ1 = 1, and μ's from q = 1 beside it predicted a spread of 0.58·L, where PSG's
+    # isometry is 0. Only without a finite fixed point (q* = ∞) is q = 1 used.
+    mu1, mu2 = _mus(act, q if q < math.inf else 1.0)
     chi1 = float(res.chi1)
     s1 = -1 if init == "gaussian" else 0
     spread = depth * (mu2 / mu1**2 - 1 - s1) if mu1 > 0 else math.inf

@@ -19,6 +19,7 @@ from symvg.errors import InvalidValueError
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.supremum import Supremum
 from symvg.symbolic.bounds import UNBOUNDED, DepthBound
+from symvg.symbolic.powers import NUMERIC_DIGITS, side
 from symvg.views.notation import block, tex_text
 from symvg.views.tables import brief, short
 
@@ -156,6 +157,9 @@ def depth_note(b: DepthBound, g: str = "gamma*|w|") -> str:
     if b.depth_may_explode is not None:
         return (f"the ceiling ({g})^N is above 1/tol = {1 / b.tol} from depth {b.depth_may_explode}: "
                 "exploding is no longer excluded there, not proved")
+    if side(b.factor) is None:
+        return (f"the ceiling ({g})^N: {g} is 1 to the {NUMERIC_DIGITS} digits its numeric value is known to, "
+                "so no depth at which it crosses tol or 1/tol is proved")
     return f"the ceiling ({g})^N is 1 at every depth: never below tol nor above 1/tol"
 
 

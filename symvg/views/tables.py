@@ -33,13 +33,23 @@ def brief(v: sp.Basic) -> str:
     to BRIEF_DIGITS significant digits and the cell is marked ≈.
 
     >>> brief(sp.Rational(1, 4)), brief(sp.Rational(10**40 + 1, 10**40))
-    ('1/4', '≈ 1.000000000')
+    ('1/4', '≈ 1 + 1e-40')
     >>> brief(sp.FiniteSet(sp.Float("2.39935728051546766783273969728", 30)))
     '≈ {2.399357281}'
+
+    A number is evaluated whole, never from rounded parts: a base rounded to 10 digits and then raised
+    to the 10^7th power would be wrong from the fifth digit ((1 + 1e-7)^(10^7) = 2.718281693, not 2.7183).
+
+    >>> brief(sp.Pow(sp.Rational(10000001, 10**7), 10**7, evaluate=False))
+    '≈ 2.718281693'
     """
     long = {a: sp.Float(a, BRIEF_DIGITS) for a in v.atoms(sp.Rational, sp.Float)
             if len(str(abs(a))) > BRIEF_DIGITS + 2}
-    return f"≈ {v.xreplace(long)}" if long else str(v)
+    if not long:
+        return str(v)
+    if isinstance(v, sp.Expr) and v.is_number:   # of any magnitude: (1/4)^(10^20) has an exponent of 6e19
+        return f"≈ {magnitude.not_one(v, magnitude.sci(v, BRIEF_DIGITS))}"
+    return f"≈ {v.xreplace(long)}"
 
 
 def short(v: sp.Basic) -> str:

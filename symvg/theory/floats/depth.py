@@ -97,13 +97,23 @@ class Underflow(Result):
         if self.zero_depth == self.exact_zero_depth:
             return ""
         if self.zero_depth is None:
-            return (f"the computed product never reaches 0: {self.dtype}({self.factor}) = {self.factor_in_dtype} > 1/2, "
-                    f"so the smallest subnormal times it rounds back up to the smallest subnormal")
+            head = f"the computed product never reaches 0: {self.dtype}({self.factor}) = {self.factor_in_dtype}"
+            if self._rounds_to_one:
+                return f"{head}, so every multiplication gives 1 back and the product stays 1"
+            # Where it stops depends on the path down (0.9 in float16 stops at 4 smallest subnormals):
+            # only the rule is stated, not a stopping value that was not computed.
+            return (f"{head} > 1/2, so a subnormal product k·s (s the smallest subnormal) rounds back to "
+                    f"itself once k·(1 − {self.factor_in_dtype}) < 1/2: the product stops at a nonzero "
+                    f"value, at s at the lowest")
         changed = "" if _fraction(self.factor) == Fraction(float(np.dtype(self.dtype).type(self.factor_in_dtype))) \
             else f"{self.dtype}({self.factor}) = {self.factor_in_dtype} is not exactly {self.factor}, and "
         return (f"{changed}each multiplication rounds; below the normal range a rounding error is a large "
                 f"fraction of the value, so the computed product reaches 0 at N = {self.zero_depth}, "
                 f"not {self.exact_zero_depth}")
+
+    @property
+    def _rounds_to_one(self) -> bool:
+        return float(np.dtype(self.dtype).type(self.factor_in_dtype)) == 1.0
 
     def as_dict(self) -> dict:
         """JSON-ready: exact values as strings."""
@@ -118,8 +128,9 @@ class Underflow(Result):
     def explain(self) -> str:
         """A few plain lines."""
         f = exact_text(self.factor)
-        zero = ("never (computed product sticks at the smallest subnormal)" if self.zero_depth is None
-                else f"N = {self.zero_depth}")
+        zero = (f"N = {self.zero_depth}" if self.zero_depth is not None
+                else f"never (the factor is 1 in {self.dtype}: the product stays 1)" if self._rounds_to_one
+                else "never (the computed product stops at a nonzero subnormal)")
         lines = [f"{self.dtype}: product of N factors {f} ({self.dtype}: {self.factor_in_dtype})",
                  f"  leaves the normal range at N = {self.below_normal_depth}: ({f})^N < smallest normal "
                  f"{_dec(self.smallest_normal)} (from here on digits of precision are lost)",

@@ -34,7 +34,7 @@ class Update(Result):
     ``steps_exact`` = ceil(|w|/100 / |lr·g|); ``steps_dtype``: the same, by simulating the steps in
     the dtype (constant gradient), with ``steps_status`` one of "reached", "never" (the weight stops
     changing), "beyond cap" (not reached within :data:`STEP_CAP` steps), "undefined" (w = 0),
-    "overflow".
+    "overflow". ``unrepresentable`` says which input the dtype cannot hold (then nothing is computed in it).
     """
 
     dtype: str
@@ -48,11 +48,12 @@ class Update(Result):
     new_weight: str
     new_weight_error: sp.Rational | None  # dtype's new weight minus the exact one (None if not finite)
     lost: bool
-    spacing: sp.Rational  # distance from dtype(w) to its neighbour in the direction of the step
+    spacing: sp.Rational | None  # distance from dtype(w) to its neighbour in the direction of the step
     relative_change: sp.Rational | None
     steps_exact: int | None
     steps_dtype: int | None
     steps_status: str
+    unrepresentable: str = ""
 
     @property
     def step(self) -> sp.Rational:
@@ -67,8 +68,9 @@ class Update(Result):
                 "steps_to_move_1pct": {"exact": self.steps_exact, "dtype": self.steps_dtype,
                                        "status": self.steps_status},
                 "weight_in_dtype": self.weight_in_dtype, "gradient_in_dtype": self.gradient_in_dtype,
-                "step_in_dtype": self.step_in_dtype, "spacing": str(self.spacing),
-                "relative_change": None if self.relative_change is None else str(self.relative_change)}
+                "step_in_dtype": self.step_in_dtype, "spacing": None if self.spacing is None else str(self.spacing),
+                "relative_change": None if self.relative_change is None else str(self.relative_change),
+                **({"not_computed": self.unrepresentable} if self.unrepresentable else {})}
 
     def __str__(self) -> str:
         return self.explain()
@@ -76,6 +78,11 @@ class Update(Result):
     def explain(self) -> str:
         """Plain words: what the step does in this dtype."""
         step = abs(self.step)
+        if self.unrepresentable:
+            exact = ("undefined (w = 0)" if self.weight == 0 else "never" if self.steps_exact is None
+                     else exact_text(self.steps_exact))
+            return (f"{self.dtype}: not computed — {self.unrepresentable}\n"
+                    f"  steps to move w by 1% (constant gradient): exact {exact}; undefined ({self.dtype} overflowed)")
         head = f"{self.dtype}: new weight {self.new_weight} (exact {exact_text(self.new_weight_exact)})"
         if self.step == 0:
             verdict = "no change: lr·g = 0"
@@ -109,7 +116,8 @@ class Update(Result):
                  "beyond cap": f"not within {STEP_CAP} simulated steps in {self.dtype}",
                  "undefined": "undefined (w = 0)",
                  "overflow": f"undefined ({self.dtype} overflowed)"}[self.steps_status]
-        exact = "never" if self.steps_exact is None else exact_text(self.steps_exact)
+        exact = (steps if self.steps_status == "undefined" else "never" if self.steps_exact is None
+                 else exact_text(self.steps_exact))
         return "\n".join([head, f"  {verdict}",
                           f"  steps to move w by 1% (constant gradient): exact {exact}; {steps}"])
 
@@ -165,9 +173,19 @@ def simulate_steps(w: np.floating, step: np.floating, target: Fraction, cap: int
     return None, "beyond cap"
 
 
+def _beyond(name: str, named: list[tuple[str, sp.Rational]]) -> str:
+    """Which input the dtype cannot hold, in words ('' when it holds them all)."""
+    top = limits(name)["max"]
+    big = next(((what, v) for what, v in named if abs(_fraction(v)) > top), None)
+    return "" if big is None else f"{big[0]} = {_dec(_fraction(big[1]))} overflows {name}; allowed: |value| <= {float(top):g}"
+
+
 def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iterable[Number] | None = None,
-           dtype: str = "float64") -> Update:
+           dtype: str = "float64", *, strict: bool = True) -> Update:
     """One SGD step w - lr·g with g = ``grad`` or the product of ``factors``, exactly and in ``dtype``.
+
+    An input beyond the dtype's range is an error (``strict``), or, for one row of several dtypes, a result
+    that says so and computes nothing in that dtype.
 
     >>> u = update("0.25", "0.01", factors=["25", "0.25", "0.20"])
     >>> u.gradient, u.new_weight_exact, u.new_weight, u.lost
@@ -189,6 +207,15 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
         g = to_rational(grad, "grad")
         fs = [_fraction(g)]
     new_exact = w - a * g
+    change = a * g
+    steps_exact = None if change == 0 or w == 0 else math.ceil(_fraction(abs(w) / 100 / abs(change)))
+    why = _beyond(name, [("weight", w), ("lr", a)] + [("grad" if grad is not None else f"factor {i + 1}", _rational(f))
+                                                      for i, f in enumerate(fs)])
+    if why and strict:
+        raise InvalidValueError(why)
+    if why:
+        return Update(name, w, a, g, new_exact, "", "", "", "", None, False, None,
+                      None if w == 0 else -change / w, steps_exact, None, "overflow", why)
 
     w_d = round_to(_fraction(w), name)
     a_d = round_to(_fraction(a), name)
@@ -196,7 +223,6 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
         g_d = _product_in_dtype(fs, name)
         step_d = a_d * g_d
         new_d = w_d - step_d
-    change = a * g
     lost = bool(change != 0 and new_d == w_d)
     direction = -np.inf if change > 0 else np.inf
     spacing = abs(Fraction(float(np.nextafter(w_d, w_d.dtype.type(direction)))) - Fraction(float(w_d)))
@@ -204,7 +230,6 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
     if w == 0:
         steps_exact, (steps_d, status) = None, (None, "undefined")
     else:
-        steps_exact = None if change == 0 else math.ceil(_fraction(abs(w) / 100 / abs(change)))
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             steps_d, status = simulate_steps(w_d, step_d, abs(Fraction(float(w_d))) / 100)
     return Update(
@@ -225,7 +250,8 @@ def update_table(weight: Number, lr: Number, grad: Number | None = None,
     [True, False, False]
     """
     fs = None if factors is None else list(factors)
-    return tuple(update(weight, lr, grad, fs, d) for d in dtypes(dtype))
+    # one row of "all" may say it cannot hold an input; float64, the widest, cannot hold it is bad input
+    return tuple(update(weight, lr, grad, fs, d, strict=dtype != "all" or d == "float64") for d in dtypes(dtype))
 
 
 

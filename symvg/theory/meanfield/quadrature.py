@@ -66,7 +66,8 @@ def gauss_expect(f: Callable[[np.ndarray], np.ndarray], q: float, kinks: Sequenc
         vals = np.asarray(f(s * u), dtype=float) * np.broadcast_to(1.0, u.shape)
     total = float(np.dot(w, vals * np.exp(-u * u / 2))) / math.sqrt(2 * math.pi)
     if not math.isfinite(total):
-        raise SymvgRuntimeError(f"Gaussian expectation overflowed at q = {q:g}; the activation grows too fast there")
+        raise SymvgRuntimeError(f"Gaussian expectation is not finite at q = {q:g}: the formula of φ (or φ') gave inf or "
+                                "NaN there (it grows too fast, or its written form overflows)")
     return total
 
 
@@ -82,6 +83,8 @@ def _overflow_free(expr: sp.Expr) -> sp.Expr:
     (whose e^−a → inf for a → −∞ gives the right 0: callers silence that overflow).
     """
     expr = expr.replace(sp.log(1 + sp.exp(_a)), _LOG1PEXP(_a))
+    # the logistic's derivative e^a/(1 + e^a)² as 1/(e^a + 2 + e^−a): inf/inf (NaN) becomes 1/inf = 0
+    expr = expr.replace(sp.exp(_a) / (sp.exp(_a) + 1) ** 2, 1 / (sp.exp(_a) + 2 + sp.exp(-_a)))
     return expr.replace(sp.exp(_a) / (sp.exp(_a) + 1), 1 / (1 + sp.exp(-_a)))
 
 
@@ -91,6 +94,9 @@ def _numpy_function(expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
     >>> f = _numpy_function(get("softplus").derivative)
     >>> with np.errstate(over="ignore"): float(f(np.array(800.0))), float(f(np.array(-800.0)))
     (1.0, 0.0)
+    >>> f = _numpy_function(get("sigmoid").derivative)
+    >>> with np.errstate(over="ignore"): float(f(np.array(0.0))), float(f(np.array(-800.0))), float(f(np.array(800.0)))
+    (0.25, 0.0, 0.0)
     """
     own: dict[str, Any] = {"log1pexp": lambda x: np.logaddexp(0, x)}
     try:
@@ -241,19 +247,57 @@ def _arccos_kernels(r: sp.Expr, l: sp.Expr, c: float) -> tuple[float, float]:
 _GL2_X, _GL2_W = _panel_rule(np.linspace(-9.0, 9.0, 19))  # 2-D product rule: 360 nodes per axis
 
 
+_FINE_S = 10.0  # √q above which the fixed 2-D grid no longer resolves φ's own scale 1/√q
+_GL6_X, _GL6_W = np.polynomial.legendre.leggauss(6)  # per 0.5-wide panel: the integrands are smooth there
+
+
 def bivariate_expect(f: Callable, g: Callable, q: float, c: float) -> float:
-    """E[f(u1)g(u2)], (u1, u2) centred normal with variances q and correlation c (product Gauss–Legendre).
+    """E[f(u1)g(u2)], (u1, u2) centred normal with variances q and correlation c (product Gauss–Legendre;
+    at large q panels on φ's own scale, :func:`_bivariate_fine`).
 
     >>> round(bivariate_expect(lambda x: x, lambda y: y, 2.0, 0.3), 12)
     0.6
     """
     s = math.sqrt(q)
+    if s > _FINE_S:
+        return _bivariate_fine(f, g, s, c)
     z1, z2 = _GL2_X[:, None], _GL2_X[None, :]
     w = (_GL2_W[:, None] * _GL2_W[None, :]) * np.exp(-(z1**2 + z2**2) / 2) / (2 * math.pi)
     u1 = s * z1 * np.ones_like(z2)
     u2 = s * (c * z1 + math.sqrt(max(0.0, 1 - c * c)) * z2)
     with np.errstate(over="ignore", under="ignore"):
         return float(np.sum(w * np.asarray(f(u1), dtype=float) * np.asarray(g(u2), dtype=float)))
+
+
+def _bivariate_fine(f: Callable, g: Callable, s: float, c: float) -> float:
+    """:func:`bivariate_expect` at large s = √q: u1 = s·z1, u2 = s·(c·z1 + r·z2), r = √(1 − c²).
+
+    The fixed grid's nodes are 1/20 apart in z, so φ' of width 1/s falls between them once s is
+    large (tanh at σw² = 1e8: E[φ'φ'] came out ~0 and ξ_c = 0, truly 2.21). Here the outer panels
+    in z1 follow the Gaussian and f(s·z1); the inner ones in z2, per z1, the Gaussian and the
+    line where g switches, z2 = (z/s − c·z1)/r.
+
+    >>> round(_bivariate_fine(np.tanh, np.tanh, 100.0, 0.0), 12), round(_bivariate_fine(np.abs, np.abs, 100.0, 0.0) / 1e4, 12)
+    (0.0, 0.636619772368)
+    """
+    r = math.sqrt(max(0.0, 1.0 - c * c))
+    b1 = np.unique(np.concatenate([_U_GRID, _Z_GRID / s]))
+    b1 = b1[np.abs(b1) <= _U_MAX]
+    a, b = b1[:-1, None], b1[1:, None]
+    z1 = ((a + b) / 2 + (b - a) / 2 * _GL6_X).ravel()
+    w1 = ((b - a) / 2 * _GL6_W).ravel() * np.exp(-z1 * z1 / 2) / math.sqrt(2 * math.pi)
+    with np.errstate(over="ignore", under="ignore"):
+        fv = np.asarray(f(s * z1), dtype=float) * np.ones_like(z1)
+        if r == 0.0:
+            return float(np.sum(w1 * fv * np.asarray(g(s * c * z1), dtype=float)))
+        edges = np.clip((_Z_GRID[None, :] / s - c * z1[:, None]) / r, -_U_MAX, _U_MAX)
+        b2 = np.sort(np.concatenate([np.broadcast_to(_U_GRID, (z1.size, _U_GRID.size)), edges], axis=1), axis=1)
+        lo, hi = b2[:, :-1, None], b2[:, 1:, None]  # empty panels (clipped edges) weigh 0
+        z2 = (lo + hi) / 2 + (hi - lo) / 2 * _GL6_X
+        w2 = (hi - lo) / 2 * _GL6_W * np.exp(-z2 * z2 / 2) / math.sqrt(2 * math.pi)
+        gv = np.asarray(g(s * (c * z1[:, None, None] + r * z2)), dtype=float)
+        inner = np.sum(w2 * gv, axis=(1, 2))
+    return float(np.sum(w1 * fv * inner))
 
 
 def _two_slopes(act: Activation) -> tuple[sp.Expr, sp.Expr] | None:

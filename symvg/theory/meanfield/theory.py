@@ -36,7 +36,7 @@ __all__ = ["CRITICAL_TOL", "MeanField", "mean_field", "verdict", "correlation_ma
 CRITICAL_TOL = 1e-8
 """|χ1 − 1| below this is called critical when χ1 is a float (exact χ1 must equal 1)."""
 
-_BIG = 1e15  # q beyond this is reported as divergent (q* = oo)
+_BIG = 1e15  # q beyond _BIG·max(1, σw², σb², q0) is reported as divergent (q* = oo)
 _SNAP = 1e-6  # a float q* below _SNAP·q0 where 0 is a proved attracting fixed point is that 0
 
 # ----------------------------------------------------------------------------- fixed points
@@ -85,10 +85,13 @@ def _q_star_float(m: Moments, sw: float, sb: float, q0: float = 1.0) -> float:
     def g(q: float) -> float:
         return sw * m.v(q) + sb - q
 
+    # Relative to the inputs: a bounded φ keeps q <= σw²·sup φ² + σb², so a fixed cap would call
+    # tanh's q* = 1e20 at σw² = 1e20 divergent; a q this far beyond every input grows without bound.
+    big = _BIG * max(1.0, sw, sb, q0)
     q = q0
     for _ in range(6):
         q = sw * m.v(q) + sb
-        if q > _BIG:
+        if q > big:
             return math.inf
     gq = g(q)
     if gq == 0:
@@ -97,7 +100,7 @@ def _q_star_float(m: Moments, sw: float, sb: float, q0: float = 1.0) -> float:
         lo, hi = q, 2 * q
         while g(hi) >= 0:
             lo, hi = hi, 2 * hi
-            if hi > _BIG:
+            if hi > big:
                 return math.inf
         return _bisect(g, lo, hi)
     hi, lo = q, q / 2
@@ -203,13 +206,18 @@ def _c_star(act: Activation, sw: float, sb: float, q: float) -> float:
     def h(c: float) -> float:
         return correlation_map(act, sw, sb, q, c) - c
 
-    hi, ghi = 1 - 1e-9, h(1 - 1e-9)
     lo, glo = 0.0, h(0.0)
+    if abs(glo) < 1e-14:  # c = 0 is fixed (odd φ, σb² = 0); h is convex on [0, 1] with h(1) = 0, so it is c*
+        return 0.0
     if glo < 0:
         lo, glo = -1.0, h(-1.0)
-    if ghi >= 0:  # no crossing resolvable below 1
-        return 1.0
-    return _bisect(h, lo, hi, rel=1e-13)
+    # In the chaotic phase map(c) < c on (c*, 1); right next to 1 the difference can drown in the
+    # quadrature's error (tanh at σw² = 1e4), so the bracket's top is moved down until it shows.
+    for gap in (1e-9, 1e-7, 1e-5, 1e-3, 1e-2, 1e-1):
+        hi = 1 - gap
+        if hi > lo and h(hi) < 0:
+            return _bisect(h, lo, hi, rel=1e-13, atol=1e-13)
+    return math.nan  # no crossing resolved: c* is not known (c = 1 is the unstable one here, never the answer)
 
 
 # ----------------------------------------------------------------------------- results
