@@ -23,6 +23,7 @@ m = inf|φ'|, proves exploding (:func:`decide` words every verdict). Exact where
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,7 +32,7 @@ import sympy as sp
 from symvg.display import Result, Worded
 from symvg.errors import InvalidValueError
 from symvg.exact import as_exact, Number, count, to_rational, unit_interval
-from symvg.magnitude import json_float, not_one, power, range_note, sci
+from symvg.magnitude import MAX_EXACT_BITS, json_float, not_one, power, product, range_note, sci
 from symvg.symbolic.activations import ActivationLike, get
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import Derivation, Factor, forward_values
@@ -88,7 +89,24 @@ def gradient_bound(derivation: Derivation) -> GradientBound:
     Abs(w2)*Abs(x)*Abs(h2 - y)/8
     """
     pairs = tuple((f, factor_bound(f, derivation.chain)) for f in derivation.factors)
-    return GradientBound(derivation, pairs, sp.Mul(*(b for _, b in pairs)))
+    return GradientBound(derivation, pairs, _product([b for _, b in pairs]))
+
+
+def _product(bounds: list[sp.Expr]) -> sp.Expr:
+    """∏ bounds. Where the numbers among them (γ once per layer) multiply out past :data:`MAX_EXACT_BITS`
+    (4^-8000 has 4817 digits, and no printer takes an integer beyond 4300), each distinct number is kept
+    as an unevaluated power instead: (1/4)**8000·|w_2|… .
+
+    >>> from symvg import Chain, derive
+    >>> str(gradient_bound(derive(Chain(8000, "sigmoid"), 1)).expr).startswith("(1/4)**8000*")
+    True
+    """
+    expr = sp.Mul(*bounds)
+    if all(r.p.bit_length() + r.q.bit_length() <= MAX_EXACT_BITS for r in expr.atoms(sp.Rational)):
+        return expr
+    numbers = Counter(b for b in bounds if b.is_number)
+    return sp.Mul(product([power(v, k) for v, k in numbers.items()]), *(b for b in bounds if not b.is_number),
+                  evaluate=False)
 
 
 # ----------------------------------------------------------------------------- the floor and the verdict
