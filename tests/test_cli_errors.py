@@ -96,6 +96,9 @@ CASES: list[tuple[list[str], int, str]] = [
     (["eval", "--layers", "100001"], 2, "100001"),
     (["eval"], 2, "--layers"),
     (["eval", "--layers", "3", "--samples", "0"], 2, "0 is not in the range"),
+    # float32 cannot hold N(0, 1e-50) draws: all-zero weights, every gradient an exact-looking 0
+    (["eval", "--layers", "3", "--samples", "10", "--dtype", "float32", "--init", "0,1e-50"], 2,
+     "below float32's smallest normal"),
     (["eval", "--layers", "3", "--samples", "100000000000"], 2, "bounded time"),
     (["eval", "--layers", "100000", "--samples", "100000000"], 2, "bounded time"),
     (["eval", "--layers", "3", "--dtype", "float16"], 2, "'float16'"),

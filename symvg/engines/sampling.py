@@ -152,6 +152,22 @@ def init_params(init: Init) -> tuple[float, float, str]:
     return mean, std, f"gaussian(mean={mean}, std={std})"
 
 
+def check_representable(mean: float, std: float, label: str, dtype: np.dtype) -> None:
+    """Refuse an init whose mean or std is below ``dtype``'s smallest normal number: its draws would be subnormal
+    (digits lost) or exactly 0 (every gradient through them an exact-looking 0), not the distribution asked for.
+
+    >>> check_representable(0.0, 1e-50, "gaussian(mean=0.0, std=1e-50)", np.dtype("float32"))
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: init gaussian(mean=0.0, std=1e-50): 1e-50 is below float32's smallest normal number (1.175e-38), so the weights would be subnormal or 0; use dtype float64, or a larger std
+    >>> check_representable(0.0, 1e-50, "", np.dtype("float64"))
+    """
+    tiny = float(np.finfo(dtype).tiny)
+    for v, what in ((abs(mean), "mean"), (std, "std")):
+        if 0 < v < tiny:
+            raise InvalidValueError(f"init {label}: {v:.4g} is below {dtype.name}'s smallest normal number ({tiny:.4g}), "
+                                    f"so the weights would be subnormal or 0; use dtype float64, or a larger {what}")
+
+
 def available_memory() -> int | None:
     """MemAvailable from /proc/meminfo in bytes, or None where it cannot be read."""
     try:
@@ -384,6 +400,7 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
         raise InvalidValueError(f"tol must be a finite number > 0, got {tol!r}")
     mean, std, label = init_params(init)
     dt = check_dtype(dtype)
+    check_representable(mean, std, label, dt)
     n = chain.depth
     c = chunk_samples(n, m, dt) if chunk is None else min(count(chunk, "chunk"), m)
     check_work(n, m, backend)
@@ -452,5 +469,5 @@ def dead_paths(chain: Chain, init: Init, stats: GradientStats) -> DeadPaths | No
 
 
 __all__ = ["CHUNK_BYTES", "DeadPaths", "GradientStats", "INITS", "LayerStats", "MAX_WORK", "MIN_CHUNK",
-           "available_memory", "check_memory", "check_work", "chunk_generator", "chunk_samples", "dead_paths",
-           "init_params", "run_bytes", "sample"]
+           "available_memory", "check_memory", "check_representable", "check_work", "chunk_generator",
+           "chunk_samples", "dead_paths", "init_params", "run_bytes", "sample"]
