@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
+from symvg.exact import as_exact
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.parse import z
 
@@ -59,7 +60,7 @@ def overflowed(expr: sp.Expr, zs: np.ndarray, modules: Any = ("numpy",)) -> np.n
     lambdify takes them (a dict binding a function of the expression counts as one entry); call it under
     ``np.errstate``, as the kernels do."""
     mask = np.zeros(zs.shape, dtype=bool)
-    _walk(sp.sympify(expr), zs, np.ones(zs.shape, dtype=bool), mask, _packed(modules))
+    _walk(as_exact(expr), zs, np.ones(zs.shape, dtype=bool), mask, _packed(modules))
     return mask
 
 
@@ -107,7 +108,7 @@ def guard(*exprs: sp.Expr) -> sp.Expr:
     >>> guard(sp.Piecewise((sp.exp(z), z < 0), (z, True)))
     Piecewise((nanif(exp(z)), z < 0), (0, True))
     """
-    return sp.Add(*dict.fromkeys(g for e in exprs for g in _guards(sp.sympify(e), top=True)))  # each value once
+    return sp.Add(*dict.fromkeys(g for e in exprs for g in _guards(as_exact(e), top=True)))  # each value once
 
 
 BOUNDED = (sp.erf, sp.erfc, sp.tanh, sp.sin, sp.cos, sp.atan, sp.Abs, sp.sign, sp.Heaviside, sp.Min, sp.Max, sp.log)
