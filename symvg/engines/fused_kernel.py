@@ -130,6 +130,8 @@ def _typed(e: sp.Expr) -> sp.Expr:
     with no numerator gets ``one``: the printer writes a bare ``1/``."""
     if e.is_Integer:
         return sp.Symbol(_NAMED[int(e)]) if int(e) in _NAMED else sp.Function("FT")(e)
+    if e.is_Float:  # a generic formula's constants (:func:`_floats`), in the kernel's dtype too
+        return sp.Function("FT")(e)
     if e.is_Pow:
         p = sp.Pow(_typed(e.base), e.exp, evaluate=False)
         return sp.Mul(sp.Symbol("one"), p, evaluate=False) if e.exp.is_negative else p
@@ -166,7 +168,8 @@ def pair_source(act: Activation) -> str:
 
     def numba_form(e: sp.Expr) -> sp.Expr:
         e = branchless(_floats(e)).replace(lambda a: a.func in _NATIVE, lambda a: _NATIVE[a.func](*a.args))
-        return _typed(e) if table else e
+        # π, √2 …: a Float, so that it is typed with the other constants (a float32 kernel then stays float32)
+        return _typed(e.xreplace({c: sp.Float(c, 20) for c in e.atoms(sp.NumberSymbol)}))
     steps = tuple((s, numba_form(e)) for s, e in f.steps)
     # an activation's own formulas may overflow on the way to a finite, wrong value (SiLU' at z = -400): their φ'
     # carries a guard that is NaN there, so the block is flagged and redone by the NumPy engine, which repairs it
