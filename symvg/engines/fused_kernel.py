@@ -44,6 +44,8 @@ from typing import Any, Callable
 
 import numpy as np
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.pycode import PythonCodePrinter
 
 from symvg.engines.forms import expneg
 from symvg.engines.kernels import local_forms
@@ -99,12 +101,24 @@ _NAMED = {0: "zero", 1: "one", 4: "four"}
 """Constants the kernel's header defines in its dtype (FT)."""
 
 
+class _Printer(PythonCodePrinter):
+    """lambdify's printer for ``math``, but 1/x as ``one/x``: a bare 1 is an int64 to numba, and int64 / float32 is
+    float64 (a float32 kernel would leave float32 there); ``one`` is the header's 1 in the kernel's dtype."""
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        if expr.exp == -1:
+            return "one/" + self.parenthesize(expr.base, PRECEDENCE["Pow"])
+        return super()._print_Pow(expr, rational=rational)
+
+
 def printed(expr: Any, args: Any, name: str, steps: tuple = ()) -> str:
     """The source of ``def name(args): return expr`` as lambdify prints it (the :data:`_BOUND` names and ``math``'s
     called by their bare names, which the kernel's header binds): ``steps`` ((symbol or tuple of symbols,
     expression), in order) as its assignments where given, else common subexpressions found by ``cse``."""
     cse = (lambda es: (list(steps), es)) if steps else True
-    f = sp.lambdify(args, expr, modules=[dict.fromkeys(_BOUND, None), "math"], cse=cse)
+    f = sp.lambdify(args, expr, modules=[dict.fromkeys(_BOUND, None), "math"], cse=cse, printer=_Printer(
+        {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+         "user_functions": {k: k for k in _BOUND}}))
     return inspect.getsource(f).replace("_lambdifygenerated", name, 1)
 
 
