@@ -114,3 +114,12 @@ def test_regime_at_huge_depth_in_logs(layers):
 
 def test_regime_takes_numpy_scalars():
     assert regime("tanh", np.float64(0.5), np.int64(4)) == regime("tanh", "0.5", 4)
+
+
+def test_a_residual_floor_is_not_claimed_where_gamma_w_is_1_to_its_known_digits():
+    # SiLU's γ is a 30-digit root: at |w| = 0.90922372177313240824109644657 γ|w| = 1 - 8e-29 as computed, within
+    # the digits γ is known to, so "1 + w·φ' >= 8e-29" was stated as proved; only the floor 0 always holds
+    near = regime("silu", weight="0.9092237217731324082410964465", residual=True)
+    assert near.floor == 0 and "1 to the 28 digits" in str(near.decision)
+    far = regime("silu", weight="0.5", residual=True)
+    assert 0 < far.floor < 1 and math.isclose(float(far.floor), 1 - 0.5 * float(A.get("silu").gamma), rel_tol=1e-15)

@@ -34,7 +34,7 @@ from symvg.exact import Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float, power
 from symvg.symbolic.activations import Activation, ActivationLike, get
 from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, depth_bound, derivative_floor, size_text, stable_weight_range
-from symvg.symbolic.powers import compare_power, depth_to_cross, log10_power, log_rate
+from symvg.symbolic.powers import NUMERIC_DIGITS, compare_power, depth_to_cross, log10_power, log_rate, side
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,12 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
         return Regime(act.label, residual, g, w, layers, t, sp.Integer(0), sp.oo, UNBOUNDED, None, 0,
                       NO_CEILING, None, None, decide(0, sp.oo, cause="sup|phi'| is unbounded"))
     if residual:
-        factor, floor = 1 + g * w, sp.Max(0, 1 - g * w)
-        cause = ("1 + w*phi'(z) can cancel to 0 once gamma*|w| >= 1" if floor == 0
+        # γ|w| within the digits a numeric γ is known to of 1 (side None): which side it lies on is not known,
+        # so the floor is the one that always holds, |1 + w·φ'| ≥ 0
+        known = side(g * w)
+        factor, floor = 1 + g * w, (sp.Max(0, 1 - g * w) if known is not None else sp.Integer(0))
+        cause = (f"1 + w*phi'(z) may cancel to 0: gamma*|w| is 1 to the {NUMERIC_DIGITS} digits it is known to"
+                 if known is None else "1 + w*phi'(z) can cancel to 0 once gamma*|w| >= 1" if floor == 0
                  else f"1 + w*phi'(z) >= 1 - gamma*|w| = {size_text(floor)}, reached where w*phi'(z) < 0")
         d = decide(floor, factor, layers, t, cause)
     else:  # a plain chain is the depth law itself
