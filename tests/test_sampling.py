@@ -350,3 +350,15 @@ def test_a_first_chunk_window_that_misses_is_histogrammed_again_on_the_exact_ran
     for L in s.layers:
         for got, q in zip((L.q05, L.median_abs, L.q95), (0.05, 0.5, 0.95)):
             assert abs(got / np.quantile(g[L.k - 1], q) - 1) <= 10 ** s.quantile_resolution - 1 + 1e-12
+
+
+def test_a_tiny_init_parameter_beside_a_normal_one_is_not_refused():
+    """N(1e-40, 1) in float32 draws normal-sized weights (the 1e-40 rounds away in float64, as any float would):
+    was refused as "subnormal or 0". Both parameters below float32's smallest normal number still are."""
+    chain = Chain(3, "sigmoid")
+    got = sample(chain, samples=200, init=(1e-40, 1.0), seed=0, dtype="float32")
+    want = sample(chain, samples=200, init=(0.0, 1.0), seed=0, dtype="float32")
+    np.testing.assert_allclose([L.mean_abs for L in got.layers], [L.mean_abs for L in want.layers], rtol=1e-6)
+    for init in ((1e-40, 0.0), (1e-40, 1e-41), (0.0, 1e-50)):
+        with pytest.raises(InvalidValueError, match="below float32's smallest normal number"):
+            sample(chain, samples=10, init=init, seed=0, dtype="float32")

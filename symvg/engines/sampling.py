@@ -153,19 +153,22 @@ def init_params(init: Init) -> tuple[float, float, str]:
 
 
 def check_representable(mean: float, std: float, label: str, dtype: np.dtype) -> None:
-    """Refuse an init whose mean or std is below ``dtype``'s smallest normal number: its draws would be subnormal
-    (digits lost) or exactly 0 (every gradient through them an exact-looking 0), not the distribution asked for.
+    """Refuse an init whose mean and std are both below ``dtype``'s smallest normal number (and not both 0): its
+    draws would be subnormal (digits lost) or exactly 0 (every gradient through them an exact-looking 0), not the
+    distribution asked for. One tiny parameter beside a normal-sized one is only rounded away, as any float
+    rounds (the draws are made in float64, then rounded): N(1e-40, 1) in float32 draws normal numbers.
 
     >>> check_representable(0.0, 1e-50, "gaussian(mean=0.0, std=1e-50)", np.dtype("float32"))
     Traceback (most recent call last):
     symvg.errors.InvalidValueError: init gaussian(mean=0.0, std=1e-50): 1e-50 is below float32's smallest normal number (1.175e-38), so the weights would be subnormal or 0; use dtype float64, or a larger std
     >>> check_representable(0.0, 1e-50, "", np.dtype("float64"))
+    >>> check_representable(1e-40, 1.0, "", np.dtype("float32"))
     """
     tiny = float(np.finfo(dtype).tiny)
-    for v, what in ((abs(mean), "mean"), (std, "std")):
-        if 0 < v < tiny:
-            raise InvalidValueError(f"init {label}: {v:.4g} is below {dtype.name}'s smallest normal number ({tiny:.4g}), "
-                                    f"so the weights would be subnormal or 0; use dtype float64, or a larger {what}")
+    v, what = max((abs(mean), "mean"), (std, "std"))
+    if 0 < v < tiny:
+        raise InvalidValueError(f"init {label}: {v:.4g} is below {dtype.name}'s smallest normal number ({tiny:.4g}), "
+                                f"so the weights would be subnormal or 0; use dtype float64, or a larger {what}")
 
 
 def available_memory() -> int | None:
