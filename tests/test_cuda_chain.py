@@ -279,15 +279,18 @@ def test_printed_source_compiles_for_the_device_with_nvcc(tmp_path):
     if nvcc is None or subprocess.run([nvcc, "--version"], capture_output=True).returncode != 0:
         pytest.skip("no CUDA toolkit (nvcc)")
     # the switch over activations and BCE's logit form (float64); the log domain, erfc, float math (float32)
-    keys = [kernel_key(c, dt, log)[0] for c, dt, log in
-            [(Chain(3, MIXED, loss="bce"), "float64", False), (Chain(4, "gelu", residual=True), "float32", True)]]
+    # and a drawn kernel (Philox inside) with the kernel that draws its flagged samples again
+    keys = [kernel_key(c, dt, log, drawn)[0] for c, dt, log, drawn in
+            [(Chain(3, MIXED, loss="bce"), "float64", False, False), (Chain(4, "gelu", residual=True), "float32", True, False),
+             (Chain(3, "sigmoid", loss="bce"), "float64", False, True)]]
+    sources = [chain_source(k) for k in keys] + [cuda_chain.draw_source("float32")]
     src = tmp_path / "chain.cu"
-    src.write_text("\n".join(chain_source(k).cuda for k in keys))
+    src.write_text("\n".join(s.cuda for s in sources))
     r = subprocess.run([nvcc, "-arch=sm_90", "-ptx", "-o", str(tmp_path / "chain.ptx"), str(src)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[:3000]
     ptx = (tmp_path / "chain.ptx").read_text()
-    assert all(f".entry {chain_source(k).name}(" in ptx for k in keys)
+    assert all(f".entry {s.name}(" in ptx for s in sources)
 
 
 def test_launch_args_use_strides_not_copies():
