@@ -126,14 +126,17 @@ def local(act: Activation) -> Local:
     return Local(act, kind)
 
 
-def _modules() -> list:
-    # erf (gelu) lives in scipy.special; NumPy alone cannot print it.
+def _modules(backend: str = "numpy") -> list:
+    """lambdify's modules for the forms on ``backend``: :class:`erfcneg` bound, and for NumPy erf (GELU) from
+    scipy.special where it is installed (NumPy alone cannot print it)."""
+    if backend != "numpy":
+        return [{"erfcneg": _erfcneg_cupy if backend == "cupy" else _erfcneg_numpy}, backend]
     try:
         import scipy.special  # noqa: F401
 
-        return ["scipy", "numpy"]
+        return [{"erfcneg": _erfcneg_numpy}, "scipy", "numpy"]
     except ImportError:  # pragma: no cover - scipy is usually present
-        return ["numpy"]
+        return [{"erfcneg": _erfcneg_numpy}, "numpy"]
 
 
 @lru_cache(maxsize=None)
@@ -263,15 +266,13 @@ def loss_lambdified(act: Activation, loss: str, residual: bool = False) -> Calla
     form = loss_form(act, loss, residual)
     if form is None:
         return None
-    return sp.lambdify((z, y), form, modules=[{"erfcneg": _erfcneg_numpy}, *_modules()], cse=True)
+    return sp.lambdify((z, y), form, modules=_modules(), cse=True)
 
 
 @lru_cache(maxsize=None)
 def lambdified(act: Activation, modules: str = "numpy") -> Callable[[Any], tuple[Any, Any]]:
     """``z ↦ (φ(z), φ'(z))``, one ``lambdify(cse=True)`` so shared subexpressions are computed once."""
-    mods = _modules() if modules == "numpy" else [modules]
-    erfcneg_impl = _erfcneg_cupy if modules == "cupy" else _erfcneg_numpy
-    return sp.lambdify(z, list(evaluation_forms(act)), modules=[{"erfcneg": erfcneg_impl}, *mods], cse=True)
+    return sp.lambdify(z, list(evaluation_forms(act)), modules=_modules(modules), cse=True)
 
 
 @lru_cache(maxsize=None)
@@ -281,8 +282,7 @@ def piecewise_writers(act: Activation) -> tuple[Callable, Callable] | None:
     forms = evaluation_forms(act)
     if not any(isinstance(e, sp.Piecewise) for e in forms):
         return None
-    mods = ({"erfcneg": _erfcneg_numpy}, *_modules())
-    return tuple(piecewise.writer(e, np, mods) for e in forms)
+    return tuple(piecewise.writer(e, np, tuple(_modules())) for e in forms)
 
 
 @lru_cache(maxsize=None)
@@ -385,8 +385,8 @@ def layer_kernel(loc: Local, xp: Any) -> Callable[[Any, Any, Any], None]:
                 bad = xp.flatnonzero(~(xp.isfinite(hout) & xp.isfinite(dout)) & xp.isfinite(zb))
                 hout[bad], dout[bad] = safe(zb[bad])
         return trapped_then_safe
-    f = lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy")
     pieces = piecewise_writers(loc.activation) if xp is np else None
+    f = lambdified(loc.activation, "cupy" if xp.__name__ == "cupy" else "numpy") if pieces is None else None
 
     def generic(zb: Any, hout: Any, dout: Any) -> None:
         _flags.overflow = False
@@ -407,9 +407,8 @@ def _repair(act: Activation, zb: Any, hout: Any, dout: Any) -> None:
     wrong value (SiLU' at z = -400 squares e^400; :func:`symvg.engines.repair.overflowed`): rare; exact, then
     rounded."""
     bad = ~(np.isfinite(hout) & np.isfinite(dout))
-    mods = [{"erfcneg": _erfcneg_numpy}, *_modules()]
     for form in evaluation_forms(act):
-        bad |= overflowed(form, zb, mods)
+        bad |= overflowed(form, zb, _modules())
     bad = np.flatnonzero(bad)
     hout[bad], dout[bad] = exact_local(act, zb[bad])
 
