@@ -260,7 +260,7 @@ def chain_twin(tmp_path_factory):
         call(cuda.draw_source(dtype).name, draw.at_args(n, at, x, y, W, B))
         return x, y, W, B
 
-    run.draw_at = draw_at
+    run.draw_at, run.call = draw_at, call
     return run
 
 
@@ -338,3 +338,38 @@ def test_flagged_drawn_samples_are_redone_on_the_same_draws(chain_twin, log):
 def test_a_draw_that_can_pass_the_dtype_is_refused_before_the_device():
     with pytest.raises(errors.InvalidValueError, match=r"up to \|mean\| \+ 8.572·std = 8.572e\+38\) can pass float32"):
         cuda.launch_drawn(Chain(2, "sigmoid"), Draw((1, 2), w_std=1e38), 10, np.dtype("float32"))
+
+
+def test_both_cuda_launches_run_end_to_end_on_the_c_twins(chain_twin, monkeypatch):
+    """cuda.launch and cuda.launch_drawn, host side and all (buffers, the kernel's arguments, the status read,
+    flagged samples drawn again and redone), with NumPy standing in for CuPy and the C twins for the device;
+    only the redo's per-layer CuPy kernels are replaced by NumPy's engine. The flagged samples are softplus
+    past exp's range, repaired exactly: the result is the NumPy engine's on the reference draws."""
+    import sys
+    import types
+
+    from symvg.engines import numeric
+
+    fake = types.ModuleType("cupy")
+    fake.__getattr__ = lambda name: getattr(np, name)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    kernel = lambda name: lambda grid, block, args: chain_twin.call(name, args)  # noqa: E731
+    monkeypatch.setattr(cuda, "_compiled", lambda key: kernel(cuda.chain_source(key).name))
+    monkeypatch.setattr(cuda, "_raw", lambda src: kernel(src.name))
+    monkeypatch.setattr(cuda, "_device_layers", lambda layers, device: np.array(layers, dtype=np.uint8))
+    fake.cuda = types.SimpleNamespace(Device=lambda: types.SimpleNamespace(id=0))
+    finish = cuda.finish
+    monkeypatch.setattr(cuda, "finish", lambda *a, **k: finish(*a, **{**k, "backend": "numpy"}))
+    chain, m = FLAGGED, 300
+    draw = Draw((21, 22), first=10**6, w_std=300.0)
+    data = draw.inputs(chain.depth, m)
+    for log in (False, True):
+        want = numeric.gradients(chain, *data, engine="chunked", log=log, allow_underflow=True)
+        for got in (cuda.launch_drawn(chain, draw, m, np.dtype("float64"), log=log, allow_underflow=True),
+                    cuda.launch(chain, prepare(chain, *data, np, "float64"), np.dtype("float64"), log=log,
+                                allow_underflow=True)):
+            if log:
+                assert np.array_equal(got[1], want[1])
+                np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=1e-13)
+            else:
+                assert_close_rowwise(got, want, 1e-12)

@@ -551,18 +551,30 @@ def launch(chain: Chain, inp: Inputs, dtype: np.dtype, *, log: bool = False, out
     """The whole-chain kernel on inputs already validated (:func:`symvg.engines.plan.prepare` with CuPy,
     ``out`` by :func:`symvg.engines.plan.check_out`) for a chain :func:`refusal` accepts: one launch, the
     status read, flagged samples redone (:func:`finish`)."""
+    G, S, flags, status = _launched(chain, inp.samples, dtype, log, False, out,
+                                    lambda *rest: launch_args(chain.depth, inp, *rest))
+    return finish(chain, inp, G, S, flags, status, dtype=dtype, allow_underflow=allow_underflow)
+
+
+def _grid(m: int) -> tuple[tuple[int], tuple[int]]:
+    """(blocks, threads per block) for m samples, one thread each."""
+    return ((m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK,), (THREADS_PER_BLOCK,)
+
+
+def _launched(chain: Chain, m: int, dtype: np.dtype, log: bool, drawn: bool, out: Any,
+              args: Callable[..., tuple]) -> tuple:
+    """The whole-chain kernel launched on m samples: (G, S, flags, status), S None unless ``log``.
+    ``args(layers, G, S, flags, status)`` gives the kernel's arguments (:func:`launch_args`, :meth:`Draw.args`)."""
     import cupy as cp
 
-    n, m = chain.depth, inp.samples
+    n = chain.depth
     G = cp.empty((n, m), dtype=dtype) if out is None else out
     S = cp.empty((n, m), dtype=dtype) if log else None
     flags, status = cp.empty(m, dtype=cp.uint8), cp.zeros(1, dtype=cp.uint32)
-    key, layers = kernel_key(chain, dtype, bool(log))
+    key, layers = kernel_key(chain, dtype, bool(log), drawn)
     if m:
-        args = launch_args(n, inp, _device_layers(layers, cp.cuda.Device().id), G, S, flags, status)
-        blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-        _compiled(key)((blocks,), (THREADS_PER_BLOCK,), args)
-    return finish(chain, inp, G, S, flags, status, dtype=dtype, allow_underflow=allow_underflow)
+        _compiled(key)(*_grid(m), args(_device_layers(layers, cp.cuda.Device().id), G, S, flags, status))
+    return G, S, flags, status
 
 
 def launch_drawn(chain: Chain, draw: Draw, m: int, dtype: np.dtype, *, log: bool = False,
@@ -577,21 +589,13 @@ def launch_drawn(chain: Chain, draw: Draw, m: int, dtype: np.dtype, *, log: bool
                                 f"can pass {np.dtype(dtype).name}'s range; use a smaller mean and std")
     import cupy as cp
 
-    G = cp.empty((n, m), dtype=dtype)
-    S = cp.empty((n, m), dtype=dtype) if log else None
-    flags, status = cp.empty(m, dtype=cp.uint8), cp.zeros(1, dtype=cp.uint32)
-    key, layers = kernel_key(chain, dtype, bool(log), drawn=True)
-    if m:
-        args = draw.args(n, m, _device_layers(layers, cp.cuda.Device().id), G, S, flags, status)
-        _compiled(key)(((m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK,), (THREADS_PER_BLOCK,), args)
+    G, S, flags, status = _launched(chain, m, dtype, log, True, None, lambda *rest: draw.args(n, m, *rest))
 
     def drawn_again(idx: Any) -> Inputs:
         k = int(idx.size)
         x, y = cp.empty(k, dtype=dtype), cp.empty(k, dtype=dtype)
         W, B = cp.empty((n, k), dtype=dtype), cp.empty((n, k), dtype=dtype)
-        src = draw_source(dtype)
-        _raw(src)(((k + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK,), (THREADS_PER_BLOCK,),
-                  draw.at_args(n, idx.astype(cp.int64), x, y, W, B))
+        _raw(draw_source(dtype))(*_grid(k), draw.at_args(n, idx.astype(cp.int64), x, y, W, B))
         return Inputs(x, y, W, B, k)
     return finish(chain, drawn_again, G, S, flags, status, dtype=dtype, allow_underflow=allow_underflow)
 
