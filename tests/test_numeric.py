@@ -66,7 +66,7 @@ def test_table_forms_are_proved_equal_to_the_catalogue():
 
 def test_elementwise_source_is_sympy_ccode():
     tanh = elementwise_source(get("tanh")).operation.splitlines()
-    assert tanh[0] == "T z = w*hp + b;" and tanh[1] == "T t = " + sp.ccode(sp.tanh(abs(z))) + ";"
+    assert tanh[0] == "const T z = b + hp*w;" and tanh[1] == "T t = " + sp.ccode(sp.tanh(abs(z))) + ";"
     e, r = sp.symbols("e r")
     assert tanh[-2] == "d = 4*e*r*r;"  # not 1 - tanh²: sech²z = 4e/(1 + e)², r = 1/(1 + e)
     assert tanh[-1] == "if (!isfinite(z)) d = z - z;"  # an overflowed z: NaN, never φ'(±inf) = 0
@@ -81,7 +81,8 @@ def test_elementwise_source_is_sympy_ccode():
     def statements(op):  # one per ";", ccode's line breaks inside a ?: folded
         return [" ".join(st.split()) for st in op.split(";") if st.strip()]
     assert statements(body)[-3:-1] == ["h = ((z >= 0) ? ( s ) : ( es ))", "d = es*s"]
-    assert statements(elementwise_source(get("sigmoid"), residual=True).operation)[-3].startswith("h = hp + (((z >= 0)")
+    residual = statements(elementwise_source(get("sigmoid"), residual=True).operation)
+    assert residual[-4].startswith("T phi = ((z >= 0)") and residual[-3] == "h = hp + phi"  # φ first, then the skip
     assert src.name.isidentifier() and elementwise_source(get("expr:z/(1+abs(z))")).name.isidentifier()
     # the C bodies compute the right numbers, overflow included: run their lines as Python (our own text)
     def run(lines, zv):
@@ -90,7 +91,7 @@ def test_elementwise_source_is_sympy_ccode():
         for line in lines:
             if line.startswith("if (!isfinite(z))"):  # the overflowed-z guard: the C twins test it
                 continue
-            lhs, rhs = line.removeprefix("T ").split(" = ", 1)
+            lhs, rhs = line.removeprefix("const ").removeprefix("T ").split(" = ", 1)
             rhs = re.sub(r"^\((.*) \? (.*) : (.*)\)$", r"(\2) if (\1) else (\3)", rhs)  # C's ?: as Python's
             env[lhs] = eval(rhs, env)  # noqa: S307
         return env

@@ -61,9 +61,10 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
+from symvg.engines import chainrule as cr
 from symvg.engines import kernels, philox
 from symvg.engines.chunked import CHUNK_BYTES, run
-from symvg.engines.kernels import elementwise_source, math_macros_preamble
+from symvg.engines.kernels import c_steps, elementwise_source, math_macros_preamble
 from symvg.engines.plan import Inputs, array_module, check_dtype, check_finite_inputs, check_out, plan, prepare
 from symvg.errors import InvalidValueError
 from symvg.symbolic.activations import Activation
@@ -287,29 +288,20 @@ def _drawn_reads(sample: str) -> tuple[str, str]:
     return (_DRAWN_XY.format(sample=sample, stream=philox.STREAM_INPUTS),
             _DRAWN_WB.replace("{sample}", sample).replace("{stream}", str(philox.STREAM_WEIGHT_BIAS)))
 
-_DIRECT = """\
-                    T a = dl * ds[j];
-                    if (a == 0 && dl != 0 && ds[j] != 0) fl |= SYMVG_UNDERFLOW;
-                    T g = a * hs[j];
-                    if (g == 0 && a != 0 && hs[j] != 0) fl |= SYMVG_UNDERFLOW;
-                    if (!isfinite(g)) fl |= SYMVG_NONFINITE;
-                    G[row + i] = g;
-"""
-_DIRECT_PLAIN = """\
-                    dl = a * ws[j];
-                    if (dl == 0 && a != 0 && ws[j] != 0 && k0 + j > 0) fl |= SYMVG_UNDERFLOW;"""
-_DIRECT_RESIDUAL = "                    dl = dl + a * ws[j];"
+# the kernel's names for the chain rule's symbols (:mod:`symvg.engines.chainrule`); the other steps are locals
+_DIRECT_NAMES = {cr.delta: "dl", cr.dphi: "ds[j]", cr.hp: "hs[j]", cr.w: "ws[j]"}
+_LOG_NAMES = {cr.ld: "ld", cr.sd: "sd", cr.dphi: "ds[j]", cr.hp: "hs[j]", cr.w: "ws[j]"}
+_STORE = "if (!isfinite(g)) fl |= SYMVG_NONFINITE;\nG[row + i] = g;"
+_STORE_LOG = "if (SYMVG_NOT_BELOW_INF(lg)) fl |= SYMVG_NONFINITE;\nG[row + i] = lg; S[row + i] = sg;"
 
-_LOG = """\
-                    const T la = ld + log(fabs(ds[j])), sa = sd * SYMVG_SIGN(ds[j]);
-                    const T lg = la + log(fabs(hs[j]));
-                    if (SYMVG_NOT_BELOW_INF(lg)) fl |= SYMVG_NONFINITE;
-                    G[row + i] = lg; S[row + i] = sa * SYMVG_SIGN(hs[j]);
-"""
-_LOG_PLAIN = "                    ld = la + log(fabs(ws[j])); sd = sa * SYMVG_SIGN(ws[j]);"
-_LOG_RESIDUAL = """\
-                    const T f = 1 + ws[j] * ds[j];
-                    ld = ld + log(fabs(f)); sd = sd * SYMVG_SIGN(f);"""
+
+def _backward_lines(key: Key) -> str:
+    """One layer back, :func:`symvg.engines.chainrule.backward` (or ``backward_log``) printed in C, then the
+    store of g_k (log|g_k| and its sign) with its check. δ_0 is never used: no underflow is flagged there."""
+    steps, names, store = ((cr.backward_log(key.residual), _LOG_NAMES, _STORE_LOG) if key.log else
+                           (cr.backward(key.residual), _DIRECT_NAMES, _STORE))
+    lines = [*c_steps(steps, names, carry_from="k0 + j > 0"), *store.splitlines()]
+    return "\n".join(" " * 20 + line for line in lines)
 
 
 def _start_lines(name: str, act_k: str, logit: bool, log: bool) -> tuple[str, str]:
@@ -324,7 +316,7 @@ def _start_lines(name: str, act_k: str, logit: bool, log: bool) -> tuple[str, st
     else:
         forward, start = step, f"{ind[4:]}d0 = {name}_dh(hp, yi);"
     if log:
-        start += f"\n{ind[4:]}ld = log(fabs(d0)); sd = SYMVG_SIGN(d0);"
+        start += "".join(f"\n{ind[4:]}{line}" for line in c_steps(cr.start_log(), {cr.delta: "d0", cr.ld: "ld", cr.sd: "sd"}))
     else:
         start += f"\n{ind[4:]}dl = d0;"
     return forward, start
@@ -346,12 +338,8 @@ def chain_source(key: Key) -> ChainSource:
     funcs.append(loss_fn)
     act_k = "act[k]" if len(key.activations) > 1 else "0"
     forward, start = _start_lines(name, act_k, logit, key.log)
-    if key.log:
-        backward = _LOG + (_LOG_RESIDUAL if key.residual else _LOG_PLAIN)
-        decl = "T d0 = 0, ld = 0, sd = 0;"
-    else:
-        backward = _DIRECT + (_DIRECT_RESIDUAL if key.residual else _DIRECT_PLAIN)
-        decl = "T d0 = 0, dl = 0;"
+    backward = _backward_lines(key)
+    decl = "T d0 = 0, ld = 0, sd = 0;" if key.log else "T d0 = 0, dl = 0;"
     if key.drawn:
         inputs, read_xy, read_wb = _DRAWN_INPUTS, *_drawn_reads("first + i")
     else:

@@ -28,7 +28,7 @@ The CuPy path can fuse a whole layer into one ``ElementwiseKernel`` whose body i
 SymPy's C printer:
 
 >>> print(elementwise_source(get("gelu")).operation)
-T z = w*hp + b;
+const T z = b + hp*w;
 h = (1.0/2.0)*z*erfc(-((1.0/2.0)*M_SQRT2*z));
 d = (1.0/2.0)*M_SQRT2*z*exp(-1.0/2.0*pow(z, 2))/sqrt(M_PI) + (1.0/2.0)*erfc(-((1.0/2.0)*M_SQRT2*z));
 d += ((pow(z, 2)) - (pow(z, 2))) + ...
@@ -49,8 +49,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import sympy as sp
 from sympy.codegen.rewriting import optimize, optims_c99
+from sympy.printing.c import C99CodePrinter
 
+from symvg.engines import chainrule as cr
 from symvg.engines import piecewise
+from symvg.engines.chainrule import Step
 from symvg.engines.forms import ARRAY, ELEMENT, Forms, expneg
 from symvg.engines.inplace import inplace
 from symvg.engines.repair import exact_local, guard, overflowed
@@ -451,6 +454,44 @@ def math_macros_preamble() -> str:
     return "\n".join(f"#ifndef {m}\n#define {m} {sp.N(v, 21)}\n#endif" for m, v in seen.items())
 
 
+class _C(C99CodePrinter):
+    """SymPy's C printer with sign as ``SYMVG_SIGN`` (defined by the kernel): C99's prints an int, 0 for NaN."""
+
+    def _print_sign(self, e: sp.Expr) -> str:
+        return f"SYMVG_SIGN({self._print(e.args[0])})"
+
+
+def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, carry_from: str = "") -> list[str]:
+    """The C lines of a pass's steps (:mod:`symvg.engines.chainrule`): a target named in ``names`` (by the C text
+    that holds it) is assigned, any other is a new ``const T``; a step with factors flags ``SYMVG_UNDERFLOW`` in
+    ``fl`` where it is 0 from nonzero factors (and, for a step that only feeds the layer below, where
+    ``carry_from`` holds: nothing below the first layer uses it).
+
+    >>> from symvg.engines import chainrule as cr
+    >>> for line in c_steps(cr.backward(residual=True), {cr.delta: "dl", cr.w: "ws[j]"}):
+    ...     print(line)
+    const T a = dl*dphi;
+    if (a == 0 && dl != 0 && dphi != 0) fl |= SYMVG_UNDERFLOW;
+    const T g = a*hp;
+    if (g == 0 && a != 0 && hp != 0) fl |= SYMVG_UNDERFLOW;
+    const T aw = a*ws[j];
+    dl = aw + dl;
+    """
+    names = names or {}
+    rename = {s: sp.Symbol(t) for s, t in names.items()}
+
+    def c(e: sp.Expr) -> str:
+        return _C().doprint(e.xreplace(rename))
+    lines = []
+    for s in steps:
+        t = c(s.target)
+        lines.append(f"{'' if s.target in names else 'const T '}{t} = {c(s.value)};")
+        if s.factors:
+            cond = [f"{t} == 0", *(f"{c(x)} != 0" for x in s.factors), *([carry_from] if s.carry and carry_from else [])]
+            lines.append(f"if ({' && '.join(cond)}) fl |= SYMVG_UNDERFLOW;")
+    return lines
+
+
 def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     """One fused CUDA elementwise kernel per layer: z = w·hp + b, h = φ(z) (+hp), d = φ'(z).
 
@@ -462,20 +503,23 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     >>> src = elementwise_source(get("relu"), residual=True)
     >>> src.in_params, src.out_params
     ('T hp, T w, T b', 'T h, T d')
-    >>> "?" in src.operation and src.operation.splitlines()[1].startswith("h = hp + (")
-    True
+    >>> src.operation.splitlines()[:2], "h = hp + phi;" in src.operation
+    (['const T z = b + hp*w;', 'T phi = ((z < 0) ? ('], True)
     """
     from sympy.printing.c import ccode
 
     f = local_forms(act)
-    phi, dphi = ccode(f.phi), ccode(f.dphi)
-    hline = f"h = hp + ({phi});" if residual else f"h = {phi};"
+    zline, hline = c_steps(cr.forward(residual), {cr.h: "h"})
+    if residual:  # φ by itself first: h = hp + φ, not the sum of φ's terms and hp in some other order
+        hline = f"T phi = {ccode(f.phi)};\n{hline}"
+    else:
+        hline = f"h = {ccode(f.phi)};"
     # a z that overflowed (w·h + b beyond the dtype) gives φ' = NaN, as on the CPU: φ'(±inf) would be a finite
     # 0 (the overflow-safe forms) and hide it; a GPU has no flag to say it happened
     # an activation's own formulas may overflow on the way to a finite, wrong φ' (SiLU' at z = -400): a guard, NaN
     # there (:func:`symvg.engines.repair.guard`), sends the sample to the host's exact repair as an overflow does
     check = [] if f.proved or (g := guard(f.phi, f.dphi)) == 0 else [f"d += {ccode(g)};"]
-    op = "\n".join(["T z = w*hp + b;", *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {dphi};",
+    op = "\n".join([zline, *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {ccode(f.dphi)};",
                     *check, "if (!isfinite(z)) d = z - z;"])
     name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
     return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
@@ -488,7 +532,7 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
     >>> from symvg.symbolic.activations import get
     >>> src = loss_source(get("sigmoid"), "bce")
     >>> src.in_params, src.out_params, src.operation.splitlines()[0]
-    ('T hp, T w, T b, T y', 'T a', 'T z = w*hp + b;')
+    ('T hp, T w, T b, T y', 'T a', 'const T z = b + hp*w;')
     >>> "1 - y" in src.operation and "exp(-fabs(z))" in src.operation
     True
     """
@@ -498,7 +542,7 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
     if form is None:
         return None
     name = "symvg_loss_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + "_" + loss
-    return KernelSource("T hp, T w, T b, T y", "T a", "\n".join(["T z = w*hp + b;", f"a = {ccode(form)};"]), name,
+    return KernelSource("T hp, T w, T b, T y", "T a", "\n".join([*c_steps(cr.forward(False)[:1]), f"a = {ccode(form)};"]), name,
                         math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
 
 
