@@ -47,6 +47,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
+from symvg.engines import chainrule as cr
 from symvg.engines.forms import expneg
 from symvg.engines.kernels import local_forms
 from symvg.engines.repair import guard
@@ -229,13 +230,13 @@ LOOPS = """\
 def forward(w, b, hp, hn, d, c, residual):
     bad, under = False, False
     for j in range(c):
-        zj = at(w, j) * hp[j] + at(b, j)
+{z}
         hj, dj = pair(zj)
         # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
         # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
         bad |= (zj - zj != zero) | (CHECK_LOCAL & ((hj - hj != zero) | (dj - dj != zero)))
         under |= POSITIVE & (dj == zero)
-        hn[j] = hp[j] + hj if residual else hj
+{h}
         d[j] = dj
     return bad, under
 
@@ -244,19 +245,57 @@ def forward(w, b, hp, hn, d, c, residual):
 def backward(delta, d, hp, w, g, c, residual):
     bad, under = False, False
     for j in range(c):
-        dj, hj = delta[j], hp[j]
-        a = dj * d[j]
-        gj = a * hj
-        aw = a * at(w, j)
+        dj, dphij, hj, wj = delta[j], d[j], hp[j], at(w, j)
+{back}
         g[j] = gj
-        delta[j] = dj + aw if residual else aw
-        # a result that is not finite overflowed (or met a NaN); a product of two nonzero numbers that
-        # is 0 underflowed (in a residual chain δ_k + a·w keeps δ_k, so that product does not count)
-        bad |= gj - gj != zero
-        under |= ((gj == zero) & (a != zero) & (hj != zero)) | ((a == zero) & (dj != zero) & (d[j] != zero)) | (
-            (aw == zero) & (a != zero) & (at(w, j) != zero) & (not residual))
+        delta[j] = dj
+        bad |= gj - gj != zero  # not finite: it overflowed, or met a NaN
     return bad, under
 """
+_FORWARD_NAMES = {cr.z: "zj", cr.w: "at(w, j)", cr.b: "at(b, j)", cr.hp: "hp[j]", cr.phi: "hj", cr.h: "hn[j]"}
+_BACKWARD_NAMES = {cr.delta: "dj", cr.dphi: "dphij", cr.hp: "hj", cr.w: "wj", cr.g: "gj"}
+
+
+def _python(e: sp.Expr, names: dict) -> str:
+    return _Printer({"fully_qualified_modules": False}).doprint(e.xreplace({s: sp.Symbol(t) for s, t in names.items()}))
+
+
+def steps_source(plain: tuple[cr.Step, ...], residual: tuple[cr.Step, ...], names: dict, indent: int = 8) -> str:
+    """The lines of a pass's steps (:mod:`symvg.engines.chainrule`) for the kernel, whose ``residual`` is an
+    argument: the two variants side by side, a step that differs as ``r if residual else p``, each product watched
+    for underflow (``under``) right after it, under that condition where only one variant watches it. ``names``:
+    the kernel's text for a symbol.
+
+    >>> from symvg.engines import chainrule as cr
+    >>> print(steps_source(cr.backward(False), cr.backward(True), {cr.delta: "dj"}, indent=0))
+    a = dj*dphi
+    under |= (a == zero) & (dj != zero) & (dphi != zero)
+    g = a*hp
+    under |= (g == zero) & (a != zero) & (hp != zero)
+    aw = a*w
+    under |= (aw == zero) & (a != zero) & (w != zero) & (not residual)
+    dj = aw + dj if residual else aw
+    """
+    lines = []
+    for p, r in zip(plain, residual, strict=True):
+        assert p.target == r.target, (p, r)  # the variants differ in values only
+        t = _python(p.target, names)
+        v = _python(p.value, names) if p.value == r.value else (
+            f"{_python(r.value, names)} if residual else {_python(p.value, names)}")
+        lines.append(f"{t} = {v}")
+        factors = p.factors or r.factors
+        if factors:
+            when = [] if p.factors == r.factors else ["(not residual)" if p.factors else "(residual)"]
+            lines.append("under |= " + " & ".join([f"({t} == zero)", *(f"({_python(x, names)} != zero)" for x in factors),
+                                                   *when]))
+    return "\n".join(" " * indent + line for line in lines)
+
+
+def loops_source() -> str:
+    """:data:`LOOPS` with the chain rule's steps printed in: forward's z_k and h_k, backward's a_k, g_k, δ_{k-1}."""
+    z, h = steps_source(cr.forward(False), cr.forward(True), _FORWARD_NAMES).splitlines()
+    return LOOPS.format(z=z, h=h, back=steps_source(cr.backward(False), cr.backward(True), _BACKWARD_NAMES))
+
 
 # The loss step, δ_N, one of two (printed for the loss at hand, with the call in the kernel that runs it). It
 # flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at.
@@ -278,7 +317,7 @@ def loss(w, b, hp, dN, yv, delta, c):
     # ∂L/∂z_N, z_N recomputed as forward computed it; φ'_N ← 1 so that backward needs no second form
     bad, under = False, False
     for j in range(c):
-        dj = dloss(at(w, j) * hp[j] + at(b, j), yv[j])
+        dj = dloss({z}, yv[j])
         delta[j] = dj
         dN[j] = one
         bad |= dj - dj != zero
@@ -340,8 +379,10 @@ def module_source(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> st
     head = HEADER.format(what=f"{act.name}, {'logit ' if logit else ''}loss {form}, {dtype}", dtype=np.dtype(dtype).name,
                          vmath=_VMATH[np.dtype(dtype).itemsize * 8], check=not local_forms(act).proved)
     step, call = LOSS_LOGIT if logit else LOSS
-    pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + dloss_source(form, logit), "", LOOPS,
-              "", step, "", TEMPLATE.format(loss_call=call)]
+    if logit:  # z_N recomputed as forward computes it
+        step = step.replace("{z}", _python(cr.forward(False)[0].value, _FORWARD_NAMES))
+    pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + dloss_source(form, logit), "",
+              loops_source(), "", step, "", TEMPLATE.format(loss_call=call)]
     return "\n".join(pieces)
 
 
@@ -360,7 +401,7 @@ def _code_and_versions() -> str:
     from symvg import __version__
     here = Path(__file__).parent
     texts = [(here / f).read_text(encoding="utf-8")  # repair.py: the guard a generic formula is printed with
-             for f in ("fused_kernel.py", "vmath.py", "verf.py", "kernels.py", "forms.py", "repair.py")]
+             for f in ("fused_kernel.py", "vmath.py", "verf.py", "kernels.py", "forms.py", "repair.py", "chainrule.py")]
     return "\0".join([*texts, __version__, sp.__version__, numba.__version__, np.__version__, sys.version])
 
 
