@@ -21,7 +21,7 @@ a = delta*dphi   (0 from nonzero factors: underflow)
 g = a*hp   (0 from nonzero factors: underflow)
 aw = a*w   (0 from nonzero factors: underflow; feeds the layer below only)
 delta = aw   (feeds the layer below only)
->>> [str(s) for s in backward(residual=True)][2:]
+>>> [f"{s.target} = {s.value}" for s in backward(residual=True)][2:]
 ['aw = a*w', 'delta = aw + delta']
 """
 

@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from symvg.engines import chainrule as cr
+from symvg.engines.inplace import array_steps, array_value
 from symvg.engines.kernels import (Local, _flags, elementwise_source, fp_guard, layer_kernel, local_forms,
                                    loss_source)
 from symvg.engines.plan import Inputs, Plan
@@ -74,7 +76,7 @@ def _start(p: Plan, xp: Any, inp: Inputs, sl: slice, H: Any, D: Any, d: Any, cud
     if cuda:
         _cupy_loss(p)(H[n - 1], w, b, inp.y[sl], d)
     else:
-        d[...] = p.dz(H[n - 1] * w + b, inp.y[sl])
+        d[...] = p.dz(_Z_VALUE(xp, {"hp": H[n - 1], "w": w, "b": b}), inp.y[sl])
     D[n - 1] = 1
 
 
@@ -104,8 +106,7 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
                 _repair_device(p, xp, k, H, D, w, b)
             continue
         _flags.overflow = False
-        xp.multiply(H[k - 1], w, out=t)
-        xp.add(t, b, out=t)
+        _Z(xp, {"hp": H[k - 1], "w": w, "b": b, "z": t})
         # z = w·h + b overflowed (the inputs are finite, checked before): φ(±inf) would be a finite 1 or 0 and
         # hide it, so φ' is made NaN there and the chunk is reported (an overflow), never answered
         over = ~xp.isfinite(t) if _flags.overflow else None
@@ -113,10 +114,9 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
         if over is not None and bool(over.any()):
             D[k - 1][over] = np.nan
             _flags.z_overflowed = True
-        if p.chain.residual:
-            xp.add(H[k], H[k - 1], out=H[k])
+        _H[p.chain.residual](xp, {"hp": H[k - 1], "h": H[k]})
         if fold and k > 1:
-            xp.multiply(D[k - 2], w, out=D[k - 2])
+            _FOLD(xp, {"dphi": D[k - 2], "w": w})
 
 
 def _z_overflowed(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int) -> bool:
@@ -148,54 +148,51 @@ def _repair_device(p: Plan, xp: Any, k: int, H: Any, D: Any, w: Any, b: Any) -> 
     dk[idx] = d_exact
 
 
+# The chain rule's steps (symvg.engines.chainrule) as in-place array calls, each symbol in the buffer named here.
+# A value that feeds only the layer below (``carry``) is not computed at the first layer.
+_Z = array_steps(cr.forward(False)[:1])
+_Z_VALUE = array_value(cr.forward(False)[0].value)
+_H = {r: array_steps(cr.forward(r)[1:], {cr.phi: "h"}) for r in (False, True)}  # φ was written into h
+_FOLD = array_steps(cr.folded()[0], {cr.wd: "dphi"})  # w_{k+1}·φ'_k over φ'_k
+
+
+def _passes(steps: tuple, where: dict) -> tuple[Callable, Callable]:
+    """(a layer's steps, the first layer's: without those that only feed the layer below)."""
+    return array_steps(steps, where), array_steps(tuple(s for s in steps if not s.carry), where)
+
+
+_BACK = {False: _passes(cr.backward(False), {cr.a: "delta", cr.aw: "delta"}),
+         True: _passes(cr.backward(True), {cr.aw: "a"})}
+_FOLDED_START = array_steps(cr.backward(False)[:1], {cr.a: "delta"})  # a_N = δ_N·φ'_N
+_FOLDED = _passes(cr.folded()[1], {cr.a: "delta"})
+_START_LOG = array_steps(cr.start_log())
+_BACK_LOG = {False: _passes(cr.backward_log(False), {}), True: _passes(cr.backward_log(True), {cr.f: "la"})}
+
+
 def _backward(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G: Any, folded: bool) -> None:
     H, D, (d, a) = buf.H[:, :c], buf.D[:, :c], buf.work[:2, :c]
     _start(p, xp, inp, sl, H, D, d, cuda=xp is not np)
-    for k in range(p.chain.depth, 0, -1):  # chain rule: one local factor at a time
+    n = p.chain.depth
+    if folded:  # D was folded (see _forward): from a_N on, a_{k-1} = a_k·(w_k·φ'_{k-1})
+        _FOLDED_START(xp, {"delta": d, "dphi": D[n - 1]})
+    for k in range(n, 0, -1):  # chain rule: one local factor at a time
         w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
-        if p.chain.residual:
-            xp.multiply(d, D[k - 1], out=a)          # a_k = δ_k·φ'_k
-            xp.multiply(a, H[k - 1], out=G[k - 1, sl])
-            xp.multiply(a, w, out=a)
-            xp.add(d, a, out=d)                      # δ_{k-1} = δ_k·(1 + w_k·φ'_k)
-        elif not folded:
-            xp.multiply(d, D[k - 1], out=d)
-            xp.multiply(d, H[k - 1], out=G[k - 1, sl])
-            xp.multiply(d, w, out=d)
-        else:  # D was folded (see _forward): d holds a_k = δ_k·φ'_k from the second layer down
-            if k == p.chain.depth:
-                xp.multiply(d, D[k - 1], out=d)
-            xp.multiply(d, H[k - 1], out=G[k - 1, sl])
-            if k > 1:
-                xp.multiply(d, D[k - 2], out=d)      # a_{k-1} = a_k·w_k·φ'_{k-1}
-
-
-def _log_abs_sign(xp: Any, v: Any, out: Any, sign: Any) -> None:
-    xp.sign(v, out=sign)
-    xp.abs(v, out=out)
-    xp.log(out, out=out)
+        if folded:
+            _FOLDED[k == 1](xp, {"delta": d, "hp": H[k - 1], "wd": D[k - 2] if k > 1 else None, "g": G[k - 1, sl]})
+        else:
+            _BACK[p.chain.residual][k == 1](xp, {"delta": d, "a": a, "dphi": D[k - 1], "hp": H[k - 1], "w": w,
+                                                 "g": G[k - 1, sl]})
 
 
 def _backward_log(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int, G: Any, S: Any) -> None:
     # Same walk as _backward, in (log|·|, sign): products become sums, so nothing underflows.
     H, D, (d, s, t, u) = buf.H[:, :c], buf.D[:, :c], buf.work[:, :c]
     _start(p, xp, inp, sl, H, D, t, cuda=xp is not np)
-    _log_abs_sign(xp, t, d, s)
+    _START_LOG(xp, {"delta": t, "ld": d, "sd": s})
     for k in range(p.chain.depth, 0, -1):
         w = inp.W[k - 1] if inp.shared_w else inp.W[k - 1, sl]
-        _log_abs_sign(xp, D[k - 1], t, u)
-        xp.add(d, t, out=t)                          # log|a_k| = log|δ_k| + log|φ'_k|
-        xp.multiply(s, u, out=u)
-        _log_abs_sign(xp, H[k - 1], G[k - 1, sl], S[k - 1, sl])
-        xp.add(G[k - 1, sl], t, out=G[k - 1, sl])
-        xp.multiply(S[k - 1, sl], u, out=S[k - 1, sl])
-        if p.chain.residual:                         # δ_{k-1} = δ_k·(1 + w_k·φ'_k)
-            f = 1 + w * D[k - 1]
-            xp.add(d, xp.log(xp.abs(f)), out=d)
-            xp.multiply(s, xp.sign(f), out=s)
-        else:                                        # δ_{k-1} = a_k·w_k
-            xp.add(t, xp.log(xp.abs(w)), out=d)
-            xp.multiply(u, xp.sign(w), out=s)
+        _BACK_LOG[p.chain.residual][k == 1](xp, {"ld": d, "sd": s, "la": t, "sa": u, "dphi": D[k - 1], "hp": H[k - 1],
+                                                 "w": w, "lg": G[k - 1, sl], "sg": S[k - 1, sl]})
 
 
 def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, threads: int,

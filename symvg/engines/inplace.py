@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import sympy as sp
 
+from symvg.engines import chainrule as cr
 from symvg.engines.forms import Forms, expneg
 from symvg.symbolic.parse import z
 
@@ -152,4 +153,93 @@ def _buffers(xp: Any, like: Any, n: int) -> list:
     return bufs
 
 
-__all__ = ["inplace"]
+# ----------------------------------------------------------------------------- the chain rule's steps
+
+_UFUNCS = {sp.Add: "add", sp.Mul: "multiply", sp.sign: "sign", sp.Abs: "abs", sp.log: "log"}
+MAY_BE_SCALAR = frozenset({cr.w, cr.b})
+"""A layer's w_k and b_k: one number where they are shared, so what is computed of them alone is small."""
+
+
+def _buffer(e: sp.Expr, where: dict) -> str:
+    return where.get(e, str(e))
+
+
+def _operand(e: sp.Expr, where: dict) -> Any:
+    """A step's operand: a float, a buffer's name, or a function of the buffers (computed by allocation)."""
+    if e.is_Number:
+        return float(e)
+    if e.is_Symbol:
+        return _buffer(e, where)
+    args = [_operand(a, where) for a in e.args]
+    return lambda xp, env: _apply(xp, env, _UFUNCS[e.func], args)
+
+
+def _apply(xp: Any, env: dict, name: str, args: list, out: Any = None) -> Any:
+    vals = [a if isinstance(a, float) else env[a] if isinstance(a, str) else a(xp, env) for a in args]
+    f = getattr(xp, name)
+    while len(vals) > 2:  # an n-ary sum or product, left to right
+        vals = [f(vals[0], vals[1])] + vals[2:]
+    return f(*vals) if out is None else f(*vals, out=out)
+
+
+def _emit(e: sp.Expr, out: str, where: dict, ops: list) -> None:
+    """Ops computing ``e`` into the buffer ``out``: an argument that is itself an operation goes into ``out`` first
+    where nothing else in ``e`` reads ``out`` and it involves a whole buffer (not just w or b); else it is computed
+    by allocation, as a small or rare value may be."""
+    if e.is_Symbol:
+        if _buffer(e, where) != out:
+            ops.append(("copy", (_buffer(e, where),), out))
+        return
+    if e.func not in _UFUNCS:
+        raise NotImplementedError(f"no array form for a step's {e.func}")
+    args, done = list(e.args), None
+    for i, a in enumerate(args):
+        reads = {_buffer(s, where) for j, b in enumerate(args) if j != i for s in b.free_symbols}
+        if done is None and not (a.is_Symbol or a.is_Number) and out not in reads and a.free_symbols - MAY_BE_SCALAR:
+            _emit(a, out, where, ops)
+            done = i
+    ops.append((_UFUNCS[e.func], tuple(out if i == done else _operand(a, where) for i, a in enumerate(args)), out))
+
+
+def array_steps(steps: tuple, where: dict | None = None) -> Callable[[Any, dict], None]:
+    """``run(xp, env)``: a pass's steps (:mod:`symvg.engines.chainrule`) as ``xp`` calls with ``out=``, on the
+    arrays ``env`` names. ``where`` gives the buffer a symbol lives in (by its name in ``env``; default its own
+    name): a value aliased to an operand's buffer is computed in place, and a step whose value already is in its
+    target's buffer is no call at all.
+
+    >>> import numpy as np
+    >>> from symvg.engines import chainrule as cr
+    >>> run = array_steps(cr.backward(residual=False), {cr.a: "delta", cr.aw: "delta"})
+    >>> env = {"delta": np.array([2.0]), "dphi": np.array([0.25]), "hp": np.array([3.0]), "w": 4.0,
+    ...        "g": np.empty(1)}
+    >>> run(np, env)
+    >>> env["g"].tolist(), env["delta"].tolist()   # g = δ·φ'·h, δ ← δ·φ'·w
+    ([1.5], [2.0])
+    """
+    where = where or {}
+    ops: list = []
+    for s in steps:
+        _emit(s.value, _buffer(s.target, where), where, ops)
+    calls = [_step_call(*op) for op in ops]
+
+    def run(xp: Any, env: dict) -> None:
+        for c in calls:
+            c(xp, env)
+    return run
+
+
+def array_value(e: sp.Expr) -> Callable[[Any, dict], Any]:
+    """``value(xp, env)``: ``e`` over the arrays ``env`` names, computed by allocation (a step's value needed once,
+    such as z_N recomputed for the loss)."""
+    v = _operand(e, {})
+    return v if callable(v) else (lambda xp, env: env[v] if isinstance(v, str) else v)
+
+
+def _step_call(name: str, args: tuple, out: str) -> Callable[[Any, dict], None]:
+    if name == "copy":
+        (a,) = args
+        return lambda xp, env: env[out].__setitem__(Ellipsis, env[a])
+    return lambda xp, env: _apply(xp, env, name, list(args), env[out])
+
+
+__all__ = ["MAY_BE_SCALAR", "array_steps", "array_value", "inplace"]
