@@ -21,7 +21,8 @@ from symvg.engines.plan import plan, prepare
 from symvg.engines.reference import reference
 from symvg.symbolic.activations import get, names
 from symvg.symbolic.chain import Chain
-from symvg.engines.kernels import elementwise_source, fp_guard, layer_kernel, local
+from symvg.engines.csource import elementwise_source
+from symvg.engines.kernels import fp_guard, layer_kernel, local
 
 CC = shutil.which("gcc") or shutil.which("cc")
 pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
@@ -183,7 +184,7 @@ LOSS_ACTS = ["sigmoid", "hard_sigmoid"]
 @pytest.fixture(scope="module")
 def loss_library(tmp_path_factory):
     """The printed BCE loss kernels (∂L/∂z_N through the logit) as C, one per activation and dtype."""
-    from symvg.engines.kernels import loss_source
+    from symvg.engines.csource import loss_source
 
     funcs, index = [], {}
     for i, name in enumerate(LOSS_ACTS):

@@ -20,7 +20,8 @@ from symvg.symbolic.parse import z
 from symvg.symbolic.chain import Chain
 from symvg.symbolic.derive import derive
 from symvg.errors import BackendUnavailableError, InvalidChainError, InvalidValueError, UnderflowReport
-from symvg.engines.kernels import elementwise_source, fp_guard, h, local, output_form
+from symvg.engines.csource import elementwise_source
+from symvg.engines.kernels import fp_guard, h, local, output_form
 from symvg.engines.numeric import compile, estimate_bytes, gradients
 from symvg.engines.reference import reference
 

@@ -4,7 +4,8 @@
     backward  δ_N = ∂L/∂h_N;  a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};
               δ_{k-1} = a_k·w_k  (residual: δ_k + a_k·w_k)
 
-Two threads take chunks in turn (NumPy releases the GIL), every operation writing into a buffer it owns
+The steps are :mod:`symvg.engines.chainrule`'s, run as in-place array calls
+(:func:`symvg.engines.inplace.array_steps`); this module holds the loops: chunks, layers, buffers. Two threads take chunks in turn (NumPy releases the GIL), every operation writing into a buffer it owns
 (``out=``); with CuPy one elementwise kernel per layer takes all samples at once. It takes every chain,
 also in the log domain, and is the engine the fused one is tested against. What the floats cannot hold is
 found here and reported (:func:`run`): ``OverflowReport``, ``DomainError`` and ``UnderflowReport``.
@@ -31,8 +32,8 @@ import numpy as np
 
 from symvg.engines import chainrule as cr
 from symvg.engines.inplace import array_steps, array_value
-from symvg.engines.kernels import (Local, _flags, elementwise_source, fp_guard, layer_kernel, local_forms,
-                                   loss_source)
+from symvg.engines.csource import elementwise_source, loss_source
+from symvg.engines.kernels import Local, _flags, fp_guard, layer_kernel, local_forms
 from symvg.engines.plan import Inputs, Plan
 from symvg.engines.reference import reference
 from symvg.engines.repair import exact_local

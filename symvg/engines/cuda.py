@@ -11,10 +11,14 @@ for its sample i, writing g_k to ``G[k, i]``: row k is contiguous over samples, 
 coalesced, and so are its reads of per-sample weights ``W[k, i]``; shared weights ``W[k]`` are one address
 per warp (a broadcast).
 
-Nothing about an activation is written here: each layer's body is
-:func:`symvg.engines.kernels.elementwise_source` (SymPy's C printer on the proved, overflow-safe forms) wrapped in
-a device function, and BCE's ∂L/∂z_N is ``kernels.loss_source`` where that exists; any other loss start is
-the chain's own ∂L/∂h_N printed by SymPy. So this module prints the *pass*; the forms stay in one table.
+The chain rule itself is not written here either: the steps forward (z_k, h_k) and back (a_k, g_k, δ_{k-1},
+direct or log domain, with the products watched for underflow) are :mod:`symvg.engines.chainrule`'s, printed
+by :func:`symvg.engines.csource.c_steps`; this module prints the loops around them. Nor is anything about an
+activation: each layer's body is
+:func:`symvg.engines.csource.elementwise_source` (SymPy's C printer on the proved, overflow-safe forms) wrapped in
+a device function, and BCE's ∂L/∂z_N is ``csource.loss_source`` where that exists; any other loss start is
+the chain's own ∂L/∂h_N printed by SymPy. So this module prints the *loops*; the steps and the forms stay in
+one place each.
 
 Storage: h_{k-1}, φ'_k and w_k are kept for a segment of :data:`SEG` layers in per-thread arrays whose
 loops are fully unrolled, so for N ≤ SEG every index is a compile-time constant and they can live in
@@ -62,9 +66,9 @@ import numpy as np
 import sympy as sp
 
 from symvg.engines import chainrule as cr
-from symvg.engines import kernels, philox
+from symvg.engines import philox
 from symvg.engines.chunked import CHUNK_BYTES, run
-from symvg.engines.kernels import c_steps, elementwise_source, math_macros_preamble
+from symvg.engines.csource import c_steps, elementwise_source, loss_source, math_macros_preamble
 from symvg.engines.plan import Inputs, array_module, check_dtype, check_finite_inputs, check_out, plan, prepare
 from symvg.errors import InvalidValueError
 from symvg.symbolic.activations import Activation
@@ -163,11 +167,11 @@ def _step_function(name: str, n_acts: int) -> str:
 
 
 def _logit_loss(key: Key) -> Any:
-    """``kernels.loss_source`` (BCE through the logit, from the engines' forms) where the chain takes it;
+    """``csource.loss_source`` (BCE through the logit, from the engines' forms) where the chain takes it;
     nothing here writes a loss form of its own."""
     if key.residual:  # residual chains start from ∂L/∂h_N (loss_form is None there)
         return None
-    return kernels.loss_source(key.last, key.loss)
+    return loss_source(key.last, key.loss)
 
 
 def _loss_function(name: str, key: Key) -> tuple[str, str, bool]:

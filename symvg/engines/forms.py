@@ -4,7 +4,7 @@ One job: hold, in one place, how φ(z) and φ'(z) are *evaluated* for the kinds 
 :func:`symvg.engines.kernels.local` recognises by proved identities (``logistic``, ``tanh``, ``identity``).
 Every target prints these same SymPy expressions with a small printer of its own, as sympy.printing does:
 the NumPy in-place kernel (:func:`symvg.engines.kernels.layer_kernel`), the C/CUDA source
-(:func:`symvg.engines.kernels.elementwise_source`, reused by :mod:`symvg.engines.cuda`) and the numba pair
+(:func:`symvg.engines.csource.elementwise_source`, reused by :mod:`symvg.engines.cuda`) and the numba pair
 (:func:`symvg.engines.fused_kernel.pair_source`). No target writes a formula of its own.
 
 A :class:`Forms` is straight-line code: ``steps`` name intermediates in order (each may use z and the

@@ -9,6 +9,9 @@ is read once, carried through every layer in cache, and written once, on every c
                   a_k = δ_k·φ'_k;  g_k = a_k·h_{k-1};  δ_{k-1} = a_k·w_k (+ δ_k if residual)
                   row g_k streamed to the result with non-temporal stores
 
+The steps inside the layer loops are :mod:`symvg.engines.chainrule`'s, printed into the kernel's source by
+:mod:`symvg.engines.fused_kernel` (:func:`~symvg.engines.fused_kernel.steps_source`).
+
 What makes it fast, measured at N = 20, M = 10^6 (benchmarks/README.md): the layer loops vectorise
 (``error_model="numpy"``: no ZeroDivisionError branch); multiply-adds contract to FMA instructions
 (``fastmath={"contract"}``, and nothing else of fastmath: no reassociation, NaN and inf kept), which

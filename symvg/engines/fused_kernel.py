@@ -2,7 +2,8 @@
 
 One job: turn (activation, loss, dtype) into the kernel :mod:`symvg.engines.fused` runs on each thread. The kernel is
 *printed*, not built from closures: the activation's φ, φ' and the loss step are printed by ``sympy.lambdify``'s
-printer (the forms of :mod:`symvg.engines.kernels`), and dropped beside :data:`LOOPS` (the layer loops) and :data:`TEMPLATE` (the block loop). The
+printer (the forms of :mod:`symvg.engines.kernels`), the chain rule's steps (:mod:`symvg.engines.chainrule`) are printed
+into :data:`LOOPS` (the layer loops) by :func:`steps_source`, and all of it is dropped beside :data:`TEMPLATE` (the block loop). The
 printed module is then either
 
 * **written to the cache folder and imported**, its kernel jitted with ``cache=True``, so numba stores the compiled
@@ -503,4 +504,4 @@ def pair(act: Activation, dtype: str) -> Callable:
 
 
 __all__ = ["CACHE_ENV", "H_N", "HEADER", "LOOPS", "LOSS", "LOSS_LOGIT", "TEMPLATE", "branchless", "cache_dir", "cached", "dloss_source", "kernel", "key_of",
-           "load", "module_source", "pair", "pair_source", "printed"]
+           "load", "loops_source", "module_source", "pair", "pair_source", "printed", "steps_source"]

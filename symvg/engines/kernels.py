@@ -15,8 +15,8 @@ never by the activation's name:
 
 How the first three are *evaluated* is data, in :mod:`symvg.engines.forms` (overflow-safe forms such as
 e = e^{-|z|}); :func:`local_forms` gives any activation its forms, and each target prints them with a printer
-of its own: :func:`layer_kernel` (NumPy/CuPy in place, :mod:`symvg.engines.inplace`), :func:`elementwise_source`
-(C, for CUDA) and :func:`symvg.engines.fused_kernel.pair_source` (numba). ``kind`` only picks a row of the table.
+of its own: :func:`layer_kernel` (NumPy/CuPy in place, :mod:`symvg.engines.inplace`),
+:func:`symvg.engines.csource.elementwise_source` (C, for CUDA) and :func:`symvg.engines.fused_kernel.pair_source` (numba). ``kind`` only picks a row of the table.
 
 >>> from symvg.symbolic.activations import get
 >>> [local(get(n)).kind for n in ("sigmoid", "tanh", "linear", "relu", "gelu")]
@@ -24,17 +24,8 @@ of its own: :func:`layer_kernel` (NumPy/CuPy in place, :mod:`symvg.engines.inpla
 >>> output_form(get("sigmoid")), output_form(get("tanh")), output_form(get("gelu"))
 (-h**2 + h, 1 - h**2, None)
 
-The CuPy path can fuse a whole layer into one ``ElementwiseKernel`` whose body is printed by
-SymPy's C printer:
-
->>> print(elementwise_source(get("gelu")).operation)
-const T z = b + hp*w;
-h = (1.0/2.0)*z*erfc(-((1.0/2.0)*M_SQRT2*z));
-d = (1.0/2.0)*M_SQRT2*z*exp(-1.0/2.0*pow(z, 2))/sqrt(M_PI) + (1.0/2.0)*erfc(-((1.0/2.0)*M_SQRT2*z));
-d += ((pow(z, 2)) - (pow(z, 2))) + ...
-if (!isfinite(z)) d = z - z;
-
-(the ``d +=`` line is the guard of :func:`symvg.engines.repair.guard`: NaN where a value on the way overflowed)
+The C side (CUDA kernels and their C twins) prints the same forms with SymPy's C printer:
+:mod:`symvg.engines.csource`.
 """
 
 from __future__ import annotations
@@ -49,14 +40,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import sympy as sp
 from sympy.codegen.rewriting import optimize, optims_c99
-from sympy.printing.c import C99CodePrinter
 
-from symvg.engines import chainrule as cr
 from symvg.engines import piecewise
-from symvg.engines.chainrule import Step
 from symvg.engines.forms import ARRAY, ELEMENT, Forms, expneg
 from symvg.engines.inplace import inplace
-from symvg.engines.repair import exact_local, guard, overflowed
+from symvg.engines.repair import exact_local, overflowed
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.parse import z
 
@@ -422,130 +410,5 @@ def mpmath_forms(act: Activation) -> tuple[Callable, Callable]:
     return sp.lambdify(z, act.expr, "mpmath"), sp.lambdify(z, act.derivative, "mpmath")
 
 
-# ----------------------------------------------------------------------------- CuPy fused source
-
-
-@dataclass(frozen=True)
-class KernelSource:
-    """What ``cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=…)`` needs."""
-
-    in_params: str
-    out_params: str
-    operation: str
-    name: str
-    preamble: str = ""
-
-
-@lru_cache(maxsize=None)
-def math_macros_preamble() -> str:
-    """``#define`` for each constant SymPy's C printer writes as a macro (M_PI, M_SQRT2, …), guarded.
-
-    NVRTC, which CuPy compiles kernels with, does not include the host's math.h, so these are undefined
-    there ("identifier M_PI is undefined"). Values to 21 digits, printed by SymPy.
-
-    >>> print(math_macros_preamble().splitlines()[:3])
-    ['#ifndef M_E', '#define M_E 2.71828182845904523536', '#endif']
-    """
-    from sympy.printing.c import get_math_macros
-
-    seen: dict[str, sp.Expr] = {}
-    for value, macro in get_math_macros().items():
-        seen.setdefault(macro, value)
-    return "\n".join(f"#ifndef {m}\n#define {m} {sp.N(v, 21)}\n#endif" for m, v in seen.items())
-
-
-class _C(C99CodePrinter):
-    """SymPy's C printer with sign as ``SYMVG_SIGN`` (defined by the kernel): C99's prints an int, 0 for NaN."""
-
-    def _print_sign(self, e: sp.Expr) -> str:
-        return f"SYMVG_SIGN({self._print(e.args[0])})"
-
-
-def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, carry_from: str = "") -> list[str]:
-    """The C lines of a pass's steps (:mod:`symvg.engines.chainrule`): a target named in ``names`` (by the C text
-    that holds it) is assigned, any other is a new ``const T``; a step with factors flags ``SYMVG_UNDERFLOW`` in
-    ``fl`` where it is 0 from nonzero factors (and, for a step that only feeds the layer below, where
-    ``carry_from`` holds: nothing below the first layer uses it).
-
-    >>> from symvg.engines import chainrule as cr
-    >>> for line in c_steps(cr.backward(residual=True), {cr.delta: "dl", cr.w: "ws[j]"}):
-    ...     print(line)
-    const T a = dl*dphi;
-    if (a == 0 && dl != 0 && dphi != 0) fl |= SYMVG_UNDERFLOW;
-    const T g = a*hp;
-    if (g == 0 && a != 0 && hp != 0) fl |= SYMVG_UNDERFLOW;
-    const T aw = a*ws[j];
-    dl = aw + dl;
-    """
-    names = names or {}
-    rename = {s: sp.Symbol(t) for s, t in names.items()}
-
-    def c(e: sp.Expr) -> str:
-        return _C().doprint(e.xreplace(rename))
-    lines = []
-    for s in steps:
-        t = c(s.target)
-        lines.append(f"{'' if s.target in names else 'const T '}{t} = {c(s.value)};")
-        if s.factors:
-            cond = [f"{t} == 0", *(f"{c(x)} != 0" for x in s.factors), *([carry_from] if s.carry and carry_from else [])]
-            lines.append(f"if ({' && '.join(cond)}) fl |= SYMVG_UNDERFLOW;")
-    return lines
-
-
-def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
-    """One fused CUDA elementwise kernel per layer: z = w·hp + b, h = φ(z) (+hp), d = φ'(z).
-
-    The body is SymPy's C printer on :func:`local_forms`: each named step a local ``T``, then h and d, so
-    the GPU computes the very forms the CPU engines do (for ``logistic`` and ``tanh`` the overflow-safe
-    ones: a GPU has no floating-point trap to catch e^z = inf). Piecewise prints as nested ``?:``.
-
-    >>> from symvg.symbolic.activations import get
-    >>> src = elementwise_source(get("relu"), residual=True)
-    >>> src.in_params, src.out_params
-    ('T hp, T w, T b', 'T h, T d')
-    >>> src.operation.splitlines()[:2], "h = hp + phi;" in src.operation
-    (['const T z = b + hp*w;', 'T phi = ((z < 0) ? ('], True)
-    """
-    from sympy.printing.c import ccode
-
-    f = local_forms(act)
-    zline, hline = c_steps(cr.forward(residual), {cr.h: "h"})
-    if residual:  # φ by itself first: h = hp + φ, not the sum of φ's terms and hp in some other order
-        hline = f"T phi = {ccode(f.phi)};\n{hline}"
-    else:
-        hline = f"h = {ccode(f.phi)};"
-    # a z that overflowed (w·h + b beyond the dtype) gives φ' = NaN, as on the CPU: φ'(±inf) would be a finite
-    # 0 (the overflow-safe forms) and hide it; a GPU has no flag to say it happened
-    # an activation's own formulas may overflow on the way to a finite, wrong φ' (SiLU' at z = -400): a guard, NaN
-    # there (:func:`symvg.engines.repair.guard`), sends the sample to the host's exact repair as an overflow does
-    check = [] if f.proved or (g := guard(f.phi, f.dphi)) == 0 else [f"d += {ccode(g)};"]
-    op = "\n".join([zline, *(f"T {s} = {ccode(e)};" for s, e in f.written_out()), hline, f"d = {ccode(f.dphi)};",
-                    *check, "if (!isfinite(z)) d = z - z;"])
-    name = "symvg_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + ("_res" if residual else "")
-    return KernelSource("T hp, T w, T b", "T h, T d", op, name, math_macros_preamble())
-
-
-def loss_source(act: Activation, loss: str) -> KernelSource | None:
-    """The CUDA elementwise kernel for the loss step taken through the logit (:func:`loss_form`):
-    ``a = ∂L/∂z_N`` from h_{N-1}, w_N, b_N and y; None where the engines start from ∂L/∂h_N.
-
-    >>> from symvg.symbolic.activations import get
-    >>> src = loss_source(get("sigmoid"), "bce")
-    >>> src.in_params, src.out_params, src.operation.splitlines()[0]
-    ('T hp, T w, T b, T y', 'T a', 'const T z = b + hp*w;')
-    >>> "1 - y" in src.operation and "exp(-fabs(z))" in src.operation
-    True
-    """
-    from sympy.printing.c import ccode
-
-    form = loss_form(act, loss)
-    if form is None:
-        return None
-    name = "symvg_loss_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + "_" + loss
-    return KernelSource("T hp, T w, T b, T y", "T a", "\n".join([*c_steps(cr.forward(False)[:1]), f"a = {ccode(form)};"]), name,
-                        math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
-
-
-__all__ = ["KINDS", "KernelSource", "Local", "elementwise_source", "evaluation_forms", "fp_guard", "h",
-           "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "loss_source",
-           "math_macros_preamble", "mpmath_forms", "output_form", "piecewise_writers", "y"]
+__all__ = ["KINDS", "Local", "evaluation_forms", "fp_guard", "h",
+           "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "mpmath_forms", "output_form", "piecewise_writers", "y"]
