@@ -18,7 +18,7 @@ numba = pytest.importorskip("numba")
 from symvg.engines import fused, numeric, registry  # noqa: E402
 from symvg.symbolic.activations import get, names  # noqa: E402
 from symvg.symbolic.chain import Chain  # noqa: E402
-from symvg.errors import BackendUnavailableError, InvalidValueError  # noqa: E402
+from symvg.errors import BackendUnavailableError, InvalidValueError, OverflowReport, UnderflowReport  # noqa: E402
 from symvg.engines.numeric import gradients  # noqa: E402
 from symvg.engines.reference import reference  # noqa: E402
 
@@ -158,6 +158,24 @@ def test_fused_matches_mpmath_every_activation(name):
         x, y, W, B = network_inputs(rng, depth, 7, per_sample)
         g = gradients(chain, x, y, W, B, engine="fused")
         assert_close_rowwise(g, as_floats(reference(chain, x, y, W, B)), 1e-12)
+
+
+@pytest.mark.parametrize("name", names())
+def test_fused_never_passes_an_underflowed_phi_or_dphi_on_as_an_exact_zero(name):
+    """φ or φ' itself below float64's range (GELU(-40) ≈ -1.5e-348, softplus'(-800), ELU'(-800)) came out an exact-
+    looking 0 gradient, unflagged, where no product of the chain rule underflowed. The mpmath oracle says what is
+    exact: a 0 the engine returns must be one, else the call is reported."""
+    chain = Chain(2, name)
+    x, y, B = np.ones(5), np.full(5, 0.5), np.zeros(2)
+    W = np.array([[-40.0, -800.0, 800.0, 0.0, 1.0], np.ones(5)])
+    ref = reference(chain, x, y, W, B)
+    try:
+        g = gradients(chain, x, y, W, B, engine="fused")
+    except (UnderflowReport, OverflowReport):
+        assert any(v != 0 and abs(v) < 2.3e-308 or abs(v) > 1.8e308 for v in ref.ravel()), ref  # a true report
+        return
+    assert all(ref[i] == 0 for i in zip(*np.nonzero(g == 0))), (g, ref)
+    assert_close_rowwise(g, as_floats(ref), 1e-12)
 
 
 @pytest.mark.parametrize("loss", ["mse", "bce"])

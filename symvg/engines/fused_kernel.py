@@ -50,7 +50,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from symvg.engines import chainrule as cr
 from symvg.engines.forms import expneg
-from symvg.engines.kernels import local_forms
+from symvg.engines.kernels import exact_zeros, local_forms
 from symvg.engines.repair import guard
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import y
@@ -113,14 +113,16 @@ class _Printer(PythonCodePrinter):
         return super()._print_Pow(expr, rational=rational)
 
 
+_SETTINGS = {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+             "user_functions": {k: k for k in _BOUND}}
+
+
 def printed(expr: Any, args: Any, name: str, steps: tuple = ()) -> str:
     """The source of ``def name(args): return expr`` as lambdify prints it (the :data:`_BOUND` names and ``math``'s
     called by their bare names, which the kernel's header binds): ``steps`` ((symbol or tuple of symbols,
     expression), in order) as its assignments where given, else common subexpressions found by ``cse``."""
     cse = (lambda es: (list(steps), es)) if steps else True
-    f = sp.lambdify(args, expr, modules=[dict.fromkeys(_BOUND, None), "math"], cse=cse, printer=_Printer(
-        {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
-         "user_functions": {k: k for k in _BOUND}}))
+    f = sp.lambdify(args, expr, modules=[dict.fromkeys(_BOUND, None), "math"], cse=cse, printer=_Printer(_SETTINGS))
     return inspect.getsource(f).replace("_lambdifygenerated", name, 1)
 
 
@@ -161,6 +163,30 @@ def _typed(e: sp.Expr) -> sp.Expr:
     return e.func(*(_typed(a) for a in e.args), evaluate=False)
 
 
+def numba_form(e: sp.Expr) -> sp.Expr:
+    """A form as the kernel computes it: constants typed, Piecewise branch-free, the table's helpers by vmath's names."""
+    e = branchless(_floats(e)).replace(lambda a: a.func in _NATIVE, lambda a: _NATIVE[a.func](*a.args))
+    # π, √2 …: a Float, so that it is typed with the other constants (a float32 kernel then stays float32)
+    return _typed(e.xreplace({c: sp.Float(c, 20) for c in e.atoms(sp.NumberSymbol)}))
+
+
+def zeros_source(act: Activation) -> str:
+    """The source of ``zeros(z, h, d)``: whether φ(z) = h or φ'(z) = d is a 0 that is not exact
+    (:func:`symvg.engines.kernels.exact_zeros`), i.e. one that underflowed.
+
+    >>> from symvg.symbolic.activations import get
+    >>> print(zeros_source(get("gelu")))
+    def zeros(z, h, d):
+        return ((h == zero) & (pick((z == zero), one, zero) == zero)) | ((d == zero) & (zero == zero))
+    <BLANKLINE>
+    """
+    def exact(region: sp.Boolean) -> str:
+        return _python(numba_form(sp.Piecewise((1, region), (0, True))), {})
+    rh, rd = exact_zeros(act)
+    return (f"def zeros(z, h, d):\n    return ((h == zero) & ({exact(rh)} == zero)) | "
+            f"((d == zero) & ({exact(rd)} == zero))\n")
+
+
 def pair_source(act: Activation) -> str:
     """The source of ``pair(zv) -> (φ(zv), φ'(zv))`` for ``act``: :func:`symvg.engines.kernels.local_forms` printed
     for numba (see :mod:`symvg.engines.fused`); the table's forms with their constants typed (:func:`_typed`).
@@ -181,11 +207,6 @@ def pair_source(act: Activation) -> str:
     """
     f = local_forms(act)
     table = f.proved
-
-    def numba_form(e: sp.Expr) -> sp.Expr:
-        e = branchless(_floats(e)).replace(lambda a: a.func in _NATIVE, lambda a: _NATIVE[a.func](*a.args))
-        # π, √2 …: a Float, so that it is typed with the other constants (a float32 kernel then stays float32)
-        return _typed(e.xreplace({c: sp.Float(c, 20) for c in e.atoms(sp.NumberSymbol)}))
     steps = tuple((s, numba_form(e)) for s, e in f.steps)
     # an activation's own formulas may overflow on the way to a finite, wrong value (SiLU' at z = -400): their φ'
     # carries a guard that is NaN there, so the block is flagged and redone by the NumPy engine, which repairs it
@@ -210,7 +231,6 @@ from symvg.engines.verf import erfcneg, verf as erf, verfc as erfc  # noqa: F401
 FT = np.{dtype}
 zero, one, four = FT(0), FT(1), FT(4)
 CHECK_LOCAL = {check}  # the logistic and tanh forms stay finite for every finite z
-POSITIVE = not CHECK_LOCAL  # φ' > 0 everywhere (logistic, tanh, identity): a 0 is an underflow (z = 1000)
 # error_model: no ZeroDivisionError branch, so loops vectorise; contract: a·b + c as one FMA (1 rounding).
 # nogil: the engine runs one kernel call per thread (symvg.engines.fused), each on its own run of blocks.
 # The kernel is cached where this text is a file (numba needs one to cache); its helpers are compiled into it.
@@ -236,7 +256,7 @@ def forward(w, b, hp, hn, d, c, residual):
         # v - v is NaN exactly when v is inf or NaN. z is not finite when w or b is not (or z overflowed,
         # which the chunked engine then redoes); φ and φ' need checking only where a formula can overflow.
         bad |= (zj - zj != zero) | (CHECK_LOCAL & ((hj - hj != zero) | (dj - dj != zero)))
-        under |= POSITIVE & (dj == zero)
+        under |= zeros(zj, hj, dj)  # a φ or φ' that underflowed to 0 (GELU(-40)): no exact zero to pass on
 {h}
         d[j] = dj
     return bad, under
@@ -258,7 +278,7 @@ _BACKWARD_NAMES = {cr.delta: "dj", cr.dphi: "dphij", cr.hp: "hj", cr.w: "wj", cr
 
 
 def _python(e: sp.Expr, names: dict) -> str:
-    return _Printer({"fully_qualified_modules": False}).doprint(e.xreplace({s: sp.Symbol(t) for s, t in names.items()}))
+    return _Printer(_SETTINGS).doprint(e.xreplace({s: sp.Symbol(t) for s, t in names.items()}))
 
 
 def steps_source(plain: tuple[cr.Step, ...], residual: tuple[cr.Step, ...], names: dict, indent: int = 8) -> str:
@@ -382,7 +402,8 @@ def module_source(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> st
     step, call = LOSS_LOGIT if logit else LOSS
     if logit:  # z_N recomputed as forward computes it
         step = step.replace("{z}", _python(cr.forward(False)[0].value, _FORWARD_NAMES))
-    pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + dloss_source(form, logit), "",
+    pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + zeros_source(act),
+              "\n@inline_jit\n" + dloss_source(form, logit), "",
               loops_source(), "", step, "", TEMPLATE.format(loss_call=call)]
     return "\n".join(pieces)
 
@@ -504,4 +525,5 @@ def pair(act: Activation, dtype: str) -> Callable:
 
 
 __all__ = ["CACHE_ENV", "H_N", "HEADER", "LOOPS", "LOSS", "LOSS_LOGIT", "TEMPLATE", "branchless", "cache_dir", "cached", "dloss_source", "kernel", "key_of",
-           "load", "loops_source", "module_source", "pair", "pair_source", "printed", "steps_source"]
+           "load", "loops_source", "module_source", "numba_form", "pair", "pair_source", "printed", "steps_source",
+           "zeros_source"]

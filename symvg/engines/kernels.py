@@ -187,6 +187,35 @@ def local_forms(act: Activation, array: bool = False) -> Forms:
     return (ARRAY if array else ELEMENT)[kind]
 
 
+def _zero_region(e: sp.Expr, exact_at_0: bool) -> sp.Boolean:
+    """Where a 0 of the form ``e`` is exact: on a piece that is the constant 0 (Piecewise conditions hold in
+    order), and at z = 0 where the activation's own value there is exactly 0."""
+    region = sp.false
+    if isinstance(e, sp.Piecewise):
+        before = sp.false
+        for piece, cond in e.args:
+            if piece == 0:
+                region = region | (cond & ~before)
+            before = before | cond
+    elif e == 0:
+        region = sp.true
+    return sp.simplify_logic(region | sp.Eq(z, 0)) if exact_at_0 else region
+
+
+@lru_cache(maxsize=None)
+def exact_zeros(act: Activation) -> tuple[sp.Boolean, sp.Boolean]:
+    """Where a 0 of φ and of φ' (as :func:`local_forms` computes them) is exact. Anywhere else a 0 is a value
+    that underflowed (GELU(-40) ≈ -1.5e-348, e^{-800} in softplus' or SiLU), which every engine flags instead of
+    passing it on as an exact zero gradient.
+
+    >>> from symvg.symbolic.activations import get
+    >>> exact_zeros(get("relu"))[1], exact_zeros(get("gelu")), exact_zeros(get("sigmoid"))
+    (Eq(z, 0) | (z < 0), (Eq(z, 0), False), (False, False))
+    """
+    f = local_forms(act)
+    return (_zero_region(f.phi, act.expr.subs(z, 0) == 0), _zero_region(f.dphi, act.derivative.subs(z, 0) == 0))
+
+
 def _huge_as_float(e: sp.Expr) -> sp.Expr:
     big = sp.Float(np.finfo(np.float64).max)
     return e.replace(lambda a: a.is_Rational and abs(a) > big, lambda a: sp.Float(a, 20))
@@ -410,5 +439,5 @@ def mpmath_forms(act: Activation) -> tuple[Callable, Callable]:
     return sp.lambdify(z, act.expr, "mpmath"), sp.lambdify(z, act.derivative, "mpmath")
 
 
-__all__ = ["KINDS", "Local", "evaluation_forms", "fp_guard", "h",
+__all__ = ["KINDS", "Local", "evaluation_forms", "exact_zeros", "fp_guard", "h",
            "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "mpmath_forms", "output_form", "piecewise_writers", "y"]
