@@ -41,7 +41,7 @@ CHAINS = ([Chain(4, a) for a in ACTS] + [Chain(4, a, residual=True) for a in ACT
              Chain(DEEP, "sigmoid"),
              Chain(DEEP, ["tanh", "sigmoid"] * (DEEP // 2) + ["sigmoid"], residual=True)])
 LOG_CHAINS = [Chain(4, "sigmoid"), Chain(4, "relu", residual=True), Chain(3, "sigmoid", loss="bce"),
-              Chain(DEEP, "tanh"), Chain(3, "softplus")]
+              Chain(DEEP, "tanh"), Chain(3, "softplus"), Chain(2, "gelu")]
 
 
 @pytest.fixture(scope="session")
@@ -265,6 +265,20 @@ def test_product_underflow_is_flagged_and_reported_unless_allowed(twin):
     else:
         with pytest.raises(underflow):
             finish(chain, inp, G, S, flags, status, backend="numpy", dtype="float32")
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_a_phi_that_underflowed_itself_is_flagged_not_passed_on_as_zero(twin, log):
+    """GELU(-40) ≈ -1.5e-348 and GELU'(-40) are 0 in float64 with no product of the chain rule underflowing:
+    flagged (an exact 0 of the forms, ReLU's on z < 0, is not), and finish() reports it, in both domains."""
+    x, y, W = np.ones(3), np.full(3, 0.5), np.array([[-40.0, 1.0, 0.0], [1.0] * 3])
+    inp, G, S, flags, status = twin(Chain(2, "gelu"), x, y, W, np.zeros(2), "float64", log=log)
+    assert flags.tolist() == [FLAG_UNDERFLOW, 0, 0]
+    with pytest.raises(errors.UnderflowReport):
+        finish(Chain(2, "gelu"), inp, G, S, flags, status, backend="numpy")
+    _, _, _, relu_flags, _ = twin(Chain(4, "relu"), x, y, np.array([[-40.0, 1.0, 0.0]] + [[1.0] * 3] * 3), np.zeros(4),
+                                  "float64")
+    assert not relu_flags.any()
 
 
 @pytest.mark.slow  # nvcc takes ~3 s of CPU for these two kernels, where the CUDA toolkit is installed

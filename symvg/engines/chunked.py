@@ -143,7 +143,7 @@ def _repair_device(p: Plan, xp: Any, k: int, H: Any, D: Any, w: Any, b: Any) -> 
     zk = hp[idx] * (w if xp.ndim(w) == 0 else w[idx]) + (b if xp.ndim(b) == 0 else b[idx])
     finite = xp.isfinite(zk)  # a z that overflowed stays NaN (reported), never repaired into a finite φ'
     idx, zk = idx[finite], zk[finite]
-    host = zk.get() if hasattr(zk, "get") else np.asarray(zk)
+    host = _host(zk)
     h_exact, d_exact = (xp.asarray(v) for v in exact_local(p.chain.activations[k - 1], host))
     hk[idx] = hp[idx] + h_exact if p.chain.residual else h_exact
     dk[idx] = d_exact
@@ -357,6 +357,11 @@ UNDERFLOW_PROBES = 32
 φ' or ∂L/∂z_N, underflowed itself: BCE at z_N = -800)."""
 
 
+def _host(a: Any) -> np.ndarray:
+    """A NumPy copy of a CuPy array (a NumPy one as it is)."""
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
 def _exact_zeros(p: Plan, sub: Inputs, zero: np.ndarray) -> tuple[np.ndarray, float | None]:
     """(the entries of the ``zero`` mask that are not exactly 0, largest log10|g| of those), for up to
     :data:`UNDERFLOW_PROBES` samples, by :func:`symvg.engines.reference.reference` at 30 digits. An entry the
@@ -395,10 +400,12 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
         lost = zero & xp.isfinite(lg)
         top = float(lg[lost].max()) / math.log(10) if bool(lost.any()) else None
         zero = zero & (lg == -np.inf)
-    local = top is None and xp is np  # zero in the log domain too: a local factor underflowed itself
+    local = top is None  # zero in the log domain too: a local factor underflowed itself
     unchecked = 0
-    if local:
-        lost, top = _exact_zeros(p, sub, zero)
+    if local:  # mpmath on the host, for the few samples probed (from CuPy too)
+        host = Inputs(*(_host(a) for a in (sub.x, sub.y, sub.W, sub.B)), sub.samples)
+        lost, top = _exact_zeros(p, host, _host(zero))
+        lost = xp.asarray(lost)
         unchecked = max(0, int(zero.any(axis=0).sum()) - UNDERFLOW_PROBES)  # samples with zeros not probed
     if not bool(lost.any()):
         return

@@ -27,7 +27,7 @@ from sympy.printing.c import C99CodePrinter
 
 from symvg.engines import chainrule as cr
 from symvg.engines.chainrule import Step
-from symvg.engines.kernels import local_forms, loss_form
+from symvg.engines.kernels import exact_zeros, local_forms, loss_form
 from symvg.engines.repair import guard
 from symvg.symbolic.activations import Activation
 
@@ -99,6 +99,20 @@ def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, 
     return lines
 
 
+def zeros_condition(act: Activation, phi: str = "h") -> str:
+    """The C condition under which the layer's φ (held in ``phi``) or φ' (``d``) is a 0 that is not exact
+    (:func:`symvg.engines.kernels.exact_zeros`): one that underflowed, which a kernel flags.
+
+    >>> from symvg.symbolic.activations import get
+    >>> zeros_condition(get("gelu"))
+    '(h == 0 && !(z == 0)) || (d == 0 && !(0))'
+    """
+    def c(region: sp.Boolean) -> str:
+        return "1" if region == sp.true else "0" if region == sp.false else _C().doprint(region)
+    rh, rd = exact_zeros(act)
+    return f"({phi} == 0 && !({c(rh)})) || (d == 0 && !({c(rd)}))"
+
+
 def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     """One fused CUDA elementwise kernel per layer: z = w·hp + b, h = φ(z) (+hp), d = φ'(z).
 
@@ -153,4 +167,4 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
                         math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
 
 
-__all__ = ["KernelSource", "c_steps", "elementwise_source", "loss_source", "math_macros_preamble"]
+__all__ = ["KernelSource", "c_steps", "elementwise_source", "loss_source", "math_macros_preamble", "zeros_condition"]

@@ -68,7 +68,7 @@ import sympy as sp
 from symvg.engines import chainrule as cr
 from symvg.engines import philox
 from symvg.engines.chunked import CHUNK_BYTES, run
-from symvg.engines.csource import c_steps, elementwise_source, loss_source, math_macros_preamble
+from symvg.engines.csource import c_steps, elementwise_source, loss_source, math_macros_preamble, zeros_condition
 from symvg.engines.plan import Inputs, array_module, check_dtype, check_finite_inputs, check_out, plan, prepare
 from symvg.errors import InvalidValueError
 from symvg.symbolic.activations import Activation
@@ -151,18 +151,20 @@ def _name(key: Key) -> str:
 
 
 def _layer_function(fname: str, act: Activation, residual: bool) -> str:
+    # a φ or φ' that underflowed to 0 itself (GELU(-40)) is flagged: only where the forms hold a 0 exactly is it one
     body = elementwise_source(act, residual).operation.replace("\n", "\n    ")
-    return (f"static __device__ __forceinline__ void {fname}(T hp, T w, T b, T *h_, T *d_)\n{{\n"
-            f"    T h, d;\n    {body}\n    *h_ = h; *d_ = d;\n}}\n")
+    return (f"static __device__ __forceinline__ void {fname}(T hp, T w, T b, T *h_, T *d_, unsigned int *fl_)\n{{\n"
+            f"    T h, d;\n    {body}\n    if ({zeros_condition(act, 'phi' if residual else 'h')}) "
+            f"*fl_ |= SYMVG_UNDERFLOW;\n    *h_ = h; *d_ = d;\n}}\n")
 
 
 def _step_function(name: str, n_acts: int) -> str:
     if n_acts == 1:
-        call = f"(void)a; {name}_layer0(hp, w, b, h, d);"
+        call = f"(void)a; {name}_layer0(hp, w, b, h, d, fl);"
     else:
-        cases = " ".join(f"case {j}: {name}_layer{j}(hp, w, b, h, d); break;" for j in range(n_acts - 1))
-        call = f"switch (a) {{ {cases} default: {name}_layer{n_acts - 1}(hp, w, b, h, d); }}"
-    return (f"static __device__ __forceinline__ void {name}_step(int a, T hp, T w, T b, T *h, T *d)\n{{\n"
+        cases = " ".join(f"case {j}: {name}_layer{j}(hp, w, b, h, d, fl); break;" for j in range(n_acts - 1))
+        call = f"switch (a) {{ {cases} default: {name}_layer{n_acts - 1}(hp, w, b, h, d, fl); }}"
+    return (f"static __device__ __forceinline__ void {name}_step(int a, T hp, T w, T b, T *h, T *d, unsigned int *fl)\n{{\n"
             f"    {call}\n}}\n")
 
 
@@ -224,7 +226,7 @@ SYMVG_GLOBAL void {name}(const long long m, const int n,
             T hk, dk, w, b;
             if (k % {seg} == 0) cp[k / {seg}] = h;
             SYMVG_WB(k, w, b);
-            {name}_step({act_k}, h, w, b, &hk, &dk);
+            {name}_step({act_k}, h, w, b, &hk, &dk, &fl);
             h = hk;
         }}
         cp[nseg - 1] = h;
@@ -312,7 +314,7 @@ def _start_lines(name: str, act_k: str, logit: bool, log: bool) -> tuple[str, st
     """(the last layer's forward line, the lines that set δ_N), as ``_start`` in the engines: through the
     logit, δ ← ∂L/∂z_N and φ'_N ← 1, so the backward walk is the same for every loss."""
     ind = " " * 20
-    step = f"{ind}{name}_step({act_k}, hp, w, b, &hk, &dk);"
+    step = f"{ind}{name}_step({act_k}, hp, w, b, &hk, &dk, &fl);"
     if logit:
         forward = (f"{ind}if (k == n - 1) {{ dk = 1; hk = hp; d0 = {name}_dz(hp, w, b, yi); }}\n"
                    f"{ind}else {{\n    {step}\n{ind}}}")

@@ -389,8 +389,8 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
     is its own network (weights (N, M)). Biases follow the Gaussian init and are 0 for xavier/he.
     ``engine`` is :func:`symvg.engines.numeric.gradients`'s CPU engine (``auto``, ``fused`` or ``chunked``).
     A gradient that overflows or is not a real number raises :class:`symvg.errors.NumericRangeError`
-    (so does, with ``log=True``, a local factor that underflowed, on the CPU: the CUDA paths do not look for one
-    yet, and count such a zero in ``zeros`` as if it were exact); direct zeros are counted in ``zeros``.
+    (so does, with ``log=True``, a local factor that underflowed: every engine flags a φ or φ' that is 0 where its
+    forms hold no exact 0, and the mpmath oracle settles it); direct zeros are counted in ``zeros``.
 
     The samples stream in chunks of ``chunk`` (default :func:`chunk_samples`): memory is one chunk's,
     whatever ``samples``. Chunk i draws from :func:`chunk_generator`: a seed gives the same numbers on any
