@@ -251,10 +251,11 @@ def test_nan_inputs_are_flagged_and_refused(twin, where):
 def test_product_underflow_is_flagged_and_reported_unless_allowed(twin):
     chain = Chain(6, "linear")
     # g_1 = 2(h_6 − 1)·w^5·x = −2e-50 is below float32's 1.4e-45: 0; at w = 1e-9 it is −2e-45 (held as a
-    # subnormal), and δ_0 = a_1·w_1, which rounds to 0 there, is no gradient: no flag
+    # subnormal), and δ_0 = a_1·w_1, which rounds to 0 there, is no gradient: no flag for it. But z_6 = w^6 = 1e-54
+    # rounds to 0 there: flagged (h_6 is lost; the redo finds that harmless, h_6 − 1 rounds to -1 anyway)
     x, y, W = np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0]), np.array([[1e-10, 1.0, 1e-9]] * 6)
     inp, G, S, flags, status = twin(chain, x, y, W, np.zeros(6), "float32")
-    assert flags.tolist() == [FLAG_UNDERFLOW, 0, 0] and G[0, 0] == 0 and G[0, 2] != 0
+    assert flags.tolist() == [FLAG_UNDERFLOW, 0, FLAG_UNDERFLOW] and G[0, 0] == 0 and G[0, 2] != 0
     kept = G.copy()
     assert finish(chain, inp, G, S, flags, status, backend="numpy", dtype="float32", allow_underflow=True) is G
     assert (G == kept).all()  # accepted: nothing redone
@@ -279,6 +280,16 @@ def test_a_phi_that_underflowed_itself_is_flagged_not_passed_on_as_zero(twin, lo
     _, _, _, relu_flags, _ = twin(Chain(4, "relu"), x, y, np.array([[-40.0, 1.0, 0.0]] + [[1.0] * 3] * 3), np.zeros(4),
                                   "float64")
     assert not relu_flags.any()
+
+
+def test_a_pre_activation_that_underflowed_to_zero_is_flagged(twin):
+    """z_1 = w_1·x = 1e-400 with b_1 = 0 rounds to 0 (ReLU'(0) = 0 then zeroes a g_1 of -1e-200): flagged; with
+    b_1 ≠ 0 the lost 1e-400 is rounding, not an underflow."""
+    chain, x, y = Chain(4, "relu"), np.array([1e-200, 1e-200, 1.0]), np.full(3, 0.5)
+    W, B = np.array([[1e-200, 1e-200, 1.0]] + [[1.0] * 3] * 3), np.zeros((4, 3))
+    B[0, 1] = 0.5
+    _, _, _, flags, _ = twin(chain, x, y, W, B, "float64")
+    assert flags.tolist() == [FLAG_UNDERFLOW, 0, 0]
 
 
 @pytest.mark.slow  # nvcc takes ~3 s of CPU for these two kernels, where the CUDA toolkit is installed

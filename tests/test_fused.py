@@ -178,6 +178,19 @@ def test_fused_never_passes_an_underflowed_phi_or_dphi_on_as_an_exact_zero(name)
     assert_close_rowwise(g, as_floats(ref), 1e-12)
 
 
+@pytest.mark.parametrize("name", ["linear", "relu", "gelu"])
+def test_a_pre_activation_that_underflowed_to_zero_is_reported(name):
+    """z_1 = w_1·x = 1e-400 rounds to 0: h_1 = φ(0) = 0 passed the loss of it on as an exact 0 gradient, and ReLU's
+    kink (φ'(0) = 0) made g_1, truly -1e-200 and well within range, an exact-looking -0."""
+    chain = Chain(3, name)
+    x, y, W = np.array([1e-200, 1.0]), np.array([0.5, 0.5]), np.array([[1e-200, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    ref = reference(chain, x, y, W, np.zeros(3))
+    assert ref[1, 0] != 0  # g_2 = a_2·h_1, h_1 ≈ 1e-400: not 0
+    for engine in ("fused", "chunked"):
+        with pytest.raises(UnderflowReport, match="came out 0|underflows"):
+            gradients(chain, x, y, W, np.zeros(3), engine=engine)
+
+
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 def test_fused_losses_and_samples_across_block_edges(loss):
     chain = Chain(7, "sigmoid", loss=loss)

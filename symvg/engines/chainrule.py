@@ -41,14 +41,21 @@ ld, sd, la, sa, lg, sg, f = sp.symbols("ld sd la sa lg sg f", real=True)
 
 @dataclass(frozen=True)
 class Step:
-    """``target = value``. ``factors``: where the value is their product, a 0 from nonzero factors is an
-    underflow an engine should flag (an engine with floating-point flags may rely on those instead).
-    ``carry``: the value feeds only the layer below, so it is unused after the first layer."""
+    """``target = value``. ``factors``: the value is their product (where the symbols of ``zero`` are 0), so a 0
+    from nonzero factors is an underflow an engine should flag (one with floating-point flags may rely on those
+    instead). ``carry``: the value feeds only the layer below, so it is unused after the first layer."""
 
     target: sp.Symbol
     value: sp.Expr
     factors: tuple[sp.Symbol, ...] = ()
     carry: bool = False
+    zero: tuple[sp.Symbol, ...] = ()
+
+    def underflow(self) -> tuple[sp.Boolean, ...]:
+        """The conditions that together say this step underflowed (none where it is not watched)."""
+        if not self.factors:
+            return ()
+        return (sp.Eq(self.target, 0), *(sp.Ne(x, 0) for x in self.factors), *(sp.Eq(x, 0) for x in self.zero))
 
     def __str__(self) -> str:
         notes = ["0 from nonzero factors: underflow"] * bool(self.factors) + ["feeds the layer below only"] * self.carry
@@ -60,8 +67,10 @@ def _product(target: sp.Symbol, x: sp.Symbol, y: sp.Symbol, watch: bool = True, 
 
 
 def forward(residual: bool) -> tuple[Step, ...]:
-    """z_k, then h_k from φ(z_k) (``phi``, computed by the forms table with φ'(z_k) as ``dphi``)."""
-    return (Step(z, w * hp + b), Step(h, hp + phi if residual else phi))
+    """z_k, then h_k from φ(z_k) (``phi``, computed by the forms table with φ'(z_k) as ``dphi``). Where b_k = 0,
+    a z_k of 0 from nonzero w_k, h_{k-1} underflowed: φ(0) = 0 would pass it on as exact, and a kink's
+    convention (ReLU'(0) = 0) would turn a gradient of 1e-200 into 0."""
+    return (Step(z, w * hp + b, (w, hp), zero=(b,)), Step(h, hp + phi if residual else phi))
 
 
 def backward(residual: bool) -> tuple[Step, ...]:

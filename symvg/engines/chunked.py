@@ -413,8 +413,8 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     # only the probed samples are counted: where others hold zeros too, the count is a floor
     count = int(lost.sum())
     many = f"at least {count}" if unchecked else f"{count}"
-    hint = (f"a factor of the chain rule (φ', the loss's ∂L/∂z_N or a layer's output h) is "
-            f"{'' if top is not None else '0 or '}below the dtype's "
+    hint = (f"a factor of the chain rule (φ', the loss's ∂L/∂z_N, a layer's output h or its pre-activation z = w·h) "
+            f"is {'' if top is not None else '0 or '}below the dtype's "
             "range, so the log domain loses it too" if local
             else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
     size = (f"the largest is 10^{_exponent(top)}" if top is not None
@@ -422,6 +422,9 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     probed = f" ({UNDERFLOW_PROBES} of the samples holding a 0 were checked)" if unchecked else ""
     # without a size the value may be 0 after all: say what is known, not that it underflowed
     what = f"underflows {dtype.name} to 0" if top is not None else f"came out 0 in {dtype.name}"
+    if top is not None and top > math.log10(float(np.finfo(dtype).smallest_subnormal)):
+        # the gradient itself is within range: a factor on the way was lost (z = w·h = 1e-400 rounded to 0)
+        what, size = f"came out 0 in {dtype.name}", f"{size}, within the dtype's range"
     raise UnderflowReport(f"dL/dw_k {what} for {many} value(s){probed} in layer(s) "
                           f"{_layers_text(rows)} ({size}): {hint}",
                           tuple(int(k) + 1 for k in rows), count, top)

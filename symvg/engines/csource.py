@@ -68,11 +68,13 @@ class _C(C99CodePrinter):
         return f"SYMVG_SIGN({self._print(e.args[0])})"
 
 
-def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, carry_from: str = "") -> list[str]:
+def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, carry_from: str = "",
+            watch: bool = True) -> list[str]:
     """The C lines of a pass's steps (:mod:`symvg.engines.chainrule`): a target named in ``names`` (by the C text
     that holds it) is assigned, any other is a new ``const T``; a step with factors flags ``SYMVG_UNDERFLOW`` in
     ``fl`` where it is 0 from nonzero factors (and, for a step that only feeds the layer below, where
-    ``carry_from`` holds: nothing below the first layer uses it).
+    ``carry_from`` holds: nothing below the first layer uses it); ``watch=False`` prints no flags (a body with no
+    ``fl``, as CuPy's per-layer kernels, whose path looks for zeros afterwards).
 
     >>> from symvg.engines import chainrule as cr
     >>> for line in c_steps(cr.backward(residual=True), {cr.delta: "dl", cr.w: "ws[j]"}):
@@ -91,26 +93,27 @@ def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, 
         return _C().doprint(e.xreplace(rename))
     lines = []
     for s in steps:
-        t = c(s.target)
-        lines.append(f"{'' if s.target in names else 'const T '}{t} = {c(s.value)};")
-        if s.factors:
-            cond = [f"{t} == 0", *(f"{c(x)} != 0" for x in s.factors), *([carry_from] if s.carry and carry_from else [])]
+        lines.append(f"{'' if s.target in names else 'const T '}{c(s.target)} = {c(s.value)};")
+        if s.factors and watch:
+            cond = [*(c(u) for u in s.underflow()), *([carry_from] if s.carry and carry_from else [])]
             lines.append(f"if ({' && '.join(cond)}) fl |= SYMVG_UNDERFLOW;")
     return lines
 
 
 def zeros_condition(act: Activation, phi: str = "h") -> str:
     """The C condition under which the layer's φ (held in ``phi``) or φ' (``d``) is a 0 that is not exact
-    (:func:`symvg.engines.kernels.exact_zeros`): one that underflowed, which a kernel flags.
+    (:func:`symvg.engines.kernels.exact_zeros`), or z_k is (:func:`symvg.engines.chainrule.forward`): one that
+    underflowed, which a kernel flags.
 
     >>> from symvg.symbolic.activations import get
     >>> zeros_condition(get("gelu"))
-    '(h == 0 && !(z == 0)) || (d == 0 && !(0))'
+    '(h == 0 && !(z == 0)) || (d == 0 && !(0)) || (z == 0 && w != 0 && hp != 0 && b == 0)'
     """
     def c(region: sp.Boolean) -> str:
         return "1" if region == sp.true else "0" if region == sp.false else _C().doprint(region)
     rh, rd = exact_zeros(act)
-    return f"({phi} == 0 && !({c(rh)})) || (d == 0 && !({c(rd)}))"
+    z_lost = " && ".join(_C().doprint(u) for u in cr.forward(False)[0].underflow())  # w·hp underflowed, b = 0
+    return f"({phi} == 0 && !({c(rh)})) || (d == 0 && !({c(rd)})) || ({z_lost})"
 
 
 def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
@@ -130,7 +133,7 @@ def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
     from sympy.printing.c import ccode
 
     f = local_forms(act)
-    zline, hline = c_steps(cr.forward(residual), {cr.h: "h"})
+    zline, hline = c_steps(cr.forward(residual), {cr.h: "h"}, watch=False)
     if residual:  # φ by itself first: h = hp + φ, not the sum of φ's terms and hp in some other order
         hline = f"T phi = {ccode(f.phi)};\n{hline}"
     else:
@@ -163,7 +166,7 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
     if form is None:
         return None
     name = "symvg_loss_" + "".join(c if c.isalnum() else "_" for c in act.name)[:40] + "_" + loss
-    return KernelSource("T hp, T w, T b, T y", "T a", "\n".join([*c_steps(cr.forward(False)[:1]), f"a = {ccode(form)};"]), name,
+    return KernelSource("T hp, T w, T b, T y", "T a", "\n".join([*c_steps(cr.forward(False)[:1], watch=False), f"a = {ccode(form)};"]), name,
                         math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
 
 

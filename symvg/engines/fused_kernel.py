@@ -304,17 +304,18 @@ def steps_source(plain: tuple[cr.Step, ...], residual: tuple[cr.Step, ...], name
         v = _python(p.value, names) if p.value == r.value else (
             f"{_python(r.value, names)} if residual else {_python(p.value, names)}")
         lines.append(f"{t} = {v}")
-        factors = p.factors or r.factors
-        if factors:
+        watched = p.underflow() or r.underflow()
+        if watched:
             when = [] if p.factors == r.factors else ["(not residual)" if p.factors else "(residual)"]
-            lines.append("under |= " + " & ".join([f"({t} == zero)", *(f"({_python(x, names)} != zero)" for x in factors),
-                                                   *when]))
+            zero = {sp.Integer(0): sp.Symbol("zero")}
+            lines.append("under |= " + " & ".join([*(_python(u.xreplace(zero), names) for u in watched), *when]))
     return "\n".join(" " * indent + line for line in lines)
 
 
 def loops_source() -> str:
     """:data:`LOOPS` with the chain rule's steps printed in: forward's z_k and h_k, backward's a_k, g_k, δ_{k-1}."""
-    z, h = steps_source(cr.forward(False), cr.forward(True), _FORWARD_NAMES).splitlines()
+    z = steps_source(*(v[:1] for v in (cr.forward(False), cr.forward(True))), _FORWARD_NAMES)
+    h = steps_source(*(v[1:] for v in (cr.forward(False), cr.forward(True))), _FORWARD_NAMES)
     return LOOPS.format(z=z, h=h, back=steps_source(cr.backward(False), cr.backward(True), _BACKWARD_NAMES))
 
 
