@@ -18,6 +18,7 @@ described by (u ~ N(0, 1)):
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -66,7 +67,7 @@ def _bisect(g: Callable[[float], float], lo: float, hi: float, rel: float = 1e-1
             if side == -1:
                 glo /= 2
             side = -1
-        if hi - lo <= max(rel * abs(hi), atol, 1e-300) or gx == 0:
+        if hi - lo <= max(rel * abs(hi), atol, 5e-324) or gx == 0:
             break
         if hi - lo > width / 2:  # slow progress: bisect once
             mid = (lo + hi) / 2
@@ -87,7 +88,7 @@ def _q_star_float(m: Moments, sw: float, sb: float, q0: float = 1.0) -> float:
 
     # Relative to the inputs: a bounded φ keeps q <= σw²·sup φ² + σb², so a fixed cap would call
     # tanh's q* = 1e20 at σw² = 1e20 divergent; a q this far beyond every input grows without bound.
-    big = _BIG * max(1.0, sw, sb, q0)
+    big = min(_BIG * max(1.0, sw, sb, q0), sys.float_info.max)  # at σw² = 1e300 the product is inf
     q = q0
     for _ in range(6):
         q = sw * m.v(q) + sb
@@ -104,14 +105,16 @@ def _q_star_float(m: Moments, sw: float, sb: float, q0: float = 1.0) -> float:
                 return math.inf
         return _bisect(g, lo, hi)
     hi, lo = q, q / 2
+    zero_checked = False
     while g(lo) < 0:
         hi, lo = lo, lo / 16
-        if lo < 1e-30 * q0:
+        if lo < 1e-30 * q0 and not zero_checked:
             if g(0.0) <= 0:  # q = 0 is the attracting fixed point (σb² = 0, φ(0) = 0)
                 return 0.0
-            lo = 0.0
+            zero_checked = True  # g(0) = σb² + σw²φ(0)² > 0: a root lies above 0, however tiny (σb² = 1e-300)
+        if lo == 0.0:
             break
-    return _bisect(g, lo, hi, atol=1e-40 * q0)  # q* that small is 0 to every purpose here
+    return _bisect(g, lo, hi)
 
 
 class _Fixed(NamedTuple):
@@ -136,12 +139,12 @@ def _fixed_exact(m: Moments, sw: sp.Rational, sb: sp.Rational, q0: sp.Rational) 
     if slope < 1:
         return _Fixed(sb / (1 - slope), chi1, slope, True, "")
     if slope == 1 and sb == 0:
-        return _Fixed(q0, chi1, slope, True, f"every q is a fixed point (the variance map is q ↦ q): q* = q0 = {q0}, "
+        return _Fixed(q0, chi1, slope, True, f"every q is a fixed point (the variance map is q ↦ q): q* = q0 = {short(q0)}, "
                                              "the input variance, is kept")
     if slope == 1:
-        note = f"no fixed point: q grows by σb² = {sb} per layer (q^l = q0 + l·σb²)"
+        note = f"no fixed point: q grows by σb² = {short(sb)} per layer (q^l = q0 + l·σb²)"
     else:
-        note = (f"no fixed point: the variance map diverges, q grows by a factor σw²·{k} = {slope} per layer; "
+        note = (f"no fixed point: the variance map diverges, q grows by a factor σw²·{short(k)} = {short(slope)} per layer; "
                 "ξ_q, c* and ξ_c are undefined, χ1 does not depend on q")
     return _Fixed(sp.oo, chi1, slope, True, note)
 
@@ -167,13 +170,9 @@ def origin_slope(act: Activation) -> sp.Expr | None:
 
 
 def _slope_float(m: Moments, sw: float, q: float) -> float:
-    """σw²·V'(q) by Richardson-extrapolated central differences (O(h⁴)); one-sided next to 0."""
-    h = 1e-4 * max(q, 1e-6)
-    if q <= h:
-        return sw * (m.v(q + h) - m.v(q)) / h
-    d1 = (m.v(q + h) - m.v(q - h)) / (2 * h)
-    d2 = (m.v(q + h / 2) - m.v(q - h / 2)) / h
-    return sw * (4 * d2 - d1) / 3
+    """σw²·V'(q), the variance map's slope, as (σw²/q)·(q·V'(q)) (:meth:`Moments.q_dv`): V' itself, not a
+    difference of V's, and not V' alone, which underflows where the slope does not (sigmoid, σw² = 1e300)."""
+    return sw / q * m.q_dv(q) if q > 0 else sw * m.dv(0.0)
 
 
 def _fixed_float(act: Activation, m: Moments, sw: sp.Rational, sb: sp.Rational, q0: sp.Rational) -> _Fixed:
@@ -306,7 +305,7 @@ class MeanField(Result):
         gradients = {"ordered": "gradients vanish", "chaotic": "gradients explode",
                      "critical": "gradients neither vanish nor explode"}[self.verdict]
         return "\n".join([
-            f"{self.activation}: σw² = {self.sigma_w2}, σb² = {self.sigma_b2}, input variance q0 = {self.q0}"
+            f"{self.activation}: σw² = {short(self.sigma_w2)}, σb² = {short(self.sigma_b2)}, input variance q0 = {short(self.q0)}"
             f"  ({self.method})",
             f"  q*  = {fmt(self.q_star)}",
             f"  χ1  = {fmt(self.chi1)}   (squared gradients scale like χ1^depth)",
