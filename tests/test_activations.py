@@ -1,4 +1,7 @@
 import math
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -9,7 +12,7 @@ from symvg.symbolic import activations as A
 from symvg.exact import to_rational
 from symvg.symbolic import supremum
 from symvg.symbolic.parse import z
-from symvg.errors import ExpressionError, InvalidValueError, UnknownActivationError
+from symvg.errors import ExpressionError, InvalidValueError, ProofError, UnknownActivationError
 
 EXPECTED_EXACT = {  # independent expectations: what a textbook says sup|φ'| is
     "sigmoid": (sp.Rational(1, 4), sp.FiniteSet(0)),
@@ -148,6 +151,29 @@ def test_proof_out_of_budget_is_a_clear_error():
     with pytest.raises(ProofError, match=r"within 0.5 s"):
         supremum.prove_supremum(d, budget=0.5)
     assert time.monotonic() - t0 < 5  # stopped, not left running: the budget interrupts SymPy mid-call
+
+
+TANH4 = "tanh(tanh(tanh(tanh(z))))"  # SymPy's solveset on its φ'' = 0 runs for minutes: always out of budget
+
+
+def test_proof_refusal_comes_within_its_budget():
+    # the timer used to fire at the budget itself, so the refusal came after it (bound: 21 s against 20 s)
+    d = A.get("expr:" + TANH4).derivative
+    t0 = time.monotonic()
+    with pytest.raises(ProofError, match=r"within 1 s .*stopped at 0.75 s"):
+        supremum.prove_supremum(d, budget=1.0)
+    assert time.monotonic() - t0 < 1.0
+
+
+@pytest.mark.slow  # ~18 s: the promise is about the real command, start-up included, at the real budget
+def test_bound_command_refuses_within_the_stated_budget(tmp_path):
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "symvg", "bound", "-a", "expr:" + TANH4], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    elapsed = time.monotonic() - t0
+    assert p.returncode == 2 and f"within {supremum.PROOF_SECONDS:g} s" in p.stderr, p.stderr
+    assert elapsed < supremum.PROOF_SECONDS
 
 
 def test_budget_leaves_nothing_pending():
