@@ -626,3 +626,31 @@ def test_a_tiny_bias_gives_its_tiny_fixed_point(name, slope0):
     r = mf.mean_field(name, "1/2", "1e-300")
     assert r.q_star == pytest.approx(float(sp.Rational(1, 10**300) / (1 - slope0 / 2)), rel=1e-9, abs=0)
     assert r.slope_q == pytest.approx(float(slope0 / 2), rel=1e-7)
+
+
+def test_variances_beyond_float64_are_reported_not_answered():
+    from symvg.errors import OverflowReport, UnderflowReport
+
+    # σw² = 1e309 became inf, and a bounded φ's map was called divergent (its q* = σw²/2 is finite)
+    with pytest.raises(OverflowReport, match="beyond float64"):
+        mf.mean_field("sigmoid", "1e309")
+    # 1e-320 is subnormal (q* came out 2.49997e-321, not 2.5e-321), 1e-400 is 0.0 (χ1 = 0, ξ = 0 were printed)
+    for sw in ("1e-320", "1e-400"):
+        with pytest.raises(UnderflowReport, match="below float64's normal range"):
+            mf.mean_field("sigmoid", sw)
+    with pytest.raises(UnderflowReport, match="χ1 ≈ 6.25e-309"):  # σw²/16 at q* ≈ σw²/4: subnormal
+        mf.mean_field("sigmoid", "1e-307")
+
+
+@pytest.mark.parametrize("name,sw,chi1", [("relu", "1e400", sp.Integer(10) ** 400 / 2),
+                                          ("relu", "1e-400", sp.Rational(1, 2 * 10**400)),
+                                          ("tanh", "1e-400", sp.Rational(1, 10**400))])
+def test_exact_answers_beyond_float64_keep_their_magnitude(name, sw, chi1):
+    # exact χ1 = σw²·E[φ'²] (ReLU: 1/2; tanh at the proved q* = 0: φ'(0)² = 1); it was printed as inf or 0, and
+    # ξ = −1/ln χ1 as 0 where it is 1/(400 ln 10 + ln 2) or 1/(400 ln 10) (ordered: ξ_c = −1/ln χ1, by hand)
+    r = mf.mean_field(name, sw)
+    assert r.chi1 == chi1
+    text = r.text()
+    assert ("5.0e+399" if sw == "1e400" else "e-40") in text and "inf" not in text and "= 0 " not in text
+    if r.verdict == "ordered":
+        assert r.xi_c == pytest.approx(-1 / float(mpmath.log(mpmath.mpf(chi1.p) / chi1.q)), rel=1e-12)

@@ -28,8 +28,8 @@ from symvg.display import Result
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.exact import Number, nonnegative, positive
-from symvg.magnitude import short
-from symvg.errors import SymvgRuntimeError
+from symvg.magnitude import log10, sci, short
+from symvg.errors import OverflowReport, SymvgRuntimeError, UnderflowReport
 from symvg.theory.meanfield.quadrature import Moments, Q, correlation_kernels, kinks, moments
 
 __all__ = ["CRITICAL_TOL", "MeanField", "mean_field", "verdict", "correlation_map", "origin_slope"]
@@ -181,6 +181,9 @@ def _fixed_float(act: Activation, m: Moments, sw: sp.Rational, sb: sp.Rational, 
     At σb² = 0 with φ(0) = 0, q = 0 is a fixed point and σw²φ'(0)² ≤ 1 makes it attract, so a
     float root below _SNAP·q0 is that 0 seen through rounding (tanh: 2e-17); χ1 there is exact.
     """
+    inputs = (("σw²", sw), ("σb²", sb), ("q0", q0))
+    for name, v in inputs:
+        _check_float_range(act, name, v, tiny=False)  # 1e309 as inf would read as a divergent map
     q = _q_star_float(m, float(sw), float(sb), float(q0))
     if math.isinf(q):
         raise SymvgRuntimeError(f"the variance map of {act.label} diverges from q0 = {short(q0)} at σw² = {short(sw)}, "
@@ -189,7 +192,25 @@ def _fixed_float(act: Activation, m: Moments, sw: sp.Rational, sb: sp.Rational, 
     d0 = origin_slope(act) if sb == 0 else None
     if d0 is not None and sw * d0 <= 1 and q < _SNAP * float(q0):
         return _Fixed(sp.Integer(0), sw * d0, sw * d0, True, "")
-    return _Fixed(q, float(sw) * m.d(q), _slope_float(m, float(sw), q), False, "")
+    for name, v in inputs:
+        _check_float_range(act, name, v, tiny=True)
+    chi1, slope = float(sw) * m.d(q), _slope_float(m, float(sw), q)
+    for name, v in (("χ1", chi1), ("the variance map's slope", slope)):
+        if sw > 0 and abs(v) < sys.float_info.min:
+            raise UnderflowReport(f"{name} ≈ {v:.3g} at σw² = {short(sw)} for {act.label} is below float64's normal "
+                                  f"range ({sys.float_info.min:.3g}): its digits are lost, so it is not given")
+    return _Fixed(q, chi1, slope, False, "")
+
+
+def _check_float_range(act: Activation, name: str, v: sp.Rational, tiny: bool) -> None:
+    """Refuse an input the float computation (quadrature, root finding) cannot hold: beyond float64, or
+    (``tiny``) below its normal range, where digits are lost (1e-320) or it is 0 (1e-400)."""
+    if v > sys.float_info.max:
+        raise OverflowReport(f"{name} = {short(v)} is beyond float64 (at most {sys.float_info.max:.3g}), where "
+                             f"{act.label}'s mean field is computed: no answer is given for it")
+    if tiny and 0 < v < sys.float_info.min:
+        raise UnderflowReport(f"{name} = {short(v)} is below float64's normal range ({sys.float_info.min:.3g}), "
+                              f"where {act.label}'s mean field is computed: no answer is given for it")
 
 # ----------------------------------------------------------------------------- correlation map
 
@@ -232,8 +253,17 @@ def _json_number(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _depth_scale(slope: float) -> float:
-    """−1/ln(slope): 0 when slope = 0, inf at slope = 1, NaN (undefined) when slope > 1."""
+def _depth_scale(slope: Any) -> float:
+    """−1/ln(slope): 0 when slope = 0, inf at slope = 1, NaN (undefined) when slope > 1.
+
+    An exact slope is taken through its log10, so one beyond the floats still has its scale:
+
+    >>> round(_depth_scale(sp.Rational(1, 2 * 10**400)), 9), _depth_scale(0.0)   # 1/(401 ln 10 − ln 5)
+    (0.00108492, 0.0)
+    """
+    if isinstance(slope, sp.Rational) and 0 < slope < 1:
+        return -1 / (log10(slope) * math.log(10))
+    slope = _float(slope)
     if slope <= 0:
         return 0.0
     if slope >= 1:
@@ -297,7 +327,9 @@ class MeanField(Result):
         """A few lines for the terminal."""
         def fmt(x: Any) -> str:
             if isinstance(x, sp.Basic) and len(str(x)) <= 24:  # SELU's exact constants run to 100+ digits
-                return f"{x}" + ("" if x.is_Integer or x.is_infinite else f" ≈ {float(x):.10g}")
+                return f"{x}" + ("" if x.is_Integer or x.is_infinite else f" ≈ {sci(x, 10)}")
+            if isinstance(x, sp.Rational):  # ReLU's χ1 at σw² = 1e400: beyond the floats, not inf
+                return sci(x, 10)
             return f"{_float(x):.10g}"
 
         def scale(x: float) -> str:
@@ -343,7 +375,7 @@ def mean_field(activation: "str | Activation", sigma_w2: Number, sigma_b2: Numbe
     v = verdict(fp.chi1, tol)
     qf, chi = _float(fp.q), _float(fp.chi1)
     c_star, chi_c = _correlations(act, float(sw), float(sb), qf, chi, v)
-    xi_q = _depth_scale(_float(fp.slope)) if math.isfinite(qf) or fp.slope == 1 else math.nan
-    xi_c = math.inf if v == "critical" else _depth_scale(chi_c)
+    xi_q = _depth_scale(fp.slope) if math.isfinite(qf) or fp.slope == 1 else math.nan
+    xi_c = math.inf if v == "critical" else _depth_scale(fp.chi1 if v == "ordered" else chi_c)
     return MeanField(act.label, sw, sb, fp.q, fp.chi1, xi_q, xi_c, c_star, chi_c, fp.slope, v, fp.exact,
                      m.method, q_in, fp.note)
