@@ -654,3 +654,12 @@ def test_exact_answers_beyond_float64_keep_their_magnitude(name, sw, chi1):
     assert ("5.0e+399" if sw == "1e400" else "e-40") in text and "inf" not in text and "= 0 " not in text
     if r.verdict == "ordered":
         assert r.xi_c == pytest.approx(-1 / float(mpmath.log(mpmath.mpf(chi1.p) / chi1.q)), rel=1e-12)
+
+
+def test_critical_search_says_how_far_it_looked():
+    # at σb² = 1e300, q* ~ 1e300 and χ1 ~ σw²·1e-150: χ1 = 1 lies near σw² ~ 1e150, beyond the scanned 1e4,
+    # so "order throughout" was false; a slope of 1 − 2e-8 was printed "map slope 1 < 1"
+    cp = mf.critical_sigma_w2("tanh", "1e300")
+    assert not cp.exists and "order throughout" not in cp.note and "above 10000 was not searched" in cp.note
+    cp = mf.critical_sigma_w2("tanh", "1e-300")
+    assert "map slope 1 < 1" not in cp.note and "map slope 1 - " in cp.note

@@ -26,7 +26,7 @@ from symvg.display import Result
 from symvg.symbolic.activations import Activation, get
 from symvg.exact import Number, nonnegative, positive, to_rational
 from symvg.errors import InvalidValueError, SymvgRuntimeError
-from symvg.magnitude import short
+from symvg.magnitude import not_one, short
 from symvg.theory.meanfield.quadrature import Moments, moments
 from symvg.theory.meanfield.theory import _bisect, _fixed_exact, _float, _json_number, _q_star_float, _slope_float, origin_slope
 
@@ -194,21 +194,30 @@ def _checked(act: Activation, m: Moments, sw: float, sb: sp.Rational, q0: sp.Rat
     chi, slope = sw * m.d(q), _slope_float(m, sw, q)
     reached = _reached(m, sw, float(sb), float(q0), q)
     failures = [why for bad, why in ((abs(chi - 1) > 1e-9, f"χ1 = {chi:.10g}, not 1"),
-                                     (not slope < 1, f"q* = {q:.6g} is not stable (map slope {slope:.6g})"),
+                                     (not slope < 1, f"q* = {q:.6g} is not stable (map slope {_near_one(slope)})"),
                                      (not reached, f"q* is not reached from q0 = {short(q0)}")) if bad]
     if failures:
         raise SymvgRuntimeError(f"critical σw² = {sw:.10g} for {act.label} at σb² = {short(sb)} fails its check: "
                                 + "; ".join(failures))
     return CriticalPoint(act.label, sb, sw, q, False, q0, None,
                          f"checked: |χ1 − 1| = {abs(chi - 1):.1e} at q* = {q:.6g}, a stable fixed point "
-                         f"(map slope {slope:.4g} < 1) reached from q0 = {short(q0)}")
+                         f"(map slope {_near_one(slope)} < 1) reached from q0 = {short(q0)}")
+
+
+def _near_one(x: float) -> str:
+    """A float to 4 digits, or as 1 ± gap where 4 digits would read 1 (a slope of 1 − 2e-8 is stable, 1 is not).
+
+    >>> _near_one(0.5), _near_one(1 - 2e-8)
+    ('0.5', '1 - 2e-08')
+    """
+    return not_one(sp.Rational(x), f"{x:.4g}")
 
 
 def _none(act: Activation, sb: sp.Rational, q0: sp.Rational, div: float | None, best: float,
           hi: float) -> CriticalPoint:
     """No critical point: say what happens instead."""
     if div is None:
-        why = f"χ1 < 1 for every σw² up to {hi:g} (at most {best:.4g}): order throughout"
+        why = f"χ1 < 1 for every σw² up to {hi:g} (at most {best:.4g}): ordered there; σw² above {hi:g} was not searched"
     else:
         why = (f"no σw² gives χ1 = 1 at a finite, stable q* reached from q0 = {short(q0)}, so the order/chaos boundary "
                f"does not exist here: χ1 stays below 1 (at most {best:.10g}) and q diverges from σw² ≈ {div:.10g}")
