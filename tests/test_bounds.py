@@ -171,7 +171,7 @@ def test_unbounded_activation_has_no_depth_law():
     assert "no ceiling" in d["note"] and d["verdict"] != "vanish"
     assert depth_bound("expr:exp(z)", weight=0).verdict == "unbounded"  # not oo*0 = nan
     with pytest.raises(InvalidValueError, match="oo"):
-        neutral_weights("expr:1/z")
+        neutral_weights("expr:sqrt(abs(z))")  # |φ'| = 1/(2√|z|) → ∞ at 0
 
 
 def test_numpy_scalars_as_layers_and_weight():

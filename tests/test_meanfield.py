@@ -26,7 +26,7 @@ from symvg.symbolic.activations import SELU_ALPHA, SELU_SCALE, get
 from symvg.symbolic.parse import z
 from symvg.exact import to_rational
 from symvg.cli import cli
-from symvg.errors import InvalidValueError, SymvgInputError
+from symvg.errors import InvalidValueError, SymvgInputError, SymvgRuntimeError
 from symvg.theory.meanfield.quadrature import _numpy_function
 
 mpmath.mp.dps = 30
@@ -559,3 +559,107 @@ def test_sigmoid_kernels_at_large_variance_are_finite_and_match_the_step_limit()
     kk, kp = mf.correlation_kernels("sigmoid", q, c)
     assert kk == pytest.approx(0.25 + math.asin(c) / (2 * math.pi), abs=1e-3)
     assert kp * 2 * math.pi * q * math.sqrt(1 - c * c) == pytest.approx(1.0, abs=1e-3)
+
+
+# ξ_q at extreme σw². As q → ∞, a squashing φ becomes a step and, by hand (z = √q u, u's density √(1/2π) across
+# φ's transition): q·V'(q) = E[z·φφ'(z)] → ∫ z·φφ' dz/√(2πq), with ∫ z σσ' = 1/2 (sigmoid) and ∫ z tanh·tanh' = 1;
+# q* = σw²·V(q*) ≈ σw²/2 and σw², so the slope σw²·V'(q*) → 1/√(πσw²) (sigmoid) and 1/√(2πσw²) (tanh); erf's
+# V'(q) = (4/π)/((1 + 2q)√(1 + 4q)) exactly. Corrections are O(1/√q) ≤ 1e-50 here; the quadrature's own is ~1e-7.
+# A finite difference of V printed ξ_q = 0 there (V(q ± h) equal to the last bit), erf raised OverflowError at
+# 1e200 and gave q* = 0 at 1e308.
+@pytest.mark.parametrize("name,sw,slope", [
+    ("tanh", "1e300", 1 / mpmath.sqrt(2 * mpmath.pi * mpmath.mpf("1e300"))),
+    ("erf", "1e300", mpmath.mpf("1e300") * 4 / mpmath.pi / ((1 + 2 * mpmath.mpf("1e300")) * mpmath.sqrt(1 + 4 * mpmath.mpf("1e300")))),
+    ("erf", "1e308", mpmath.mpf("1e308") * 4 / mpmath.pi / ((1 + 2 * mpmath.mpf("1e308")) * mpmath.sqrt(1 + 4 * mpmath.mpf("1e308")))),
+    # tiny σw²: q* ~ σw²·φ(0)², slope = σw²·V'(0) = σw²(φ'(0)² + φ(0)φ''(0)): 1/16 (sigmoid), (1 + ln 2)/4 (softplus)
+    ("sigmoid", "1e-300", mpmath.mpf("1e-300") / 16),
+    ("softplus", "1e-300", mpmath.mpf("1e-300") * (1 + mpmath.log(2)) / 4),
+])
+def test_depth_scale_of_the_variance_map_at_extreme_sigma_w2(name, sw, slope):
+    r = mf.mean_field(name, sw)
+    assert r.slope_q == pytest.approx(float(slope), rel=1e-6, abs=0)
+    assert r.xi_q == pytest.approx(float(-1 / mpmath.log(slope)), rel=1e-9) and r.xi_q > 0
+
+
+@pytest.mark.parametrize("q", [5e299, 5e99])
+def test_sigmoid_variance_map_slope_at_large_q(q):
+    # q·V'(q) = E[z·σσ'(z)] → ∫ z σσ' dz/√(2πq) = 1/(2√(2πq)) (by hand, above); the full mean_field adds c*,
+    # seconds at this q, so the map's slope is checked here (the CLI test below checks ξ_q end to end with tanh)
+    assert mf.moments("sigmoid").q_dv(q) == pytest.approx(0.5 / math.sqrt(2 * math.pi * q), rel=1e-6, abs=0)
+
+
+@pytest.mark.parametrize("name,q", [("sigmoid", 1.0), ("sigmoid", 1e4), ("elu:0.5", 2.0), ("tanh", 1e-20)])
+def test_variance_map_slope_against_mpmath(name, q):
+    # q·V'(q) = E[z·φ(z)φ'(z)], z ~ N(0, q), by mpmath.quad; at q = 1e-20 (below the quadrature's own
+    # threshold) V' is taken at 1e-16, where tanh's V'(q) = 1 − 4q + O(q²) differs from V'(1e-20) by 4e-16
+    act = get(name)
+    ref = mp_expect(z * act.expr * act.derivative, q, mf.kinks(act.expr))
+    assert mf.moments(name).q_dv(q) == pytest.approx(ref, rel=1e-8, abs=0)
+
+
+def test_erf_at_the_top_of_the_float_range():
+    # q* = σw²·V(q*) with V → 1; χ1 = σw²·(4/π)/√(1 + 4q*); at c* = 0, χ_c = σw²·(4/π)/(1 + 2q*) → 2/π (by hand)
+    r = mf.mean_field("erf", "1e308")
+    assert r.q_star == pytest.approx(1e308, rel=1e-12)
+    assert r.chi1 == pytest.approx(float(mpmath.mpf("1e308") * 4 / mpmath.pi / mpmath.sqrt(1 + 4 * mpmath.mpf("1e308"))), rel=1e-12)
+    assert r.c_star == 0 and r.xi_c == pytest.approx(-1 / math.log(2 / math.pi), rel=1e-9)
+
+
+def test_a_variance_map_that_overflows_is_reported_as_divergent():
+    # ELU's map at σw² = 1e300 reaches inf in two steps; the cap of 1e15·σw² was itself inf, so the inf q went on
+    # into the quadrature, which answered 'variance q must be finite ... got inf'.
+    with pytest.raises(SymvgRuntimeError, match="diverges"):
+        mf.mean_field("elu", "1e300")
+
+
+def test_cli_prints_huge_and_tiny_variances_in_exponent_form():
+    out = CliRunner().invoke(cli, ["meanfield", "-a", "tanh", "--sigma-w2", "1e300", "--sigma-b2", "1e-300"]).output
+    assert "σw² = 1.0e+300, σb² = 1.0e-300" in out and "0" * 30 not in out
+    assert "ξ_q = 0 " not in out and "ξ_q = 0.00288761 " in out  # −1/ln(1/√(2π·1e300)) = 0.002887607
+
+
+@pytest.mark.parametrize("name,slope0", [("elu:0.5", sp.Rational(5, 8)), ("tanh", 1), ("gelu", sp.Rational(1, 4))])
+def test_a_tiny_bias_gives_its_tiny_fixed_point(name, slope0):
+    # φ(0) = 0: near 0 the map is q ↦ σw²·D0·q + σb² (D0 = mean of φ'(0±)², by hand: ELU(α=1/2) (1/4 + 1)/2 = 5/8),
+    # so q* = σb²/(1 − σw²D0). The root search stopped at 1e-30·q0 and answered ~1e-41; ELU's α(e^z − 1) was 0
+    # at z ~ 1e-150 (e^z − 1 rounded), so its map's slope there came out σw²/4, not σw²·5/8.
+    r = mf.mean_field(name, "1/2", "1e-300")
+    assert r.q_star == pytest.approx(float(sp.Rational(1, 10**300) / (1 - slope0 / 2)), rel=1e-9, abs=0)
+    assert r.slope_q == pytest.approx(float(slope0 / 2), rel=1e-7)
+
+
+def test_variances_beyond_float64_are_reported_not_answered():
+    from symvg.errors import OverflowReport, UnderflowReport
+
+    # σw² = 1e309 became inf, and a bounded φ's map was called divergent (its q* = σw²/2 is finite)
+    with pytest.raises(OverflowReport, match="beyond float64"):
+        mf.mean_field("sigmoid", "1e309")
+    # 1e-320 is subnormal (q* came out 2.49997e-321, not 2.5e-321), 1e-400 is 0.0 (χ1 = 0, ξ = 0 were printed)
+    for sw in ("1e-320", "1e-400"):
+        with pytest.raises(UnderflowReport, match="below float64's normal range"):
+            mf.mean_field("sigmoid", sw)
+    with pytest.raises(UnderflowReport, match="χ1 ≈ 6.25e-309"):  # σw²/16 at q* ≈ σw²/4: subnormal
+        mf.mean_field("sigmoid", "1e-307")
+
+
+@pytest.mark.parametrize("name,sw,chi1", [("relu", "1e400", sp.Integer(10) ** 400 / 2),
+                                          ("relu", "1e-400", sp.Rational(1, 2 * 10**400)),
+                                          ("tanh", "1e-400", sp.Rational(1, 10**400))])
+def test_exact_answers_beyond_float64_keep_their_magnitude(name, sw, chi1):
+    # exact χ1 = σw²·E[φ'²] (ReLU: 1/2; tanh at the proved q* = 0: φ'(0)² = 1); it was printed as inf or 0, and
+    # ξ = −1/ln χ1 as 0 where it is 1/(400 ln 10 + ln 2) or 1/(400 ln 10) (ordered: ξ_c = −1/ln χ1, by hand)
+    r = mf.mean_field(name, sw)
+    assert r.chi1 == chi1
+    text = r.text()
+    assert ("5.0e+399" if sw == "1e400" else "e-40") in text and "inf" not in text and "= 0 " not in text
+    if r.verdict == "ordered":
+        assert r.xi_c == pytest.approx(-1 / float(mpmath.log(mpmath.mpf(chi1.p) / chi1.q)), rel=1e-12)
+
+
+def test_critical_search_says_how_far_it_looked():
+    # at σb² = 1e300, q* ~ 1e300 and χ1 ~ σw²·1e-150: χ1 = 1 lies near σw² ~ 1e150, beyond the scanned 1e4,
+    # so "order throughout" was false; a slope of 1 − 2e-8 was printed "map slope 1 < 1"
+    cp = mf.critical_sigma_w2("tanh", "1e300")
+    assert not cp.exists and "order throughout" not in cp.note and "above 10000 was not searched" in cp.note
+    cp = mf.critical_sigma_w2("tanh", "1e-300")
+    assert "map slope 1 < 1" not in cp.note and "map slope 1 - " in cp.note

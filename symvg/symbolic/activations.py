@@ -34,13 +34,14 @@ exactly and the root is given to 30 digits:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Callable, Union
 
 import sympy as sp
 
-from symvg.errors import InvalidValueError, UnknownActivationError
+from symvg.errors import ExpressionError, InvalidValueError, UnknownActivationError
 from symvg.exact import Number, nonnegative, positive, to_rational
 from symvg.symbolic import proved
 from symvg.symbolic import supremum as proof
@@ -101,7 +102,81 @@ class Activation:
     def from_expression(cls, text: str) -> "Activation":
         """A user activation such as ``"z/(1+abs(z))"``, parsed without ``eval`` (see :mod:`symvg.symbolic.parse`)."""
         e = parse_expression(text)
+        where = _not_real_on_reals(e)
+        if where is not None:
+            raise ExpressionError(f"expression {text.strip()[:60]!r}: {where}; an activation must be a real number at "
+                                  "every real z (allowed, e.g.: log(1 + exp(z)), sqrt(z**2 + 1), abs(z), Max(0, z))")
         return cls(f"expr:{text}", e, sp.diff(e, z), note="user expression; kinks take SymPy's convention")
+
+
+DOMAIN_SECONDS = 1.0
+"""Most wall-clock time :func:`_not_real_on_reals` spends asking SymPy where a formula is undefined (it is
+part of the :data:`~symvg.symbolic.supremum.STARTUP_SECONDS` a proof leaves to the rest of its command)."""
+
+_PROBES = tuple(sp.Rational(p) for p in ("0", "-1", "1", "-1/2", "1/2", "-2", "2", "-10", "10", "-100", "100"))
+"""Exact points tried first: most formulas that fail on ℝ fail at one of them (log(z), sqrt(z), 1/z at 0 or −1)."""
+
+
+def _needs(e: sp.Expr) -> list[tuple[sp.Expr, sp.Expr, str]]:
+    """(sub-formula, its argument, what the argument must be) for every place in ``e`` where a real z can
+    leave the reals: a log's argument must be > 0, the base of a fractional power >= 0 (> 0 when the power is
+    negative), the base of a negative integer power != 0. Every other function the parser allows is real on ℝ."""
+    needs = []
+    for node in sp.preorder_traversal(e):
+        if isinstance(node, sp.log) and node.args[0].has(z):
+            needs.append((node, node.args[0], "> 0"))
+        elif isinstance(node, sp.Pow) and node.base.has(z) and node.exp.is_Rational:
+            if not node.exp.is_Integer:
+                needs.append((node, node.base, "> 0" if node.exp < 0 else ">= 0"))
+            elif node.exp < 0:
+                needs.append((node, node.base, "!= 0"))
+    return list(dict.fromkeys(needs))
+
+
+def _fails(value: sp.Expr, need: str) -> bool:
+    """Whether SymPy shows that ``value`` (a number) breaks ``need``; False where it cannot tell."""
+    if need == "!= 0":
+        return value.is_zero is True
+    return (value.is_positive if need == "> 0" else value.is_nonnegative) is False
+
+
+def _violations(arg: sp.Expr, need: str) -> sp.Set | None:
+    """The real z where ``arg`` breaks ``need``, by :func:`sympy.solveset`; None where SymPy cannot say."""
+    bad = {"> 0": arg <= 0, ">= 0": arg < 0, "!= 0": sp.Eq(arg, 0)}[need]
+    try:
+        found = sp.solveset(bad, z, sp.S.Reals)
+    except (NotImplementedError, ValueError, TypeError):
+        return None
+    return None if isinstance(found, sp.ConditionSet) or found.has(sp.ConditionSet) else found
+
+
+@lru_cache(maxsize=256)
+def _not_real_on_reals(e: sp.Expr) -> str | None:
+    """Where ``e`` stops being a real number for some real z, in words; None where SymPy finds no such z.
+
+    SymPy's assumptions settle most formulas at once (1 + e^z > 0); the rest are tried at a few exact
+    points, then handed to :func:`sympy.solveset`, all within :data:`DOMAIN_SECONDS`: a formula SymPy cannot
+    decide in that time is accepted (its NaN, if any, is reported when it is evaluated).
+
+    >>> _not_real_on_reals(sp.log(z)), _not_real_on_reals(1 / (z - sp.Rational(1, 3)))
+    ('log(z) is not a real number at z = 0 (it needs z > 0)', '1/(z - 1/3) is not a real number for z in {1/3} (it needs z - 1/3 != 0)')
+    >>> _not_real_on_reals(sp.log(1 + sp.exp(z))), _not_real_on_reals(sp.sqrt(z**2 + 1))
+    (None, None)
+    """
+    needs = [(node, arg, need) for node, arg, need in _needs(e)
+             if {"> 0": arg.is_positive, ">= 0": arg.is_nonnegative, "!= 0": arg.is_nonzero}[need] is not True]
+    end = time.monotonic() + DOMAIN_SECONDS
+    for node, arg, need in needs:
+        for p in _PROBES:
+            if time.monotonic() < end and proof.within(max(0.0, end - time.monotonic()),
+                                                      lambda: _fails(arg.subs(z, p), need)):
+                return f"{node} is not a real number at z = {p} (it needs {arg} {need})"
+    for node, arg, need in needs:
+        left = end - time.monotonic()
+        found = proof.within(left, lambda: _violations(arg, need)) if left > 0 else None
+        if found is not None and found is not sp.S.EmptySet:
+            return f"{node} is not a real number for z in {found} (it needs {arg} {need})"
+    return None
 
 
 ActivationLike = Union[str, Activation]
@@ -267,5 +342,5 @@ def _build(key: str, args: tuple, kwargs: tuple) -> Activation:
 
 
 
-__all__ = ["ALIASES", "CATALOGUE", "SELU_ALPHA", "SELU_SCALE", "Activation", "ActivationLike", "elu", "erf", "gelu", "get", "hard_sigmoid",
+__all__ = ["ALIASES", "CATALOGUE", "DOMAIN_SECONDS", "SELU_ALPHA", "SELU_SCALE", "Activation", "ActivationLike", "elu", "erf", "gelu", "get", "hard_sigmoid",
            "leaky_relu", "linear", "names", "relu", "selu", "sigmoid", "silu", "softplus", "tanh"]

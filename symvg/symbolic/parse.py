@@ -25,8 +25,9 @@ symvg.errors.ExpressionError: expression '9**9**9': exponent 387420489 is too la
 Numbers are exact: a literal becomes the Rational of its decimal text (``0.1`` is 1/10, not the
 binary float 0.1000000000000000055...).
 
-Domain is not policed: ``sqrt(z)`` and ``log(z)`` are accepted although they are real only for
-z >= 0 (z > 0); expressions SymPy can show are never real (``(-8)**(1/3)``, ``1/0``) are refused.
+Expressions SymPy can show are never real (``(-8)**(1/3)``, ``1/0``) are refused here. A formula real
+only on part of the line (``sqrt(z)``, ``log(z)``, ``1/z``) parses, and is refused as an *activation*
+by :meth:`symvg.symbolic.activations.Activation.from_expression`, which asks where it leaves the reals.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from symvg.display import Result
 from symvg.symbolic.activations import Activation, get
 from symvg.exact import Number, nonnegative, positive, to_rational
 from symvg.errors import InvalidValueError, SymvgRuntimeError
+from symvg.magnitude import not_one, short
 from symvg.theory.meanfield.quadrature import Moments, moments
 from symvg.theory.meanfield.theory import _bisect, _fixed_exact, _float, _json_number, _q_star_float, _slope_float, origin_slope
 
@@ -79,11 +80,11 @@ class CriticalPoint(Result):
     def text(self) -> str:
         """One line for the terminal, and the note when there is one."""
         if not self.exists:
-            return f"{self.activation}: no critical σw² at σb² = {self.sigma_b2} (q0 = {self.q0}): {self.note}"
+            return f"{self.activation}: no critical σw² at σb² = {short(self.sigma_b2)} (q0 = {short(self.q0)}): {self.note}"
         sw = _show(self.sigma_w2) if self.exact else f"{float(self.sigma_w2):.10g}"
         q = _show(self.q_star) if isinstance(self.q_star, sp.Basic) else f"{_float(self.q_star):.10g}"
         sw = sw if sw.startswith("≈") else f"= {sw}"
-        line = f"{self.activation}: critical σw² {sw} at σb² = {self.sigma_b2} (q* = {q}, from q0 = {self.q0})"
+        line = f"{self.activation}: critical σw² {sw} at σb² = {short(self.sigma_b2)} (q* = {q}, from q0 = {short(self.q0)})"
         return line + (f"\n  note: {self.note}" if self.note else "")
 
 
@@ -119,7 +120,7 @@ def _origin_critical(act: Activation, m: Moments, sb: sp.Rational, q0: sp.Ration
         return None
     return CriticalPoint(act.label, sb, sw, sp.Integer(0), True, q0, None,
                          f"χ1 = σw²·φ'(0)² = 1 exactly at q* = 0 (at a kink, φ'(0)² is the mean of both sides' "
-                         f"squares), which the variance map reaches from q0 = {q0} (it lies below q ↦ q on (0, q0], "
+                         f"squares), which the variance map reaches from q0 = {short(q0)} (it lies below q ↦ q on (0, q0], "
                          "checked on a grid)")
 
 
@@ -189,27 +190,36 @@ def _checked(act: Activation, m: Moments, sw: float, sb: sp.Rational, q0: sp.Rat
     """The solved σw², kept only if χ1 = 1 at a finite, stable q* reached from q0."""
     q = _q_star_float(m, sw, float(sb), float(q0))
     if math.isinf(q):
-        raise SymvgRuntimeError(f"critical σw² = {sw:.10g} for {act.label} at σb² = {sb} fails its check: q diverges")
+        raise SymvgRuntimeError(f"critical σw² = {sw:.10g} for {act.label} at σb² = {short(sb)} fails its check: q diverges")
     chi, slope = sw * m.d(q), _slope_float(m, sw, q)
     reached = _reached(m, sw, float(sb), float(q0), q)
     failures = [why for bad, why in ((abs(chi - 1) > 1e-9, f"χ1 = {chi:.10g}, not 1"),
-                                     (not slope < 1, f"q* = {q:.6g} is not stable (map slope {slope:.6g})"),
-                                     (not reached, f"q* is not reached from q0 = {q0}")) if bad]
+                                     (not slope < 1, f"q* = {q:.6g} is not stable (map slope {_near_one(slope)})"),
+                                     (not reached, f"q* is not reached from q0 = {short(q0)}")) if bad]
     if failures:
-        raise SymvgRuntimeError(f"critical σw² = {sw:.10g} for {act.label} at σb² = {sb} fails its check: "
+        raise SymvgRuntimeError(f"critical σw² = {sw:.10g} for {act.label} at σb² = {short(sb)} fails its check: "
                                 + "; ".join(failures))
     return CriticalPoint(act.label, sb, sw, q, False, q0, None,
                          f"checked: |χ1 − 1| = {abs(chi - 1):.1e} at q* = {q:.6g}, a stable fixed point "
-                         f"(map slope {slope:.4g} < 1) reached from q0 = {q0}")
+                         f"(map slope {_near_one(slope)} < 1) reached from q0 = {short(q0)}")
+
+
+def _near_one(x: float) -> str:
+    """A float to 4 digits, or as 1 ± gap where 4 digits would read 1 (a slope of 1 − 2e-8 is stable, 1 is not).
+
+    >>> _near_one(0.5), _near_one(1 - 2e-8)
+    ('0.5', '1 - 2e-08')
+    """
+    return not_one(sp.Rational(x), f"{x:.4g}")
 
 
 def _none(act: Activation, sb: sp.Rational, q0: sp.Rational, div: float | None, best: float,
           hi: float) -> CriticalPoint:
     """No critical point: say what happens instead."""
     if div is None:
-        why = f"χ1 < 1 for every σw² up to {hi:g} (at most {best:.4g}): order throughout"
+        why = f"χ1 < 1 for every σw² up to {hi:g} (at most {best:.4g}): ordered there; σw² above {hi:g} was not searched"
     else:
-        why = (f"no σw² gives χ1 = 1 at a finite, stable q* reached from q0 = {q0}, so the order/chaos boundary "
+        why = (f"no σw² gives χ1 = 1 at a finite, stable q* reached from q0 = {short(q0)}, so the order/chaos boundary "
                f"does not exist here: χ1 stays below 1 (at most {best:.10g}) and q diverges from σw² ≈ {div:.10g}")
     return CriticalPoint(act.label, sb, None, None, False, q0, div, why)
 
@@ -241,7 +251,7 @@ def critical_sigma_w2(activation: "str | Activation", sigma_b2: Number = 0, *, q
         return origin
     kind, a, b, best = _scan(m, float(sb), float(q_in), lo, hi)
     if a is None:
-        raise SymvgRuntimeError(f"no critical σw² for {act.label} at σb² = {sb} in {bracket}: χ1 ≥ 1 or q diverges "
+        raise SymvgRuntimeError(f"no critical σw² for {act.label} at σb² = {short(sb)} in {bracket}: χ1 ≥ 1 or q diverges "
                                 f"already at σw² = {lo:g}")
     div = None
     if kind == "diverges":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -72,6 +73,7 @@ def gauss_expect(f: Callable[[np.ndarray], np.ndarray], q: float, kinks: Sequenc
 
 
 _LOG1PEXP = sp.Function("log1pexp")
+_expm1 = sp.Function("expm1")
 _a = sp.Wild("a")
 
 
@@ -83,9 +85,19 @@ def _overflow_free(expr: sp.Expr) -> sp.Expr:
     (whose e^−a → inf for a → −∞ gives the right 0: callers silence that overflow).
     """
     expr = expr.replace(sp.log(1 + sp.exp(_a)), _LOG1PEXP(_a))
+    expr = expr.replace(lambda e: e.is_Add, _with_expm1)
     # the logistic's derivative e^a/(1 + e^a)² as 1/(e^a + 2 + e^−a): inf/inf (NaN) becomes 1/inf = 0
     expr = expr.replace(sp.exp(_a) / (sp.exp(_a) + 1) ** 2, 1 / (sp.exp(_a) + 2 + sp.exp(-_a)))
     return expr.replace(sp.exp(_a) / (sp.exp(_a) + 1), 1 / (1 + sp.exp(-_a)))
+
+
+def _with_expm1(add: sp.Expr) -> sp.Expr:
+    """c·e^a − c as c·expm1(a): ELU's α(e^z − 1) at the z ~ 1e-150 of a tiny q rounds to 0 the other way."""
+    for term in add.args:
+        c, rest = term.as_coeff_Mul()
+        if isinstance(rest, sp.exp) and -c in add.args:
+            return add - term + c + c * _expm1(rest.args[0])
+    return add
 
 
 def _numpy_function(expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
@@ -98,7 +110,7 @@ def _numpy_function(expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
     >>> with np.errstate(over="ignore"): float(f(np.array(0.0))), float(f(np.array(-800.0))), float(f(np.array(800.0)))
     (0.25, 0.0, 0.0)
     """
-    own: dict[str, Any] = {"log1pexp": lambda x: np.logaddexp(0, x)}
+    own: dict[str, Any] = {"log1pexp": lambda x: np.logaddexp(0, x), "expm1": np.expm1}
     try:
         import scipy.special  # noqa: F401  (lambdify picks erf from it)
 
@@ -167,25 +179,93 @@ class Moments(Result):
     def v(self, q: float) -> float:
         """E[φ(√q u)²] as a float."""
         if self.V is not None:
-            return float(_as_float_fn(self.V)(q)) if q > 0 else float(self.V.limit(Q, 0) if q == 0 else 0)
+            return _closed_float(self.V, q)
         return gauss_expect(_square(self.activation.expr), q, self.kinks)
 
     def d(self, q: float) -> float:
         """E[φ'(√q u)²] as a float."""
         if self.D is not None:
-            return float(_as_float_fn(self.D)(q)) if q > 0 else float(sp.limit(self.D, Q, 0))
+            return _closed_float(self.D, q)
         return gauss_expect(_square(self.activation.derivative), q, self.kinks)
+
+    def dv(self, q: float) -> float:
+        """V'(q) = dE[φ(√q u)²]/dq as a float: :meth:`q_dv` / q, and the one-sided limit at q = 0."""
+        if q > 0:
+            return self.q_dv(q) / q
+        if self.V is not None:
+            return _closed_float(_diff_q(self.V), 0.0)
+        return self.q_dv(_DV_SMALL) / _DV_SMALL
+
+    def q_dv(self, q: float) -> float:
+        """q·V'(q) for q > 0, never by differencing V where V' is below V's rounding.
+
+        The factor q keeps it in float range where V' is not (sigmoid at q = 5e299: V' ≈ 1e-450,
+        q·V' ≈ 1e-150). Closed form: SymPy's derivative of V, at a precision that grows with
+        |log10 q| (erf at q = 1e300: V' sits in 1 − (2q/(2q+1))², which 15 digits round to 0).
+        Quadrature: q·V'(q) = E[z·φ(z)φ'(z)], z ~ N(0, q) (differentiate under the integral,
+        z = √q u), whose relative accuracy holds at any large q, while V(q ± h) differ by less than
+        V's ulp there. Below _DV_SMALL that product's odd part cancels instead (terms of size
+        √q·φφ'(0) summing to q·V': relative error ~1e-16/√q), so V' is taken at _DV_SMALL there:
+        V' changes over [0, q] by O(q) for smooth φ and O(√q) at a kink, so both errors are ~1e-8.
+        """
+        if self.V is not None:
+            return _closed_float(Q * _diff_q(self.V), q, check=True)
+        at = max(q, _DV_SMALL)
+        value = gauss_expect(_z_phi_dphi(self.activation.expr, self.activation.derivative), at, self.kinks)
+        return value if at == q else q * (value / at)
+
+
+_DV_SMALL = 1e-16
+"""q below which :meth:`Moments.q_dv` takes V' at this q: E[z·φφ'] of size q·V' is summed from terms √q·φφ'(0)."""
 
 
 @lru_cache(maxsize=None)
-def _as_float_fn(expr: sp.Expr) -> Callable[[float], float]:
+def _as_float_fn(expr: sp.Expr) -> Callable[[Any], Any]:
     return sp.lambdify(Q, expr, modules="mpmath")
+
+
+@lru_cache(maxsize=None)
+def _diff_q(expr: sp.Expr) -> sp.Expr:
+    return sp.diff(expr, Q)
+
+
+@lru_cache(maxsize=4096)
+def _closed_float(expr: sp.Expr, q: float, check: bool = False) -> float:
+    """A closed form in :data:`Q` at q, evaluated by mpmath with 30 + 2·|log10 q| digits: q's huge or tiny
+    scale cancels inside such forms (1 − (2q/(2q+1))² at q = 1e300 needs 300 digits), and Python floats
+    would overflow in them (4q + 1 at q = 1e308). ``check``: also at 20 more digits, and a disagreement
+    is reported, not returned.
+
+    >>> f"{_closed_float(4 / (sp.pi * sp.sqrt(4 * Q + 1)), 1e308):.12g}"   # 2/(π·1e154); floats give 0
+    '6.36619772368e-155'
+    """
+    if q < 0 or not math.isfinite(q):
+        raise InvalidValueError(f"variance q must be finite and >= 0, got {q!r}")
+    if q == 0:
+        return float(sp.limit(expr, Q, 0, "+"))
+    f = _as_float_fn(expr)
+    digits = 30 + 2 * int(abs(math.log10(q)))
+    with mpmath.workdps(digits):
+        value = f(mpmath.mpf(q))
+    if check:
+        with mpmath.workdps(digits + 20):
+            again = f(mpmath.mpf(q))
+        if not mpmath.almosteq(value, again, rel_eps=mpmath.mpf(10) ** -12, abs_eps=0):
+            raise SymvgRuntimeError(f"{expr} at q = {q:g} cannot be resolved: {digits} and {digits + 20} digits "
+                                    f"give {mpmath.nstr(value, 8)} and {mpmath.nstr(again, 8)}")
+    return float(value)
 
 
 @lru_cache(maxsize=None)
 def _square(expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
     f = _numpy_function(expr)
     return lambda x: np.asarray(f(x), dtype=float) ** 2
+
+
+@lru_cache(maxsize=None)
+def _z_phi_dphi(expr: sp.Expr, derivative: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
+    f, fp = _numpy_function(expr), _numpy_function(derivative)
+    return lambda x: x * np.asarray(f(x), dtype=float) * np.asarray(fp(x), dtype=float)
 
 
 def moments(activation: "str | Activation") -> Moments:
@@ -325,8 +405,11 @@ def correlation_kernels(activation: "str | Activation", q: float, c: float) -> t
         kk, kp = _arccos_kernels(*slopes, c)
         return q * kk, kp
     if act.expr == sp.erf(z):  # Williams 1997, and Price's theorem for the derivative kernel
-        return (2 / math.pi * math.asin(2 * q * c / (1 + 2 * q)),
-                4 / math.pi / math.sqrt((1 + 2 * q) ** 2 - 4 * q * q * c * c))
+        # (1+2q)² − 4q²c² = (1 + 2q(1−c))(1 + 2q(1+c)), each root taken as √q·√(1/q + 2(1∓c)): no
+        # cancellation as c → 1 and no overflow of (1+2q)² (q = 1e200 made it an OverflowError)
+        s = math.sqrt(q)
+        kernel = 4 / math.pi / (s * math.sqrt(1 / q + 2 * (1 - c))) / (s * math.sqrt(1 / q + 2 * (1 + c)))
+        return 2 / math.pi * math.asin(c / (1 + 0.5 / q)), kernel
     f, fp = _numpy_function(act.expr), _numpy_function(act.derivative)
     return bivariate_expect(f, f, q, c), bivariate_expect(fp, fp, q, c)
 

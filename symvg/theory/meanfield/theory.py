@@ -18,6 +18,7 @@ described by (u ~ N(0, 1)):
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -27,8 +28,8 @@ from symvg.display import Result
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.exact import Number, nonnegative, positive
-from symvg.magnitude import short
-from symvg.errors import SymvgRuntimeError
+from symvg.magnitude import log10, sci, short
+from symvg.errors import OverflowReport, SymvgRuntimeError, UnderflowReport
 from symvg.theory.meanfield.quadrature import Moments, Q, correlation_kernels, kinks, moments
 
 __all__ = ["CRITICAL_TOL", "MeanField", "mean_field", "verdict", "correlation_map", "origin_slope"]
@@ -66,7 +67,7 @@ def _bisect(g: Callable[[float], float], lo: float, hi: float, rel: float = 1e-1
             if side == -1:
                 glo /= 2
             side = -1
-        if hi - lo <= max(rel * abs(hi), atol, 1e-300) or gx == 0:
+        if hi - lo <= max(rel * abs(hi), atol, 5e-324) or gx == 0:
             break
         if hi - lo > width / 2:  # slow progress: bisect once
             mid = (lo + hi) / 2
@@ -87,7 +88,7 @@ def _q_star_float(m: Moments, sw: float, sb: float, q0: float = 1.0) -> float:
 
     # Relative to the inputs: a bounded φ keeps q <= σw²·sup φ² + σb², so a fixed cap would call
     # tanh's q* = 1e20 at σw² = 1e20 divergent; a q this far beyond every input grows without bound.
-    big = _BIG * max(1.0, sw, sb, q0)
+    big = min(_BIG * max(1.0, sw, sb, q0), sys.float_info.max)  # at σw² = 1e300 the product is inf
     q = q0
     for _ in range(6):
         q = sw * m.v(q) + sb
@@ -104,14 +105,16 @@ def _q_star_float(m: Moments, sw: float, sb: float, q0: float = 1.0) -> float:
                 return math.inf
         return _bisect(g, lo, hi)
     hi, lo = q, q / 2
+    zero_checked = False
     while g(lo) < 0:
         hi, lo = lo, lo / 16
-        if lo < 1e-30 * q0:
+        if lo < 1e-30 * q0 and not zero_checked:
             if g(0.0) <= 0:  # q = 0 is the attracting fixed point (σb² = 0, φ(0) = 0)
                 return 0.0
-            lo = 0.0
+            zero_checked = True  # g(0) = σb² + σw²φ(0)² > 0: a root lies above 0, however tiny (σb² = 1e-300)
+        if lo == 0.0:
             break
-    return _bisect(g, lo, hi, atol=1e-40 * q0)  # q* that small is 0 to every purpose here
+    return _bisect(g, lo, hi)
 
 
 class _Fixed(NamedTuple):
@@ -136,12 +139,12 @@ def _fixed_exact(m: Moments, sw: sp.Rational, sb: sp.Rational, q0: sp.Rational) 
     if slope < 1:
         return _Fixed(sb / (1 - slope), chi1, slope, True, "")
     if slope == 1 and sb == 0:
-        return _Fixed(q0, chi1, slope, True, f"every q is a fixed point (the variance map is q ↦ q): q* = q0 = {q0}, "
+        return _Fixed(q0, chi1, slope, True, f"every q is a fixed point (the variance map is q ↦ q): q* = q0 = {short(q0)}, "
                                              "the input variance, is kept")
     if slope == 1:
-        note = f"no fixed point: q grows by σb² = {sb} per layer (q^l = q0 + l·σb²)"
+        note = f"no fixed point: q grows by σb² = {short(sb)} per layer (q^l = q0 + l·σb²)"
     else:
-        note = (f"no fixed point: the variance map diverges, q grows by a factor σw²·{k} = {slope} per layer; "
+        note = (f"no fixed point: the variance map diverges, q grows by a factor σw²·{short(k)} = {short(slope)} per layer; "
                 "ξ_q, c* and ξ_c are undefined, χ1 does not depend on q")
     return _Fixed(sp.oo, chi1, slope, True, note)
 
@@ -167,13 +170,9 @@ def origin_slope(act: Activation) -> sp.Expr | None:
 
 
 def _slope_float(m: Moments, sw: float, q: float) -> float:
-    """σw²·V'(q) by Richardson-extrapolated central differences (O(h⁴)); one-sided next to 0."""
-    h = 1e-4 * max(q, 1e-6)
-    if q <= h:
-        return sw * (m.v(q + h) - m.v(q)) / h
-    d1 = (m.v(q + h) - m.v(q - h)) / (2 * h)
-    d2 = (m.v(q + h / 2) - m.v(q - h / 2)) / h
-    return sw * (4 * d2 - d1) / 3
+    """σw²·V'(q), the variance map's slope, as (σw²/q)·(q·V'(q)) (:meth:`Moments.q_dv`): V' itself, not a
+    difference of V's, and not V' alone, which underflows where the slope does not (sigmoid, σw² = 1e300)."""
+    return sw / q * m.q_dv(q) if q > 0 else sw * m.dv(0.0)
 
 
 def _fixed_float(act: Activation, m: Moments, sw: sp.Rational, sb: sp.Rational, q0: sp.Rational) -> _Fixed:
@@ -182,6 +181,9 @@ def _fixed_float(act: Activation, m: Moments, sw: sp.Rational, sb: sp.Rational, 
     At σb² = 0 with φ(0) = 0, q = 0 is a fixed point and σw²φ'(0)² ≤ 1 makes it attract, so a
     float root below _SNAP·q0 is that 0 seen through rounding (tanh: 2e-17); χ1 there is exact.
     """
+    inputs = (("σw²", sw), ("σb²", sb), ("q0", q0))
+    for name, v in inputs:
+        _check_float_range(act, name, v, tiny=False)  # 1e309 as inf would read as a divergent map
     q = _q_star_float(m, float(sw), float(sb), float(q0))
     if math.isinf(q):
         raise SymvgRuntimeError(f"the variance map of {act.label} diverges from q0 = {short(q0)} at σw² = {short(sw)}, "
@@ -190,7 +192,25 @@ def _fixed_float(act: Activation, m: Moments, sw: sp.Rational, sb: sp.Rational, 
     d0 = origin_slope(act) if sb == 0 else None
     if d0 is not None and sw * d0 <= 1 and q < _SNAP * float(q0):
         return _Fixed(sp.Integer(0), sw * d0, sw * d0, True, "")
-    return _Fixed(q, float(sw) * m.d(q), _slope_float(m, float(sw), q), False, "")
+    for name, v in inputs:
+        _check_float_range(act, name, v, tiny=True)
+    chi1, slope = float(sw) * m.d(q), _slope_float(m, float(sw), q)
+    for name, v in (("χ1", chi1), ("the variance map's slope", slope)):
+        if sw > 0 and abs(v) < sys.float_info.min:
+            raise UnderflowReport(f"{name} ≈ {v:.3g} at σw² = {short(sw)} for {act.label} is below float64's normal "
+                                  f"range ({sys.float_info.min:.3g}): its digits are lost, so it is not given")
+    return _Fixed(q, chi1, slope, False, "")
+
+
+def _check_float_range(act: Activation, name: str, v: sp.Rational, tiny: bool) -> None:
+    """Refuse an input the float computation (quadrature, root finding) cannot hold: beyond float64, or
+    (``tiny``) below its normal range, where digits are lost (1e-320) or it is 0 (1e-400)."""
+    if v > sys.float_info.max:
+        raise OverflowReport(f"{name} = {short(v)} is beyond float64 (at most {sys.float_info.max:.3g}), where "
+                             f"{act.label}'s mean field is computed: no answer is given for it")
+    if tiny and 0 < v < sys.float_info.min:
+        raise UnderflowReport(f"{name} = {short(v)} is below float64's normal range ({sys.float_info.min:.3g}), "
+                              f"where {act.label}'s mean field is computed: no answer is given for it")
 
 # ----------------------------------------------------------------------------- correlation map
 
@@ -233,8 +253,17 @@ def _json_number(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _depth_scale(slope: float) -> float:
-    """−1/ln(slope): 0 when slope = 0, inf at slope = 1, NaN (undefined) when slope > 1."""
+def _depth_scale(slope: Any) -> float:
+    """−1/ln(slope): 0 when slope = 0, inf at slope = 1, NaN (undefined) when slope > 1.
+
+    An exact slope is taken through its log10, so one beyond the floats still has its scale:
+
+    >>> round(_depth_scale(sp.Rational(1, 2 * 10**400)), 9), _depth_scale(0.0)   # 1/(401 ln 10 − ln 5)
+    (0.00108492, 0.0)
+    """
+    if isinstance(slope, sp.Rational) and 0 < slope < 1:
+        return -1 / (log10(slope) * math.log(10))
+    slope = _float(slope)
     if slope <= 0:
         return 0.0
     if slope >= 1:
@@ -298,7 +327,9 @@ class MeanField(Result):
         """A few lines for the terminal."""
         def fmt(x: Any) -> str:
             if isinstance(x, sp.Basic) and len(str(x)) <= 24:  # SELU's exact constants run to 100+ digits
-                return f"{x}" + ("" if x.is_Integer or x.is_infinite else f" ≈ {float(x):.10g}")
+                return f"{x}" + ("" if x.is_Integer or x.is_infinite else f" ≈ {sci(x, 10)}")
+            if isinstance(x, sp.Rational):  # ReLU's χ1 at σw² = 1e400: beyond the floats, not inf
+                return sci(x, 10)
             return f"{_float(x):.10g}"
 
         def scale(x: float) -> str:
@@ -306,7 +337,7 @@ class MeanField(Result):
         gradients = {"ordered": "gradients vanish", "chaotic": "gradients explode",
                      "critical": "gradients neither vanish nor explode"}[self.verdict]
         return "\n".join([
-            f"{self.activation}: σw² = {self.sigma_w2}, σb² = {self.sigma_b2}, input variance q0 = {self.q0}"
+            f"{self.activation}: σw² = {short(self.sigma_w2)}, σb² = {short(self.sigma_b2)}, input variance q0 = {short(self.q0)}"
             f"  ({self.method})",
             f"  q*  = {fmt(self.q_star)}",
             f"  χ1  = {fmt(self.chi1)}   (squared gradients scale like χ1^depth)",
@@ -344,7 +375,7 @@ def mean_field(activation: "str | Activation", sigma_w2: Number, sigma_b2: Numbe
     v = verdict(fp.chi1, tol)
     qf, chi = _float(fp.q), _float(fp.chi1)
     c_star, chi_c = _correlations(act, float(sw), float(sb), qf, chi, v)
-    xi_q = _depth_scale(_float(fp.slope)) if math.isfinite(qf) or fp.slope == 1 else math.nan
-    xi_c = math.inf if v == "critical" else _depth_scale(chi_c)
+    xi_q = _depth_scale(fp.slope) if math.isfinite(qf) or fp.slope == 1 else math.nan
+    xi_c = math.inf if v == "critical" else _depth_scale(fp.chi1 if v == "ordered" else chi_c)
     return MeanField(act.label, sw, sb, fp.q, fp.chi1, xi_q, xi_c, c_star, chi_c, fp.slope, v, fp.exact,
                      m.method, q_in, fp.note)
