@@ -129,9 +129,10 @@ def gradients(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None, *,
     What the floats cannot hold is reported, never returned as the answer (:mod:`symvg.errors`):
     ``OverflowReport`` where |g| (or, with ``log=True``, a forward value) is beyond the dtype's range, or where a
     product on the way to a |g| within it overflowed (the message tells the two apart, from the log domain),
-    ``DomainError`` where a value is not a real number (NaN: ``expr:log(z)`` at z < 0, BCE of a prediction
-    outside (0, 1)), and ``UnderflowReport`` where a nonzero gradient became exactly 0 (found where the
-    floating-point underflow flag was raised, confirmed in the log domain). ``log=True`` carries the
+    ``DomainError`` where a value is not a real number (NaN: an activation built directly with log(z), evaluated
+    at z < 0 (``expr:`` refuses such formulas), BCE of a prediction outside (0, 1)), and ``UnderflowReport`` where
+    a nonzero gradient became exactly 0 (found where the floating-point underflow flag was raised, or a kernel
+    flagged a 0 that its forms do not hold exactly, confirmed in the log domain or by mpmath). ``log=True`` carries the
     magnitudes of deep products as log|g|; ``allow_underflow=True`` accepts underflowed zeros instead (as
     :mod:`symvg.engines.sampling` does, which counts them). A 0 that is exact (a ReLU that is off) is no underflow.
 
