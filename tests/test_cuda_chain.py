@@ -21,7 +21,7 @@ from symvg.engines.reference import reference
 from symvg import errors
 from symvg.symbolic.activations import get, names
 from symvg.symbolic.chain import Chain
-from symvg.engines.cuda import FLAG_NONFINITE, FLAG_UNDERFLOW, SEG, chain_source, finish, kernel_key, launch_args
+from symvg.engines.cuda import FLAG_NONFINITE, FLAG_REDO, FLAG_UNDERFLOW, SEG, chain_source, finish, kernel_key, launch_args
 from symvg.engines.csource import elementwise_source
 from symvg.engines.kernels import local
 
@@ -283,13 +283,20 @@ def test_a_phi_that_underflowed_itself_is_flagged_not_passed_on_as_zero(twin, lo
 
 
 def test_a_pre_activation_that_underflowed_to_zero_is_flagged(twin):
-    """z_1 = w_1·x = 1e-400 with b_1 = 0 rounds to 0 (ReLU'(0) = 0 then zeroes a g_1 of -1e-200): flagged; with
-    b_1 ≠ 0 the lost 1e-400 is rounding, not an underflow."""
+    """z_1 = w_1·x = 1e-400 with b_1 = 0 rounds to 0 (ReLU'(0) = 0 then zeroes a g_1 of -1e-200): flagged and
+    redone; with b_1 ≠ 0 the lost 1e-400 is rounding, not an underflow."""
     chain, x, y = Chain(4, "relu"), np.array([1e-200, 1e-200, 1.0]), np.full(3, 0.5)
     W, B = np.array([[1e-200, 1e-200, 1.0]] + [[1.0] * 3] * 3), np.zeros((4, 3))
     B[0, 1] = 0.5
-    _, _, _, flags, _ = twin(chain, x, y, W, B, "float64")
-    assert flags.tolist() == [FLAG_UNDERFLOW, 0, 0]
+    inp, G, S, flags, status = twin(chain, x, y, W, B, "float64")
+    assert flags.tolist() == [FLAG_REDO, 0, 0]  # ReLU'(0) is a convention: redone, whatever is allowed
+    with pytest.raises(errors.UnderflowReport):  # h_1 = 0 where it is 1e-400 zeroes g_2 … g_4
+        finish(chain, inp, G, S, flags, status, backend="numpy")
+    chain = Chain(1, "leaky_relu")  # nothing comes out 0: g_1 is 1e-200, not the 1e-202 of φ'(0) = 0.01
+    inp, G, S, flags, status = twin(chain, x, y, W[:1], B[:1], "float64")
+    assert flags.tolist() == [FLAG_REDO, 0, 0]
+    got = finish(chain, inp, G, S, flags, status, backend="numpy", allow_underflow=True)
+    assert_close_rowwise(got, as_floats(reference(chain, x, y, W[:1], B[:1])), 1e-12)
 
 
 @pytest.mark.slow  # nvcc takes ~3 s of CPU for these two kernels, where the CUDA toolkit is installed

@@ -191,6 +191,18 @@ def test_a_pre_activation_that_underflowed_to_zero_is_reported(name):
             gradients(chain, x, y, W, np.zeros(3), engine=engine)
 
 
+@pytest.mark.parametrize("name", ["leaky_relu", "relu", "expr:abs(z)"])
+def test_a_pre_activation_lost_to_underflow_takes_phi_prime_on_its_side(name):
+    """z_1 = w_1·x = ±1e-400 rounds to 0, where φ'(0) is the kink's convention: leaky ReLU'(0) = 0.01 made
+    g_1 = 1e-202 where it is 1e-200 (nothing 0, so nothing reported); the slope on the side of the lost z is
+    the answer (mpmath)."""
+    chain = Chain(1, name)
+    x, y, W = np.array([1e-200, -1e-200, 1.0]), np.full(3, 0.5), np.array([[1e-200, 1e-200, 1.0]])
+    want = as_floats(reference(chain, x, y, W, np.zeros(1)))
+    for engine in ("fused", "chunked"):
+        assert_close_rowwise(gradients(chain, x, y, W, np.zeros(1), engine=engine), want, 1e-12)
+
+
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 def test_fused_losses_and_samples_across_block_edges(loss):
     chain = Chain(7, "sigmoid", loss=loss)

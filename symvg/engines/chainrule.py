@@ -95,7 +95,7 @@ def start_log() -> tuple[Step, ...]:
 
 def backward_log(residual: bool) -> tuple[Step, ...]:
     """One layer back in (log|·|, sign): sums of logs where :func:`backward` multiplies."""
-    tail = ((Step(f, 1 + w * dphi), Step(ld, ld + sp.log(sp.Abs(f)), carry=True),
+    tail = ((Step(f, 1 + w * dphi, carry=True), Step(ld, ld + sp.log(sp.Abs(f)), carry=True),
              Step(sd, sd * sp.sign(f), carry=True)) if residual else
             (Step(ld, la + sp.log(sp.Abs(w)), carry=True), Step(sd, sa * sp.sign(w), carry=True)))
     return (Step(la, ld + sp.log(sp.Abs(dphi))), Step(sa, sd * sp.sign(dphi)),

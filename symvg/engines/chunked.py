@@ -33,7 +33,7 @@ import numpy as np
 from symvg.engines import chainrule as cr
 from symvg.engines.inplace import array_steps, array_value
 from symvg.engines.csource import elementwise_source, loss_source
-from symvg.engines.kernels import Local, _flags, fp_guard, layer_kernel, local_forms
+from symvg.engines.kernels import Local, _flags, fp_guard, kink_at_zero, layer_kernel, local_forms
 from symvg.engines.plan import Inputs, Plan
 from symvg.engines.reference import reference
 from symvg.engines.repair import exact_local
@@ -101,23 +101,51 @@ def _forward(p: Plan, kernels: Sequence[Callable], xp: Any, inp: Inputs, sl: sli
     H[0] = inp.x[sl]
     for k in range(1, p.chain.depth + 1):
         w, b = _layer_wb(inp, k, sl)
+        act = p.chain.activations[k - 1]
         if cuda:  # one CUDA kernel per layer does z, φ, φ' (and the skip)
             kernels[k - 1](H[k - 1], w, b, H[k], D[k - 1])
-            if not local_forms(p.locals[k - 1].activation).proved:  # the activation's own formulas
+            if not local_forms(act).proved:  # the activation's own formulas
                 _repair_device(p, xp, k, H, D, w, b)
+            if kink_at_zero(act):  # no floating-point flags here to say whether z underflowed
+                _one_sided(act, xp, H[k - 1], w, b, H[k - 1] * w + b, D[k - 1])
             continue
         _flags.overflow = False
+        before, _flags.underflow = _flags.underflow, False
         _Z(xp, {"hp": H[k - 1], "w": w, "b": b, "z": t})
+        lost = _lost_z(act, xp, H[k - 1], w, b, t) if _flags.underflow and kink_at_zero(act) else None
+        _flags.underflow = _flags.underflow or before
         # z = w·h + b overflowed (the inputs are finite, checked before): φ(±inf) would be a finite 1 or 0 and
         # hide it, so φ' is made NaN there and the chunk is reported (an overflow), never answered
         over = ~xp.isfinite(t) if _flags.overflow else None
         kernels[k - 1](t, H[k], D[k - 1])
+        if lost is not None:
+            D[k - 1][lost[0]] = lost[1]
         if over is not None and bool(over.any()):
             D[k - 1][over] = np.nan
             _flags.z_overflowed = True
         _H[p.chain.residual](xp, {"hp": H[k - 1], "h": H[k]})
         if fold and k > 1:
             _FOLD(xp, {"dphi": D[k - 2], "w": w})
+
+
+def _lost_z(act: Any, xp: Any, hp: Any, w: Any, b: Any, z: Any) -> tuple[Any, Any] | None:
+    """(the entries where z = w·h + b underflowed to 0, b = 0, at a kink of φ' at 0; φ' on the side the sign of
+    w·h gives there), or None: φ'(0) is then the kink's convention (ReLU'(0) = 0, leaky ReLU'(0) = 0.01), not
+    the slope at the z that was lost (1e-400 > 0: slope 1). φ(0) = 0 stays: that 0 is an underflow, which the
+    zero checks find downstream."""
+    left, right = kink_at_zero(act)
+    idx = xp.flatnonzero((z == 0) & (b == 0) & (hp != 0) & (w != 0))
+    if idx.size == 0:
+        return None
+    positive = xp.sign(hp[idx]) * xp.sign(w if xp.ndim(w) == 0 else w[idx]) > 0
+    return idx, xp.where(positive, right, left)
+
+
+def _one_sided(act: Any, xp: Any, hp: Any, w: Any, b: Any, z: Any, d: Any) -> None:
+    """:func:`_lost_z`'s fix, in place on φ' (``d``)."""
+    lost = _lost_z(act, xp, hp, w, b, z)
+    if lost is not None:
+        d[lost[0]] = lost[1]
 
 
 def _z_overflowed(p: Plan, xp: Any, inp: Inputs, sl: slice, buf: _Buffers, c: int) -> bool:

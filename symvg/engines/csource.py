@@ -102,18 +102,25 @@ def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, 
 
 def zeros_condition(act: Activation, phi: str = "h") -> str:
     """The C condition under which the layer's φ (held in ``phi``) or φ' (``d``) is a 0 that is not exact
-    (:func:`symvg.engines.kernels.exact_zeros`), or z_k is (:func:`symvg.engines.chainrule.forward`): one that
-    underflowed, which a kernel flags.
+    (:func:`symvg.engines.kernels.exact_zeros`): one that underflowed, which a kernel flags.
 
     >>> from symvg.symbolic.activations import get
     >>> zeros_condition(get("gelu"))
-    '(h == 0 && !(z == 0)) || (d == 0 && !(0)) || (z == 0 && w != 0 && hp != 0 && b == 0)'
+    '(h == 0 && !(z == 0)) || (d == 0 && !(0))'
     """
     def c(region: sp.Boolean) -> str:
         return "1" if region == sp.true else "0" if region == sp.false else _C().doprint(region)
     rh, rd = exact_zeros(act)
-    z_lost = " && ".join(_C().doprint(u) for u in cr.forward(False)[0].underflow())  # w·hp underflowed, b = 0
-    return f"({phi} == 0 && !({c(rh)})) || (d == 0 && !({c(rd)})) || ({z_lost})"
+    return f"({phi} == 0 && !({c(rh)})) || (d == 0 && !({c(rd)}))"
+
+
+def lost_z_condition() -> str:
+    """The C condition under which z_k = w_k·h_{k-1} + b_k underflowed to 0 (:func:`symvg.engines.chainrule.forward`).
+
+    >>> lost_z_condition()
+    'z == 0 && w != 0 && hp != 0 && b == 0'
+    """
+    return " && ".join(_C().doprint(u) for u in cr.forward(False)[0].underflow())
 
 
 def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
@@ -170,4 +177,4 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
                         math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
 
 
-__all__ = ["KernelSource", "c_steps", "elementwise_source", "loss_source", "math_macros_preamble", "zeros_condition"]
+__all__ = ["KernelSource", "c_steps", "elementwise_source", "loss_source", "lost_z_condition", "math_macros_preamble", "zeros_condition"]

@@ -68,7 +68,9 @@ import sympy as sp
 from symvg.engines import chainrule as cr
 from symvg.engines import philox
 from symvg.engines.chunked import CHUNK_BYTES, run
-from symvg.engines.csource import c_steps, elementwise_source, loss_source, math_macros_preamble, zeros_condition
+from symvg.engines.csource import (c_steps, elementwise_source, loss_source, lost_z_condition, math_macros_preamble,
+                                   zeros_condition)
+from symvg.engines.kernels import kink_at_zero
 from symvg.engines.plan import Inputs, array_module, check_dtype, check_finite_inputs, check_out, plan, prepare
 from symvg.errors import InvalidValueError
 from symvg.symbolic.activations import Activation
@@ -81,7 +83,10 @@ CHECKPOINTS = 64
 FLAG_NONFINITE = 1
 """A NaN or inf input (x, y, w, b) or gradient in this sample."""
 FLAG_UNDERFLOW = 2
-"""A chain-rule product of nonzero factors rounded to 0 in this sample (direct gradients only)."""
+"""A chain-rule product of nonzero factors, or a φ or φ' of its own, rounded to 0 in this sample."""
+FLAG_REDO = 4
+"""A value the per-layer path computes differently: a pre-activation that underflowed to 0 at a kink of φ'
+(ReLU, leaky ReLU), whose φ'(0) is a convention, not the slope on the side the lost z was on. Always redone."""
 THREADS_PER_BLOCK = 256
 CTYPES = {"float64": "double", "float32": "float"}
 
@@ -151,11 +156,14 @@ def _name(key: Key) -> str:
 
 
 def _layer_function(fname: str, act: Activation, residual: bool) -> str:
-    # a φ or φ' that underflowed to 0 itself (GELU(-40)) is flagged: only where the forms hold a 0 exactly is it one
+    # a φ or φ' that underflowed to 0 itself (GELU(-40)) is flagged: only where the forms hold a 0 exactly is it
+    # one; so is a z that underflowed to 0, to be redone where φ' has a kink there (its φ'(0) is a convention)
     body = elementwise_source(act, residual).operation.replace("\n", "\n    ")
+    lost = "SYMVG_REDO" if kink_at_zero(act) else "SYMVG_UNDERFLOW"
     return (f"static __device__ __forceinline__ void {fname}(T hp, T w, T b, T *h_, T *d_, unsigned int *fl_)\n{{\n"
             f"    T h, d;\n    {body}\n    if ({zeros_condition(act, 'phi' if residual else 'h')}) "
-            f"*fl_ |= SYMVG_UNDERFLOW;\n    *h_ = h; *d_ = d;\n}}\n")
+            f"*fl_ |= SYMVG_UNDERFLOW;\n    if ({lost_z_condition()}) *fl_ |= {lost};\n"
+            f"    *h_ = h; *d_ = d;\n}}\n")
 
 
 def _step_function(name: str, n_acts: int) -> str:
@@ -197,6 +205,7 @@ _PREAMBLE = """\
 #ifndef SYMVG_NONFINITE
 #define SYMVG_NONFINITE {nonfinite}u
 #define SYMVG_UNDERFLOW {underflow}u
+#define SYMVG_REDO {redo}u
 #define SYMVG_SIGN(v) ((v) > 0 ? (T)1 : (v) < 0 ? (T)-1 : (v))
 #define SYMVG_NOT_BELOW_INF(v) (isnan(v) || (isinf(v) && (v) > 0))
 #endif
@@ -355,7 +364,7 @@ def chain_source(key: Key) -> ChainSource:
                           forward_step=forward, start=start, backward_step=backward,
                           inputs=inputs, read_xy=read_xy, read_wb=read_wb)
     preamble = "\n".join(p for p in (math_macros_preamble(), loss_pre, philox.SOURCE if key.drawn else "",
-                                     _PREAMBLE.format(nonfinite=FLAG_NONFINITE, underflow=FLAG_UNDERFLOW)) if p)
+                                     _PREAMBLE.format(nonfinite=FLAG_NONFINITE, underflow=FLAG_UNDERFLOW, redo=FLAG_REDO)) if p)
     return ChainSource(name, preamble, code)
 
 
@@ -397,7 +406,7 @@ def draw_source(dtype: Any = "float64") -> ChainSource:
     code = _DRAW.format(ctype=CTYPES[np.dtype(dtype).name], name=name, inputs=_DRAWN_INPUTS, read_xy=read_xy,
                         read_wb=read_wb)
     preamble = "\n".join((math_macros_preamble(), philox.SOURCE,
-                          _PREAMBLE.format(nonfinite=FLAG_NONFINITE, underflow=FLAG_UNDERFLOW)))
+                          _PREAMBLE.format(nonfinite=FLAG_NONFINITE, underflow=FLAG_UNDERFLOW, redo=FLAG_REDO)))
     return ChainSource(name, preamble, code)
 
 
@@ -506,7 +515,7 @@ def finish(chain: Chain, inp: Inputs | Callable[[Any], Inputs], G: Any, S: Any, 
     inputs, or (drawn kernels) a function giving the inputs of the samples at the indices it is passed.
     Returns G, or (G, S) in the log domain."""
     log = S is not None
-    mask = FLAG_NONFINITE | (0 if allow_underflow else FLAG_UNDERFLOW)
+    mask = FLAG_NONFINITE | FLAG_REDO | (0 if allow_underflow else FLAG_UNDERFLOW)
     if int(status[0]) & mask:
         xp = array_module(backend)
         idx = xp.flatnonzero(flags & mask)
@@ -594,5 +603,5 @@ def launch_drawn(chain: Chain, draw: Draw, m: int, dtype: np.dtype, *, log: bool
     return finish(chain, drawn_again, G, S, flags, status, dtype=dtype, allow_underflow=allow_underflow)
 
 
-__all__ = ["CHECKPOINTS", "ChainSource", "Draw", "FLAG_NONFINITE", "FLAG_UNDERFLOW", "SEG", "chain_source", "draw_source",
+__all__ = ["CHECKPOINTS", "ChainSource", "Draw", "FLAG_NONFINITE", "FLAG_REDO", "FLAG_UNDERFLOW", "SEG", "chain_source", "draw_source",
            "gradients_cuda", "launch_drawn", "refusal"]

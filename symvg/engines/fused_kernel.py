@@ -50,7 +50,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from symvg.engines import chainrule as cr
 from symvg.engines.forms import expneg
-from symvg.engines.kernels import exact_zeros, local_forms
+from symvg.engines.kernels import exact_zeros, kink_at_zero, local_forms
 from symvg.engines.repair import guard
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.chain import y
@@ -312,9 +312,13 @@ def steps_source(plain: tuple[cr.Step, ...], residual: tuple[cr.Step, ...], name
     return "\n".join(" " * indent + line for line in lines)
 
 
-def loops_source() -> str:
-    """:data:`LOOPS` with the chain rule's steps printed in: forward's z_k and h_k, backward's a_k, g_k, δ_{k-1}."""
+def loops_source(kink: bool = False) -> str:
+    """:data:`LOOPS` with the chain rule's steps printed in: forward's z_k and h_k, backward's a_k, g_k, δ_{k-1}.
+    ``kink``: φ' has a kink at 0 (:func:`symvg.engines.kernels.kink_at_zero`), so a z that underflowed to 0 is
+    flagged for the chunked engine to redo (``bad``), which takes φ' on its side, not only to be checked."""
     z = steps_source(*(v[:1] for v in (cr.forward(False), cr.forward(True))), _FORWARD_NAMES)
+    if kink:
+        z = z.replace("under |= ", "bad |= ")
     h = steps_source(*(v[1:] for v in (cr.forward(False), cr.forward(True))), _FORWARD_NAMES)
     return LOOPS.format(z=z, h=h, back=steps_source(cr.backward(False), cr.backward(True), _BACKWARD_NAMES))
 
@@ -405,7 +409,7 @@ def module_source(act: Activation, loss: tuple[sp.Expr, bool], dtype: str) -> st
         step = step.replace("{z}", _python(cr.forward(False)[0].value, _FORWARD_NAMES))
     pieces = [head, "\n@inline_jit\n" + pair_source(act), "\n@inline_jit\n" + zeros_source(act),
               "\n@inline_jit\n" + dloss_source(form, logit), "",
-              loops_source(), "", step, "", TEMPLATE.format(loss_call=call)]
+              loops_source(kink_at_zero(act) is not None), "", step, "", TEMPLATE.format(loss_call=call)]
     return "\n".join(pieces)
 
 

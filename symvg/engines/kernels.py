@@ -216,6 +216,20 @@ def exact_zeros(act: Activation) -> tuple[sp.Boolean, sp.Boolean]:
     return (_zero_region(f.phi, act.expr.subs(z, 0) == 0), _zero_region(f.dphi, act.derivative.subs(z, 0) == 0))
 
 
+@lru_cache(maxsize=None)
+def kink_at_zero(act: Activation) -> tuple[float, float] | None:
+    """(φ'(0⁻), φ'(0⁺)) where they differ (ReLU, leaky ReLU, |z|), else None. At such a kink φ'(0) is a
+    convention, so a z that underflowed to 0 from a nonzero w·h must take the side its sign gives.
+
+    >>> from symvg.symbolic.activations import get
+    >>> kink_at_zero(get("leaky_relu")), kink_at_zero(get("gelu"))
+    ((0.01, 1.0), None)
+    """
+    eps = sp.Rational(1, 10**40)
+    left, right = (float(act.derivative.subs(z, side * eps)) for side in (-1, 1))
+    return (left, right) if left != right else None
+
+
 def _huge_as_float(e: sp.Expr) -> sp.Expr:
     big = sp.Float(np.finfo(np.float64).max)
     return e.replace(lambda a: a.is_Rational and abs(a) > big, lambda a: sp.Float(a, 20))
@@ -439,5 +453,5 @@ def mpmath_forms(act: Activation) -> tuple[Callable, Callable]:
     return sp.lambdify(z, act.expr, "mpmath"), sp.lambdify(z, act.derivative, "mpmath")
 
 
-__all__ = ["KINDS", "Local", "evaluation_forms", "exact_zeros", "fp_guard", "h",
+__all__ = ["KINDS", "Local", "evaluation_forms", "exact_zeros", "kink_at_zero", "fp_guard", "h",
            "lambdified", "layer_kernel", "local", "local_forms", "loss_form", "loss_lambdified", "mpmath_forms", "output_form", "piecewise_writers", "y"]
