@@ -30,8 +30,10 @@ N > SEG, and nothing for N ≤ SEG; depths beyond SEG·CHECKPOINTS are refused (
 
 What floats cannot do is flagged per sample in ``flags`` on the device, never repaired there silently:
 :data:`FLAG_NONFINITE` (a NaN/inf input, or a NaN/inf gradient: an overflowing formula or product, or a
-pre-activation z_k that overflowed, whose φ' the layer body makes NaN) and
-:data:`FLAG_UNDERFLOW` (a product of two nonzero numbers in the chain rule rounded to 0). A flagged sample
+pre-activation z_k that overflowed, whose φ' the layer body makes NaN),
+:data:`FLAG_UNDERFLOW` (a product of two nonzero numbers in the chain rule rounded to 0, a φ or φ' that is 0
+where its forms hold no exact 0, or a z_k = w_k·h_{k-1} that underflowed to 0) and :data:`FLAG_REDO` (such a z_k
+at a kink of φ', whose φ'(0) is a convention: redone even where underflow is allowed). A flagged sample
 also sets its bit in a one-word ``status`` (``atomicOr``, only on the rare flagged path), so the host
 reads four bytes to learn whether anything needs a second look (:func:`finish`), and only then redoes
 the flagged samples with the per-layer path, which repairs overflowing formulas exactly and reports
