@@ -117,3 +117,17 @@ def test_bn_factor_eigenvalues_are_the_jacobians(x, eps):
     f = bn_factor(list(x), eps)
     assert f.eigenvalues == {sp.nsimplify(k): n for k, n in f.jacobian.eigenvals().items()}
     assert all(n > 0 for n in f.eigenvalues.values())
+
+
+def test_bn_factor_beyond_float64_is_not_printed_as_0_or_inf():
+    """x = (1, 2), ε = 1e-400: ∂y/∂x = (1/σ)·½(1 − y²)·[[1, −1], [−1, 1]] with 1 − y² = ε/(¼ + ε), so
+    the entries are ±4e-400 (to 400 digits) and the y-eigenvalue ε/σ³ is 8e-400: floats printed them as 0.
+    ε = 1e700 made σ ≈ 1e350 an inf float, and JSON refused it (internal error)."""
+    import json
+    from symvg.theory.skipbn import bn_factor
+    tiny = bn_factor(["1", "2"], "1e-400")
+    text = str(tiny)
+    assert "[ 4.0e-400, -4.0e-400]" in text and "≈ 8.0e-400 (×1)" in text, text
+    d = json.loads(json.dumps(bn_factor(["1", "2", "3"], "1e700").as_dict(), allow_nan=False))
+    assert d["sigma_float"] is None and "float_note" in d
+    assert "float_note" not in bn_factor(["1", "2", "3", "6"]).as_dict()

@@ -34,6 +34,7 @@ import sympy as sp
 from symvg.symbolic.activations import Activation, get
 from symvg.errors import InvalidValueError
 from symvg.exact import Number, to_rational
+from symvg.magnitude import json_float, sci
 from symvg.theory.matrices import numpy_functions
 
 MAX_SYMBOLIC_DEPTH = 16
@@ -334,16 +335,27 @@ class BNFactor:
 
     def as_dict(self) -> dict:
         return {"x": [str(v) for v in self.x], "eps": str(self.eps), "mu": str(self.mu), "sigma": str(self.sigma),
-                "sigma_float": float(self.sigma), "jacobian": [[str(v) for v in row] for row in self.jacobian.tolist()],
-                "jacobian_float": [[float(v) for v in row] for row in self.jacobian.tolist()],
-                "eigenvalues": [{"value": str(k), "float": float(k), "multiplicity": n}
-                                for k, n in self.eigenvalues.items()]}
+                "sigma_float": json_float(self.sigma),
+                "jacobian": [[str(v) for v in row] for row in self.jacobian.tolist()],
+                "jacobian_float": [[json_float(v) for v in row] for row in self.jacobian.tolist()],
+                "eigenvalues": [{"value": str(k), "float": json_float(k), "multiplicity": n}
+                                for k, n in self.eigenvalues.items()], **self._range_note()}
+
+    def _range_note(self) -> dict:
+        """A note when a float field is null or 0.0 for a value that is not 0 (ε = 1e-400 or 1e700)."""
+        values = [self.sigma, *self.jacobian, *self.eigenvalues]
+        if all(v == 0 or json_float(v) not in (None, 0.0) for v in values):
+            return {}
+        return {"float_note": "a *_float field is null (beyond float64) or 0.0 (below it) where the exact value "
+                              "is not: read the exact 'sigma', 'jacobian' and 'eigenvalues[].value'"}
 
     def __str__(self) -> str:
-        rows = "\n".join("  [" + ", ".join(f"{float(v): .6g}" for v in row) + "]" for row in self.jacobian.tolist())
-        ev = ", ".join(f"{k} ≈ {float(k):.6g} (×{n})" for k, n in self.eigenvalues.items())
+        # sci, not float: an entry of 1e-400 (ε = 1e-400) is not 0 and σ at ε = 1e700 is not inf
+        rows = "\n".join("  [" + ", ".join(f"{'' if sci(v).startswith('-') else ' '}{sci(v)}" for v in row) + "]"
+                         for row in self.jacobian.tolist())
+        ev = ", ".join(f"{k} ≈ {sci(k)} (×{n})" for k, n in self.eigenvalues.items())
         return (f"batch x = ({', '.join(map(str, self.x))}), ε = {self.eps}: μ = {self.mu}, σ = {self.sigma} "
-                f"≈ {float(self.sigma):.6g}\n∂y/∂x = (1/σ)(I − 11ᵀ/m − y yᵀ/m) ≈\n{rows}\n"
+                f"≈ {sci(self.sigma)}\n∂y/∂x = (1/σ)(I − 11ᵀ/m − y yᵀ/m) ≈\n{rows}\n"
                 f"eigenvalues (exact): {ev}")
 
     def _repr_latex_(self) -> str:
@@ -351,7 +363,7 @@ class BNFactor:
 
     def _repr_markdown_(self) -> str:
         m = len(self.x)
-        rows = ["| " + " | ".join(f"{float(v):.6g}" for v in row) + " |" for row in self.jacobian.tolist()]
+        rows = ["| " + " | ".join(sci(v) for v in row) + " |" for row in self.jacobian.tolist()]
         ev = ", ".join(f"${sp.latex(k)}$ (×{n})" for k, n in self.eigenvalues.items())
         return "\n".join([f"Batch x = ({', '.join(map(str, self.x))}), ε = {self.eps}: μ = ${sp.latex(self.mu)}$, "
                           f"σ = ${sp.latex(self.sigma)}$", "", "∂y/∂x = (1/σ)(I − 11ᵀ/m − y yᵀ/m) ≈", "",
