@@ -131,3 +131,14 @@ def test_bn_factor_beyond_float64_is_not_printed_as_0_or_inf():
     d = json.loads(json.dumps(bn_factor(["1", "2", "3"], "1e700").as_dict(), allow_nan=False))
     assert d["sigma_float"] is None and "float_note" in d
     assert "float_note" not in bn_factor(["1", "2", "3", "6"]).as_dict()
+
+
+def test_bn_factor_json_beyond_float64_fits_the_schema():
+    import json
+    from pathlib import Path
+    jsonschema = pytest.importorskip("jsonschema")
+    from symvg.theory.skipbn import bn_factor
+    schema = json.loads((Path(__file__).parents[1] / "symvg/views/schemas/batchnorm.schema.json").read_text())
+    factor_schema = dict(schema["properties"]["factor"], **{"$schema": schema["$schema"]})
+    for eps in ("1e700", "1e-400"):
+        jsonschema.validate(bn_factor(["1", "2", "3"], eps).as_dict(), factor_schema)
