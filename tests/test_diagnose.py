@@ -845,3 +845,15 @@ def test_the_steps_before_a_nan_are_judged_as_they_are():
     assert d.divergence.step == 1 and d.status == "exploding"  # a divergence still calls for clipping
     assert "Before it, Healthy" in d.verdict and "uniformly" not in d.verdict, d.verdict
     assert d.verdict.startswith("Diverged (nan: "), d.verdict
+
+
+@pytest.mark.parametrize("name, body", [
+    ("tiny.csv", "step,layer,grad_norm\n0,a,1e-400\n0,b,1e-3\n0,c,1\n"),
+    ("tiny.json", '{"grad_norm": {"a": [1e-400], "b": [1e-3], "c": [1]}}'),
+])
+def test_a_norm_below_the_float_range_is_refused_not_read_as_0(tmp_path, name, body):
+    """1e-400 is not 0: float() made it 0 and the table printed 'mean |g| 0', 'first/last 0×'."""
+    p = tmp_path / name
+    p.write_text(body)
+    r = CliRunner().invoke(symvg.cli.cli, ["diagnose", str(p)])
+    assert r.exit_code == 2 and "'1e-400' is below the float range" in r.output.replace("1e-400 is", "'1e-400' is"), r.output
