@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -142,3 +143,14 @@ def test_bn_factor_json_beyond_float64_fits_the_schema():
     factor_schema = dict(schema["properties"]["factor"], **{"$schema": schema["$schema"]})
     for eps in ("1e700", "1e-400"):
         jsonschema.validate(bn_factor(["1", "2", "3"], eps).as_dict(), factor_schema)
+
+
+def test_skip_bound_beyond_float64_and_a_plain_product_that_underflowed():
+    """σw² = 1e300: γ‖W‖₂ ≈ 2·1e150 per layer, so U_6 ≈ 1e902 is past float64: it was 'bound inf'. tanh'(z) at
+    |z| ~ 1e150 underflows to 0, so the plain product is 0 in float64: it was printed 'without skips -inf'."""
+    run = simulate_skips("tanh", 8, 6, 2, "1e300", 0, 1)
+    # ‖W‖₂ of an 8×8 Gaussian matrix with entry std √(1e300/8) lies within a factor 4 of 2·√(1e300)
+    assert 6 * 149.5 < run.log10_bound < 6 * 151.5 and math.isfinite(run.log10_bound)
+    assert abs(run.log10_norm) < 1e-9 <= run.log10_bound  # the identity path: ‖J‖ = 1 to float precision
+    text = str(run)
+    assert "bound inf" not in text and "-inf" not in text and "0 in float64" in text, text
