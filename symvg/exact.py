@@ -64,8 +64,13 @@ def to_rational(value: Number, what: str = "value") -> sp.Rational:
         if len(text) > 64:
             raise InvalidValueError(f"{what} is {len(text)} characters long, got {text[:20]!r}...; allowed: at most "
                                     "64 characters (write big or small numbers with an exponent: 1e999, 1e-300)")
-        if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?(/\d+)?", text):
+        match = re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?(/\d+)?", text)
+        if not match:
             raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
+        if match.group(3) is not None and abs(int(match.group(3))) > MAX_DIGITS + 64:
+            # 1e4000 is finite, only too long to hold exactly: say so, and build no 4000-digit integer
+            raise InvalidValueError(f"{what} = {value!r} has more than {MAX_DIGITS} digits; allowed: at most "
+                                    f"{MAX_DIGITS} digits above and below the point")
         try:
             value = Fraction(text)
         except (ValueError, ZeroDivisionError):

@@ -226,7 +226,13 @@ def range_note(name: str, v: Exact, value: float | None, exact_key: str | None =
         return ""
     what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
     where = "" if log_key == "" else f" in '{log_key or 'log10_' + name}'"
-    return f"{name} {what}: the exact value is in '{exact_key or name}', its log10{where} = {log10(v):.6g}"
+    lg = log10(v)
+    if lg is not None and not math.isfinite(lg):  # log10 itself beyond float64 (e^(-1e400)): its digits, not -inf
+        with mpmath.workdps(DPS):
+            lg_text = mpmath.nstr(mpmath.log10(abs(mp(v))), 6)
+    else:
+        lg_text = f"{lg:.6g}"
+    return f"{name} {what}: the exact value is in '{exact_key or name}', its log10{where} = {lg_text}"
 
 
 def bounded(v: sp.Expr, what: str) -> sp.Expr:

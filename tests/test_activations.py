@@ -317,3 +317,20 @@ def test_cli_refuses_a_formula_not_real_everywhere_in_one_line():
         r = CliRunner().invoke(cli, args)
         assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
         assert r.output.startswith("symvg: error: expression ") and "every real z" in r.output
+
+
+@pytest.mark.parametrize("d, top", [
+    # A slope past float64's range is a number, not ∞ (leaky_relu:1e309 was called unbounded).
+    (sp.Piecewise((sp.Integer(10)**309, z < 0), (1, True)), sp.Integer(10)**309),
+    # Slopes below float64's range were all ranked 0, so the first piece won: 1e-400, not 2e-400.
+    (sp.Piecewise((sp.Rational(1, 10**400), z < 0), (sp.Rational(2, 10**400), True)), sp.Rational(2, 10**400)),
+])
+def test_supremum_ranks_magnitudes_beyond_float64(d, top):
+    s = supremum.prove_supremum(d, budget=2.0)
+    assert s.bounded and s.value == top
+
+
+def test_supremum_ties_are_relative_at_tiny_magnitudes():
+    """√2·1e-400 and 1e-400 agree to 25 digits absolutely but are not a tie."""
+    d = sp.Piecewise((sp.Rational(1, 10**400), z < 0), (sp.sqrt(2) / 10**400, True))
+    assert supremum.prove_supremum(d, budget=2.0).value == sp.sqrt(2) / 10**400

@@ -185,3 +185,29 @@ def test_help_imports_no_command_module():
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "Commands:" in r.stdout and __version__ in r.stdout
     assert r.stdout.splitlines()[-1] == "LOADED []", r.stdout.splitlines()[-1]
+
+
+def test_derive_at_huge_values_answers_within_its_budget(run, monkeypatch):
+    """Exact evaluation at x = 1e400 took 4 s at depth 2, 19 s at 4, over a minute at 6: bounded now, and
+    refused in one line (exit 2) past the budget. The budget is shrunk here so the test stays fast."""
+    import time
+    from symvg.cli import core
+    monkeypatch.setattr(core, "EVAL_SECONDS", 0.3)
+    start = time.monotonic()
+    code, out, err = run("derive", "--layers", "6", "--at", "x=1e400")
+    assert time.monotonic() - start < 3
+    assert code == 2 and out == "" and "did not finish within 0.3 s" in err and err.count("\n") == 1, err
+    code, out, _ = run("derive", "--layers", "2", "--at", "x=1")  # a quick evaluation is untouched
+    assert code == 0 and "dL/dw1  ~= 0.05822760327" in out, out
+
+
+def test_bound_json_with_a_slope_beyond_float64(run):
+    """leaky_relu:1e309 has γ = 1e309 (a constant piece), a number past float64: its float was inf and the JSON
+    an internal error (exit 1). Its float is null now, with a note."""
+    code, out, err = run("bound", "-a", "leaky_relu:1e309", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["sup_derivative"] == str(10**309) and data["bounded"] is True
+    assert data["sup_derivative_value"] is None and "log10 = 309" in data["sup_derivative_note"]
+    code, out, _ = run("bound", "-a", "leaky_relu:1e-400", "--format", "json")  # γ = 1: no note
+    assert json.loads(out)["sup_derivative_value"] == 1.0 and "sup_derivative_note" not in json.loads(out)

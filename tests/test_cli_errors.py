@@ -478,3 +478,11 @@ def test_hostile_numbers_refused_in_one_line(scratch: Path, args: list[str], nee
     _check(result, 2, needle)
     assert cpu < CPU_BUDGET_S, f"{cpu:.1f} s of CPU"
     assert _listing(scratch) == before
+
+
+def test_a_long_exponent_is_refused_for_its_size_not_called_infinite(run):
+    """1e4000 is a finite number: the refusal names its size, as 1e1001 did (the 3-digit exponent pattern said
+    'must be a finite number')."""
+    for text in ("1e4000", "-1e-4000", "1e1001"):
+        code, out, err = run("derive", "--layers", "2", "--at", f"x={text}")
+        assert code == 2 and "more than 1000 digits" in err and "finite" not in err, err

@@ -520,7 +520,10 @@ def test_a_log_reaching_nan_is_diagnosed_up_to_the_divergence():
     assert d.status == "exploding" and d.divergence.step == 12
     assert d.divergence.layers == ("w2 (fc2)",) and d.divergence.value == "inf"
     assert d.steps_used == tuple(range(12))
-    assert d.verdict.startswith("Diverged (exploding gradients): layer w2 (fc2) logged grad_norm inf at step 12, the first non-finite value. Before it, Exploding gradients")
+    # before the inf, first/last = 3^3 = 27 lies within the default 0.01…100×, and 1…27 within the absolute
+    # range: those steps are judged healthy by the thresholds (they were said "Exploding ... above the range")
+    assert d.verdict.startswith("Diverged (exploding gradients): layer w2 (fc2) logged grad_norm inf at step 12, the first non-finite value. Before it, Healthy")
+    assert "first/last = 27; factor 3" in d.verdict
     assert d.fit.factor == pytest.approx(3.0)
     assert dg.diagnose(diverging_log(), window=3).steps_used == (9, 10, 11)  # the steps before the blow-up
     assert d.remedies[0].key == "clipping"
@@ -832,3 +835,25 @@ def test_a_checksummed_record_that_is_not_an_event_is_named(tmp_path):
     p = tmp_path / "events.out.tfevents.1.h"
     p.write_bytes(HEADER + _event(0, _scalar("grad_norm/a", 1.0)) + _record(b"\x0f\xff"))  # wire type 7: no protobuf
     assert_one_line_error(cli("diagnose", str(p)), 2, "events.out.tfevents.1.h: record 3: not a readable event")
+
+
+def test_the_steps_before_a_nan_are_judged_as_they_are():
+    """Every norm 1 at step 0, nan at step 1: step 0 alone is healthy (flat, within the absolute range); it was
+    called "Exploding gradients, uniformly across layers ... above the range", and the nan proved exploding."""
+    recs = [logs.Record(s, name, 1.0 if s == 0 else math.nan) for s in (0, 1) for name in ("a", "b")]
+    d = dg.diagnose(logs.GradientLog.from_records(recs, "flat-then-nan"))
+    assert d.divergence.step == 1 and d.status == "exploding"  # a divergence still calls for clipping
+    assert "Before it, Healthy" in d.verdict and "uniformly" not in d.verdict, d.verdict
+    assert d.verdict.startswith("Diverged (nan: "), d.verdict
+
+
+@pytest.mark.parametrize("name, body", [
+    ("tiny.csv", "step,layer,grad_norm\n0,a,1e-400\n0,b,1e-3\n0,c,1\n"),
+    ("tiny.json", '{"grad_norm": {"a": [1e-400], "b": [1e-3], "c": [1]}}'),
+])
+def test_a_norm_below_the_float_range_is_refused_not_read_as_0(tmp_path, name, body):
+    """1e-400 is not 0: float() made it 0 and the table printed 'mean |g| 0', 'first/last 0×'."""
+    p = tmp_path / name
+    p.write_text(body)
+    r = CliRunner().invoke(symvg.cli.cli, ["diagnose", str(p)])
+    assert r.exit_code == 2 and "'1e-400' is below the float range" in r.output.replace("1e-400 is", "'1e-400' is"), r.output

@@ -513,3 +513,17 @@ def test_an_input_float16_cannot_hold_leaves_the_other_dtypes_answered():
     d = json.loads(CliRunner().invoke(symvg.cli.cli, ["update", "--weight", "1e6", "--lr", "0.1", "--grad", "1",
                                                       "--format", "json"]).stdout)
     assert "overflows float16" in d[0]["not_computed"] and d[0]["spacing"] is None and "not_computed" not in d[1]
+
+
+def test_update_from_the_largest_float_is_not_an_internal_error():
+    """w = 65504 (float16's max): 65504 + 100 >= 65520 rounds to inf (IEEE); 65504 + 1 rounds back to 65504.
+
+    The gap past the largest float was taken with nextafter, which is inf there: an OverflowError.
+    """
+    up = update("65504", "1", grad="-100", dtype="float16")
+    assert up.new_weight == "inf" and "OVERFLOW" in up.explain()
+    small = update("65504", "1", grad="-1", dtype="float16")
+    assert small.lost and small.spacing == 32  # float16's ulp at 65504 is 2**(15 - 10)
+    r = CliRunner().invoke(symvg.cli.cli, ["update", "--weight", "65504", "--lr", "1", "--grad", "-100",
+                                            "--dtype", "float16"])
+    assert r.exit_code == 0 and "OVERFLOW" in r.output, r.output

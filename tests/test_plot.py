@@ -157,3 +157,10 @@ def test_gradients_coinciding_lines_differ_and_legend_is_outside():
     assert "leaky_relu's median falls below sigmoid's although its ceiling" in caption
     assert "leaky_relu' = 1/100 for z <= 0" in caption and "relu's median is 0 from k = 1" in caption
     assert "dead" not in caption
+
+
+def test_derivatives_beyond_float64_are_refused_in_one_line(tmp_path):
+    """leaky_relu:1e309 has γ = 1e309, past float64: the plot was 'internal error (TypeError ... dtype('O'))'."""
+    r = CliRunner().invoke(cli, ["plot", "derivatives", "-a", "leaky_relu:1e309", "-o", str(tmp_path / "d.png")])
+    assert r.exit_code == 2 and "γ = sup|φ'| = 1.0e+309 is beyond float64's range" in r.output, r.output
+    assert not (tmp_path / "d.png").exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import sympy as sp
 
 from symvg.views import bounds as bviews, derivation
 from symvg.symbolic.bounds import depth_bound
@@ -193,3 +194,19 @@ def test_docs_outputs_are_what_the_views_print():
     blocks = [b for b in re.findall(r"```[a-z]*\n(.*?)```", docs, re.S) if "…" not in b and not b.startswith("{")]
     assert len(blocks) >= 4
     assert [b[:40] for b in blocks if b not in printed] == []
+
+
+V2 = {"x": 1, "y": 0, "w1": 1, "w2": 1, "b1": 0, "b2": 0}
+
+
+def test_json_value_beyond_float64_is_null_or_noted_not_an_error():
+    """A linear chain at x = 1e400 has dL/dw1 = 2·x·x = 2e800 (w = 1, b = 0, y = 0): float() gave inf and
+    json.dumps refused it (internal error); the sigmoid chain's e^(-1e400) has log10 ≈ -4.34294e399 (= -1e400/ln 10),
+    itself beyond float64, so its note must not say -inf."""
+    schema = json.loads((SCHEMAS / "derive.schema.json").read_text())
+    big = json.loads(json.dumps(derivation.to_dict(derive(Chain(2, "linear")), dict(V2, x="1e400")), allow_nan=False))
+    jsonschema.validate(big, schema)
+    assert big["value"] == str(2 * 10**800) and big["value_float"] is None and "800.301" in big["value_note"]
+    from symvg.magnitude import range_note
+    assert range_note("value", sp.exp(-sp.Integer(10) ** 400), 0.0).endswith("its log10 in 'log10_value' = -4.34294e+399")
+    assert "value_note" not in derivation.to_dict(derive(Chain(2, "sigmoid")), V2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -117,3 +118,39 @@ def test_bn_factor_eigenvalues_are_the_jacobians(x, eps):
     f = bn_factor(list(x), eps)
     assert f.eigenvalues == {sp.nsimplify(k): n for k, n in f.jacobian.eigenvals().items()}
     assert all(n > 0 for n in f.eigenvalues.values())
+
+
+def test_bn_factor_beyond_float64_is_not_printed_as_0_or_inf():
+    """x = (1, 2), ε = 1e-400: ∂y/∂x = (1/σ)·½(1 − y²)·[[1, −1], [−1, 1]] with 1 − y² = ε/(¼ + ε), so
+    the entries are ±4e-400 (to 400 digits) and the y-eigenvalue ε/σ³ is 8e-400: floats printed them as 0.
+    ε = 1e700 made σ ≈ 1e350 an inf float, and JSON refused it (internal error)."""
+    import json
+    from symvg.theory.skipbn import bn_factor
+    tiny = bn_factor(["1", "2"], "1e-400")
+    text = str(tiny)
+    assert "[ 4.0e-400, -4.0e-400]" in text and "≈ 8.0e-400 (×1)" in text, text
+    d = json.loads(json.dumps(bn_factor(["1", "2", "3"], "1e700").as_dict(), allow_nan=False))
+    assert d["sigma_float"] is None and "float_note" in d
+    assert "float_note" not in bn_factor(["1", "2", "3", "6"]).as_dict()
+
+
+def test_bn_factor_json_beyond_float64_fits_the_schema():
+    import json
+    from pathlib import Path
+    jsonschema = pytest.importorskip("jsonschema")
+    from symvg.theory.skipbn import bn_factor
+    schema = json.loads((Path(__file__).parents[1] / "symvg/views/schemas/batchnorm.schema.json").read_text())
+    factor_schema = dict(schema["properties"]["factor"], **{"$schema": schema["$schema"]})
+    for eps in ("1e700", "1e-400"):
+        jsonschema.validate(bn_factor(["1", "2", "3"], eps).as_dict(), factor_schema)
+
+
+def test_skip_bound_beyond_float64_and_a_plain_product_that_underflowed():
+    """σw² = 1e300: γ‖W‖₂ ≈ 2·1e150 per layer, so U_6 ≈ 1e902 is past float64: it was 'bound inf'. tanh'(z) at
+    |z| ~ 1e150 underflows to 0, so the plain product is 0 in float64: it was printed 'without skips -inf'."""
+    run = simulate_skips("tanh", 8, 6, 2, "1e300", 0, 1)
+    # ‖W‖₂ of an 8×8 Gaussian matrix with entry std √(1e300/8) lies within a factor 4 of 2·√(1e300)
+    assert 6 * 149.5 < run.log10_bound < 6 * 151.5 and math.isfinite(run.log10_bound)
+    assert abs(run.log10_norm) < 1e-9 <= run.log10_bound  # the identity path: ‖J‖ = 1 to float precision
+    text = str(run)
+    assert "bound inf" not in text and "-inf" not in text and "0 in float64" in text, text

@@ -164,3 +164,11 @@ def test_theory_at_q_star_zero_takes_the_mus_there_too():
     assert orth.theory.q_star == 0 and orth.theory.chi1 == 1
     assert orth.theory.mu1 == 1 and orth.theory.mu2 == 1
     assert orth.theory.spread == 0 and gauss.theory.spread == 3
+
+
+def test_zero_weight_variance_is_refused_in_one_line():
+    """σw² = 0: J = 0 exactly; the summary divided by its mean square singular value 0 (internal error, exit 1)."""
+    from click.testing import CliRunner
+    import symvg.cli
+    r = CliRunner().invoke(symvg.cli.cli, ["spectrum", "-a", "tanh", "-n", "4", "-L", "2", "--sigma-w2", "0"])
+    assert r.exit_code == 2 and "J = 0 exactly" in r.output, r.output

@@ -200,9 +200,11 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
         sum(b > 0 for b in bias) >= 2 else None  # type: ignore[operator]
     status = _overall([l.status for l in layers])
     scale = Scale(scale.evidence, scale.low, scale.high, scale_text(scale, meas, abs_classes))
+    # The words before the divergence judge the finite steps as they are: forcing "exploding" first made a
+    # flat log of norms 1 read "Exploding gradients, uniformly across layers ... above the range".
+    text = verdict(status, _overall(rel_classes), layers, fit, vanishing_below, exploding_above, scale, div)
     if div is not None:
         status = "exploding"
-    text = verdict(status, _overall(rel_classes), layers, fit, vanishing_below, exploding_above, scale, div)
     bound = compare_bound(bias_fit or fit, acts, means["weight_norm"], means["spectral_norm"], bias_fit is not None)
     return Diagnosis(log.source, used, tuple(layers), fit, lg[0] - lg[-1], status, text, bound,
                      remedies(status, layers, acts, div), vanishing_below, exploding_above, scale, div, bias_fit,

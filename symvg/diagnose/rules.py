@@ -111,7 +111,9 @@ def verdict(status: str, relative: str, layers: Sequence[LayerDiagnosis], fit: D
     """The headline: what is vanishing or exploding, by which evidence, and (if so) where it diverged."""
     first = layers[0]
     rate = f"factor {fit} going back"
-    head = f"Diverged (exploding gradients): {div.text}. Before it, " if div else ""
+    # inf is a norm past float64's range; a nan may come from an overflow, but also from 0·inf or a log of 0
+    why = "exploding gradients" if div is None or div.value != "nan" else "nan: an overflow, 0·inf or a log of 0"
+    head = f"Diverged ({why}): {div.text}. Before it, " if div else ""
     if status in ("vanishing", "exploding") and relative == "healthy":
         word = "below" if status == "vanishing" else "above"
         return head + (f"{status.capitalize()} gradients, uniformly across layers: {scale.text}. Layer against "

@@ -52,7 +52,18 @@ def parse_norm(text: str, where: str) -> float:
         raise InvalidValueError(f"{where}: {text!r} is not a number") from None
     if math.isinf(v) and "inf" not in text.lower():
         raise InvalidValueError(f"{where}: {text!r} is beyond the float range (about 1.8e308)")
+    if _underflows(text, v):
+        raise InvalidValueError(f"{where}: {text!r} is below the float range (about 4.9e-324): it would read as 0")
     return v
+
+
+def _underflows(text: str, v: float) -> bool:
+    """A nonzero decimal that float() rounds to 0 (1e-400): a logged 0 is a dead gradient, this is not one.
+
+    >>> _underflows("1e-400", 0.0), _underflows("0.0e-5", 0.0), _underflows("-0", -0.0)
+    (True, False, False)
+    """
+    return v == 0 and any(c in "123456789" for c in text.lower().partition("e")[0])
 
 
 def parse_int(text: str, where: str) -> int:
@@ -200,6 +211,8 @@ def _json_number(text: str) -> "int | float":
     v = float(text)
     if math.isinf(v):
         raise InvalidValueError(f"{text} is beyond the float range (about 1.8e308)")
+    if _underflows(text, v):
+        raise InvalidValueError(f"{text} is below the float range (about 4.9e-324): it would read as 0")
     return v if any(c in text for c in ".eE") else int(text)
 
 

@@ -13,7 +13,6 @@ under a wall-clock budget (:data:`PROOF_SECONDS`); past it, :class:`~symvg.error
 from __future__ import annotations
 
 import ctypes
-import math
 import sys
 import threading
 import time
@@ -79,7 +78,7 @@ class Supremum(Result):
         lines = [f"  {c.reason:<22} at {c.where}: |φ'| = {c.value}" + ("" if c.attained else " (approached)")
                  for c in self.candidates]
         if not self.bounded:
-            where = ", ".join(str(c.where) for c in self.candidates if _key(c) == math.inf)
+            where = ", ".join(str(c.where) for c in self.candidates if _key(c) == mpmath.inf)
             lines.append(f"  sup|φ'| = oo: unbounded (|φ'| grows without limit at {where}), so no ceiling")
             return "\n".join(lines)
         how = "attained on" if self.attained else "approached, not attained; argmax"
@@ -300,14 +299,18 @@ def _interior_candidates(expr: sp.Expr, dom: sp.Set) -> tuple[list[Candidate], s
     return [Candidate(p, _magnitude(expr.subs(z, p)), True, "critical point") for p in crit], None
 
 
-def _key(c: Candidate) -> float:
-    """A candidate's size for ranking: +inf for an infinite |φ'|; refuses a value with no size."""
+def _key(c: Candidate) -> mpmath.mpf:
+    """A candidate's size for ranking: +inf for an infinite |φ'|; refuses a value with no size.
+
+    An mpf, not a float: its exponent is unbounded, so 1e309 is not ranked ∞ nor 1e-400 as 0.
+    """
     v = c.value
     if v in (sp.oo, sp.zoo, -sp.oo) or v.is_infinite:
-        return math.inf
+        return mpmath.inf
     if v.has(sp.nan, sp.AccumBounds) or not v.is_number:
         raise ProofError(f"could not prove sup|φ'|: |φ'| has no definite value at {c.where} ({_short(v)})")
-    return float(v.evalf(DIGITS + 10))
+    with mpmath.workdps(DIGITS + 10):
+        return mpmath.mpf(sp.Float(v.evalf(DIGITS + 10), DIGITS + 10))
 
 
 def _unbounded(candidates: list[Candidate]) -> Supremum:
@@ -360,7 +363,7 @@ def _prove(d: sp.Expr) -> Supremum:
         for part in _intervals(dom, _singular_points(expr, dom)):
             parts.append((expr, part, len(candidates)))
             candidates += _end_candidates(expr, part)
-    if any(_key(c) == math.inf for c in candidates):
+    if any(_key(c) == mpmath.inf for c in candidates):
         return _unbounded(candidates)
     equation = None
     for expr, part, at in reversed(parts):  # reversed: inserting keeps the earlier positions valid
@@ -378,10 +381,14 @@ def _prove(d: sp.Expr) -> Supremum:
     return Supremum(top[0].value, argmax, bool(hit), exact, equation if not exact else None, tuple(candidates))
 
 
-def _same(k: float, best: float, a: sp.Expr, b: sp.Expr) -> bool:
-    """Whether a candidate of size ``k`` ties the best (both finite): equal to 25 digits, then exactly."""
-    if abs(k - best) > 1e-25 * max(1.0, abs(best)):
-        return False
+def _same(k: mpmath.mpf, best: mpmath.mpf, a: sp.Expr, b: sp.Expr) -> bool:
+    """Whether a candidate of size ``k`` ties the best (both finite): equal to 25 digits, then exactly.
+
+    The 25 digits are relative: 1e-400 and √2·1e-400 differ.
+    """
+    with mpmath.workdps(DIGITS + 10):
+        if abs(k - best) > mpmath.mpf("1e-25") * best:
+            return False
     return a == b or sp.simplify(a - b) == 0 or not (a.is_Rational and b.is_Rational)
 
 

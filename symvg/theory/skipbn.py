@@ -34,6 +34,7 @@ import sympy as sp
 from symvg.symbolic.activations import Activation, get
 from symvg.errors import InvalidValueError
 from symvg.exact import Number, to_rational
+from symvg.magnitude import json_float, sci
 from symvg.theory.matrices import numpy_functions
 
 MAX_SYMBOLIC_DEPTH = 16
@@ -140,7 +141,7 @@ class SkipRun:
         lines = [f"{self.activation}, width {self.width}, depth {self.depth}, skips of length {self.length} "
                  f"({self.paths} paths): log10 ‖dh_N/dh_0‖₂ = {self.log10_norm:.4g} <= bound {self.log10_bound:.4g} "
                  f"({'holds' if self.log10_norm <= self.log10_bound + 1e-9 else 'VIOLATED'}); "
-                 f"same weights without skips {self.log10_plain:.4g}"]
+                 f"same weights without skips {_plain_text(self.log10_plain)}"]
         if math.isfinite(self.log10_mean_square):
             se = (f" ± {self.mean_square_stderr_rel:.2g} relative" if math.isfinite(self.mean_square_stderr_rel)
                   else "")
@@ -158,6 +159,13 @@ class SkipRun:
         return "\n\n".join(str(self).splitlines())
 
 
+def _plain_text(log10_plain: float) -> str:
+    """The plain network's log10 norm; a float64 0 is not printed as the answer -inf (φ' may have underflowed)."""
+    if log10_plain == -math.inf:
+        return "0 in float64 (every path blocked, or a product underflowed: log10 not known)"
+    return f"{log10_plain:.4g}" if math.isfinite(log10_plain) else "inf in float64 (overflowed: log10 not known)"
+
+
 def _skip_sample(act: Activation, rng: Any, width: int, depth: int, length: int,
                  sigma_w2: float) -> tuple[float, float, float, float]:
     """One network: ‖J‖₂ with skips, ‖J‖₂ without (same weights), the bound U_N, and tr(JJᵀ)/n."""
@@ -165,20 +173,34 @@ def _skip_sample(act: Activation, rng: Any, width: int, depth: int, length: int,
     gamma = float(act.gamma)
     h = [rng.standard_normal(width)]
     hp = h[0]
-    J, Jp, U = [np.eye(width)], np.eye(width), [1.0]
+    # U in log10: γ‖W‖₂ ~ 1e150 at σw² = 1e300 made U_N inf ("bound inf (holds)")
+    J, Jp, U = [np.eye(width)], np.eye(width), [0.0]
+    lgam = math.log10(gamma) if gamma > 0 else -math.inf
     for k in range(1, depth + 1):
         w = rng.standard_normal((width, width)) * math.sqrt(sigma_w2 / width)
         z = w @ h[-1]
         skip = k >= length
         h.append(phi(z) + (h[k - length] if skip else 0))
         J.append(dphi(z)[:, None] * (w @ J[-1]) + (J[k - length] if skip else 0))
-        U.append(gamma * float(np.linalg.norm(w, 2)) * U[-1] + (U[k - length] if skip else 0))
+        wn = float(np.linalg.norm(w, 2))
+        U.append(_log10_add(lgam + (math.log10(wn) if wn > 0 else -math.inf) + U[-1],
+                            U[k - length] if skip else -math.inf))
         zp = w @ hp
         Jp, hp = dphi(zp)[:, None] * (w @ Jp), phi(zp)
         if k > length:  # only the last t Jacobians and inputs are read again
             J[k - length - 1] = h[k - length - 1] = None
     return (float(np.linalg.norm(J[-1], 2)), float(np.linalg.norm(Jp, 2)), U[-1],
             float(np.sum(J[-1] ** 2)) / width)
+
+
+def _log10_add(a: float, b: float) -> float:
+    """log10(10^a + 10^b), exact at -inf (a zero term).
+
+    >>> _log10_add(0.0, 0.0), _log10_add(-math.inf, 2.0), _log10_add(900.0, 0.0)
+    (0.3010299956639812, 2.0, 900.0)
+    """
+    hi, lo = max(a, b), min(a, b)
+    return hi if lo == -math.inf else hi + math.log10(1 + 10 ** (lo - hi))
 
 
 def simulate_skips(activation: str | Activation, width: int, depth: int, length: int, sigma_w2: Number = 1.0,
@@ -204,7 +226,7 @@ def simulate_skips(activation: str | Activation, width: int, depth: int, length:
     se = float(ms.std(ddof=1) / math.sqrt(samples) / ms.mean()) if samples > 1 and ms.mean() > 0 else math.nan
     exact = str(linear_skip_mean_square(depth, length, sw)) if act.derivative == 1 else None
     norm, plain, bound, _ = runs[0]
-    return SkipRun(act.label, width, depth, length, lg(norm), lg(plain), lg(bound), samples, str(sw),
+    return SkipRun(act.label, width, depth, length, lg(norm), lg(plain), bound, samples, str(sw),
                    lg(float(ms.mean())), se, exact)
 
 
@@ -334,16 +356,27 @@ class BNFactor:
 
     def as_dict(self) -> dict:
         return {"x": [str(v) for v in self.x], "eps": str(self.eps), "mu": str(self.mu), "sigma": str(self.sigma),
-                "sigma_float": float(self.sigma), "jacobian": [[str(v) for v in row] for row in self.jacobian.tolist()],
-                "jacobian_float": [[float(v) for v in row] for row in self.jacobian.tolist()],
-                "eigenvalues": [{"value": str(k), "float": float(k), "multiplicity": n}
-                                for k, n in self.eigenvalues.items()]}
+                "sigma_float": json_float(self.sigma),
+                "jacobian": [[str(v) for v in row] for row in self.jacobian.tolist()],
+                "jacobian_float": [[json_float(v) for v in row] for row in self.jacobian.tolist()],
+                "eigenvalues": [{"value": str(k), "float": json_float(k), "multiplicity": n}
+                                for k, n in self.eigenvalues.items()], **self._range_note()}
+
+    def _range_note(self) -> dict:
+        """A note when a float field is null or 0.0 for a value that is not 0 (ε = 1e-400 or 1e700)."""
+        values = [self.sigma, *self.jacobian, *self.eigenvalues]
+        if all(v == 0 or json_float(v) not in (None, 0.0) for v in values):
+            return {}
+        return {"float_note": "a *_float field is null (beyond float64) or 0.0 (below it) where the exact value "
+                              "is not: read the exact 'sigma', 'jacobian' and 'eigenvalues[].value'"}
 
     def __str__(self) -> str:
-        rows = "\n".join("  [" + ", ".join(f"{float(v): .6g}" for v in row) + "]" for row in self.jacobian.tolist())
-        ev = ", ".join(f"{k} ≈ {float(k):.6g} (×{n})" for k, n in self.eigenvalues.items())
+        # sci, not float: an entry of 1e-400 (ε = 1e-400) is not 0 and σ at ε = 1e700 is not inf
+        rows = "\n".join("  [" + ", ".join(f"{'' if sci(v).startswith('-') else ' '}{sci(v)}" for v in row) + "]"
+                         for row in self.jacobian.tolist())
+        ev = ", ".join(f"{k} ≈ {sci(k)} (×{n})" for k, n in self.eigenvalues.items())
         return (f"batch x = ({', '.join(map(str, self.x))}), ε = {self.eps}: μ = {self.mu}, σ = {self.sigma} "
-                f"≈ {float(self.sigma):.6g}\n∂y/∂x = (1/σ)(I − 11ᵀ/m − y yᵀ/m) ≈\n{rows}\n"
+                f"≈ {sci(self.sigma)}\n∂y/∂x = (1/σ)(I − 11ᵀ/m − y yᵀ/m) ≈\n{rows}\n"
                 f"eigenvalues (exact): {ev}")
 
     def _repr_latex_(self) -> str:
@@ -351,7 +384,7 @@ class BNFactor:
 
     def _repr_markdown_(self) -> str:
         m = len(self.x)
-        rows = ["| " + " | ".join(f"{float(v):.6g}" for v in row) + " |" for row in self.jacobian.tolist()]
+        rows = ["| " + " | ".join(sci(v) for v in row) + " |" for row in self.jacobian.tolist()]
         ev = ", ".join(f"${sp.latex(k)}$ (×{n})" for k, n in self.eigenvalues.items())
         return "\n".join([f"Batch x = ({', '.join(map(str, self.x))}), ε = {self.eps}: μ = ${sp.latex(self.mu)}$, "
                           f"σ = ${sp.latex(self.sigma)}$", "", "∂y/∂x = (1/σ)(I − 11ᵀ/m − y yᵀ/m) ≈", "",

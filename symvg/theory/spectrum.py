@@ -407,6 +407,9 @@ def spectrum(activation: str | Activation, width: int = 256, depth: int = 50, in
              at: Sequence[int] = (), backend: str = "numpy") -> SpectrumResult:
     """Measure J's singular values after each depth in ``at`` (and ``depth``) over ``samples`` networks."""
     ds = _check(width, depth, samples, init, at)
+    if to_rational(sigma_w2, "sigma_w2") == 0:  # every W is 0: J = 0, no singular values to spread (was ZeroDivisionError)
+        raise InvalidValueError("sigma_w2 = 0 makes every W zero, so J = 0 exactly and has no spectrum to measure; "
+                                "give sigma_w2 > 0")
     act, xp = get(activation), array_module(backend)
     th = theory(act, init, sigma_w2, sigma_b2, depth, width)
     sw, sb = float(to_rational(sigma_w2)), float(to_rational(sigma_b2))

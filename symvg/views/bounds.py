@@ -14,7 +14,7 @@ from typing import Sequence
 
 import sympy as sp
 
-from symvg import display
+from symvg import display, magnitude
 from symvg.errors import InvalidValueError
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.supremum import Supremum
@@ -42,14 +42,18 @@ def supremum_to_dict(a: Activation) -> dict:
     """The JSON form of γ = sup|φ'| with its proof, every candidate listed."""
     s = a.supremum
     point = s.argmax_point
+    # json_float: null beyond float64 (leaky_relu:1e309's γ = 1e309 was inf, which JSON refuses)
+    value = magnitude.json_float(s.value) if s.bounded else None
+    note = magnitude.range_note("sup_derivative", s.value, value, log_key="") if s.bounded else ""
     return {
         "activation": a.label,
         "derivative": str(a.derivative),
         "sup_derivative": str(s.value),
-        "sup_derivative_value": float(s.value) if s.bounded else None,  # JSON has no inf
+        "sup_derivative_value": value,
+        **({"sup_derivative_note": note} if note else {}),
         "bounded": s.bounded,
         "argmax": str(s.argmax) if s.attained else f"not attained (approached as z -> {_approach(s)})",
-        "argmax_value": float(point) if point is not None else None,
+        "argmax_value": magnitude.json_float(point) if point is not None else None,
         "attained": s.attained,
         "exact": s.exact,
         "equation": None if s.equation is None else str(s.equation),

@@ -32,7 +32,7 @@ import sympy as sp
 from sympy.printing.pretty.pretty import PrettyPrinter
 from sympy.printing.pretty.stringpict import prettyForm
 
-from symvg import display
+from symvg import display, magnitude
 from symvg.errors import InvalidValueError
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.bounds import gradient_bound
@@ -484,7 +484,11 @@ def to_dict(d: Derivation, values: Mapping[str, Any] | None = None, max_layers: 
         out["values"] = {str(k): sp.sstr(v) for k, v in ev.values}
         out["factor_values"] = [sp.sstr(v) for v in ev.factors]
         out["value"] = sp.sstr(ev.value)
-        out["value_float"] = float(ev)
+        # json_float: null beyond float64 (x = 1e400 through a linear chain gave inf, which JSON refuses)
+        out["value_float"] = magnitude.json_float(ev.value)
+        note = magnitude.range_note("value", ev.value, out["value_float"], log_key="")
+        if note:
+            out["value_note"] = note
     return out
 
 

@@ -22,6 +22,7 @@ from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.atomic import write_atomic
 from symvg.errors import BackendUnavailableError, InvalidValueError
+from symvg import magnitude
 from symvg.magnitude import short
 
 FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
@@ -279,11 +280,15 @@ def plot_derivatives(activations: Sequence[str | Activation] | str = ("sigmoid",
     ax = fig.add_subplot()
     for a in acts:
         sup = a.supremum
-        gamma = float(sup.value)
+        gamma = magnitude.json_float(sup.value) if sup.bounded else None
+        if sup.bounded and gamma is None:  # leaky_relu:1e309: φ' itself no longer evaluates in float64
+            raise InvalidValueError(f"{a.label}: γ = sup|φ'| = {magnitude.sci(sup.value)} is beyond float64's range: "
+                                    "too large to plot (symvg bound gives it exactly)")
         line, = ax.plot(t, _numpy(a.derivative)(t), lw=2, label=f"{a.label}: γ = sup|φ'| {_short(sup.value)}")
-        ax.axhline(gamma, color=line.get_color(), ls=":", lw=1)
+        if gamma is not None:
+            ax.axhline(gamma, color=line.get_color(), ls=":", lw=1)
         p = sup.argmax_point
-        if p is not None and lo <= float(p) <= hi:
+        if p is not None and gamma is not None and lo <= float(p) <= hi:
             ax.plot([float(p)], [gamma], "o", color=line.get_color(), ms=6)
             ax.annotate(f"z {_short(p)}", (float(p), gamma),
                         textcoords="offset points", xytext=(6, 6), fontsize=8, color=line.get_color())

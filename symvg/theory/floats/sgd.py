@@ -225,7 +225,11 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
         new_d = w_d - step_d
     lost = bool(change != 0 and new_d == w_d)
     direction = -np.inf if change > 0 else np.inf
-    spacing = abs(Fraction(float(np.nextafter(w_d, w_d.dtype.type(direction)))) - Fraction(float(w_d)))
+    with np.errstate(over="ignore"):
+        toward = np.nextafter(w_d, w_d.dtype.type(direction))
+    if not np.isfinite(toward):  # w_d is the largest float: w_d ± half its own gap is where rounding gives ±inf
+        toward = np.nextafter(w_d, w_d.dtype.type(-direction))
+    spacing = abs(Fraction(float(toward)) - Fraction(float(w_d)))
 
     if w == 0:
         steps_exact, (steps_d, status) = None, (None, "undefined")
