@@ -3,11 +3,16 @@ symvg.engines.chunked.check_underflow), judged against exact SymPy values and th
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sympy as sp
 
 from symvg.engines.kernels import exact_zeros
+from symvg.engines.numeric import gradients
+from symvg.engines.reference import reference
+from symvg.errors import UnderflowReport
 from symvg.symbolic.activations import get
+from symvg.symbolic.chain import Chain
 from symvg.symbolic.parse import z
 
 
@@ -22,3 +27,20 @@ def test_the_exact_zero_regions_are_where_phi_and_its_derivative_are_exactly_0(n
     for region, expr in zip(exact_zeros(act), (act.expr, act.derivative)):
         for v in points:
             assert bool(region.subs(z, v)) == (expr.subs(z, v) == 0), (name, expr, region, v)
+
+
+@pytest.mark.parametrize("engine", ["chunked", "fused"])
+def test_a_lost_pre_activation_among_many_exact_zeros_is_reported(engine):
+    """z_1 = 1e-200·1e-200 rounds to 0 in sample 90, whose g_1 = -1e-200 then came out -0; the 90 samples before it
+    hold exact zeros (ReLU off). mpmath probed only the first 32 samples holding a 0, all exact, and the lost one
+    was returned as an exact -0 with no report."""
+    m = 100
+    x, y, W = np.full(m, -1.0), np.full(m, 0.5), np.ones((3, m))
+    x[90] = W[0, 90] = 1e-200
+    chain = Chain(3, "relu")
+    ref = reference(chain, x[[0, 90]], y[[0, 90]], W[:, [0, 90]], np.zeros(3))
+    assert all(v == 0 for v in ref[:, 0]) and abs(float(ref[0, 1]) + 1e-200) < 1e-214
+    with pytest.raises(UnderflowReport, match="came out 0 in float64 .* 10\\^-200.0, within the dtype's range"):
+        gradients(chain, x, y, W, np.zeros(3), engine=engine)
+    x[90], W[0, 90] = -1.0, 1.0  # every zero exact now: returned as they are
+    assert (gradients(chain, x, y, W, np.zeros(3), engine=engine) == 0).all()
