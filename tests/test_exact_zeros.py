@@ -44,3 +44,16 @@ def test_a_lost_pre_activation_among_many_exact_zeros_is_reported(engine):
         gradients(chain, x, y, W, np.zeros(3), engine=engine)
     x[90], W[0, 90] = -1.0, 1.0  # every zero exact now: returned as they are
     assert (gradients(chain, x, y, W, np.zeros(3), engine=engine) == 0).all()
+
+
+@pytest.mark.parametrize("engine", ["chunked", "fused"])
+def test_a_loss_that_cancelled_to_zero_is_not_said_to_be_below_the_range(engine):
+    """MSE with h_2 = σ(σ(-40)) = 0.5 + 1e-18, which rounds to y = 0.5: δ_2 = h_2 − y = 0 and g = 2.3e-36 (mpmath)
+    came out 0: the chunked engine returned it (no floating-point flag is raised), the fused one reported that a
+    factor was below float64's range, which δ_2 ≈ 1e-18 is not: it cancelled."""
+    chain, x, y, W = Chain(2, "sigmoid"), np.ones(1), np.full(1, 0.5), np.array([-40.0, 1.0])
+    ref = reference(chain, x, y, W, np.zeros(2))
+    assert 2e-36 < float(ref[0, 0]) < 3e-36
+    with pytest.raises(UnderflowReport, match="came out 0 in float64") as e:
+        gradients(chain, x, y, W, np.zeros(2), engine=engine)
+    assert "cancellation (h_N − y where h_N rounded to y" in str(e.value)

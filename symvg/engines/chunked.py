@@ -75,13 +75,17 @@ def _start(p: Plan, xp: Any, inp: Inputs, sl: slice, H: Any, D: Any, d: Any, cud
     n = p.chain.depth
     if p.dz is None:
         d[...] = p.dloss(H[-1], inp.y[sl])
-        return
-    w, b = _layer_wb(inp, n, sl)
-    if cuda:
-        _cupy_loss(p)(H[n - 1], w, b, inp.y[sl], d)
     else:
-        d[...] = p.dz(_Z_VALUE(xp, {"hp": H[n - 1], "w": w, "b": b}), inp.y[sl])
-    D[n - 1] = 1
+        w, b = _layer_wb(inp, n, sl)
+        if cuda:
+            _cupy_loss(p)(H[n - 1], w, b, inp.y[sl], d)
+        else:
+            d[...] = p.dz(_Z_VALUE(xp, {"hp": H[n - 1], "w": w, "b": b}), inp.y[sl])
+        D[n - 1] = 1
+    if not cuda and not bool(d.all()):
+        # a δ_N of 0 raises no flag where h_N − y cancelled (h_N = 0.5 + 1e-18 rounded to y = 0.5): looked at as the
+        # fused kernel's loss step has it looked at (check_underflow), not returned as an exact 0 gradient
+        _flags.underflow = True
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -451,9 +455,10 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     # only the probed samples are counted: where others hold zeros too, the count is a floor
     count = int(lost.sum())
     many = f"at least {count}" if unchecked else f"{count}"
-    hint = (f"a factor of the chain rule (φ', the loss's ∂L/∂z_N, a layer's output h or its pre-activation z = w·h) "
-            f"is {'' if top is not None else '0 or '}below the dtype's "
-            "range, so the log domain loses it too" if local
+    # a factor lost to cancellation (MSE's h_N − y once h_N rounds to y) is no underflow: say both
+    hint = (f"a factor of the chain rule (φ', the loss's ∂L/∂z_N or ∂L/∂h_N, a layer's output h or its pre-activation "
+            f"z = w·h) came out 0: {'it may be 0, or be ' if top is None else ''}below the dtype's range, or lost to "
+            "cancellation (h_N − y where h_N rounded to y, a residual h + φ); the log domain loses it too" if local
             else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
     size = (f"the largest is 10^{_exponent(top)}" if top is not None
             else "too small for mpmath to resolve, and not proved to be exactly 0")
