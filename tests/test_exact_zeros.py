@@ -57,3 +57,19 @@ def test_a_loss_that_cancelled_to_zero_is_not_said_to_be_below_the_range(engine)
     with pytest.raises(UnderflowReport, match="came out 0 in float64") as e:
         gradients(chain, x, y, W, np.zeros(2), engine=engine)
     assert "cancellation (h_N − y where h_N rounded to y" in str(e.value)
+
+
+@pytest.mark.parametrize("engine", ["chunked", "fused"])
+def test_an_exact_zero_loss_at_a_dead_output_is_not_looked_at(engine, monkeypatch):
+    """ReLU with y = 0: ∂L/∂h_N = h_N − y = 0 wherever the output unit is off, an exact 0. The fused kernel flagged
+    every such block, and check_underflow redid them in the log domain and with mpmath (10^6 samples, N = 20: 2.7 s
+    against the chunked engine's 0.24 s). A 0 at h_N ≠ 0 (h_N rounded to y) is still looked at (test above)."""
+    from symvg.engines import chunked, registry
+
+    def fail(*args, **kwargs):
+        raise AssertionError("check_underflow was called on exact zeros")
+    monkeypatch.setattr(chunked, "check_underflow", fail)
+    monkeypatch.setattr(registry, "check_underflow", fail)
+    x = np.array([-1.0, 2.0, -3.0, 0.5])
+    g = gradients(Chain(2, "relu"), x, np.zeros(4), np.array([1.0, 1.0]), np.zeros(2), engine=engine)
+    assert np.abs(g).tolist() == [[0.0, 8.0, 0.0, 0.5]] * 2  # L = (h_2 − y)²: g_k = 2x² where x > 0, h_k = x

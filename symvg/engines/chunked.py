@@ -82,9 +82,10 @@ def _start(p: Plan, xp: Any, inp: Inputs, sl: slice, H: Any, D: Any, d: Any, cud
         else:
             d[...] = p.dz(_Z_VALUE(xp, {"hp": H[n - 1], "w": w, "b": b}), inp.y[sl])
         D[n - 1] = 1
-    if not cuda and not bool(d.all()):
+    if not cuda and bool(((d == 0) & (H[-1] != 0) if p.dz is None else (d == 0)).any()):
         # a δ_N of 0 raises no flag where h_N − y cancelled (h_N = 0.5 + 1e-18 rounded to y = 0.5): looked at as the
-        # fused kernel's loss step has it looked at (check_underflow), not returned as an exact 0 gradient
+        # fused kernel's loss step has it looked at (check_underflow), not returned as an exact 0 gradient. One at
+        # h_N = 0 is exact (an h_N that underflowed to 0 is looked at as such)
         _flags.underflow = True
 
 
@@ -398,7 +399,7 @@ def _exact_region(act: Activation, which: int, backend: str) -> Callable[[Any], 
 def _suspects(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype) -> Any:
     """The samples of ``inp`` where a factor of the chain rule is a 0 that is not known to be exact: φ or φ' outside
     the regions where their forms hold an exact 0, z_k = 0 from nonzero w_k and h_{k-1}, a residual h_k or
-    1 + w_k·φ'_k that cancelled to 0, or δ_N (∂L/∂z_N) = 0. Only these need mpmath: the others' zeros are exact
+    1 + w_k·φ'_k that cancelled to 0, or δ_N (∂L/∂z_N) = 0 but at h_N = 0. Only these need mpmath: the others' zeros are exact
     (a ReLU that is off), and a block full of them left a sample whose z_1 underflowed unprobed."""
     n, m, residual = p.chain.depth, inp.samples, p.chain.residual
     backend = "cupy" if xp is not np else "numpy"
@@ -417,8 +418,8 @@ def _suspects(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype) -> Any:
             if residual:
                 sus |= ((hp + hk) == 0) & (hp != 0) | ((1 + w * dk) == 0)
             last, hp = (z, hp), (hp + hk if residual else hk.copy())
-        d = p.dloss(hp, inp.y) if p.dz is None else p.dz(last[0], inp.y)
-    return sus | (d == 0)
+        lost = (p.dloss(hp, inp.y) == 0) & (hp != 0) if p.dz is None else p.dz(last[0], inp.y) == 0
+    return sus | lost
 
 
 def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], dtype: np.dtype,
