@@ -379,3 +379,14 @@ def test_a_loss_that_cancelled_to_zero_is_flagged(twin, dtype):
         finish(chain, inp, G, None, flags, status, backend="numpy", dtype=dtype)
     _, _, _, relu_flags, _ = twin(Chain(4, "relu"), np.array([-1.0, 1.0]), np.zeros(2), np.ones(4), np.zeros(4), dtype)
     assert not relu_flags.any()
+
+
+def test_finish_redoes_in_the_dtype_of_the_result():
+    """finish() without dtype redid a float32 kernel's flagged samples in float64 and stored them in the float32
+    result: g = 6.8e-47 (mpmath), below float32's range, became an unreported 0."""
+    chain, x, y, W = Chain(2, "sigmoid"), np.ones(1), np.full(1, 0.3), np.array([[-104.0], [1.0]])
+    assert 0 < float(reference(chain, x, y, W, np.zeros(2))[0, 0]) < 1e-45
+    inp = prepare(chain, x, y, W, np.zeros(2), np, "float32")
+    G, flags, status = np.zeros((2, 1), np.float32), np.array([FLAG_UNDERFLOW], np.uint8), np.array([FLAG_UNDERFLOW])
+    with pytest.raises(errors.UnderflowReport, match="float32"):
+        finish(chain, inp, G, None, flags, status, backend="numpy")

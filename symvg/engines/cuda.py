@@ -503,12 +503,14 @@ def _redo(chain: Chain, sub: Any, xp: Any, dtype: np.dtype, log: bool, allow_und
 
 
 def finish(chain: Chain, inp: Inputs | Callable[[Any], Inputs], G: Any, S: Any, flags: Any, status: Any, *,
-           backend: str = "cupy", dtype: Any = "float64", allow_underflow: bool = False) -> Any:
+           backend: str = "cupy", dtype: Any = None, allow_underflow: bool = False) -> Any:
     """Read the one status word (the call's only synchronisation) and, where samples were flagged, redo
     those samples alone with the per-layer path on ``backend`` (:func:`_redo`). ``inp`` is the kernel's
     inputs, or (drawn kernels) a function giving the inputs of the samples at the indices it is passed.
-    Returns G, or (G, S) in the log domain."""
+    ``dtype``: the kernel's, G's by default (a float32 result redone in float64 lost values below float32's range
+    in the store, unreported). Returns G, or (G, S) in the log domain."""
     log = S is not None
+    dtype = G.dtype if dtype is None else dtype
     mask = FLAG_NONFINITE | (0 if allow_underflow else FLAG_UNDERFLOW)
     if int(status[0]) & mask:
         xp = array_module(backend)
