@@ -389,36 +389,35 @@ def _exact_zeros(p: Plan, sub: Inputs, zero: np.ndarray) -> tuple[np.ndarray, fl
 
 
 @lru_cache(maxsize=None)
-def _exact_region(act: Activation, which: int, backend: str) -> Callable[[Any], Any]:
+def _exact_region(act: Activation, which: int) -> Callable[[np.ndarray], np.ndarray]:
     """z ↦ where a 0 of φ (``which`` 0) or φ' (1) is exact (:func:`symvg.engines.kernels.exact_zeros`), over arrays."""
     region = exact_zeros(act)[which]
-    f = sp.lambdify(cr.z, region, modules=backend)
+    f = sp.lambdify(cr.z, region, modules="numpy")
     return (lambda zv: f(zv) | (zv != zv)) if region.free_symbols else (lambda zv: zv == zv if region else zv != zv)
 
 
-def _suspects(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype) -> Any:
-    """The samples of ``inp`` where a factor of the chain rule is a 0 that is not known to be exact: φ or φ' outside
-    the regions where their forms hold an exact 0, z_k = 0 from nonzero w_k and h_{k-1}, a residual h_k or
-    1 + w_k·φ'_k that cancelled to 0, or δ_N (∂L/∂z_N) = 0 but at h_N = 0. Only these need mpmath: the others' zeros are exact
-    (a ReLU that is off), and a block full of them left a sample whose z_1 underflowed unprobed."""
+def _suspects(p: Plan, inp: Inputs, dtype: np.dtype) -> np.ndarray:
+    """The samples of ``inp`` (NumPy arrays) where a factor of the chain rule is a 0 that is not known to be exact:
+    φ or φ' outside the regions where their forms hold an exact 0, z_k = 0 from nonzero w_k and h_{k-1}, a residual
+    h_k or 1 + w_k·φ'_k that cancelled to 0, or δ_N (∂L/∂z_N) = 0 but at h_N = 0. Only these need mpmath: the
+    others' zeros are exact (a ReLU that is off), and a block full of them left a sample whose z_1 underflowed
+    unprobed. Computed with NumPy's forms, from CuPy too (a few samples, on the host)."""
     n, m, residual = p.chain.depth, inp.samples, p.chain.residual
-    backend = "cupy" if xp is not np else "numpy"
-    sus = xp.zeros(m, dtype=bool)
-    hp, hk, dk, zk = inp.x.astype(dtype), *(xp.empty(m, dtype=dtype) for _ in range(3))
+    sus = np.zeros(m, dtype=bool)
+    hp, hk, dk, zk = np.asarray(inp.x, dtype=dtype), *(np.empty(m, dtype=dtype) for _ in range(3))
     with fp_guard():
         for k in range(1, n + 1):
             w, b = _layer_wb(inp, k, slice(None))
-            z = xp.asarray(_Z_VALUE(xp, {"hp": hp, "w": w, "b": b}), dtype=dtype)
+            z = np.asarray(_Z_VALUE(np, {"hp": hp, "w": w, "b": b}), dtype=dtype)
             zk[...] = z
-            layer_kernel(p.locals[k - 1], xp)(zk, hk, dk)  # zk is scratch after
+            layer_kernel(p.locals[k - 1], np)(zk, hk, dk)  # zk is scratch after
             act = p.chain.activations[k - 1]
-            sus |= (hk == 0) & ~_exact_region(act, 0, backend)(z)
-            sus |= (dk == 0) & ~_exact_region(act, 1, backend)(z)
+            sus |= ((hk == 0) & ~_exact_region(act, 0)(z)) | ((dk == 0) & ~_exact_region(act, 1)(z))
             sus |= (z == 0) & (w != 0) & (hp != 0)
             if residual:
                 sus |= ((hp + hk) == 0) & (hp != 0) | ((1 + w * dk) == 0)
-            last, hp = (z, hp), (hp + hk if residual else hk.copy())
-        lost = (p.dloss(hp, inp.y) == 0) & (hp != 0) if p.dz is None else p.dz(last[0], inp.y) == 0
+            z_n, hp = z, (hp + hk if residual else hk.copy())
+        lost = (p.dloss(hp, inp.y) == 0) & (hp != 0) if p.dz is None else p.dz(z_n, inp.y) == 0
     return sus | lost
 
 
@@ -446,7 +445,7 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     unchecked = 0
     if local:  # mpmath on the host, for the few samples probed (from CuPy too), where a zero is not known exact
         host = Inputs(*(_host(a) for a in (sub.x, sub.y, sub.W, sub.B)), sub.samples)
-        zero = xp.asarray(_host(zero) & _host(_suspects(p, xp, sub, dtype))[None, :])
+        zero = xp.asarray(_host(zero) & _suspects(p, host, dtype)[None, :])  # on the host: NumPy's forms
         lost, top = _exact_zeros(p, host, _host(zero))
         lost = xp.asarray(lost)
         unchecked = max(0, int(zero.any(axis=0).sum()) - UNDERFLOW_PROBES)  # samples with zeros not probed
