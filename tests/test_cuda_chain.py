@@ -253,7 +253,8 @@ def test_product_underflow_is_flagged_and_reported_unless_allowed(twin):
     # g_1 = 2(h_6 − 1)·w^5·x = −2e-50 is below float32's 1.4e-45: 0; at w = 1e-9 it is −2e-45 (held as a
     # subnormal), and δ_0 = a_1·w_1, which rounds to 0 there, is no gradient: no flag for it. But z_6 = w^6 = 1e-54
     # rounds to 0 there: flagged (h_6 is lost; the redo finds that harmless, h_6 − 1 rounds to -1 anyway)
-    x, y, W = np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0]), np.array([[1e-10, 1.0, 1e-9]] * 6)
+    # (y = 0.5 for w = 1: h_6 = 1 = y would make δ_6 = 0, which is looked at too)
+    x, y, W = np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.5, 1.0]), np.array([[1e-10, 1.0, 1e-9]] * 6)
     inp, G, S, flags, status = twin(chain, x, y, W, np.zeros(6), "float32")
     assert flags.tolist() == [FLAG_UNDERFLOW, 0, FLAG_UNDERFLOW] and G[0, 0] == 0 and G[0, 2] != 0
     kept = G.copy()
@@ -285,7 +286,7 @@ def test_a_phi_that_underflowed_itself_is_flagged_not_passed_on_as_zero(twin, lo
 def test_a_pre_activation_that_underflowed_to_zero_is_flagged(twin):
     """z_1 = w_1·x = 1e-400 with b_1 = 0 rounds to 0 (ReLU'(0) = 0 then zeroes a g_1 of -1e-200): flagged and
     redone; with b_1 ≠ 0 the lost 1e-400 is rounding, not an underflow."""
-    chain, x, y = Chain(4, "relu"), np.array([1e-200, 1e-200, 1.0]), np.full(3, 0.5)
+    chain, x, y = Chain(4, "relu"), np.array([1e-200, 1e-200, 1.0]), np.full(3, 0.25)  # h_4 = 0.5 ≠ y: δ_4 ≠ 0
     W, B = np.array([[1e-200, 1e-200, 1.0]] + [[1.0] * 3] * 3), np.zeros((4, 3))
     B[0, 1] = 0.5
     inp, G, S, flags, status = twin(chain, x, y, W, B, "float64")
@@ -368,3 +369,31 @@ def test_on_the_gpu_flagged_samples_are_redone_or_refused(cupy):
     W[1, 2] = np.nan
     with pytest.raises(errors.InvalidValueError, match="must be finite"):
         cuda_chain.gradients_cuda(chain, x, 0.0, W)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_loss_that_cancelled_to_zero_is_flagged(twin, dtype):
+    """h_4 = σ(42.6) = 1 − 3e-19 rounds to y = 1, so δ_4 = 2(h_4 − y) = 0 and every g_k came out an exact-looking 0
+    (mpmath: ~1e-37 and smaller), unflagged; the other engines look at such a zero, so does the kernel now. At h_4 = 0
+    (ReLU off, y = 0) δ_4 = 0 is exact and not flagged."""
+    chain, x, y = Chain(4, "sigmoid"), np.ones(2), np.array([1.0, 0.5])
+    W = np.array([1.0, 1.0, 1.0, 60.0])
+    ref = reference(chain, x, y, W, np.zeros(4))
+    assert all(v != 0 for v in ref[:, 0])
+    inp, G, _, flags, status = twin(chain, x, y, W, np.zeros(4), dtype)
+    assert flags.tolist() == [FLAG_UNDERFLOW, 0] and (G[:, 0] == 0).all()
+    with pytest.raises(errors.UnderflowReport, match="came out 0"):
+        finish(chain, inp, G, None, flags, status, backend="numpy", dtype=dtype)
+    _, _, _, relu_flags, _ = twin(Chain(4, "relu"), np.array([-1.0, 1.0]), np.zeros(2), np.ones(4), np.zeros(4), dtype)
+    assert not relu_flags.any()
+
+
+def test_finish_redoes_in_the_dtype_of_the_result():
+    """finish() without dtype redid a float32 kernel's flagged samples in float64 and stored them in the float32
+    result: g = 6.8e-47 (mpmath), below float32's range, became an unreported 0."""
+    chain, x, y, W = Chain(2, "sigmoid"), np.ones(1), np.full(1, 0.3), np.array([[-104.0], [1.0]])
+    assert 0 < float(reference(chain, x, y, W, np.zeros(2))[0, 0]) < 1e-45
+    inp = prepare(chain, x, y, W, np.zeros(2), np, "float32")
+    G, flags, status = np.zeros((2, 1), np.float32), np.array([FLAG_UNDERFLOW], np.uint8), np.array([FLAG_UNDERFLOW])
+    with pytest.raises(errors.UnderflowReport, match="float32"):
+        finish(chain, inp, G, None, flags, status, backend="numpy")

@@ -25,19 +25,22 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from functools import lru_cache
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
+import sympy as sp
 
 from symvg.engines import chainrule as cr
 from symvg.engines.inplace import array_steps, array_value
 from symvg.engines.csource import elementwise_source, loss_source
-from symvg.engines.kernels import Local, _flags, fp_guard, kink_at_zero, layer_kernel, local_forms
+from symvg.engines.kernels import Local, _flags, exact_zeros, fp_guard, kink_at_zero, layer_kernel, local_forms
 from symvg.engines.plan import Inputs, Plan
 from symvg.engines.reference import reference
 from symvg.engines.repair import exact_local
 from symvg.errors import DomainError, OverflowReport, UnderflowReport
+from symvg.symbolic.activations import Activation
 
 CHUNK_BYTES = 128 * 1024
 """Bytes per chunk buffer (16K float64 or 32K float32 samples): big enough that the ~1 µs cost of a
@@ -72,13 +75,18 @@ def _start(p: Plan, xp: Any, inp: Inputs, sl: slice, H: Any, D: Any, d: Any, cud
     n = p.chain.depth
     if p.dz is None:
         d[...] = p.dloss(H[-1], inp.y[sl])
-        return
-    w, b = _layer_wb(inp, n, sl)
-    if cuda:
-        _cupy_loss(p)(H[n - 1], w, b, inp.y[sl], d)
     else:
-        d[...] = p.dz(_Z_VALUE(xp, {"hp": H[n - 1], "w": w, "b": b}), inp.y[sl])
-    D[n - 1] = 1
+        w, b = _layer_wb(inp, n, sl)
+        if cuda:
+            _cupy_loss(p)(H[n - 1], w, b, inp.y[sl], d)
+        else:
+            d[...] = p.dz(_Z_VALUE(xp, {"hp": H[n - 1], "w": w, "b": b}), inp.y[sl])
+        D[n - 1] = 1
+    if not cuda and bool(((d == 0) & (H[-1] != 0) if p.dz is None else (d == 0)).any()):
+        # a δ_N of 0 raises no flag where h_N − y cancelled (h_N = 0.5 + 1e-18 rounded to y = 0.5): looked at as the
+        # fused kernel's loss step has it looked at (check_underflow), not returned as an exact 0 gradient. One at
+        # h_N = 0 is exact (an h_N that underflowed to 0 is looked at as such)
+        _flags.underflow = True
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -408,6 +416,39 @@ def _exact_zeros(p: Plan, sub: Inputs, zero: np.ndarray) -> tuple[np.ndarray, fl
     return lost, float(max(sizes)) if sizes else None
 
 
+@lru_cache(maxsize=None)
+def _exact_region(act: Activation, which: int) -> Callable[[np.ndarray], np.ndarray]:
+    """z ↦ where a 0 of φ (``which`` 0) or φ' (1) is exact (:func:`symvg.engines.kernels.exact_zeros`), over arrays."""
+    region = exact_zeros(act)[which]
+    f = sp.lambdify(cr.z, region, modules="numpy")
+    return (lambda zv: f(zv) | (zv != zv)) if region.free_symbols else (lambda zv: zv == zv if region else zv != zv)
+
+
+def _suspects(p: Plan, inp: Inputs, dtype: np.dtype) -> np.ndarray:
+    """The samples of ``inp`` (NumPy arrays) where a factor of the chain rule is a 0 that is not known to be exact:
+    φ or φ' outside the regions where their forms hold an exact 0, z_k = 0 from nonzero w_k and h_{k-1}, a residual
+    h_k or 1 + w_k·φ'_k that cancelled to 0, or δ_N (∂L/∂z_N) = 0 but at h_N = 0. Only these need mpmath: the
+    others' zeros are exact (a ReLU that is off), and a block full of them left a sample whose z_1 underflowed
+    unprobed. Computed with NumPy's forms, from CuPy too (a few samples, on the host)."""
+    n, m, residual = p.chain.depth, inp.samples, p.chain.residual
+    sus = np.zeros(m, dtype=bool)
+    hp, hk, dk, zk = np.asarray(inp.x, dtype=dtype), *(np.empty(m, dtype=dtype) for _ in range(3))
+    with fp_guard():
+        for k in range(1, n + 1):
+            w, b = _layer_wb(inp, k, slice(None))
+            z = np.asarray(_Z_VALUE(np, {"hp": hp, "w": w, "b": b}), dtype=dtype)
+            zk[...] = z
+            layer_kernel(p.locals[k - 1], np)(zk, hk, dk)  # zk is scratch after
+            act = p.chain.activations[k - 1]
+            sus |= ((hk == 0) & ~_exact_region(act, 0)(z)) | ((dk == 0) & ~_exact_region(act, 1)(z))
+            sus |= (z == 0) & (w != 0) & (hp != 0)
+            if residual:
+                sus |= ((hp + hk) == 0) & (hp != 0) | ((1 + w * dk) == 0)
+            z_n, hp = z, (hp + hk if residual else hk.copy())
+        lost = (p.dloss(hp, inp.y) == 0) & (hp != 0) if p.dz is None else p.dz(z_n, inp.y) == 0
+    return sus | lost
+
+
 def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], dtype: np.dtype,
                      log: bool = False) -> None:
     """UnderflowReport if a gradient is 0 (log domain: log|g| = -inf) where it is not. Only the samples
@@ -430,8 +471,9 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
         zero = zero & (lg == -np.inf)
     local = top is None  # zero in the log domain too: a local factor underflowed itself
     unchecked = 0
-    if local:  # mpmath on the host, for the few samples probed (from CuPy too)
+    if local:  # mpmath on the host, for the few samples probed (from CuPy too), where a zero is not known exact
         host = Inputs(*(_host(a) for a in (sub.x, sub.y, sub.W, sub.B)), sub.samples)
+        zero = xp.asarray(_host(zero) & _suspects(p, host, dtype)[None, :])  # on the host: NumPy's forms
         lost, top = _exact_zeros(p, host, _host(zero))
         lost = xp.asarray(lost)
         unchecked = max(0, int(zero.any(axis=0).sum()) - UNDERFLOW_PROBES)  # samples with zeros not probed
@@ -441,9 +483,10 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     # only the probed samples are counted: where others hold zeros too, the count is a floor
     count = int(lost.sum())
     many = f"at least {count}" if unchecked else f"{count}"
-    hint = (f"a factor of the chain rule (φ', the loss's ∂L/∂z_N, a layer's output h or its pre-activation z = w·h) "
-            f"is {'' if top is not None else '0 or '}below the dtype's "
-            "range, so the log domain loses it too" if local
+    # a factor lost to cancellation (MSE's h_N − y once h_N rounds to y) is no underflow: say both
+    hint = (f"a factor of the chain rule (φ', the loss's ∂L/∂z_N or ∂L/∂h_N, a layer's output h or its pre-activation "
+            f"z = w·h) came out 0: {'it may be 0, or be ' if top is None else ''}below the dtype's range, or lost to "
+            "cancellation (h_N − y where h_N rounded to y, a residual h + φ); the log domain loses it too" if local
             else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
     size = (f"the largest is 10^{_exponent(top)}" if top is not None
             else "too small for mpmath to resolve, and not proved to be exactly 0")

@@ -326,12 +326,15 @@ def _start_lines(name: str, act_k: str, logit: bool, log: bool) -> tuple[str, st
     logit, δ ← ∂L/∂z_N and φ'_N ← 1, so the backward walk is the same for every loss."""
     ind = " " * 20
     step = f"{ind}{name}_step({act_k}, hp, w, b, &hk, &dk, &fl);"
+    # a δ_N of 0 is looked at (as the other engines do): e^{-800} underflowed in ∂L/∂z_N, or h_N − y cancelled
+    # (h_N = 1 − 1e-18 rounded to y = 1, g truly ~1e-37); ∂L/∂h_N = 0 at h_N = 0 is exact
     if logit:
-        forward = (f"{ind}if (k == n - 1) {{ dk = 1; hk = hp; d0 = {name}_dz(hp, w, b, yi); }}\n"
+        forward = (f"{ind}if (k == n - 1) {{ dk = 1; hk = hp; d0 = {name}_dz(hp, w, b, yi); "
+                   f"if (d0 == 0) fl |= SYMVG_UNDERFLOW; }}\n"
                    f"{ind}else {{\n    {step}\n{ind}}}")
         start = ""
     else:
-        forward, start = step, f"{ind[4:]}d0 = {name}_dh(hp, yi);"
+        forward, start = step, f"{ind[4:]}d0 = {name}_dh(hp, yi);\n{ind[4:]}if (d0 == 0 && hp != 0) fl |= SYMVG_UNDERFLOW;"
     if log:
         start += "".join(f"\n{ind[4:]}{line}" for line in c_steps(cr.start_log(), {cr.delta: "d0", cr.ld: "ld", cr.sd: "sd"}))
     else:
@@ -511,12 +514,14 @@ def _redo(chain: Chain, sub: Any, xp: Any, dtype: np.dtype, log: bool, allow_und
 
 
 def finish(chain: Chain, inp: Inputs | Callable[[Any], Inputs], G: Any, S: Any, flags: Any, status: Any, *,
-           backend: str = "cupy", dtype: Any = "float64", allow_underflow: bool = False) -> Any:
+           backend: str = "cupy", dtype: Any = None, allow_underflow: bool = False) -> Any:
     """Read the one status word (the call's only synchronisation) and, where samples were flagged, redo
     those samples alone with the per-layer path on ``backend`` (:func:`_redo`). ``inp`` is the kernel's
     inputs, or (drawn kernels) a function giving the inputs of the samples at the indices it is passed.
-    Returns G, or (G, S) in the log domain."""
+    ``dtype``: the kernel's, G's by default (a float32 result redone in float64 lost values below float32's range
+    in the store, unreported). Returns G, or (G, S) in the log domain."""
     log = S is not None
+    dtype = G.dtype if dtype is None else dtype
     mask = FLAG_NONFINITE | FLAG_REDO | (0 if allow_underflow else FLAG_UNDERFLOW)
     if int(status[0]) & mask:
         xp = array_module(backend)

@@ -324,7 +324,9 @@ def loops_source(kink: bool = False) -> str:
 
 
 # The loss step, δ_N, one of two (printed for the loss at hand, with the call in the kernel that runs it). It
-# flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, or a true 0) to be looked at.
+# flags NaN/inf, and a 0 (an underflow of the form, e^{-800}, h_N − y cancelled, or a true 0) to be looked at; not
+# ∂L/∂h_N = 0 at h_N = 0, which is exact (y = 0; forward flags an h_N that underflowed to 0): ReLU chains with y = 0
+# flagged every block holding a dead output (10^6 samples, N = 20: 2.7 s against 0.24 s).
 LOSS = ("""\
 @local_jit
 def loss(hN, yv, delta, c):
@@ -333,7 +335,7 @@ def loss(hN, yv, delta, c):
         dj = dloss(hN[j], yv[j])
         delta[j] = dj
         bad |= dj - dj != zero
-        under |= dj == zero
+        under |= (dj == zero) & (hN[j] != zero)
     return bad, under
 """, "loss(H[n], ys, delta, c)")
 

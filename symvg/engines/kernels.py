@@ -47,6 +47,7 @@ from symvg.engines.inplace import inplace
 from symvg.engines.repair import exact_local, overflowed
 from symvg.symbolic.activations import Activation
 from symvg.symbolic.parse import z
+from symvg.symbolic.supremum import within
 
 h = sp.Symbol("h", real=True)
 """The layer output φ(z), the variable of :func:`output_form`."""
@@ -187,10 +188,20 @@ def local_forms(act: Activation, array: bool = False) -> Forms:
     return (ARRAY if array else ELEMENT)[kind]
 
 
+REGION_SECONDS = 2.0
+"""The most time SymPy is given to write a region of exact zeros as a set of z (it is used as written beyond)."""
+_SELECTS = (sp.Max, sp.Min, sp.Heaviside, sp.Abs, sp.sign)
+"""Functions that are piecewise without being a Piecewise: an ``expr:`` formula's Max(0, z) and its φ' Heaviside(z)."""
+
+
 def _zero_region(e: sp.Expr, exact_at_0: bool) -> sp.Boolean:
     """Where a 0 of the form ``e`` is exact: on a piece that is the constant 0 (Piecewise conditions hold in
-    order), and at z = 0 where the activation's own value there is exactly 0."""
+    order), and at z = 0 where the activation's own value there is exactly 0. Max, Min, Heaviside, Abs and sign
+    are rewritten as Piecewise first, so ``expr:Max(0, z)`` has the off half of ReLU (without it, every block
+    with a negative z was flagged and redone by mpmath: 8-15× slower)."""
     region = sp.false
+    if e.has(*_SELECTS):
+        e = sp.piecewise_fold(e.rewrite(sp.Piecewise))
     if isinstance(e, sp.Piecewise):
         before = sp.false
         for piece, cond in e.args:
@@ -199,7 +210,16 @@ def _zero_region(e: sp.Expr, exact_at_0: bool) -> sp.Boolean:
             before = before | cond
     elif e == 0:
         region = sp.true
-    return sp.simplify_logic(region | sp.Eq(z, 0)) if exact_at_0 else region
+    region = region | sp.Eq(z, 0) if exact_at_0 else region
+    # as a set of z and back: the conditions of rewritten pieces come out as clauses SymPy's logic cannot merge
+    # (Min(Max(0, z), 6)' had 60 comparisons for z < 0 ∨ z > 6)
+    def as_set() -> sp.Boolean | None:
+        try:
+            return region.as_set().as_relational(z)
+        except (NotImplementedError, TypeError, ValueError, AttributeError):
+            return None  # a condition SymPy cannot solve for z (a user's formula)
+    simpler = region if isinstance(region, sp.logic.boolalg.BooleanAtom) else within(REGION_SECONDS, as_set)
+    return simpler if isinstance(simpler, sp.Basic) else sp.simplify_logic(region)
 
 
 @lru_cache(maxsize=None)
@@ -210,7 +230,9 @@ def exact_zeros(act: Activation) -> tuple[sp.Boolean, sp.Boolean]:
 
     >>> from symvg.symbolic.activations import get
     >>> exact_zeros(get("relu"))[1], exact_zeros(get("gelu")), exact_zeros(get("sigmoid"))
-    (Eq(z, 0) | (z < 0), (Eq(z, 0), False), (False, False))
+    (z <= 0, (Eq(z, 0), False), (False, False))
+    >>> exact_zeros(get("expr:Max(0, z)")), exact_zeros(get("hard_sigmoid"))[1]   # φ' = Heaviside(z)
+    ((z <= 0, z < 0), (3 <= z) | (z <= -3))
     """
     f = local_forms(act)
     return (_zero_region(f.phi, act.expr.subs(z, 0) == 0), _zero_region(f.dphi, act.derivative.subs(z, 0) == 0))
