@@ -397,3 +397,19 @@ def test_finish_redoes_in_the_dtype_of_the_result():
     G, flags, status = np.zeros((2, 1), np.float32), np.array([FLAG_UNDERFLOW], np.uint8), np.array([FLAG_UNDERFLOW])
     with pytest.raises(errors.UnderflowReport, match="float32"):
         finish(chain, inp, G, None, flags, status, backend="numpy")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_generic_bce_keeps_its_digits_where_the_output_saturates(twin, dtype):
+    """BCE on φ = (1 + tanh z)/2 through the logit: y·φ'/φ cancels to y·(1 − tanh z_N), which kept 4 digits at
+    z_N = 15 and none from z_N ≈ 19 (an exact-looking 0 there, or a report); written 2y/(1 + e^{2z}) it keeps them."""
+    chain, x, y = Chain(3, GENERIC01, loss="bce"), np.ones(4), np.array([1.0, 1.0, 0.0, 0.25])
+    W = np.array([[1.0] * 4, [1.0] * 4, [18.0, 30.0, -30.0, 30.0]])
+    ref = as_floats(reference(chain, x, y, W, np.zeros(3), dps=40))
+    assert 0 < abs(ref[2, 1]) < 1e-20  # g_3 = −(1 − tanh z_3)·h_2 at z_3 ≈ 25
+    _, G, _, flags, _ = twin(chain, x, y, W, np.zeros(3), dtype)
+    assert not flags.any()
+    g = numeric.gradients(chain, x, y, W, np.zeros(3), dtype=dtype, engine="chunked")
+    for j in range(4):  # sample by sample: their scales differ by 20 orders
+        assert_close_rowwise(G.astype(float)[:, j:j + 1], ref[:, j:j + 1], REL[dtype])
+        assert_close_rowwise(g.astype(float)[:, j:j + 1], ref[:, j:j + 1], REL[dtype])
