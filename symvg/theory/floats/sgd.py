@@ -180,6 +180,17 @@ def _beyond(name: str, named: list[tuple[str, sp.Rational]]) -> str:
     return "" if big is None else f"{big[0]} = {_dec(_fraction(big[1]))} overflows {name}; allowed: |value| <= {float(top):g}"
 
 
+def _gap(w_d: np.floating, change: Fraction) -> Fraction:
+    """The distance from w_d to the next float the step moves it toward (past the largest float: its own gap,
+    where w_d ± half of it is what rounds to ±inf)."""
+    direction = -np.inf if change > 0 else np.inf
+    with np.errstate(over="ignore"):
+        toward = np.nextafter(w_d, w_d.dtype.type(direction))
+    if not np.isfinite(toward):
+        toward = np.nextafter(w_d, w_d.dtype.type(-direction))
+    return abs(Fraction(float(toward)) - Fraction(float(w_d)))
+
+
 def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iterable[Number] | None = None,
            dtype: str = "float64", *, strict: bool = True) -> Update:
     """One SGD step w - lr·g with g = ``grad`` or the product of ``factors``, exactly and in ``dtype``.
@@ -224,13 +235,7 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
         step_d = a_d * g_d
         new_d = w_d - step_d
     lost = bool(change != 0 and new_d == w_d)
-    direction = -np.inf if change > 0 else np.inf
-    with np.errstate(over="ignore"):
-        toward = np.nextafter(w_d, w_d.dtype.type(direction))
-    if not np.isfinite(toward):  # w_d is the largest float: w_d ± half its own gap is where rounding gives ±inf
-        toward = np.nextafter(w_d, w_d.dtype.type(-direction))
-    spacing = abs(Fraction(float(toward)) - Fraction(float(w_d)))
-
+    spacing = _gap(w_d, change)
     if w == 0:
         steps_exact, (steps_d, status) = None, (None, "undefined")
     else:
