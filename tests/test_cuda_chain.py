@@ -300,6 +300,16 @@ def test_a_pre_activation_that_underflowed_to_zero_is_flagged(twin):
     assert_close_rowwise(got, as_floats(reference(chain, x, y, W[:1], B[:1])), 1e-12)
 
 
+def test_a_residual_sum_that_cancelled_to_zero_is_flagged(twin):
+    """h_1 = 1 + tanh(-40) is 0 in float64 (truly 3.6e-35): flagged, and finish() reports g_2's exact-looking 0."""
+    chain, x, y = Chain(2, "tanh", residual=True), np.ones(2), np.full(2, 0.5)
+    W = np.array([[-40.0, 1.0], [1.0, 1.0]])
+    inp, G, S, flags, status = twin(chain, x, y, W, np.zeros(2), "float64")
+    assert flags.tolist() == [FLAG_UNDERFLOW, 0] and G[1, 0] == 0
+    with pytest.raises(errors.UnderflowReport):
+        finish(chain, inp, G, S, flags, status, backend="numpy")
+
+
 @pytest.mark.slow  # nvcc takes ~3 s of CPU for these two kernels, where the CUDA toolkit is installed
 def test_printed_source_compiles_for_the_device_with_nvcc(tmp_path):
     """The C twin cannot see CUDA-only syntax (extern "C" __global__, the unroll pragma, CUDA's math

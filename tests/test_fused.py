@@ -203,6 +203,16 @@ def test_a_pre_activation_lost_to_underflow_takes_phi_prime_on_its_side(name):
         assert_close_rowwise(gradients(chain, x, y, W, np.zeros(1), engine=engine), want, 1e-12)
 
 
+def test_a_residual_sum_that_cancelled_to_zero_is_reported():
+    """h_1 = x + tanh(-40) = 1 − 1 is 0 in float64 (truly 3.6e-35), so g_2 = a_2·h_1 came out an exact-looking 0 with
+    nothing raised: no product underflowed and a cancelling sum raises no flag."""
+    chain, x, y, W = Chain(2, "tanh", residual=True), np.ones(2), np.full(2, 0.5), np.array([[-40.0, 1.0], [1.0, 1.0]])
+    assert reference(chain, x, y, W, np.zeros(2))[1, 0] != 0
+    for engine in ("fused", "chunked"):
+        with pytest.raises(UnderflowReport, match="came out 0"):
+            gradients(chain, x, y, W, np.zeros(2), engine=engine)
+
+
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 def test_fused_losses_and_samples_across_block_edges(loss):
     chain = Chain(7, "sigmoid", loss=loss)

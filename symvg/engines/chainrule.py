@@ -50,12 +50,18 @@ class Step:
     factors: tuple[sp.Symbol, ...] = ()
     carry: bool = False
     zero: tuple[sp.Symbol, ...] = ()
+    terms: tuple[sp.Symbol, ...] = ()
 
     def underflow(self) -> tuple[sp.Boolean, ...]:
-        """The conditions that together say this step underflowed (none where it is not watched)."""
-        if not self.factors:
+        """The conditions that together say this step's 0 is not exact (none where it is not watched): a product
+        of nonzero factors that underflowed, or a sum of nonzero ``terms`` that cancelled to 0 (1 + tanh(-40) = 0,
+        truly 3.6e-35: a 0 to be checked, not passed on)."""
+        nonzero = self.factors or self.terms
+        if not nonzero:
             return ()
-        return (sp.Eq(self.target, 0), *(sp.Ne(x, 0) for x in self.factors), *(sp.Eq(x, 0) for x in self.zero))
+        # a term that is the target (δ ← δ + a·w) is overwritten by then; a 0 from the other, nonzero, term implies it
+        return (sp.Eq(self.target, 0), *(sp.Ne(x, 0) for x in nonzero if x != self.target),
+                *(sp.Eq(x, 0) for x in self.zero))
 
     def __str__(self) -> str:
         notes = ["0 from nonzero factors: underflow"] * bool(self.factors) + ["feeds the layer below only"] * self.carry
@@ -70,14 +76,15 @@ def forward(residual: bool) -> tuple[Step, ...]:
     """z_k, then h_k from φ(z_k) (``phi``, computed by the forms table with φ'(z_k) as ``dphi``). Where b_k = 0,
     a z_k of 0 from nonzero w_k, h_{k-1} underflowed: φ(0) = 0 would pass it on as exact, and a kink's
     convention (ReLU'(0) = 0) would turn a gradient of 1e-200 into 0."""
-    return (Step(z, w * hp + b, (w, hp), zero=(b,)), Step(h, hp + phi if residual else phi))
+    return (Step(z, w * hp + b, (w, hp), zero=(b,)),
+            Step(h, hp + phi, terms=(hp, phi)) if residual else Step(h, phi))
 
 
 def backward(residual: bool) -> tuple[Step, ...]:
     """One layer back: a_k, g_k and δ_{k-1}. In a residual chain δ_{k-1} = δ_k + a_k·w_k keeps δ_k, so a 0
     of a_k·w_k is no underflow of the gradient."""
     return (_product(a, delta, dphi), _product(g, a, hp), _product(aw, a, w, not residual, carry=True),
-            Step(delta, delta + aw if residual else aw, carry=True))
+            Step(delta, delta + aw, carry=True, terms=(delta, aw)) if residual else Step(delta, aw, carry=True))
 
 
 def folded() -> tuple[tuple[Step, ...], tuple[Step, ...]]:

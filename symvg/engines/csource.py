@@ -71,8 +71,8 @@ class _C(C99CodePrinter):
 def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, carry_from: str = "",
             watch: bool = True) -> list[str]:
     """The C lines of a pass's steps (:mod:`symvg.engines.chainrule`): a target named in ``names`` (by the C text
-    that holds it) is assigned, any other is a new ``const T``; a step with factors flags ``SYMVG_UNDERFLOW`` in
-    ``fl`` where it is 0 from nonzero factors (and, for a step that only feeds the layer below, where
+    that holds it) is assigned, any other is a new ``const T``; a watched step flags ``SYMVG_UNDERFLOW`` in ``fl`` where its 0
+    is not exact (:meth:`symvg.engines.chainrule.Step.underflow`: nonzero factors or cancelled terms; and, for a step that only feeds the layer below, where
     ``carry_from`` holds: nothing below the first layer uses it); ``watch=False`` prints no flags (a body with no
     ``fl``, as CuPy's per-layer kernels, whose path looks for zeros afterwards).
 
@@ -85,6 +85,7 @@ def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, 
     if (g == 0 && a != 0 && hp != 0) fl |= SYMVG_UNDERFLOW;
     const T aw = a*ws[j];
     dl = aw + dl;
+    if (dl == 0 && aw != 0) fl |= SYMVG_UNDERFLOW;
     """
     names = names or {}
     rename = {s: sp.Symbol(t) for s, t in names.items()}
@@ -94,7 +95,7 @@ def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, 
     lines = []
     for s in steps:
         lines.append(f"{'' if s.target in names else 'const T '}{c(s.target)} = {c(s.value)};")
-        if s.factors and watch:
+        if s.underflow() and watch:
             cond = [*(c(u) for u in s.underflow()), *([carry_from] if s.carry and carry_from else [])]
             lines.append(f"if ({' && '.join(cond)}) fl |= SYMVG_UNDERFLOW;")
     return lines
@@ -114,13 +115,22 @@ def zeros_condition(act: Activation, phi: str = "h") -> str:
     return f"({phi} == 0 && !({c(rh)})) || (d == 0 && !({c(rd)}))"
 
 
+def watch_condition(step: Step) -> str:
+    """The C condition under which ``step``'s 0 is not exact (:meth:`symvg.engines.chainrule.Step.underflow`).
+
+    >>> watch_condition(cr.forward(True)[1])
+    'h == 0 && hp != 0 && phi != 0'
+    """
+    return " && ".join(_C().doprint(u) for u in step.underflow())
+
+
 def lost_z_condition() -> str:
     """The C condition under which z_k = w_k·h_{k-1} + b_k underflowed to 0 (:func:`symvg.engines.chainrule.forward`).
 
     >>> lost_z_condition()
     'z == 0 && w != 0 && hp != 0 && b == 0'
     """
-    return " && ".join(_C().doprint(u) for u in cr.forward(False)[0].underflow())
+    return watch_condition(cr.forward(False)[0])
 
 
 def elementwise_source(act: Activation, residual: bool = False) -> KernelSource:
@@ -177,4 +187,5 @@ def loss_source(act: Activation, loss: str) -> KernelSource | None:
                         math_macros_preamble() + "\n#ifndef NAN\n#define NAN (0.0/0.0)\n#endif")
 
 
-__all__ = ["KernelSource", "c_steps", "elementwise_source", "loss_source", "lost_z_condition", "math_macros_preamble", "zeros_condition"]
+__all__ = ["KernelSource", "c_steps", "elementwise_source", "loss_source", "lost_z_condition", "math_macros_preamble", "watch_condition",
+           "zeros_condition"]

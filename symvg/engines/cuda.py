@@ -71,7 +71,7 @@ from symvg.engines import chainrule as cr
 from symvg.engines import philox
 from symvg.engines.chunked import CHUNK_BYTES, run
 from symvg.engines.csource import (c_steps, elementwise_source, loss_source, lost_z_condition, math_macros_preamble,
-                                   zeros_condition)
+                                   watch_condition, zeros_condition)
 from symvg.engines.kernels import kink_at_zero
 from symvg.engines.plan import Inputs, array_module, check_dtype, check_finite_inputs, check_out, plan, prepare
 from symvg.errors import InvalidValueError
@@ -162,9 +162,11 @@ def _layer_function(fname: str, act: Activation, residual: bool) -> str:
     # one; so is a z that underflowed to 0, to be redone where φ' has a kink there (its φ'(0) is a convention)
     body = elementwise_source(act, residual).operation.replace("\n", "\n    ")
     lost = "SYMVG_REDO" if kink_at_zero(act) else "SYMVG_UNDERFLOW"
+    # a residual h_k = h_{k-1} + φ that cancelled to 0 is looked at too (1 + tanh(-40): truly 3.6e-35)
+    cancelled = f"    if ({watch_condition(cr.forward(True)[1])}) *fl_ |= SYMVG_UNDERFLOW;\n" if residual else ""
     return (f"static __device__ __forceinline__ void {fname}(T hp, T w, T b, T *h_, T *d_, unsigned int *fl_)\n{{\n"
             f"    T h, d;\n    {body}\n    if ({zeros_condition(act, 'phi' if residual else 'h')}) "
-            f"*fl_ |= SYMVG_UNDERFLOW;\n    if ({lost_z_condition()}) *fl_ |= {lost};\n"
+            f"*fl_ |= SYMVG_UNDERFLOW;\n    if ({lost_z_condition()}) *fl_ |= {lost};\n{cancelled}"
             f"    *h_ = h; *d_ = d;\n}}\n")
 
 

@@ -296,6 +296,7 @@ def steps_source(plain: tuple[cr.Step, ...], residual: tuple[cr.Step, ...], name
     aw = a*w
     under |= (aw == zero) & (a != zero) & (w != zero) & (not residual)
     dj = aw + dj if residual else aw
+    under |= (dj == zero) & (aw != zero) & (residual)
     """
     lines = []
     for p, r in zip(plain, residual, strict=True):
@@ -306,7 +307,7 @@ def steps_source(plain: tuple[cr.Step, ...], residual: tuple[cr.Step, ...], name
         lines.append(f"{t} = {v}")
         watched = p.underflow() or r.underflow()
         if watched:
-            when = [] if p.factors == r.factors else ["(not residual)" if p.factors else "(residual)"]
+            when = [] if p.underflow() == r.underflow() else ["(not residual)" if p.underflow() else "(residual)"]
             zero = {sp.Integer(0): sp.Symbol("zero")}
             lines.append("under |= " + " & ".join([*(_python(u.xreplace(zero), names) for u in watched), *when]))
     return "\n".join(" " * indent + line for line in lines)
