@@ -224,12 +224,7 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
         step_d = a_d * g_d
         new_d = w_d - step_d
     lost = bool(change != 0 and new_d == w_d)
-    direction = -np.inf if change > 0 else np.inf
-    with np.errstate(over="ignore"):
-        toward = np.nextafter(w_d, w_d.dtype.type(direction))
-    if not np.isfinite(toward):  # w_d is the largest float: w_d ± half its own gap is where rounding gives ±inf
-        toward = np.nextafter(w_d, w_d.dtype.type(-direction))
-    spacing = abs(Fraction(float(toward)) - Fraction(float(w_d)))
+    spacing = _gap(w_d, -np.inf if change > 0 else np.inf)
 
     if w == 0:
         steps_exact, (steps_d, status) = None, (None, "undefined")
@@ -244,6 +239,16 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
         relative_change=None if w == 0 else -change / w,
         steps_exact=steps_exact, steps_dtype=steps_d, steps_status=status,
     )
+
+
+def _gap(w_d: np.floating, direction: float) -> Fraction:
+    """The gap from w_d to the next float toward ``direction``; past the largest float, w_d's own gap
+    (w_d ± half of it is where rounding gives ±inf; nextafter gave inf, an OverflowError)."""
+    with np.errstate(over="ignore"):
+        toward = np.nextafter(w_d, w_d.dtype.type(direction))
+    if not np.isfinite(toward):
+        toward = np.nextafter(w_d, w_d.dtype.type(-direction))
+    return abs(Fraction(float(toward)) - Fraction(float(w_d)))
 
 
 def update_table(weight: Number, lr: Number, grad: Number | None = None,
