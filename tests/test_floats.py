@@ -542,3 +542,18 @@ def test_first_power_below_past_2_to_the_53(digits):
     assert first_power_below(f, 1022) == want > 2**53
     r = CliRunner().invoke(symvg.cli.cli, ["underflow", "--factor", "0." + "9" * digits, "--dtype", "float64"])
     assert r.exit_code == 0 and f"N = {want}:" in r.output, r.output
+
+
+@pytest.mark.parametrize("text, dtype", [("65519", "float16"), ("65520", "float16"),
+                                         ("3.4028234663852886e38", "float32"), ("3.4028236e38", "float32")])
+def test_overflow_is_where_ieee_rounds_to_inf_not_above_max(text, dtype):
+    """A value rounds to ±inf only from max + half its gap on: 65519 is float16's 65504 and float32's max written
+    3.4028234663852886e38 (a hair above it) is float32's max; both were refused as overflowing."""
+    with np.errstate(over="ignore"):
+        cast = np.dtype(dtype).type(float(text))  # the reference: NumPy's own rounding of the nearest double
+    if np.isfinite(cast):
+        assert round_to(Fraction(text), dtype) == cast
+        assert update(text, "1", grad="1", dtype=dtype).weight_in_dtype == str(cast)
+    else:
+        with pytest.raises(InvalidValueError, match="overflows"):
+            round_to(Fraction(text), dtype)

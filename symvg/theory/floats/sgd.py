@@ -175,9 +175,10 @@ def simulate_steps(w: np.floating, step: np.floating, target: Fraction, cap: int
 
 def _beyond(name: str, named: list[tuple[str, sp.Rational]]) -> str:
     """Which input the dtype cannot hold, in words ('' when it holds them all)."""
-    top = limits(name)["max"]
-    big = next(((what, v) for what, v in named if abs(_fraction(v)) > top), None)
-    return "" if big is None else f"{big[0]} = {_dec(_fraction(big[1]))} overflows {name}; allowed: |value| <= {float(top):g}"
+    top = limits(name)
+    big = next(((what, v) for what, v in named if abs(_fraction(v)) >= top["overflow"]), None)
+    return "" if big is None else (f"{big[0]} = {_dec(_fraction(big[1]))} overflows {name}; allowed: |value| <= "
+                                   f"{float(top['max']):g}")
 
 
 def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iterable[Number] | None = None,
