@@ -156,3 +156,14 @@ def test_skip_and_batchnorm_errors_are_one_line(run, tmp_path):
                  ["batchnorm", "-o", str(tmp_path / "missing" / "x.json")]):
         code, out, err = run(*args)
         assert code == 2 and err.startswith("symvg: error:") and len(err.strip().splitlines()) == 1, (args, err)
+
+
+@pytest.mark.parametrize("args", [
+    ["rnn", "-T", "3", "-n", "4"], ["vector", "--check"], ["skip", "-N", "3", "-t", "2", "-n", "4"],
+    ["batchnorm", "-n", "4", "-L", "2"], ["spectrum", "-n", "4", "-L", "2", "--sigma-w2", "1"],
+])
+def test_a_slope_beyond_float64_is_refused_by_the_float_simulations(run, args):
+    """leaky_relu:1e309: φ' = 1e309 on z < 0 is no float64; each command was an internal TypeError or
+    OverflowError (exit 1)."""
+    code, out, err = run(*args, "-a", "leaky_relu:1e309")
+    assert code == 2 and "beyond float64's range" in err and err.count("\n") == 1, err

@@ -849,7 +849,8 @@ def test_the_steps_before_a_nan_are_judged_as_they_are():
 
 @pytest.mark.parametrize("name, body", [
     ("tiny.csv", "step,layer,grad_norm\n0,a,1e-400\n0,b,1e-3\n0,c,1\n"),
-    ("tiny.json", '{"grad_norm": {"a": [1e-400], "b": [1e-3], "c": [1]}}'),
+    ("tiny.json", '{"layers": [{"name": "a", "grad_norm": [1e-400]}, {"name": "b", "grad_norm": [1e-3]}, '
+                   '{"name": "c", "grad_norm": [1]}]}'),
 ])
 def test_a_norm_below_the_float_range_is_refused_not_read_as_0(tmp_path, name, body):
     """1e-400 is not 0: float() made it 0 and the table printed 'mean |g| 0', 'first/last 0×'."""

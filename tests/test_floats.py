@@ -527,3 +527,33 @@ def test_update_from_the_largest_float_is_not_an_internal_error():
     r = CliRunner().invoke(symvg.cli.cli, ["update", "--weight", "65504", "--lr", "1", "--grad", "-100",
                                             "--dtype", "float16"])
     assert r.exit_code == 0 and "OVERFLOW" in r.output, r.output
+
+
+@pytest.mark.parametrize("digits", [17, 29])
+def test_first_power_below_past_2_to_the_53(digits):
+    """f = 1 - 10^-d: N = floor(k·ln 2 / ln(1/f)) + 1 is past 2^53, and the interval's ends were floored at 53 bits
+    (1 - 1e-17 gave a wrong N); at d = 29 the 64-bit interval of ln(1/f) reached 0 (internal ValueError)."""
+    import mpmath
+    f = Fraction(10**digits - 1, 10**digits)
+    with mpmath.workdps(80):  # the reference: N's 32 digits need far fewer than 80
+        x = 1022 * mpmath.log(2) / mpmath.log(mpmath.mpf(10**digits) / (10**digits - 1))
+        want = int(mpmath.floor(x)) + 1
+        assert x - mpmath.floor(x) > mpmath.mpf("1e-30")  # not within the reference's error of an integer
+    assert first_power_below(f, 1022) == want > 2**53
+    r = CliRunner().invoke(symvg.cli.cli, ["underflow", "--factor", "0." + "9" * digits, "--dtype", "float64"])
+    assert r.exit_code == 0 and f"N = {want}:" in r.output, r.output
+
+
+@pytest.mark.parametrize("text, dtype", [("65519", "float16"), ("65520", "float16"),
+                                         ("3.4028234663852886e38", "float32"), ("3.4028236e38", "float32")])
+def test_overflow_is_where_ieee_rounds_to_inf_not_above_max(text, dtype):
+    """A value rounds to ±inf only from max + half its gap on: 65519 is float16's 65504 and float32's max written
+    3.4028234663852886e38 (a hair above it) is float32's max; both were refused as overflowing."""
+    with np.errstate(over="ignore"):
+        cast = np.dtype(dtype).type(float(text))  # the reference: NumPy's own rounding of the nearest double
+    if np.isfinite(cast):
+        assert round_to(Fraction(text), dtype) == cast
+        assert update(text, "1", grad="1", dtype=dtype).weight_in_dtype == str(cast)
+    else:
+        with pytest.raises(InvalidValueError, match="overflows"):
+            round_to(Fraction(text), dtype)

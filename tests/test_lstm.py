@@ -101,3 +101,9 @@ def test_an_unbounded_gamma_is_refused_not_printed(monkeypatch):
         L.compare(5, activation="sigmoid")
     with pytest.raises(InvalidValueError, match="unbounded"):
         residual_bounds("sigmoid", [1, 2])
+
+
+def test_cli_says_exact_powers_exactly(run):
+    """f = 1: f^10 is 1 exactly, and (1/4)^3 is 1/64: both were printed '≈'."""
+    code, out, _ = run("lstm", "-T", "3", "-f", "1")
+    assert code == 0 and "f^3 = 1 (log10 0)" in out and "(1/4)^3 = 1/64 ≈ 0.015625" in out, out

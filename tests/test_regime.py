@@ -123,3 +123,12 @@ def test_a_residual_floor_is_not_claimed_where_gamma_w_is_1_to_its_known_digits(
     assert near.floor == 0 and "1 to the 28 digits" in str(near.decision)
     far = regime("silu", weight="0.5", residual=True)
     assert 0 < far.floor < 1 and math.isclose(float(far.floor), 1 - 0.5 * float(A.get("silu").gamma), rel_tol=1e-15)
+
+
+def test_an_unbounded_activation_gives_the_true_cause_of_its_floor():
+    """exp(z): the floor is 0 because exp' -> 0 as z -> -oo; the reason said '(sup|phi'| is unbounded)'."""
+    from symvg.symbolic.regime import regime
+    plain = regime("expr:exp(z)", 1, 5).decision.reason
+    assert plain.endswith("the floor is 0 (expr:exp(z)' -> 0 as z -> -oo: saturation)"), plain
+    res = regime("expr:exp(z)", 1, 5, residual=True).decision.reason
+    assert "1 + w*phi'(z) can cancel to 0" in res, res

@@ -124,3 +124,16 @@ def test_a_product_that_reached_zero_in_float64_is_said_not_printed_as_nan():
     assert "nan" not in text and "came out 0" in text and "not measured" in text
     zero = simulate_rnn("tanh", width=8, steps=5, spectral_radius=0)
     assert "exactly 0" in str(zero) and "nan" not in str(zero)
+
+
+def test_clip_beyond_float64_is_not_printed_as_inf_or_0():
+    """g = (1e999, 1), τ = 1e-999: ‖g‖ = √(1e1998 + 1) ≈ 1e999 and the scale τ/‖g‖ ≈ 1e-1998 were printed
+    '≈ inf' and '≈ 0', and --format json was an internal error (inf)."""
+    import json
+    from symvg.theory.clipping import clip_by_norm
+    c = clip_by_norm(["1e999", "1"], "1e-999")
+    text = str(c)
+    assert "≈ 1.0e+999" in text and "≈ 1.0e-1998" in text and "inf" not in text, text
+    d = json.loads(json.dumps(c.as_dict(), allow_nan=False))
+    assert d["norm"]["value"] is None and d["scale"]["value"] == 0.0 and "note" in d
+    assert "note" not in clip_by_norm(["30", "40"], "5").as_dict()

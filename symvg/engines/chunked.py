@@ -273,9 +273,8 @@ def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, t
                     _backward_log(p, xp, inp, sl, buf, c, G, S)
                 else:
                     _backward(p, xp, inp, sl, buf, c, G, folded=fold)
-                # an overflow can make a zero without the underflow flag (tanh' = 4e/(1+e)² with e = e^{-2|z|}:
-                # 2|z| overflows to inf, e^{-inf} = 0 exactly); CuPy raises no flags: its zeros are looked at below
-                # nor do sums that cancel to 0 (a residual h_k = 1 + tanh(-40)): those zeros are looked at too
+                # zeros with no underflow flag: an overflow (tanh' = 4e/(1+e)², 2|z| = inf, e = 0 exactly), a residual
+                # sum that cancelled (1 + tanh(-40)), and all of CuPy's (no flags there): looked at below
                 if _flags.underflow or _flags.overflowed or xp is not np or p.chain.residual:
                     low.append(sl)
                 if not _finite_enough(xp, G[:, sl], log):

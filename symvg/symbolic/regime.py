@@ -33,7 +33,8 @@ from symvg.display import Result
 from symvg.exact import Number, count, to_rational, unit_interval
 from symvg.magnitude import json_float, power
 from symvg.symbolic.activations import Activation, ActivationLike, get
-from symvg.symbolic.bounds import UNBOUNDED, Verdict, decide, depth_bound, derivative_floor, size_text, stable_weight_range
+from symvg.symbolic.bounds import (UNBOUNDED, Verdict, decide, depth_bound, derivative_floor, floor_cause, size_text,
+                                   stable_weight_range)
 from symvg.symbolic.powers import NUMERIC_DIGITS, compare_power, depth_to_cross, log10_power, log_rate, side
 
 
@@ -171,6 +172,13 @@ def _ranges(act: Activation, residual: bool, n: int, t: sp.Expr) -> tuple[tuple 
     return stable, ((lo, stable[1]) if bool(lo <= stable[1]) else None)
 
 
+def _unbounded_floor_cause(act: Activation, residual: bool) -> str:
+    """Why the floor is 0 where γ = ∞: not the missing ceiling (the reason said "sup|phi'| is unbounded")."""
+    if residual:
+        return "1 + w*phi'(z) can cancel to 0: sup|phi'| is unbounded"
+    return floor_cause(act)
+
+
 def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol: Number = "1e-6",
            residual: bool = False) -> Regime:
     """The :class:`Regime` of ``layers`` layers of ``activation`` with weights of size |``weight``|."""
@@ -181,7 +189,7 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
     g = act.gamma
     if g is sp.oo:  # no ceiling: no depth law, no range, and held at no depth (held_to 0, not None: "always")
         return Regime(act.label, residual, g, w, layers, t, sp.Integer(0), sp.oo, UNBOUNDED, None, 0,
-                      NO_CEILING, None, None, decide(0, sp.oo, cause="sup|phi'| is unbounded"))
+                      NO_CEILING, None, None, decide(0, sp.oo, cause=_unbounded_floor_cause(act, residual)))
     if residual:
         # γ|w| within the digits a numeric γ is known to of 1 (side None): which side it lies on is not known,
         # so the floor is the one that always holds, |1 + w·φ'| ≥ 0

@@ -26,6 +26,7 @@ from typing import Sequence
 import sympy as sp
 
 from symvg.exact import Number, to_rational
+from symvg.magnitude import json_float, sci
 from symvg.errors import InvalidValueError
 
 TORCH_EPS = sp.Rational(1, 10**6)
@@ -74,22 +75,27 @@ class Clipped:
         return bool(self.norm**2 > self.threshold**2)
 
     def as_dict(self) -> dict:
-        f = lambda e: None if e is None else {"exact": str(e), "value": float(e)}  # noqa: E731
+        # json_float: null beyond float64 (‖g‖ = 1e999 was inf, which JSON refuses), with a note then
+        f = lambda e: None if e is None else {"exact": str(e), "value": json_float(e)}  # noqa: E731
+        exact = [self.norm, self.scale, *self.clipped, self.clipped_norm, self.step_along, self.clipped_step_along]
+        outside = any(e is not None and e != 0 and json_float(e) in (None, 0.0) for e in exact)
         return {"gradient": [str(g) for g in self.gradient], "threshold": str(self.threshold), "norm": f(self.norm),
                 "scale": f(self.scale), "clipped": [str(c) for c in self.clipped],
-                "clipped_values": [float(c) for c in self.clipped], "clipped_norm": f(self.clipped_norm),
+                "clipped_values": [json_float(c) for c in self.clipped], "clipped_norm": f(self.clipped_norm),
                 "was_clipped": self.was_clipped, "step_along": f(self.step_along),
-                "clipped_step_along": f(self.clipped_step_along)}
+                "clipped_step_along": f(self.clipped_step_along),
+                **({"note": "a value is beyond float64's range: null where it overflows, 0.0 where it underflows; "
+                            "the exact strings hold it"} if outside else {})}
 
     def __str__(self) -> str:
         short = lambda v: ", ".join(map(str, v[:6])) + (", …" if len(v) > 6 else "")  # noqa: E731
-        lines = [f"‖g‖ = {self.norm} ≈ {float(self.norm):.6g}, threshold τ = {self.threshold}",
-                 f"scale min(1, τ/‖g‖) = {self.scale} ≈ {float(self.scale):.6g}"
+        lines = [f"‖g‖ = {self.norm} ≈ {sci(self.norm)}, threshold τ = {self.threshold}",
+                 f"scale min(1, τ/‖g‖) = {self.scale} ≈ {sci(self.scale)}"
                  + ("" if self.was_clipped else "  (‖g‖ ≤ τ: unchanged)"),
                  f"clipped ĝ = ({short(self.clipped)}), ‖ĝ‖ = {self.clipped_norm}"]
         if self.direction is not None:
-            lines.append(f"step along the direction: {self.step_along} ≈ {float(self.step_along):.6g} → "
-                         f"{self.clipped_step_along} ≈ {float(self.clipped_step_along):.6g} (|·| ≤ τ always)")
+            lines.append(f"step along the direction: {self.step_along} ≈ {sci(self.step_along)} → "
+                         f"{self.clipped_step_along} ≈ {sci(self.clipped_step_along)} (|·| ≤ τ always)")
         return "\n".join(lines)
 
     def _repr_latex_(self) -> str:

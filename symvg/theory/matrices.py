@@ -35,6 +35,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy as sp
 
+from symvg import magnitude
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.errors import InvalidChainError, InvalidValueError
@@ -185,9 +186,25 @@ def _derive_vector(ws: tuple[int, ...], act: Activation, k: int) -> VectorDeriva
 
 
 @lru_cache(maxsize=64)
+def float_activation(activation: str | Activation) -> Activation:
+    """The activation, if its slope γ = sup|φ'| is a float64 number; the float simulations need one.
+
+    >>> float_activation("leaky_relu:1e309")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: leaky_relu(1.0e+309): γ = sup|φ'| = 1.0e+309 is beyond float64's range (1.8e308), so φ' cannot be simulated in floats; the exact commands (bound, derive) take it
+    """
+    act = get(activation)
+    s = act.supremum
+    if s.bounded and magnitude.json_float(s.value) is None:  # was an internal TypeError/OverflowError (dtype object)
+        label = act.label if len(act.label) <= 60 else f"{act.name}({magnitude.short(s.value)})"
+        raise InvalidValueError(f"{label}: γ = sup|φ'| = {magnitude.sci(s.value)} is beyond float64's range "
+                                "(1.8e308), so φ' cannot be simulated in floats; the exact commands (bound, derive) take it")
+    return act
+
+
 def numpy_functions(activation: str | Activation) -> tuple[Callable, Callable]:
     """φ and φ' as NumPy functions (kinks by the catalogue's convention)."""
-    act = get(activation)
+    act = float_activation(activation)
     mods = ["scipy", "numpy"] if _has_scipy() else ["numpy"]
     f, df = sp.lambdify(z, act.expr, modules=mods), sp.lambdify(z, act.derivative, modules=mods)
     return (lambda a: np.broadcast_to(f(a), np.shape(a)).astype(float),
@@ -342,4 +359,4 @@ def _log10(v: float) -> float:
 
 
 __all__ = ["Backprop", "MatrixFactor", "NormBounds", "VectorDerivation", "backprop", "derivative_floor",
-           "derive_vector", "norm_bounds", "numpy_functions"]
+           "derive_vector", "float_activation", "norm_bounds", "numpy_functions"]

@@ -35,6 +35,7 @@ import sympy as sp
 from symvg.engines.numeric import array_module  # the one backend picker (CuPy only when asked for)
 
 from symvg.theory import meanfield as mf
+from symvg.theory.matrices import float_activation
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.exact import Number, to_rational
@@ -407,6 +408,7 @@ def spectrum(activation: str | Activation, width: int = 256, depth: int = 50, in
              at: Sequence[int] = (), backend: str = "numpy") -> SpectrumResult:
     """Measure J's singular values after each depth in ``at`` (and ``depth``) over ``samples`` networks."""
     ds = _check(width, depth, samples, init, at)
+    float_activation(activation)
     if to_rational(sigma_w2, "sigma_w2") == 0:  # every W is 0: J = 0, no singular values to spread (was ZeroDivisionError)
         raise InvalidValueError("sigma_w2 = 0 makes every W zero, so J = 0 exactly and has no spectrum to measure; "
                                 "give sigma_w2 > 0")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from symvg import display
-from symvg.magnitude import sci, short
+from symvg.magnitude import short
 from symvg.theory.lstm import CellVsRNN, cell_gradient
 from symvg.theory.relu import AlivePaths
 from symvg.theory.residual import ResidualBounds
@@ -50,8 +50,16 @@ def cell_vs_rnn_text(c: CellVsRNN) -> str:
 
 
 def _value(v: sp.Expr, log10: float) -> str:
-    """``≈ value (log10 …)``; an exact 0 is said as such (its log10 is −∞, not a number to print)."""
-    return "= 0 exactly" if v == 0 else f"≈ {sci(v)} (log10 {log10:.6g})"
+    """``= exact ≈ value (log10 …)`` where the exact value is short (f = 1: ``= 1``, not ``≈ 1``; f = 0.9, T = 3:
+    ``= 729/1000 ≈ 0.729``), else ``≈ value``; an exact 0 is said as such (its log10 is −∞, not a number to print).
+
+    >>> _value(sp.Integer(1), 0.0), _value(sp.Rational(1, 64), -1.80618)
+    ('= 1 (log10 0)', '= 1/64 ≈ 0.015625 (log10 -1.80618)')
+    """
+    if v == 0:
+        return "= 0 exactly"
+    text = approx(v)
+    return f"{'' if text.startswith('≈') else '= '}{text} (log10 {log10:.6g})"
 
 
 display.text.register(AlivePaths, alive_paths_text)

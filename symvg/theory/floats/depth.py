@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import mpmath
+from mpmath import libmp
 import numpy as np
 import sympy as sp
 
@@ -43,8 +44,12 @@ def first_power_below(f: Fraction, k: int, strict: bool = True) -> int:
         prec = 64
         while True:
             iv.prec = prec
-            x = iv.mpf(k) * iv.log(2) / iv.log(iv.mpf(q) / iv.mpf(p))
-            lo, hi = int(mpmath.floor(x.a)), int(mpmath.floor(x.b))
+            a, b = (iv.mpf(k) * iv.log(2) / iv.log(iv.mpf(q) / iv.mpf(p)))._mpi_
+            # The ends' floors read off their binary digits exactly: mpmath.floor rounded them to 53 bits, so
+            # x past 2^53 (f = 1 - 1e-17, 1 - 1e-29) gave a wrong N. With f within 2^-prec of 1 the interval
+            # of log(1/f) reaches 0 and x's reaches ±inf: refine.
+            finite = all(e not in (libmp.finf, libmp.fninf, libmp.fnan) for e in (a, b))
+            lo, hi = (libmp.to_int(a, libmp.round_floor), libmp.to_int(b, libmp.round_floor)) if finite else (0, 1)
             if lo == hi:
                 return max(1, lo + 1)
             prec *= 2  # x is irrational, so a fine enough interval always separates it from integers

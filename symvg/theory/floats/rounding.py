@@ -51,9 +51,13 @@ def limits(name: str) -> dict[str, Fraction]:
     (Fraction(1, 16384), Fraction(1, 16777216))
     """
     fi = np.finfo(_dtype(name))
+    top = Fraction(float(fi.max))
+    below = Fraction(float(np.nextafter(fi.max, fi.dtype.type(0))))
+    # IEEE rounds to ±inf only from max + half its gap on (a tie too: max's last bit is 1, the even choice is inf);
+    # everything below rounds to a finite value (float32's max written 3.4028234663852886e38 lies above max itself)
     return {"smallest_normal": Fraction(float(fi.smallest_normal)),
             "smallest_subnormal": Fraction(float(fi.smallest_subnormal)),
-            "max": Fraction(float(fi.max))}
+            "max": top, "overflow": top + (top - below) / 2}
 
 
 def round_to(value: Fraction, name: str) -> np.floating:
@@ -67,9 +71,9 @@ def round_to(value: Fraction, name: str) -> np.floating:
     2048.0
     """
     dt = _dtype(name)
-    top = limits(name)["max"]
-    if abs(value) > top:
-        raise InvalidValueError(f"{_dec(value)} overflows {name}; allowed: |value| <= {float(top):g}")
+    top = limits(name)
+    if abs(value) >= top["overflow"]:
+        raise InvalidValueError(f"{_dec(value)} overflows {name}; allowed: |value| <= {float(top['max']):g}")
     c = dt.type(float(value))
     best = None
     with np.errstate(over="ignore"):  # the neighbour of the largest finite value is inf: skipped below

@@ -175,20 +175,10 @@ def simulate_steps(w: np.floating, step: np.floating, target: Fraction, cap: int
 
 def _beyond(name: str, named: list[tuple[str, sp.Rational]]) -> str:
     """Which input the dtype cannot hold, in words ('' when it holds them all)."""
-    top = limits(name)["max"]
-    big = next(((what, v) for what, v in named if abs(_fraction(v)) > top), None)
-    return "" if big is None else f"{big[0]} = {_dec(_fraction(big[1]))} overflows {name}; allowed: |value| <= {float(top):g}"
-
-
-def _gap(w_d: np.floating, change: Fraction) -> Fraction:
-    """The distance from w_d to the next float the step moves it toward (past the largest float: its own gap,
-    where w_d ± half of it is what rounds to ±inf)."""
-    direction = -np.inf if change > 0 else np.inf
-    with np.errstate(over="ignore"):
-        toward = np.nextafter(w_d, w_d.dtype.type(direction))
-    if not np.isfinite(toward):
-        toward = np.nextafter(w_d, w_d.dtype.type(-direction))
-    return abs(Fraction(float(toward)) - Fraction(float(w_d)))
+    top = limits(name)
+    big = next(((what, v) for what, v in named if abs(_fraction(v)) >= top["overflow"]), None)
+    return "" if big is None else (f"{big[0]} = {_dec(_fraction(big[1]))} overflows {name}; allowed: |value| <= "
+                                   f"{float(top['max']):g}")
 
 
 def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iterable[Number] | None = None,
@@ -235,7 +225,8 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
         step_d = a_d * g_d
         new_d = w_d - step_d
     lost = bool(change != 0 and new_d == w_d)
-    spacing = _gap(w_d, change)
+    spacing = _gap(w_d, -np.inf if change > 0 else np.inf)
+
     if w == 0:
         steps_exact, (steps_d, status) = None, (None, "undefined")
     else:
@@ -249,6 +240,16 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
         relative_change=None if w == 0 else -change / w,
         steps_exact=steps_exact, steps_dtype=steps_d, steps_status=status,
     )
+
+
+def _gap(w_d: np.floating, direction: float) -> Fraction:
+    """The gap from w_d to the next float toward ``direction``; past the largest float, w_d's own gap
+    (w_d ± half of it is where rounding gives ±inf; nextafter gave inf, an OverflowError)."""
+    with np.errstate(over="ignore"):
+        toward = np.nextafter(w_d, w_d.dtype.type(direction))
+    if not np.isfinite(toward):
+        toward = np.nextafter(w_d, w_d.dtype.type(-direction))
+    return abs(Fraction(float(toward)) - Fraction(float(w_d)))
 
 
 def update_table(weight: Number, lr: Number, grad: Number | None = None,
