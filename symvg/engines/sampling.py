@@ -412,10 +412,13 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
                  hint="lower --chunk or --layers (memory grows as depth × chunk, not with --samples)")
     xp = array_module(backend)
     gaussian_bias = isinstance(init, tuple) or init == "gaussian"
-    run = _Run(chain, xp, dt, mean, std, label, gaussian_bias, None, seed, backend, bool(log), engine,
+    # No seed: fresh entropy, drawn once, so that a second pass over the chunks (see _reduce) draws the same
+    # samples as the first; SeedSequence(None) per chunk would draw new ones and mix two runs' statistics.
+    entropy = np.random.SeedSequence().entropy if seed is None else seed
+    run = _Run(chain, xp, dt, mean, std, label, gaussian_bias, None, entropy, backend, bool(log), engine,
                _drawn(chain, m, backend, dt, bool(log), engine, shared_weights, mean, std, gaussian_bias, seed), c)
     if shared_weights:  # one network for every chunk, from SeedSequence(seed) itself
-        run = replace(run, shared=run.network(_rng(xp, np.random.SeedSequence(seed)), (n,)))
+        run = replace(run, shared=run.network(_rng(xp, np.random.SeedSequence(entropy)), (n,)))
     if run.draw is None:  # the drawn kernel is printed and compiled at its first launch
         _prepare_engine(chain, m, backend, bool(log), engine, dt)
     acc, q, resolution, used = _reduce(run, m, c, float(tol))
