@@ -386,3 +386,12 @@ def test_unseeded_second_pass_redraws_the_same_samples(monkeypatch):
     for L, row in zip(s.layers, g):
         for got, q in zip((L.q05, L.median_abs, L.q95), (0.05, 0.5, 0.95)):
             assert abs(np.log10(got / np.quantile(row, q))) <= s.quantile_resolution * (1 + 1e-9)
+
+
+def test_below_tol_counts_a_float32_gradient_just_under_tol():
+    # float32(0.7) = 0.699999988 < 0.7: below tol, though NumPy compares it with tol rounded to float32 (equal)
+    from symvg.engines import streaming as S
+    g = np.array([[np.float32(0.7), np.float32(0.5), np.float32(0.75)]], dtype=np.float32)
+    assert float(g[0, 0]) < 0.7
+    a = S.accumulate(S.new(np, 1), np, g, None, tol=0.7, tiny=float(np.finfo(np.float32).tiny))
+    assert int(a["below"][0]) == 2

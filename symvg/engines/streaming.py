@@ -77,10 +77,11 @@ def accumulate(acc: dict[str, Any], xp: Any, g: Any, sign: Any | None, tol: floa
     some = bool((zeros > 0).any())  # most chunks have no zeros: no masked copies then
     acc["zeros"] += zeros
     if sign is None:
-        v = xp.abs(g)
+        # in float64: NumPy would round tol to a float32 chunk's dtype (0.7 -> 0.69999999), and miss the |g| equal to it
+        v = xp.abs(g).astype(np.float64, copy=False)
         acc["below"] += (v < tol).sum(axis=1)
         acc["subnormal"] += ((nonzero & (v < tiny)) if some else (v < tiny)).sum(axis=1)
-        s = v.astype(np.float64, copy=False).sum(axis=1)
+        s = v.sum(axis=1)
     else:
         acc["below"] += (t < np.log10(tol)).sum(axis=1)
         s = (xp.where(nonzero, t, 0.0) if some else t).sum(axis=1)
