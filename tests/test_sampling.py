@@ -395,3 +395,14 @@ def test_below_tol_counts_a_float32_gradient_just_under_tol():
     assert float(g[0, 0]) < 0.7
     a = S.accumulate(S.new(np, 1), np, g, None, tol=0.7, tiny=float(np.finfo(np.float32).tiny))
     assert int(a["below"][0]) == 2
+
+
+def test_zero_weights_zeros_are_not_called_underflow():
+    # init 0,0: every w_k = 0, so dL/dw_1 = δ·x has the factor w_2 = 0: exactly 0, not underflowed (the log domain,
+    # which would report underflow, finds the same zeros). The note once said "they underflowed (or a ReLU was off)".
+    args = ["eval", "--layers", "2", "-a", "tanh", "--init", "0,0", "--samples", "6", "--format", "json"]
+    direct = json.loads(CliRunner().invoke(symvg.cli.cli, args).output)
+    log = json.loads(CliRunner().invoke(symvg.cli.cli, [*args, "--log-domain"]).output)
+    assert [L["zeros"] for L in direct["layers"]] == [L["zeros"] for L in log["layers"]] == [6, 6]
+    assert "exactly 0" in direct["note"] and "they underflowed" not in direct["note"]
+    assert log["layers"][0]["log10_median_abs"] is None and "undefined (- or null) in layers 1, 2" in log["note"]

@@ -100,11 +100,8 @@ def render_text(s: GradientStats, dead: DeadPaths | None = None, markdown: bool 
     header = ["k", f"median {unit}", f"mean {unit}", "q05", "q95", f"<{s.tol:g}", "zeros"]
     body = markdown_table(rows, [h.replace("|", "\\|") for h in header]) if markdown else table(rows, header)
     lines = [head, "", body]
-    if s.underflowed:
-        ks = s.underflowed
-        lines += ["", f"note: {sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype} (layers "
-                  f"{', '.join(map(str, ks[:8]))}{', …' if len(ks) > 8 else ''}): they underflowed (or a ReLU was "
-                  "off); rerun with --log-domain to see their magnitudes."]
+    if zeros_note(s):
+        lines += ["", f"note: {zeros_note(s)}."]
     if s.resolution_note():
         lines += ["", f"note: {s.resolution_note()}."]
     if dead is not None:
@@ -154,13 +151,38 @@ def eval_cmd(layers, activation, samples, init, loss, residual, shared_weights, 
     emit(to_json(json_data(stats, dead)) if fmt == "json" else render_text(stats, dead, fmt == "markdown"), output)
 
 
+def zeros_note(s: GradientStats) -> str | None:
+    """Why some |g| are exactly 0, saying only what is known: a direct run cannot tell an underflowed gradient from
+    a true 0 (a factor exactly 0: a ReLU that is off, a weight of 0), the log domain can (it would report underflow).
+
+    >>> from symvg.symbolic.chain import Chain
+    >>> print(zeros_note(sample(Chain(2, "tanh"), samples=4, init=(0.0, 0.0), seed=0, log=True)))
+    8 gradients are exactly 0 (layers 1, 2): a factor is exactly 0 (the log domain carries underflowed magnitudes); \
+the log10 statistics are of the nonzero values, undefined (- or null) in layers 1, 2 where there are none
+    """
+    ks = tuple(L.k for L in s.layers if L.zeros)
+    if not ks:
+        return None
+    where = f"(layers {', '.join(map(str, ks[:8]))}{', …' if len(ks) > 8 else ''})"
+    total = sum(L.zeros for L in s.layers)
+    if not s.log:
+        return (f"{total} gradients are exactly 0 in {s.dtype} {where}: each underflowed, or has a factor that is "
+                "exactly 0 (a ReLU that is off, a weight of 0); rerun with --log-domain to tell them apart (there an "
+                "underflowed gradient keeps its magnitude, a true 0 stays 0)")
+    empty = [L.k for L in s.layers if L.zeros == s.samples]
+    none = (f", undefined (- or null) in layers {', '.join(map(str, empty[:8]))}{', …' if len(empty) > 8 else ''} "
+            "where there are none") if empty else ""
+    return (f"{total} gradients are exactly 0 {where}: a factor is exactly 0 (the log domain carries underflowed "
+            f"magnitudes); the log10 statistics are of the nonzero values{none}")
+
+
 def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
     """``as_dict`` plus, when float results underflowed to 0, the layers and a note (as in the text view)."""
     data = s.as_dict()
     if s.underflowed:
         data["underflowed_layers"] = list(s.underflowed)
-        data["note"] = (f"{sum(L.zeros for L in s.layers)} gradients are exactly 0 in {s.dtype}: they underflowed "
-                        "(or a ReLU was off); rerun with --log-domain to see their magnitudes")
+    if zeros_note(s):
+        data["note"] = zeros_note(s)
     if s.resolution_note():
         data["quantile_note"] = s.resolution_note()
     if dead is not None:
@@ -171,4 +193,4 @@ def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
 COMMANDS = [eval_cmd]
 
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "zeros_note"]
