@@ -366,9 +366,8 @@ def test_a_tiny_init_parameter_beside_a_normal_one_is_not_refused():
             sample(chain, samples=10, init=init, seed=0, dtype="float32")
 
 
-def test_unseeded_second_pass_redraws_the_same_samples(monkeypatch):
-    # Without a seed, the second pass over exact windows (streaming's fallback) must see the first pass's draws:
-    # once it drew fresh ones, q50 of tanh's layer 1 came out 0.021 where the run's own samples gave 0.0053.
+def _recording(monkeypatch) -> dict[int, list[np.ndarray]]:
+    """Every chunk's gradients as sample() evaluates them, by chunk index (one entry per pass over the chunks)."""
     from symvg.engines import sampling as SM
     seen: dict[int, list[np.ndarray]] = {}
     evaluated = SM._Run.evaluated
@@ -379,6 +378,13 @@ def test_unseeded_second_pass_redraws_the_same_samples(monkeypatch):
         return r
 
     monkeypatch.setattr(SM._Run, "evaluated", spy)
+    return seen
+
+
+def test_unseeded_second_pass_redraws_the_same_samples(monkeypatch):
+    # Without a seed, the second pass over exact windows (streaming's fallback) must see the first pass's draws:
+    # once it drew fresh ones, q50 of tanh's layer 1 came out 0.021 where the run's own samples gave 0.0053.
+    seen = _recording(monkeypatch)
     s = sample(Chain(2, "tanh"), samples=24, chunk=1, seed=None, engine="chunked")
     assert all(len(v) == 2 for v in seen.values())  # chunk 0's window (± 0.5 decade) misses q05/q95: a second pass
     assert all(np.array_equal(v[0], v[1]) for v in seen.values())
@@ -406,3 +412,16 @@ def test_zero_weights_zeros_are_not_called_underflow():
     assert [L["zeros"] for L in direct["layers"]] == [L["zeros"] for L in log["layers"]] == [6, 6]
     assert "exactly 0" in direct["note"] and "they underflowed" not in direct["note"]
     assert log["layers"][0]["log10_median_abs"] is None and "undefined (- or null) in layers 1, 2" in log["note"]
+
+
+@pytest.mark.parametrize("chunk", [None, 70])
+def test_mean_of_huge_gradients_is_not_an_overflowed_sum(monkeypatch, chunk):
+    # |g| ~ 1e306 (linear, w ~ N(0, 1e306)): 500 of them sum past 1.8e308, but their mean is ~2e306. It came out
+    # inf or NaN (printed '-', null in JSON); the reference sums |g| / 2^10 exactly scaled, with math.fsum.
+    import math
+    seen = _recording(monkeypatch)
+    s = sample(Chain(1, "linear"), samples=500, init=(0.0, 1e306), seed=0, chunk=chunk, engine="chunked")
+    v = np.abs(np.concatenate([seen[i][0] for i in sorted(seen)], axis=1)[0])
+    assert v.size == 500 and np.isfinite(v).all() and math.fsum(v / 1024) > np.finfo(np.float64).max / 1024
+    ref = math.fsum(v / 1024) / 500 * 1024
+    assert abs(s.layers[0].mean_abs - ref) <= 1e-13 * ref

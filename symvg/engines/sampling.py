@@ -358,6 +358,8 @@ def _reduce(run: _Run, samples: int, chunk: int, tol: float) -> tuple[dict, Any,
     t = S.log10_abs(xp, g, sign)
     S.accumulate(acc, xp, g, sign, tol, tiny, t)
     if len(sizes) == 1:
+        if not run.log and bool(S.overflowed(acc, xp).any()):
+            S.rescaled(acc, xp, [g])
         return acc, S.exact_quantiles(xp, g, sign, QUANTILES), None, engine
     bins = S.bins_for(n)
     lo, width = S.windows(acc, xp, pad=0.5)
@@ -370,6 +372,8 @@ def _reduce(run: _Run, samples: int, chunk: int, tol: float) -> tuple[dict, Any,
         c, b, a = S.histogram(xp, g, sign, lo, width, bins, t)
         counts, below, above = counts + c, below + b, above + a
         del g, sign, t
+    if not run.log and bool(S.overflowed(acc, xp).any()):  # the mean of huge |g| is finite; their sum was not
+        S.rescaled(acc, xp, (run.gradients(i, size)[0] for i, size in enumerate(sizes)))
     q, ranks = S.histogram_quantiles(xp, acc, counts, lo, width, run.log, QUANTILES)
     if not bool(S.trusted(ranks, below, above, acc["n"] - acc["zeros"]).all()):
         lo, width = S.windows(acc, xp)

@@ -81,14 +81,39 @@ def accumulate(acc: dict[str, Any], xp: Any, g: Any, sign: Any | None, tol: floa
         v = xp.abs(g).astype(np.float64, copy=False)
         acc["below"] += (v < tol).sum(axis=1)
         acc["subnormal"] += ((nonzero & (v < tiny)) if some else (v < tiny)).sum(axis=1)
-        s = v.sum(axis=1)
+        with np.errstate(over="ignore"):
+            s = v.sum(axis=1)
     else:
         acc["below"] += (t < np.log10(tol)).sum(axis=1)
         s = (xp.where(nonzero, t, 0.0) if some else t).sum(axis=1)
-    _neumaier(acc, s)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowed sum is summed again (see rescaled)
+        _neumaier(acc, s)
     acc["min"] = xp.minimum(acc["min"], (xp.where(nonzero, t, np.inf) if some else t).min(axis=1))
     acc["max"] = xp.maximum(acc["max"], t.max(axis=1))
     acc["n"] += g.shape[1]
+    return acc
+
+
+def overflowed(acc: dict[str, Any], xp: Any) -> Any:
+    """Layers whose sum of |g| overflowed float64 (inf or NaN) though every |g| is finite: see :func:`rescaled`."""
+    return ~xp.isfinite(acc["sum"] + acc["comp"]) & (acc["max"] < np.inf)
+
+
+def rescaled(acc: dict[str, Any], xp: Any, chunks: Any) -> dict[str, Any]:
+    """Sum |g| again over ``chunks`` (the run's (N, c) gradients, drawn again), scaled by 2^-(⌈log2 n⌉ + 1) in the
+    layers whose sum overflowed, so that n values below float64's maximum sum below it; :func:`mean` unscales.
+    A power of 2 scales exactly; it flushes only values below 2^-1030 or so, beside a sum beyond 10^308.
+
+    >>> g = np.full((1, 4), 1e308)
+    >>> a = accumulate(new(np, 1), np, g, None, tol=1.0, tiny=2.2e-308)
+    >>> float(mean(rescaled(a, np, [g]))[0])
+    1e+308
+    """
+    over = overflowed(acc, xp)
+    acc["scale"] = xp.where(over, 2.0 ** -(int(acc["n"]).bit_length() + 1), 1.0)
+    acc["sum"], acc["comp"] = xp.zeros_like(acc["sum"]), xp.zeros_like(acc["comp"])
+    for g in chunks:
+        _neumaier(acc, (xp.abs(g).astype(np.float64) * acc["scale"][:, None]).sum(axis=1))
     return acc
 
 
@@ -104,7 +129,7 @@ def mean(acc: dict[str, Any], log: bool = False) -> Any:
     """Mean |g| per layer, or with ``log`` the mean of log10|g| over the nonzero values (−inf where none)."""
     n = acc["n"] - acc["zeros"] if log else acc["n"] + 0 * acc["zeros"]
     with np.errstate(invalid="ignore", divide="ignore"):
-        m = (acc["sum"] + acc["comp"]) / n
+        m = (acc["sum"] + acc["comp"]) / n / acc.get("scale", 1.0)
     m[n == 0] = -np.inf
     return m
 
@@ -210,4 +235,4 @@ def to_host(a: Any) -> np.ndarray:
 
 
 __all__ = ["HIST_BYTES", "MAX_BINS", "MIN_BINS", "accumulate", "bins_for", "exact_quantiles", "histogram",
-           "histogram_quantiles", "log10_abs", "mean", "new", "to_host", "trusted", "windows"]
+           "histogram_quantiles", "log10_abs", "mean", "new", "overflowed", "rescaled", "to_host", "trusted", "windows"]
