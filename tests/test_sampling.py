@@ -425,3 +425,10 @@ def test_mean_of_huge_gradients_is_not_an_overflowed_sum(monkeypatch, chunk):
     assert v.size == 500 and np.isfinite(v).all() and math.fsum(v / 1024) > np.finfo(np.float64).max / 1024
     ref = math.fsum(v / 1024) / 500 * 1024
     assert abs(s.layers[0].mean_abs - ref) <= 1e-13 * ref
+
+
+def test_tol_takes_numpy_scalars_and_refuses_bools():
+    # np.float32(1e-8) is a finite number > 0 (it was refused as not one); True is not a tolerance (it was read as 1)
+    assert sample(Chain(2, "tanh"), samples=4, seed=0, tol=np.float32(0.5)).tol == float(np.float32(0.5))
+    with pytest.raises(InvalidValueError, match="tol must be a finite number > 0, got True"):
+        sample(Chain(2, "tanh"), samples=4, seed=0, tol=True)

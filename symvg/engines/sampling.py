@@ -26,6 +26,7 @@ stays finite at any depth; ``as_dict`` then names them ``log10_median_abs``, ``l
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Union
 
@@ -404,7 +405,8 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
     (means to a few ulps). ``backend="cupy"`` draws, evaluates and reduces on the device.
     """
     m = count(samples, "samples")
-    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
+    # numbers.Real takes NumPy scalars (np.float32(1e-8) is a finite number > 0); a bool is not a tolerance
+    if isinstance(tol, bool) or not (isinstance(tol, numbers.Real) and np.isfinite(tol) and tol > 0):
         raise InvalidValueError(f"tol must be a finite number > 0, got {tol!r}")
     mean, std, label = init_params(init)
     dt = check_dtype(dtype)
