@@ -58,7 +58,7 @@ class LayerStats(Result):
     q75: float
     q95: float
     frac_below_tol: float
-    zeros: int          # exactly 0 (underflowed, or a ReLU that is off)
+    zeros: int          # exactly 0 (underflowed, or a factor exactly 0: a ReLU that is off, a weight of 0)
     subnormal: int      # 0 < |g| < finfo.tiny: already losing digits
 
 
