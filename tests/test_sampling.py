@@ -432,3 +432,13 @@ def test_tol_takes_numpy_scalars_and_refuses_bools():
     assert sample(Chain(2, "tanh"), samples=4, seed=0, tol=np.float32(0.5)).tol == float(np.float32(0.5))
     with pytest.raises(InvalidValueError, match="tol must be a finite number > 0, got True"):
         sample(Chain(2, "tanh"), samples=4, seed=0, tol=True)
+
+
+def test_subnormal_gradients_are_noted():
+    # linear, w ~ N(0, 1e-105): dL/dw_1 = (h_4 - y)·w_4·w_3·w_2·x ~ 1e-315, subnormal (float64 keeps ~7 digits there,
+    # ~1 near 1e-323), yet the table printed 4 digits with no word of it
+    args = ["eval", "-n", "4", "-a", "linear", "--init", "0,1e-105", "-m", "20"]
+    d = json.loads(CliRunner().invoke(symvg.cli.cli, [*args, "--format", "json"]).output)
+    assert d["layers"][0]["subnormal"] > 0 and 0 < d["layers"][0]["median_abs"] < np.finfo(np.float64).tiny
+    assert "subnormal in float64 (layers 1, 2)" in d["subnormal_note"]
+    assert "fewer digits than shown" in CliRunner().invoke(symvg.cli.cli, args).output

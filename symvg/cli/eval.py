@@ -7,6 +7,7 @@ import math
 import sys
 
 import click
+import numpy as np
 import sympy as sp
 
 from symvg.symbolic.activations import Activation
@@ -100,8 +101,9 @@ def render_text(s: GradientStats, dead: DeadPaths | None = None, markdown: bool 
     header = ["k", f"median {unit}", f"mean {unit}", "q05", "q95", f"<{s.tol:g}", "zeros"]
     body = markdown_table(rows, [h.replace("|", "\\|") for h in header]) if markdown else table(rows, header)
     lines = [head, "", body]
-    if zeros_note(s):
-        lines += ["", f"note: {zeros_note(s)}."]
+    for note in (zeros_note(s), subnormal_note(s)):
+        if note:
+            lines += ["", f"note: {note}."]
     if s.resolution_note():
         lines += ["", f"note: {s.resolution_note()}."]
     if dead is not None:
@@ -176,6 +178,24 @@ the log10 statistics are of the nonzero values, undefined (- or null) in layers 
             f"magnitudes); the log10 statistics are of the nonzero values{none}")
 
 
+def subnormal_note(s: GradientStats) -> str | None:
+    """Where some |g| are subnormal, say that they and the statistics among them hold fewer digits than printed.
+
+    >>> from symvg.symbolic.chain import Chain
+    >>> print(subnormal_note(sample(Chain(4, "linear"), samples=4, init=(0.0, 1e-105), seed=0)))
+    8 gradients are subnormal in float64 (layers 1, 2): 0 < |g| < 2.2e-308, where float64's spacing is 4.9e-324, \
+so they, and a statistic among them, hold fewer digits than shown; --log-domain keeps their digits
+    """
+    ks = tuple(L.k for L in s.layers if L.subnormal)
+    if not ks or s.log:
+        return None
+    fi = np.finfo(s.dtype)
+    return (f"{sum(L.subnormal for L in s.layers)} gradients are subnormal in {s.dtype} (layers "
+            f"{', '.join(map(str, ks[:8]))}{', …' if len(ks) > 8 else ''}): 0 < |g| < {float(fi.tiny):.2g}, where "
+            f"{s.dtype}'s spacing is {float(fi.smallest_subnormal):.2g}, so they, and a statistic among them, hold fewer "
+            "digits than shown; --log-domain keeps their digits")
+
+
 def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
     """``as_dict`` plus, when float results underflowed to 0, the layers and a note (as in the text view)."""
     data = s.as_dict()
@@ -183,6 +203,8 @@ def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
         data["underflowed_layers"] = list(s.underflowed)
     if zeros_note(s):
         data["note"] = zeros_note(s)
+    if subnormal_note(s):
+        data["subnormal_note"] = subnormal_note(s)
     if s.resolution_note():
         data["quantile_note"] = s.resolution_note()
     if dead is not None:
@@ -193,4 +215,4 @@ def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
 COMMANDS = [eval_cmd]
 
 
-__all__ = ["COMMANDS", "zeros_note"]
+__all__ = ["COMMANDS", "subnormal_note", "zeros_note"]
