@@ -9,7 +9,8 @@ What is exact and what is not:
 
 * counts (zeros, subnormals, below tol), minimum and maximum: exact;
 * means: each chunk is summed in float64 (pairwise, along the samples axis) and the chunk sums are added
-  with Neumaier's compensated summation: a relative error of a few ulps, whatever the number of chunks;
+  with Neumaier's compensated summation: a relative error of a few ulps, whatever the number of chunks (a sum
+  past float64's maximum is summed again, scaled by a power of 2: :func:`rescaled`);
 * quantiles: exact (linear interpolation between order statistics, as ``numpy.quantile``) when the run is
   one chunk (:func:`exact_quantiles`); otherwise read from a per-layer histogram of log10|g| with ``bins``
   equal bins over a window of that layer's values (:func:`histogram_quantiles`). Every value keeps its
