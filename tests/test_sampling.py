@@ -442,3 +442,14 @@ def test_subnormal_gradients_are_noted():
     assert d["layers"][0]["subnormal"] > 0 and 0 < d["layers"][0]["median_abs"] < np.finfo(np.float64).tiny
     assert "subnormal in float64 (layers 1, 2)" in d["subnormal_note"]
     assert "fewer digits than shown" in CliRunner().invoke(symvg.cli.cli, args).output
+
+
+@pytest.mark.parametrize("init", [(True, 1), (0, False), ("1", "2"), (1.0,), 3.0])
+def test_init_pair_must_be_two_numbers(init):
+    # (True, 1) ran as N(1, 1) and ("1", "2") as N(1, 2): a bool or a text is not a mean or std
+    with pytest.raises(InvalidValueError, match="or \\(mean, std\\), got"):
+        init_params(init)
+
+
+def test_init_pair_takes_numpy_scalars():
+    assert init_params((np.float32(0.5), np.int64(2)))[:2] == (0.5, 2.0)

@@ -145,9 +145,13 @@ def init_params(init: Init) -> tuple[float, float, str]:
             raise InvalidValueError(f"init must be one of {', '.join(INITS)}, or (mean, std), got {init!r}")
         return 0.0, table[init], init
     try:
-        mean, std = (float(v) for v in init)
-    except (TypeError, ValueError):
-        raise InvalidValueError(f"init must be one of {', '.join(INITS)}, or (mean, std), got {init!r}") from None
+        parts = tuple(init)
+    except TypeError:
+        parts = ()
+    # numbers, not text or bools: ("1", "2") or (True, 1) would otherwise be read as (1.0, 2.0) or (1.0, 1.0)
+    if len(parts) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in parts):
+        raise InvalidValueError(f"init must be one of {', '.join(INITS)}, or (mean, std), got {init!r}")
+    mean, std = (float(v) for v in parts)
     if not (np.isfinite(mean) and np.isfinite(std) and std >= 0):
         raise InvalidValueError(f"init (mean, std) needs finite numbers and std >= 0, got {init!r}")
     return mean, std, f"gaussian(mean={mean}, std={std})"
