@@ -413,7 +413,8 @@ def latex(d: Derivation, values: Mapping[str, Any] | None = None, environment: s
           standalone: bool = False, max_layers: int = MAX_LAYERS_SHOWN) -> str:
     r"""One ``align*`` block walking the chain factor by factor (``aligned`` for use inside ``$$``).
 
-    With ``standalone=True``, a complete document that compiles with pdflatex and base amsmath.
+    With ``standalone=True``, a complete document that compiles with pdflatex, amsmath and amssymb (SymPy writes
+    ℝ, where sup|φ'| is attained for every z, as ``\mathbb{R}``).
 
     >>> from symvg.symbolic.chain import Chain
     >>> from symvg.symbolic.derive import derive
@@ -429,7 +430,8 @@ def latex(d: Derivation, values: Mapping[str, Any] | None = None, environment: s
         return body
     title = (rf"$\partial L/\partial {LATEX.expr(s.target)}$ for a {tex_text(d.chain.name)} chain, "
              f"depth {d.chain.depth}, {tex_text(d.chain.loss)} loss")
-    return "\n".join([r"\documentclass{article}", r"\usepackage{amsmath}", r"\usepackage[margin=1in]{geometry}",
+    return "\n".join([r"\documentclass{article}", r"\usepackage{amsmath}", r"\usepackage{amssymb}",
+                      r"\usepackage[margin=1in]{geometry}",
                       r"\allowdisplaybreaks", r"\begin{document}", rf"\section*{{{title}}}",
                       block(rows, "align*"), r"\end{document}", ""])
 
