@@ -173,6 +173,9 @@ def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float,
         ws = tuple(int(t) for t in _vector(widths, "--widths"))
     except ValueError:
         raise InvalidValueError(f"--widths must be comma-separated integers such as 3,4,2, got {widths!r}") from None
+    if check and fmt == "latex":  # the LaTeX view is the derivation alone: the check would be dropped silently
+        raise InvalidValueError("--check prints a table of ‖δ_k‖ between its bounds, which --format latex does not "
+                                "hold; use --format text, markdown or json with --check")
     d = mx.derive_vector(ws, activation, wrt)
     bp, nb = _random_check(d, activation, sigma_w2, seed) if check else (None, None)
     if fmt == "json":
