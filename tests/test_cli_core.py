@@ -28,6 +28,8 @@ def test_derive_latex(run):
     assert code == 0 and out.count(r"\begin{align*}") == out.count(r"\end{align*}") >= 1
     code, out, _ = run("derive", "--layers", "3", "--format", "latex", "--standalone")
     assert out.startswith(r"\documentclass") and r"\end{document}" in out
+    code, _, err = run("derive", "--layers", "3", "--standalone")  # text: a document cannot be made, say so
+    assert code == 2 and "--format latex" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bound_json_reports_quarter_at_zero(run):
