@@ -25,6 +25,7 @@ always lists every factor. The same input gives byte-identical output.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -443,10 +444,13 @@ def markdown(d: Derivation, values: Mapping[str, Any] | None = None, max_layers:
     >>> from symvg.symbolic.derive import derive
     >>> print(markdown(derive(Chain(1, "relu"))).splitlines()[0])
     ### ∂L/∂w₁ for a relu chain, depth 1, mse loss
+    >>> print(markdown(derive(Chain(1, "expr:z*tanh(z)*2"))).splitlines()[0])  # no *emphasis* from the name
+    ### ∂L/∂w₁ for a expr:z\\*tanh(z)\\*2 chain, depth 1, mse loss
     """
     s = _steps(d, values, max_layers)
     ch = d.chain
-    out = [f"### {UNICODE.partial(_L, s.target)} for a {ch.name} chain, depth {ch.depth}, {ch.loss} loss"]
+    name = re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", ch.name)  # Markdown would read expr:z*tanh(z)*2 as emphasis
+    out = [f"### {UNICODE.partial(_L, s.target)} for a {name} chain, depth {ch.depth}, {ch.loss} loss"]
     for title, rows in _LatexPrinter(s).sections():
         out += ["", f"**{title}**", "", "$$", block(rows, "aligned"), "$$"]
     return "\n".join(out) + "\n"
