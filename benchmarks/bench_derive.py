@@ -1,7 +1,7 @@
 """Structured derivation vs naive ``sympy.diff`` of the nested loss: time per depth, as a ratio table.
 
     python benchmarks/bench_derive.py            # depths 10, 100, 1000, 2000 (+ naive where it finishes)
-    python benchmarks/bench_derive.py --quick    # seconds; tests/test_benchmarks.py runs it
+    python benchmarks/bench_derive.py --quick    # seconds; tests/test_examples.py runs it
 
 symvg's time is ``derive(chain, 1)`` plus building the product (everything the CLI needs). The
 naive time is ``sympy.diff(chain.nested(), w1)``; it is tried at growing depths and given up

@@ -221,10 +221,12 @@ def range_note(name: str, v: Exact, value: float | None, exact_key: str | None =
     "bound underflows float64 (shown as 0.0): the exact value is in 'bound', its log10 in 'log10_bound' = -400"
     >>> range_note("factor", sp.Integer(10) ** 999, None, log_key="")
     "factor overflows float64 (shown as null): the exact value is in 'factor', its log10 = 999"
+    >>> range_note("value", -sp.Rational(1, 10**400), -0.0, log_key="")  # the sign survives: say so
+    "value underflows float64 (shown as -0.0): the exact value is in 'value', its log10 = -400"
     """
     if value is not None and (value != 0 or v == 0):
         return ""
-    what = "overflows float64 (shown as null)" if value is None else "underflows float64 (shown as 0.0)"
+    what = "overflows float64 (shown as null)" if value is None else f"underflows float64 (shown as {value!r})"
     where = "" if log_key == "" else f" in '{log_key or 'log10_' + name}'"
     lg = log10(v)
     if lg is not None and not math.isfinite(lg):  # log10 itself beyond float64 (e^(-1e400)): its digits, not -inf

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -27,6 +28,8 @@ def test_derive_latex(run):
     assert code == 0 and out.count(r"\begin{align*}") == out.count(r"\end{align*}") >= 1
     code, out, _ = run("derive", "--layers", "3", "--format", "latex", "--standalone")
     assert out.startswith(r"\documentclass") and r"\end{document}" in out
+    code, _, err = run("derive", "--layers", "3", "--standalone")  # text: a document cannot be made, say so
+    assert code == 2 and "--format latex" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bound_json_reports_quarter_at_zero(run):
@@ -75,6 +78,29 @@ def test_activations_table_is_readable_and_json_stays_exact(run):
     assert f"≈ {float(lam * alpha):.9f}" in selu  # rounded, and marked as rounded
     _, out, _ = run("activations", "--format", "json")
     assert sp.Rational(next(r for r in json.loads(out) if r["activation"] == "selu")["sup_derivative"]) == lam * alpha
+
+
+def _markdown_tables_well_formed(out: str) -> int:
+    """Checks every GFM table in ``out`` (blank lines around it, a delimiter row, one cell count) and counts them."""
+    lines, i, found = out.splitlines(), 0, 0
+    while i < len(lines):
+        if not lines[i].startswith("|"):
+            i += 1
+            continue
+        j = next((k for k in range(i, len(lines)) if not lines[k].startswith("|")), len(lines))
+        cells = [len(re.findall(r"(?<!\\)\|", line)) for line in lines[i:j]]
+        assert j - i >= 2 and set(lines[i + 1]) <= set("|-:") and len(set(cells)) == 1, lines[i:j]
+        assert (i == 0 or not lines[i - 1].strip()) and (j == len(lines) or not lines[j].strip()), lines[i - 1:j + 1]
+        found, i = found + 1, j
+    return found
+
+
+@pytest.mark.parametrize("args", [["activations"], ["vector", "--widths", "2,2", "--check"]])
+def test_markdown_tables_are_well_formed(run, args):
+    # A bare | in a cell (sup|φ'|, Piecewise's "Eq(z, 0) | (z < 0)") split it; a paragraph line right
+    # after a table is read as one more row.
+    code, out, _ = run(*args, "--format", "markdown")
+    assert code == 0 and _markdown_tables_well_formed(out) == 1
 
 
 @pytest.mark.parametrize("args,needle", [

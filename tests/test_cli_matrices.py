@@ -167,3 +167,9 @@ def test_a_slope_beyond_float64_is_refused_by_the_float_simulations(run, args):
     OverflowError (exit 1)."""
     code, out, err = run(*args, "-a", "leaky_relu:1e309")
     assert code == 2 and "beyond float64's range" in err and err.count("\n") == 1, err
+
+
+def test_vector_check_is_refused_in_latex_not_dropped(run):
+    # The LaTeX view holds the derivation alone; --check used to be ignored there without a word.
+    code, _, err = run("vector", "--widths", "2,2", "--check", "--format", "latex")
+    assert code == 2 and "--check" in err and "latex" in err and len(err.strip().splitlines()) == 1

@@ -37,6 +37,8 @@ def test_every_result_has_json_text_and_a_notebook_view():
         views = [getattr(r, m)() for m in ("_repr_markdown_", "_repr_latex_") if hasattr(r, m)]
         assert views and all(isinstance(v, str) and v.strip() for v in views), name
     assert results["NormBounds"].as_dict()["log10_lower"][0] is None
+    nb = results["NormBounds"]  # a 0 lower bound is log10 −∞: said so, never the float's "-inf"
+    assert all("inf" not in t and "−∞ (bound 0)" in t for t in (str(nb), nb._repr_markdown_()))
     # the notebook tables carry one row per recorded depth / per layer
     md = results["SpectrumResult"]._repr_markdown_()
     assert sum(line.startswith("| 1 ") or line.startswith("| 3 ") for line in md.splitlines()) == 2

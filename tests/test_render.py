@@ -152,7 +152,8 @@ needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pd
 @needs_pdflatex
 @pytest.mark.parametrize("chain, wrt, values", [(Chain(3, "sigmoid"), 1, VALUES), (Chain(2000, "sigmoid"), 1, None),
                                                 (Chain(4, "relu", residual=True), 2, None),
-                                                (Chain(2, ("leaky_relu:0.1", "elu")), 1, None)])
+                                                (Chain(2, ("leaky_relu:0.1", "elu")), 1, None),
+                                                (Chain(2, "expr:2*z"), 1, None)])  # sup|φ'| on S.Reals: \mathbb{R}
 def test_standalone_latex_compiles(tmp_path, chain, wrt, values):
     _pdflatex(tmp_path, derivation.latex(derive(chain, wrt), values, standalone=True))
 

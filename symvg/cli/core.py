@@ -45,6 +45,8 @@ def derive(layers: int, activation: str, wrt: int, loss: str, residual: bool, no
     symvg derive --layers 4 --format latex --standalone --output d.tex
     """
     precheck_output(output)
+    if standalone and fmt != "latex":  # else it would be dropped without a word
+        raise InvalidValueError(f"--standalone makes a LaTeX document: use it with --format latex, not {fmt}")
     chain = Chain(layers, activation, loss=loss, bias=not no_bias, residual=residual)
     if layers > MAX_PRINTED_DEPTH:
         raise InvalidValueError(f"derive prints chains of at most {MAX_PRINTED_DEPTH} layers (about 5 s; the time grows "

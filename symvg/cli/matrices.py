@@ -173,6 +173,9 @@ def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float,
         ws = tuple(int(t) for t in _vector(widths, "--widths"))
     except ValueError:
         raise InvalidValueError(f"--widths must be comma-separated integers such as 3,4,2, got {widths!r}") from None
+    if check and fmt == "latex":  # the LaTeX view is the derivation alone: the check would be dropped silently
+        raise InvalidValueError("--check prints a table of ‖δ_k‖ between its bounds, which --format latex does not "
+                                "hold; use --format text, markdown or json with --check")
     d = mx.derive_vector(ws, activation, wrt)
     bp, nb = _random_check(d, activation, sigma_w2, seed) if check else (None, None)
     if fmt == "json":
@@ -191,8 +194,9 @@ def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float,
         rows = [[k, f"{10 ** lo:.4g}" if lo > -300 else "0", f"{v:.4g}", f"{10 ** up:.4g}"]
                 for k, (lo, v, up) in enumerate(zip(nb.lower, norms, nb.upper))]
         tab = (markdown_table if fmt == "markdown" else table)(rows, ["k", "lower", "‖δ_k‖", "upper"])
-        text += (f"\n\nrandom network (σw² = {sigma_w2:g}, seed {seed}): {nb}\n" + tab
-                 + f"\nbounds {'hold' if nb.holds(norms) else 'VIOLATED'} at every layer")
+        gap = "\n\n" if fmt == "markdown" else "\n"  # a Markdown table needs blank lines around it
+        text += (f"\n\nrandom network (σw² = {sigma_w2:g}, seed {seed}): {nb}{gap}" + tab
+                 + f"{gap}bounds {'hold' if nb.holds(norms) else 'VIOLATED'} at every layer")
     emit(text, output)
 
 

@@ -47,10 +47,10 @@ for the registry's fused entry (:mod:`symvg.engines.registry`) to tell an underf
 One kernel is compiled per (activation, loss, dtype), whatever the depth, on first use (:func:`warm`;
 ``symvg.engines.numeric.compile`` calls it): 7-12 s of CPU on the 2-core machine, once, after which it is
 loaded from an on-disk cache in a tenth of a second by any process (:mod:`symvg.engines.fused_kernel`:
-``$SYMVG_CACHE_DIR``, else ``~/.cache/symvg``). It runs on every core unless told otherwise: the kernel is
-compiled ``nogil``, and a call splits its blocks into one run per thread (:func:`runs`), the calling thread
-taking the first and a pool of worker threads the others, each with its own scratch. So calls from several
-Python threads at once need no lock, and a call of one block wakes no other thread. Whether it
+``$SYMVG_CACHE_DIR``, else ``$XDG_CACHE_HOME/symvg``, else ``~/.cache/symvg``). It runs on every core unless
+told otherwise: the kernel is compiled ``nogil``, and a call splits its blocks into one run per thread
+(:func:`runs`), the calling thread taking the first and a pool of worker threads the others, each with its own
+scratch. So calls from several Python threads at once need no lock, and a call of one block wakes no other thread. Whether it
 compiled in this process, or why not, is the registry's fused entry's to remember (its ``KernelCache``);
 this module keeps no routing state.
 

@@ -324,13 +324,22 @@ class NormBounds:
 
     def __str__(self) -> str:
         return (f"{self.activation}: γ = {self.gamma:.6g}, φ'_min = {self.floor:.6g}; log10 bounds on ‖δ_k‖, k = 0.."
-                f"{len(self.upper) - 1}: upper {self.upper[0]:.4g} … {self.upper[-1]:.4g}, "
-                f"lower {self.lower[0]:.4g} … {self.lower[-1]:.4g}")
+                f"{len(self.upper) - 1}: upper {_lg(self.upper[0])} … {_lg(self.upper[-1])}, "
+                f"lower {_lg(self.lower[0])} … {_lg(self.lower[-1])}")
 
     def _repr_markdown_(self) -> str:
-        rows = [f"| {k} | {lo:.4g} | {up:.4g} |" for k, (lo, up) in enumerate(zip(self.lower, self.upper))]
+        rows = [f"| {k} | {_lg(lo)} | {_lg(up)} |" for k, (lo, up) in enumerate(zip(self.lower, self.upper))]
         return "\n".join([f"{self.activation}: γ = {self.gamma:.6g}, φ'_min = {self.floor:.6g}", "",
                           "| k | log10 lower | log10 upper |", "|---|---|---|", *rows])
+
+
+def _lg(v: float) -> str:
+    """A log10 bound for text: an exact 0 bound (floor φ'_min = 0) is log10 −∞, said as such, not as float ``-inf``.
+
+    >>> _lg(-0.78191), _lg(-math.inf)
+    ('-0.7819', '−∞ (bound 0)')
+    """
+    return f"{v:.4g}" if math.isfinite(v) else "−∞ (bound 0)"
 
 
 def norm_bounds(weights: Sequence[np.ndarray], activation: str | Activation, delta_norm: float) -> NormBounds:

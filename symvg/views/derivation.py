@@ -25,6 +25,7 @@ always lists every factor. The same input gives byte-identical output.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -413,7 +414,8 @@ def latex(d: Derivation, values: Mapping[str, Any] | None = None, environment: s
           standalone: bool = False, max_layers: int = MAX_LAYERS_SHOWN) -> str:
     r"""One ``align*`` block walking the chain factor by factor (``aligned`` for use inside ``$$``).
 
-    With ``standalone=True``, a complete document that compiles with pdflatex and base amsmath.
+    With ``standalone=True``, a complete document that compiles with pdflatex, amsmath and amssymb (SymPy writes
+    ℝ, where sup|φ'| is attained for every z, as ``\mathbb{R}``).
 
     >>> from symvg.symbolic.chain import Chain
     >>> from symvg.symbolic.derive import derive
@@ -429,7 +431,8 @@ def latex(d: Derivation, values: Mapping[str, Any] | None = None, environment: s
         return body
     title = (rf"$\partial L/\partial {LATEX.expr(s.target)}$ for a {tex_text(d.chain.name)} chain, "
              f"depth {d.chain.depth}, {tex_text(d.chain.loss)} loss")
-    return "\n".join([r"\documentclass{article}", r"\usepackage{amsmath}", r"\usepackage[margin=1in]{geometry}",
+    return "\n".join([r"\documentclass{article}", r"\usepackage{amsmath}", r"\usepackage{amssymb}",
+                      r"\usepackage[margin=1in]{geometry}",
                       r"\allowdisplaybreaks", r"\begin{document}", rf"\section*{{{title}}}",
                       block(rows, "align*"), r"\end{document}", ""])
 
@@ -441,10 +444,13 @@ def markdown(d: Derivation, values: Mapping[str, Any] | None = None, max_layers:
     >>> from symvg.symbolic.derive import derive
     >>> print(markdown(derive(Chain(1, "relu"))).splitlines()[0])
     ### ∂L/∂w₁ for a relu chain, depth 1, mse loss
+    >>> print(markdown(derive(Chain(1, "expr:z*tanh(z)*2"))).splitlines()[0])  # no *emphasis* from the name
+    ### ∂L/∂w₁ for a expr:z\\*tanh(z)\\*2 chain, depth 1, mse loss
     """
     s = _steps(d, values, max_layers)
     ch = d.chain
-    out = [f"### {UNICODE.partial(_L, s.target)} for a {ch.name} chain, depth {ch.depth}, {ch.loss} loss"]
+    name = re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", ch.name)  # Markdown would read expr:z*tanh(z)*2 as emphasis
+    out = [f"### {UNICODE.partial(_L, s.target)} for a {name} chain, depth {ch.depth}, {ch.loss} loss"]
     for title, rows in _LatexPrinter(s).sections():
         out += ["", f"**{title}**", "", "$$", block(rows, "aligned"), "$$"]
     return "\n".join(out) + "\n"

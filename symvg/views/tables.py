@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import sympy as sp
@@ -22,9 +23,19 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def markdown_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    """A GitHub-flavoured Markdown table."""
-    out = ["| " + " | ".join(map(str, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    r"""A GitHub-flavoured Markdown table. A ``|`` inside a cell (``sup|φ'|``, SymPy's ``Eq(z, 0) | (z < 0)``)
+    is escaped, else it would split the cell; one already escaped is kept.
+
+    >>> print(markdown_table([["relu", "Eq(z, 0) | (z < 0)"]], ["name", "sup|φ'|"]))
+    | name | sup\|φ'\| |
+    |---|---|
+    | relu | Eq(z, 0) \| (z < 0) |
+    """
+    def cell(c: Any) -> str:
+        return re.sub(r"(?<!\\)\|", r"\\|", str(c))
+
+    out = ["| " + " | ".join(map(cell, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
 
 
