@@ -199,7 +199,8 @@ def test_a_pre_activation_lost_to_underflow_takes_phi_prime_on_its_side(name):
     chain = Chain(1, name)
     x, y, W = np.array([1e-200, -1e-200, 1.0]), np.full(3, 0.5), np.array([[1e-200, 1e-200, 1.0]])
     want = as_floats(reference(chain, x, y, W, np.zeros(1)))
-    for engine in ("fused", "chunked"):
+    # the fused kernel for |z| alone would cost a 6 s compile; ReLU's and leaky ReLU's the suite compiles anyway
+    for engine in ("chunked",) if name.startswith("expr:") else ("fused", "chunked"):
         assert_close_rowwise(gradients(chain, x, y, W, np.zeros(1), engine=engine), want, 1e-12)
 
 
