@@ -17,7 +17,8 @@ from symvg.symbolic.supremum import within
 from symvg.cli._io import emit, format_option, markdown_table, output_option, precheck_output, table, to_json
 
 MAX_PRINTED_DEPTH = 2000
-"""Deepest chain ``symvg derive`` prints: about 5 s at 2000 layers, linear in depth (100000 took minutes).
+"""Deepest chain ``symvg derive`` prints: at 2000 layers about 2 s as text and 8 s as JSON (its per-step LaTeX),
+linear in depth (100000 took minutes).
 The Python API derives deeper chains."""
 
 ACTIVATION_HELP = "Activation name (see 'symvg activations'), 'leaky_relu:0.2', or 'expr:<expression in z>'."
@@ -49,7 +50,7 @@ def derive(layers: int, activation: str, wrt: int, loss: str, residual: bool, no
         raise InvalidValueError(f"--standalone makes a LaTeX document: use it with --format latex, not {fmt}")
     chain = Chain(layers, activation, loss=loss, bias=not no_bias, residual=residual)
     if layers > MAX_PRINTED_DEPTH:
-        raise InvalidValueError(f"derive prints chains of at most {MAX_PRINTED_DEPTH} layers (about 5 s; the time grows "
+        raise InvalidValueError(f"derive prints chains of at most {MAX_PRINTED_DEPTH} layers (up to about 8 s; the time grows "
                                 f"with depth), got {layers}; symvg.derive(Chain(N, ...)) takes deeper ones")
     d = derive_chain(chain, wrt)
     values = _values(chain, at) if at else None
