@@ -96,8 +96,8 @@ def c_steps(steps: tuple[Step, ...], names: dict[sp.Symbol, str] | None = None, 
     for s in steps:
         lines.append(f"{'' if s.target in names else 'const T '}{c(s.target)} = {c(s.value)};")
         if s.underflow() and watch:
-            cond = [*(c(u) for u in s.underflow()), *([carry_from] if s.carry and carry_from else [])]
-            lines.append(f"if ({' && '.join(cond)}) fl |= SYMVG_UNDERFLOW;")
+            cond = " && ".join([watch_condition(s, names), *([carry_from] if s.carry and carry_from else [])])
+            lines.append(f"if ({cond}) fl |= SYMVG_UNDERFLOW;")
     return lines
 
 
@@ -115,13 +115,15 @@ def zeros_condition(act: Activation, phi: str = "h") -> str:
     return f"({phi} == 0 && !({c(rh)})) || (d == 0 && !({c(rd)}))"
 
 
-def watch_condition(step: Step) -> str:
-    """The C condition under which ``step``'s 0 is not exact (:meth:`symvg.engines.chainrule.Step.underflow`).
+def watch_condition(step: Step, names: dict[sp.Symbol, str] | None = None) -> str:
+    """The C condition under which ``step``'s 0 is not exact (:meth:`symvg.engines.chainrule.Step.underflow`), each
+    symbol by its C text in ``names`` where named there.
 
     >>> watch_condition(cr.forward(True)[1])
     'h == 0 && hp != 0 && phi != 0'
     """
-    return " && ".join(_C().doprint(u) for u in step.underflow())
+    rename = {s: sp.Symbol(t) for s, t in (names or {}).items()}
+    return " && ".join(_C().doprint(u.xreplace(rename)) for u in step.underflow())
 
 
 def lost_z_condition() -> str:

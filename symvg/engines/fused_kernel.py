@@ -281,11 +281,12 @@ def _python(e: sp.Expr, names: dict) -> str:
     return _Printer(_SETTINGS).doprint(e.xreplace({s: sp.Symbol(t) for s, t in names.items()}))
 
 
-def steps_source(plain: tuple[cr.Step, ...], residual: tuple[cr.Step, ...], names: dict, indent: int = 8) -> str:
+def steps_source(plain: tuple[cr.Step, ...], residual: tuple[cr.Step, ...], names: dict, indent: int = 8,
+                 flag: str = "under") -> str:
     """The lines of a pass's steps (:mod:`symvg.engines.chainrule`) for the kernel, whose ``residual`` is an
     argument: the two variants side by side, a step that differs as ``r if residual else p``, each product watched
-    for underflow (``under``) right after it, under that condition where only one variant watches it. ``names``:
-    the kernel's text for a symbol.
+    for underflow (in ``flag``: ``under``, to be checked; ``bad``, to be redone) right after it, under that
+    condition where only one variant watches it. ``names``: the kernel's text for a symbol.
 
     >>> from symvg.engines import chainrule as cr
     >>> print(steps_source(cr.backward(False), cr.backward(True), {cr.delta: "dj"}, indent=0))
@@ -309,7 +310,7 @@ def steps_source(plain: tuple[cr.Step, ...], residual: tuple[cr.Step, ...], name
         if watched:
             when = [] if p.underflow() == r.underflow() else ["(not residual)" if p.underflow() else "(residual)"]
             zero = {sp.Integer(0): sp.Symbol("zero")}
-            lines.append("under |= " + " & ".join([*(_python(u.xreplace(zero), names) for u in watched), *when]))
+            lines.append(f"{flag} |= " + " & ".join([*(_python(u.xreplace(zero), names) for u in watched), *when]))
     return "\n".join(" " * indent + line for line in lines)
 
 
@@ -317,9 +318,8 @@ def loops_source(kink: bool = False) -> str:
     """:data:`LOOPS` with the chain rule's steps printed in: forward's z_k and h_k, backward's a_k, g_k, δ_{k-1}.
     ``kink``: φ' has a kink at 0 (:func:`symvg.engines.kernels.kink_at_zero`), so a z that underflowed to 0 is
     flagged for the chunked engine to redo (``bad``), which takes φ' on its side, not only to be checked."""
-    z = steps_source(*(v[:1] for v in (cr.forward(False), cr.forward(True))), _FORWARD_NAMES)
-    if kink:
-        z = z.replace("under |= ", "bad |= ")
+    z = steps_source(*(v[:1] for v in (cr.forward(False), cr.forward(True))), _FORWARD_NAMES,
+                     flag="bad" if kink else "under")
     h = steps_source(*(v[1:] for v in (cr.forward(False), cr.forward(True))), _FORWARD_NAMES)
     return LOOPS.format(z=z, h=h, back=steps_source(cr.backward(False), cr.backward(True), _BACKWARD_NAMES))
 
