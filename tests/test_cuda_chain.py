@@ -310,7 +310,17 @@ def test_a_residual_sum_that_cancelled_to_zero_is_flagged(twin):
         finish(chain, inp, G, S, flags, status, backend="numpy")
 
 
-@pytest.mark.slow  # nvcc takes ~3 s of CPU for these two kernels, where the CUDA toolkit is installed
+def _device_sources():
+    """What the device compilers get: the switch over activations and BCE's logit form (float64); the log
+    domain, erfc, float math (float32); a drawn kernel (Philox inside) and the kernel that draws its flagged
+    samples again."""
+    keys = [kernel_key(c, dt, log, drawn)[0] for c, dt, log, drawn in
+            [(Chain(3, MIXED, loss="bce"), "float64", False, False), (Chain(4, "gelu", residual=True), "float32", True, False),
+             (Chain(3, "sigmoid", loss="bce"), "float64", False, True)]]
+    return [chain_source(k) for k in keys] + [cuda_chain.draw_source("float32")]
+
+
+@pytest.mark.slow  # nvcc takes ~3 s of CPU for these kernels, where the CUDA toolkit is installed
 def test_printed_source_compiles_for_the_device_with_nvcc(tmp_path):
     """The C twin cannot see CUDA-only syntax (extern "C" __global__, the unroll pragma, CUDA's math
     overloads): nvcc compiles the very text NVRTC gets, to PTX for an H100/H200 (sm_90)."""
@@ -320,12 +330,7 @@ def test_printed_source_compiles_for_the_device_with_nvcc(tmp_path):
     nvcc = shutil.which("nvcc")
     if nvcc is None or subprocess.run([nvcc, "--version"], capture_output=True).returncode != 0:
         pytest.skip("no CUDA toolkit (nvcc)")
-    # the switch over activations and BCE's logit form (float64); the log domain, erfc, float math (float32)
-    # and a drawn kernel (Philox inside) with the kernel that draws its flagged samples again
-    keys = [kernel_key(c, dt, log, drawn)[0] for c, dt, log, drawn in
-            [(Chain(3, MIXED, loss="bce"), "float64", False, False), (Chain(4, "gelu", residual=True), "float32", True, False),
-             (Chain(3, "sigmoid", loss="bce"), "float64", False, True)]]
-    sources = [chain_source(k) for k in keys] + [cuda_chain.draw_source("float32")]
+    sources = _device_sources()
     src = tmp_path / "chain.cu"
     src.write_text("\n".join(s.cuda for s in sources))
     r = subprocess.run([nvcc, "-arch=sm_90", "-ptx", "-o", str(tmp_path / "chain.ptx"), str(src)],
@@ -333,6 +338,56 @@ def test_printed_source_compiles_for_the_device_with_nvcc(tmp_path):
     assert r.returncode == 0, r.stderr[:3000]
     ptx = (tmp_path / "chain.ptx").read_text()
     assert all(f".entry {s.name}(" in ptx for s in sources)
+
+
+def _nvrtc():
+    """libnvrtc, the runtime compiler CuPy's RawKernel calls, where one is installed (the system's, or the
+    ``nvidia-cuda-nvrtc`` wheel's: CI installs it, with no GPU needed); None otherwise."""
+    import ctypes.util
+    import importlib.util
+    import pathlib
+
+    found = [ctypes.util.find_library("nvrtc")]
+    spec = importlib.util.find_spec("nvidia")
+    for root in (spec.submodule_search_locations if spec else None) or ():
+        found += sorted(str(p) for p in pathlib.Path(root).glob("*/lib/libnvrtc.so*"))
+    for path in filter(None, found):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.slow  # NVRTC takes ~4 s of CPU for these kernels
+def test_printed_source_compiles_with_nvrtc_as_cupy_compiles_it():
+    """nvcc compiles with the host's headers; NVRTC, which CuPy's RawKernel calls, has none, so an
+    undefined M_PI, INFINITY or int64_t passes nvcc and fails on the GPU. This compiles the very text
+    ``cupy.RawKernel(src.cuda, src.name)`` gets, for sm_90, and asks NVRTC for each kernel's mangled name
+    (the name CuPy looks the kernel up by: extern "C" keeps it as printed)."""
+    lib = _nvrtc()
+    if lib is None:
+        pytest.skip("no NVRTC (pip install nvidia-cuda-nvrtc)")
+    sources = _device_sources()
+    prog, opts = ctypes.c_void_p(), (ctypes.c_char_p * 1)(b"-arch=compute_90")
+    assert lib.nvrtcCreateProgram(ctypes.byref(prog), "\n".join(s.cuda for s in sources).encode(), b"chain.cu",
+                                  0, None, None) == 0
+    try:
+        for s in sources:
+            assert lib.nvrtcAddNameExpression(prog, s.name.encode()) == 0
+        rc = lib.nvrtcCompileProgram(prog, 1, opts)
+        size = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetProgramLog(prog, log)
+        assert rc == 0, log.value.decode()[:3000]
+        assert "warning" not in log.value.decode(), log.value.decode()[:3000]
+        for s in sources:
+            lowered = ctypes.c_char_p()
+            assert lib.nvrtcGetLoweredName(prog, s.name.encode(), ctypes.byref(lowered)) == 0
+            assert lowered.value == s.name.encode()
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))
 
 
 def test_launch_args_use_strides_not_copies():
