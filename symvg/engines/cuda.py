@@ -189,14 +189,15 @@ def _logit_loss(key: Key) -> Any:
 
 
 def _loss_function(name: str, key: Key) -> tuple[str, str, bool]:
-    """(device function, extra preamble, whether it is ∂L/∂z_N of (h_{N-1}, w_N, b_N, y))."""
+    """(device function, extra preamble (the math macros are the kernel's already), whether it is ∂L/∂z_N of
+    (h_{N-1}, w_N, b_N, y))."""
     from sympy.printing.c import ccode
 
     src = _logit_loss(key)
     if src is not None:
         body = src.operation.replace("\n", "\n    ")
         return (f"static __device__ __forceinline__ T {name}_dz(T hp, T w, T b, T y)\n{{\n"
-                f"    T a;\n    {body}\n    return a;\n}}\n", src.preamble, True)
+                f"    T a;\n    {body}\n    return a;\n}}\n", src.preamble.removeprefix(math_macros_preamble()), True)
     probe = Chain(1, key.last, loss=key.loss)  # ∂L/∂h_N depends on the loss only
     dh = probe.dloss().xreplace({probe.h(1): sp.Symbol("h", real=True), y_sym: sp.Symbol("y", real=True)})
     return (f"static __device__ __forceinline__ T {name}_dh(T h, T y)\n{{\n    return {ccode(dh)};\n}}\n", "", False)
