@@ -718,3 +718,11 @@ def test_critical_at_tiny_bias_cli_text_and_json():
     d = json.loads(r.stdout)
     assert d["sigma_w2_base"] == "1" and float(d["sigma_w2_offset"]) == pytest.approx(1.8171205928321e-100, rel=1e-10)
     assert float(d["q_star_text"]) == pytest.approx(9.0856029641607e-101, rel=1e-10)  # (3e-300/4)^(1/3)
+
+
+@pytest.mark.parametrize("q0", ["1e-200", "1e-6", "1"])
+def test_critical_at_tiny_bias_is_reached_from_either_side(q0):
+    """From q0 = 1e-200 < q* ≈ 9.1e-101 the iterates rise to q*: the float route printed σw² = 1.000000012 with
+    q* = 6e-9 there. The critical point does not depend on q0 when it is reached: 1 + 2(3σb²/4)^(1/3)."""
+    cp = mf.critical_sigma_w2("tanh", "1e-300", q0=q0)
+    assert float(cp.offset / sp.Float(2 * mpmath.cbrt(mpmath.mpf("0.75e-300")), 30)) == pytest.approx(1, rel=1e-11)

@@ -110,19 +110,22 @@ def _near(cp: CriticalPoint) -> str:
 def _tiny_critical(act: Activation, m: Moments, sb: sp.Rational, q0: sp.Rational) -> CriticalPoint | None:
     """At σb² so small that q* < Q_MAX: the series route (:mod:`.smallq`), with the float route's checks (a stable q*
     reached from q0). None where it does not apply, or a check fails: then the float route answers, or says why not."""
-    r = small_bias_critical(act, sb) if float(q0) > Q_MAX else None
+    r = small_bias_critical(act, sb, q0)
     if r is None:
         return None
     sw = float(r.base + sp.Float(r.offset, 20))
     below = all(g < 0 for g in r.gap_below)  # σw²·V(q) + σb² < q on (q*, Q_MAX]: from there iterates fall to q*
-    if not (r.slope_gap > 0 and below and _reached(m, sw, float(sb), float(q0), Q_MAX)):
+    above = float(q0) <= Q_MAX or _reached(m, sw, float(sb), float(q0), Q_MAX)  # from q0 down to Q_MAX
+    rises = all(g > 0 for g in r.gap_above)  # q0 < q*: the map above q ↦ q on [q0, q*), iterates rise to q*
+    if not (r.slope_gap > 0 and below and above and rises):
         return None
     offset, q = sp.Float(r.offset, 12), sp.Float(r.q_star, 12)
     return CriticalPoint(act.label, sb, sw, q, False, q0, None,
                          f"solved from the series of V and D in √q (q* < {Q_MAX:g}: the float route cannot resolve "
                          f"q − σw²·V(q) there), its last kept orders {sci(sp.Float(r.error, 3), 1)} of the answer; "
                          f"checked: a stable fixed point (map slope 1 - {sci(sp.Float(r.slope_gap, 5), 3)} < 1), "
-                         f"reached from q0 = {short(q0)} (the map lies below q ↦ q from q0 down to q*, on a grid)",
+                         f"reached from q0 = {short(q0)} (the map lies on q0's side of q ↦ q between q0 and q*, "
+                         "on a grid)",
                          offset, r.base)
 
 

@@ -51,6 +51,7 @@ class SmallQ:
     slope_gap: mpmath.mpf
     error: mpmath.mpf
     gap_below: tuple[mpmath.mpf, ...]  # σw²·V(q) + σb² − q on a grid of (q*, Q_MAX]: < 0 where q falls to q*
+    gap_above: tuple[mpmath.mpf, ...] = ()  # the same on a grid of [q0, q*) for q0 < q*: > 0 where q rises to q*
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ def _last(cs: tuple[mpmath.mpf, ...], s: mpmath.mpf) -> mpmath.mpf:
     return abs(cs[-1] * s ** (len(cs) - 1)) + abs(cs[-2] * s ** (len(cs) - 2))
 
 
-def small_bias_critical(act: Activation, sigma_b2: sp.Rational) -> SmallQ | None:
+def small_bias_critical(act: Activation, sigma_b2: sp.Rational, q0: sp.Rational | None = None) -> SmallQ | None:
     """The critical point at σb² > 0 from the series, or None outside its reach (q* ≥ :data:`Q_MAX`, an activation
     without a series at 0, or its last kept orders above 1e-12 of the offset): then the float route answers.
 
@@ -189,8 +190,14 @@ def small_bias_critical(act: Activation, sigma_b2: sp.Rational) -> SmallQ | None
             return None
         grid = [s * (s_max / s) ** (mpmath.mpf(i) / 24) for i in range(1, 25)]
         sw = ser.base + offset
-        gaps = tuple(offset * ser.d0 * t**2 + sw * _poly(ser.R, t) + sb for t in grid)  # σw²·V(t²) + σb² − t²
-        return SmallQ(ser.base, +offset, s**2, _poly(ser.S, s), error, gaps)
+        def gap(t: mpmath.mpf) -> mpmath.mpf:  # σw²·V(t²) + σb² − t², with no cancellation of the t² terms
+            return offset * ser.d0 * t**2 + sw * _poly(ser.R, t) + sb
+
+        up: tuple[mpmath.mpf, ...] = ()
+        if q0 is not None and q0 < s**2:  # iterates rise from q0: the map must stay above q ↦ q up to q*
+            s0 = mpmath.sqrt(mpmath.mpf(q0.p) / q0.q)
+            up = tuple(gap(s0 * (s / s0) ** (mpmath.mpf(i) / 24)) for i in range(24))
+        return SmallQ(ser.base, +offset, s**2, _poly(ser.S, s), error, tuple(gap(t) for t in grid), up)
 
 
 def _root(F: tuple[mpmath.mpf, ...], sb: mpmath.mpf, lead: int, s_max: mpmath.mpf) -> mpmath.mpf | None:
