@@ -324,4 +324,4 @@ def render_sweep(columns: Sequence[Sequence[DepthBound]], fmt: str = "text") -> 
 
 
 __all__ = ["BOUND_FORMATS", "SWEEP_FORMATS", "approx", "argmax_cell", "bound_to_dict", "depth_note", "render_bound",
-           "render_depth_law", "render_supremum", "render_sweep", "supremum_to_dict", "sweep_to_dict"]
+           "infimum_to_dict", "render_depth_law", "render_supremum", "render_sweep", "supremum_to_dict", "sweep_to_dict"]
