@@ -35,7 +35,7 @@ class InvalidChainError(SymvgInputError):
 
 
 class LossDomainError(InvalidChainError):
-    """A loss that is not defined on the chain's outputs (BCE needs h_N in (0, 1))."""
+    """A loss that is not defined on the chain's outputs or labels (BCE needs h_N in (0, 1) and y in [0, 1])."""
 
 
 class ExpressionError(SymvgInputError):

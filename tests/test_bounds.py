@@ -179,3 +179,63 @@ def test_numpy_scalars_as_layers_and_weight():
     assert depth_bound("sigmoid", np.float64(0.5), np.int64(3)) == depth_bound("sigmoid", "0.5", 3)
     with pytest.raises(InvalidValueError, match="1000 digits"):
         depth_bound("sigmoid", weight=10**5000).as_dict()
+
+
+# ----------------------------------------------------------------------------- the floor inf|φ'| where sup|φ'| = oo
+
+# (activation, φ' written by hand, inf|φ'| by hand, attained, verdict at |w| = 2)
+UNBOUNDED_FLOORS = [
+    ("expr:exp(z)+2*z", lambda t: mpmath.exp(t) + 2, 2, False, "explode"),  # e^z + 2 > 2, -> 2 as z -> -oo
+    ("expr:z**3+z", lambda t: 3 * t**2 + 1, 1, True, "explode"),            # 3z² + 1 >= 1, = 1 at z = 0
+    ("expr:sqrt(z**2+1)*z", lambda t: (2 * t**2 + 1) / mpmath.sqrt(t**2 + 1), 1, True, "explode"),  # >= 1 at 0
+    ("expr:exp(z)", mpmath.exp, 0, False, "unbounded"),                      # e^z -> 0 as z -> -oo
+    ("expr:z**3", lambda t: 3 * t**2, 0, True, "unbounded"),                 # 3z² = 0 at z = 0
+    ("softplus", lambda t: 1 / (1 + mpmath.exp(-t)), 0, False, "undecided"),  # bounded: the ceiling 2 > 1 proves nothing
+]
+
+
+@pytest.mark.parametrize("name, dphi, floor, attained, kind", UNBOUNDED_FLOORS, ids=[c[0] for c in UNBOUNDED_FLOORS])
+def test_floor_is_proved_where_the_derivative_is_unbounded(name, dphi, floor, attained, kind):
+    """exp(z) + 2z at |w| = 2 was "undecided" although every factor |w·φ'| >= 4 > 1 proves growth: the floor
+    inf|φ'| was read only from the supremum's table, which stops at the end where |φ'| grows."""
+    act = A.get(name)
+    inf = act.infimum
+    assert (inf.value, inf.attained, inf.proved) == (floor, attained, True)
+    db = depth_bound(name, 2, layers=10, tol="1e-6")
+    assert db.floor == 2 * floor and db.verdict == kind
+    if kind == "explode":  # proved by the floor alone: (2m)^N > 1e6 from N = ceil(6/log10(2m))
+        assert db.decision.text.startswith(f"explodes (proved: the floor {2 * floor} > 1")
+        assert db.depth_to_explode == math.ceil(6 / math.log10(2 * floor) + 1e-12)
+    # an independent look at |φ'| (written by hand above, at 30 digits): never below the floor, and reaching it
+    with mpmath.workdps(30):
+        values = [abs(dphi(mpmath.mpf(t) / 8)) for t in range(-400, 401)]
+        assert min(values) >= floor
+        assert min(values) - floor < (mpmath.mpf("1e-12") if attained or floor == 0 else 1)
+        if not attained and floor:
+            assert abs(dphi(mpmath.mpf(-60))) - floor < mpmath.mpf("1e-25")  # approached at -oo
+
+
+def test_a_floor_above_0_but_at_most_1_proves_nothing():
+    """exp(z) + 2z at |w| = 1/4: every factor is >= 1/2, which allows decay; sup|φ'| = oo allows growth."""
+    db = depth_bound("expr:exp(z)+2*z", "1/4")
+    assert db.floor == sp.Rational(1, 2) and db.verdict == "unbounded" and not db.decision.proved
+
+
+def test_a_floor_that_cannot_be_proved_is_0_and_says_why():
+    """φ' = 2z + e^z has a real zero (near -0.35) that SymPy cannot list: the floor stays 0, the true value, but
+    as 'not proved', and the verdict says nothing more."""
+    inf = A.get("expr:exp(z)+z**2").infimum
+    assert inf.value == 0 and not inf.proved and "not a finite set" in inf.why
+    db = depth_bound("expr:exp(z)+z**2", 100)
+    assert db.verdict == "unbounded" and "no floor above 0 is proved" in db.decision.reason
+
+
+def test_bound_cli_reports_the_floor_proof():
+    from click.testing import CliRunner
+    from symvg.cli import cli
+    r = CliRunner().invoke(cli, ["bound", "-a", "expr:exp(z)+2*z", "--weight", "2"])
+    assert r.exit_code == 0, r.output
+    assert "no real zero of φ' on Reals" in r.stdout and "inf|φ'| = 2, approached, not attained" in r.stdout
+    assert "verdict: explodes (proved: the floor 4 > 1 gives |dh_N/dh_0| >= 4^N)" in r.stdout
+    d = json.loads(CliRunner().invoke(cli, ["bound", "-a", "expr:z**3+z", "--weight", "2", "--format", "json"]).stdout)
+    assert (d["inf_derivative"], d["inf_proved"], d["inf_attained"], d["verdict"]) == ("1", True, True, "explode")

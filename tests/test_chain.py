@@ -85,6 +85,40 @@ def test_bce_refuses_a_residual_chain():
         Chain(2, "sigmoid", loss="bce", residual=True)
 
 
+BAD_BCE_LABELS = [2.0, -0.5, -1e-300, 1 + 2.0**-52, float("nan")]
+
+
+@pytest.mark.parametrize("label", BAD_BCE_LABELS)
+def test_bce_refuses_a_label_outside_the_unit_interval_in_the_api(label):
+    """BCE's y is a probability: y = 2 ran (and printed a 'gradient' of no cross-entropy) until refused."""
+    import symvg
+    chain = Chain(1, "sigmoid", loss="bce")
+    with pytest.raises(LossDomainError, match=r"bce takes labels y in \[0, 1\]"):
+        symvg.gradients(chain, [1.0, 1.0], [0.5, label], [1.0])
+    if label == label:  # NaN is no exact number: derive's evaluate refuses it as such (InvalidValueError)
+        with pytest.raises(LossDomainError, match=r"got y = "):
+            symvg.derive(chain).evaluate({"x": 1, "y": label, "w1": 1, "b1": 0})
+
+
+@pytest.mark.parametrize("label", [0.0, 0.25, 1.0])
+def test_bce_labels_in_the_unit_interval_give_the_hand_derived_gradient(label):
+    """One sigmoid layer: dL/dw1 = (h - y)/(h(1 - h)) · h(1 - h) · x = (σ(1) - y)·1 at x = w1 = 1, b1 = 0."""
+    import symvg
+    chain = Chain(1, "sigmoid", loss="bce")
+    expected = float(1 / (1 + sp.exp(-1)) - sp.Rational(str(label)))
+    assert symvg.gradients(chain, 1.0, label, [1.0])[0, 0] == pytest.approx(expected, rel=1e-14)
+    assert float(symvg.derive(chain).evaluate({"x": 1, "y": str(label), "w1": 1, "b1": 0}).value) == pytest.approx(expected, rel=1e-14)
+
+
+def test_mse_labels_stay_unrestricted():
+    """MSE takes any real target: dL/dw1 = 2(σ(1) - y)·σ(1)(1 - σ(1))·1 at x = w1 = 1, b1 = 0, here y = 5."""
+    import symvg
+    s = 1 / (1 + sp.exp(-1))
+    expected = float(2 * (s - 5) * s * (1 - s))
+    assert symvg.gradients(Chain(1, "sigmoid"), 1.0, 5.0, [1.0])[0, 0] == pytest.approx(expected, rel=1e-14)
+    Chain(1, "sigmoid").check_labels(sp.Integer(-7))
+
+
 @pytest.mark.parametrize("spec", [None, 42, 3.5, b"relu", {"relu": 1}])
 def test_activation_that_is_not_a_name_is_refused_by_name(spec):
     """Issue 15: these raised a bare TypeError ('NoneType' object is not iterable)."""

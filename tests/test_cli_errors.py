@@ -43,6 +43,8 @@ CASES: list[tuple[list[str], int, str]] = [
     (["derive", "--layers", "abc"], 2, "'abc'"),
     (["derive", "--loss", "bce", "--activation", "tanh"], 2, "tanh(z) = 0 at z = 0, outside (0, 1)"),
     (["derive", "--loss", "bce", "--residual"], 2, "residual"),
+    (["derive", "--loss", "bce", "--at", "y=2"], 2, "got y = 2"),  # bce labels lie in [0, 1]
+    (["derive", "--loss", "bce", "--at", "y=-0.001"], 2, "labels y in [0, 1]"),
     (["derive", "--layers", "3", "--wrt", "4"], 2, "got 4"),
     (["derive", "--layers", "3", "--wrt", "0"], 2, "got 0"),
     (["derive", "--layers", "3", "--wrt", "-1"], 2, "-1"),

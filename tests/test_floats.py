@@ -302,7 +302,7 @@ def test_new_weight_string_round_trips(dtype):
     for w, lr, g in [("0.3", "0.01", "0.7"), ("-1.7", "0.001", "-3.3"), ("1e-3", "0.1", "1/3")]:
         u = update(w, lr, grad=g, dtype=dtype)
         t = np.dtype(dtype).type
-        assert str(t(u.new_weight)) == u.new_weight
+        assert float(t(u.new_weight)) == float(u.new_weight)  # names a number of the dtype
         assert Fraction(float(t(u.new_weight))) == reference_update(w, lr, [g], dtype)
 
 
@@ -374,8 +374,8 @@ def test_explain_says_lost_in_plain_words():
     text = update("0.25", "0.01", factors=SEED, dtype="float16").explain()
     assert "update LOST" in text and "4.125e-5" in text
     # the float16 numbers next to 0.25 are 2^-13 apart below it: the gap is 2^-13, the threshold half of it
-    # (2^-13 = 1.2207e-4, 2^-14 = 6.1035e-5, to 4 digits)
-    assert "is below 6.104e-5, half the 0.0001221 gap from 0.25 to the next float16 below it" in text
+    # (2^-13 = 0.0001220703125, 2^-14 = 6.103515625e-05, exactly)
+    assert "is below 6.103515625e-05, half the 0.0001220703125 gap from 0.25 to the next float16 below it" in text
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -413,7 +413,9 @@ def test_cli_factor_spellings_keep_order(spelling):
     r = run("update", "--weight", "0.25", "--lr", "0.01", *spelling, "--dtype", "float16", "--format", "json")
     assert r.exit_code == 0, r.output
     (d,) = json.loads(r.stdout)
-    assert d["gradient"] == "33/8000" and d["gradient_in_dtype"] == "0.004124"
+    # float16's product of the factors, rounded after each step: 1081·2^-18, printed exactly
+    assert d["gradient"] == "33/8000" and d["gradient_in_dtype"] == "0.004123687744140625"
+    assert Fraction(d["gradient_in_dtype"]) == Fraction(1081, 2**18) == reference_update("0", "-1", SEED, "float16")
 
 
 def test_cli_factors_before_other_options_and_negative_numbers():
@@ -553,7 +555,59 @@ def test_overflow_is_where_ieee_rounds_to_inf_not_above_max(text, dtype):
         cast = np.dtype(dtype).type(float(text))  # the reference: NumPy's own rounding of the nearest double
     if np.isfinite(cast):
         assert round_to(Fraction(text), dtype) == cast
-        assert update(text, "1", grad="1", dtype=dtype).weight_in_dtype == str(cast)
+        assert float(update(text, "1", grad="1", dtype=dtype).weight_in_dtype) == float(cast)  # names the float
     else:
         with pytest.raises(InvalidValueError, match="overflows"):
             round_to(Fraction(text), dtype)
+
+
+# ----------------------------------------------------------------------------- dtype values as printed
+
+
+def test_every_float16_is_printed_as_its_exact_value():
+    """NumPy's str of a float16 is its shortest text *in float16*: 65504 (the largest) was '6.55e+04', which reads
+    as 65500. Every float16 has at most 21 significant digits: each one is printed exactly (Fraction compares)."""
+    bits = np.arange(0, 0x7C00, 7, dtype=np.uint16)  # every 7th positive finite float16, subnormals included
+    for v in np.concatenate([bits, bits | 0x8000]).view(np.float16):
+        assert Fraction(floats.dtype_text(v)) == Fraction(float(v)), v
+
+
+def test_float32_and_float64_are_exact_or_name_the_float():
+    rng = np.random.default_rng(4)
+    for dt, ut in (("float32", np.uint32), ("float64", np.uint64)):
+        vs = rng.integers(0, np.iinfo(ut).max, 1500, dtype=ut, endpoint=True).view(dt)
+        for v in vs[np.isfinite(vs)]:
+            t = floats.dtype_text(v)
+            exact = Fraction(t) == Fraction(float(v))
+            digits = len(t.split("e")[0].replace("-", "").replace(".", "").strip("0"))
+            assert exact or (float(t) == float(v) and digits <= 17), (dt, v, t)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_update_prints_float16_65504_exactly(fmt):
+    r = run("update", "--weight", "65504", "--lr", "0.01", "--grad", "1", "--dtype", "float16", "--format", fmt)
+    assert r.exit_code == 0, r.output
+    assert "6.55e" not in r.stdout
+    if fmt == "json":
+        (d,) = json.loads(r.stdout)
+        # 65503.99 rounds back to 65504 (float16's gap there is 32); lr = 0.01 is 1311·2^-17 in float16
+        assert (d["weight_in_dtype"], d["new_weight"]) == ("65504.0", "65504.0")
+        assert Fraction(d["step_in_dtype"]) == Fraction(1311, 2**17)
+    else:
+        assert "new weight 65504.0 (exact 65503.99)" in r.stdout and "w stays 65504.0" in r.stdout
+        assert "(float16: 0.01000213623046875)" in r.stdout  # 1311·2^-17
+
+
+def test_overflow_names_the_largest_float_exactly():
+    text = update("65504", "1", grad="-30", dtype="float16").explain()
+    assert "beyond the largest float16 (65504.0)" in text  # (2 - 2^-10)·2^15
+    with pytest.raises(InvalidValueError, match=r"\|value\| <= 3\.4028234663852886e\+38"):  # float32's max, 17 digits
+        update("1e39", "1", grad="1", dtype="float32")
+
+
+def test_underflow_prints_the_stored_factor_and_limits_exactly():
+    text = underflow("0.1", "float16").explain()
+    # float16(0.1) = 819·2^-13; smallest normal 2^-14; smallest subnormal 2^-24
+    assert "(float16: 0.0999755859375)" in text and "smallest normal 6.103515625e-05" in text
+    assert "smallest subnormal / 2 = 5.9604644775390625e-08 / 2" in text
+    assert "4.9406564584124654e-324 / 2" in underflow("0.1", "float64").explain()  # not repr's 5e-324

@@ -663,3 +663,66 @@ def test_critical_search_says_how_far_it_looked():
     assert not cp.exists and "order throughout" not in cp.note and "above 10000 was not searched" in cp.note
     cp = mf.critical_sigma_w2("tanh", "1e-300")
     assert "map slope 1 < 1" not in cp.note and "map slope 1 - " in cp.note
+
+
+# ----------------------------------------------------------------------------- the critical line at tiny σb²
+
+
+@pytest.mark.parametrize("name, slope", [("tanh", 2), ("erf", sp.pi / 2)])
+def test_critical_at_tiny_bias_matches_the_hand_asymptotics(name, slope):
+    """At σb² = 1e-300 the float route printed tanh's σw² = 1.000000022 (q* = 1.09e-8): right to 1e-8 only. By hand,
+    V/D = q − (4/3)q³ + O(q⁴) for tanh and erf alike (tanh² = z² − (2/3)z⁴ + (17/45)z⁶, sech⁴ = 1 − 2z² + (7/3)z⁴;
+    erf² ∝ z² − (2/3)z⁴ + (14/45)z⁶, erf'² ∝ 1 − 2z² + 2z⁴; E[u^2k] = (2k−1)!!), so q* = (3σb²/4)^(1/3)·(1 + O(q*)),
+    and 1/D = base·(1 + 2q + O(q²)): σw² − base = slope·q*, to a relative 1e-100."""
+    cp = mf.critical_sigma_w2(name, "1e-300")
+    q = mpmath.cbrt(mpmath.mpf("0.75e-300"))
+    assert float(cp.q_star / sp.Float(q, 30)) == pytest.approx(1, rel=1e-11)
+    assert float(cp.offset / sp.Float(float(slope) * q, 30)) == pytest.approx(1, rel=1e-11)
+    assert cp.base == 1 / mf.origin_slope(get(name)) and "stable" in cp.note
+    assert cp.text().startswith(f"{name}: critical σw² = {'1' if name == 'tanh' else 'pi/4'} + ")
+    assert "1.000000022" not in cp.text()
+
+
+# σw² and q* where χ1 = 1, from mpmath.quad of V and D at 40 digits and findroot on q − V(q)/D(q) = σb²
+# (an independent route: no series, no float quadrature), rounded to 15 digits
+QUAD_REFERENCE = [("tanh", "1e-20", "1.00000039148680243", "1.95743458689383e-7"),
+                  ("tanh", "1e-12", "1.00018172031290202", "9.08725389282692e-5"),
+                  ("erf", "1e-12", "0.785540884037446245", "9.08670366657888e-5"),
+                  ("erf", "1e-20", "0.785398470870453903", "1.95743433145745e-7"),
+                  ("elu", "1e-12", "1.00134159847541106", "2.83159394594913e-6"),
+                  ("elu", "1e-20", "1.00001341873758569", "2.82845875347785e-10")]
+
+
+@pytest.mark.parametrize("name, sb, sw, q", QUAD_REFERENCE)
+def test_critical_at_small_bias_matches_mpmath_quadrature(name, sb, sw, q):
+    cp = mf.critical_sigma_w2(name, sb)
+    assert cp.offset is not None  # the series route (the float one held 8 digits of σw² − 1 here)
+    with mpmath.workdps(30):
+        offset = mpmath.mpf(sw) - mpmath.mpf(sp.N(cp.base, 30))
+        assert abs(mpmath.mpf(str(cp.offset)) / offset - 1) < 1e-10  # all 10 printed digits of the offset
+        assert abs(mpmath.mpf(str(cp.q_star)) / mpmath.mpf(q) - 1) < 1e-10
+
+
+def test_critical_at_tiny_bias_elu_leading_order():
+    """ELU: V/D = q − q²/8 + O(q^(5/2)) and 1/D = 1 + √(2/π)·√q + O(q) (E[e^(2√q u); u < 0] = 1/2 − √(2q/π) + …),
+    so q* = √(8σb²) and σw² − 1 = √(2/π)·(8σb²)^(1/4), to a relative 1e-75 at σb² = 1e-300."""
+    cp = mf.critical_sigma_w2("elu", "1e-300")
+    q = mpmath.sqrt(mpmath.mpf("8e-300"))
+    assert float(cp.q_star / sp.Float(q, 30)) == pytest.approx(1, rel=1e-11)
+    assert float(cp.offset / sp.Float(mpmath.sqrt(2 / mpmath.pi) * mpmath.sqrt(q), 30)) == pytest.approx(1, rel=1e-11)
+
+
+def test_critical_at_tiny_bias_cli_text_and_json():
+    r = CliRunner().invoke(cli, ["meanfield", "-a", "tanh", "--sigma-b2", "1e-300", "--critical", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["sigma_w2_base"] == "1" and float(d["sigma_w2_offset"]) == pytest.approx(1.8171205928321e-100, rel=1e-10)
+    assert float(d["q_star_text"]) == pytest.approx(9.0856029641607e-101, rel=1e-10)  # (3e-300/4)^(1/3)
+
+
+@pytest.mark.parametrize("q0", ["1e-200", "1e-6", "1"])
+def test_critical_at_tiny_bias_is_reached_from_either_side(q0):
+    """From q0 = 1e-200 < q* ≈ 9.1e-101 the iterates rise to q*: the float route printed σw² = 1.000000012 with
+    q* = 6e-9 there. The critical point does not depend on q0 when it is reached: 1 + 2(3σb²/4)^(1/3)."""
+    cp = mf.critical_sigma_w2("tanh", "1e-300", q0=q0)
+    assert float(cp.offset / sp.Float(2 * mpmath.cbrt(mpmath.mpf("0.75e-300")), 30)) == pytest.approx(1, rel=1e-11)

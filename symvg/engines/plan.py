@@ -145,6 +145,7 @@ def prepare(chain: Chain, x: Any, y: Any, weights: Any, biases: Any = None,
         if not chain.bias and bool(xp.any(B != 0)):
             raise InvalidValueError("this chain has bias=False, but nonzero biases were given")
     xs, ys = _converted(x, "x", xp, dt), _converted(y, "y", xp, dt)
+    chain.check_labels(ys)  # bce: y in [0, 1]
     sizes = [a.shape[-1] for a in (W, B) if a.ndim == 2] + [a.size for a in (xs, ys) if a.ndim]
     if xs.ndim > 1 or ys.ndim > 1:
         raise InvalidValueError(f"x and y must be scalars or 1-D arrays of samples, got shapes {xs.shape}, {ys.shape}")

@@ -45,6 +45,7 @@ from symvg.errors import ExpressionError, InvalidValueError, UnknownActivationEr
 from symvg.exact import Number, nonnegative, positive, to_rational
 from symvg.symbolic import proved
 from symvg.symbolic import supremum as proof
+from symvg.symbolic.infimum import Infimum, prove_infimum
 from symvg.symbolic.parse import parse_expression, z
 
 
@@ -92,6 +93,15 @@ class Activation:
         instead of being proved again; the tests prove every entry of that table and compare.
         """
         return _cached_supremum(self.derivative, proof.PROOF_SECONDS if self.name.startswith("expr:") else None)
+
+    @cached_property
+    def infimum(self) -> Infimum:
+        """m = inf|φ'|, proved where it can be (see :func:`symvg.symbolic.infimum.prove_infimum`); else 0, and why.
+
+        For a user expression the proof gets what the supremum's proof left of :data:`~symvg.symbolic.supremum.
+        PROOF_SECONDS` (the supremum's own reserve kept back), so a command stays within that budget.
+        """
+        return _cached_infimum(self.derivative, proof.PROOF_SECONDS if self.name.startswith("expr:") else None)
 
     @property
     def gamma(self) -> sp.Expr:
@@ -183,10 +193,26 @@ ActivationLike = Union[str, Activation]
 """What :func:`get` accepts: a name (``"leaky_relu:0.2"``, ``"expr:..."``) or an Activation itself."""
 
 
+_SPENT: dict[sp.Expr, float] = {}  # seconds each supremum proof took, for the floor's share of the budget
+
+
 @lru_cache(maxsize=None)
 def _cached_supremum(d: sp.Expr, budget: float | None) -> proof.Supremum:
     known = proved.lookup(d)
-    return known if known is not None else proof.prove_supremum(d, budget)
+    if known is not None:
+        return known
+    start = time.monotonic()
+    try:
+        return proof.prove_supremum(d, budget)
+    finally:
+        _SPENT[d] = time.monotonic() - start
+
+
+@lru_cache(maxsize=None)
+def _cached_infimum(d: sp.Expr, budget: float | None) -> Infimum:
+    sup = _cached_supremum(d, budget)
+    left = None if budget is None else budget - proof._reserve(budget) - _SPENT.get(d, 0.0)
+    return prove_infimum(d, sup, left)
 
 
 def _kink_value(convention: str, pytorch: sp.Expr, left: sp.Expr, right: sp.Expr) -> sp.Expr:

@@ -113,23 +113,15 @@ def _product(bounds: list[sp.Expr]) -> sp.Expr:
 
 
 def derivative_floor(activation: ActivationLike) -> sp.Expr:
-    """m = inf|φ'(z)| over the reals, from the same proof table as γ; 0 where no tighter floor is proved.
-
-    If any candidate of the supremum's proof (a limit at ±∞, a constant piece, a kink) has |φ'| = 0,
-    the infimum is 0 exactly. If φ' is constant on every piece, it is the smallest constant. Otherwise
-    0 is returned: always a valid floor, perhaps not the tightest (no catalogue entry needs more).
+    """m = inf|φ'(z)| over the reals, proved (:func:`symvg.symbolic.infimum.prove_infimum`: the supremum's proof
+    table, the zeros of φ' and, where sup|φ'| = ∞, its critical points); 0 where no floor above 0 is proved.
 
     >>> [derivative_floor(n) for n in ("sigmoid", "relu", "leaky_relu:0.2", "linear", "selu")]
     [0, 0, 1/5, 1, 0]
+    >>> derivative_floor("expr:exp(z) + 2*z"), derivative_floor("expr:z**3 + z")   # φ' = e^z + 2 > 2; 3z² + 1 >= 1
+    (2, 1)
     """
-    act = get(activation)
-    cands = act.supremum.candidates
-    values = [sp.Abs(c.value) for c in cands]
-    if any(v == 0 for v in values):
-        return sp.Integer(0)
-    if all(c.reason in ("constant piece", "kink (convention)") for c in cands):
-        return min(values, key=lambda v: float(v.evalf(30)))
-    return sp.Integer(0)
+    return get(activation).infimum.value
 
 
 def _where(where: sp.Basic) -> str:
@@ -152,15 +144,15 @@ def floor_cause(activation: ActivationLike) -> str:
 
     >>> floor_cause("sigmoid"), floor_cause("relu")
     ("sigmoid' -> 0 as z -> -oo, z -> oo: saturation", "relu' = 0 for z <= 0: a unit there passes no gradient")
-    >>> floor_cause("leaky_relu:0.2")
-    "leaky_relu' = 1/5 for z <= 0"
+    >>> floor_cause("leaky_relu:0.2"), floor_cause("expr:z**3")
+    ("leaky_relu' = 1/5 for z <= 0", "expr:z**3' = 0 for z = 0: a unit there passes no gradient")
     """
     act = get(activation)
-    m = derivative_floor(act)
-    name = act.name
-    at = [c for c in act.supremum.candidates if sp.Abs(c.value) == m]
+    inf = act.infimum
+    m, name = inf.value, act.name
+    at = [c for c in inf.candidates if sp.Abs(c.value) == m] if inf.proved else []
     if not at:
-        return f"no floor above {m} is proved for {name}'"
+        return f"no floor above {m} is proved for {name}'" + (f": {inf.why}" if inf.why else "")
     limits = [_where(c.where) for c in at if c.reason.startswith("limit")]
     pieces = [_where(c.where) for c in at if not c.reason.startswith("limit")]
     parts = []
@@ -422,7 +414,7 @@ def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | No
         dv = depth_to_cross(f, t) if side(f) == -1 else None
         de = depth_to_cross(m, t) if m != 0 and side(m) == 1 else None
         dm = depth_to_cross(f, t) if f is not sp.oo and side(f) == 1 else None
-    kind = UNBOUNDED if f is sp.oo else decision.kind
+    kind = UNBOUNDED if f is sp.oo and decision.kind != "explode" else decision.kind  # a floor > 1 needs no ceiling
     return DepthBound(act.label, act.gamma, w, f, layers, bound, kind, t, dv, de, m, decision, dm)
 
 

@@ -25,7 +25,7 @@ import numbers
 import operator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Sequence, Union
+from typing import Any, Iterable, Sequence, Union
 
 import sympy as sp
 
@@ -198,6 +198,35 @@ class Chain:
         if self.loss == "mse":
             return sp.Mul(2, p - y, evaluate=False)
         return (p - y) / (p * (1 - p))
+
+    def check_labels(self, labels: Any) -> None:
+        """Refuse, for BCE, a label y outside [0, 1] or NaN (LossDomainError): BCE's y is a probability (a 0/1
+        class or a soft label); at y = 2 its formula is no cross-entropy, its minimum not at h_N = y. ``labels``
+        is one exact number or an array of them (NumPy or CuPy); MSE takes any real y.
+
+        >>> Chain(1, "sigmoid", loss="bce").check_labels(sp.Rational(1, 2))
+        >>> Chain(1, "sigmoid", loss="bce").check_labels(sp.Integer(2))
+        Traceback (most recent call last):
+        symvg.errors.LossDomainError: bce takes labels y in [0, 1] (a class 0/1 or a probability), got y = 2; use mse for other targets
+        >>> import numpy as np
+        >>> Chain(1, "sigmoid", loss="bce").check_labels(np.array([0.0, np.nan]))
+        Traceback (most recent call last):
+        symvg.errors.LossDomainError: bce takes labels y in [0, 1] (a class 0/1 or a probability), got y = nan; use mse for other targets
+        >>> Chain(1, "sigmoid").check_labels(np.array([-5.0, 7.0]))   # mse: any real y
+        """
+        if self.loss != "bce":
+            return
+        if isinstance(labels, sp.Basic):
+            if labels.is_real and bool(labels >= 0) and bool(labels <= 1):
+                return
+            shown = str(labels)
+        else:
+            bad = ~((labels >= 0) & (labels <= 1))  # a comparison with NaN is False: NaN is bad too
+            if not bool(bad.any()):
+                return
+            shown = repr(float(labels[bad].ravel()[0] if getattr(labels, "ndim", 0) else labels))
+        raise LossDomainError(f"bce takes labels y in [0, 1] (a class 0/1 or a probability), got y = {shown}; "
+                              "use mse for other targets")
 
     def nested(self) -> sp.Expr:
         """L written out as one nested expression in x, y, w, b -- what naive ``sympy.diff`` works on.

@@ -264,6 +264,8 @@ def _parse_values(chain: Chain, values: Mapping[str | sp.Symbol, Number], partia
         if name not in by_name:
             raise InvalidValueError(f"unknown input {name!r}; this chain has {', '.join(by_name)}")
         env[by_name[name]] = to_rational(v, name)
+    if by_name["y"] in env:
+        chain.check_labels(env[by_name["y"]])
     missing = [n for n, s in by_name.items() if s not in env]
     if missing and not partial:
         raise InvalidValueError(f"missing values for {', '.join(missing)}")

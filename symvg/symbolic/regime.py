@@ -188,8 +188,12 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
     t = unit_interval(tol, "tol")
     g = act.gamma
     if g is sp.oo:  # no ceiling: no depth law, no range, and held at no depth (held_to 0, not None: "always")
-        return Regime(act.label, residual, g, w, layers, t, sp.Integer(0), sp.oo, UNBOUNDED, None, 0,
-                      NO_CEILING, None, None, decide(0, sp.oo, cause=_unbounded_floor_cause(act, residual)))
+        m = sp.Integer(0) if residual else derivative_floor(act) * w
+        d = decide(m, sp.oo, layers, t, cause=_unbounded_floor_cause(act, residual))
+        if d.kind == "explode":  # a proved floor above 1 needs no ceiling (exp(z) + 2z at |w| = 1: m = 2)
+            return Regime(act.label, residual, g, w, layers, t, m, sp.oo, d.kind, None, 0, d.status, None, None, d)
+        return Regime(act.label, residual, g, w, layers, t, m, sp.oo, UNBOUNDED, None, 0,
+                      NO_CEILING, None, None, decide(m, sp.oo, cause=_unbounded_floor_cause(act, residual)))
     if residual:
         # γ|w| within the digits a numeric γ is known to of 1 (side None): which side it lies on is not known,
         # so the floor is the one that always holds, |1 + w·φ'| ≥ 0

@@ -60,7 +60,24 @@ def supremum_to_dict(a: Activation) -> dict:
         "proof": [{"where": str(c.where), "abs_derivative": str(c.value), "attained": c.attained, "reason": c.reason}
                   for c in s.candidates],
         "convention": a.convention or None,
+        **infimum_to_dict(a),
     }
+
+
+def infimum_to_dict(a: Activation) -> dict:
+    """The JSON form of the floor m = inf|φ'| with the candidates its proof adds to the supremum's.
+
+    >>> from symvg.symbolic.activations import get
+    >>> d = infimum_to_dict(get("expr:z**3 + z"))
+    >>> d["inf_derivative"], d["inf_proved"], d["inf_attained"], d["inf_proof"][0]["reason"]
+    ('1', True, True, 'critical point')
+    """
+    m = a.infimum
+    return {"inf_derivative": str(m.value), "inf_proved": m.proved, "inf_attained": m.attained,
+            "inf_proof": [{"where": str(c.where), "abs_derivative": str(c.value), "attained": c.attained,
+                           "reason": c.reason} for c in m.candidates[len(a.supremum.candidates):]],
+            "inf_searched": list(m.searched),
+            **({"inf_note": m.why} if m.why else {})}
 
 
 def render_supremum(a: Activation) -> str:
@@ -71,7 +88,8 @@ def render_supremum(a: Activation) -> str:
     tanh: φ'(z) = 1 - tanh(z)**2
     """
     lines = [f"{a.label}: φ'(z) = {a.derivative}", "proof (every candidate for the supremum of |φ'|):",
-             a.supremum.explain()]
+             a.supremum.explain(), "floor inf|φ'| (those candidates, and the zeros and critical points of φ' they lack):",
+             a.infimum.explain(len(a.supremum.candidates))]
     if a.convention:
         lines.append(f"  kink convention: {a.convention}")
     return "\n".join(lines)
@@ -113,6 +131,14 @@ def render_depth_law(db: DepthBound) -> str:
     if db.verdict == UNBOUNDED:
         return ("per-layer factor γ|w|: unbounded: no ceiling (sup|φ'| = oo), so no bound at any depth\n"
                 f"verdict: {d.text}")
+    if db.factor is sp.oo:  # no ceiling, but a floor above 1: growth is proved all the same
+        lines = [f"per-layer factor |w·φ'(z)| >= floor inf|φ'|·|w| {_equals(db.floor)} (no ceiling: sup|φ'| = oo)",
+                 f"verdict: {d.text}"]
+        if db.layers is not None and d.status is not None:
+            lines.append(f"at depth {db.layers} (tol {db.tol}): {d.status}")
+        if db.tol is not None:
+            lines.append(depth_note(db, "γ|w|"))
+        return "\n".join(lines)
     lines = [f"per-layer factor |w·φ'(z)| in [floor, ceiling] = [{short(db.floor)}, {short(db.factor)}]"
              f" (floor inf|φ'|·|w| {_equals(db.floor)}, ceiling γ|w| {_equals(db.factor)})",
              f"verdict: {d.text}"]
@@ -189,7 +215,7 @@ def render_bound(b: DepthBound, fmt: str = "text") -> str:
         rows = [rf"\gamma = \sup_z \left|\text{{{tex_text(b.activation)}}}'(z)\right| &= {sp.latex(b.gamma)}",
                 rf"\gamma \left|w\right| &= {sp.latex(b.gamma)} \cdot {sp.latex(b.weight)} = {sp.latex(b.factor)}"
                 rf" \quad \text{{(ceiling; floor {tex_text(sp.sstr(b.floor))}: {tex_text(d.short)})}}"]
-        if b.layers is not None:
+        if b.layers is not None and b.factor is not sp.oo:  # no ceiling: no bound above to state
             exact = sp.latex(b.bound) if len(sp.sstr(b.bound)) <= 40 else rf"{sp.latex(b.factor)}^{{{b.layers}}}"
             rows.append(rf"\left(\gamma \left|w\right|\right)^{{{b.layers}}} &= {exact} \approx {_sci(b.bound)}")
         if b.tol is not None:
@@ -203,7 +229,8 @@ def render_bound(b: DepthBound, fmt: str = "text") -> str:
              f"per-layer factor in [{b.floor}, {b.factor}] -> {d.short}", f"  {d.text}"]
     if b.layers is not None:
         exact = sp.sstr(b.bound) if len(sp.sstr(b.bound)) <= 40 else f"({b.factor})^{b.layers}"
-        lines.append(f"  bound at depth {b.layers}: ({g}{times}|w|)^{b.layers} = {exact} ~= {_sci(b.bound)}")
+        lines.append(f"  bound at depth {b.layers}: ({g}{times}|w|)^{b.layers} = {exact} ~= {_sci(b.bound)}"
+                     if b.factor is not sp.oo else f"  no ceiling (sup|{b.activation}'| = oo): no bound above at any depth")
         if d.status is not None:
             lines.append(f"  at depth {b.layers}: {d.status}")
     if b.tol is not None:
@@ -297,4 +324,4 @@ def render_sweep(columns: Sequence[Sequence[DepthBound]], fmt: str = "text") -> 
 
 
 __all__ = ["BOUND_FORMATS", "SWEEP_FORMATS", "approx", "argmax_cell", "bound_to_dict", "depth_note", "render_bound",
-           "render_depth_law", "render_supremum", "render_sweep", "supremum_to_dict", "sweep_to_dict"]
+           "infimum_to_dict", "render_depth_law", "render_supremum", "render_sweep", "supremum_to_dict", "sweep_to_dict"]

@@ -33,9 +33,9 @@ Inputs are exact Rationals (``"0.1"`` is 1/10); a value is converted to a dtype 
 
 from __future__ import annotations
 
-from symvg.theory.floats.rounding import DTYPES, dtypes, exact_text, limits, round_to
+from symvg.theory.floats.rounding import DTYPES, dtype_text, dtypes, exact_text, limits, round_to
 from symvg.theory.floats.depth import Underflow, first_power_below, simulate_zero_depth, underflow, underflow_table
 from symvg.theory.floats.sgd import STEP_CAP, Update, simulate_steps, update, update_table
 
-__all__ = ["DTYPES", "STEP_CAP", "exact_text", "Underflow", "Update", "dtypes", "limits", "round_to", "first_power_below",
+__all__ = ["DTYPES", "STEP_CAP", "dtype_text", "exact_text", "Underflow", "Update", "dtypes", "limits", "round_to", "first_power_below",
            "simulate_zero_depth", "simulate_steps", "underflow", "underflow_table", "update", "update_table"]

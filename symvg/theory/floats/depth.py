@@ -18,7 +18,7 @@ import sympy as sp
 from symvg.display import Result
 from symvg.exact import Number, to_rational
 from symvg.errors import InvalidValueError
-from symvg.theory.floats.rounding import (_dec, _fraction, _power_of_two_exponent, _rational, dtypes, exact_text,
+from symvg.theory.floats.rounding import (_fraction, _power_of_two_exponent, _rational, dtype_text, dtypes, exact_text,
                                           limits, round_to)
 
 
@@ -138,9 +138,9 @@ class Underflow(Result):
                 else "never (the computed product stops at a nonzero subnormal)")
         lines = [f"{self.dtype}: product of N factors {f} ({self.dtype}: {self.factor_in_dtype})",
                  f"  leaves the normal range at N = {self.below_normal_depth}: ({f})^N < smallest normal "
-                 f"{_dec(self.smallest_normal)} (from here on digits of precision are lost)",
+                 f"{dtype_text(float(self.smallest_normal))} (from here on digits of precision are lost)",
                  f"  exact value rounds to 0 at N = {self.exact_zero_depth}: ({f})^N <= smallest subnormal / 2 "
-                 f"= {_dec(self.smallest_subnormal / 2)}",
+                 f"= {dtype_text(float(self.smallest_subnormal))} / 2",
                  f"  computed product (1·f·f·… in {self.dtype}) is exactly 0 at: {zero}"]
         if self.note:
             lines.append(f"  note: {self.note}")
@@ -170,7 +170,7 @@ def underflow(factor: Number, dtype: str = "float64") -> Underflow:
     return Underflow(
         dtype=dtype,
         factor=f,
-        factor_in_dtype=str(f_d),
+        factor_in_dtype=dtype_text(f_d),
         below_normal_depth=first_power_below(fr, _power_of_two_exponent(lim["smallest_normal"])),
         exact_zero_depth=first_power_below(fr, _power_of_two_exponent(lim["smallest_subnormal"] / 2), strict=False),
         zero_depth=simulate_zero_depth(f_d),

@@ -6,6 +6,9 @@ Fractions; :func:`round_to` rounds an exact value to the nearest number of the d
 
 from __future__ import annotations
 
+import math
+import sys
+from decimal import Decimal
 from fractions import Fraction
 
 import mpmath
@@ -73,7 +76,7 @@ def round_to(value: Fraction, name: str) -> np.floating:
     dt = _dtype(name)
     top = limits(name)
     if abs(value) >= top["overflow"]:
-        raise InvalidValueError(f"{_dec(value)} overflows {name}; allowed: |value| <= {float(top['max']):g}")
+        raise InvalidValueError(f"{_dec(value)} overflows {name}; allowed: |value| <= {dtype_text(float(top['max']))}")
     c = dt.type(float(value))
     best = None
     with np.errstate(over="ignore"):  # the neighbour of the largest finite value is inf: skipped below
@@ -86,6 +89,62 @@ def round_to(value: Fraction, name: str) -> np.floating:
         if best is None or key < best[0]:
             best = (key, cand)
     return best[1]
+
+
+EXACT_DIGITS = 21
+"""A dtype's number is printed exactly up to this many significant digits: every float16 fits (the longest,
+such as 1.78813934326171875e-07 = 3·2^-24, has 21), and so does a float32 or float64 with few low bits."""
+
+
+def dtype_text(v: "np.floating | float") -> str:
+    """A float16/32/64 number as text: the exact value of the stored float where it has at most
+    :data:`EXACT_DIGITS` significant digits (every float16), else float64's shortest repr of it (at most 17 digits),
+    which names that one float among all float64s, and so among the dtype's own (17 digits for a float64 subnormal,
+    where repr is shorter: 5e-324). In Python's repr style
+    (1e-05, 0.0001, 65504.0, 1e+16); inf and nan as such.
+
+    NumPy's own str is the shortest text that rounds back to the float *in its dtype*: float16's largest number
+    65504 prints as 6.55e+04 and its 0.1 as 0.1, although 0.0999755859375 is stored.
+
+    >>> dtype_text(np.float16(65504)), dtype_text(np.float16(0.1)), dtype_text(np.float16(2**-24))
+    ('65504.0', '0.0999755859375', '5.9604644775390625e-08')
+    >>> dtype_text(np.float32(0.1)), dtype_text(np.float64(0.1)), dtype_text(np.float16(-np.inf))
+    ('0.10000000149011612', '0.1', '-inf')
+    >>> dtype_text(np.float64(5e-324))   # a float64 subnormal: 17 digits, not repr's '5e-324'
+    '4.9406564584124654e-324'
+
+    """
+    f = float(v)  # exact: float16 and float32 are subsets of float64
+    if not math.isfinite(f) or f == 0:
+        return repr(f)
+    sign, digits, exp = Decimal(f).normalize().as_tuple()  # Decimal(f) is f's exact value
+    if len(digits) > EXACT_DIGITS:
+        # float64's subnormals have fewer bits: their shortest repr can be 1 digit (5e-324 for 4.94e-324)
+        return repr(f) if abs(f) >= sys.float_info.min else _e17(f)
+    s = "".join(map(str, digits))
+    point = len(s) + int(exp)  # digits before the decimal point
+    if -3 <= point <= 16:  # where repr writes positional: 1e-4 <= |f| < 1e16
+        body = (s + "0" * int(exp) + ".0" if exp >= 0 else s[:point] + "." + s[point:] if point > 0
+                else "0." + "0" * -point + s)
+    else:
+        body = s[0] + ("." + s[1:] if len(s) > 1 else "") + f"e{point - 1:+03d}"
+    return "-" * sign + body
+
+
+def _e17(f: float) -> str:
+    """17 significant digits in repr's style (``4.9406564584124654e-324``): they name any float64 uniquely."""
+    mantissa, _, exponent = f"{f:.16e}".partition("e")
+    return mantissa.rstrip("0").rstrip(".") + "e" + exponent
+
+
+def power_text(x: Fraction) -> str:
+    """An exact value that float64 may hold (a dtype's gap, half of it) as :func:`dtype_text` writes it, exact
+    where short; one it cannot hold (half of float64's smallest subnormal) as a short decimal.
+
+    >>> power_text(Fraction(1, 2**13)), power_text(Fraction(1, 2**1075))
+    ('0.0001220703125', '2.47e-324')
+    """
+    return dtype_text(float(x)) if Fraction(float(x)) == x else _dec(x)
 
 
 def _dec(x: "Fraction | sp.Rational", digits: int = 4) -> str:
@@ -161,4 +220,4 @@ def _fraction(x: sp.Rational) -> Fraction:
     return Fraction(int(x.p), int(x.q))
 
 
-__all__ = ["DTYPES", "dtypes", "limits", "round_to", "exact_text"]
+__all__ = ["DTYPES", "EXACT_DIGITS", "dtype_text", "power_text", "dtypes", "limits", "round_to", "exact_text"]

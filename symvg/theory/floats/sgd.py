@@ -18,7 +18,8 @@ import sympy as sp
 from symvg.display import Result
 from symvg.exact import Number, to_rational
 from symvg.errors import InvalidValueError
-from symvg.theory.floats.rounding import _dec, _dtype, _fraction, _rational, dtypes, exact_text, limits, round_to
+from symvg.theory.floats.rounding import (_dec, _dtype, _fraction, _rational, dtype_text, dtypes, exact_text, limits,
+                                          power_text, round_to)
 
 STEP_CAP = 10**7
 """Most SGD steps simulated in a dtype before :func:`update` says "not within the cap"."""
@@ -61,7 +62,8 @@ class Update(Result):
         return self.lr * self.gradient
 
     def as_dict(self) -> dict:
-        """JSON-ready: exact values as Rational strings, dtype values as round-tripping strings."""
+        """JSON-ready: exact values as Rational strings, dtype values as :func:`~symvg.theory.floats.rounding.dtype_text`
+        writes them (exact where short: float16's 65504 is "65504.0", not NumPy's "6.55e+04")."""
         return {"dtype": self.dtype, "weight": str(self.weight), "lr": str(self.lr), "gradient": str(self.gradient),
                 "new_weight_exact": str(self.new_weight_exact), "new_weight": self.new_weight, "lost": self.lost,
                 "new_weight_error": None if self.new_weight_error is None else str(self.new_weight_error),
@@ -94,7 +96,7 @@ class Update(Result):
                 what = "lr·g" if not np.isfinite(step_f) else "w - lr·g"
                 shown = self.step_in_dtype if not np.isfinite(step_f) else self.new_weight
                 verdict = (f"OVERFLOW — {what} is beyond the largest {self.dtype} "
-                           f"({_dec(limits(self.dtype)['max'])}): {self.dtype} computes {what} = {shown} and a new "
+                           f"({dtype_text(float(limits(self.dtype)['max']))}): {self.dtype} computes {what} = {shown} and a new "
                            f"weight of {self.new_weight}, which is not the answer (exact "
                            f"{exact_text(self.new_weight_exact)}); use a wider dtype or a smaller lr")
                 return "\n".join([head, f"  {verdict}", "  steps to move w by 1% (constant gradient): exact "
@@ -102,9 +104,9 @@ class Update(Result):
                                    f"undefined ({self.dtype} overflowed)"])
             step_d = abs(Fraction(step_f))
             half = _fraction(self.spacing) / 2
-            size = f"|lr·g| = {_dec(step)} ({self.dtype}: {_dec(step_d)})"
+            size = f"|lr·g| = {_dec(step)} ({self.dtype}: {dtype_text(abs(step_f))})"
             side = "below" if self.step > 0 else "above"  # w - lr·g moves down when lr·g > 0
-            where = (f"{_dec(half)}, half the {_dec(_fraction(self.spacing))} gap from {self.weight_in_dtype} "
+            where = (f"{power_text(half)}, half the {power_text(_fraction(self.spacing))} gap from {self.weight_in_dtype} "
                      f"to the next {self.dtype} {side} it")
             if self.lost:
                 how = "is below" if step_d < half else "is not enough against"
@@ -178,7 +180,7 @@ def _beyond(name: str, named: list[tuple[str, sp.Rational]]) -> str:
     top = limits(name)
     big = next(((what, v) for what, v in named if abs(_fraction(v)) >= top["overflow"]), None)
     return "" if big is None else (f"{big[0]} = {_dec(_fraction(big[1]))} overflows {name}; allowed: |value| <= "
-                                   f"{float(top['max']):g}")
+                                   f"{dtype_text(float(top['max']))}")
 
 
 def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iterable[Number] | None = None,
@@ -234,7 +236,8 @@ def update(weight: Number, lr: Number, grad: Number | None = None, factors: Iter
             steps_d, status = simulate_steps(w_d, step_d, abs(Fraction(float(w_d))) / 100)
     return Update(
         dtype=name, weight=w, lr=a, gradient=g, new_weight_exact=new_exact,
-        weight_in_dtype=str(w_d), gradient_in_dtype=str(g_d), step_in_dtype=str(step_d), new_weight=str(new_d),
+        weight_in_dtype=dtype_text(w_d), gradient_in_dtype=dtype_text(g_d), step_in_dtype=dtype_text(step_d),
+        new_weight=dtype_text(new_d),
         new_weight_error=_rational(Fraction(float(new_d))) - new_exact if np.isfinite(new_d) else None,
         lost=lost, spacing=_rational(spacing),
         relative_change=None if w == 0 else -change / w,

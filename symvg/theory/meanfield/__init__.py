@@ -5,12 +5,13 @@ A fully connected net of width n → ∞ with weights ~ N(0, σw²/n) and biases
 2017) is described by a few Gaussian expectations, u ~ N(0, 1): the variance map
 q ↦ σw²·E[φ(√q u)²] + σb² and its fixed point q*, the gradient factor χ1 = σw²·E[φ'(√q* u)²]
 (χ1 < 1 order: gradients vanish; χ1 > 1 chaos: they explode), the correlation map and the
-depth scales ξ_q, ξ_c. Four modules, by job:
+depth scales ξ_q, ξ_c. Five modules, by job:
 
 * :mod:`.quadrature` -- the Gaussian expectations: closed forms derived with SymPy
   (piecewise-polynomial φ, erf by Price's theorem), composite Gauss–Legendre otherwise;
 * :mod:`.theory` -- the maps, fixed points, χ1, depth scales and verdict (:func:`mean_field`);
 * :mod:`.critical` -- the critical σw² (checked after solving), phase diagram, init rules;
+* :mod:`.smallq` -- the critical σw² at tiny σb² (q* < 1e-3), from the moments' series in √q, in mpmath;
 * :mod:`.simulation` -- a Monte-Carlo check on finite random networks.
 
 >>> mf = mean_field("relu", 2, 0)

@@ -26,9 +26,11 @@ from symvg.display import Result
 from symvg.symbolic.activations import Activation, get
 from symvg.exact import Number, nonnegative, positive, to_rational
 from symvg.errors import InvalidValueError, SymvgRuntimeError
-from symvg.magnitude import not_one, short
+from symvg.magnitude import not_one, sci, short
 from symvg.theory.meanfield.quadrature import Moments, moments
-from symvg.theory.meanfield.theory import _bisect, _fixed_exact, _float, _json_number, _q_star_float, _slope_float, origin_slope
+from symvg.theory.meanfield.smallq import Q_MAX, small_bias_critical
+from symvg.theory.meanfield.theory import (_bisect, _fixed_exact, _float, _json_number, _q_star_float, _slope_float,
+                                           origin_slope)
 
 __all__ = ["CriticalPoint", "critical_sigma_w2", "PhaseDiagram", "phase_diagram", "InitRule", "init_rules"]
 
@@ -58,6 +60,8 @@ class CriticalPoint(Result):
     q0: sp.Rational = sp.Integer(1)
     diverges_from: float | None = None
     note: str = ""
+    offset: Any = None  # σw² − base at tiny σb², where a float of σw² would drop it (or hold only 8 true digits)
+    base: Any = None  # 1/φ'(0)², the limit of σw² as σb² → 0, where ``offset`` is given
 
     @property
     def exists(self) -> bool:
@@ -72,7 +76,9 @@ class CriticalPoint(Result):
                 "q_star": None if not self.exists else _json_number(self.q_star),
                 "sigma_w2_exact": str(self.sigma_w2) if self.exact else None,
                 "q_star_exact": str(self.q_star) if self.exact else None, "exact": self.exact,
-                "diverges_from": self.diverges_from, "note": self.note}
+                "diverges_from": self.diverges_from, "note": self.note,
+                **({} if self.offset is None else {"sigma_w2_base": str(self.base), "sigma_w2_offset": str(self.offset),
+                                                   "q_star_text": sci(self.q_star, 12)})}
 
     def __str__(self) -> str:
         return self.text()
@@ -81,8 +87,9 @@ class CriticalPoint(Result):
         """One line for the terminal, and the note when there is one."""
         if not self.exists:
             return f"{self.activation}: no critical σw² at σb² = {short(self.sigma_b2)} (q0 = {short(self.q0)}): {self.note}"
-        sw = _show(self.sigma_w2) if self.exact else f"{float(self.sigma_w2):.10g}"
-        q = _show(self.q_star) if isinstance(self.q_star, sp.Basic) else f"{_float(self.q_star):.10g}"
+        sw = _show(self.sigma_w2) if self.exact else f"{float(self.sigma_w2):.10g}" if self.offset is None else _near(self)
+        q = (sci(self.q_star, 10) if isinstance(self.q_star, sp.Float) else _show(self.q_star)
+             if isinstance(self.q_star, sp.Basic) else f"{_float(self.q_star):.10g}")
         sw = sw if sw.startswith("≈") else f"= {sw}"
         line = f"{self.activation}: critical σw² {sw} at σb² = {short(self.sigma_b2)} (q* = {q}, from q0 = {short(self.q0)})"
         return line + (f"\n  note: {self.note}" if self.note else "")
@@ -91,6 +98,35 @@ class CriticalPoint(Result):
 def _show(x: sp.Expr) -> str:
     """An exact value as written when short, else its float with ≈ (SELU's constants run to 100+ digits)."""
     return str(x) if len(str(x)) <= 24 else f"≈ {float(x):.10g}"
+
+
+def _near(cp: CriticalPoint) -> str:
+    """σw² as 1/φ'(0)² ± offset (10 digits of the offset), the base exact where short."""
+    base = _show(cp.base)
+    base = base if not base.startswith("≈") else f"1/φ'(0)² (≈ {float(cp.base):.10g})"
+    return f"{base} {'+' if cp.offset > 0 else '-'} {sci(abs(cp.offset), 10)}"
+
+
+def _tiny_critical(act: Activation, m: Moments, sb: sp.Rational, q0: sp.Rational) -> CriticalPoint | None:
+    """At σb² so small that q* < Q_MAX: the series route (:mod:`.smallq`), with the float route's checks (a stable q*
+    reached from q0). None where it does not apply, or a check fails: then the float route answers, or says why not."""
+    r = small_bias_critical(act, sb, q0)
+    if r is None:
+        return None
+    sw = float(r.base + sp.Float(r.offset, 20))
+    below = all(g < 0 for g in r.gap_below)  # σw²·V(q) + σb² < q on (q*, Q_MAX]: from there iterates fall to q*
+    above = float(q0) <= Q_MAX or _reached(m, sw, float(sb), float(q0), Q_MAX)  # from q0 down to Q_MAX
+    rises = all(g > 0 for g in r.gap_above)  # q0 < q*: the map above q ↦ q on [q0, q*), iterates rise to q*
+    if not (r.slope_gap > 0 and below and above and rises):
+        return None
+    offset, q = sp.Float(r.offset, 12), sp.Float(r.q_star, 12)
+    return CriticalPoint(act.label, sb, sw, q, False, q0, None,
+                         f"solved from the series of V and D in √q (q* < {Q_MAX:g}: the float route cannot resolve "
+                         f"q − σw²·V(q) there), its last kept orders {sci(sp.Float(r.error, 3), 1)} of the answer; "
+                         f"checked: a stable fixed point (map slope 1 - {sci(sp.Float(r.slope_gap, 5), 3)} < 1), "
+                         f"reached from q0 = {short(q0)} (the map lies on q0's side of q ↦ q between q0 and q*, "
+                         "on a grid)",
+                         offset, r.base)
 
 
 def _chi1_float(m: Moments, sw: float, sb: float, q0: float = 1.0) -> float:
@@ -249,6 +285,9 @@ def critical_sigma_w2(activation: "str | Activation", sigma_b2: Number = 0, *, q
     origin = _origin_critical(act, m, sb, q_in)
     if origin is not None:
         return origin
+    tiny = _tiny_critical(act, m, sb, q_in)
+    if tiny is not None:
+        return tiny
     kind, a, b, best = _scan(m, float(sb), float(q_in), lo, hi)
     if a is None:
         raise SymvgRuntimeError(f"no critical σw² for {act.label} at σb² = {short(sb)} in {bracket}: χ1 ≥ 1 or q diverges "
