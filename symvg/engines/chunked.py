@@ -22,8 +22,10 @@ NumPy, and on CuPy where the whole-chain kernel refuses a chain), reached throug
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import operator
 import os
 from functools import lru_cache
 from concurrent.futures import ThreadPoolExecutor
@@ -424,28 +426,55 @@ def _exact_region(act: Activation, which: int) -> Callable[[np.ndarray], np.ndar
     return (lambda zv: f(zv) | (zv != zv)) if region.free_symbols else (lambda zv: zv == zv if region else zv != zv)
 
 
+def _replay(p: Plan, inp: Inputs, dtype: np.dtype) -> Iterator[dict]:
+    """The forward pass over all the samples of ``inp`` (NumPy arrays), as :func:`_forward` runs it, one layer at a
+    time: the chain rule's symbols (:mod:`symvg.engines.chainrule`) to their values, φ_k before the skip. For the
+    few samples a report looks at again (under :func:`fp_guard`)."""
+    m, residual = inp.samples, p.chain.residual
+    hp = np.asarray(inp.x, dtype=dtype)
+    for k in range(1, p.chain.depth + 1):
+        w, b = _layer_wb(inp, k, slice(None))
+        z = np.asarray(_Z_VALUE(np, {"hp": hp, "w": w, "b": b}), dtype=dtype)
+        phi, d = np.empty(m, dtype=dtype), np.empty(m, dtype=dtype)
+        layer_kernel(p.locals[k - 1], np)(z.copy(), phi, d)  # the kernel takes its z as scratch
+        h = hp + phi if residual else phi
+        yield {cr.hp: hp, cr.w: w, cr.b: b, cr.z: z, cr.phi: phi, cr.dphi: d, cr.h: h}
+        hp = h
+
+
+@lru_cache(maxsize=None)
+def _cancelled(residual: bool) -> Callable[..., Any]:
+    """The samples where a step of the chain rule's forward pass (and, residual, 1 + w_k·φ'_k of its log-domain walk)
+    left a 0 that :meth:`symvg.engines.chainrule.Step.underflow` does not know to be exact, over :func:`_replay`'s
+    values. ``exact=False``: a z_k of 0 from nonzero w_k, h_{k-1} counts where b_k ≠ 0 too (w·h = -b may round)."""
+    steps = (*cr.forward(residual), *(s for s in cr.backward_log(residual) if s.target not in _REPLAYED))
+    conds = [[sp.lambdify([_REPLAYED], c if s.target in _REPLAYED else c.xreplace({s.target: s.value}), "numpy")
+              for c in s.underflow(False)] for s in steps if s.underflow()]
+
+    def cancelled(values: list) -> Any:  # & and | broadcast a shared (scalar) w_k, b_k; NumPy's reduce would not
+        return functools.reduce(operator.or_, (functools.reduce(operator.and_, (c(values) for c in cs)) for cs in conds))
+    return cancelled
+
+
+_REPLAYED = (cr.hp, cr.w, cr.b, cr.z, cr.phi, cr.dphi, cr.h)
+
+
 def _suspects(p: Plan, inp: Inputs, dtype: np.dtype) -> np.ndarray:
     """The samples of ``inp`` (NumPy arrays) where a factor of the chain rule is a 0 that is not known to be exact:
-    φ or φ' outside the regions where their forms hold an exact 0, z_k = 0 from nonzero w_k and h_{k-1}, a residual
-    h_k or 1 + w_k·φ'_k that cancelled to 0, or δ_N (∂L/∂z_N) = 0 but at h_N = 0. Only these need mpmath: the
-    others' zeros are exact (a ReLU that is off), and a block full of them left a sample whose z_1 underflowed
-    unprobed. Computed with NumPy's forms, from CuPy too (a few samples, on the host)."""
-    n, m, residual = p.chain.depth, inp.samples, p.chain.residual
-    sus = np.zeros(m, dtype=bool)
-    hp, hk, dk, zk = np.asarray(inp.x, dtype=dtype), *(np.empty(m, dtype=dtype) for _ in range(3))
+    φ or φ' outside the regions where their forms hold an exact 0, a step's 0 that :func:`_cancelled` finds (a
+    z_k = 0 from nonzero w_k and h_{k-1}, a residual h_k or 1 + w_k·φ'_k that cancelled to 0), or δ_N (∂L/∂z_N) = 0
+    but at h_N = 0. Only these need mpmath: the others' zeros are exact (a ReLU that is off), and a block full of
+    them left a sample whose z_1 underflowed unprobed. Computed with NumPy's forms, from CuPy too (a few samples,
+    on the host)."""
+    sus = np.zeros(inp.samples, dtype=bool)
+    cancelled = _cancelled(p.chain.residual)
     with fp_guard():
-        for k in range(1, n + 1):
-            w, b = _layer_wb(inp, k, slice(None))
-            z = np.asarray(_Z_VALUE(np, {"hp": hp, "w": w, "b": b}), dtype=dtype)
-            zk[...] = z
-            layer_kernel(p.locals[k - 1], np)(zk, hk, dk)  # zk is scratch after
-            act = p.chain.activations[k - 1]
-            sus |= ((hk == 0) & ~_exact_region(act, 0)(z)) | ((dk == 0) & ~_exact_region(act, 1)(z))
-            sus |= (z == 0) & (w != 0) & (hp != 0)
-            if residual:
-                sus |= ((hp + hk) == 0) & (hp != 0) | ((1 + w * dk) == 0)
-            z_n, hp = z, (hp + hk if residual else hk.copy())
-        lost = (p.dloss(hp, inp.y) == 0) & (hp != 0) if p.dz is None else p.dz(z_n, inp.y) == 0
+        for k, v in enumerate(_replay(p, inp, dtype), 1):
+            act, z = p.chain.activations[k - 1], v[cr.z]
+            sus |= ((v[cr.phi] == 0) & ~_exact_region(act, 0)(z)) | ((v[cr.dphi] == 0) & ~_exact_region(act, 1)(z))
+            sus |= cancelled([v[s] for s in _REPLAYED])
+        hn = v[cr.h]
+        lost = (p.dloss(hn, inp.y) == 0) & (hn != 0) if p.dz is None else p.dz(z, inp.y) == 0
     return sus | lost
 
 
@@ -486,7 +515,7 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     # a factor lost to cancellation (MSE's h_N − y once h_N rounds to y) is no underflow: say both
     hint = (f"a factor of the chain rule (φ', the loss's ∂L/∂z_N or ∂L/∂h_N, a layer's output h or its pre-activation "
             f"z = w·h) came out 0: {'it may be 0, or be ' if top is None else ''}below the dtype's range, or lost to "
-            "cancellation (h_N − y where h_N rounded to y, a residual h + φ); the log domain loses it too" if local
+            "cancellation (h_N − y where h_N rounded to y, a residual h + φ or 1 + w·φ'); the log domain loses it too" if local
             else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
     size = (f"the largest is 10^{_exponent(top)}" if top is not None
             else "too small for mpmath to resolve, and not proved to be exactly 0")
