@@ -335,9 +335,7 @@ def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.
         count = int(inf.sum())
         big = f"{np.finfo(dtype).max:.3g}"
         if forward:
-            raise OverflowReport(f"dL/dw_k cannot be computed in {dtype.name} for {count} value(s) in layer(s) "
-                                 f"{_layers_text(rows)}: a pre-activation z_k = w_k·h_(k-1) + b_k overflowed (|z| "
-                                 f"beyond {big})", tuple(int(k) + 1 for k in rows), count)
+            _report_z_overflow(xp, inf, nan, cols, log, dtype, source)
         within, log10 = (None, None) if log or source is None else _within_range(*source, xp, cols, inf, dtype)
         if within is not None and bool(within.any()):
             _report_lost(xp, inf, within, log10, dtype)
@@ -351,6 +349,50 @@ def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.
     raise DomainError(f"dL/dw_k is not a real number (NaN) for {count} value(s) in layer(s) {_layers_text(rows)}: "
                       "an activation or the loss was evaluated outside its domain (log or sqrt of a negative "
                       "number, BCE of a prediction that is not in (0, 1))", tuple(int(k) + 1 for k in rows), count)
+
+
+def _z_overflowed_samples(p: Plan, inp: Inputs, cols: Any, dtype: np.dtype) -> np.ndarray:
+    """Which samples ``cols`` met a z_k = w_k·h_(k-1) + b_k that is not finite from a finite h_(k-1) (the inputs are
+    finite, checked before): the forward pass replayed for them alone, on the host."""
+    c = _host(cols)
+    sub = Inputs(*(_host(a) for a in (inp.x[cols], inp.y[cols], inp.W if inp.shared_w else inp.W[:, cols],
+                                      inp.B if inp.shared_b else inp.B[:, cols])), int(c.size))
+    over = np.zeros(c.size, dtype=bool)
+    with fp_guard():
+        for v in _replay(p, sub, dtype):
+            over |= ~np.isfinite(v[cr.z]) & np.isfinite(v[cr.hp])
+    return over
+
+
+def _report_z_overflow(xp: Any, bad: Any, nan: Any, cols: Any, log: bool, dtype: np.dtype,
+                       source: tuple[Plan, Inputs] | None) -> None:
+    """OverflowReport for the values ``bad`` (of the samples ``cols``; ``nan``: those that are NaN) where a
+    pre-activation overflowed in some samples: counted apart from the values of the other samples, which are not
+    finite for another reason (|g| beyond the range, a product on the way to it that overflowed, or a NaN), each
+    kind as what it is."""
+    big = f"{np.finfo(dtype).max:.3g}"
+    by_z = bad if source is None else bad & xp.asarray(_z_overflowed_samples(*source, cols, dtype))[None, :]
+    rest = bad & ~by_z
+
+    def where(mask: Any) -> str:
+        return f"{int(mask.sum())} value(s) in layer(s) {_layers_text(xp.flatnonzero(mask.any(axis=1)))}"
+    text = f"a pre-activation z_k = w_k·h_(k-1) + b_k overflowed (|z| beyond {big})"
+    if bool(rest.any()):
+        inf, undefined = rest & ~nan, rest & nan
+        text = f"for {where(by_z)}, {text}; in the other samples"
+        if bool(inf.any()):
+            rc = inf.any(axis=0)
+            within, _ = (None, None) if log else _within_range(source[0], source[1], xp, cols[rc], inf[:, rc], dtype)
+            within = xp.zeros_like(inf[:, rc]) if within is None else within
+            beyond = inf[:, rc] & ~within
+            text += f", {where(beyond)} overflow (|g| beyond {big})" * bool(beyond.any())
+            text += (f", {where(within)} are within {dtype.name}'s range but a product of the backward pass overflowed "
+                     "on the way to them" * bool(within.any()))
+        if bool(undefined.any()):
+            text += f", {where(undefined)} are NaN (inf − inf or 0·inf after an overflow, or outside a domain)"
+    rows = xp.flatnonzero(bad.any(axis=1))
+    raise OverflowReport(f"dL/dw_k cannot be computed in {dtype.name} for {where(bad)}: {text}",
+                         tuple(int(k) + 1 for k in rows), int(bad.sum()))
 
 
 def _within_range(p: Plan, inp: Inputs, xp: Any, cols: Any, bad: Any, dtype: np.dtype) -> tuple[Any, Any]:
