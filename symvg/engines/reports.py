@@ -66,6 +66,13 @@ UNDERFLOW_PROBES = 32
 φ' or ∂L/∂z_N, underflowed itself: BCE at z_N = -800)."""
 
 
+CANCEL_DIGITS = 700
+"""Digits at which a residual chain's zeros are probed again: h_1 + tanh(-h_1) at h_1 = 2e-30 is -2.7e-90, and
+δ·(1 + w·tanh'(z)) at w = -1, z = 2e-30 is δ·4e-60, both 0 at 30 and 50 digits, where the oracle's two
+precisions agree, so a nonzero gradient (-8e-90) was confirmed as an exact 0 and returned without a report. A
+sum whose terms are below float64's largest number keeps, at 700 digits, every part of it above 10^-370."""
+
+
 def exact_zeros_probed(p: Plan, sub: Inputs, zero: np.ndarray) -> tuple[np.ndarray, float | None]:
     """(the entries of the ``zero`` mask that are not exactly 0, largest log10|g| of those), for up to
     :data:`UNDERFLOW_PROBES` samples, by :func:`symvg.engines.reference.reference` at 30 digits. An entry the
@@ -76,8 +83,14 @@ def exact_zeros_probed(p: Plan, sub: Inputs, zero: np.ndarray) -> tuple[np.ndarr
     cols = np.flatnonzero(zero.any(axis=0))[:UNDERFLOW_PROBES]
     if cols.size == 0:
         return lost, None
-    r = reference(p.chain, sub.x[cols], sub.y[cols], sub.W if sub.shared_w else sub.W[:, cols],
-                  sub.B if sub.shared_b else sub.B[:, cols], dps=30)
+    def probe(at: np.ndarray, dps: int) -> np.ndarray:
+        return reference(p.chain, sub.x[at], sub.y[at], sub.W if sub.shared_w else sub.W[:, at],
+                         sub.B if sub.shared_b else sub.B[:, at], dps=dps)
+    r = probe(cols, 30)
+    if p.chain.residual:  # the oracle's own residual sums may cancel to 0 at 30 digits and at the next it tries
+        again = np.flatnonzero((zero[:, cols] & np.vectorize(lambda v: v == 0, otypes=[bool])(r)).any(axis=0))
+        if again.size:
+            r[:, again] = probe(cols[again], CANCEL_DIGITS)
     nonzero = np.vectorize(lambda v: bool(v != 0 and not mpmath.isinf(v)), otypes=[bool])(r)
     lost[:, cols] = zero[:, cols] & nonzero
     sizes = [mpmath.log10(abs(v)) for v in r[lost[:, cols]] if mpmath.isfinite(v)]
@@ -109,5 +122,5 @@ def cancelled_steps(residual: bool) -> Callable[..., Any]:
 REPLAYED = (cr.hp, cr.w, cr.b, cr.z, cr.phi, cr.dphi, cr.h)
 
 
-__all__ = ["REPLAYED", "UNDERFLOW_PROBES", "cancelled_steps", "exact_region", "exact_zeros_probed", "exponent_text",
+__all__ = ["CANCEL_DIGITS", "REPLAYED", "UNDERFLOW_PROBES", "cancelled_steps", "exact_region", "exact_zeros_probed", "exponent_text",
            "largest_text", "layers_text", "report_lost"]
