@@ -41,7 +41,7 @@ CHAINS = ([Chain(4, a) for a in ACTS] + [Chain(4, a, residual=True) for a in ACT
              Chain(DEEP, "sigmoid"),
              Chain(DEEP, ["tanh", "sigmoid"] * (DEEP // 2) + ["sigmoid"], residual=True)])
 LOG_CHAINS = [Chain(4, "sigmoid"), Chain(4, "relu", residual=True), Chain(3, "sigmoid", loss="bce"),
-              Chain(DEEP, "tanh"), Chain(3, "softplus"), Chain(2, "gelu")]
+              Chain(DEEP, "tanh"), Chain(3, "softplus"), Chain(2, "gelu"), Chain(2, "tanh", residual=True)]
 
 
 @pytest.fixture(scope="session")
@@ -230,6 +230,19 @@ def test_log_domain_flagged_samples_are_redone(twin):
     want_lg, want_sign = numeric.gradients(chain, x, y, W, np.zeros(3), log=True)
     assert np.isfinite(got_lg).all() and (got_sign == want_sign).all()
     np.testing.assert_allclose(got_lg, want_lg, rtol=0, atol=1e-12)
+
+
+def test_log_domain_residual_factor_that_cancels_is_flagged(twin):
+    """1 + w_2·tanh'(z_2) with w_2 = -1 and z_2 = -2e-20: tanh'(z_2) = 1 - z_2² + … rounds to 1 (e^{-2|z|} = 1), so
+    the factor is 0 where it is 4e-40, and dL/dw_1 (mpmath: -8e-60) would be returned as log|g| = -inf."""
+    chain, x, y = Chain(2, "tanh", residual=True), np.array([1e-20, 0.5]), np.ones(2)
+    W, B = np.array([1.0, -1.0]), np.zeros(2)
+    ref = reference(chain, x, y, W, B, dps=40)
+    assert -8.1e-60 < ref[0, 0] < -7.9e-60 and ref[0, 1] != 0  # sample 0 cancels, sample 1 does not
+    inp, lg, sign, flags, status = twin(chain, x, y, W, B, "float64", log=True)
+    assert flags.tolist() == [FLAG_UNDERFLOW, 0]
+    with pytest.raises(errors.UnderflowReport, match=r"layer\(s\) 1 \(the largest is 10\^-59\.1, within"):
+        finish(chain, inp, lg, sign, flags, status, backend="numpy")
 
 
 @pytest.mark.parametrize("where", ["x", "y", "W", "B", "shared W"])

@@ -73,3 +73,17 @@ def test_an_exact_zero_loss_at_a_dead_output_is_not_looked_at(engine, monkeypatc
     x = np.array([-1.0, 2.0, -3.0, 0.5])
     g = gradients(Chain(2, "relu"), x, np.zeros(4), np.array([1.0, 1.0]), np.zeros(2), engine=engine)
     assert np.abs(g).tolist() == [[0.0, 8.0, 0.0, 0.5]] * 2  # L = (h_2 − y)²: g_k = 2x² where x > 0, h_k = x
+
+
+def test_a_residual_sum_the_oracle_cancels_at_30_digits_is_probed_again():
+    """tanh residual, w_2 = -1, x = 1e-30: h_2 = h_1 + tanh(-h_1) ≈ -2.7e-90 and δ_1 = δ_2·(1 - tanh'(z_2)) ≈ δ_2·4e-60
+    cancel to 0 in float64 and in mpmath at 30 and 50 digits alike, so the 0 of dL/dw_1 was confirmed as exact and
+    returned. By hand: dL/dw_1 = 2(h_2 - y)·(1 - tanh'(z_2))·tanh'(z_1)·x ≈ 2·(-1)·(2x)²·x = -8e-90."""
+    chain, x, y, W, B = Chain(2, "tanh", residual=True), np.array([1e-30, 0.5]), np.ones(2), [1.0, -1.0], [0.0, 0.0]
+    with pytest.raises(UnderflowReport, match=r"came out 0 in float64 for 1 value\(s\) in layer\(s\) 1 \(the largest "
+                                              r"is 10\^-89\.1, within"):
+        gradients(chain, x, y, W, B, engine="chunked")
+    # a residual sum that is 0 exactly (linear, w_2 = -1: h_2 = h_1 - h_1) is still taken as 0
+    lin = Chain(2, "linear", residual=True)
+    g = gradients(lin, x, y, W, B, engine="chunked")
+    assert g[0].tolist() == [0.0, 0.0] and reference(lin, x, y, W, B)[0, 0] == 0

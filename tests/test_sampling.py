@@ -228,6 +228,9 @@ def test_cli_underflow_points_to_log_domain():
     (["--layers", "3", "--init", "uniform"], "--init"),
     (["--layers", "3", "--activation", "sigmod"], "unknown activation"),
     (["--layers", "3", "--samples", "10000000000"], "bounded time"),
+    # admitted before and minutes of work: 2·10^8 gradients (15-22 s per 10^8 measured), and 10^8 one-sample chunks
+    (["--layers", "20", "--samples", "10000000"], "bounded time"),
+    (["--layers", "1000", "--samples", "100000", "--chunk", "1"], "raise --chunk"),
     (["--layers", "3", "--dtype", "float16"], "--dtype"),
 ])
 def test_cli_bad_input_one_line_exit_2(args, needle):

@@ -50,18 +50,23 @@ class Step:
     factors: tuple[sp.Symbol, ...] = ()
     carry: bool = False
     zero: tuple[sp.Symbol, ...] = ()
-    terms: tuple[sp.Symbol, ...] = ()
+    terms: tuple[sp.Expr, ...] = ()
 
-    def underflow(self) -> tuple[sp.Boolean, ...]:
+    def underflow(self, exact: bool = True) -> tuple[sp.Boolean, ...]:
         """The conditions that together say this step's 0 is not exact (none where it is not watched): a product
         of nonzero factors that underflowed, or a sum of nonzero ``terms`` that cancelled to 0 (1 + tanh(-40) = 0,
-        truly 3.6e-35: a 0 to be checked, not passed on)."""
+        truly 3.6e-35: a 0 to be checked, not passed on). ``exact=False`` drops the conditions on ``zero``: a 0
+        that may be exact, to be checked all the same (z = w·h + b = 0 where b ≠ 0, which w·h = -b may round to).
+
+        >>> forward(False)[0].underflow(exact=False)
+        (Eq(z, 0), Ne(w, 0), Ne(hp, 0))
+        """
         nonzero = self.factors or self.terms
         if not nonzero:
             return ()
         # a term that is the target (δ ← δ + a·w) is overwritten by then; a 0 from the other, nonzero, term implies it
         return (sp.Eq(self.target, 0), *(sp.Ne(x, 0) for x in nonzero if x != self.target),
-                *(sp.Eq(x, 0) for x in self.zero))
+                *(sp.Eq(x, 0) for x in self.zero if exact))
 
     def __str__(self) -> str:
         notes = ["0 from nonzero factors: underflow"] * bool(self.factors) + ["feeds the layer below only"] * self.carry
@@ -102,7 +107,8 @@ def start_log() -> tuple[Step, ...]:
 
 def backward_log(residual: bool) -> tuple[Step, ...]:
     """One layer back in (log|·|, sign): sums of logs where :func:`backward` multiplies."""
-    tail = ((Step(f, 1 + w * dphi, carry=True), Step(ld, ld + sp.log(sp.Abs(f)), carry=True),
+    # 1 + w_k·φ'_k is a sum of the nonzero 1 and w_k·φ'_k: a 0 of it may be a cancellation (w = -1, tanh'(1e-9))
+    tail = ((Step(f, 1 + w * dphi, carry=True, terms=(w * dphi,)), Step(ld, ld + sp.log(sp.Abs(f)), carry=True),
              Step(sd, sd * sp.sign(f), carry=True)) if residual else
             (Step(ld, la + sp.log(sp.Abs(w)), carry=True), Step(sd, sa * sp.sign(w), carry=True)))
     return (Step(la, ld + sp.log(sp.Abs(dphi))), Step(sa, sd * sp.sign(dphi)),

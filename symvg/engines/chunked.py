@@ -8,7 +8,8 @@ The steps are :mod:`symvg.engines.chainrule`'s, run as in-place array calls
 (:func:`symvg.engines.inplace.array_steps`); this module holds the loops: chunks, layers, buffers. Two threads take chunks in turn (NumPy releases the GIL), every operation writing into a buffer it owns
 (``out=``); with CuPy one elementwise kernel per layer takes all samples at once. It takes every chain,
 also in the log domain, and is the engine the fused one is tested against. What the floats cannot hold is
-found here and reported (:func:`run`): ``OverflowReport``, ``DomainError`` and ``UnderflowReport``.
+found here and reported (:func:`run`; the pieces that need no engine in :mod:`symvg.engines.reports`):
+``OverflowReport``, ``DomainError`` and ``UnderflowReport``.
 Internal to the engines package: two entries of :mod:`symvg.engines.registry` run it (``chunked`` on
 NumPy, and on CuPy where the whole-chain kernel refuses a chain), reached through
 :func:`symvg.engines.numeric.gradients`.
@@ -30,23 +31,29 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-import sympy as sp
 
 from symvg.engines import chainrule as cr
 from symvg.engines.inplace import array_steps, array_value
 from symvg.engines.csource import elementwise_source, loss_source
-from symvg.engines.kernels import Local, _flags, exact_zeros, fp_guard, kink_at_zero, layer_kernel, local_forms
+from symvg.engines.kernels import Local, _flags, fp_guard, kink_at_zero, layer_kernel, local_forms
 from symvg.engines.plan import Inputs, Plan
-from symvg.engines.reference import reference
 from symvg.engines.repair import exact_local
+from symvg.engines.reports import (REPLAYED, UNDERFLOW_PROBES, cancelled_steps, exact_region, exact_zeros_probed,
+                                   exponent_text, layers_text, report_lost)
 from symvg.errors import DomainError, OverflowReport, UnderflowReport
-from symvg.symbolic.activations import Activation
 
 CHUNK_BYTES = 128 * 1024
 """Bytes per chunk buffer (16K float64 or 32K float32 samples): big enough that the ~1 µs cost of a
 NumPy call is amortised, small enough that a chunk's working set stays in cache (measured on 2 cores:
 4K-sample chunks are 1.3-1.6× slower, 64K no faster; see benchmarks/README.md)."""
 THREADS = min(2, os.cpu_count() or 1)
+
+
+@lru_cache(maxsize=None)
+def _numpy_kernel(loc: Local) -> Callable:
+    """:func:`symvg.engines.kernels.layer_kernel` on NumPy, made once per activation: a chain of 10^5 layers made
+    it 10^5 times (0.75 ms each, 3/4 of ``eval -n 100000 -m 3``). A kernel keeps no state between calls."""
+    return layer_kernel(loc, np)
 
 
 def _cupy_layer(loc: Local, residual: bool) -> Callable:
@@ -238,7 +245,7 @@ def run(p: Plan, xp: Any, inp: Inputs, dtype: np.dtype, log: bool, chunk: int, t
     G = xp.empty((n, m), dtype=dtype) if out is None else out
     S = xp.empty((n, m), dtype=dtype) if log else None
     if xp is np:
-        kernels = [layer_kernel(loc, np) for loc in p.locals]
+        kernels = [_numpy_kernel(loc) for loc in p.locals]
     else:
         kernels = [_cupy_layer(loc, p.chain.residual) for loc in p.locals]
         chunk, threads = max(m, 1), 1  # the GPU takes all samples at once
@@ -306,16 +313,6 @@ def _finite_enough(xp: Any, g: Any, log: bool) -> bool:
         return np.isfinite(total) or bool(xp.all(xp.isfinite(g)))
 
 
-def _exponent(e: float) -> str:
-    """A base-10 exponent as a reader takes it in: -83729.6, or -8.37e+307 where |g| ~ 10^(-10^307)."""
-    return f"{e:.1f}" if abs(e) < 1e7 else f"{e:.3g}"
-
-
-def _layers_text(rows: Any) -> str:
-    ks = [int(k) + 1 for k in rows]
-    return ", ".join(map(str, ks[:8])) + (", …" if len(ks) > 8 else "")
-
-
 def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.dtype, overflowed: bool,
                       forward: bool = False, source: tuple[Plan, Inputs] | None = None) -> None:
     """OverflowReport where a gradient (or, in the log domain, log|g|) is infinite, or is NaN after an overflow
@@ -333,22 +330,64 @@ def _report_nonfinite(xp: Any, G: Any, where: list[slice], log: bool, dtype: np.
         count = int(inf.sum())
         big = f"{np.finfo(dtype).max:.3g}"
         if forward:
-            raise OverflowReport(f"dL/dw_k cannot be computed in {dtype.name} for {count} value(s) in layer(s) "
-                                 f"{_layers_text(rows)}: a pre-activation z_k = w_k·h_(k-1) + b_k overflowed (|z| "
-                                 f"beyond {big})", tuple(int(k) + 1 for k in rows), count)
+            _report_z_overflow(xp, inf, nan, cols, log, dtype, source)
         within, log10 = (None, None) if log or source is None else _within_range(*source, xp, cols, inf, dtype)
         if within is not None and bool(within.any()):
-            _report_lost(xp, inf, within, log10, dtype)
+            report_lost(xp, inf, within, log10, dtype)
         hint = ("" if log else "; log=True carries log|g| where only the backward products overflow, not the "
                 "forward pass")
         raise OverflowReport(f"dL/dw_k overflows {dtype.name} (|g| beyond {big}) for {count} "
-                             f"value(s) in layer(s) {_layers_text(rows)}{hint}",
+                             f"value(s) in layer(s) {layers_text(rows)}{hint}",
                              tuple(int(k) + 1 for k in rows), count)
     rows = xp.flatnonzero(nan.any(axis=1))
     count = int(nan.sum())
-    raise DomainError(f"dL/dw_k is not a real number (NaN) for {count} value(s) in layer(s) {_layers_text(rows)}: "
+    raise DomainError(f"dL/dw_k is not a real number (NaN) for {count} value(s) in layer(s) {layers_text(rows)}: "
                       "an activation or the loss was evaluated outside its domain (log or sqrt of a negative "
                       "number, BCE of a prediction that is not in (0, 1))", tuple(int(k) + 1 for k in rows), count)
+
+
+def _z_overflowed_samples(p: Plan, inp: Inputs, cols: Any, dtype: np.dtype) -> np.ndarray:
+    """Which samples ``cols`` met a z_k = w_k·h_(k-1) + b_k that is not finite from a finite h_(k-1) (the inputs are
+    finite, checked before): the forward pass replayed for them alone, on the host."""
+    c = _host(cols)
+    sub = Inputs(*(_host(a) for a in (inp.x[cols], inp.y[cols], inp.W if inp.shared_w else inp.W[:, cols],
+                                      inp.B if inp.shared_b else inp.B[:, cols])), int(c.size))
+    over = np.zeros(c.size, dtype=bool)
+    with fp_guard():
+        for v in _replay(p, sub, dtype):
+            over |= ~np.isfinite(v[cr.z]) & np.isfinite(v[cr.hp])
+    return over
+
+
+def _report_z_overflow(xp: Any, bad: Any, nan: Any, cols: Any, log: bool, dtype: np.dtype,
+                       source: tuple[Plan, Inputs] | None) -> None:
+    """OverflowReport for the values ``bad`` (of the samples ``cols``; ``nan``: those that are NaN) where a
+    pre-activation overflowed in some samples: counted apart from the values of the other samples, which are not
+    finite for another reason (|g| beyond the range, a product on the way to it that overflowed, or a NaN), each
+    kind as what it is."""
+    big = f"{np.finfo(dtype).max:.3g}"
+    by_z = bad if source is None else bad & xp.asarray(_z_overflowed_samples(*source, cols, dtype))[None, :]
+    rest = bad & ~by_z
+
+    def where(mask: Any) -> str:
+        return f"{int(mask.sum())} value(s) in layer(s) {layers_text(xp.flatnonzero(mask.any(axis=1)))}"
+    text = f"a pre-activation z_k = w_k·h_(k-1) + b_k overflowed (|z| beyond {big})"
+    if bool(rest.any()):
+        inf, undefined = rest & ~nan, rest & nan
+        text = f"for {where(by_z)}, {text}; in the other samples"
+        if bool(inf.any()):
+            rc = inf.any(axis=0)
+            within, _ = (None, None) if log else _within_range(source[0], source[1], xp, cols[rc], inf[:, rc], dtype)
+            within = xp.zeros_like(inf[:, rc]) if within is None else within
+            beyond = inf[:, rc] & ~within
+            text += f", {where(beyond)} overflow (|g| beyond {big})" * bool(beyond.any())
+            text += (f", {where(within)} are within {dtype.name}'s range but a product of the backward pass overflowed "
+                     "on the way to them" * bool(within.any()))
+        if bool(undefined.any()):
+            text += f", {where(undefined)} are NaN (inf − inf or 0·inf after an overflow, or outside a domain)"
+    rows = xp.flatnonzero(bad.any(axis=1))
+    raise OverflowReport(f"dL/dw_k cannot be computed in {dtype.name} for {where(bad)}: {text}",
+                         tuple(int(k) + 1 for k in rows), int(bad.sum()))
 
 
 def _within_range(p: Plan, inp: Inputs, xp: Any, cols: Any, bad: Any, dtype: np.dtype) -> tuple[Any, Any]:
@@ -365,87 +404,43 @@ def _within_range(p: Plan, inp: Inputs, xp: Any, cols: Any, bad: Any, dtype: np.
     return within, lg / math.log(10)
 
 
-def _largest(xp: Any, log10: Any, mask: Any) -> str:
-    """", up to 10^e" for the largest finite log10|g| under ``mask``, or nothing."""
-    v = log10[mask & xp.isfinite(log10)]
-    return f", up to 10^{_exponent(float(v.max()))}" if v.size else ""
-
-
-def _report_lost(xp: Any, bad: Any, within: Any, log10: Any, dtype: np.dtype) -> None:
-    """OverflowReport for gradients that are not finite although some (``within``) are in the dtype's range: a
-    product on the way (δ_k·φ'_k before h_(k-1) brings it down) overflowed. Says how many are truly beyond it."""
-    beyond = bad & ~within
-    n_in, n_out = int(within.sum()), int(beyond.sum())
-    rows = xp.flatnonzero(bad.any(axis=1))
-    lost = (f"{n_in} value(s) in layer(s) {_layers_text(xp.flatnonzero(within.any(axis=1)))} are within "
-            f"{dtype.name}'s range (|g|{_largest(xp, log10, within)[1:]}) but a product of the backward pass "
-            "overflowed on the way to them")
-    head = (f"dL/dw_k overflows {dtype.name} (|g| beyond {np.finfo(dtype).max:.3g}{_largest(xp, log10, beyond)}) for "
-            f"{n_out} value(s) in layer(s) {_layers_text(xp.flatnonzero(beyond.any(axis=1)))}, and {lost}" if n_out
-            else f"dL/dw_k cannot be computed directly in {dtype.name}: {lost}")
-    top = log10[bad & xp.isfinite(log10)]
-    raise OverflowReport(f"{head}; log=True carries log|g|", tuple(int(k) + 1 for k in rows), int(bad.sum()),
-                         float(top.max()) if top.size else None)
-
-
-UNDERFLOW_PROBES = 32
-"""Samples checked with mpmath when an underflow left zeros the log domain sees as zeros too (a local factor,
-φ' or ∂L/∂z_N, underflowed itself: BCE at z_N = -800)."""
-
-
 def _host(a: Any) -> np.ndarray:
     """A NumPy copy of a CuPy array (a NumPy one as it is)."""
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-def _exact_zeros(p: Plan, sub: Inputs, zero: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """(the entries of the ``zero`` mask that are not exactly 0, largest log10|g| of those), for up to
-    :data:`UNDERFLOW_PROBES` samples, by :func:`symvg.engines.reference.reference` at 30 digits. An entry the
-    oracle cannot resolve (NaN: a φ' too small for it) is not confirmed as 0 either; its size is unknown."""
-    import mpmath
-
-    lost = np.zeros(zero.shape, dtype=bool)
-    cols = np.flatnonzero(zero.any(axis=0))[:UNDERFLOW_PROBES]
-    if cols.size == 0:
-        return lost, None
-    r = reference(p.chain, sub.x[cols], sub.y[cols], sub.W if sub.shared_w else sub.W[:, cols],
-                  sub.B if sub.shared_b else sub.B[:, cols], dps=30)
-    nonzero = np.vectorize(lambda v: bool(v != 0 and not mpmath.isinf(v)), otypes=[bool])(r)
-    lost[:, cols] = zero[:, cols] & nonzero
-    sizes = [mpmath.log10(abs(v)) for v in r[lost[:, cols]] if mpmath.isfinite(v)]
-    return lost, float(max(sizes)) if sizes else None
-
-
-@lru_cache(maxsize=None)
-def _exact_region(act: Activation, which: int) -> Callable[[np.ndarray], np.ndarray]:
-    """z ↦ where a 0 of φ (``which`` 0) or φ' (1) is exact (:func:`symvg.engines.kernels.exact_zeros`), over arrays."""
-    region = exact_zeros(act)[which]
-    f = sp.lambdify(cr.z, region, modules="numpy")
-    return (lambda zv: f(zv) | (zv != zv)) if region.free_symbols else (lambda zv: zv == zv if region else zv != zv)
+def _replay(p: Plan, inp: Inputs, dtype: np.dtype) -> Iterator[dict]:
+    """The forward pass over all the samples of ``inp`` (NumPy arrays), as :func:`_forward` runs it, one layer at a
+    time: the chain rule's symbols (:mod:`symvg.engines.chainrule`) to their values, φ_k before the skip. For the
+    few samples a report looks at again (under :func:`fp_guard`)."""
+    m, residual = inp.samples, p.chain.residual
+    hp = np.asarray(inp.x, dtype=dtype)
+    for k in range(1, p.chain.depth + 1):
+        w, b = _layer_wb(inp, k, slice(None))
+        z = np.asarray(_Z_VALUE(np, {"hp": hp, "w": w, "b": b}), dtype=dtype)
+        phi, d = np.empty(m, dtype=dtype), np.empty(m, dtype=dtype)
+        _numpy_kernel(p.locals[k - 1])(z.copy(), phi, d)  # the kernel takes its z as scratch
+        h = hp + phi if residual else phi
+        yield {cr.hp: hp, cr.w: w, cr.b: b, cr.z: z, cr.phi: phi, cr.dphi: d, cr.h: h}
+        hp = h
 
 
 def _suspects(p: Plan, inp: Inputs, dtype: np.dtype) -> np.ndarray:
     """The samples of ``inp`` (NumPy arrays) where a factor of the chain rule is a 0 that is not known to be exact:
-    φ or φ' outside the regions where their forms hold an exact 0, z_k = 0 from nonzero w_k and h_{k-1}, a residual
-    h_k or 1 + w_k·φ'_k that cancelled to 0, or δ_N (∂L/∂z_N) = 0 but at h_N = 0. Only these need mpmath: the
-    others' zeros are exact (a ReLU that is off), and a block full of them left a sample whose z_1 underflowed
-    unprobed. Computed with NumPy's forms, from CuPy too (a few samples, on the host)."""
-    n, m, residual = p.chain.depth, inp.samples, p.chain.residual
-    sus = np.zeros(m, dtype=bool)
-    hp, hk, dk, zk = np.asarray(inp.x, dtype=dtype), *(np.empty(m, dtype=dtype) for _ in range(3))
+    φ or φ' outside the regions where their forms hold an exact 0, a step's 0 that :func:`cancelled_steps` finds (a
+    z_k = 0 from nonzero w_k and h_{k-1}, a residual h_k or 1 + w_k·φ'_k that cancelled to 0), or δ_N (∂L/∂z_N) = 0
+    but at h_N = 0. Only these need mpmath: the others' zeros are exact (a ReLU that is off), and a block full of
+    them left a sample whose z_1 underflowed unprobed. Computed with NumPy's forms, from CuPy too (a few samples,
+    on the host)."""
+    sus = np.zeros(inp.samples, dtype=bool)
+    cancelled = cancelled_steps(p.chain.residual)
     with fp_guard():
-        for k in range(1, n + 1):
-            w, b = _layer_wb(inp, k, slice(None))
-            z = np.asarray(_Z_VALUE(np, {"hp": hp, "w": w, "b": b}), dtype=dtype)
-            zk[...] = z
-            layer_kernel(p.locals[k - 1], np)(zk, hk, dk)  # zk is scratch after
-            act = p.chain.activations[k - 1]
-            sus |= ((hk == 0) & ~_exact_region(act, 0)(z)) | ((dk == 0) & ~_exact_region(act, 1)(z))
-            sus |= (z == 0) & (w != 0) & (hp != 0)
-            if residual:
-                sus |= ((hp + hk) == 0) & (hp != 0) | ((1 + w * dk) == 0)
-            z_n, hp = z, (hp + hk if residual else hk.copy())
-        lost = (p.dloss(hp, inp.y) == 0) & (hp != 0) if p.dz is None else p.dz(z_n, inp.y) == 0
+        for k, v in enumerate(_replay(p, inp, dtype), 1):
+            act, z = p.chain.activations[k - 1], v[cr.z]
+            sus |= ((v[cr.phi] == 0) & ~exact_region(act, 0)(z)) | ((v[cr.dphi] == 0) & ~exact_region(act, 1)(z))
+            sus |= cancelled([v[s] for s in REPLAYED])
+        hn = v[cr.h]
+        lost = (p.dloss(hn, inp.y) == 0) & (hn != 0) if p.dz is None else p.dz(z, inp.y) == 0
     return sus | lost
 
 
@@ -474,7 +469,7 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     if local:  # mpmath on the host, for the few samples probed (from CuPy too), where a zero is not known exact
         host = Inputs(*(_host(a) for a in (sub.x, sub.y, sub.W, sub.B)), sub.samples)
         zero = xp.asarray(_host(zero) & _suspects(p, host, dtype)[None, :])  # on the host: NumPy's forms
-        lost, top = _exact_zeros(p, host, _host(zero))
+        lost, top = exact_zeros_probed(p, host, _host(zero))
         lost = xp.asarray(lost)
         unchecked = max(0, int(zero.any(axis=0).sum()) - UNDERFLOW_PROBES)  # samples with zeros not probed
     if not bool(lost.any()):
@@ -486,9 +481,9 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
     # a factor lost to cancellation (MSE's h_N − y once h_N rounds to y) is no underflow: say both
     hint = (f"a factor of the chain rule (φ', the loss's ∂L/∂z_N or ∂L/∂h_N, a layer's output h or its pre-activation "
             f"z = w·h) came out 0: {'it may be 0, or be ' if top is None else ''}below the dtype's range, or lost to "
-            "cancellation (h_N − y where h_N rounded to y, a residual h + φ); the log domain loses it too" if local
+            "cancellation (h_N − y where h_N rounded to y, a residual h + φ or 1 + w·φ'); the log domain loses it too" if local
             else "pass log=True for log|g|, or allow_underflow=True to accept the zeros")
-    size = (f"the largest is 10^{_exponent(top)}" if top is not None
+    size = (f"the largest is 10^{exponent_text(top)}" if top is not None
             else "too small for mpmath to resolve, and not proved to be exactly 0")
     probed = f" ({UNDERFLOW_PROBES} of the samples holding a 0 were checked)" if unchecked else ""
     # without a size the value may be 0 after all: say what is known, not that it underflowed
@@ -497,7 +492,7 @@ def check_underflow(p: Plan, xp: Any, inp: Inputs, G: Any, where: list[slice], d
         # the gradient itself is within range: a factor on the way was lost (z = w·h = 1e-400 rounded to 0)
         what, size = f"came out 0 in {dtype.name}", f"{size}, within the dtype's range"
     raise UnderflowReport(f"dL/dw_k {what} for {many} value(s){probed} in layer(s) "
-                          f"{_layers_text(rows)} ({size}): {hint}",
+                          f"{layers_text(rows)} ({size}): {hint}",
                           tuple(int(k) + 1 for k in rows), count, top)
 
 

@@ -170,16 +170,33 @@ def _operand(e: sp.Expr, where: dict) -> Any:
         return float(e)
     if e.is_Symbol:
         return _buffer(e, where)
-    args = [_operand(a, where) for a in e.args]
-    return lambda xp, env: _apply(xp, env, _UFUNCS[e.func], args)
+    return _ufunc_call(_UFUNCS[e.func], [_operand(a, where) for a in e.args])
 
 
-def _apply(xp: Any, env: dict, name: str, args: list, out: Any = None) -> Any:
-    vals = [a if isinstance(a, float) else env[a] if isinstance(a, str) else a(xp, env) for a in args]
-    f = getattr(xp, name)
-    while len(vals) > 2:  # an n-ary sum or product, left to right
-        vals = [f(vals[0], vals[1])] + vals[2:]
-    return f(*vals) if out is None else f(*vals, out=out)
+def _getter(a: Any) -> Callable[[Any, dict], Any]:
+    """An operand as ``get(xp, env)``, decided once: the per-layer loop of a deep chain calls these 10^6 times."""
+    if isinstance(a, float):
+        return lambda xp, env: a
+    if isinstance(a, str):
+        return lambda xp, env: env[a]
+    return a
+
+
+def _ufunc_call(name: str, args: list, out: str | None = None) -> Callable[[Any, dict], Any]:
+    """``call(xp, env)``: ``xp.<name>`` of the operands (an n-ary sum or product left to right), into the buffer
+    ``out`` where given, else by allocation."""
+    gets = [_getter(a) for a in args]
+    while len(gets) > 2:
+        gets = [_ufunc_call(name, gets[:2]), *gets[2:]]
+    if len(gets) == 1:
+        (g0,) = gets
+        if out is None:
+            return lambda xp, env: getattr(xp, name)(g0(xp, env))
+        return lambda xp, env: getattr(xp, name)(g0(xp, env), out=env[out])
+    g0, g1 = gets
+    if out is None:
+        return lambda xp, env: getattr(xp, name)(g0(xp, env), g1(xp, env))
+    return lambda xp, env: getattr(xp, name)(g0(xp, env), g1(xp, env), out=env[out])
 
 
 def _emit(e: sp.Expr, out: str, where: dict, ops: list) -> None:
@@ -239,7 +256,7 @@ def _step_call(name: str, args: tuple, out: str) -> Callable[[Any, dict], None]:
     if name == "copy":
         (a,) = args
         return lambda xp, env: env[out].__setitem__(Ellipsis, env[a])
-    return lambda xp, env: _apply(xp, env, name, list(args), env[out])
+    return _ufunc_call(name, list(args), out)
 
 
 __all__ = ["MAY_BE_SCALAR", "array_steps", "array_value", "inplace"]

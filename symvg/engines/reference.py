@@ -178,7 +178,7 @@ def _span(chain: Chain, acts: list, x: Any, W: list, B: list) -> int:
                 h = h + hk if chain.residual else hk
         except (ValueError, ZeroDivisionError, OverflowError, TypeError):
             pass  # the z's so far decide; the column's own evaluation says what is wrong
-    return int(0.4343 * float(top)) + 10
+    return int(0.4343 * float(min(top, 10 * MORE_DIGITS))) + 10  # a z beyond floats (1e309) asks for the cap
 
 
 def _more_digits(chain: Chain, acts: list, dl: Callable, x: Any, y: Any, W: list, B: list, col: list,

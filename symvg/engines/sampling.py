@@ -19,7 +19,7 @@ True
 ['frac_below_tol', 'k', 'mean_abs', 'median_abs']
 
 Before anything is allocated one chunk's memory is estimated and compared with what the machine has
-free, and N × M with what a run evaluates in bounded time (:data:`MAX_WORK`): ``samples=10**11`` is
+free, and N × M (with the steps per layer and chunk) with what a run evaluates in bounded time (:data:`MAX_WORK`): ``samples=10**11`` is
 refused with the numbers. With ``log=True`` the statistics are of log10|g| (``scale = "log10"``), which
 stays finite at any depth; ``as_dict`` then names them ``log10_median_abs``, ``log10_geomean_abs``, ``log10_q05`` … .
 """
@@ -38,6 +38,7 @@ from symvg.errors import InvalidValueError
 from symvg.engines import streaming as S
 from symvg.engines import cuda, numeric, philox, registry
 from symvg.engines.numeric import array_module, choose_engine, estimate_bytes, evaluate
+from symvg.engines.chunked import CHUNK_BYTES as ENGINE_CHUNK_BYTES
 from symvg.engines.plan import check_dtype
 from symvg.exact import count
 
@@ -207,8 +208,14 @@ CHUNK_BYTES = 32 << 20
 MIN_CHUNK = 1024
 """Samples per chunk at least: the chunked engine pays a Python step per layer and chunk, so a very deep
 chain takes chunks of 1024 samples (memory then grows with the depth, never with M)."""
-MAX_WORK = {"numpy": 10**10, "cupy": 10**12}
-"""Gradients (depth × samples) a run may evaluate: 10^10 at the CPU's 1-50 ns each is seconds to minutes."""
+MAX_WORK = {"numpy": 15 * 10**7, "cupy": 10**12}
+"""Work a run may take, in gradients (depth × samples) plus :data:`STEP_WORK` per layer of each chunk: on the
+2-core machine 10^8 gradients took 15-22 s (``eval -n 100 -m 1000000``, with and without ``--log-domain``) and
+``-n 100000 -m 1024 --log-domain`` 48 s, so a run admitted ends within about a minute. 10^10 was half an hour."""
+STEP_WORK = 400
+"""What one layer of one engine chunk costs beyond its gradients, in gradients: the chunked engine's Python step
+per layer and chunk (about 60 µs for both passes, at 150 ns a gradient), which a deep chain of few samples or
+a small ``--chunk`` pays mostly (``-n 100000 -m 3``: 6 s for 3·10^5 gradients)."""
 
 
 def chunk_samples(depth: int, samples: int, dtype: Any = "float64") -> int:
@@ -223,18 +230,28 @@ def chunk_samples(depth: int, samples: int, dtype: Any = "float64") -> int:
     return int(min(samples, max(MIN_CHUNK, CHUNK_BYTES // (depth * check_dtype(dtype).itemsize))))
 
 
-def check_work(depth: int, samples: int, backend: str = "numpy") -> None:
-    """Refuse a run that would not finish in bounded time, with the numbers.
+def check_work(depth: int, samples: int, backend: str = "numpy", chunk: int | None = None,
+               dtype: Any = "float64") -> None:
+    """Refuse a run that would not finish in bounded time (:data:`MAX_WORK`), with the numbers. ``chunk``: samples
+    per chunk (:func:`chunk_samples` where None), each split again into the chunked engine's own chunks.
 
     >>> check_work(3, 10**11)
     Traceback (most recent call last):
-    symvg.errors.InvalidValueError: this run evaluates 3 × 100000000000 = 3e+11 gradients, more than the 1e+10 a numpy run takes in bounded time; lower --samples or --layers
+    symvg.errors.InvalidValueError: this run evaluates 3 × 100000000000 = 3e+11 gradients, more than a numpy run takes in bounded time (1.5e+08 gradients, less 400 for each layer of each chunk of samples); lower --samples or --layers
+    >>> check_work(1000, 10**5, chunk=1)
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: this run evaluates 1000 × 100000 = 1e+08 gradients in 1e+08 steps (a layer of a chunk of samples each), more than a numpy run takes in bounded time (1.5e+08 gradients, less 400 for each layer of each chunk of samples); lower --samples or --layers, or raise --chunk
     """
     cap = MAX_WORK.get(backend, MAX_WORK["numpy"])
-    if depth * samples > cap:
-        raise InvalidValueError(f"this run evaluates {depth} × {samples} = {depth * samples:.3g} gradients, "
-                                f"more than the {cap:.0e} a {backend} run takes in bounded time; "
-                                "lower --samples or --layers")
+    c = chunk_samples(depth, samples, dtype) if chunk is None else max(1, min(chunk, samples))
+    per_chunk = -(-c // (ENGINE_CHUNK_BYTES // check_dtype(dtype).itemsize))  # the engine's chunks in one of ours
+    steps = depth * -(-samples // c) * per_chunk
+    if depth * samples + STEP_WORK * steps > cap:
+        shown = f" in {steps:.3g} steps (a layer of a chunk of samples each)" if STEP_WORK * steps > depth * samples else ""
+        raise InvalidValueError(f"this run evaluates {depth} × {samples} = {depth * samples:.3g} gradients{shown}, "
+                                f"more than a {backend} run takes in bounded time ({cap:.3g} gradients, less "
+                                f"{STEP_WORK} for each layer of each chunk of samples); lower --samples or --layers"
+                                + (", or raise --chunk" if shown and chunk is not None else ""))
 
 
 def chunk_generator(seed: int | None, i: int) -> np.random.SeedSequence:
@@ -417,7 +434,7 @@ def sample(chain: Chain, samples: int = 10_000, init: Init = "gaussian", seed: i
     check_representable(mean, std, label, dt)
     n = chain.depth
     c = chunk_samples(n, m, dt) if chunk is None else min(count(chunk, "chunk"), m)
-    check_work(n, m, backend)
+    check_work(n, m, backend, c, dt)
     check_memory(run_bytes(n, c, dt, log, shared_weights, c >= m),
                  hint="lower --chunk or --layers (memory grows as depth × chunk, not with --samples)")
     xp = array_module(backend)
@@ -485,6 +502,6 @@ def dead_paths(chain: Chain, init: Init, stats: GradientStats) -> DeadPaths | No
     return DeadPaths(chain.depth, 2.0 ** -chain.depth, nonzero / stats.samples, nonzero, stats.samples)
 
 
-__all__ = ["CHUNK_BYTES", "DeadPaths", "GradientStats", "INITS", "LayerStats", "MAX_WORK", "MIN_CHUNK",
+__all__ = ["CHUNK_BYTES", "DeadPaths", "GradientStats", "INITS", "LayerStats", "MAX_WORK", "MIN_CHUNK", "STEP_WORK",
            "available_memory", "check_memory", "check_representable", "check_work", "chunk_generator",
            "chunk_samples", "dead_paths", "init_params", "run_bytes", "sample"]
