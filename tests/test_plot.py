@@ -164,3 +164,20 @@ def test_derivatives_beyond_float64_are_refused_in_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["plot", "derivatives", "-a", "leaky_relu:1e309", "-o", str(tmp_path / "d.png")])
     assert r.exit_code == 2 and "γ = sup|φ'| = 1.0e+309 is beyond float64's range" in r.output, r.output
     assert not (tmp_path / "d.png").exists()
+
+
+def test_gradients_weight_text_is_never_evaluated(tmp_path):
+    """-w went through sympy.nsimplify, which evaluates text: this ran os.system, then said 'internal error'."""
+    marker = tmp_path / "pwned"
+    r = CliRunner().invoke(cli, ["plot", "gradients", "-m", "0", "-o", str(tmp_path / "g.png"),
+                                 "-w", f"__import__('os').system('touch {marker}')"])
+    assert r.exit_code == 2 and r.stderr.startswith("symvg: error:") and r.stderr.count("\n") == 1, r.output
+    assert not marker.exists() and not (tmp_path / "g.png").exists()
+
+
+def test_gradients_tiny_weight_is_not_shown_as_zero():
+    """|w| = 1e-300 was titled '|w| = 0' and labelled 'γ|w| = 0' (nsimplify drops it): γ|w| = 1e-300/4."""
+    fig = plot.plot_gradients(layers=3, activations=("sigmoid",), weight="1e-300", envelope=False)
+    assert "|w| = 0" not in fig.axes[0].get_title() and "1.0e-300" in fig.axes[0].get_title()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("γ|w| ≈ 2.5e-301" in t for t in labels), labels

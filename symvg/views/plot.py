@@ -22,6 +22,7 @@ from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.atomic import write_atomic
 from symvg.errors import BackendUnavailableError, InvalidValueError
+from symvg.exact import to_rational
 from symvg import magnitude
 from symvg.magnitude import short
 
@@ -130,7 +131,7 @@ def _why_below(acts: Sequence[Activation], weight: Any, medians: Mapping[str, np
     """
     from symvg.symbolic.bounds import floor_cause
 
-    w = sp.Abs(sp.nsimplify(weight))
+    w = _weight(weight)
     notes = []
     for a in acts:
         for b in acts:
@@ -187,6 +188,7 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
     """
     layers = _positive_int(layers, "layers", MAX_PLOT_LAYERS)
     acts = _activations(activations)
+    _weight(weight)  # a bad weight is refused before any drawing
     fig = _figure(figsize=(12.0, 5.8), layout="constrained")
     ax = fig.add_subplot()
     notes: list[str] = []
@@ -196,18 +198,18 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
         ax.plot(k, np.where(b > 0, b, np.nan), "k--", lw=1, label="envelope 1/4^k (sigmoid, |w| = 1)")
         lowest = min(lowest, float(b[b > 0].min()) if (b > 0).any() else lowest)
     _draw_dtype_limits(ax, dtypes, lowest)
-    w = sp.Abs(sp.nsimplify(weight))
+    w = _weight(weight)
     ax.set_yscale("log")
     ax.set_xlabel(GRADIENTS_XLABEL)
     ax.set_ylabel(GRADIENTS_YLABEL)
-    ax.set_title(f"Why gradients vanish: proved ceilings at |w| = {sp.sstr(w)}")
+    ax.set_title(f"Why gradients vanish: proved ceilings at |w| = {short(w)}")
     ax.grid(True, which="major", alpha=0.3)
     # A figure legend "outside" is placed by the constrained layout itself: beside the data, and the
     # same on every draw (an axes legend anchored outside moves a little each time the layout reruns).
     fig.legend(fontsize=8, loc="outside right upper")
     if medians:
         notes.insert(0, f"Dots: median |∂L/∂w| of {'given' if isinstance(samples, Mapping) else 'sampled'} random chains with "
-                        f"w, b, x ~ N(0, 1), not |w| = {sp.sstr(w)}, so they need not lie under the lines.")
+                        f"w, b, x ~ N(0, 1), not |w| = {short(w)}, so they need not lie under the lines.")
         notes[1:1] = _why_below(acts, weight, medians)
     if notes:
         fig.supxlabel("\n".join(textwrap.fill(t, 180) for t in notes), fontsize=8, ha="left", x=0.01)
@@ -223,7 +225,7 @@ def _draw_ceilings(ax: Any, acts: Sequence[Activation], weight: Any, layers: int
     lowest = 1.0
     every = max(1, layers // 8)
     medians: dict[str, np.ndarray] = {}
-    w = sp.Abs(sp.nsimplify(weight))
+    w = _weight(weight)
     for n, a in enumerate(acts):
         k, b = bound_curve(a, weight, layers)
         verdict = depth_bound(a, weight).decision
@@ -242,6 +244,11 @@ def _draw_ceilings(ax: Any, acts: Sequence[Activation], weight: Any, layers: int
     return lowest, medians
 
 
+def _weight(weight: Any) -> sp.Expr:
+    """|w| exact, by the validator every command uses (``sympy.nsimplify`` evaluated text and read 1e-300 as 0)."""
+    return sp.Abs(to_rational(weight, "weight"))
+
+
 def _short(v: sp.Expr) -> str:
     """``= 1/4`` for a short exact value, ``≈ 1.128`` otherwise (legends stay one short line).
 
@@ -249,7 +256,7 @@ def _short(v: sp.Expr) -> str:
     ('= 1/4', '≈ 0.8578')
     """
     s = sp.sstr(v)
-    return f"= {s}" if len(s) <= 8 and (v.is_Rational or v.is_Integer) else f"≈ {float(v):.4g}"
+    return f"= {s}" if len(s) <= 8 and (v.is_Rational or v.is_Integer) else f"≈ {magnitude.sci(v, 4)}"
 
 
 def _numpy(expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
