@@ -858,3 +858,38 @@ def test_a_norm_below_the_float_range_is_refused_not_read_as_0(tmp_path, name, b
     p.write_text(body)
     r = CliRunner().invoke(symvg.cli.cli, ["diagnose", str(p)])
     assert r.exit_code == 2 and "'1e-400' is below the float range" in r.output.replace("1e-400 is", "'1e-400' is"), r.output
+
+
+# ----------------------------------------------------------------------------- the verdict's words match the table
+
+
+def one_step(*norms: float) -> logs.GradientLog:
+    return logs.GradientLog.from_records(logs.Record(0, k, g) for k, g in enumerate(norms, 1))
+
+
+def test_a_vanishing_middle_layer_in_a_growing_fit_is_not_said_to_shrink():
+    """[10, 0.001, 1]: the fit going back is growth 10^0.5 ≈ 3.16; it said 'gradients shrink by a factor 3.16'."""
+    d = dg.diagnose(one_step(10.0, 1e-3, 1.0))
+    assert d.status == "vanishing" and d.fit.log10_factor == pytest.approx(0.5)
+    assert "shrink" not in d.verdict and "grow by a factor 3.16" in d.verdict, d.verdict
+    assert "1 of 3 layers (w2) below 0.01×" in d.verdict
+    up = dg.diagnose(one_step(0.1, 1e3, 1.0))  # exploding middle layer, fit -0.5: it said 'grow by a factor 0.32'
+    assert up.status == "exploding" and "grow" not in up.verdict and "shrink by a factor 0.32" in up.verdict
+    assert "1 of 3 layers (w2) above 100×" in up.verdict
+
+
+def test_uniformly_only_when_every_layer_is_outside_the_absolute_range():
+    """raw |g| 5e-9 and 1e-7: only w1 is below 1e-8; it said 'uniformly ... every layer's measure is below'."""
+    d = dg.diagnose(one_step(5e-9, 1e-7))
+    assert d.status == "vanishing" and [l.status for l in d.layers] == ["vanishing", "healthy"]
+    assert "uniformly" not in d.verdict and "every layer" not in d.verdict, d.verdict
+    assert d.verdict.startswith("Vanishing gradients on the absolute scale in 1 of 2 layers (w1)")
+    assert "uniformly" in dg.diagnose(one_step(5e-9, 9e-9)).verdict
+
+
+def test_mixed_on_the_absolute_scale_is_not_headlined_healthy():
+    """1e-9 and 1e9 with relative thresholds 1e-20…1e20: status 'mixed', the verdict began 'Healthy'."""
+    d = dg.diagnose(one_step(1e-9, 1e9), vanishing_below=1e-20, exploding_above=1e20)
+    assert d.status == "mixed" and [l.status for l in d.layers] == ["vanishing", "exploding"]
+    assert d.verdict.startswith("Mixed on the absolute scale"), d.verdict
+    assert "Healthy" not in d.verdict

@@ -4,7 +4,7 @@ the verdict's words and the remedies."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import sympy as sp
@@ -114,19 +114,15 @@ def verdict(status: str, relative: str, layers: Sequence[LayerDiagnosis], fit: D
     # inf is a norm past float64's range; a nan may come from an overflow, but also from 0·inf or a log of 0
     why = "exploding gradients" if div is None or div.value != "nan" else "nan: an overflow, 0·inf or a log of 0"
     head = f"Diverged ({why}): {div.text}. Before it, " if div else ""
-    if status in ("vanishing", "exploding") and relative == "healthy":
-        word = "below" if status == "vanishing" else "above"
-        return head + (f"{status.capitalize()} gradients, uniformly across layers: {scale.text}. Layer against "
-                       f"layer they look alike (first/last = {_g10(first.log10_relative)}; {rate}), so the "
-                       f"relative test alone would not show it; every layer's measure is {word} the range.")
+    ratio = f"the first layer's gradient is {_g10(first.log10_relative)}× the last layer's"
+    if status != "healthy" and relative == "healthy":
+        return head + _absolute_only(status, layers, ratio, rate, scale)
     if relative == "vanishing":
-        bad = sum(l.log10_relative < math.log10(low) for l in layers)
-        text = (f"Vanishing gradients: the first layer's gradient is {_g10(first.log10_relative)}× the last "
-                f"layer's; gradients shrink by a {rate} ({bad} of {len(layers)} layers below {low:g}× the last).")
+        which = _which(layers, lambda l: l.log10_relative < math.log10(low))
+        text = f"Vanishing gradients: {which} below {low:g}× the last layer's; {ratio}; {_trend(fit, rate)}."
     elif relative == "exploding":
-        bad = sum(l.log10_relative > math.log10(high) for l in layers)
-        text = (f"Exploding gradients: the first layer's gradient is {_g10(first.log10_relative)}× the last "
-                f"layer's; gradients grow by a {rate} ({bad} of {len(layers)} layers above {high:g}× the last).")
+        which = _which(layers, lambda l: l.log10_relative > math.log10(high))
+        text = f"Exploding gradients: {which} above {high:g}× the last layer's; {ratio}; {_trend(fit, rate)}."
     elif relative == "mixed":
         text = (f"Mixed: some layers' gradients are below {low:g}× the last layer's and some above {high:g}×; "
                 f"the fitted {rate} hides that -- look at the layers one by one.")
@@ -134,6 +130,38 @@ def verdict(status: str, relative: str, layers: Sequence[LayerDiagnosis], fit: D
         text = (f"Healthy: every layer's gradient is within {low:g}…{high:g}× the last layer's "
                 f"(first/last = {_g10(first.log10_relative)}; {rate}).") + _projection(fit, low, high)
     return head + text + f" Absolute scale, {scale.text}."
+
+
+def _which(layers: Sequence[LayerDiagnosis], test: Callable[[LayerDiagnosis], bool]) -> str:
+    """'2 of 5 layers (w1, w2)': how many layers pass ``test``, and which (the first six named)."""
+    hit = [f"w{l.index}" for l in layers if test(l)]
+    names = ", ".join(hit[:6]) + (", …" if len(hit) > 6 else "")
+    return f"{len(hit)} of {len(layers)} layers ({names})"
+
+
+def _trend(fit: DecayFit, rate: str) -> str:
+    """The fitted factor in words that match its side of 1 (a vanishing middle layer can sit in a growing fit)."""
+    if fit.log10_factor < 0:
+        return f"overall, gradients shrink by a {rate}"
+    if fit.log10_factor > 0:
+        return f"overall, gradients grow by a {rate}"
+    return f"a flat fitted {rate}"
+
+
+def _absolute_only(status: str, layers: Sequence[LayerDiagnosis], ratio: str, rate: str, scale: Scale) -> str:
+    """Layer against layer alike, yet outside the absolute range: in every layer ("uniformly") or in some."""
+    alike = (f"Layer against layer they look alike ({ratio}; {rate}), so the relative test alone would not "
+             "show it")
+    if status == "mixed":
+        return f"Mixed on the absolute scale: {scale.text}. {alike}; look at the layers one by one."
+    word = "below" if status == "vanishing" else "above"
+    bad = [l for l in layers if l.status == status]
+    if len(bad) == len(layers):
+        return (f"{status.capitalize()} gradients, uniformly across layers: {scale.text}. {alike}; every layer's "
+                f"measure is {word} the range.")
+    which = _which(layers, lambda l: l.status == status)
+    return (f"{status.capitalize()} gradients on the absolute scale in {which}: {scale.text}. {alike}; the other "
+            f"layers' measures are within the range.")
 
 
 def _projection(fit: DecayFit, low: float, high: float) -> str:
