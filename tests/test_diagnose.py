@@ -893,3 +893,23 @@ def test_mixed_on_the_absolute_scale_is_not_headlined_healthy():
     assert d.status == "mixed" and [l.status for l in d.layers] == ["vanishing", "exploding"]
     assert d.verdict.startswith("Mixed on the absolute scale"), d.verdict
     assert "Healthy" not in d.verdict
+
+
+def _bias_log(deltas, spectral):
+    return logs.GradientLog.from_records(logs.Record(0, k, d, bias_grad_norm=d, spectral_norm=s)
+                                         for k, (d, s) in enumerate(zip(deltas, spectral), 1))
+
+
+def test_a_log_on_the_bound_at_every_step_is_consistent():
+    """δ = 1e-4, 0.01, 0.01, 1 with ‖W₂‖₂ = 0.04, ‖W₃‖₂ = 4, ‖W₄‖₂ = 0.04 (sigmoid, γ = 1/4): every step back is
+    exactly γ·‖W_(k+1)‖₂ (0.01, 1, 0.01). The least-squares slope (0.3·Δ1 + 0.4·Δ2 + 0.3·Δ3 = -1.2 in log10) exceeds the
+    mean bound (-4/3), and it said 'above the bound: activation norms change across layers' -- about bias gradients."""
+    d = dg.diagnose(_bias_log([1e-4, 0.01, 0.01, 1.0], [1.0, 0.04, 4.0, 0.04]), "sigmoid")
+    assert d.bias_fit.log10_factor == pytest.approx(-1.2) and d.bound.bound == pytest.approx(10 ** (-4 / 3))
+    assert d.bound.consistent is True and "above the bound" not in d.bound.text, d.bound.text
+    # one step over its own bound is caught although the fit (-1.76) is below the mean bound (-4/3), which the old
+    # comparison called consistent: w3→w2 is 10^0.1 > γ·‖W₃‖₂ = 1
+    over = dg.diagnose(_bias_log([10 ** -5.9, 10 ** -2.9, 1e-3, 1.0], [1.0, 0.04, 4.0, 0.04]), "sigmoid")
+    assert over.bias_fit.log10_factor == pytest.approx(-1.76)
+    assert over.bound.consistent is False and "above the bound at 1 of 3 steps back (w3→w2)" in over.bound.text
+    assert "activation norms" not in over.bound.text  # δ_k carries no activation norm

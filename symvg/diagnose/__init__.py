@@ -205,7 +205,8 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
     text = verdict(status, _overall(rel_classes), layers, fit, vanishing_below, exploding_above, scale, div)
     if div is not None:
         status = "exploding"
-    bound = compare_bound(bias_fit or fit, acts, means["weight_norm"], means["spectral_norm"], bias_fit is not None)
+    bound = compare_bound(bias_fit or fit, acts, means["weight_norm"], means["spectral_norm"], bias_fit is not None,
+                          [_l10(b) for b in bias] if bias_fit is not None else lg)  # type: ignore[arg-type]
     return Diagnosis(log.source, used, tuple(layers), fit, lg[0] - lg[-1], status, text, bound,
                      remedies(status, layers, acts, div), vanishing_below, exploding_above, scale, div, bias_fit,
                      compare_mean_field(mf, bias_fit or fit, bias_fit is not None), log.notes)
