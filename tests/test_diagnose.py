@@ -913,3 +913,18 @@ def test_a_log_on_the_bound_at_every_step_is_consistent():
     assert over.bias_fit.log10_factor == pytest.approx(-1.76)
     assert over.bound.consistent is False and "above the bound at 1 of 3 steps back (w3→w2)" in over.bound.text
     assert "activation norms" not in over.bound.text  # δ_k carries no activation norm
+
+
+@pytest.mark.parametrize("cell", ["１e-400", "1_000", "١"])
+def test_a_cell_that_is_not_an_ascii_decimal_is_refused(tmp_path, cell):
+    """float() reads '1_000' as 1000, '١' (Arabic-Indic one) as 1 and '１e-400' (full-width) as 0 -- a dead
+    gradient, past the below-the-range check, which looks for the digits 1-9."""
+    p = tmp_path / "g.csv"
+    p.write_text(f"step,layer,grad_norm\n0,1,{cell}\n0,2,1\n0,3,1\n", encoding="utf-8")
+    assert_one_line_error(cli("diagnose", str(p)), 2, f"{cell!r} is not a number")
+
+
+def test_a_step_in_non_ascii_digits_is_refused(tmp_path):
+    p = tmp_path / "g.csv"
+    p.write_text("step,layer,grad_norm\n１,1,1\n１,2,1\n", encoding="utf-8")
+    assert_one_line_error(cli("diagnose", str(p)), 2, "is not an integer")

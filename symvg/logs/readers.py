@@ -35,21 +35,27 @@ ALIASES: dict[str, str] = {
 # ----------------------------------------------------------------------------- cells
 
 
+_DECIMAL = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)\s*", re.I)
+"""What a norm cell may be: an ASCII decimal, nan or inf (what loggers write)."""
+
+
 def parse_norm(text: str, where: str) -> float:
     """A CSV cell as a norm: a decimal number, or nan/inf (kept: the run diverged there).
 
     >>> parse_norm("1e308", "x"), parse_norm("nan", "x")
     (1e+308, nan)
+    >>> parse_norm("1_000", "x")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: x: '1_000' is not a number
     >>> parse_norm("1" * 500, "x")
     Traceback (most recent call last):
     symvg.errors.InvalidValueError: x: '11111111111111111111111111111… (502 characters) is longer than 100 characters
     """
     if len(text) > MAX_CELL:
         raise InvalidValueError(f"{where}: {_show(text)} is longer than {MAX_CELL} characters")
-    try:
-        v = float(text)
-    except ValueError:
-        raise InvalidValueError(f"{where}: {text!r} is not a number") from None
+    if not _DECIMAL.fullmatch(text):  # float() also reads '1_000' and non-ASCII digits ('１e-400' as 0)
+        raise InvalidValueError(f"{where}: {text!r} is not a number")
+    v = float(text)
     if math.isinf(v) and "inf" not in text.lower():
         raise InvalidValueError(f"{where}: {text!r} is beyond the float range (about 1.8e308)")
     if _underflows(text, v):
@@ -68,7 +74,7 @@ def _underflows(text: str, v: float) -> bool:
 
 def parse_int(text: str, where: str) -> int:
     """An integer cell of at most 18 digits."""
-    if not re.fullmatch(r"\s*[+-]?\d{1,18}\s*", text):
+    if not re.fullmatch(r"\s*[+-]?[0-9]{1,18}\s*", text):
         raise InvalidValueError(f"{where}: {_show(text)} is not an integer (at most 18 digits)")
     return int(text)
 
@@ -168,7 +174,7 @@ def _long_records(p: Path, rows: list[tuple[str, dict[str, str]]], notes: list[s
             raise InvalidValueError(f"{where}, column layer: empty; need a layer index or name")
         if len(row["layer"]) > MAX_CELL:
             raise InvalidValueError(f"{where}, column layer: {_show(row['layer'])} is longer than {MAX_CELL} characters")
-    integer_layers = all(re.fullmatch(r"[+-]?\d{1,18}", row["layer"]) for _, row in rows)
+    integer_layers = all(re.fullmatch(r"[+-]?[0-9]{1,18}", row["layer"]) for _, row in rows)
     records, order, first_line = [], {}, {}
     for where, row in rows:
         opt = {q: parse_norm(row[q], f"{where}, column {q}") for q in OPTIONAL if row.get(q)}
