@@ -151,6 +151,12 @@ def test_derive_at_bad(run, bad):
     assert code == 2 and err.startswith("symvg: error: ") and err.count("\n") == 1
 
 
+def test_derive_at_the_same_input_twice_is_refused(run):
+    """--at w1=0.5 --at w1=2 evaluated at w1 = 2 without a word (the last won); a typo for w2 went unseen."""
+    code, out, err = run("derive", "--layers", "2", "--at", "w1=0.5", "--at", "w1 = 2")
+    assert code == 2 and err == "symvg: error: --at: w1 is given twice; give each input once\n" and out == ""
+
+
 def _defined_commands() -> dict:
     """name -> (module, command) for every command the modules beside symvg/cli/__init__.py define."""
     import importlib

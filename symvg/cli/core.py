@@ -76,12 +76,16 @@ EVAL_SECONDS = 10.0
 def _values(chain: Chain, at: tuple[str, ...]) -> dict[str, str]:
     """``--at`` pairs over defaults (w = 1, b = 0, x = 1, y = 0); names and numbers are checked by ``evaluate``."""
     values = {str(s): ("1" if str(s)[0] in "wx" else "0") for s in chain.symbols()}
+    given: set[str] = set()
     for item in at:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise InvalidValueError(f"--at expects NAME=VALUE, got {item!r}")
         if name.strip() not in values:
             raise InvalidValueError(f"--at: unknown input {name.strip()!r}; this chain has {', '.join(values)}")
+        if name.strip() in given:  # the last one silently won: --at w1=0.5 --at w1=2 (meant w2) evaluated at w1 = 2
+            raise InvalidValueError(f"--at: {name.strip()} is given twice; give each input once")
+        given.add(name.strip())
         values[name.strip()] = value.strip()
     return values
 
