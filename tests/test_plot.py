@@ -181,3 +181,17 @@ def test_gradients_tiny_weight_is_not_shown_as_zero():
     assert "|w| = 0" not in fig.axes[0].get_title() and "1.0e-300" in fig.axes[0].get_title()
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any("γ|w| ≈ 2.5e-301" in t for t in labels), labels
+
+
+def test_gradients_of_an_unbounded_activation_say_there_is_no_ceiling(tmp_path):
+    """expr:z**2 (γ = ∞) said '(γ|w|)^k ... passes float64's largest value from depth 1': no float overflowed."""
+    r = CliRunner().invoke(cli, ["plot", "gradients", "-m", "0", "-a", "expr:z**2", "-o", str(tmp_path / "g.png")])
+    assert r.exit_code == 2 and "sup|φ'| is unbounded, so there is no ceiling" in r.stderr, r.output
+    assert "float64" not in r.stderr
+
+
+def test_gradients_below_float64_are_noted_not_dropped_silently():
+    """(1/4·1e-300)^k is 2.5e-301 at k = 1 and below 4.9e-324 from k = 2: the line ended without a word."""
+    fig = plot.plot_gradients(layers=3, activations=("sigmoid",), weight="1e-300", envelope=False)
+    caption = fig._supxlabel.get_text()
+    assert "below float64's smallest value (4.9e-324) from k = 2" in caption, caption

@@ -87,6 +87,8 @@ def bound_curve(activation: str | Activation, weight: Any, layers: int) -> tuple
 
     db = depth_bound(activation, weight)
     k = np.arange(1, layers + 1)
+    if db.factor is sp.oo:  # not a float overflow: there is no ceiling at all
+        raise InvalidValueError(f"{db.activation}: sup|φ'| is unbounded, so there is no ceiling (γ|w|)^k to plot")
     if db.factor == 0:
         return k, np.zeros(layers)
     with np.errstate(under="ignore", over="ignore"):
@@ -237,6 +239,9 @@ def _draw_ceilings(ax: Any, acts: Sequence[Activation], weight: Any, layers: int
                         label=f"{a.label}: γ|w| {_short(a.gamma * w)}, ceiling ({verdict.short})")
         positive = b[b > 0]
         lowest = min(lowest, float(positive.min()) if positive.size else lowest)
+        if positive.size < b.size and a.gamma * w != 0:  # a log axis drops 0 without a trace
+            notes.append(f"{a.label}: the ceiling (γ|w|)^k is below float64's smallest value (4.9e-324) from "
+                         f"k = {positive.size + 1} and is not drawn there (symvg sweep prints it in log10).")
         med = _sampled_medians(a, layers, weight, samples, seed)
         if med is not None:
             medians[a.name] = med
