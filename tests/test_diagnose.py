@@ -928,3 +928,13 @@ def test_a_step_in_non_ascii_digits_is_refused(tmp_path):
     p = tmp_path / "g.csv"
     p.write_text("step,layer,grad_norm\n１,1,1\n１,2,1\n", encoding="utf-8")
     assert_one_line_error(cli("diagnose", str(p)), 2, "is not an integer")
+
+
+@pytest.mark.parametrize("name", ['"x\ny"', '"a\tb"'])
+def test_a_layer_name_with_a_control_character_is_refused(tmp_path, name):
+    """A quoted CSV name with a line break printed as two lines, splitting the text table and the Markdown one."""
+    p = tmp_path / "g.csv"
+    p.write_text(f"step,layer,grad_norm\n0,{name},0.5\n0,b,1\n")
+    assert_one_line_error(cli("diagnose", str(p)), 2, "holds a control character")
+    with pytest.raises(InvalidValueError, match="control character"):
+        logs.GradientLog.from_records([logs.Record(0, "x\ny", 1.0), logs.Record(0, "b", 1.0)])
