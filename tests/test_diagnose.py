@@ -938,3 +938,12 @@ def test_a_layer_name_with_a_control_character_is_refused(tmp_path, name):
     assert_one_line_error(cli("diagnose", str(p)), 2, "holds a control character")
     with pytest.raises(InvalidValueError, match="control character"):
         logs.GradientLog.from_records([logs.Record(0, "x\ny", 1.0), logs.Record(0, "b", 1.0)])
+
+
+def test_wide_csv_metric_columns_are_not_read_as_layers(tmp_path):
+    """Lightning's 'lr-Adam' and 'loss_epoch' were layers w3, w4: every layer was judged against a loss of 2."""
+    p = tmp_path / "wide.csv"
+    p.write_text("step,fc1,fc2,lr-Adam,train_loss_step,loss_epoch\n0,0.001,1,0.1,2.3,2.0\n1,0.001,1,0.1,2.1,2.0\n")
+    d = dg.diagnose(logs.read_log(p))
+    assert [l.name for l in d.layers] == ["fc1", "fc2"]
+    assert d.layers[0].log10_relative == pytest.approx(-3.0)

@@ -347,8 +347,19 @@ def read_tensorboard(path: "str | os.PathLike[str]", run: str | None = None) -> 
     return _assemble(values, source, notes, seen)
 
 
-_NOT_LAYERS = re.compile(r"^(?:loss|lr|learning_rate|acc|accuracy|time|wall_?time|epoch|step|"
+_NOT_LAYERS = re.compile(r"^(?:loss|lr|learning_rate|acc|accuracy|time|wall_?time|epoch|step|lr[-_/].*|"
                          r"(?:train|val|valid|validation|test)[_/].*|.*[_/](?:loss|acc|accuracy|lr))$", re.I)
+"""Columns of a wide CSV that are not layers: metrics, Lightning's ``lr-Adam`` (LearningRateMonitor), and
+any of them with Lightning's ``_step``/``_epoch`` suffix (:func:`_not_a_layer`)."""
+
+
+def _not_a_layer(column: str) -> bool:
+    """``loss_epoch``, ``lr-Adam`` and ``val_acc_step`` are metrics, not layers (they were read as layers).
+
+    >>> [_not_a_layer(c) for c in ("loss_epoch", "lr-Adam", "val_acc_step", "fc1", "dense_0")]
+    [True, True, True, False, False]
+    """
+    return bool(_NOT_LAYERS.match(re.sub(r"_(?:step|epoch)$", "", column)))
 
 
 def read_wide(p: Path, header: list[str], named: list[str], rows: list[tuple[str, list[str]]]) -> GradientLog:
@@ -356,7 +367,7 @@ def read_wide(p: Path, header: list[str], named: list[str], rows: list[tuple[str
     step_col = header.index("step") if "step" in header else named.index("step")
     tags = {i: match_tag(h) for i, h in enumerate(header) if i != step_col}
     if not any(tags.values()):
-        tags = {i: ("grad_norm", h) for i, h in enumerate(header) if i != step_col and not _NOT_LAYERS.match(h)}
+        tags = {i: ("grad_norm", h) for i, h in enumerate(header) if i != step_col and not _not_a_layer(h)}
     used = {i for i, t in tags.items() if t}
     ignored = [h for i, h in enumerate(header) if i != step_col and i not in used]
     notes = [f"wide layout: {len(used)} layer column(s)"]
