@@ -947,3 +947,11 @@ def test_wide_csv_metric_columns_are_not_read_as_layers(tmp_path):
     d = dg.diagnose(logs.read_log(p))
     assert [l.name for l in d.layers] == ["fc1", "fc2"]
     assert d.layers[0].log10_relative == pytest.approx(-3.0)
+
+
+def test_plot_shows_a_layer_of_mean_gradient_0(tmp_path):
+    """[0, 1, 1]: the table says w1 is vanishing; the plot left w1 off (log10 0 = -inf) and showed healthy dots only."""
+    pytest.importorskip("matplotlib")
+    svg = tmp_path / "g.svg"
+    dv.plot(dg.diagnose(one_step(0.0, 1.0, 1.0)), svg)
+    assert "mean gradient 0" in svg.read_text()
