@@ -98,8 +98,8 @@ def plot(d: Diagnosis, path: "str | os.PathLike[str]") -> None:
             ax.scatter(k[sel], y[sel], color=c, label=status, zorder=3)
     fin = np.isfinite(y)
     if not fin.all():  # a layer of mean gradient 0 has no log10: it was left off, the only vanishing one unseen
-        ax.scatter(k[~fin], np.full((~fin).sum(), float(y[fin].min()) - 1), marker="v", color="tab:blue",
-                   label="mean gradient 0 (no log10; drawn below)", zorder=3)
+        ax.scatter(k[~fin], np.full((~fin).sum(), 0.03), marker="v", color="tab:blue", zorder=3, clip_on=False,
+                   transform=ax.get_xaxis_transform(), label="mean gradient 0 (no log10: at the axis' foot)")
     dd = (len(y) - k).astype(float)  # depth back from the output layer
     a = float(np.mean(y[fin] - d.fit.log10_factor * dd[fin]))
     ax.plot(k, a + d.fit.log10_factor * dd, "k--", label=f"fit: ×{_g10(d.fit.log10_factor)} per layer back")
