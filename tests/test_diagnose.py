@@ -955,3 +955,16 @@ def test_plot_shows_a_layer_of_mean_gradient_0(tmp_path):
     svg = tmp_path / "g.svg"
     dv.plot(dg.diagnose(one_step(0.0, 1.0, 1.0)), svg)
     assert "mean gradient 0" in svg.read_text()
+
+
+def test_mean_field_of_a_diagnosis_needs_chi1_only(monkeypatch):
+    """Each layer called mean_field, whose correlation map c* takes 1-3 s in the chaotic phase: 40 tanh layers
+    with σw² in 0.5…3 took 35 s. χ1 alone is asked now; tanh, σw² = 2.5, σb² = 0.3: χ1 = 0.99892927351842 (mpmath, 25 digits)."""
+    from symvg.theory.meanfield import theory
+
+    def no_correlations(*args, **kwargs):
+        raise AssertionError("diagnose computed the correlation map")
+
+    monkeypatch.setattr(theory, "_correlations", no_correlations)
+    d = dg.diagnose(synthetic(1.0, n_layers=3, steps=1, noise=0.0, sigma_w2=2.5, sigma_b2=0.3), "tanh")
+    assert d.mean_field.factor == pytest.approx(math.sqrt(0.9989292735184199), rel=1e-9)

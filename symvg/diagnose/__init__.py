@@ -236,7 +236,7 @@ def _overall(classes: Sequence[str]) -> str:
 def _mean_field(acts: Sequence[activations.Activation | None], sw2: Sequence[float | None],
                 sb2: Sequence[float | None]) -> list[float | None]:
     """√χ1 for the step back from layer k+1 to layer k: φ of layer k, (σw², σb²) of layer k+1."""
-    from symvg.theory.meanfield import mean_field
+    from symvg.theory.meanfield import chi1 as chi1_at  # χ1 alone: mean_field's c* took seconds a layer in chaos
 
     out: list[float | None] = []
     for k in range(len(acts) - 1):
@@ -245,7 +245,7 @@ def _mean_field(acts: Sequence[activations.Activation | None], sw2: Sequence[flo
             out.append(None)
             continue
         try:  # 6 significant digits: the measured variance carries no more, and exact arithmetic stays cheap
-            chi1 = float(mean_field(act, f"{w:.6g}", f"{(b or 0.0):.6g}").chi1)
+            chi1 = float(chi1_at(act, f"{w:.6g}", f"{(b or 0.0):.6g}"))
         except SymvgError:  # q* diverges: no stationary prediction
             chi1 = math.nan
         out.append(math.sqrt(chi1) if math.isfinite(chi1) else None)
