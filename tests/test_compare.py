@@ -144,3 +144,12 @@ def test_residual_floor_of_a_piecewise_constant_derivative_is_exact():
     assert regime("hard_sigmoid", weight=6, layers=10, residual=True).floor == 0   # |w|·1/6 = 1
     out = run("compare", "-n", "10", "-w", "4", "-a", "relu,linear", "--residual").stdout
     assert "can cancel to 0" not in out and "1..5" in out and "3..5" in out
+
+
+def test_a_depth_past_12_digits_is_shown_short_in_the_table():
+    """compare -w 1e-400 --residual: (1 + 2.5e-401)^N passes 1e6 at N ≈ ln(1e6)/2.5e-401 = 5.52620e+401, printed as
+    a 402-digit integer that made the column 400 characters wide; the JSON keeps it exact."""
+    text = run("compare", "-n", "10", "-w", "1e-400", "-a", "sigmoid", "--residual").stdout
+    assert "> 1/tol at ≈ 5.5262e+401" in text and max(map(len, text.splitlines())) < 250
+    js = json.loads(run("compare", "-n", "10", "-w", "1e-400", "-a", "sigmoid", "--residual", "--format", "json").stdout)
+    assert len(str(js["rows"][0]["depth_to_cross"])) == 402
