@@ -200,7 +200,8 @@ def _projection(fit: DecayFit, low: float, high: float) -> str:
     if lo_ci < 0 < hi_ci:
         return ""
     limit, word = (low, "below") if fit.log10_factor < 0 else (high, "above")
-    depth = math.log10(limit) / fit.log10_factor
+    # an N-layer network's first/last is factor^(N-1): N - 1 steps back, not N
+    depth = 1 + math.log10(limit) / fit.log10_factor
     return f" At this rate a network about {depth:.0f} layers deep would fall {word} {limit:g}×."
 
 
