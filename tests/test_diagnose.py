@@ -970,3 +970,12 @@ def test_mean_field_of_a_diagnosis_needs_chi1_only(monkeypatch):
     monkeypatch.setattr(theory, "_correlations", no_correlations)
     d = dg.diagnose(synthetic(1.0, n_layers=3, steps=1, noise=0.0, sigma_w2=2.5, sigma_b2=0.3), "tanh")
     assert d.mean_field.factor == pytest.approx(math.sqrt(0.9989292735184199), rel=1e-9)
+
+
+def test_a_split_named_grad_norm_is_not_a_layer(tmp_path):
+    """Hugging Face's Trainer logs the total norm as train/grad_norm: it became a layer 'train' (w1, 5× the last)."""
+    p = tmp_path / "hf.csv"
+    p.write_text("step,train/grad_norm,grad_norm/fc1,grad_norm/fc2\n0,5,0.001,1\n1,5,0.001,1\n")
+    d = dg.diagnose(logs.read_log(p))
+    assert [l.name for l in d.layers] == ["fc1", "fc2"] and d.log10_first_last == pytest.approx(-3.0)
+    assert events.match_tag("eval/grad_norm") is None and events.match_tag("fc1/grad_norm") == ("grad_norm", "fc1")

@@ -239,6 +239,8 @@ def match_tag(tag: str) -> tuple[str, str] | None:
     (('grad_norm', 'layer1.weight'), None, None)
     >>> match_tag("fc3.weight/grad_norm"), match_tag("grad_norm/fc3.weight_step")
     (('grad_norm', 'fc3.weight'), ('grad_norm', 'fc3.weight'))
+    >>> match_tag("train/grad_norm")  # Hugging Face Trainer's total norm
+
     """
     if tag.endswith("_epoch"):
         return None  # Lightning's per-epoch aggregate of a per-step value
@@ -246,8 +248,14 @@ def match_tag(tag: str) -> tuple[str, str] | None:
     for pattern, quantity in _TAGS:
         m = pattern.match(tag)
         if m:
+            if (m.groupdict().get("name") or "").lower() in _SPLITS:
+                return None  # HF Trainer's train/grad_norm: the total over all parameters, not a layer 'train'
             return (quantity, m.group("name")) if quantity else None
     return None
+
+
+_SPLITS = {"train", "training", "eval", "val", "valid", "validation", "test"}
+"""Names of a data split, which a ``<split>/grad_norm`` tag puts where a layer name would be."""
 
 
 # ----------------------------------------------------------------------------- event directories
