@@ -979,3 +979,10 @@ def test_a_split_named_grad_norm_is_not_a_layer(tmp_path):
     d = dg.diagnose(logs.read_log(p))
     assert [l.name for l in d.layers] == ["fc1", "fc2"] and d.log10_first_last == pytest.approx(-3.0)
     assert events.match_tag("eval/grad_norm") is None and events.match_tag("fc1/grad_norm") == ("grad_norm", "fc1")
+
+
+def test_write_csv_quotes_names_holding_a_comma_or_a_quote(tmp_path):
+    """write_csv joined cells with ',' unquoted: a layer 'fc,1' wrote four cells where three belong."""
+    p = tmp_path / "g.csv"
+    logs.write_csv([logs.Record(0, 'fc,1', 0.5), logs.Record(0, 'say "b"', 1.0)], p)
+    assert [(l.name, l.grad_norm) for l in logs.read_csv(p).layers] == [("fc,1", (0.5,)), ('say "b"', (1.0,))]
