@@ -986,3 +986,11 @@ def test_write_csv_quotes_names_holding_a_comma_or_a_quote(tmp_path):
     p = tmp_path / "g.csv"
     logs.write_csv([logs.Record(0, 'fc,1', 0.5), logs.Record(0, 'say "b"', 1.0)], p)
     assert [(l.name, l.grad_norm) for l in logs.read_csv(p).layers] == [("fc,1", (0.5,)), ('say "b"', (1.0,))]
+
+
+def test_options_that_do_not_apply_to_the_log_are_refused(tmp_path):
+    """--run x on a CSV and --columns on a JSON log were dropped without a word."""
+    assert_one_line_error(cli("diagnose", str(SIGMOID_CSV), "--run", "x"), 2, "--run chooses a run in a TensorBoard")
+    p = tmp_path / "g.json"
+    p.write_text('{"layers": [{"name": "a", "grad_norm": [1]}, {"name": "b", "grad_norm": [2]}]}')
+    assert_one_line_error(cli("diagnose", str(p), "--columns", "step=epoch"), 2, "--columns maps CSV column names")

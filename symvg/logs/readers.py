@@ -395,7 +395,13 @@ def read_log(path: "str | os.PathLike[str]", *, columns: "str | Mapping[str, str
              run: str | None = None) -> GradientLog:
     """Read a ``.csv``, ``.json`` or TensorBoard directory/event file, chosen by what ``path`` is."""
     p = Path(path)
-    if p.is_dir() or p.name.startswith("events.out.tfevents"):
+    tensorboard = p.is_dir() or p.name.startswith("events.out.tfevents")
+    # an option that does not apply was dropped without a word (--run x on a CSV read the CSV)
+    if run is not None and not tensorboard:
+        raise InvalidValueError(f"--run chooses a run in a TensorBoard directory; {str(p)!r} is not one")
+    if columns is not None and (tensorboard or p.suffix.lower() != ".csv"):
+        raise InvalidValueError(f"--columns maps CSV column names; {str(p)!r} is not a .csv log")
+    if tensorboard:
         return read_tensorboard(p, run=run)
     if not p.exists():
         raise InvalidValueError(f"log {str(p)!r} does not exist")
