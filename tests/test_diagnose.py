@@ -828,8 +828,8 @@ def test_gradient_histograms_give_exact_norms_and_tf_histograms_are_explained(tm
 def test_an_unbounded_activation_gives_no_bound():
     from symvg.diagnose.rules import compare_bound
 
-    fake = type("Act", (), {"gamma": float("inf"), "label": "expr:z**3"})()  # γ = ∞, as proved for z³
-    b = compare_bound(dg.fit_decay([0.25, 0.5, 1.0]), [fake, fake, None], [1.0, 1.0, 1.0])
+    cube = get_activation("expr:z**3")  # γ = ∞, proved
+    b = compare_bound(dg.fit_decay([0.25, 0.5, 1.0]), [cube, cube, None], [1.0, 1.0, 1.0])
     assert b.bound is None and b.text == "no bound: sup|φ'| is unbounded for expr:z**3"
 
 
@@ -994,3 +994,11 @@ def test_options_that_do_not_apply_to_the_log_are_refused(tmp_path):
     p = tmp_path / "g.json"
     p.write_text('{"layers": [{"name": "a", "grad_norm": [1]}, {"name": "b", "grad_norm": [2]}]}')
     assert_one_line_error(cli("diagnose", str(p), "--columns", "step=epoch"), 2, "--columns maps CSV column names")
+
+
+def test_a_bounded_gamma_beyond_float64_is_still_a_bound():
+    """leaky_relu:1e400 has γ = 1e400, proved; float(γ) = inf made it 'no bound: sup|φ'| is unbounded'."""
+    d = dg.diagnose(synthetic(0.5, n_layers=3, noise=0.0, spectral_norm=1.0), "leaky_relu:1e400")
+    assert "unbounded" not in d.bound.text and "bound 1.0e+400·‖W‖ predicts ≤ 1.0e+400" in d.bound.text, d.bound.text
+    assert d.bound.consistent is True  # 0.5 ≤ 1e400·1 at every step
+    assert "no bound: sup|φ'| is unbounded" in dg.diagnose(synthetic(0.5, n_layers=3), "expr:z**2").bound.text

@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy as sp
 
+from symvg import magnitude
 from symvg.symbolic import activations
 from symvg.diagnose.results import (DEAD_FRACTION, BoundComparison, DecayFit, Divergence, LayerDiagnosis,
                                     MeanFieldComparison, Remedy, Scale, _g, _g10, _pow10)
@@ -51,18 +52,20 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
     if not passed or any(a is None for a in passed):
         return None
     gammas = [a.gamma for a in passed]  # type: ignore[union-attr]
-    unbounded = [a.label for a, g in zip(passed, gammas) if not math.isfinite(float(g))]  # type: ignore[union-attr]
+    # by the proof, not float(γ): leaky_relu:1e400 has γ = 1e400, bounded, and float() made it inf ("unbounded")
+    unbounded = [a.label for a in passed if not a.supremum.bounded]  # type: ignore[union-attr]
     if unbounded:  # sup|φ'| = ∞: γ·‖W‖ bounds nothing
         return BoundComparison(tuple(dict.fromkeys(unbounded)), None, math.inf, None, None, fit.factor, None, None,
                                f"no bound: sup|φ'| is unbounded for {', '.join(dict.fromkeys(unbounded))}")
-    lgam = [math.log10(float(g)) if float(g) > 0 else -math.inf for g in gammas]
-    gamma_value = 10 ** float(np.mean(lgam))
+    lgam = [-math.inf if g == 0 else magnitude.log10(g) for g in gammas]
+    lg_mean = float(np.mean(lgam))
+    gamma_value = _pow10(lg_mean)
     labels = tuple(dict.fromkeys(a.label for a in passed))  # type: ignore[union-attr]
     single = len(set(gammas)) == 1
     who = labels[0] if len(labels) == 1 else "mixed (" + ", ".join(labels) + ")"
-    g_txt = str(gammas[0]) if single else f"{_g(gamma_value)} (geometric mean)"
+    g_txt = magnitude.short(gammas[0]) if single else f"{_g10(lg_mean)} (geometric mean)"
     measured = fit.factor
-    implied = measured / gamma_value if gamma_value > 0 else None
+    implied = _pow10(fit.log10_factor - lg_mean) if lg_mean > -math.inf else None
     src = ", bias gradients δ_k" if from_bias else ""
     head = f"measured factor {_g10(fit.log10_factor)} per layer ({_word(fit.log10_factor)}{src}); {who} bound {g_txt}·‖W‖ predicts ≤ "
     spec = list(spectral[1:]) if spectral else []
@@ -88,7 +91,8 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
                      "middle steps more than this geometric mean)")
         return BoundComparison(labels, gammas[0] if single else None, gamma_value, _pow10(lw), _pow10(lb), measured,
                                consistent, implied, text, norm)
-    text = head + f"{_g(gamma_value)}·‖W‖" + (f"; consistent if ‖W‖ ≥ {_g(implied)}" if implied is not None else "")
+    text = head + f"{_g10(lg_mean)}·‖W‖" + (f"; consistent if ‖W‖ ≥ {_g10(fit.log10_factor - lg_mean)}"
+                                           if implied is not None else "")
     return BoundComparison(labels, gammas[0] if single else None, gamma_value, None, None, measured, None, implied,
                            text)
 
