@@ -195,3 +195,11 @@ def test_gradients_below_float64_are_noted_not_dropped_silently():
     fig = plot.plot_gradients(layers=3, activations=("sigmoid",), weight="1e-300", envelope=False)
     caption = fig._supxlabel.get_text()
     assert "below float64's smallest value (4.9e-324) from k = 2" in caption, caption
+
+
+def test_phase_cells_without_a_finite_fixed_point_are_drawn_and_named():
+    """expr:z**2: q ↦ 3σw²q² diverges from q0 = 1 for every σw² ≥ 0.5, so χ1 = ∞ in every cell; the plot was blank."""
+    fig = plot.plot_phase("expr:z**2", n=5)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("χ1 = ∞ (no finite q*" in t and "25 of 25 cells" in t for t in labels), labels
+    assert np.isfinite(fig.axes[0].collections[0].get_array()).all()

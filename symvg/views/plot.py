@@ -326,8 +326,16 @@ def plot_phase(activation: str | Activation = "tanh", sigma_w2_range: tuple[floa
     chi = np.asarray(pd.chi1, dtype=float)
     with np.errstate(divide="ignore"):
         logchi = np.log10(np.where(chi > 0, chi, np.nan))
-    bound = float(np.nanmax(np.abs(logchi))) if np.isfinite(logchi).any() else 1.0
-    mesh = ax.pcolormesh(pd.sigma_w2, pd.sigma_b2, logchi, cmap="RdBu_r", vmin=-bound, vmax=bound, shading="auto")
+    finite = np.isfinite(logchi)
+    bound = float(np.max(np.abs(logchi[finite]))) if finite.any() else 1.0
+    # χ1 = ∞ where the variance map diverges (no finite q*): a log axis cannot draw it, and expr:z**2 came out as a
+    # blank square; those cells take the chaotic end of the scale, and the legend says so
+    diverged = np.isposinf(logchi)
+    mesh = ax.pcolormesh(pd.sigma_w2, pd.sigma_b2, np.where(diverged, bound, logchi), cmap="RdBu_r", vmin=-bound,
+                         vmax=bound, shading="auto")
+    if diverged.any():
+        ax.plot([], [], "s", color=mesh.cmap(1.0), label=f"χ1 = ∞ (no finite q*: the variance map diverges) in "
+                                                        f"{int(diverged.sum())} of {diverged.size} cells")
     fig.colorbar(mesh, ax=ax, label="log10 χ1   (< 0: ordered, gradients vanish;  > 0: chaotic, explode)")
     ax.plot(pd.critical_sigma_w2, pd.sigma_b2, "k-", lw=2, label="critical line χ1 = 1")
     ax.set_xlabel(PHASE_XLABEL)
