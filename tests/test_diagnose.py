@@ -1002,3 +1002,12 @@ def test_a_bounded_gamma_beyond_float64_is_still_a_bound():
     assert "unbounded" not in d.bound.text and "bound 1.0e+400·‖W‖ predicts ≤ 1.0e+400" in d.bound.text, d.bound.text
     assert d.bound.consistent is True  # 0.5 ≤ 1e400·1 at every step
     assert "no bound: sup|φ'| is unbounded" in dg.diagnose(synthetic(0.5, n_layers=3), "expr:z**2").bound.text
+
+
+def test_the_scale_says_when_only_some_layers_logged_weight_norms():
+    """Weight norms for 2 of 3 layers: the raw scale is used and it said 'no weight norms logged'."""
+    recs = [logs.Record(0, 1, 1.0, weight_norm=2.0), logs.Record(0, 2, 1.0), logs.Record(0, 3, 1.0, weight_norm=2.0)]
+    d = dg.diagnose(logs.GradientLog.from_records(recs))
+    assert d.scale.evidence.startswith("raw |g|") and "no weight norms" not in d.scale.evidence
+    assert "weight norms > 0 logged for 2 of 3 layers only" in d.scale.evidence
+    assert "no weight norms logged" in dg.diagnose(one_step(1.0, 1.0), lr=0.1).scale.evidence

@@ -137,8 +137,11 @@ def _scale(lg: list[float], lw: list[float | None], lr: float | None) -> tuple[S
         high = math.log10(UPDATE_ABOVE) - (0.0 if lr else math.log10(lo_lr))
         return Scale(what, low, high, ""), meas
     lo_lr, hi_lr = (lr, lr) if lr else LR_RANGE
-    what = (f"update lr·|g| (lr = {lr:g}; no weight norms logged)" if lr else
-            f"raw |g| (no weight norms or --lr: judged for every lr in {LR_RANGE[0]:g}…1)")
+    # "no weight norms logged" was said also when some layers had them (or a norm of 0): say which it is
+    why = "no weight norms logged" if all(w is None for w in lw) else \
+        f"weight norms > 0 logged for {sum(w is not None and w > -math.inf for w in lw)} of {len(lw)} layers only"
+    what = (f"update lr·|g| (lr = {lr:g}; {why})" if lr else
+            f"raw |g| ({why}, no --lr: judged for every lr in {LR_RANGE[0]:g}…1)")
     meas = [g + (math.log10(lr) if lr else 0.0) for g in lg]
     low = math.log10(RAW_BELOW) - (0.0 if lr else math.log10(hi_lr))
     high = math.log10(RAW_ABOVE) - (0.0 if lr else math.log10(lo_lr))
