@@ -1011,3 +1011,17 @@ def test_the_scale_says_when_only_some_layers_logged_weight_norms():
     assert d.scale.evidence.startswith("raw |g|") and "no weight norms" not in d.scale.evidence
     assert "weight norms > 0 logged for 2 of 3 layers only" in d.scale.evidence
     assert "no weight norms logged" in dg.diagnose(one_step(1.0, 1.0), lr=0.1).scale.evidence
+
+
+def test_a_dead_network_is_diagnosed_not_refused(tmp_path):
+    """Mean gradients 0, 0, 1: exit 2 'need a nonzero mean gradient norm in at least 2 layers to fit a decay'.
+    Truth: w1 and w2 pass no gradient at all -- vanishing, factor 0."""
+    d = dg.diagnose(one_step(0.0, 0.0, 1.0), "sigmoid")
+    assert d.status == "vanishing" and [l.status for l in d.layers] == ["vanishing", "vanishing", "healthy"]
+    assert d.fit.factor == 0 and "2 of 3 layers (w1, w2) below" in d.verdict
+    p = tmp_path / "dead.csv"
+    logs.write_csv([logs.Record(0, k, g) for k, g in enumerate([0.0, 0.0, 1.0], 1)], p)
+    r = cli("diagnose", str(p), "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["fit"]["factor"] == 0.0
+    pytest.importorskip("matplotlib")
+    dv.plot(d, tmp_path / "dead.svg")  # no fit line to draw, and no warning

@@ -197,7 +197,9 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
             means["weight_norm"][k], means["near_zero_fraction"][k], act.label if act else layer.activation,
             ab if ab != "healthy" else rel, means["bias_grad_norm"][k], means["spectral_norm"][k], meas[k],
             mf[k] if k < n - 1 else None))
-    fit = fit_log10(lg)
+    # every layer but one at mean gradient 0 (a dead network) was refused as "need ... at least 2 layers": the
+    # factor is 0, the clearest vanishing there is
+    fit = fit_log10(lg) if sum(math.isfinite(v) for v in lg) >= 2 else DecayFit(-math.inf, None, 1)
     bias = means["bias_grad_norm"]
     bias_fit = fit_log10([_l10(b) for b in bias]) if all(b is not None for b in bias) and \
         sum(b > 0 for b in bias) >= 2 else None  # type: ignore[operator]

@@ -33,7 +33,9 @@ def _table(d: Diagnosis) -> tuple[list[list[str]], list[str]]:
 
 
 def _lines(d: Diagnosis) -> list[str]:
-    lines = [f"per-layer factor (back from the output): {d.fit} ({d.fit.layers_used} layers fitted)"]
+    fitted = (f"{d.fit.layers_used} layers fitted" if np.isfinite(d.fit.log10_factor) else
+              "one layer has a nonzero gradient, the others 0: no fit is needed")
+    lines = [f"per-layer factor (back from the output): {d.fit} ({fitted})"]
     if d.bias_fit:
         lines.append(f"bias gradients (δ_k itself): {d.bias_fit} ({d.bias_fit.layers_used} layers fitted)")
     lines.append(f"first/last layer: {_g10(d.log10_first_last)}")
@@ -101,8 +103,9 @@ def plot(d: Diagnosis, path: "str | os.PathLike[str]") -> None:
         ax.scatter(k[~fin], np.full((~fin).sum(), 0.03), marker="v", color="tab:blue", zorder=3, clip_on=False,
                    transform=ax.get_xaxis_transform(), label="mean gradient 0 (no log10: at the axis' foot)")
     dd = (len(y) - k).astype(float)  # depth back from the output layer
-    a = float(np.mean(y[fin] - d.fit.log10_factor * dd[fin]))
-    ax.plot(k, a + d.fit.log10_factor * dd, "k--", label=f"fit: ×{_g10(d.fit.log10_factor)} per layer back")
+    if np.isfinite(d.fit.log10_factor):  # factor 0 (one nonzero layer) has no line
+        a = float(np.mean(y[fin] - d.fit.log10_factor * dd[fin]))
+        ax.plot(k, a + d.fit.log10_factor * dd, "k--", label=f"fit: ×{_g10(d.fit.log10_factor)} per layer back")
     ax.set_xticks(k, [f"w{i}" for i in k])
     ax.set_xlabel("layer (input → output)")
     ax.set_ylabel("log10 mean gradient norm")
