@@ -149,7 +149,7 @@ def verdict(status: str, relative: str, layers: Sequence[LayerDiagnosis], fit: D
     head = f"Diverged ({why}): {div.text}. Before it, " if div else ""
     ratio = f"the first layer's gradient is {_g10(first.log10_relative)}× the last layer's"
     if status != "healthy" and relative == "healthy":
-        return head + _absolute_only(status, layers, ratio, rate, scale)
+        return head + _absolute_only(status, layers, f"first/last = {_g10(first.log10_relative)}", rate, scale)
     if relative == "vanishing":
         which = _which(layers, lambda l: l.log10_relative < math.log10(low))
         text = f"Vanishing gradients: {which} below {low:g}× the last layer's; {ratio}; {_trend(fit, rate)}."
