@@ -23,7 +23,8 @@ Conventions:
 * **Steps.** Each layer's norm is averaged over the steps used: all steps, or the last
   ``window`` ones -- always *before* the first nan/inf, which is reported as a divergence.
 * **Fit.** log10(mean norm) against depth back from layer N, least squares; factor =
-  10^slope with its standard error (delta method), from 3 layers up. Zero layers are left out.
+  10^slope with its standard error (delta method), from 3 layers up. Zero layers are left out (with one
+  nonzero layer left, the factor is 0: a dead network).
   All arithmetic is on log10 values, so norms of 1e-300 or 1e308 neither under- nor overflow.
 * **Relative class**: below :data:`VANISHING_BELOW` (1e-2×) the last layer's norm is vanishing,
   above :data:`EXPLODING_ABOVE` (1e2×) exploding -- a layer learning 100× slower or faster.
