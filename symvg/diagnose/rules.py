@@ -12,7 +12,7 @@ import sympy as sp
 from symvg import magnitude
 from symvg.symbolic import activations
 from symvg.diagnose.results import (DEAD_FRACTION, BoundComparison, DecayFit, Divergence, LayerDiagnosis,
-                                    MeanFieldComparison, Remedy, Scale, _g, _g10, _pow10)
+                                    MeanFieldComparison, Remedy, Scale, _g10, _pow10)
 
 
 def saturating(act: activations.Activation) -> bool:
