@@ -1025,3 +1025,16 @@ def test_a_dead_network_is_diagnosed_not_refused(tmp_path):
     assert r.exit_code == 0 and json.loads(r.stdout)["fit"]["factor"] == 0.0
     pytest.importorskip("matplotlib")
     dv.plot(d, tmp_path / "dead.svg")  # no fit line to draw, and no warning
+
+
+def test_two_tags_for_one_layer_quantity_do_not_mix(tmp_path):
+    """A scalar grad_norm/fc1.weight (1e-4) and a histogram fc1.weight/grad (norm 6) both give fc1's gradient norm:
+    whichever came later overwrote the other step by step (the diagnosis read 6). The scalar is kept, and said."""
+    p = tmp_path / "events.out.tfevents.1.h"
+    body = b"".join(_event(s, _histogram("fc1.weight/grad", 36.0), _scalar("grad_norm/fc1.weight", 1e-4),
+                           _scalar("grad_norm/fc2.weight", 1.0)) for s in range(2))
+    p.write_bytes(HEADER + body)
+    log = logs.read_log(tmp_path)
+    assert [l.name for l in log.layers] == ["fc1.weight", "fc2.weight"]
+    assert log.layers[0].grad_norm == pytest.approx((1e-4, 1e-4), rel=1e-6)  # float32 scalars
+    assert any("fc1.weight/grad (kept grad_norm/fc1.weight)" in n for n in log.notes), log.notes
