@@ -1038,3 +1038,8 @@ def test_two_tags_for_one_layer_quantity_do_not_mix(tmp_path):
     assert [l.name for l in log.layers] == ["fc1.weight", "fc2.weight"]
     assert log.layers[0].grad_norm == pytest.approx((1e-4, 1e-4), rel=1e-6)  # float32 scalars
     assert any("fc1.weight/grad (kept grad_norm/fc1.weight)" in n for n in log.notes), log.notes
+
+
+def test_one_step_is_said_in_the_singular():
+    text = dv.render_text(dg.diagnose(one_step(0.5, 1.0)))
+    assert text.splitlines()[0].endswith("(1 step, 0)"), text.splitlines()[0]  # it said '(1 steps, 0..0)'

@@ -45,11 +45,16 @@ def _lines(d: Diagnosis) -> list[str]:
     return lines + [f"note: {n}" for n in d.notes]
 
 
+def _steps_text(steps: tuple[int, ...]) -> str:
+    """'20 steps, 0..19', or '1 step, 5' (it said '1 steps, 5..5')."""
+    return f"1 step, {steps[0]}" if len(steps) == 1 else f"{len(steps)} steps, {steps[0]}..{steps[-1]}"
+
+
 def render_text(d: Diagnosis) -> str:
     """A plain-text report: verdict, the per-layer table, the fit, the scale, the bound, the remedies."""
 
     steps = d.steps_used
-    lines = [f"symvg diagnose: {d.source} ({len(steps)} steps, {steps[0]}..{steps[-1]})", "",
+    lines = [f"symvg diagnose: {d.source} ({_steps_text(steps)})", "",
              d.verdict, "", table(*_table(d)), ""] + _lines(d)
     if d.remedies:
         lines += ["", "remedies:"] + [f"  - {r.text}" for r in d.remedies]
@@ -62,7 +67,7 @@ def render_markdown(d: Diagnosis) -> str:
     steps = d.steps_used
     rows, header = _table(d)
     lines = [f"## Gradient diagnosis: `{d.source}`", "",
-             f"**{d.status}** ({len(steps)} steps, {steps[0]}..{steps[-1]}). {d.verdict}", "",
+             f"**{d.status}** ({_steps_text(steps)}). {d.verdict}", "",
              markdown_table(rows, [h.replace("|", "\\|") for h in header]), ""] + [f"- {x}" for x in _lines(d)]
     if d.remedies:
         lines += ["", "### Remedies", ""] + [f"- {r.text}" for r in d.remedies]
