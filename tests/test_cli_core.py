@@ -244,3 +244,10 @@ def test_bound_json_with_a_slope_beyond_float64(run):
     assert data["sup_derivative_value"] is None and "log10 = 309" in data["sup_derivative_note"]
     code, out, _ = run("bound", "-a", "leaky_relu:1e-400", "--format", "json")  # γ = 1: no note
     assert json.loads(out)["sup_derivative_value"] == 1.0 and "sup_derivative_note" not in json.loads(out)
+
+
+def test_bound_says_a_tiny_tol_short(run):
+    """--tol 1e-300 printed tol and 1/tol as 301-digit numbers in the depth lines."""
+    code, out, _ = run("bound", "-a", "sigmoid", "-w", "1e300", "-n", "1000", "--tol", "1e-300")
+    assert code == 0 and "(tol 1.0e-300)" in out and "1/tol = 1.0e+300 from depth 2" in out, out
+    assert "0" * 50 not in out.split("verdict")[1]
