@@ -151,6 +151,12 @@ def test_derive_at_bad(run, bad):
     assert code == 2 and err.startswith("symvg: error: ") and err.count("\n") == 1
 
 
+def test_derive_at_the_same_input_twice_is_refused(run):
+    """--at w1=0.5 --at w1=2 evaluated at w1 = 2 without a word (the last won); a typo for w2 went unseen."""
+    code, out, err = run("derive", "--layers", "2", "--at", "w1=0.5", "--at", "w1 = 2")
+    assert code == 2 and err == "symvg: error: --at: w1 is given twice; give each input once\n" and out == ""
+
+
 def _defined_commands() -> dict:
     """name -> (module, command) for every command the modules beside symvg/cli/__init__.py define."""
     import importlib
@@ -223,6 +229,7 @@ def test_derive_at_huge_values_answers_within_its_budget(run, monkeypatch):
     code, out, err = run("derive", "--layers", "6", "--at", "x=1e400")
     assert time.monotonic() - start < 3
     assert code == 2 and out == "" and "did not finish within 0.3 s" in err and err.count("\n") == 1, err
+    assert "at depth 6 (the exact evaluation grows with depth" in err  # at x = 1, 2000 layers, it blamed magnitudes
     code, out, _ = run("derive", "--layers", "2", "--at", "x=1")  # a quick evaluation is untouched
     assert code == 0 and "dL/dw1  ~= 0.05822760327" in out, out
 
@@ -237,3 +244,10 @@ def test_bound_json_with_a_slope_beyond_float64(run):
     assert data["sup_derivative_value"] is None and "log10 = 309" in data["sup_derivative_note"]
     code, out, _ = run("bound", "-a", "leaky_relu:1e-400", "--format", "json")  # γ = 1: no note
     assert json.loads(out)["sup_derivative_value"] == 1.0 and "sup_derivative_note" not in json.loads(out)
+
+
+def test_bound_says_a_tiny_tol_short(run):
+    """--tol 1e-300 printed tol and 1/tol as 301-digit numbers in the depth lines."""
+    code, out, _ = run("bound", "-a", "sigmoid", "-w", "1e300", "-n", "1000", "--tol", "1e-300")
+    assert code == 0 and "(tol 1.0e-300)" in out and "1/tol = 1.0e+300 from depth 2" in out, out
+    assert "0" * 50 not in out.split("verdict")[1]

@@ -128,3 +128,28 @@ def test_lstm_forget_gate_just_below_one_is_not_said_to_be_one():
     r = CliRunner().invoke(cli, ["lstm", "--steps", "10", "--forget", "0.999999999999"])
     assert r.exit_code == 0, r.output
     assert "constant f = 1 - 1e-12:" in r.output
+
+
+def test_residual_floor_of_a_piecewise_constant_derivative_is_exact():
+    """relu at |w| = 4: 1 + wφ' is 1 or 1 ± 4, never 0, so |1 + wφ'| ≥ 1; linear at |w| = 4: |1 ± 4| ≥ 3, which
+    proves growth. compare said 'floor is 0 (1 + w*phi'(z) can cancel to 0 once gamma*|w| >= 1)' for both."""
+    from symvg.symbolic.regime import regime
+
+    relu = regime("relu", weight=4, layers=10, residual=True)
+    assert relu.floor == 1 and relu.status != "vanishes" and "cancel" not in relu.decision.reason
+    lin = regime("linear", weight=4, layers=10, residual=True)
+    assert lin.floor == 3 and lin.verdict == "explode"
+    assert regime("leaky_relu:2", weight=4, layers=10, residual=True).floor == 3   # |1 - 4·1|, |1 - 4·2| = 7
+    assert regime("relu", weight=1, layers=10, residual=True).floor == 0           # w = -1, φ' = 1: 1 + wφ' = 0
+    assert regime("hard_sigmoid", weight=6, layers=10, residual=True).floor == 0   # |w|·1/6 = 1
+    out = run("compare", "-n", "10", "-w", "4", "-a", "relu,linear", "--residual").stdout
+    assert "can cancel to 0" not in out and "1..5" in out and "3..5" in out
+
+
+def test_a_depth_past_12_digits_is_shown_short_in_the_table():
+    """compare -w 1e-400 --residual: (1 + 2.5e-401)^N passes 1e6 at N ≈ ln(1e6)/2.5e-401 = 5.52620e+401, printed as
+    a 402-digit integer that made the column 400 characters wide; the JSON keeps it exact."""
+    text = run("compare", "-n", "10", "-w", "1e-400", "-a", "sigmoid", "--residual").stdout
+    assert "> 1/tol at ≈ 5.5262e+401" in text and max(map(len, text.splitlines())) < 250
+    js = json.loads(run("compare", "-n", "10", "-w", "1e-400", "-a", "sigmoid", "--residual", "--format", "json").stdout)
+    assert len(str(js["rows"][0]["depth_to_cross"])) == 402

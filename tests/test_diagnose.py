@@ -79,7 +79,9 @@ def test_flat_is_healthy_without_remedies():
 def test_healthy_but_decaying_run_projects_the_depth_at_which_it_would_vanish():
     d = dg.diagnose(synthetic(0.7, n_layers=5, noise=0.01))
     assert d.status == "healthy"  # 0.7^4 = 0.24 is within two orders of magnitude
-    assert "about 13 layers deep" in d.verdict  # ln(0.01)/ln(0.7) = 12.9
+    # first/last of N layers is 0.7^(N-1): 0.7^12 = 0.0138 at 13 layers, 0.7^13 = 0.0097 at 14. N - 1 = ln(0.01)/ln(0.7)
+    # = 12.9 steps back, so about 14 layers deep (it said 13, the step count, when a 13-layer network stays above)
+    assert "about 14 layers deep" in d.verdict
 
 
 def test_thresholds_are_arguments_and_are_checked():
@@ -826,8 +828,8 @@ def test_gradient_histograms_give_exact_norms_and_tf_histograms_are_explained(tm
 def test_an_unbounded_activation_gives_no_bound():
     from symvg.diagnose.rules import compare_bound
 
-    fake = type("Act", (), {"gamma": float("inf"), "label": "expr:z**3"})()  # γ = ∞, as proved for z³
-    b = compare_bound(dg.fit_decay([0.25, 0.5, 1.0]), [fake, fake, None], [1.0, 1.0, 1.0])
+    cube = get_activation("expr:z**3")  # γ = ∞, proved
+    b = compare_bound(dg.fit_decay([0.25, 0.5, 1.0]), [cube, cube, None], [1.0, 1.0, 1.0])
     assert b.bound is None and b.text == "no bound: sup|φ'| is unbounded for expr:z**3"
 
 
@@ -858,3 +860,186 @@ def test_a_norm_below_the_float_range_is_refused_not_read_as_0(tmp_path, name, b
     p.write_text(body)
     r = CliRunner().invoke(symvg.cli.cli, ["diagnose", str(p)])
     assert r.exit_code == 2 and "'1e-400' is below the float range" in r.output.replace("1e-400 is", "'1e-400' is"), r.output
+
+
+# ----------------------------------------------------------------------------- the verdict's words match the table
+
+
+def one_step(*norms: float) -> logs.GradientLog:
+    return logs.GradientLog.from_records(logs.Record(0, k, g) for k, g in enumerate(norms, 1))
+
+
+def test_a_vanishing_middle_layer_in_a_growing_fit_is_not_said_to_shrink():
+    """[10, 0.001, 1]: the fit going back is growth 10^0.5 ≈ 3.16; it said 'gradients shrink by a factor 3.16'."""
+    d = dg.diagnose(one_step(10.0, 1e-3, 1.0))
+    assert d.status == "vanishing" and d.fit.log10_factor == pytest.approx(0.5)
+    assert "shrink" not in d.verdict and "grow by a factor 3.16" in d.verdict, d.verdict
+    assert "1 of 3 layers (w2) below 0.01×" in d.verdict
+    up = dg.diagnose(one_step(0.1, 1e3, 1.0))  # exploding middle layer, fit -0.5: it said 'grow by a factor 0.32'
+    assert up.status == "exploding" and "grow" not in up.verdict and "shrink by a factor 0.32" in up.verdict
+    assert "1 of 3 layers (w2) above 100×" in up.verdict
+
+
+def test_uniformly_only_when_every_layer_is_outside_the_absolute_range():
+    """raw |g| 5e-9 and 1e-7: only w1 is below 1e-8; it said 'uniformly ... every layer's measure is below'."""
+    d = dg.diagnose(one_step(5e-9, 1e-7))
+    assert d.status == "vanishing" and [l.status for l in d.layers] == ["vanishing", "healthy"]
+    assert "uniformly" not in d.verdict and "every layer" not in d.verdict, d.verdict
+    assert d.verdict.startswith("Vanishing gradients on the absolute scale in 1 of 2 layers (w1)")
+    assert "uniformly" in dg.diagnose(one_step(5e-9, 9e-9)).verdict
+
+
+def test_mixed_on_the_absolute_scale_is_not_headlined_healthy():
+    """1e-9 and 1e9 with relative thresholds 1e-20…1e20: status 'mixed', the verdict began 'Healthy'."""
+    d = dg.diagnose(one_step(1e-9, 1e9), vanishing_below=1e-20, exploding_above=1e20)
+    assert d.status == "mixed" and [l.status for l in d.layers] == ["vanishing", "exploding"]
+    assert d.verdict.startswith("Mixed on the absolute scale"), d.verdict
+    assert "Healthy" not in d.verdict
+
+
+def _bias_log(deltas, spectral):
+    return logs.GradientLog.from_records(logs.Record(0, k, d, bias_grad_norm=d, spectral_norm=s)
+                                         for k, (d, s) in enumerate(zip(deltas, spectral), 1))
+
+
+def test_a_log_on_the_bound_at_every_step_is_consistent():
+    """δ = 1e-4, 0.01, 0.01, 1 with ‖W₂‖₂ = 0.04, ‖W₃‖₂ = 4, ‖W₄‖₂ = 0.04 (sigmoid, γ = 1/4): every step back is
+    exactly γ·‖W_(k+1)‖₂ (0.01, 1, 0.01). The least-squares slope (0.3·Δ1 + 0.4·Δ2 + 0.3·Δ3 = -1.2 in log10) exceeds the
+    mean bound (-4/3), and it said 'above the bound: activation norms change across layers' -- about bias gradients."""
+    d = dg.diagnose(_bias_log([1e-4, 0.01, 0.01, 1.0], [1.0, 0.04, 4.0, 0.04]), "sigmoid")
+    assert d.bias_fit.log10_factor == pytest.approx(-1.2) and d.bound.bound == pytest.approx(10 ** (-4 / 3))
+    assert d.bound.consistent is True and "above the bound" not in d.bound.text, d.bound.text
+    # one step over its own bound is caught although the fit (-1.76) is below the mean bound (-4/3), which the old
+    # comparison called consistent: w3→w2 is 10^0.1 > γ·‖W₃‖₂ = 1
+    over = dg.diagnose(_bias_log([10 ** -5.9, 10 ** -2.9, 1e-3, 1.0], [1.0, 0.04, 4.0, 0.04]), "sigmoid")
+    assert over.bias_fit.log10_factor == pytest.approx(-1.76)
+    assert over.bound.consistent is False and "above the bound at 1 of 3 steps back (w3→w2)" in over.bound.text
+    assert "activation norms" not in over.bound.text  # δ_k carries no activation norm
+
+
+@pytest.mark.parametrize("cell", ["１e-400", "1_000", "١"])
+def test_a_cell_that_is_not_an_ascii_decimal_is_refused(tmp_path, cell):
+    """float() reads '1_000' as 1000, '١' (Arabic-Indic one) as 1 and '１e-400' (full-width) as 0 -- a dead
+    gradient, past the below-the-range check, which looks for the digits 1-9."""
+    p = tmp_path / "g.csv"
+    p.write_text(f"step,layer,grad_norm\n0,1,{cell}\n0,2,1\n0,3,1\n", encoding="utf-8")
+    assert_one_line_error(cli("diagnose", str(p)), 2, f"{cell!r} is not a number")
+
+
+def test_a_step_in_non_ascii_digits_is_refused(tmp_path):
+    p = tmp_path / "g.csv"
+    p.write_text("step,layer,grad_norm\n１,1,1\n１,2,1\n", encoding="utf-8")
+    assert_one_line_error(cli("diagnose", str(p)), 2, "is not an integer")
+
+
+@pytest.mark.parametrize("name", ['"x\ny"', '"a\tb"'])
+def test_a_layer_name_with_a_control_character_is_refused(tmp_path, name):
+    """A quoted CSV name with a line break printed as two lines, splitting the text table and the Markdown one."""
+    p = tmp_path / "g.csv"
+    p.write_text(f"step,layer,grad_norm\n0,{name},0.5\n0,b,1\n")
+    assert_one_line_error(cli("diagnose", str(p)), 2, "holds a control character")
+    with pytest.raises(InvalidValueError, match="control character"):
+        logs.GradientLog.from_records([logs.Record(0, "x\ny", 1.0), logs.Record(0, "b", 1.0)])
+
+
+def test_wide_csv_metric_columns_are_not_read_as_layers(tmp_path):
+    """Lightning's 'lr-Adam' and 'loss_epoch' were layers w3, w4: every layer was judged against a loss of 2."""
+    p = tmp_path / "wide.csv"
+    p.write_text("step,fc1,fc2,lr-Adam,train_loss_step,loss_epoch\n0,0.001,1,0.1,2.3,2.0\n1,0.001,1,0.1,2.1,2.0\n")
+    d = dg.diagnose(logs.read_log(p))
+    assert [l.name for l in d.layers] == ["fc1", "fc2"]
+    assert d.layers[0].log10_relative == pytest.approx(-3.0)
+
+
+def test_plot_shows_a_layer_of_mean_gradient_0(tmp_path):
+    """[0, 1, 1]: the table says w1 is vanishing; the plot left w1 off (log10 0 = -inf) and showed healthy dots only."""
+    pytest.importorskip("matplotlib")
+    svg = tmp_path / "g.svg"
+    dv.plot(dg.diagnose(one_step(0.0, 1.0, 1.0)), svg)
+    assert "mean gradient 0" in svg.read_text()
+
+
+def test_mean_field_of_a_diagnosis_needs_chi1_only(monkeypatch):
+    """Each layer called mean_field, whose correlation map c* takes 1-3 s in the chaotic phase: 40 tanh layers
+    with σw² in 0.5…3 took 35 s. χ1 alone is asked now; tanh, σw² = 2.5, σb² = 0.3: χ1 = 0.99892927351842 (mpmath, 25 digits)."""
+    from symvg.theory.meanfield import theory
+
+    def no_correlations(*args, **kwargs):
+        raise AssertionError("diagnose computed the correlation map")
+
+    monkeypatch.setattr(theory, "_correlations", no_correlations)
+    d = dg.diagnose(synthetic(1.0, n_layers=3, steps=1, noise=0.0, sigma_w2=2.5, sigma_b2=0.3), "tanh")
+    assert d.mean_field.factor == pytest.approx(math.sqrt(0.9989292735184199), rel=1e-9)
+
+
+def test_a_split_named_grad_norm_is_not_a_layer(tmp_path):
+    """Hugging Face's Trainer logs the total norm as train/grad_norm: it became a layer 'train' (w1, 5× the last)."""
+    p = tmp_path / "hf.csv"
+    p.write_text("step,train/grad_norm,grad_norm/fc1,grad_norm/fc2\n0,5,0.001,1\n1,5,0.001,1\n")
+    d = dg.diagnose(logs.read_log(p))
+    assert [l.name for l in d.layers] == ["fc1", "fc2"] and d.log10_first_last == pytest.approx(-3.0)
+    assert events.match_tag("eval/grad_norm") is None and events.match_tag("fc1/grad_norm") == ("grad_norm", "fc1")
+
+
+def test_write_csv_quotes_names_holding_a_comma_or_a_quote(tmp_path):
+    """write_csv joined cells with ',' unquoted: a layer 'fc,1' wrote four cells where three belong."""
+    p = tmp_path / "g.csv"
+    logs.write_csv([logs.Record(0, 'fc,1', 0.5), logs.Record(0, 'say "b"', 1.0)], p)
+    assert [(l.name, l.grad_norm) for l in logs.read_csv(p).layers] == [("fc,1", (0.5,)), ('say "b"', (1.0,))]
+
+
+def test_options_that_do_not_apply_to_the_log_are_refused(tmp_path):
+    """--run x on a CSV and --columns on a JSON log were dropped without a word."""
+    assert_one_line_error(cli("diagnose", str(SIGMOID_CSV), "--run", "x"), 2, "--run chooses a run in a TensorBoard")
+    p = tmp_path / "g.json"
+    p.write_text('{"layers": [{"name": "a", "grad_norm": [1]}, {"name": "b", "grad_norm": [2]}]}')
+    assert_one_line_error(cli("diagnose", str(p), "--columns", "step=epoch"), 2, "--columns maps CSV column names")
+
+
+def test_a_bounded_gamma_beyond_float64_is_still_a_bound():
+    """leaky_relu:1e400 has γ = 1e400, proved; float(γ) = inf made it 'no bound: sup|φ'| is unbounded'."""
+    d = dg.diagnose(synthetic(0.5, n_layers=3, noise=0.0, spectral_norm=1.0), "leaky_relu:1e400")
+    assert "unbounded" not in d.bound.text and "bound 1.0e+400·‖W‖ predicts ≤ 1.0e+400" in d.bound.text, d.bound.text
+    assert d.bound.consistent is True  # 0.5 ≤ 1e400·1 at every step
+    assert "no bound: sup|φ'| is unbounded" in dg.diagnose(synthetic(0.5, n_layers=3), "expr:z**2").bound.text
+
+
+def test_the_scale_says_when_only_some_layers_logged_weight_norms():
+    """Weight norms for 2 of 3 layers: the raw scale is used and it said 'no weight norms logged'."""
+    recs = [logs.Record(0, 1, 1.0, weight_norm=2.0), logs.Record(0, 2, 1.0), logs.Record(0, 3, 1.0, weight_norm=2.0)]
+    d = dg.diagnose(logs.GradientLog.from_records(recs))
+    assert d.scale.evidence.startswith("raw |g|") and "no weight norms" not in d.scale.evidence
+    assert "weight norms > 0 logged for 2 of 3 layers only" in d.scale.evidence
+    assert "no weight norms logged" in dg.diagnose(one_step(1.0, 1.0), lr=0.1).scale.evidence
+
+
+def test_a_dead_network_is_diagnosed_not_refused(tmp_path):
+    """Mean gradients 0, 0, 1: exit 2 'need a nonzero mean gradient norm in at least 2 layers to fit a decay'.
+    Truth: w1 and w2 pass no gradient at all -- vanishing, factor 0."""
+    d = dg.diagnose(one_step(0.0, 0.0, 1.0), "sigmoid")
+    assert d.status == "vanishing" and [l.status for l in d.layers] == ["vanishing", "vanishing", "healthy"]
+    assert d.fit.factor == 0 and "2 of 3 layers (w1, w2) below" in d.verdict
+    p = tmp_path / "dead.csv"
+    logs.write_csv([logs.Record(0, k, g) for k, g in enumerate([0.0, 0.0, 1.0], 1)], p)
+    r = cli("diagnose", str(p), "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["fit"]["factor"] == 0.0
+    pytest.importorskip("matplotlib")
+    dv.plot(d, tmp_path / "dead.svg")  # no fit line to draw, and no warning
+
+
+def test_two_tags_for_one_layer_quantity_do_not_mix(tmp_path):
+    """A scalar grad_norm/fc1.weight (1e-4) and a histogram fc1.weight/grad (norm 6) both give fc1's gradient norm:
+    whichever came later overwrote the other step by step (the diagnosis read 6). The scalar is kept, and said."""
+    p = tmp_path / "events.out.tfevents.1.h"
+    body = b"".join(_event(s, _histogram("fc1.weight/grad", 36.0), _scalar("grad_norm/fc1.weight", 1e-4),
+                           _scalar("grad_norm/fc2.weight", 1.0)) for s in range(2))
+    p.write_bytes(HEADER + body)
+    log = logs.read_log(tmp_path)
+    assert [l.name for l in log.layers] == ["fc1.weight", "fc2.weight"]
+    assert log.layers[0].grad_norm == pytest.approx((1e-4, 1e-4), rel=1e-6)  # float32 scalars
+    assert any("fc1.weight/grad (kept grad_norm/fc1.weight)" in n for n in log.notes), log.notes
+
+
+def test_one_step_is_said_in_the_singular():
+    text = dv.render_text(dg.diagnose(one_step(0.5, 1.0)))
+    assert text.splitlines()[0].endswith("(1 step, 0)"), text.splitlines()[0]  # it said '(1 steps, 0..0)'

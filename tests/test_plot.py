@@ -164,3 +164,42 @@ def test_derivatives_beyond_float64_are_refused_in_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["plot", "derivatives", "-a", "leaky_relu:1e309", "-o", str(tmp_path / "d.png")])
     assert r.exit_code == 2 and "γ = sup|φ'| = 1.0e+309 is beyond float64's range" in r.output, r.output
     assert not (tmp_path / "d.png").exists()
+
+
+def test_gradients_weight_text_is_never_evaluated(tmp_path):
+    """-w went through sympy.nsimplify, which evaluates text: this ran os.system, then said 'internal error'."""
+    marker = tmp_path / "pwned"
+    r = CliRunner().invoke(cli, ["plot", "gradients", "-m", "0", "-o", str(tmp_path / "g.png"),
+                                 "-w", f"__import__('os').system('touch {marker}')"])
+    assert r.exit_code == 2 and r.stderr.startswith("symvg: error:") and r.stderr.count("\n") == 1, r.output
+    assert not marker.exists() and not (tmp_path / "g.png").exists()
+
+
+def test_gradients_tiny_weight_is_not_shown_as_zero():
+    """|w| = 1e-300 was titled '|w| = 0' and labelled 'γ|w| = 0' (nsimplify drops it): γ|w| = 1e-300/4."""
+    fig = plot.plot_gradients(layers=3, activations=("sigmoid",), weight="1e-300", envelope=False)
+    assert "|w| = 0" not in fig.axes[0].get_title() and "1.0e-300" in fig.axes[0].get_title()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("γ|w| ≈ 2.5e-301" in t for t in labels), labels
+
+
+def test_gradients_of_an_unbounded_activation_say_there_is_no_ceiling(tmp_path):
+    """expr:z**2 (γ = ∞) said '(γ|w|)^k ... passes float64's largest value from depth 1': no float overflowed."""
+    r = CliRunner().invoke(cli, ["plot", "gradients", "-m", "0", "-a", "expr:z**2", "-o", str(tmp_path / "g.png")])
+    assert r.exit_code == 2 and "sup|φ'| is unbounded, so there is no ceiling" in r.stderr, r.output
+    assert "float64" not in r.stderr
+
+
+def test_gradients_below_float64_are_noted_not_dropped_silently():
+    """(1/4·1e-300)^k is 2.5e-301 at k = 1 and below 4.9e-324 from k = 2: the line ended without a word."""
+    fig = plot.plot_gradients(layers=3, activations=("sigmoid",), weight="1e-300", envelope=False)
+    caption = fig._supxlabel.get_text()
+    assert "below float64's smallest value (4.9e-324) from k = 2" in caption, caption
+
+
+def test_phase_cells_without_a_finite_fixed_point_are_drawn_and_named():
+    """expr:z**2: q ↦ 3σw²q² diverges from q0 = 1 for every σw² ≥ 0.5, so χ1 = ∞ in every cell; the plot was blank."""
+    fig = plot.plot_phase("expr:z**2", n=5)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("χ1 = ∞ (no finite q*" in t and "25 of 25 cells" in t for t in labels), labels
+    assert np.isfinite(fig.axes[0].collections[0].get_array()).all()

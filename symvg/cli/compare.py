@@ -55,7 +55,17 @@ def _crossing(r: Regime) -> str:
     """Where the ceiling leaves [tol, 1/tol]: below tol proves vanishing; above 1/tol proves nothing."""
     if r.depth_to_cross is None:
         return "never"
-    return f"{'< tol' if bool(r.factor < 1) else '> 1/tol'} at {r.depth_to_cross}"
+    return f"{'< tol' if bool(r.factor < 1) else '> 1/tol'} at {_depth(r.depth_to_cross)}"
+
+
+def _depth(n: int) -> str:
+    """A depth for a table cell: exact up to 12 digits, else ≈ 6 significant digits (compare -w 1e-400 --residual
+    printed a 402-digit depth, 400 characters wide; the JSON keeps the exact integer).
+
+    >>> _depth(62), _depth(552620422318570964164317949124247409824264357270905514247998696232217426322)
+    ('62', '≈ 5.5262e+74')
+    """
+    return str(n) if n < 10**12 else f"≈ {sci(sp.Integer(n))}"
 
 
 def _long_power(f: sp.Expr, n: int) -> str:
@@ -81,7 +91,7 @@ def row(r: Regime) -> tuple[str, ...]:
     if r.factor is sp.oo:  # sup|φ'| = oo: there is no bound to show
         bound, log10 = "no ceiling", "-"
     return (r.activation, "yes" if r.residual else "no", _num(r.gamma), f"{_num(r.floor)}..{_num(r.factor)}",
-            bound, log10, _crossing(r), "all" if r.held_to is None else str(r.held_to),
+            bound, log10, _crossing(r), "all" if r.held_to is None else _depth(r.held_to),
             r.decision.short if r.decision else r.verdict, r.status)
 
 

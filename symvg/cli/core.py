@@ -63,9 +63,11 @@ def derive(layers: int, activation: str, wrt: int, loss: str, residual: bool, no
     # SymPy's exact evaluation has no bound of its own: at x = 1e400 it took 4 s at depth 2, 19 s at 4, > 60 s at 6
     text = within(EVAL_SECONDS, lambda: views[fmt](d, values))
     if text is None:
+        # at --at x=1 and 2000 layers the depth alone runs past the budget: the cause is not always a magnitude
         raise InvalidValueError(f"evaluating the derivation at these --at values did not finish within {EVAL_SECONDS:g} s "
-                                "(exact arithmetic at huge or tiny magnitudes such as 1e400 grows fast with depth); "
-                                "use fewer layers or values nearer 1, or drop --at for the symbolic derivation")
+                                f"at depth {layers} (the exact evaluation grows with depth, and fast at huge or tiny "
+                                "magnitudes such as 1e400); use fewer layers or values nearer 1, or drop --at for the "
+                                "symbolic derivation")
     emit(text, output)
 
 
@@ -76,12 +78,16 @@ EVAL_SECONDS = 10.0
 def _values(chain: Chain, at: tuple[str, ...]) -> dict[str, str]:
     """``--at`` pairs over defaults (w = 1, b = 0, x = 1, y = 0); names and numbers are checked by ``evaluate``."""
     values = {str(s): ("1" if str(s)[0] in "wx" else "0") for s in chain.symbols()}
+    given: set[str] = set()
     for item in at:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise InvalidValueError(f"--at expects NAME=VALUE, got {item!r}")
         if name.strip() not in values:
             raise InvalidValueError(f"--at: unknown input {name.strip()!r}; this chain has {', '.join(values)}")
+        if name.strip() in given:  # the last one silently won: --at w1=0.5 --at w1=2 (meant w2) evaluated at w1 = 2
+            raise InvalidValueError(f"--at: {name.strip()} is given twice; give each input once")
+        given.add(name.strip())
         values[name.strip()] = value.strip()
     return values
 

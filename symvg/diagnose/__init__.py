@@ -23,7 +23,8 @@ Conventions:
 * **Steps.** Each layer's norm is averaged over the steps used: all steps, or the last
   ``window`` ones -- always *before* the first nan/inf, which is reported as a divergence.
 * **Fit.** log10(mean norm) against depth back from layer N, least squares; factor =
-  10^slope with its standard error (delta method), from 3 layers up. Zero layers are left out.
+  10^slope with its standard error (delta method), from 3 layers up. Zero layers are left out (with one
+  nonzero layer left, the factor is 0: a dead network).
   All arithmetic is on log10 values, so norms of 1e-300 or 1e308 neither under- nor overflow.
 * **Relative class**: below :data:`VANISHING_BELOW` (1e-2×) the last layer's norm is vanishing,
   above :data:`EXPLODING_ABOVE` (1e2×) exploding -- a layer learning 100× slower or faster.
@@ -137,8 +138,11 @@ def _scale(lg: list[float], lw: list[float | None], lr: float | None) -> tuple[S
         high = math.log10(UPDATE_ABOVE) - (0.0 if lr else math.log10(lo_lr))
         return Scale(what, low, high, ""), meas
     lo_lr, hi_lr = (lr, lr) if lr else LR_RANGE
-    what = (f"update lr·|g| (lr = {lr:g}; no weight norms logged)" if lr else
-            f"raw |g| (no weight norms or --lr: judged for every lr in {LR_RANGE[0]:g}…1)")
+    # "no weight norms logged" was said also when some layers had them (or a norm of 0): say which it is
+    why = "no weight norms logged" if all(w is None for w in lw) else \
+        f"weight norms > 0 logged for {sum(w is not None and w > -math.inf for w in lw)} of {len(lw)} layers only"
+    what = (f"update lr·|g| (lr = {lr:g}; {why})" if lr else
+            f"raw |g| ({why}, no --lr: judged for every lr in {LR_RANGE[0]:g}…1)")
     meas = [g + (math.log10(lr) if lr else 0.0) for g in lg]
     low = math.log10(RAW_BELOW) - (0.0 if lr else math.log10(hi_lr))
     high = math.log10(RAW_ABOVE) - (0.0 if lr else math.log10(lo_lr))
@@ -194,7 +198,9 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
             means["weight_norm"][k], means["near_zero_fraction"][k], act.label if act else layer.activation,
             ab if ab != "healthy" else rel, means["bias_grad_norm"][k], means["spectral_norm"][k], meas[k],
             mf[k] if k < n - 1 else None))
-    fit = fit_log10(lg)
+    # every layer but one at mean gradient 0 (a dead network) was refused as "need ... at least 2 layers": the
+    # factor is 0, the clearest vanishing there is
+    fit = fit_log10(lg) if sum(math.isfinite(v) for v in lg) >= 2 else DecayFit(-math.inf, None, 1)
     bias = means["bias_grad_norm"]
     bias_fit = fit_log10([_l10(b) for b in bias]) if all(b is not None for b in bias) and \
         sum(b > 0 for b in bias) >= 2 else None  # type: ignore[operator]
@@ -205,7 +211,8 @@ def diagnose(log: GradientLog, activation: "str | Sequence[str | None] | None" =
     text = verdict(status, _overall(rel_classes), layers, fit, vanishing_below, exploding_above, scale, div)
     if div is not None:
         status = "exploding"
-    bound = compare_bound(bias_fit or fit, acts, means["weight_norm"], means["spectral_norm"], bias_fit is not None)
+    bound = compare_bound(bias_fit or fit, acts, means["weight_norm"], means["spectral_norm"], bias_fit is not None,
+                          [_l10(b) for b in bias] if bias_fit is not None else lg)  # type: ignore[arg-type]
     return Diagnosis(log.source, used, tuple(layers), fit, lg[0] - lg[-1], status, text, bound,
                      remedies(status, layers, acts, div), vanishing_below, exploding_above, scale, div, bias_fit,
                      compare_mean_field(mf, bias_fit or fit, bias_fit is not None), log.notes)
@@ -235,7 +242,7 @@ def _overall(classes: Sequence[str]) -> str:
 def _mean_field(acts: Sequence[activations.Activation | None], sw2: Sequence[float | None],
                 sb2: Sequence[float | None]) -> list[float | None]:
     """√χ1 for the step back from layer k+1 to layer k: φ of layer k, (σw², σb²) of layer k+1."""
-    from symvg.theory.meanfield import mean_field
+    from symvg.theory.meanfield import chi1 as chi1_at  # χ1 alone: mean_field's c* took seconds a layer in chaos
 
     out: list[float | None] = []
     for k in range(len(acts) - 1):
@@ -244,7 +251,7 @@ def _mean_field(acts: Sequence[activations.Activation | None], sw2: Sequence[flo
             out.append(None)
             continue
         try:  # 6 significant digits: the measured variance carries no more, and exact arithmetic stays cheap
-            chi1 = float(mean_field(act, f"{w:.6g}", f"{(b or 0.0):.6g}").chi1)
+            chi1 = float(chi1_at(act, f"{w:.6g}", f"{(b or 0.0):.6g}"))
         except SymvgError:  # q* diverges: no stationary prediction
             chi1 = math.nan
         out.append(math.sqrt(chi1) if math.isfinite(chi1) else None)

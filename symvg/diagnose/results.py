@@ -211,8 +211,8 @@ class Diagnosis(Result):
 
 def _fit_dict(fit: DecayFit | None) -> dict[str, Any] | None:
     return None if fit is None else {
-        "factor": _f(fit.factor), "factor_se": _f(fit.factor_se), "log10_factor": fit.log10_factor,
-        "log10_slope_se": fit.log10_se, "log_slope": fit.log_slope, "layers_used": fit.layers_used,
+        "factor": _f(fit.factor), "factor_se": _f(fit.factor_se), "log10_factor": _f(fit.log10_factor),
+        "log10_slope_se": fit.log10_se, "log_slope": _f(fit.log_slope), "layers_used": fit.layers_used,
         "direction": "per layer, from layer k+1 back to layer k"}
 
 

@@ -4,14 +4,15 @@ the verdict's words and the remedies."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import sympy as sp
 
+from symvg import magnitude
 from symvg.symbolic import activations
 from symvg.diagnose.results import (DEAD_FRACTION, BoundComparison, DecayFit, Divergence, LayerDiagnosis,
-                                    MeanFieldComparison, Remedy, Scale, _g, _g10, _pow10)
+                                    MeanFieldComparison, Remedy, Scale, _g10, _pow10)
 
 
 def saturating(act: activations.Activation) -> bool:
@@ -33,11 +34,14 @@ def _word(factor_log10: float) -> str:
 
 def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
                   frobenius: Sequence[float | None], spectral: Sequence[float | None] = (),
-                  from_bias: bool = False) -> BoundComparison | None:
+                  from_bias: bool = False, log10_means: Sequence[float] | None = None) -> BoundComparison | None:
     """γ_k·‖W_{k+1}‖ for each step back (k = 1..N-1) against the fit; spectral norms where logged.
 
     ``from_bias``: the fit is of bias gradients, δ_k itself -- what the bound is about; a weight
-    gradient ‖δ_k‖·‖h_{k-1}‖ also carries the change of activation norms.
+    gradient ‖δ_k‖·‖h_{k-1}‖ also carries the change of activation norms. ``log10_means``: the fitted
+    series per layer; with it each step back is held to its own bound (the bound is per step: a
+    least-squares slope weighs the middle steps more than the geometric mean of the bounds does, so
+    comparing those two flagged logs lying exactly on the bound at every step).
 
     >>> from symvg.diagnose import fit_decay
     >>> s = activations.get("sigmoid")
@@ -48,36 +52,65 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
     if not passed or any(a is None for a in passed):
         return None
     gammas = [a.gamma for a in passed]  # type: ignore[union-attr]
-    unbounded = [a.label for a, g in zip(passed, gammas) if not math.isfinite(float(g))]  # type: ignore[union-attr]
+    # by the proof, not float(γ): leaky_relu:1e400 has γ = 1e400, bounded, and float() made it inf ("unbounded")
+    unbounded = [a.label for a in passed if not a.supremum.bounded]  # type: ignore[union-attr]
     if unbounded:  # sup|φ'| = ∞: γ·‖W‖ bounds nothing
         return BoundComparison(tuple(dict.fromkeys(unbounded)), None, math.inf, None, None, fit.factor, None, None,
                                f"no bound: sup|φ'| is unbounded for {', '.join(dict.fromkeys(unbounded))}")
-    lgam = [math.log10(float(g)) if float(g) > 0 else -math.inf for g in gammas]
-    gamma_value = 10 ** float(np.mean(lgam))
+    lgam = [-math.inf if g == 0 else magnitude.log10(g) for g in gammas]
+    lg_mean = float(np.mean(lgam))
+    gamma_value = _pow10(lg_mean)
     labels = tuple(dict.fromkeys(a.label for a in passed))  # type: ignore[union-attr]
     single = len(set(gammas)) == 1
     who = labels[0] if len(labels) == 1 else "mixed (" + ", ".join(labels) + ")"
-    g_txt = str(gammas[0]) if single else f"{_g(gamma_value)} (geometric mean)"
+    g_txt = magnitude.short(gammas[0]) if single else f"{_g10(lg_mean)} (geometric mean)"
     measured = fit.factor
-    implied = measured / gamma_value if gamma_value > 0 else None
+    implied = _pow10(fit.log10_factor - lg_mean) if lg_mean > -math.inf else None
     src = ", bias gradients δ_k" if from_bias else ""
     head = f"measured factor {_g10(fit.log10_factor)} per layer ({_word(fit.log10_factor)}{src}); {who} bound {g_txt}·‖W‖ predicts ≤ "
     spec = list(spectral[1:]) if spectral else []
     norm, ws = ("spectral", spec) if spec and all(w is not None and w > 0 for w in spec) else \
         ("frobenius", list(frobenius[1:]))
     if ws and all(w is not None and w > 0 for w in ws):
-        lw = float(np.mean([math.log10(w) for w in ws]))  # type: ignore[arg-type]
+        lws = [math.log10(w) for w in ws]  # type: ignore[arg-type]
+        lw = float(np.mean(lws))
         lb = float(np.mean(lgam)) + lw
-        consistent = fit.log10_factor <= lb + 1e-9
+        fit_above = fit.log10_factor > lb + 1e-9
+        above = (["the fit"] if fit_above else []) if log10_means is None else \
+            _steps_above(log10_means, [g + w for g, w in zip(lgam, lws)])
+        consistent = not above
         what = "spectral norms" if norm == "spectral" else "Frobenius norms, ≥ the spectral norms"
         text = head + f"{_g10(lb)} (‖W‖ = {_g10(lw)}, geometric mean of the {what})"
-        if not consistent:
-            text += "; above the bound: activation norms change across layers (see the module docstring)"
+        if above:
+            text += f"; above the bound{_where(above, len(lws))}: " + (
+                "δ_k does not follow the plain dense chain the bound is about (a skip, a normalisation, another "
+                "activation), or the norms moved over the steps averaged" if from_bias else
+                "activation norms change across layers (see the module docstring)")
+        elif fit_above:
+            text += ("; every step back is within its own bound γ_k·‖W_(k+1)‖ (the fitted factor weighs the "
+                     "middle steps more than this geometric mean)")
         return BoundComparison(labels, gammas[0] if single else None, gamma_value, _pow10(lw), _pow10(lb), measured,
                                consistent, implied, text, norm)
-    text = head + f"{_g(gamma_value)}·‖W‖" + (f"; consistent if ‖W‖ ≥ {_g(implied)}" if implied is not None else "")
+    text = head + f"{_g10(lg_mean)}·‖W‖" + (f"; consistent if ‖W‖ ≥ {_g10(fit.log10_factor - lg_mean)}"
+                                           if implied is not None else "")
     return BoundComparison(labels, gammas[0] if single else None, gamma_value, None, None, measured, None, implied,
                            text)
+
+
+def _steps_above(log10_means: Sequence[float], log10_bounds: Sequence[float]) -> list[str]:
+    """The steps back k+1 → k whose measured ratio exceeds γ_k·‖W_(k+1)‖ (in log10; a 0 → 0 step is no step)."""
+    out = []
+    for k, b in enumerate(log10_bounds):
+        step = log10_means[k] - log10_means[k + 1]
+        if not math.isnan(step) and step > b + 1e-9:
+            out.append(f"w{k + 2}→w{k + 1}")
+    return out
+
+
+def _where(above: list[str], steps: int) -> str:
+    if above == ["the fit"]:
+        return ""
+    return f" at {len(above)} of {steps} steps back ({', '.join(above[:4])}{', …' if len(above) > 4 else ''})"
 
 
 def compare_mean_field(sqrt_chi1: Sequence[float | None], fit: DecayFit, from_bias: bool = False
@@ -114,19 +147,15 @@ def verdict(status: str, relative: str, layers: Sequence[LayerDiagnosis], fit: D
     # inf is a norm past float64's range; a nan may come from an overflow, but also from 0·inf or a log of 0
     why = "exploding gradients" if div is None or div.value != "nan" else "nan: an overflow, 0·inf or a log of 0"
     head = f"Diverged ({why}): {div.text}. Before it, " if div else ""
-    if status in ("vanishing", "exploding") and relative == "healthy":
-        word = "below" if status == "vanishing" else "above"
-        return head + (f"{status.capitalize()} gradients, uniformly across layers: {scale.text}. Layer against "
-                       f"layer they look alike (first/last = {_g10(first.log10_relative)}; {rate}), so the "
-                       f"relative test alone would not show it; every layer's measure is {word} the range.")
+    ratio = f"the first layer's gradient is {_g10(first.log10_relative)}× the last layer's"
+    if status != "healthy" and relative == "healthy":
+        return head + _absolute_only(status, layers, f"first/last = {_g10(first.log10_relative)}", rate, scale)
     if relative == "vanishing":
-        bad = sum(l.log10_relative < math.log10(low) for l in layers)
-        text = (f"Vanishing gradients: the first layer's gradient is {_g10(first.log10_relative)}× the last "
-                f"layer's; gradients shrink by a {rate} ({bad} of {len(layers)} layers below {low:g}× the last).")
+        which = _which(layers, lambda l: l.log10_relative < math.log10(low))
+        text = f"Vanishing gradients: {which} below {low:g}× the last layer's; {ratio}; {_trend(fit, rate)}."
     elif relative == "exploding":
-        bad = sum(l.log10_relative > math.log10(high) for l in layers)
-        text = (f"Exploding gradients: the first layer's gradient is {_g10(first.log10_relative)}× the last "
-                f"layer's; gradients grow by a {rate} ({bad} of {len(layers)} layers above {high:g}× the last).")
+        which = _which(layers, lambda l: l.log10_relative > math.log10(high))
+        text = f"Exploding gradients: {which} above {high:g}× the last layer's; {ratio}; {_trend(fit, rate)}."
     elif relative == "mixed":
         text = (f"Mixed: some layers' gradients are below {low:g}× the last layer's and some above {high:g}×; "
                 f"the fitted {rate} hides that -- look at the layers one by one.")
@@ -136,6 +165,38 @@ def verdict(status: str, relative: str, layers: Sequence[LayerDiagnosis], fit: D
     return head + text + f" Absolute scale, {scale.text}."
 
 
+def _which(layers: Sequence[LayerDiagnosis], test: Callable[[LayerDiagnosis], bool]) -> str:
+    """'2 of 5 layers (w1, w2)': how many layers pass ``test``, and which (the first six named)."""
+    hit = [f"w{l.index}" for l in layers if test(l)]
+    names = ", ".join(hit[:6]) + (", …" if len(hit) > 6 else "")
+    return f"{len(hit)} of {len(layers)} layers ({names})"
+
+
+def _trend(fit: DecayFit, rate: str) -> str:
+    """The fitted factor in words that match its side of 1 (a vanishing middle layer can sit in a growing fit)."""
+    if fit.log10_factor < 0:
+        return f"overall, gradients shrink by a {rate}"
+    if fit.log10_factor > 0:
+        return f"overall, gradients grow by a {rate}"
+    return f"a flat fitted {rate}"
+
+
+def _absolute_only(status: str, layers: Sequence[LayerDiagnosis], ratio: str, rate: str, scale: Scale) -> str:
+    """Layer against layer alike, yet outside the absolute range: in every layer ("uniformly") or in some."""
+    alike = (f"Layer against layer they look alike ({ratio}; {rate}), so the relative test alone would not "
+             "show it")
+    if status == "mixed":
+        return f"Mixed on the absolute scale: {scale.text}. {alike}; look at the layers one by one."
+    word = "below" if status == "vanishing" else "above"
+    bad = [l for l in layers if l.status == status]
+    if len(bad) == len(layers):
+        return (f"{status.capitalize()} gradients, uniformly across layers: {scale.text}. {alike}; every layer's "
+                f"measure is {word} the range.")
+    which = _which(layers, lambda l: l.status == status)
+    return (f"{status.capitalize()} gradients on the absolute scale in {which}: {scale.text}. {alike}; the other "
+            f"layers' measures are within the range.")
+
+
 def _projection(fit: DecayFit, low: float, high: float) -> str:
     if fit.log10_se is None or fit.log10_factor == 0:
         return ""
@@ -143,7 +204,8 @@ def _projection(fit: DecayFit, low: float, high: float) -> str:
     if lo_ci < 0 < hi_ci:
         return ""
     limit, word = (low, "below") if fit.log10_factor < 0 else (high, "above")
-    depth = math.log10(limit) / fit.log10_factor
+    # an N-layer network's first/last is factor^(N-1): N - 1 steps back, not N
+    depth = 1 + math.log10(limit) / fit.log10_factor
     return f" At this rate a network about {depth:.0f} layers deep would fall {word} {limit:g}×."
 
 

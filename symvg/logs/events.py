@@ -239,6 +239,8 @@ def match_tag(tag: str) -> tuple[str, str] | None:
     (('grad_norm', 'layer1.weight'), None, None)
     >>> match_tag("fc3.weight/grad_norm"), match_tag("grad_norm/fc3.weight_step")
     (('grad_norm', 'fc3.weight'), ('grad_norm', 'fc3.weight'))
+    >>> match_tag("train/grad_norm")  # Hugging Face Trainer's total norm
+
     """
     if tag.endswith("_epoch"):
         return None  # Lightning's per-epoch aggregate of a per-step value
@@ -246,8 +248,14 @@ def match_tag(tag: str) -> tuple[str, str] | None:
     for pattern, quantity in _TAGS:
         m = pattern.match(tag)
         if m:
+            if (m.groupdict().get("name") or "").lower() in _SPLITS:
+                return None  # HF Trainer's train/grad_norm: the total over all parameters, not a layer 'train'
             return (quantity, m.group("name")) if quantity else None
     return None
+
+
+_SPLITS = {"train", "training", "eval", "val", "valid", "validation", "test"}
+"""Names of a data split, which a ``<split>/grad_norm`` tag puts where a layer name would be."""
 
 
 # ----------------------------------------------------------------------------- event directories
@@ -288,12 +296,15 @@ def tensorboard_series(path: "str | os.PathLike[str]", run: str | None = None) -
     seen: dict[str, None] = {}
     skipped: dict[str, None] = {}
     unnamed: dict[str, None] = {}
+    owner: dict[tuple[str, str], tuple[str, str]] = {}  # (layer, quantity) -> (tag, kind) that gives it
+    dropped: dict[str, str] = {}
     for file in runs[key]:  # in name order, which is time order: a resumed run's later value wins
         for step, tag, kind, value in events(file, notes):
             seen.setdefault(tag)
             hit = match_tag(tag) if kind == "scalar" else _histogram_tag(tag) if kind == "grad_histogram" else None
-            if hit and value is not None:
-                values.setdefault(hit[1], {}).setdefault(hit[0], {})[step] = float(value)
+            if hit:
+                if value is not None and _owns(owner, values, dropped, hit, tag, kind):
+                    values.setdefault(hit[1], {}).setdefault(hit[0], {})[step] = float(value)
             elif kind == "histogram":
                 skipped.setdefault(tag)
             elif kind == "grad_histogram":
@@ -301,10 +312,34 @@ def tensorboard_series(path: "str | os.PathLike[str]", run: str | None = None) -
     if skipped:
         notes.append(f"{len(skipped)} TensorFlow histogram tag(s) ignored ({', '.join(list(skipped)[:3])}): "
                      "they keep bucket counts only, from which no norm can be recovered; log grad_norm scalars")
+    if dropped:
+        notes.append(f"{len(dropped)} tag(s) giving a quantity another tag already gives ignored ("
+                     + ", ".join(f"{t} (kept {k})" for t, k in list(dropped.items())[:3]) + "): one tag per layer "
+                     "and quantity, a scalar before a histogram")
     if unnamed:
         notes.append(f"{len(unnamed)} histogram tag(s) not named as a gradient ignored ({', '.join(list(unnamed)[:3])});"
                      " a gradient's histogram is read from <param>/grad, <param>_grad or grad/<param>")
     return source, values, notes, list(seen)
+
+
+def _owns(owner: dict[tuple[str, str], tuple[str, str]], values: Series, dropped: dict[str, str],
+          hit: tuple[str, str], tag: str, kind: str) -> bool:
+    """Whether ``tag`` gives (quantity, layer) ``hit``: the first tag does, a scalar takes over from a histogram.
+
+    A scalar grad_norm/fc1.weight and a histogram fc1.weight/grad both give fc1.weight's gradient norm; the
+    later one silently overwrote the other, step by step, so the layer's series mixed two sources.
+    """
+    key = (hit[1], hit[0])
+    first = owner.setdefault(key, (tag, kind))
+    if first[0] == tag:
+        return True
+    if first[1] == "grad_histogram" and kind == "scalar":
+        values.get(hit[1], {}).pop(hit[0], None)
+        dropped[first[0]] = tag
+        owner[key] = (tag, kind)
+        return True
+    dropped[tag] = first[0]
+    return False
 
 
 def _histogram_tag(tag: str) -> tuple[str, str] | None:

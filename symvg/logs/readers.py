@@ -35,21 +35,27 @@ ALIASES: dict[str, str] = {
 # ----------------------------------------------------------------------------- cells
 
 
+_DECIMAL = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)\s*", re.I)
+"""What a norm cell may be: an ASCII decimal, nan or inf (what loggers write)."""
+
+
 def parse_norm(text: str, where: str) -> float:
     """A CSV cell as a norm: a decimal number, or nan/inf (kept: the run diverged there).
 
     >>> parse_norm("1e308", "x"), parse_norm("nan", "x")
     (1e+308, nan)
+    >>> parse_norm("1_000", "x")
+    Traceback (most recent call last):
+    symvg.errors.InvalidValueError: x: '1_000' is not a number
     >>> parse_norm("1" * 500, "x")
     Traceback (most recent call last):
     symvg.errors.InvalidValueError: x: '11111111111111111111111111111… (502 characters) is longer than 100 characters
     """
     if len(text) > MAX_CELL:
         raise InvalidValueError(f"{where}: {_show(text)} is longer than {MAX_CELL} characters")
-    try:
-        v = float(text)
-    except ValueError:
-        raise InvalidValueError(f"{where}: {text!r} is not a number") from None
+    if not _DECIMAL.fullmatch(text):  # float() also reads '1_000' and non-ASCII digits ('１e-400' as 0)
+        raise InvalidValueError(f"{where}: {text!r} is not a number")
+    v = float(text)
     if math.isinf(v) and "inf" not in text.lower():
         raise InvalidValueError(f"{where}: {text!r} is beyond the float range (about 1.8e308)")
     if _underflows(text, v):
@@ -68,7 +74,7 @@ def _underflows(text: str, v: float) -> bool:
 
 def parse_int(text: str, where: str) -> int:
     """An integer cell of at most 18 digits."""
-    if not re.fullmatch(r"\s*[+-]?\d{1,18}\s*", text):
+    if not re.fullmatch(r"\s*[+-]?[0-9]{1,18}\s*", text):
         raise InvalidValueError(f"{where}: {_show(text)} is not an integer (at most 18 digits)")
     return int(text)
 
@@ -168,7 +174,7 @@ def _long_records(p: Path, rows: list[tuple[str, dict[str, str]]], notes: list[s
             raise InvalidValueError(f"{where}, column layer: empty; need a layer index or name")
         if len(row["layer"]) > MAX_CELL:
             raise InvalidValueError(f"{where}, column layer: {_show(row['layer'])} is longer than {MAX_CELL} characters")
-    integer_layers = all(re.fullmatch(r"[+-]?\d{1,18}", row["layer"]) for _, row in rows)
+    integer_layers = all(re.fullmatch(r"[+-]?[0-9]{1,18}", row["layer"]) for _, row in rows)
     records, order, first_line = [], {}, {}
     for where, row in rows:
         opt = {q: parse_norm(row[q], f"{where}, column {q}") for q in OPTIONAL if row.get(q)}
@@ -341,8 +347,19 @@ def read_tensorboard(path: "str | os.PathLike[str]", run: str | None = None) -> 
     return _assemble(values, source, notes, seen)
 
 
-_NOT_LAYERS = re.compile(r"^(?:loss|lr|learning_rate|acc|accuracy|time|wall_?time|epoch|step|"
+_NOT_LAYERS = re.compile(r"^(?:loss|lr|learning_rate|acc|accuracy|time|wall_?time|epoch|step|lr[-_/].*|"
                          r"(?:train|val|valid|validation|test)[_/].*|.*[_/](?:loss|acc|accuracy|lr))$", re.I)
+"""Columns of a wide CSV that are not layers: metrics, Lightning's ``lr-Adam`` (LearningRateMonitor), and
+any of them with Lightning's ``_step``/``_epoch`` suffix (:func:`_not_a_layer`)."""
+
+
+def _not_a_layer(column: str) -> bool:
+    """``loss_epoch``, ``lr-Adam`` and ``val_acc_step`` are metrics, not layers (they were read as layers).
+
+    >>> [_not_a_layer(c) for c in ("loss_epoch", "lr-Adam", "val_acc_step", "fc1", "dense_0")]
+    [True, True, True, False, False]
+    """
+    return bool(_NOT_LAYERS.match(re.sub(r"_(?:step|epoch)$", "", column)))
 
 
 def read_wide(p: Path, header: list[str], named: list[str], rows: list[tuple[str, list[str]]]) -> GradientLog:
@@ -350,7 +367,7 @@ def read_wide(p: Path, header: list[str], named: list[str], rows: list[tuple[str
     step_col = header.index("step") if "step" in header else named.index("step")
     tags = {i: match_tag(h) for i, h in enumerate(header) if i != step_col}
     if not any(tags.values()):
-        tags = {i: ("grad_norm", h) for i, h in enumerate(header) if i != step_col and not _NOT_LAYERS.match(h)}
+        tags = {i: ("grad_norm", h) for i, h in enumerate(header) if i != step_col and not _not_a_layer(h)}
     used = {i for i, t in tags.items() if t}
     ignored = [h for i, h in enumerate(header) if i != step_col and i not in used]
     notes = [f"wide layout: {len(used)} layer column(s)"]
@@ -378,7 +395,13 @@ def read_log(path: "str | os.PathLike[str]", *, columns: "str | Mapping[str, str
              run: str | None = None) -> GradientLog:
     """Read a ``.csv``, ``.json`` or TensorBoard directory/event file, chosen by what ``path`` is."""
     p = Path(path)
-    if p.is_dir() or p.name.startswith("events.out.tfevents"):
+    tensorboard = p.is_dir() or p.name.startswith("events.out.tfevents")
+    # an option that does not apply was dropped without a word (--run x on a CSV read the CSV)
+    if run is not None and not tensorboard:
+        raise InvalidValueError(f"--run chooses a run in a TensorBoard directory; {str(p)!r} is not one")
+    if columns is not None and (tensorboard or p.suffix.lower() != ".csv"):
+        raise InvalidValueError(f"--columns maps CSV column names; {str(p)!r} is not a .csv log")
+    if tensorboard:
         return read_tensorboard(p, run=run)
     if not p.exists():
         raise InvalidValueError(f"log {str(p)!r} does not exist")

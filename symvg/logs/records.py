@@ -119,6 +119,10 @@ def check_record(r: Record, where: str, col: str = "") -> None:
     if isinstance(r.layer, bool) or not isinstance(r.layer, (int, str)) or len(str(r.layer)) > MAX_CELL:
         raise InvalidValueError(f"{where}, {col}layer: {_show(r.layer)} is not a layer index or a name "
                                 f"of at most {MAX_CELL} characters")
+    if isinstance(r.layer, str) and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in r.layer):
+        # a line break in a name split the text and Markdown tables of every report
+        raise InvalidValueError(f"{where}, {col}layer: {_show(r.layer)} holds a control character (a line break "
+                                "or tab); a layer name is one line")
     check_norm(r.grad_norm, f"{where}, {col}grad_norm")
     for q in OPTIONAL:
         v = getattr(r, q)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from typing import Iterable
 
@@ -14,12 +16,14 @@ def write_csv(records: Iterable[Record], path: "str | os.PathLike[str]") -> None
     from symvg.atomic import write_atomic
 
     cols = ("step", "layer", "grad_norm") + OPTIONAL + ("activation",)
-    rows = [",".join(cols)]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")  # quotes a name holding a comma or a quote ('fc,1' split a row)
+    writer.writerow(cols)
     for r in records:
         cells = [str(r.step), str(r.layer), repr(float(r.grad_norm))]
         cells += ["" if getattr(r, q) is None else repr(float(getattr(r, q))) for q in OPTIONAL]
-        rows.append(",".join(cells + [r.activation or ""]))
-    write_atomic(path, "\n".join(rows) + "\n")
+        writer.writerow(cells + [r.activation or ""])
+    write_atomic(path, out.getvalue())
 
 
 

@@ -8,7 +8,12 @@ with depth -- from above *and* from below -- and for which |w| it stays inside [
 
 with γ = sup|φ'| (proved in :mod:`symvg.symbolic.supremum`) and m = inf|φ'| (:func:`derivative_floor`;
 0 for every squashing activation, ε for leaky ReLU, 1 for the identity). The residual floor is used
-only while γ|w| < 1; beyond it 1 + wφ' can be 0 and the floor is 0.
+only while γ|w| < 1; beyond it 1 + wφ' can be 0 and the floor is 0 -- unless φ' takes only a few values
+(ReLU, leaky ReLU, hard sigmoid, identity): then the floor is min |1 − |w|·|φ'|| over them, 0 only where
+some |w|·|φ'| = 1.
+
+>>> regime("relu", weight=4, layers=3, residual=True).floor   # |1 + wφ'| ∈ {1, 3, 5}: never 0
+1
 
 >>> r = regime("sigmoid", weight=1, layers=10, tol="1e-6")
 >>> r.floor, r.factor, r.verdict, r.depth_to_cross, r.status
@@ -172,6 +177,14 @@ def _ranges(act: Activation, residual: bool, n: int, t: sp.Expr) -> tuple[tuple 
     return stable, ((lo, stable[1]) if bool(lo <= stable[1]) else None)
 
 
+def _derivative_values(act: Activation) -> list[sp.Expr] | None:
+    """Every value |φ'| takes when φ' is piecewise constant (ReLU, leaky ReLU, hard sigmoid, linear), else None."""
+    cands = act.supremum.candidates
+    if not cands or any(c.reason not in ("constant piece", "kink (convention)") or not c.attained for c in cands):
+        return None
+    return [sp.Abs(c.value) for c in cands]
+
+
 def _unbounded_floor_cause(act: Activation, residual: bool) -> str:
     """Why the floor is 0 where γ = ∞: not the missing ceiling (the reason said "sup|phi'| is unbounded")."""
     if residual:
@@ -202,6 +215,13 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
         cause = (f"1 + w*phi'(z) may cancel to 0: gamma*|w| is 1 to the {NUMERIC_DIGITS} digits it is known to"
                  if known is None else "1 + w*phi'(z) can cancel to 0 once gamma*|w| >= 1" if floor == 0
                  else f"1 + w*phi'(z) >= 1 - gamma*|w| = {size_text(floor)}, reached where w*phi'(z) < 0")
+        steps = _derivative_values(act)
+        if steps is not None and known is not None and floor == 0:
+            # φ' takes only these values: 1 + wφ' cancels only where |w|·|φ'| = 1 (relu at |w| = 4: |1 + wφ'| ∈ {1, 3, 5})
+            floor = min(abs(1 - w * v) for v in steps)
+            shown = ", ".join(sorted(dict.fromkeys(size_text(v) for v in steps)))
+            cause = ("1 + w*phi'(z) cancels to 0 where w*phi'(z) = -1" if floor == 0 else
+                     f"|1 + w*phi'(z)| >= {size_text(floor)}: phi' takes only the values {shown}")
         d = decide(floor, factor, layers, t, cause)
     else:  # a plain chain is the depth law itself
         law = depth_bound(act, w, layers, t)

@@ -145,7 +145,7 @@ def render_depth_law(db: DepthBound) -> str:
     if db.layers is not None:
         lines.append(f"bound at depth {db.layers}: |dh{db.layers}/dh0| <= (γ|w|)^{db.layers} {_equals(db.bound)}")
         if d.status is not None:
-            lines.append(f"at depth {db.layers} (tol {db.tol}): {d.status}")
+            lines.append(f"at depth {db.layers} (tol {magnitude.short(db.tol)}): {d.status}")
     if db.tol is not None:
         lines.append(depth_note(db, "γ|w|"))
     return "\n".join(lines)
@@ -180,12 +180,13 @@ def depth_note(b: DepthBound, g: str = "gamma*|w|") -> str:
     if b.verdict == UNBOUNDED:
         return "unbounded: no ceiling (sup|phi'| = oo), so no depth law follows"
     if b.depth_to_vanish is not None:
-        return f"the ceiling ({g})^N is below {b.tol} from depth {b.depth_to_vanish}: vanished there (proved)"
+        return (f"the ceiling ({g})^N is below {magnitude.short(b.tol)} from depth {b.depth_to_vanish}: vanished "
+                "there (proved)")
     if b.depth_to_explode is not None:
-        return (f"the floor (m|w|)^N is above 1/tol = {1 / b.tol} from depth {b.depth_to_explode}: "
+        return (f"the floor (m|w|)^N is above 1/tol = {magnitude.short(1 / b.tol)} from depth {b.depth_to_explode}: "
                 "exploded there (proved)")
     if b.depth_may_explode is not None:
-        return (f"the ceiling ({g})^N is above 1/tol = {1 / b.tol} from depth {b.depth_may_explode}: "
+        return (f"the ceiling ({g})^N is above 1/tol = {magnitude.short(1 / b.tol)} from depth {b.depth_may_explode}: "
                 "exploding is no longer excluded there, not proved")
     if side(b.factor) is None:
         return (f"the ceiling ({g})^N: {g} is 1 to the {NUMERIC_DIGITS} digits its numeric value is known to, "

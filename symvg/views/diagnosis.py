@@ -33,7 +33,9 @@ def _table(d: Diagnosis) -> tuple[list[list[str]], list[str]]:
 
 
 def _lines(d: Diagnosis) -> list[str]:
-    lines = [f"per-layer factor (back from the output): {d.fit} ({d.fit.layers_used} layers fitted)"]
+    fitted = (f"{d.fit.layers_used} layers fitted" if np.isfinite(d.fit.log10_factor) else
+              "one layer has a nonzero gradient, the others 0: no fit is needed")
+    lines = [f"per-layer factor (back from the output): {d.fit} ({fitted})"]
     if d.bias_fit:
         lines.append(f"bias gradients (δ_k itself): {d.bias_fit} ({d.bias_fit.layers_used} layers fitted)")
     lines.append(f"first/last layer: {_g10(d.log10_first_last)}")
@@ -43,11 +45,16 @@ def _lines(d: Diagnosis) -> list[str]:
     return lines + [f"note: {n}" for n in d.notes]
 
 
+def _steps_text(steps: tuple[int, ...]) -> str:
+    """'20 steps, 0..19', or '1 step, 5' (it said '1 steps, 5..5')."""
+    return f"1 step, {steps[0]}" if len(steps) == 1 else f"{len(steps)} steps, {steps[0]}..{steps[-1]}"
+
+
 def render_text(d: Diagnosis) -> str:
     """A plain-text report: verdict, the per-layer table, the fit, the scale, the bound, the remedies."""
 
     steps = d.steps_used
-    lines = [f"symvg diagnose: {d.source} ({len(steps)} steps, {steps[0]}..{steps[-1]})", "",
+    lines = [f"symvg diagnose: {d.source} ({_steps_text(steps)})", "",
              d.verdict, "", table(*_table(d)), ""] + _lines(d)
     if d.remedies:
         lines += ["", "remedies:"] + [f"  - {r.text}" for r in d.remedies]
@@ -60,7 +67,7 @@ def render_markdown(d: Diagnosis) -> str:
     steps = d.steps_used
     rows, header = _table(d)
     lines = [f"## Gradient diagnosis: `{d.source}`", "",
-             f"**{d.status}** ({len(steps)} steps, {steps[0]}..{steps[-1]}). {d.verdict}", "",
+             f"**{d.status}** ({_steps_text(steps)}). {d.verdict}", "",
              markdown_table(rows, [h.replace("|", "\\|") for h in header]), ""] + [f"- {x}" for x in _lines(d)]
     if d.remedies:
         lines += ["", "### Remedies", ""] + [f"- {r.text}" for r in d.remedies]
@@ -97,9 +104,13 @@ def plot(d: Diagnosis, path: "str | os.PathLike[str]") -> None:
         if sel.any():
             ax.scatter(k[sel], y[sel], color=c, label=status, zorder=3)
     fin = np.isfinite(y)
+    if not fin.all():  # a layer of mean gradient 0 has no log10: it was left off, the only vanishing one unseen
+        ax.scatter(k[~fin], np.full((~fin).sum(), 0.03), marker="v", color="tab:blue", zorder=3, clip_on=False,
+                   transform=ax.get_xaxis_transform(), label="mean gradient 0 (no log10: at the axis' foot)")
     dd = (len(y) - k).astype(float)  # depth back from the output layer
-    a = float(np.mean(y[fin] - d.fit.log10_factor * dd[fin]))
-    ax.plot(k, a + d.fit.log10_factor * dd, "k--", label=f"fit: ×{_g10(d.fit.log10_factor)} per layer back")
+    if np.isfinite(d.fit.log10_factor):  # factor 0 (one nonzero layer) has no line
+        a = float(np.mean(y[fin] - d.fit.log10_factor * dd[fin]))
+        ax.plot(k, a + d.fit.log10_factor * dd, "k--", label=f"fit: ×{_g10(d.fit.log10_factor)} per layer back")
     ax.set_xticks(k, [f"w{i}" for i in k])
     ax.set_xlabel("layer (input → output)")
     ax.set_ylabel("log10 mean gradient norm")

@@ -22,6 +22,7 @@ from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
 from symvg.atomic import write_atomic
 from symvg.errors import BackendUnavailableError, InvalidValueError
+from symvg.exact import to_rational
 from symvg import magnitude
 from symvg.magnitude import short
 
@@ -86,6 +87,8 @@ def bound_curve(activation: str | Activation, weight: Any, layers: int) -> tuple
 
     db = depth_bound(activation, weight)
     k = np.arange(1, layers + 1)
+    if db.factor is sp.oo:  # not a float overflow: there is no ceiling at all
+        raise InvalidValueError(f"{db.activation}: sup|φ'| is unbounded, so there is no ceiling (γ|w|)^k to plot")
     if db.factor == 0:
         return k, np.zeros(layers)
     with np.errstate(under="ignore", over="ignore"):
@@ -130,7 +133,7 @@ def _why_below(acts: Sequence[Activation], weight: Any, medians: Mapping[str, np
     """
     from symvg.symbolic.bounds import floor_cause
 
-    w = sp.Abs(sp.nsimplify(weight))
+    w = _weight(weight)
     notes = []
     for a in acts:
         for b in acts:
@@ -187,6 +190,7 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
     """
     layers = _positive_int(layers, "layers", MAX_PLOT_LAYERS)
     acts = _activations(activations)
+    _weight(weight)  # a bad weight is refused before any drawing
     fig = _figure(figsize=(12.0, 5.8), layout="constrained")
     ax = fig.add_subplot()
     notes: list[str] = []
@@ -196,18 +200,18 @@ def plot_gradients(layers: int = 30, activations: Sequence[str | Activation] | s
         ax.plot(k, np.where(b > 0, b, np.nan), "k--", lw=1, label="envelope 1/4^k (sigmoid, |w| = 1)")
         lowest = min(lowest, float(b[b > 0].min()) if (b > 0).any() else lowest)
     _draw_dtype_limits(ax, dtypes, lowest)
-    w = sp.Abs(sp.nsimplify(weight))
+    w = _weight(weight)
     ax.set_yscale("log")
     ax.set_xlabel(GRADIENTS_XLABEL)
     ax.set_ylabel(GRADIENTS_YLABEL)
-    ax.set_title(f"Why gradients vanish: proved ceilings at |w| = {sp.sstr(w)}")
+    ax.set_title(f"Why gradients vanish: proved ceilings at |w| = {short(w)}")
     ax.grid(True, which="major", alpha=0.3)
     # A figure legend "outside" is placed by the constrained layout itself: beside the data, and the
     # same on every draw (an axes legend anchored outside moves a little each time the layout reruns).
     fig.legend(fontsize=8, loc="outside right upper")
     if medians:
         notes.insert(0, f"Dots: median |∂L/∂w| of {'given' if isinstance(samples, Mapping) else 'sampled'} random chains with "
-                        f"w, b, x ~ N(0, 1), not |w| = {sp.sstr(w)}, so they need not lie under the lines.")
+                        f"w, b, x ~ N(0, 1), not |w| = {short(w)}, so they need not lie under the lines.")
         notes[1:1] = _why_below(acts, weight, medians)
     if notes:
         fig.supxlabel("\n".join(textwrap.fill(t, 180) for t in notes), fontsize=8, ha="left", x=0.01)
@@ -223,7 +227,7 @@ def _draw_ceilings(ax: Any, acts: Sequence[Activation], weight: Any, layers: int
     lowest = 1.0
     every = max(1, layers // 8)
     medians: dict[str, np.ndarray] = {}
-    w = sp.Abs(sp.nsimplify(weight))
+    w = _weight(weight)
     for n, a in enumerate(acts):
         k, b = bound_curve(a, weight, layers)
         verdict = depth_bound(a, weight).decision
@@ -235,11 +239,19 @@ def _draw_ceilings(ax: Any, acts: Sequence[Activation], weight: Any, layers: int
                         label=f"{a.label}: γ|w| {_short(a.gamma * w)}, ceiling ({verdict.short})")
         positive = b[b > 0]
         lowest = min(lowest, float(positive.min()) if positive.size else lowest)
+        if positive.size < b.size and a.gamma * w != 0:  # a log axis drops 0 without a trace
+            notes.append(f"{a.label}: the ceiling (γ|w|)^k is below float64's smallest value (4.9e-324) from "
+                         f"k = {positive.size + 1} and is not drawn there (symvg sweep prints it in log10).")
         med = _sampled_medians(a, layers, weight, samples, seed)
         if med is not None:
             medians[a.name] = med
             lowest = min(lowest, _draw_medians(ax, a, med, MARKERS[n % len(MARKERS)], line.get_color(), notes))
     return lowest, medians
+
+
+def _weight(weight: Any) -> sp.Expr:
+    """|w| exact, by the validator every command uses (``sympy.nsimplify`` evaluated text and read 1e-300 as 0)."""
+    return sp.Abs(to_rational(weight, "weight"))
 
 
 def _short(v: sp.Expr) -> str:
@@ -249,7 +261,7 @@ def _short(v: sp.Expr) -> str:
     ('= 1/4', '≈ 0.8578')
     """
     s = sp.sstr(v)
-    return f"= {s}" if len(s) <= 8 and (v.is_Rational or v.is_Integer) else f"≈ {float(v):.4g}"
+    return f"= {s}" if len(s) <= 8 and (v.is_Rational or v.is_Integer) else f"≈ {magnitude.sci(v, 4)}"
 
 
 def _numpy(expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
@@ -314,8 +326,16 @@ def plot_phase(activation: str | Activation = "tanh", sigma_w2_range: tuple[floa
     chi = np.asarray(pd.chi1, dtype=float)
     with np.errstate(divide="ignore"):
         logchi = np.log10(np.where(chi > 0, chi, np.nan))
-    bound = float(np.nanmax(np.abs(logchi))) if np.isfinite(logchi).any() else 1.0
-    mesh = ax.pcolormesh(pd.sigma_w2, pd.sigma_b2, logchi, cmap="RdBu_r", vmin=-bound, vmax=bound, shading="auto")
+    finite = np.isfinite(logchi)
+    bound = float(np.max(np.abs(logchi[finite]))) if finite.any() else 1.0
+    # χ1 = ∞ where the variance map diverges (no finite q*): a log axis cannot draw it, and expr:z**2 came out as a
+    # blank square; those cells take the chaotic end of the scale, and the legend says so
+    diverged = np.isposinf(logchi)
+    mesh = ax.pcolormesh(pd.sigma_w2, pd.sigma_b2, np.where(diverged, bound, logchi), cmap="RdBu_r", vmin=-bound,
+                         vmax=bound, shading="auto")
+    if diverged.any():
+        ax.plot([], [], "s", color=mesh.cmap(1.0), label=f"χ1 = ∞ (no finite q*: the variance map diverges) in "
+                                                        f"{int(diverged.sum())} of {diverged.size} cells")
     fig.colorbar(mesh, ax=ax, label="log10 χ1   (< 0: ordered, gradients vanish;  > 0: chaotic, explode)")
     ax.plot(pd.critical_sigma_w2, pd.sigma_b2, "k-", lw=2, label="critical line χ1 = 1")
     ax.set_xlabel(PHASE_XLABEL)

@@ -34,9 +34,10 @@ from __future__ import annotations
 from symvg.theory.meanfield.critical import CriticalPoint, InitRule, PhaseDiagram, critical_sigma_w2, init_rules, phase_diagram
 from symvg.theory.meanfield.quadrature import Q, Moments, bivariate_expect, correlation_kernels, gauss_expect, kinks, moments
 from symvg.theory.meanfield.simulation import MAX_SIMULATION_WORK, Simulation, check_simulation_size, simulate
-from symvg.theory.meanfield.theory import CRITICAL_TOL, MeanField, correlation_map, mean_field, origin_slope, verdict
+from symvg.theory.meanfield.theory import (CRITICAL_TOL, MeanField, chi1, correlation_map, mean_field, origin_slope,
+                                          verdict)
 
 __all__ = ["CRITICAL_TOL", "MAX_SIMULATION_WORK", "CriticalPoint", "InitRule", "MeanField", "Moments",
-           "PhaseDiagram", "Q", "Simulation", "bivariate_expect", "check_simulation_size", "correlation_kernels",
+           "PhaseDiagram", "Q", "Simulation", "bivariate_expect", "chi1", "check_simulation_size", "correlation_kernels",
            "correlation_map", "critical_sigma_w2", "gauss_expect", "init_rules", "kinks", "mean_field", "moments",
            "origin_slope", "phase_diagram", "simulate", "verdict"]

@@ -32,7 +32,7 @@ from symvg.magnitude import log10, sci, short
 from symvg.errors import OverflowReport, SymvgRuntimeError, UnderflowReport
 from symvg.theory.meanfield.quadrature import Moments, Q, correlation_kernels, kinks, moments
 
-__all__ = ["CRITICAL_TOL", "MeanField", "mean_field", "verdict", "correlation_map", "origin_slope"]
+__all__ = ["CRITICAL_TOL", "MeanField", "mean_field", "chi1", "verdict", "correlation_map", "origin_slope"]
 
 CRITICAL_TOL = 1e-8
 """|χ1 − 1| below this is called critical when χ1 is a float (exact χ1 must equal 1)."""
@@ -354,6 +354,20 @@ def _correlations(act: Activation, sw: float, sb: float, q: float, chi1: float, 
         return math.nan, math.nan
     c_star = _c_star(act, sw, sb, q)
     return c_star, sw * correlation_kernels(act, q, c_star)[1]
+
+
+def chi1(activation: "str | Activation", sigma_w2: Number, sigma_b2: Number = 0, *, q0: Number = 1) -> Any:
+    """χ1 alone, at the fixed point :func:`mean_field` finds (exact where it is, else a float): without the
+    correlation map, whose c* costs seconds in the chaotic phase -- a diagnosis asks χ1 of every layer.
+
+    >>> chi1("relu", "3/2", 0), round(chi1("tanh", 1, "0.05"), 6)
+    (3/4, 0.759032)
+    """
+    act = get(activation)
+    sw, sb = nonnegative(sigma_w2, "sigma_w2 (σw²)"), nonnegative(sigma_b2, "sigma_b2 (σb²)")
+    q_in = positive(q0, "q0 (input variance)")
+    m = moments(act)
+    return (_fixed_exact(m, sw, sb, q_in) if m.homogeneous else _fixed_float(act, m, sw, sb, q_in)).chi1
 
 
 def mean_field(activation: "str | Activation", sigma_w2: Number, sigma_b2: Number = 0, *, q0: Number = 1,
