@@ -25,7 +25,8 @@ PACKAGE = Path(symvg.__file__).parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 BUILTIN_RUNNERS = {"eval", "exec", "__import__", "compile"}
-SYMPY_PARSERS = {"sympify", "parse_expr", "S", "parse_latex", "parse_mathematica", "_sympify"}
+# nsimplify sympifies a str argument (plot -w ran "__import__('os')..." through it until a hunt found it)
+SYMPY_PARSERS = {"sympify", "parse_expr", "S", "parse_latex", "parse_mathematica", "_sympify", "nsimplify"}
 
 
 def _own_names(tree: ast.Module) -> set[str]:
@@ -113,7 +114,7 @@ def test_no_text_evaluation_in_package(path: Path) -> None:
 def test_scanner_catches_each_form() -> None:
     bad = ["eval(t)", "exec(t)", "__import__(t)", "compile(t, 'f', 'eval')", "sympify(t)", "sp.sympify(t)",
            "parse_expr(t)", "sympy.parsing.sympy_parser.parse_expr(t)", "S('x+1')", "sp.S('x')", "S(t)",
-           "builtins.eval(t)", "sp.lambdify(z, 'x+1')", "getattr(__builtins__, 'exec')(t)"]
+           "builtins.eval(t)", "sp.lambdify(z, 'x+1')", "getattr(__builtins__, 'exec')(t)", "sp.nsimplify(w)"]
     for src in bad:
         assert offences(src), src
     assert builtins.compile  # the thing the bare-name rule is about

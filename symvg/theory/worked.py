@@ -50,8 +50,10 @@ def decimal(r: sp.Expr) -> str:
 
     >>> decimal(sp.Rational(33, 8000)), decimal(sp.Rational(3, 10**10)), decimal(sp.Rational(1, 9))
     ('0.004125', '3e-10', '1/9')
+    >>> decimal(sp.Float("0.004125")), decimal(sp.Float("1e-400"))
+    ('0.004125', '1e-400')
     """
-    r = sp.nsimplify(r) if isinstance(r, sp.Float) else r
+    r = to_rational(r) if isinstance(r, sp.Float) else r  # nsimplify read Float('1e-400') as 0
     if not isinstance(r, sp.Rational):
         return str(r)
     q = int(r.q)
