@@ -334,3 +334,19 @@ def test_supremum_ties_are_relative_at_tiny_magnitudes():
     """√2·1e-400 and 1e-400 agree to 25 digits absolutely but are not a tie."""
     d = sp.Piecewise((sp.Rational(1, 10**400), z < 0), (sp.sqrt(2) / 10**400, True))
     assert supremum.prove_supremum(d, budget=2.0).value == sp.sqrt(2) / 10**400
+
+
+@pytest.mark.parametrize("text, near", [("(z-50)*sigmoid(z-50)", 52.4), ("z*sigmoid(z-45)", 45.1)])
+def test_a_maximiser_outside_the_old_scan_is_found(text, near):
+    """Only [-40, 40] was searched for the roots of φ'' with no closed form: a SiLU shifted to z = 50 got
+    sup|φ'| = 1 (its limit at +∞), not 1.0998, and `bound -w 0.95` printed a false "vanishes". Reference:
+    mpmath's own maximiser of φ' (numeric derivative, started near the hand-located maximum)."""
+    import mpmath
+
+    a = A.get(f"expr:{text}")
+    f = sp.lambdify(z, a.derivative, "mpmath")
+    with mpmath.workdps(30):
+        at = mpmath.findroot(lambda t: mpmath.diff(f, t), near)
+        want = abs(f(at))
+    assert abs(float(a.gamma) - float(want)) <= 1e-12 * float(want)
+    assert float(a.gamma) > 1.09
