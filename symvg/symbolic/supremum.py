@@ -33,7 +33,7 @@ DIGITS = 30
 """Digits kept for maximisers that are roots of transcendental equations."""
 
 _SCAN = 40
-"""Half-width of the interval scanned for roots no closed form gives (see :func:`_real_roots`)."""
+"""Half-width of the finest scan for roots no closed form gives, and of t in the sinh scan (see :func:`_grid`)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ class Supremum(Result):
         how = "attained on" if self.attained else "approached, not attained; argmax"
         lines.append(f"  sup|φ'| = {self.value}, {how} {self.argmax}")
         if self.equation is not None:
-            lines.append(f"  maximiser solves {self.equation} (root to {DIGITS} digits; no closed form)")
+            lines.append(f"  maximiser solves {self.equation} (no closed form: its roots found by a sign-change search "
+                         f"out to |z| ≈ 1e17, each to {DIGITS} digits)")
         return "\n".join(lines)
 
 
