@@ -137,3 +137,14 @@ def test_clip_beyond_float64_is_not_printed_as_inf_or_0():
     d = json.loads(json.dumps(c.as_dict(), allow_nan=False))
     assert d["norm"]["value"] is None and d["scale"]["value"] == 0.0 and "note" in d
     assert "note" not in clip_by_norm(["30", "40"], "5").as_dict()
+
+
+def test_rnn_forward_overflow_is_reported_not_measured_off_nan():
+    # relu with ρ = 1e6 overflows h_s past step ~50; φ'(NaN) then gave D_s that are not the network's, and
+    # the "measured" ‖∂h_T/∂h_0‖ was printed as if it were (a linear φ' needs no z, so it still runs)
+    from symvg.errors import OverflowReport
+    with pytest.raises(OverflowReport, match="overflows float64 at step"):
+        simulate_rnn("relu", width=8, steps=200, spectral_radius=1e6)
+    with np.errstate(all="raise"):  # no RuntimeWarning leaks out either
+        s = simulate_rnn("linear", width=4, steps=120, spectral_radius=1e6, init="orthogonal")
+    assert s.log10_norms[-1] == pytest.approx(120 * 6, rel=1e-9)   # ‖(ρQ)^T‖ = ρ^T exactly

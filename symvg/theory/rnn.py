@@ -28,8 +28,9 @@ import sympy as sp
 
 from symvg.theory import lstm as lstm_mod
 from symvg.symbolic.activations import Activation, get
+from symvg.symbolic.parse import z
 from symvg.exact import Number, to_rational
-from symvg.errors import InvalidValueError
+from symvg.errors import InvalidValueError, OverflowReport
 from symvg.theory.matrices import numpy_functions
 
 MAX_STEPS, MAX_WIDTH = 10_000, 1024
@@ -225,10 +226,16 @@ def simulate_rnn(activation: str | Activation = "tanh", width: int = 64, steps: 
     w = recurrent_matrix(rng, width, float(spectral_radius), init)
     u = rng.standard_normal((width, width)) * (input_scale / math.sqrt(width))
     h, ds = np.zeros(width), []
-    for _ in range(steps):
-        zs = w @ h + u @ rng.standard_normal(width)
-        ds.append(dphi(zs))
-        h = phi(zs)
+    varies = z in act.derivative.free_symbols  # a constant φ' (linear) needs no z: an overflowed h cannot change D_s
+    with np.errstate(over="ignore", invalid="ignore"):
+        for step in range(1, steps + 1):
+            zs = w @ h + u @ rng.standard_normal(width)
+            if varies and not np.all(np.isfinite(zs)):
+                raise OverflowReport(f"the forward pass overflows float64 at step {step} (h_s grows like ρ^s for "
+                                     f"{act.label}): its φ'(z_s) would be read off inf or NaN, so no Jacobian is "
+                                     "measured; lower --steps or --spectral-radius", layers=(step,))
+            ds.append(dphi(zs))
+            h = phi(zs)
     jac, log_scale, norms = np.eye(width), 0.0, [0.0]
     for d in reversed(ds):  # ∂h_T/∂h_{t-1} = ∂h_T/∂h_t · D_t W, rescaled each step so it cannot overflow
         jac = (jac * d) @ w
