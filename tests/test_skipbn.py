@@ -154,3 +154,17 @@ def test_skip_bound_beyond_float64_and_a_plain_product_that_underflowed():
     assert abs(run.log10_norm) < 1e-9 <= run.log10_bound  # the identity path: ‖J‖ = 1 to float precision
     text = str(run)
     assert "bound inf" not in text and "-inf" not in text and "0 in float64" in text, text
+
+
+def test_skip_jacobians_past_float64_are_carried_in_log10_and_a_forward_overflow_is_reported():
+    # skip -N 1000 -t 1 -a linear --sigma-w2 1e6 -n 2: J_k overflowed float64 and LAPACK's SVD failed on inf/NaN
+    # ("internal error"); relu there read φ'(z) off an overflowed forward pass
+    from symvg.errors import OverflowReport
+    run = simulate_skips("linear", 2, 300, 1, "1e6", 0, 2)
+    # t = 1, linear: J_N = ∏ (W_k + I); ‖W_k + I‖₂ ≈ 10^3, so log10 ‖J_N‖ is near 300·3 (bound: U_N, ≥ it)
+    assert 800 < run.log10_norm <= run.log10_bound + 1e-9 and math.isfinite(run.log10_mean_square)
+    assert run.exact_mean_square is None   # (1e6 + 1)^300: too many digits to print; its log10 instead
+    assert run.log10_exact_mean_square == pytest.approx(300 * math.log10(1e6 + 1), rel=1e-12)
+    assert "10^1800" in str(run)
+    with pytest.raises(OverflowReport, match="overflows float64 at layer"):
+        simulate_skips("relu", 2, 400, 1, "1e6", 0, 1)

@@ -32,8 +32,10 @@ import numpy as np
 import sympy as sp
 
 from symvg.symbolic.activations import Activation, get
-from symvg.errors import InvalidValueError
+from symvg.symbolic.parse import z as z_sym
+from symvg.errors import InvalidValueError, OverflowReport
 from symvg.exact import Number, to_rational
+from symvg import magnitude
 from symvg.magnitude import json_float, sci
 from symvg.theory.matrices import numpy_functions
 
@@ -119,6 +121,9 @@ class SkipRun:
     log10_mean_square: float = math.nan
     mean_square_stderr_rel: float = math.nan
     exact_mean_square: str | None = None
+    log10_exact_mean_square: float | None = None
+    """log10 of the exact expectation: set for linear φ, also where its digits are too many to print (then
+    ``exact_mean_square`` is None; σw² = 1e6 at N = 1000 gives 10^6000)."""
 
     @property
     def paths(self) -> int:
@@ -127,10 +132,9 @@ class SkipRun:
 
     def agrees(self) -> bool | None:
         """Measured mean square within 4 standard errors of the exact expectation (None: no exact value)."""
-        if self.exact_mean_square is None or not math.isfinite(self.mean_square_stderr_rel):
+        if self.log10_exact_mean_square is None or not math.isfinite(self.mean_square_stderr_rel):
             return None
-        exact = float(sp.Rational(self.exact_mean_square))
-        return abs(10 ** self.log10_mean_square / exact - 1) <= 4 * self.mean_square_stderr_rel
+        return abs(10 ** (self.log10_mean_square - self.log10_exact_mean_square) - 1) <= 4 * self.mean_square_stderr_rel
 
     def as_dict(self) -> dict:
         d = {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in self.__dict__.items()}
@@ -146,10 +150,11 @@ class SkipRun:
             se = (f" ± {self.mean_square_stderr_rel:.2g} relative" if math.isfinite(self.mean_square_stderr_rel)
                   else "")
             line = f"tr(JJᵀ)/n over {self.samples} network(s): 10^{self.log10_mean_square:.4g}{se}"
-            if self.exact_mean_square is not None:
-                ok = self.agrees()
-                line += (f"; exact expectation (linear φ) {self.exact_mean_square} ≈ "
-                         f"{float(sp.Rational(self.exact_mean_square)):.6g}"
+            if self.log10_exact_mean_square is not None:
+                ok, lx = self.agrees(), self.log10_exact_mean_square
+                line += (f"; exact expectation (linear φ) " + (f"{self.exact_mean_square} ≈ " if self.exact_mean_square
+                                                              else "")
+                         + (f"{10 ** lx:.6g}" if abs(lx) < 300 else f"10^{lx:.6g}")
                          + ("" if ok is None else " (agrees within 4 standard errors)" if ok
                             else " (DISAGREES beyond 4 standard errors)"))
             lines.append(line)
@@ -168,29 +173,46 @@ def _plain_text(log10_plain: float) -> str:
 
 def _skip_sample(act: Activation, rng: Any, width: int, depth: int, length: int,
                  sigma_w2: float) -> tuple[float, float, float, float]:
-    """One network: ‖J‖₂ with skips, ‖J‖₂ without (same weights), the bound U_N, and tr(JJᵀ)/n."""
+    """One network, in log10: ‖J‖₂ with skips, ‖J‖₂ without (same weights), the bound U_N, and tr(JJᵀ)/n.
+
+    The Jacobians carry a log10 scale (one shared by the t retained J_k, which are added): unscaled, J_k
+    overflowed float64 (σw² = 1e6, N = 1000) and LAPACK's SVD failed on the inf/NaN ("internal error").
+    """
     phi, dphi = numpy_functions(act)
+    varies = z_sym in act.derivative.free_symbols  # a constant φ' (linear) needs no z: an overflowed h cannot change D
     gamma = float(act.gamma)
     h = [rng.standard_normal(width)]
     hp = h[0]
     # U in log10: γ‖W‖₂ ~ 1e150 at σw² = 1e300 made U_N inf ("bound inf (holds)")
-    J, Jp, U = [np.eye(width)], np.eye(width), [0.0]
+    J, Jp, U, scale, pscale = [np.eye(width)], np.eye(width), [0.0], 0.0, 0.0
     lgam = math.log10(gamma) if gamma > 0 else -math.inf
     for k in range(1, depth + 1):
         w = rng.standard_normal((width, width)) * math.sqrt(sigma_w2 / width)
-        z = w @ h[-1]
         skip = k >= length
-        h.append(phi(z) + (h[k - length] if skip else 0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            z, zp = w @ h[-1], w @ hp
+            h.append(phi(z) + (h[k - length] if skip else 0))
+            hp = phi(zp)
+        if varies and not (np.all(np.isfinite(z)) and np.all(np.isfinite(zp))):
+            raise OverflowReport(f"the forward pass overflows float64 at layer {k} (σw² = {sigma_w2:g} grows the "
+                                 f"pre-activations of {act.label}): its φ'(z) would be read off inf or NaN; lower "
+                                 "--depth or --sigma-w2", layers=(k,))
         J.append(dphi(z)[:, None] * (w @ J[-1]) + (J[k - length] if skip else 0))
+        Jp = dphi(zp)[:, None] * (w @ Jp)
+        big = float(np.max(np.abs(J[-1])))
+        if big > 1e100:
+            J, scale = [None if m is None else m / big for m in J], scale + math.log10(big)
+        pbig = float(np.max(np.abs(Jp)))
+        if pbig > 0 and not 1e-100 < pbig < 1e100:
+            Jp, pscale = Jp / pbig, pscale + math.log10(pbig)
         wn = float(np.linalg.norm(w, 2))
         U.append(_log10_add(lgam + (math.log10(wn) if wn > 0 else -math.inf) + U[-1],
                             U[k - length] if skip else -math.inf))
-        zp = w @ hp
-        Jp, hp = dphi(zp)[:, None] * (w @ Jp), phi(zp)
         if k > length:  # only the last t Jacobians and inputs are read again
             J[k - length - 1] = h[k - length - 1] = None
-    return (float(np.linalg.norm(J[-1], 2)), float(np.linalg.norm(Jp, 2)), U[-1],
-            float(np.sum(J[-1] ** 2)) / width)
+    lg = lambda v: math.log10(v) if v > 0 else -math.inf  # noqa: E731
+    return (scale + lg(float(np.linalg.norm(J[-1], 2))), pscale + lg(float(np.linalg.norm(Jp, 2))), U[-1],
+            2 * scale + lg(float(np.sum(J[-1] ** 2)) / width))
 
 
 def _log10_add(a: float, b: float) -> float:
@@ -221,13 +243,16 @@ def simulate_skips(activation: str | Activation, width: int, depth: int, length:
         raise InvalidValueError(f"sigma_w2 must be >= 0, got {sw}")
     rng = np.random.default_rng(seed)
     runs = [_skip_sample(act, rng, width, depth, length, float(sw)) for _ in range(samples)]
-    ms = np.array([r[3] for r in runs])
-    lg = lambda v: math.log10(v) if v > 0 else -math.inf  # noqa: E731
+    lms = np.array([r[3] for r in runs])
+    ref = float(lms.max())   # the mean of 10^lms, taken at a common scale (each can be past float64)
+    ms = 10.0 ** (lms - ref) if math.isfinite(ref) else np.zeros(samples)
     se = float(ms.std(ddof=1) / math.sqrt(samples) / ms.mean()) if samples > 1 and ms.mean() > 0 else math.nan
-    exact = str(linear_skip_mean_square(depth, length, sw)) if act.derivative == 1 else None
+    exact = linear_skip_mean_square(depth, length, sw) if act.derivative == 1 else None
+    exact_text = str(exact) if exact is not None and int(exact.p).bit_length() + int(exact.q).bit_length() < 3000 else None
     norm, plain, bound, _ = runs[0]
-    return SkipRun(act.label, width, depth, length, lg(norm), lg(plain), bound, samples, str(sw),
-                   lg(float(ms.mean())), se, exact)
+    mean = ref + math.log10(float(ms.mean())) if ms.mean() > 0 else -math.inf
+    return SkipRun(act.label, width, depth, length, norm, plain, bound, samples, str(sw), mean, se, exact_text,
+                   None if exact is None else magnitude.log10(exact))
 
 
 # ----------------------------------------------------------------------------- batch normalisation
