@@ -148,3 +148,14 @@ def test_rnn_forward_overflow_is_reported_not_measured_off_nan():
     with np.errstate(all="raise"):  # no RuntimeWarning leaks out either
         s = simulate_rnn("linear", width=4, steps=120, spectral_radius=1e6, init="orthogonal")
     assert s.log10_norms[-1] == pytest.approx(120 * 6, rel=1e-9)   # ‖(ρQ)^T‖ = ρ^T exactly
+
+
+def test_a_rate_within_float_error_of_one_proves_nothing_and_is_not_shown_as_1_above_1():
+    # rnn -a linear --init orthogonal --spectral-radius 1 -n 2: σ_max(W) = 1 exactly, LAPACK gave
+    # 1.0000000000000002, and the verdict read "γ·σ_max = 1 > 1" (a 0.9999999999999998 would have "proved" vanishing)
+    from symvg.theory.rnn import sigma_max_error
+    for s in ("1.0000000000000002", "0.9999999999999998"):
+        v = pmb_condition("linear", s, sigma_max_error(2)).verdict
+        assert v.startswith("not proved either way") and s in v, v
+    assert pmb_condition("linear", "0.999", sigma_max_error(2)).verdict.startswith("vanishing (proved")
+    assert "1 > 1" not in pmb_condition("linear", "1.0000000000000002").verdict   # exact input: shown in full

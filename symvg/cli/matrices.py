@@ -107,7 +107,7 @@ def rnn(steps: int, activation: str, spectral_radius: float, width: int, init: s
     precheck_output(output)
     d = rnn_mod.derive_rnn(steps, 0, width)
     sim = rnn_mod.simulate_rnn(activation, width, steps, spectral_radius, init, input_scale, seed)
-    cond = rnn_mod.pmb_condition(activation, repr(sim.sigma_max))
+    cond = rnn_mod.pmb_condition(activation, repr(sim.sigma_max), rnn_mod.sigma_max_error(width))
     cmp = rnn_mod.compare_lstm(steps, sim.sigma_max, activation, forget)
     if fmt == "json":
         emit(to_json({"derivation": d.as_dict(), "condition": cond.as_dict(), "simulation": sim.as_dict(),
