@@ -33,7 +33,7 @@ import sympy as sp
 
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z as z_sym
-from symvg.errors import InvalidValueError, OverflowReport
+from symvg.errors import DomainError, InvalidValueError, OverflowReport
 from symvg.exact import Number, to_rational
 from symvg import magnitude
 from symvg.magnitude import json_float, sci
@@ -78,9 +78,16 @@ MAX_WORK = 2**32
 """Largest samples·depth·width³ (skips) or depth·width²·batch (batch norm) accepted: seconds, not hours."""
 
 
-def _bounded(work: int, what: str) -> None:
-    if work > MAX_WORK:
-        raise InvalidValueError(f"{what} = {work:.3g} exceeds {MAX_WORK:.3g}, about a minute of work; lower one of them")
+MAX_SKIP_STEPS = 20_000
+"""Most layer steps (samples × depth) one skip run takes: each is a Python step with an SVD, about 0.2 ms at
+width 2, so 256 samples × 1000 layers ran past a minute whatever the width."""
+MAX_BN_WORK = 2**27
+"""Largest depth × width² × batch for the BN network: at MAX_WORK (2^32) it took 47 s on a loaded 2-core machine."""
+
+
+def _bounded(work: int, what: str, most: int = MAX_WORK) -> None:
+    if work > most:
+        raise InvalidValueError(f"{what} = {work:.3g} exceeds {most:.3g}, more than seconds of work; lower one of them")
 
 
 def linear_skip_mean_square(depth: int, length: int, sigma_w2: Number) -> sp.Rational:
@@ -237,6 +244,7 @@ def simulate_skips(activation: str | Activation, width: int, depth: int, length:
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= most:
             raise InvalidValueError(f"{what} must be an integer in 1..{most}, got {v!r}")
     _bounded(samples * depth * width**3, "samples × depth × width³")
+    _bounded(samples * depth, "samples × depth", MAX_SKIP_STEPS)
     act = get(activation)
     sw = to_rational(sigma_w2)
     if sw < 0:
@@ -308,14 +316,30 @@ class BNRun:
         """Geometric-mean factor per layer by which the gradient grows going back (> 1: exploding)."""
         return 10 ** ((self.log10_grad[0] - self.log10_grad[-1]) / self.depth)
 
+    @property
+    def zero_note(self) -> str:
+        """Why ‖dL/dH_0‖ is 0 in float64, when it is ('' otherwise): a float 0 is said, never read as a growth of ×0."""
+        zeros = [k for k, v in enumerate(self.log10_grad) if v == -math.inf]
+        if not zeros:
+            return ""
+        return (f"the gradient is 0 in float64 for layers l <= {zeros[-1]} (a φ' that is 0 on every nonzero entry, "
+                "e.g. ReLU's, once the batch has collapsed to equal samples in float64): the true value may be tiny, "
+                "not 0, so no growth is measured")
+
     def as_dict(self) -> dict:
+        fin = lambda v: v if math.isfinite(v) else None  # noqa: E731
         return {"activation": self.activation, "width": self.width, "depth": self.depth, "batch": self.batch,
-                "log10_grad": list(self.log10_grad), "growth_per_layer": self.growth,
-                "predicted_growth_per_layer": self.predicted_growth}
+                "log10_grad": [fin(v) for v in self.log10_grad],
+                "growth_per_layer": None if self.zero_note else self.growth,
+                "predicted_growth_per_layer": self.predicted_growth, **({"note": self.zero_note} if self.zero_note
+                                                                         else {})}
 
     def __str__(self) -> str:
-        text = (f"batch-normalised {self.activation} network, width {self.width}, depth {self.depth}, batch "
-                f"{self.batch}, no skips: the gradient grows by ×{self.growth:.4g} per layer going back "
+        head = (f"batch-normalised {self.activation} network, width {self.width}, depth {self.depth}, batch "
+                f"{self.batch}, no skips: ")
+        if self.zero_note:
+            return head + self.zero_note
+        text = (head + f"the gradient grows by ×{self.growth:.4g} per layer going back "
                 f"(log10 ‖dL/dH_0‖ − log10 ‖dL/dH_L‖ = {self.log10_grad[0] - self.log10_grad[-1]:.4g})")
         if self.predicted_growth is not None:
             text += (f"; Yang et al. 2019, linear, width → ∞: √((B−2)/(B−3)) = {self.predicted_growth:.4g} "
@@ -334,23 +358,35 @@ def simulate_batchnorm(activation: str | Activation = "relu", width: int = 64, d
         raise InvalidValueError(f"batch must be an integer in 3..4096, got {batch!r}")
     if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
         raise InvalidValueError(f"width must be an integer in 1..{MAX_WIDTH}, got {width!r}")
-    _bounded(depth * width**2 * batch, "depth × width² × batch")
+    _bounded(depth * width**2 * batch, "depth × width² × batch", MAX_BN_WORK)
     act = get(activation)
     phi, dphi = numpy_functions(act)
     rng = np.random.default_rng(seed)
     h, cache = rng.standard_normal((width, batch)), []
-    for _ in range(depth):
+    for k in range(1, depth + 1):
         w = rng.standard_normal((width, width)) / math.sqrt(width)
-        y, sigma = bn_forward(w @ h)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y, sigma = bn_forward(w @ h)
+        if not np.all(sigma > 0):
+            raise DomainError(f"layer {k}: a feature is constant across the batch (σ = 0 with ε = 0), so batch "
+                              "normalisation is undefined there; use a larger --batch or --width", layers=(k,))
         cache.append((w, y, sigma))
         h = phi(y)
     g = rng.standard_normal((width, batch))
-    out = [float(np.linalg.norm(g))]
+    # ‖g‖ carried in log10 and g rescaled each layer: 1000 layers at width 2 drove it to 0 or inf in float64
+    # and math.log10 raised ("internal error: math domain error")
+    lg = [math.log10(float(np.linalg.norm(g)))]
+    g = g / float(np.linalg.norm(g))
     for w, y, sigma in reversed(cache):
         g = w.T @ bn_backward(dphi(y) * g, y, sigma)
-        out.append(float(np.linalg.norm(g)))
+        n = float(np.linalg.norm(g))
+        lg.append(lg[-1] + math.log10(n) if n > 0 else -math.inf)
+        if n == 0:
+            lg += [-math.inf] * (depth + 1 - len(lg))   # an exact 0 stays 0 through every earlier layer
+            break
+        g = g / n
     pred = float(linear_bn_growth(batch)) if act.derivative == 1 and batch >= 4 else None
-    return BNRun(act.label, width, depth, batch, tuple(math.log10(v) for v in reversed(out)), pred)
+    return BNRun(act.label, width, depth, batch, tuple(reversed(lg)), pred)
 
 
 @dataclass(frozen=True)
@@ -435,6 +471,6 @@ def bn_factor(values: "list[Number] | tuple[Number, ...]", eps: Number = 0) -> B
     return BNFactor(x, e, mu, sigma, J)
 
 
-__all__ = ["BNFactor", "BNRun", "MAX_SAMPLES", "MAX_WIDTH", "SkipRun", "bn_backward", "bn_factor", "bn_forward",
+__all__ = ["BNFactor", "BNRun", "MAX_BN_WORK", "MAX_SAMPLES", "MAX_SKIP_STEPS", "MAX_WIDTH", "SkipRun", "bn_backward", "bn_factor", "bn_forward",
            "bn_jacobian", "linear_bn_growth", "linear_skip_mean_square", "simulate_batchnorm", "simulate_skips",
            "skip_jacobian", "skip_paths"]
