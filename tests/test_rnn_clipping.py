@@ -159,3 +159,9 @@ def test_a_rate_within_float_error_of_one_proves_nothing_and_is_not_shown_as_1_a
         assert v.startswith("not proved either way") and s in v, v
     assert pmb_condition("linear", "0.999", sigma_max_error(2)).verdict.startswith("vanishing (proved")
     assert "1 > 1" not in pmb_condition("linear", "1.0000000000000002").verdict   # exact input: shown in full
+
+
+def test_rnn_work_is_bounded_to_seconds():
+    # rnn -T 200 -n 512 (the old cap, 200·512³) ran past a minute: one SVD of an n×n matrix per step
+    with pytest.raises(InvalidValueError, match="exceeds"):
+        simulate_rnn("tanh", width=512, steps=200)
