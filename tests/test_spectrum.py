@@ -205,3 +205,11 @@ def test_theory_past_float64_is_shown_exactly_not_a_crash_or_inf():
     assert "1.32207e+477" in g.theory.statement   # 3^1000 − 1 = 1.322070819...e477 (hand: 1000·log10 3 = 477.12)
     assert "inf" not in str(g)
     json.dumps(g.as_dict(), allow_nan=False)
+
+
+def test_cpu_work_is_bounded_to_seconds():
+    # spectrum -n 1024 -L 200 --samples 8 was accepted on NumPy (hours: the default 256³·50 takes ~4 s here)
+    with pytest.raises(InvalidValueError, match="on numpy"):
+        spectrum("tanh", width=1024, depth=200, samples=8)
+    with pytest.raises(InvalidValueError, match="on numpy"):
+        spectrum("tanh", width=512, depth=50, samples=1)

@@ -46,6 +46,10 @@ INITS = ("orthogonal", "gaussian")
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 MAX_WIDTH, MAX_DEPTH, MAX_SAMPLES = 2048, 1000, 256
 MAX_WORK = 8 * 200 * 1024**3
+"""Largest samples × depth × width³ on CuPy (a GPU)."""
+MAX_CPU_WORK = 2**32
+"""The same on NumPy: the default run (256³·50 = 8.4e8) takes about 4 s here, so this is about 20 s; the GPU cap
+(8 samples of width 1024, depth 200) was hours on a CPU."""
 """Largest samples·depth·width³ accepted, so that every request answers in bounded time."""
 RESOLUTION = 1e-13
 """Singular values below σ_max·RESOLUTION are at float64's floor in a product of L matrices: not resolved."""
@@ -399,16 +403,18 @@ def _q(a: AtDepth) -> str:
     return " ".join(f"{v:.3g}" for v in a.log10_quantiles)
 
 
-def _check(width: int, depth: int, samples: int, init: str, at: Sequence[int]) -> tuple[int, ...]:
+def _check(width: int, depth: int, samples: int, init: str, at: Sequence[int],
+           backend: str = "numpy") -> tuple[int, ...]:
     for what, v, lo, hi in (("width", width, 1, MAX_WIDTH), ("depth", depth, 1, MAX_DEPTH),
                             ("samples", samples, 1, MAX_SAMPLES)):
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise InvalidValueError(f"{what} must be an integer in {lo}..{hi}, got {v!r}")
     if init not in INITS:
         raise InvalidValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
-    if samples * depth * width**3 > MAX_WORK:
-        raise InvalidValueError(f"samples × depth × width³ = {samples * depth * width**3:.3g} exceeds {MAX_WORK:.3g} "
-                                "(8 samples of width 1024, depth 200: minutes on a CPU); lower one of them")
+    most = MAX_WORK if backend == "cupy" else MAX_CPU_WORK
+    if samples * depth * width**3 > most:
+        raise InvalidValueError(f"samples × depth × width³ = {samples * depth * width**3:.3g} exceeds {most:.3g} "
+                                f"on {backend} (seconds of work; --backend cupy takes up to {MAX_WORK:.3g}); lower one of them")
     ds = tuple(sorted(set(at) | {depth}))
     if any(isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= depth for d in ds):
         raise InvalidValueError(f"recorded depths must be integers in 1..{depth}, got {list(at)}")
@@ -424,7 +430,7 @@ def spectrum(activation: str | Activation, width: int = 256, depth: int = 50, in
              sigma_w2: Number = 1, sigma_b2: Number = 0, samples: int = 1, seed: int = 0,
              at: Sequence[int] = (), backend: str = "numpy") -> SpectrumResult:
     """Measure J's singular values after each depth in ``at`` (and ``depth``) over ``samples`` networks."""
-    ds = _check(width, depth, samples, init, at)
+    ds = _check(width, depth, samples, init, at, backend)
     float_activation(activation)
     if to_rational(sigma_w2, "sigma_w2") == 0:  # every W is 0: J = 0, no singular values to spread (was ZeroDivisionError)
         raise InvalidValueError("sigma_w2 = 0 makes every W zero, so J = 0 exactly and has no spectrum to measure; "
