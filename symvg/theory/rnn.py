@@ -93,7 +93,7 @@ class PMBCondition:
     activation: str
     gamma: sp.Expr
     sigma_max: sp.Expr
-    rel_error: sp.Rational = sp.Integer(0)
+    rel_error: sp.Rational = sp.S.Zero
     """Relative error bound on ``sigma_max`` (a float from LAPACK): a rate within it of 1 proves nothing."""
 
     @property

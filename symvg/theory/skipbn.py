@@ -159,7 +159,7 @@ class SkipRun:
             line = f"tr(JJᵀ)/n over {self.samples} network(s): 10^{self.log10_mean_square:.4g}{se}"
             if self.log10_exact_mean_square is not None:
                 ok, lx = self.agrees(), self.log10_exact_mean_square
-                line += (f"; exact expectation (linear φ) " + (f"{self.exact_mean_square} ≈ " if self.exact_mean_square
+                line += ("; exact expectation (linear φ) " + (f"{self.exact_mean_square} ≈ " if self.exact_mean_square
                                                               else "")
                          + (f"{10 ** lx:.6g}" if abs(lx) < 300 else f"10^{lx:.6g}")
                          + ("" if ok is None else " (agrees within 4 standard errors)" if ok
