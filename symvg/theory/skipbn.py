@@ -471,6 +471,7 @@ def bn_factor(values: "list[Number] | tuple[Number, ...]", eps: Number = 0) -> B
     return BNFactor(x, e, mu, sigma, J)
 
 
-__all__ = ["BNFactor", "BNRun", "MAX_BN_WORK", "MAX_SAMPLES", "MAX_SKIP_STEPS", "MAX_WIDTH", "SkipRun", "bn_backward", "bn_factor", "bn_forward",
+__all__ = ["BNFactor", "BNRun", "MAX_BN_WORK", "MAX_SAMPLES", "MAX_SKIP_STEPS", "MAX_WIDTH", "SkipRun",
+           "bn_backward", "bn_factor", "bn_forward",
            "bn_jacobian", "linear_bn_growth", "linear_skip_mean_square", "simulate_batchnorm", "simulate_skips",
            "skip_jacobian", "skip_paths"]

@@ -93,7 +93,9 @@ class Theory:
     def as_dict(self) -> dict:
         return {"q_star": _fin(self.q_star), "chi1": _fin(self.chi1), "chi1_exact": self.chi1_exact,
                 "mu1": self.mu1, "mu2": self.mu2, "s1": self.s1, "log10_m1": _fin(self.log10_m1),
-                "spread": _fin(self.spread), "exact_spread": None if self.exact_spread is None else _fin(self.exact_spread), "fuss_catalan": list(self.fuss_catalan),
+                "spread": _fin(self.spread),
+                "exact_spread": None if self.exact_spread is None else _fin(self.exact_spread),
+                "fuss_catalan": list(self.fuss_catalan),
                 "statement": self.statement}
 
     def __str__(self) -> str:
