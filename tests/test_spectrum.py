@@ -192,7 +192,7 @@ def test_a_jacobian_that_is_exactly_zero_in_every_sample_is_said_not_a_crash():
     last = r.at[-1]
     assert last.log10_m1 == -math.inf and math.isnan(last.spread)
     assert r.agreement()["spread_agrees"] is None
-    assert "J = 0 in every sample" in str(r) and "nan" not in str(r)
+    assert "J = 0 in float64 in every sample" in str(r) and "nan" not in str(r)
     json.dumps(r.as_dict(), allow_nan=False)   # no NaN/inf leaks into JSON
 
 
@@ -213,3 +213,12 @@ def test_cpu_work_is_bounded_to_seconds():
         spectrum("tanh", width=1024, depth=200, samples=8)
     with pytest.raises(InvalidValueError, match="on numpy"):
         spectrum("tanh", width=512, depth=50, samples=1)
+
+
+def test_weight_variances_at_float64_limits_are_measured_or_refused_in_one_line():
+    # --sigma-w2 1e300: J's entries near 1e150 made its squared norm inf, then NaN, and LAPACK's SVD failed
+    # ("internal error"); --sigma-w2 1e-400 became 0.0 in float64, so every W was zero and J "= 0"
+    r = spectrum("linear", width=4, depth=3, init="orthogonal", sigma_w2="1e300")
+    assert r.at[-1].log10_m1 == pytest.approx(900.0) and r.at[-1].spread == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(InvalidValueError, match="float64's range"):
+        spectrum("linear", width=4, depth=3, sigma_w2="1e-400")

@@ -366,7 +366,9 @@ class SpectrumResult:
         lines += [f"measured at L = {self.depth}: log10 m1 = {last.log10_m1:.4g}"
                   + (f" (± {last.m1_stderr_rel:.2g} relative)" if math.isfinite(last.m1_stderr_rel) else "")
                   + (f", spread m2/m1² − 1 = {last.spread:.4g}" if math.isfinite(last.spread) else
-                     " (m1 = 0: J is exactly 0 in every sample, so the spread is undefined)")
+                     " (m1 = 0: J is 0 in float64 in every sample, so no spread is measured; some φ'(z) is 0 there, "
+                     "exactly as ReLU's for z <= 0, or by underflow as tanh'(z) beyond |z| ≈ 19: the true J may be "
+                     "tiny, not 0)")
                   + (f" ± {last.spread_stderr:.2g}" if math.isfinite(last.spread_stderr) else ""),
                   f"theory: {t}"]
         if t.fuss_catalan:
@@ -387,7 +389,7 @@ class SpectrumResult:
                           f"Predicted spread {g['spread_predicted']:.4g}, " + (
                               f"measured {g['spread_measured']:.4g} (tolerance {g['spread_tolerance']:.2g}): "
                               f"{'agrees' if g['spread_agrees'] else 'disagrees'}." if g['spread_agrees'] is not None
-                              else "not measured: J is exactly 0 in every sample.")])
+                              else "not measured: J is 0 in float64 in every sample.")])
 
 
 def _agreement_line(g: dict, samples: int) -> str:
@@ -395,7 +397,7 @@ def _agreement_line(g: dict, samples: int) -> str:
     pred = f"{g['spread_predicted']:.4g}" if math.isfinite(g["spread_predicted"]) else "one beyond float64 (above)"
     spread = (f"spread {g['spread_measured']:.4g} vs {pred} (tolerance "
               f"{g['spread_tolerance']:.2g}) {verdict(g['spread_agrees'])}" if g["spread_agrees"] is not None else
-              f"spread not measured (J = 0 in every sample) vs {pred}")
+              f"spread not measured (J = 0 in float64 in every sample) vs {pred}")
     return (f"measured vs predicted: {spread}; m1 off by "
             f"{g['m1_relative_error']:.2g} relative (tolerance {g['m1_tolerance']:.2g}) {verdict(g['m1_agrees'])}"
             + ("; one sample gives no standard error" if samples < 2 else ""))
@@ -441,6 +443,10 @@ def spectrum(activation: str | Activation, width: int = 256, depth: int = 50, in
     shown = lambda v: v.strip() if isinstance(v, str) else str(to_rational(v))  # noqa: E731  (as the user wrote it)
     th = theory(act, init, sigma_w2, sigma_b2, depth, width)
     sw, sb = float(to_rational(sigma_w2)), float(to_rational(sigma_b2))
+    if not (0 < sw < math.inf and sb < math.inf):   # 1e-400 became 0.0 (every W zero), 1e400 inf (SVD failed)
+        raise InvalidValueError(f"to draw weights, sigma_w2 must lie in float64's range (1e-308 .. 1e308) and "
+                                f"sigma_b2 below 1e308, got {shown(sigma_w2)} and {shown(sigma_b2)}; the mean-field "
+                                "theory alone ('symvg meanfield') takes any")
     q_in = th.q_star if 0 < th.q_star < math.inf else 1.0
     phi, dphi = _functions(act, backend)
     rng = xp.random.default_rng(seed)
@@ -474,9 +480,12 @@ def _step(xp: Any, J: Any, w: Any, d: Any) -> tuple[Any, Any]:
     """
     J = w.copy() if J is None else xp.matmul(w, J)
     J *= d[:, :, None]
-    norm = xp.sqrt(xp.einsum("bij,bij->b", J, J) / J.shape[-1])
+    big = xp.max(xp.abs(J), axis=(1, 2))   # scaled first: J² of entries near 1e160 overflowed (σw² = 1e300)
+    big = xp.where(big > 0, big, 1.0)
+    J /= big[:, None, None]
+    norm = big * xp.sqrt(xp.einsum("bij,bij->b", J, J) / J.shape[-1])
     norm = xp.where(norm > 0, norm, 1.0)
-    J /= norm[:, None, None]
+    J *= (big / norm)[:, None, None]
     return J, norm
 
 
