@@ -190,3 +190,9 @@ def test_a_bn_gradient_that_is_zero_in_float64_is_said_not_a_crash_or_a_growth_o
     json.dumps(d, allow_nan=False)
     ok = simulate_batchnorm("linear", width=16, depth=40, batch=8, seed=0)
     assert not ok.zero_note and all(math.isfinite(v) for v in ok.log10_grad)
+
+
+def test_skip_weight_variance_beyond_float64_is_refused_in_one_line():
+    # skip --sigma-w2 1e400: W = inf·N(0, 1) was NaN and the SVD failed ("internal error")
+    with pytest.raises(InvalidValueError, match="beyond float64"):
+        simulate_skips("linear", 4, 3, 2, "1e400", 0, 1)

@@ -220,8 +220,8 @@ def _zero_note(norms: list[float]) -> str:
         return ""
     return (f"‖δ_k‖ is 0 in float64 for k <= {zeros[-1]}" if zeros == list(range(zeros[-1] + 1)) else
             f"‖δ_k‖ is 0 in float64 at k = {', '.join(map(str, zeros))}") + (
-        ": some φ'(z) is 0 in float64 (an exact 0, as ReLU's for z <= 0, or an underflow: tanh'(z) rounds to 0 "
-        "beyond |z| ≈ 19), so the true norm may be tiny, not 0")
+        ": a weight matrix is 0, or some φ'(z) is 0 in float64 (an exact 0, as ReLU's for z <= 0, or an underflow: "
+        "tanh'(z) rounds to 0 beyond |z| ≈ 19), so the true norm may be tiny, not 0")
 
 
 def _pow10(lg: float) -> str:

@@ -249,6 +249,9 @@ def simulate_skips(activation: str | Activation, width: int, depth: int, length:
     sw = to_rational(sigma_w2)
     if sw < 0:
         raise InvalidValueError(f"sigma_w2 must be >= 0, got {sw}")
+    if float(sw) == math.inf:   # W would be inf·N(0, 1): NaN, and LAPACK's SVD failed ("internal error")
+        raise InvalidValueError(f"sigma_w2 = {sci(sw)} is beyond float64 (1.8e308), so no weights can be drawn; "
+                                "'symvg skip' needs sigma_w2 <= 1e308")
     rng = np.random.default_rng(seed)
     runs = [_skip_sample(act, rng, width, depth, length, float(sw)) for _ in range(samples)]
     lms = np.array([r[3] for r in runs])
