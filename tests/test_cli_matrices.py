@@ -173,3 +173,21 @@ def test_vector_check_is_refused_in_latex_not_dropped(run):
     # The LaTeX view holds the derivation alone; --check used to be ignored there without a word.
     code, _, err = run("vector", "--widths", "2,2", "--check", "--format", "latex")
     assert code == 2 and "--check" in err and "latex" in err and len(err.strip().splitlines()) == 1
+
+
+def test_vector_check_bounds_past_float64_are_printed_as_powers_not_a_crash(run):
+    # upper bounds ∏γ‖W_j‖₂·‖δ_N‖ past 1e308 raised OverflowError ("internal error") in the table; and a
+    # ‖δ_k‖ that is 0 in float64 (tanh' rounded to 0) is said to be so
+    widths = ",".join(["2"] * 120)
+    code, out, err = run("vector", "--widths", widths, "-a", "tanh", "--sigma-w2", "1e6", "--check")
+    assert code == 0, err
+    ups = [float(line.split()[-1][3:]) for line in out.splitlines() if line.split()[-1:] and
+           line.split()[-1].startswith("10^")]
+    assert ups and all(u >= 300 for u in ups)   # log10 of each bound, past float64: 10^u printed, not 10 ** u
+    assert "0 in float64" in out
+
+
+def test_vector_check_work_is_bounded(run):
+    # vector --widths 2048,2048,2048 --check ran for minutes (one SVD per layer); refused in one line
+    code, _, err = run("vector", "--widths", "2048,2048,2048", "--check")
+    assert code == 2 and "SVD" in err and len(err.strip().splitlines()) == 1

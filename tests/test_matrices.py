@@ -116,3 +116,30 @@ def test_lower_bound_is_zero_for_a_widening_layer():
     # W2ᵀ maps ℝ^4 → ℝ^2: it has a kernel, so no positive lower bound exists.
     b = norm_bounds([np.ones((2, 3)), np.ones((4, 2))], "leaky_relu:0.5", 1.0)
     assert b.lower[0] == -math.inf and b.lower[1] == -math.inf and b.lower[2] == 0.0
+
+
+def test_backprop_overflow_is_reported_not_measured_as_nan():
+    # vector --widths 8×128 -a relu --sigma-w2 1e6 --check printed ‖δ_k‖ = nan in every row and then
+    # "bounds hold at every layer" (a NaN comparison); the forward pass had overflowed float64 at layer 112
+    from symvg.errors import OverflowReport
+    ws = [1e200 * np.eye(2), 1e200 * np.eye(2)]
+    with pytest.raises(OverflowReport, match="forward pass overflows float64 at layer 2"):
+        backprop(ws, None, np.ones(2), np.zeros(2), "relu")
+    with pytest.raises(OverflowReport, match="backward pass overflows"):   # forward bounded by tanh, δ is not
+        # z1 = 1e-150, z2 = 1: forward finite; δ_0 ≈ 1e150·1e150·tanh'(1)·2e10 ≈ 8e309 past float64
+        backprop([1e150 * np.eye(2), 1e150 * np.eye(2)], None, np.full(2, 1e-300), np.full(2, -1e10), "tanh")
+
+
+def test_deep_vector_derivations_print_in_linear_time_and_are_bounded():
+    # vector --widths 2×241 took 23 s to print (SymPy's MatMul printer is quadratic); 1000 layers took minutes
+    import time
+    from symvg.theory.matrices import MAX_LAYERS
+    small = derive_vector((2, 3, 4, 2), "tanh", 2)
+    assert str(small).endswith(f"= {small.gradient}  [4×3]")          # the same text as SymPy's printer
+    assert sp.latex(small.gradient) in small.latex()
+    t = time.perf_counter()
+    d = derive_vector((2,) * 301, "tanh", 1)
+    str(d), d.latex(), d.as_dict()
+    assert time.perf_counter() - t < 5          # was about 35 s
+    with pytest.raises(InvalidChainError, match="at most"):
+        derive_vector((2,) * (MAX_LAYERS + 2), "tanh", 1)

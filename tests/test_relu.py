@@ -128,3 +128,13 @@ def test_dead_means_every_input_and_the_cli_says_inactive():
     assert not hasattr(R, "dead_probability")
     out = CliRunner().invoke(cli, ["relu", "-n", "3"]).output
     assert "P(unit inactive for one input)" in out and "dead" not in out.lower()
+
+
+def test_monte_carlo_work_is_bounded_before_any_draw():
+    # relu --layers 5 --samples 100000000 ran past a minute (memory allowed it); refused at once, in one line
+    from click.testing import CliRunner
+    from symvg.cli import cli
+    with pytest.raises(InvalidValueError, match="layers × samples"):
+        R.simulate_alive_path(5, 10**8)
+    r = CliRunner().invoke(cli, ["relu", "--layers", "5", "--samples", "100000000"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "lower --samples" in r.stderr, r.stderr

@@ -137,3 +137,31 @@ def test_clip_beyond_float64_is_not_printed_as_inf_or_0():
     d = json.loads(json.dumps(c.as_dict(), allow_nan=False))
     assert d["norm"]["value"] is None and d["scale"]["value"] == 0.0 and "note" in d
     assert "note" not in clip_by_norm(["30", "40"], "5").as_dict()
+
+
+def test_rnn_forward_overflow_is_reported_not_measured_off_nan():
+    # relu with ρ = 1e6 overflows h_s past step ~50; φ'(NaN) then gave D_s that are not the network's, and
+    # the "measured" ‖∂h_T/∂h_0‖ was printed as if it were (a linear φ' needs no z, so it still runs)
+    from symvg.errors import OverflowReport
+    with pytest.raises(OverflowReport, match="overflows float64 at step"):
+        simulate_rnn("relu", width=8, steps=200, spectral_radius=1e6)
+    with np.errstate(all="raise"):  # no RuntimeWarning leaks out either
+        s = simulate_rnn("linear", width=4, steps=120, spectral_radius=1e6, init="orthogonal")
+    assert s.log10_norms[-1] == pytest.approx(120 * 6, rel=1e-9)   # ‖(ρQ)^T‖ = ρ^T exactly
+
+
+def test_a_rate_within_float_error_of_one_proves_nothing_and_is_not_shown_as_1_above_1():
+    # rnn -a linear --init orthogonal --spectral-radius 1 -n 2: σ_max(W) = 1 exactly, LAPACK gave
+    # 1.0000000000000002, and the verdict read "γ·σ_max = 1 > 1" (a 0.9999999999999998 would have "proved" vanishing)
+    from symvg.theory.rnn import sigma_max_error
+    for s in ("1.0000000000000002", "0.9999999999999998"):
+        v = pmb_condition("linear", s, sigma_max_error(2)).verdict
+        assert v.startswith("not proved either way") and s in v, v
+    assert pmb_condition("linear", "0.999", sigma_max_error(2)).verdict.startswith("vanishing (proved")
+    assert "1 > 1" not in pmb_condition("linear", "1.0000000000000002").verdict   # exact input: shown in full
+
+
+def test_rnn_work_is_bounded_to_seconds():
+    # rnn -T 200 -n 512 (the old cap, 200·512³) ran past a minute: one SVD of an n×n matrix per step
+    with pytest.raises(InvalidValueError, match="exceeds"):
+        simulate_rnn("tanh", width=512, steps=200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -154,3 +155,44 @@ def test_skip_bound_beyond_float64_and_a_plain_product_that_underflowed():
     assert abs(run.log10_norm) < 1e-9 <= run.log10_bound  # the identity path: ‖J‖ = 1 to float precision
     text = str(run)
     assert "bound inf" not in text and "-inf" not in text and "0 in float64" in text, text
+
+
+def test_skip_jacobians_past_float64_are_carried_in_log10_and_a_forward_overflow_is_reported():
+    # skip -N 1000 -t 1 -a linear --sigma-w2 1e6 -n 2: J_k overflowed float64 and LAPACK's SVD failed on inf/NaN
+    # ("internal error"); relu there read φ'(z) off an overflowed forward pass
+    from symvg.errors import OverflowReport
+    run = simulate_skips("linear", 2, 300, 1, "1e6", 0, 2)
+    # t = 1, linear: J_N = ∏ (W_k + I); ‖W_k + I‖₂ ≈ 10^3, so log10 ‖J_N‖ is near 300·3 (bound: U_N, ≥ it)
+    assert 800 < run.log10_norm <= run.log10_bound + 1e-9 and math.isfinite(run.log10_mean_square)
+    assert run.exact_mean_square is None   # (1e6 + 1)^300: too many digits to print; its log10 instead
+    assert run.log10_exact_mean_square == pytest.approx(300 * math.log10(1e6 + 1), rel=1e-12)
+    assert "10^1800" in str(run)
+    with pytest.raises(OverflowReport, match="overflows float64 at layer"):
+        simulate_skips("relu", 2, 400, 1, "1e6", 0, 1)
+
+
+def test_skip_steps_and_batchnorm_work_are_bounded_to_seconds():
+    # skip -N 1000 -n 2 --samples 256 ran past a minute (the work cap counted width³ only, not the 256 000
+    # Python steps); batchnorm -L 1000 -n 64 -B 1024 took 47 s under the old cap
+    with pytest.raises(InvalidValueError, match="samples × depth"):
+        simulate_skips("tanh", 2, 1000, 2, 1, 0, 256)
+    with pytest.raises(InvalidValueError, match="depth × width² × batch"):
+        simulate_batchnorm("relu", width=64, depth=1000, batch=1024)
+
+
+def test_a_bn_gradient_that_is_zero_in_float64_is_said_not_a_crash_or_a_growth_of_zero():
+    # batchnorm -L 1000 -n 2 -B 3: the batch collapses to equal samples in float64, ReLU's mask then zeroes the
+    # gradient, and math.log10(0) raised ("internal error: math domain error")
+    run = simulate_batchnorm("relu", width=2, depth=1000, batch=3, seed=0)
+    assert run.log10_grad[0] == -math.inf and run.zero_note and "×0" not in str(run)
+    d = run.as_dict()
+    assert d["growth_per_layer"] is None and "note" in d
+    json.dumps(d, allow_nan=False)
+    ok = simulate_batchnorm("linear", width=16, depth=40, batch=8, seed=0)
+    assert not ok.zero_note and all(math.isfinite(v) for v in ok.log10_grad)
+
+
+def test_skip_weight_variance_beyond_float64_is_refused_in_one_line():
+    # skip --sigma-w2 1e400: W = inf·N(0, 1) was NaN and the SVD failed ("internal error")
+    with pytest.raises(InvalidValueError, match="beyond float64"):
+        simulate_skips("linear", 4, 3, 2, "1e400", 0, 1)

@@ -172,3 +172,53 @@ def test_zero_weight_variance_is_refused_in_one_line():
     import symvg.cli
     r = CliRunner().invoke(symvg.cli.cli, ["spectrum", "-a", "tanh", "-n", "4", "-L", "2", "--sigma-w2", "0"])
     assert r.exit_code == 2 and "J = 0 exactly" in r.output, r.output
+
+
+def test_forward_overflow_is_reported_not_measured_off_nan():
+    # relu, σw² = 1e6: h overflows float64 near layer 100; φ'(NaN) then gave D that are not the network's, and
+    # m1 was printed 10^20 above the exact E m1 = χ1^L (a constant φ', linear, still runs: its D need no z)
+    from symvg.errors import OverflowReport
+    with pytest.raises(OverflowReport, match="overflows float64 at layer"):
+        spectrum("relu", width=16, depth=200, init="gaussian", sigma_w2="1e6", samples=1)
+    with np.errstate(all="raise"):
+        r = spectrum("linear", width=4, depth=150, init="orthogonal", sigma_w2="1e6", samples=1)
+    assert r.at[-1].log10_m1 == pytest.approx(150 * 6)   # (σw·O)^L has every σ = σw^L exactly
+
+
+def test_a_jacobian_that_is_exactly_zero_in_every_sample_is_said_not_a_crash():
+    # ReLU at width 1: J = ∏ w_l·1[z_l > 0] is 0 unless all 10 units are active (2^-10 per sample); m1 = 0
+    # then raised ZeroDivisionError ("internal error") instead of reporting m1 = 0 and no spread
+    r = spectrum("relu", width=1, depth=10, init="gaussian", sigma_w2=2, samples=2)
+    last = r.at[-1]
+    assert last.log10_m1 == -math.inf and math.isnan(last.spread)
+    assert r.agreement()["spread_agrees"] is None
+    assert "J = 0 in float64 in every sample" in str(r) and "nan" not in str(r)
+    json.dumps(r.as_dict(), allow_nan=False)   # no NaN/inf leaks into JSON
+
+
+def test_theory_past_float64_is_shown_exactly_not_a_crash_or_inf():
+    # linear orthogonal σw² = 1e6, L = 151: σw^L = 10^453 raised OverflowError ("internal error"); linear Gaussian
+    # width 1, L = 1000: the exact spread 3^1000 − 1 was printed "inf" and broke --format json
+    t = spectrum("linear", width=2, depth=151, init="orthogonal", sigma_w2="1e6").theory
+    assert "σw^L = 1.0e+453" in t.statement
+    g = spectrum("linear", width=1, depth=1000, init="gaussian", sigma_w2=1)
+    assert "1.32207e+477" in g.theory.statement   # 3^1000 − 1 = 1.322070819...e477 (hand: 1000·log10 3 = 477.12)
+    assert "inf" not in str(g)
+    json.dumps(g.as_dict(), allow_nan=False)
+
+
+def test_cpu_work_is_bounded_to_seconds():
+    # spectrum -n 1024 -L 200 --samples 8 was accepted on NumPy (hours: the default 256³·50 takes ~4 s here)
+    with pytest.raises(InvalidValueError, match="on numpy"):
+        spectrum("tanh", width=1024, depth=200, samples=8)
+    with pytest.raises(InvalidValueError, match="on numpy"):
+        spectrum("tanh", width=512, depth=50, samples=1)
+
+
+def test_weight_variances_at_float64_limits_are_measured_or_refused_in_one_line():
+    # --sigma-w2 1e300: J's entries near 1e150 made its squared norm inf, then NaN, and LAPACK's SVD failed
+    # ("internal error"); --sigma-w2 1e-400 became 0.0 in float64, so every W was zero and J "= 0"
+    r = spectrum("linear", width=4, depth=3, init="orthogonal", sigma_w2="1e300")
+    assert r.at[-1].log10_m1 == pytest.approx(900.0) and r.at[-1].spread == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(InvalidValueError, match="float64's range"):
+        spectrum("linear", width=4, depth=3, sigma_w2="1e-400")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from symvg.theory import clipping
@@ -105,7 +107,7 @@ def rnn(steps: int, activation: str, spectral_radius: float, width: int, init: s
     precheck_output(output)
     d = rnn_mod.derive_rnn(steps, 0, width)
     sim = rnn_mod.simulate_rnn(activation, width, steps, spectral_radius, init, input_scale, seed)
-    cond = rnn_mod.pmb_condition(activation, repr(sim.sigma_max))
+    cond = rnn_mod.pmb_condition(activation, repr(sim.sigma_max), rnn_mod.sigma_max_error(width))
     cmp = rnn_mod.compare_lstm(steps, sim.sigma_max, activation, forget)
     if fmt == "json":
         emit(to_json({"derivation": d.as_dict(), "condition": cond.as_dict(), "simulation": sim.as_dict(),
@@ -138,12 +140,20 @@ def clip(gradient: str, threshold: str, direction: str | None, fmt: str, output:
         emit(str(c).replace("\n", "\n\n") if fmt == "markdown" else str(c), output)
 
 
+MAX_CHECK_WORK = 10**9
+"""Largest Σ n_(j-1)·n_j·min(n_(j-1), n_j) for vector --check: 2·1024³ took 20 s on a loaded 2-core machine."""
+
+
 def _random_check(d: mx.VectorDerivation, activation: str, sigma_w2: float,
                   seed: int) -> tuple[mx.Backprop, mx.NormBounds]:
     import math
 
     import numpy as np
 
+    work = sum(a * b * min(a, b) for a, b in zip(d.widths, d.widths[1:]))   # one SVD per layer for the bounds
+    if work > MAX_CHECK_WORK:
+        raise InvalidValueError(f"--check takes one SVD per layer: Σ n_(j-1)·n_j·min = {work:.3g} exceeds "
+                                f"{MAX_CHECK_WORK:.0e} (seconds); lower the widths or drop --check")
     rng = np.random.default_rng(seed)
     ws = [rng.standard_normal((b, a)) * math.sqrt(sigma_w2 / a) for a, b in zip(d.widths, d.widths[1:])]
     bp = mx.backprop(ws, None, rng.standard_normal(d.widths[0]), rng.standard_normal(d.widths[-1]), activation)
@@ -183,6 +193,8 @@ def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float,
         if bp is not None:
             data["check"] = {"backprop": bp.as_dict(), "bounds": nb.as_dict(),
                              "holds": nb.holds(bp.as_dict()["delta_norms"])}
+            if _zero_note(bp.as_dict()["delta_norms"]):
+                data["check"]["note"] = _zero_note(bp.as_dict()["delta_norms"])
         emit(to_json(data), output)
         return
     if fmt == "latex":
@@ -191,13 +203,33 @@ def vector(widths: str, activation: str, wrt: int, check: bool, sigma_w2: float,
     text = str(d) if fmt == "text" else "```\n" + str(d) + "\n```\n\n$$" + d.latex() + "$$"
     if bp is not None:
         norms = bp.as_dict()["delta_norms"]
-        rows = [[k, f"{10 ** lo:.4g}" if lo > -300 else "0", f"{v:.4g}", f"{10 ** up:.4g}"]
+        rows = [[k, _pow10(lo), f"{v:.4g}", _pow10(up)]
                 for k, (lo, v, up) in enumerate(zip(nb.lower, norms, nb.upper))]
         tab = (markdown_table if fmt == "markdown" else table)(rows, ["k", "lower", "‖δ_k‖", "upper"])
         gap = "\n\n" if fmt == "markdown" else "\n"  # a Markdown table needs blank lines around it
         text += (f"\n\nrandom network (σw² = {sigma_w2:g}, seed {seed}): {nb}{gap}" + tab
-                 + f"{gap}bounds {'hold' if nb.holds(norms) else 'VIOLATED'} at every layer")
+                 + f"{gap}bounds {'hold' if nb.holds(norms) else 'VIOLATED'} at every layer"
+                 + (f"{gap}note: {_zero_note(norms)}" if _zero_note(norms) else ""))
     emit(text, output)
+
+
+def _zero_note(norms: list[float]) -> str:
+    """Why a ‖δ_k‖ printed 0 may not be 0: a float64 0 is said, never read as the value."""
+    zeros = [k for k, v in enumerate(norms) if v == 0]
+    if not zeros:
+        return ""
+    return (f"‖δ_k‖ is 0 in float64 for k <= {zeros[-1]}" if zeros == list(range(zeros[-1] + 1)) else
+            f"‖δ_k‖ is 0 in float64 at k = {', '.join(map(str, zeros))}") + (
+        ": a weight matrix is 0, or some φ'(z) is 0 in float64 (an exact 0, as ReLU's for z <= 0, or an underflow: "
+        "tanh'(z) rounds to 0 beyond |z| ≈ 19), so the true norm may be tiny, not 0")
+
+
+def _pow10(lg: float) -> str:
+    """A bound from its log10: 10^x itself in float64's range, else '10^x' (10 ** 400.0 raised OverflowError;
+    a lower bound of 1e-400 was printed as 0)."""
+    if lg == -math.inf:
+        return "0"
+    return f"{10 ** lg:.4g}" if -300 < lg < 300 else f"10^{lg:.6g}"
 
 
 @click.command("skip")

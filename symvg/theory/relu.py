@@ -64,6 +64,8 @@ from symvg.engines.sampling import check_memory
 
 MAX_MC_LAYERS = 100
 """Deepest chain the Monte Carlo check runs on: P(path alive) = 2^-N, and no feasible sample sees 2^-100."""
+MAX_MC_WORK = 10**7
+"""Largest layers × samples the check draws: a few seconds (10^8, 100 layers × 10^6 chains, took 25 s)."""
 
 
 def conventions() -> dict[str, sp.Expr]:
@@ -176,6 +178,9 @@ def simulate_alive_path(layers: int, samples: int = 100_000, seed: int = 0) -> A
         raise InvalidValueError(f"the Monte Carlo check runs for layers <= {MAX_MC_LAYERS} (P(path alive) = 2^-N "
                                 f"is beyond any feasible sample there), got {n}")
     samples = count(samples, "samples")
+    if n * samples > MAX_MC_WORK:
+        raise InvalidValueError(f"the Monte Carlo check draws layers × samples <= {MAX_MC_WORK:.0e} gradients (seconds), "
+                                f"got {n} × {samples}; lower --samples")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidValueError(f"seed must be an integer >= 0, got {seed!r}")
     check_memory(estimate_bytes(n, samples, per_sample=True))   # the guard ``eval`` uses, before any allocation
@@ -187,5 +192,5 @@ def simulate_alive_path(layers: int, samples: int = 100_000, seed: int = 0) -> A
     return AlivePaths(n, samples, seed, int(np.count_nonzero(g[0])), alive_path_probability(n))
 
 
-__all__ = ["AlivePaths", "MAX_MC_LAYERS", "alive_path_probability", "alive_probability", "conventions",
+__all__ = ["AlivePaths", "MAX_MC_LAYERS", "MAX_MC_WORK", "alive_path_probability", "alive_probability", "conventions",
            "inactive_probability", "leaky_floor", "simulate_alive_path", "uniform_leaky_floor"]

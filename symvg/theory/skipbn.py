@@ -32,8 +32,10 @@ import numpy as np
 import sympy as sp
 
 from symvg.symbolic.activations import Activation, get
-from symvg.errors import InvalidValueError
+from symvg.symbolic.parse import z as z_sym
+from symvg.errors import DomainError, InvalidValueError, OverflowReport
 from symvg.exact import Number, to_rational
+from symvg import magnitude
 from symvg.magnitude import json_float, sci
 from symvg.theory.matrices import numpy_functions
 
@@ -76,9 +78,16 @@ MAX_WORK = 2**32
 """Largest samples·depth·width³ (skips) or depth·width²·batch (batch norm) accepted: seconds, not hours."""
 
 
-def _bounded(work: int, what: str) -> None:
-    if work > MAX_WORK:
-        raise InvalidValueError(f"{what} = {work:.3g} exceeds {MAX_WORK:.3g}, about a minute of work; lower one of them")
+MAX_SKIP_STEPS = 20_000
+"""Most layer steps (samples × depth) one skip run takes: each is a Python step with an SVD, about 0.2 ms at
+width 2, so 256 samples × 1000 layers ran past a minute whatever the width."""
+MAX_BN_WORK = 2**27
+"""Largest depth × width² × batch for the BN network: at MAX_WORK (2^32) it took 47 s on a loaded 2-core machine."""
+
+
+def _bounded(work: int, what: str, most: int = MAX_WORK) -> None:
+    if work > most:
+        raise InvalidValueError(f"{what} = {work:.3g} exceeds {most:.3g}, more than seconds of work; lower one of them")
 
 
 def linear_skip_mean_square(depth: int, length: int, sigma_w2: Number) -> sp.Rational:
@@ -119,6 +128,9 @@ class SkipRun:
     log10_mean_square: float = math.nan
     mean_square_stderr_rel: float = math.nan
     exact_mean_square: str | None = None
+    log10_exact_mean_square: float | None = None
+    """log10 of the exact expectation: set for linear φ, also where its digits are too many to print (then
+    ``exact_mean_square`` is None; σw² = 1e6 at N = 1000 gives 10^6000)."""
 
     @property
     def paths(self) -> int:
@@ -127,10 +139,9 @@ class SkipRun:
 
     def agrees(self) -> bool | None:
         """Measured mean square within 4 standard errors of the exact expectation (None: no exact value)."""
-        if self.exact_mean_square is None or not math.isfinite(self.mean_square_stderr_rel):
+        if self.log10_exact_mean_square is None or not math.isfinite(self.mean_square_stderr_rel):
             return None
-        exact = float(sp.Rational(self.exact_mean_square))
-        return abs(10 ** self.log10_mean_square / exact - 1) <= 4 * self.mean_square_stderr_rel
+        return abs(10 ** (self.log10_mean_square - self.log10_exact_mean_square) - 1) <= 4 * self.mean_square_stderr_rel
 
     def as_dict(self) -> dict:
         d = {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in self.__dict__.items()}
@@ -146,10 +157,11 @@ class SkipRun:
             se = (f" ± {self.mean_square_stderr_rel:.2g} relative" if math.isfinite(self.mean_square_stderr_rel)
                   else "")
             line = f"tr(JJᵀ)/n over {self.samples} network(s): 10^{self.log10_mean_square:.4g}{se}"
-            if self.exact_mean_square is not None:
-                ok = self.agrees()
-                line += (f"; exact expectation (linear φ) {self.exact_mean_square} ≈ "
-                         f"{float(sp.Rational(self.exact_mean_square)):.6g}"
+            if self.log10_exact_mean_square is not None:
+                ok, lx = self.agrees(), self.log10_exact_mean_square
+                line += ("; exact expectation (linear φ) " + (f"{self.exact_mean_square} ≈ " if self.exact_mean_square
+                                                              else "")
+                         + (f"{10 ** lx:.6g}" if abs(lx) < 300 else f"10^{lx:.6g}")
                          + ("" if ok is None else " (agrees within 4 standard errors)" if ok
                             else " (DISAGREES beyond 4 standard errors)"))
             lines.append(line)
@@ -168,29 +180,46 @@ def _plain_text(log10_plain: float) -> str:
 
 def _skip_sample(act: Activation, rng: Any, width: int, depth: int, length: int,
                  sigma_w2: float) -> tuple[float, float, float, float]:
-    """One network: ‖J‖₂ with skips, ‖J‖₂ without (same weights), the bound U_N, and tr(JJᵀ)/n."""
+    """One network, in log10: ‖J‖₂ with skips, ‖J‖₂ without (same weights), the bound U_N, and tr(JJᵀ)/n.
+
+    The Jacobians carry a log10 scale (one shared by the t retained J_k, which are added): unscaled, J_k
+    overflowed float64 (σw² = 1e6, N = 1000) and LAPACK's SVD failed on the inf/NaN ("internal error").
+    """
     phi, dphi = numpy_functions(act)
+    varies = z_sym in act.derivative.free_symbols  # a constant φ' (linear) needs no z: an overflowed h cannot change D
     gamma = float(act.gamma)
     h = [rng.standard_normal(width)]
     hp = h[0]
     # U in log10: γ‖W‖₂ ~ 1e150 at σw² = 1e300 made U_N inf ("bound inf (holds)")
-    J, Jp, U = [np.eye(width)], np.eye(width), [0.0]
+    J, Jp, U, scale, pscale = [np.eye(width)], np.eye(width), [0.0], 0.0, 0.0
     lgam = math.log10(gamma) if gamma > 0 else -math.inf
     for k in range(1, depth + 1):
         w = rng.standard_normal((width, width)) * math.sqrt(sigma_w2 / width)
-        z = w @ h[-1]
         skip = k >= length
-        h.append(phi(z) + (h[k - length] if skip else 0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            z, zp = w @ h[-1], w @ hp
+            h.append(phi(z) + (h[k - length] if skip else 0))
+            hp = phi(zp)
+        if varies and not (np.all(np.isfinite(z)) and np.all(np.isfinite(zp))):
+            raise OverflowReport(f"the forward pass overflows float64 at layer {k} (σw² = {sigma_w2:g} grows the "
+                                 f"pre-activations of {act.label}): its φ'(z) would be read off inf or NaN; lower "
+                                 "--depth or --sigma-w2", layers=(k,))
         J.append(dphi(z)[:, None] * (w @ J[-1]) + (J[k - length] if skip else 0))
+        Jp = dphi(zp)[:, None] * (w @ Jp)
+        big = float(np.max(np.abs(J[-1])))
+        if big > 1e100:
+            J, scale = [None if m is None else m / big for m in J], scale + math.log10(big)
+        pbig = float(np.max(np.abs(Jp)))
+        if pbig > 0 and not 1e-100 < pbig < 1e100:
+            Jp, pscale = Jp / pbig, pscale + math.log10(pbig)
         wn = float(np.linalg.norm(w, 2))
         U.append(_log10_add(lgam + (math.log10(wn) if wn > 0 else -math.inf) + U[-1],
                             U[k - length] if skip else -math.inf))
-        zp = w @ hp
-        Jp, hp = dphi(zp)[:, None] * (w @ Jp), phi(zp)
         if k > length:  # only the last t Jacobians and inputs are read again
             J[k - length - 1] = h[k - length - 1] = None
-    return (float(np.linalg.norm(J[-1], 2)), float(np.linalg.norm(Jp, 2)), U[-1],
-            float(np.sum(J[-1] ** 2)) / width)
+    lg = lambda v: math.log10(v) if v > 0 else -math.inf  # noqa: E731
+    return (scale + lg(float(np.linalg.norm(J[-1], 2))), pscale + lg(float(np.linalg.norm(Jp, 2))), U[-1],
+            2 * scale + lg(float(np.sum(J[-1] ** 2)) / width))
 
 
 def _log10_add(a: float, b: float) -> float:
@@ -215,19 +244,26 @@ def simulate_skips(activation: str | Activation, width: int, depth: int, length:
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= most:
             raise InvalidValueError(f"{what} must be an integer in 1..{most}, got {v!r}")
     _bounded(samples * depth * width**3, "samples × depth × width³")
+    _bounded(samples * depth, "samples × depth", MAX_SKIP_STEPS)
     act = get(activation)
     sw = to_rational(sigma_w2)
     if sw < 0:
         raise InvalidValueError(f"sigma_w2 must be >= 0, got {sw}")
+    if float(sw) == math.inf:   # W would be inf·N(0, 1): NaN, and LAPACK's SVD failed ("internal error")
+        raise InvalidValueError(f"sigma_w2 = {sci(sw)} is beyond float64 (1.8e308), so no weights can be drawn; "
+                                "'symvg skip' needs sigma_w2 <= 1e308")
     rng = np.random.default_rng(seed)
     runs = [_skip_sample(act, rng, width, depth, length, float(sw)) for _ in range(samples)]
-    ms = np.array([r[3] for r in runs])
-    lg = lambda v: math.log10(v) if v > 0 else -math.inf  # noqa: E731
+    lms = np.array([r[3] for r in runs])
+    ref = float(lms.max())   # the mean of 10^lms, taken at a common scale (each can be past float64)
+    ms = 10.0 ** (lms - ref) if math.isfinite(ref) else np.zeros(samples)
     se = float(ms.std(ddof=1) / math.sqrt(samples) / ms.mean()) if samples > 1 and ms.mean() > 0 else math.nan
-    exact = str(linear_skip_mean_square(depth, length, sw)) if act.derivative == 1 else None
+    exact = linear_skip_mean_square(depth, length, sw) if act.derivative == 1 else None
+    exact_text = str(exact) if exact is not None and int(exact.p).bit_length() + int(exact.q).bit_length() < 3000 else None
     norm, plain, bound, _ = runs[0]
-    return SkipRun(act.label, width, depth, length, lg(norm), lg(plain), bound, samples, str(sw),
-                   lg(float(ms.mean())), se, exact)
+    mean = ref + math.log10(float(ms.mean())) if ms.mean() > 0 else -math.inf
+    return SkipRun(act.label, width, depth, length, norm, plain, bound, samples, str(sw), mean, se, exact_text,
+                   None if exact is None else magnitude.log10(exact))
 
 
 # ----------------------------------------------------------------------------- batch normalisation
@@ -283,14 +319,30 @@ class BNRun:
         """Geometric-mean factor per layer by which the gradient grows going back (> 1: exploding)."""
         return 10 ** ((self.log10_grad[0] - self.log10_grad[-1]) / self.depth)
 
+    @property
+    def zero_note(self) -> str:
+        """Why ‖dL/dH_0‖ is 0 in float64, when it is ('' otherwise): a float 0 is said, never read as a growth of ×0."""
+        zeros = [k for k, v in enumerate(self.log10_grad) if v == -math.inf]
+        if not zeros:
+            return ""
+        return (f"the gradient is 0 in float64 for layers l <= {zeros[-1]} (a φ' that is 0 on every nonzero entry, "
+                "e.g. ReLU's, once the batch has collapsed to equal samples in float64): the true value may be tiny, "
+                "not 0, so no growth is measured")
+
     def as_dict(self) -> dict:
+        fin = lambda v: v if math.isfinite(v) else None  # noqa: E731
         return {"activation": self.activation, "width": self.width, "depth": self.depth, "batch": self.batch,
-                "log10_grad": list(self.log10_grad), "growth_per_layer": self.growth,
-                "predicted_growth_per_layer": self.predicted_growth}
+                "log10_grad": [fin(v) for v in self.log10_grad],
+                "growth_per_layer": None if self.zero_note else self.growth,
+                "predicted_growth_per_layer": self.predicted_growth, **({"note": self.zero_note} if self.zero_note
+                                                                         else {})}
 
     def __str__(self) -> str:
-        text = (f"batch-normalised {self.activation} network, width {self.width}, depth {self.depth}, batch "
-                f"{self.batch}, no skips: the gradient grows by ×{self.growth:.4g} per layer going back "
+        head = (f"batch-normalised {self.activation} network, width {self.width}, depth {self.depth}, batch "
+                f"{self.batch}, no skips: ")
+        if self.zero_note:
+            return head + self.zero_note
+        text = (head + f"the gradient grows by ×{self.growth:.4g} per layer going back "
                 f"(log10 ‖dL/dH_0‖ − log10 ‖dL/dH_L‖ = {self.log10_grad[0] - self.log10_grad[-1]:.4g})")
         if self.predicted_growth is not None:
             text += (f"; Yang et al. 2019, linear, width → ∞: √((B−2)/(B−3)) = {self.predicted_growth:.4g} "
@@ -309,23 +361,35 @@ def simulate_batchnorm(activation: str | Activation = "relu", width: int = 64, d
         raise InvalidValueError(f"batch must be an integer in 3..4096, got {batch!r}")
     if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
         raise InvalidValueError(f"width must be an integer in 1..{MAX_WIDTH}, got {width!r}")
-    _bounded(depth * width**2 * batch, "depth × width² × batch")
+    _bounded(depth * width**2 * batch, "depth × width² × batch", MAX_BN_WORK)
     act = get(activation)
     phi, dphi = numpy_functions(act)
     rng = np.random.default_rng(seed)
     h, cache = rng.standard_normal((width, batch)), []
-    for _ in range(depth):
+    for k in range(1, depth + 1):
         w = rng.standard_normal((width, width)) / math.sqrt(width)
-        y, sigma = bn_forward(w @ h)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y, sigma = bn_forward(w @ h)
+        if not np.all(sigma > 0):
+            raise DomainError(f"layer {k}: a feature is constant across the batch (σ = 0 with ε = 0), so batch "
+                              "normalisation is undefined there; use a larger --batch or --width", layers=(k,))
         cache.append((w, y, sigma))
         h = phi(y)
     g = rng.standard_normal((width, batch))
-    out = [float(np.linalg.norm(g))]
+    # ‖g‖ carried in log10 and g rescaled each layer: 1000 layers at width 2 drove it to 0 or inf in float64
+    # and math.log10 raised ("internal error: math domain error")
+    lg = [math.log10(float(np.linalg.norm(g)))]
+    g = g / float(np.linalg.norm(g))
     for w, y, sigma in reversed(cache):
         g = w.T @ bn_backward(dphi(y) * g, y, sigma)
-        out.append(float(np.linalg.norm(g)))
+        n = float(np.linalg.norm(g))
+        lg.append(lg[-1] + math.log10(n) if n > 0 else -math.inf)
+        if n == 0:
+            lg += [-math.inf] * (depth + 1 - len(lg))   # an exact 0 stays 0 through every earlier layer
+            break
+        g = g / n
     pred = float(linear_bn_growth(batch)) if act.derivative == 1 and batch >= 4 else None
-    return BNRun(act.label, width, depth, batch, tuple(math.log10(v) for v in reversed(out)), pred)
+    return BNRun(act.label, width, depth, batch, tuple(reversed(lg)), pred)
 
 
 @dataclass(frozen=True)
@@ -410,6 +474,7 @@ def bn_factor(values: "list[Number] | tuple[Number, ...]", eps: Number = 0) -> B
     return BNFactor(x, e, mu, sigma, J)
 
 
-__all__ = ["BNFactor", "BNRun", "MAX_SAMPLES", "MAX_WIDTH", "SkipRun", "bn_backward", "bn_factor", "bn_forward",
+__all__ = ["BNFactor", "BNRun", "MAX_BN_WORK", "MAX_SAMPLES", "MAX_SKIP_STEPS", "MAX_WIDTH", "SkipRun",
+           "bn_backward", "bn_factor", "bn_forward",
            "bn_jacobian", "linear_bn_growth", "linear_skip_mean_square", "simulate_batchnorm", "simulate_skips",
            "skip_jacobian", "skip_paths"]

@@ -38,13 +38,18 @@ from symvg.theory import meanfield as mf
 from symvg.theory.matrices import float_activation
 from symvg.symbolic.activations import Activation, get
 from symvg.symbolic.parse import z
+from symvg import magnitude
 from symvg.exact import Number, to_rational
-from symvg.errors import BackendUnavailableError, InvalidValueError
+from symvg.errors import BackendUnavailableError, InvalidValueError, OverflowReport
 
 INITS = ("orthogonal", "gaussian")
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 MAX_WIDTH, MAX_DEPTH, MAX_SAMPLES = 2048, 1000, 256
 MAX_WORK = 8 * 200 * 1024**3
+"""Largest samples × depth × width³ on CuPy (a GPU)."""
+MAX_CPU_WORK = 2**32
+"""The same on NumPy: the default run (256³·50 = 8.4e8) takes about 4 s here, so this is about 20 s; the GPU cap
+(8 samples of width 1024, depth 200) was hours on a CPU."""
 """Largest samples·depth·width³ accepted, so that every request answers in bounded time."""
 RESOLUTION = 1e-13
 """Singular values below σ_max·RESOLUTION are at float64's floor in a product of L matrices: not resolved."""
@@ -88,7 +93,9 @@ class Theory:
     def as_dict(self) -> dict:
         return {"q_star": _fin(self.q_star), "chi1": _fin(self.chi1), "chi1_exact": self.chi1_exact,
                 "mu1": self.mu1, "mu2": self.mu2, "s1": self.s1, "log10_m1": _fin(self.log10_m1),
-                "spread": self.spread, "exact_spread": self.exact_spread, "fuss_catalan": list(self.fuss_catalan),
+                "spread": _fin(self.spread),
+                "exact_spread": None if self.exact_spread is None else _fin(self.exact_spread),
+                "fuss_catalan": list(self.fuss_catalan),
                 "statement": self.statement}
 
     def __str__(self) -> str:
@@ -128,16 +135,19 @@ def theory(activation: str | Activation, init: str, sigma_w2: Number, sigma_b2: 
     s1 = -1 if init == "gaussian" else 0
     spread = depth * (mu2 / mu1**2 - 1 - s1) if mu1 > 0 else math.inf
     linear = act.derivative == 1
-    sw = float(to_rational(sigma_w2))
     exact, fc = None, ()
     if linear and init == "gaussian":
-        exact = float(linear_gaussian_m2(depth, width)) - 1
+        # exact, then shown by magnitude.sci: 3^L − 1 at width 1 passes float64's range from L = 647
+        spread_q = linear_gaussian_m2(depth, width) - 1
+        exact = magnitude.json_float(spread_q)
+        exact = math.inf if exact is None else exact
         fc = tuple(int(fuss_catalan(depth, k)) for k in (1, 2, 3, 4))
         statement = ("linear Gaussian: E m1 = σw^{2L} at any width; moments → σw^{2Lk}·FC_L(k); "
-                     f"spread exactly {exact:.6g} at width {width} (→ L = {depth})")
+                     f"spread exactly {magnitude.sci(spread_q)} at width {width} (→ L = {depth})")
     elif linear:
         exact = 0.0
-        statement = f"linear orthogonal: every singular value is exactly σw^L = {sw ** (depth / 2):.6g}"
+        sv = sp.Pow(to_rational(sigma_w2), sp.Rational(depth, 2), evaluate=False)   # σw^L past 1e308 too
+        statement = f"linear orthogonal: every singular value is exactly σw^L = {magnitude.sci(sv)}"
     else:
         statement = ("PSG 2017 (width → ∞): m1 = χ1^L, spread m2/m1² − 1 = L(μ2/μ1² − 1 − s1) = "
                      f"{spread:.4g}"
@@ -247,7 +257,8 @@ class AtDepth:
 
     def __str__(self) -> str:
         return (f"depth {self.depth}: log10 σ at quantiles {', '.join(f'{p:g}' for p in QUANTILES)}: {_q(self)}; "
-                f"log10 cond {self.log10_condition:.4g}"
+                + (f"log10 cond {self.log10_condition:.4g}" if not math.isnan(self.log10_condition) else
+                   "no condition number (J = 0)")
                 + ("" if self.resolved else " (smallest σ below float64 resolution: a lower bound)"))
 
     def _repr_markdown_(self) -> str:
@@ -257,7 +268,7 @@ class AtDepth:
 def _summarise(depth: int, sv: np.ndarray, log_scale: np.ndarray) -> AtDepth:
     """Quantiles, condition number, m1 and spread from scaled singular values ``sv`` (samples × n)."""
     smax = sv.max(axis=1)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # a J = 0 sample has no condition number (nan)
         lg = np.log10(sv) + log_scale[:, None]
         cond = np.log10(smax) - np.log10(sv.min(axis=1))
     resolved = bool(np.all(sv.min(axis=1) >= RESOLUTION * smax))
@@ -268,6 +279,10 @@ def _summarise(depth: int, sv: np.ndarray, log_scale: np.ndarray) -> AtDepth:
     w1 = m1 * 10.0 ** (2 * (log_scale - ref))
     w2 = m2 * 10.0 ** (4 * (log_scale - ref))
     mean1 = float(w1.mean())
+    if mean1 == 0:  # J is exactly 0 in every sample (e.g. a layer of inactive ReLU units): m1 = 0, no ratios
+        nan = math.nan
+        return AtDepth(depth, _quantiles(lg), nan, resolved, -math.inf, nan, nan, nan,
+                       ((-0.5, 0.5), (0,)), (nan,) * 4)
     se = float(w1.std(ddof=1) / math.sqrt(len(w1)) / mean1) if len(w1) > 1 else math.nan
     spread = float(w2.mean() / mean1**2 - 1)
     spread_se = _jackknife(w1, w2) if len(w1) > 1 else math.nan
@@ -278,7 +293,7 @@ def _summarise(depth: int, sv: np.ndarray, log_scale: np.ndarray) -> AtDepth:
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     # an exact isometry puts every value in one point: give the histogram a unit-wide range around it
     counts, edges = np.histogram(finite, bins=40, range=(lo, hi) if hi - lo > 1e-9 else (lo - 0.5, hi + 0.5))
-    return AtDepth(depth, _quantiles(lg), float(np.max(cond)), resolved,
+    return AtDepth(depth, _quantiles(lg), float(np.nanmax(cond)), resolved,
                    math.log10(mean1) + 2 * float(ref), se, spread, spread_se,
                    (tuple(float(e) for e in edges), tuple(int(c) for c in counts)), moments)
 
@@ -286,8 +301,9 @@ def _summarise(depth: int, sv: np.ndarray, log_scale: np.ndarray) -> AtDepth:
 def _jackknife(w1: np.ndarray, w2: np.ndarray) -> float:
     """Jackknife standard error of mean(w2)/mean(w1)² − 1 over the samples."""
     n = len(w1)
-    loo = ((w2.sum() - w2) / (n - 1)) / ((w1.sum() - w1) / (n - 1)) ** 2 - 1
-    return float(math.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
+    with np.errstate(divide="ignore", invalid="ignore"):  # one sample with J ≠ 0: leaving it out leaves 0/0
+        loo = ((w2.sum() - w2) / (n - 1)) / ((w1.sum() - w1) / (n - 1)) ** 2 - 1
+        return float(math.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
 
 
 def _quantiles(lg: np.ndarray) -> tuple[float, ...]:
@@ -329,7 +345,8 @@ class SpectrumResult:
         m1_off = abs(10 ** (a.log10_m1 - t.log10_m1) - 1)
         m1_tol = 4 * (a.m1_stderr_rel if math.isfinite(a.m1_stderr_rel) else 0.0) + (0 if exact else ratio)
         return {"spread_predicted": pred, "spread_measured": a.spread, "spread_tolerance": 4 * se + allow,
-                "spread_agrees": abs(a.spread - pred) <= 4 * se + allow + 1e-9,
+                # None: J = 0 in every sample, so there is no measured spread to agree or disagree
+                "spread_agrees": abs(a.spread - pred) <= 4 * se + allow + 1e-9 if math.isfinite(a.spread) else None,
                 "m1_relative_error": m1_off, "m1_tolerance": m1_tol, "m1_agrees": m1_off <= m1_tol + 1e-9}
 
     def as_dict(self) -> dict:
@@ -348,7 +365,10 @@ class SpectrumResult:
         lines += [f"  {a}" for a in self.at]
         lines += [f"measured at L = {self.depth}: log10 m1 = {last.log10_m1:.4g}"
                   + (f" (± {last.m1_stderr_rel:.2g} relative)" if math.isfinite(last.m1_stderr_rel) else "")
-                  + f", spread m2/m1² − 1 = {last.spread:.4g}"
+                  + (f", spread m2/m1² − 1 = {last.spread:.4g}" if math.isfinite(last.spread) else
+                     " (m1 = 0: J is 0 in float64 in every sample, so no spread is measured; some φ'(z) is 0 there, "
+                     "exactly as ReLU's for z <= 0, or by underflow as tanh'(z) beyond |z| ≈ 19: the true J may be "
+                     "tiny, not 0)")
                   + (f" ± {last.spread_stderr:.2g}" if math.isfinite(last.spread_stderr) else ""),
                   f"theory: {t}"]
         if t.fuss_catalan:
@@ -366,14 +386,19 @@ class SpectrumResult:
         return "\n".join([f"**{self.activation}**, {self.init} init, σw² = {self.sigma_w2}, σb² = {self.sigma_b2}, "
                           f"width {self.width}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                           *("| " + " | ".join(r) + " |" for r in rows), "", f"Theory: {self.theory.statement}", "",
-                          f"Predicted spread {g['spread_predicted']:.4g}, measured {g['spread_measured']:.4g} "
-                          f"(tolerance {g['spread_tolerance']:.2g}): {'agrees' if g['spread_agrees'] else 'disagrees'}."])
+                          f"Predicted spread {g['spread_predicted']:.4g}, " + (
+                              f"measured {g['spread_measured']:.4g} (tolerance {g['spread_tolerance']:.2g}): "
+                              f"{'agrees' if g['spread_agrees'] else 'disagrees'}." if g['spread_agrees'] is not None
+                              else "not measured: J is 0 in float64 in every sample.")])
 
 
 def _agreement_line(g: dict, samples: int) -> str:
     verdict = lambda ok: "agrees" if ok else "DISAGREES"  # noqa: E731
-    return (f"measured vs predicted: spread {g['spread_measured']:.4g} vs {g['spread_predicted']:.4g} "
-            f"(tolerance {g['spread_tolerance']:.2g}) {verdict(g['spread_agrees'])}; m1 off by "
+    pred = f"{g['spread_predicted']:.4g}" if math.isfinite(g["spread_predicted"]) else "one beyond float64 (above)"
+    spread = (f"spread {g['spread_measured']:.4g} vs {pred} (tolerance "
+              f"{g['spread_tolerance']:.2g}) {verdict(g['spread_agrees'])}" if g["spread_agrees"] is not None else
+              f"spread not measured (J = 0 in float64 in every sample) vs {pred}")
+    return (f"measured vs predicted: {spread}; m1 off by "
             f"{g['m1_relative_error']:.2g} relative (tolerance {g['m1_tolerance']:.2g}) {verdict(g['m1_agrees'])}"
             + ("; one sample gives no standard error" if samples < 2 else ""))
 
@@ -382,16 +407,18 @@ def _q(a: AtDepth) -> str:
     return " ".join(f"{v:.3g}" for v in a.log10_quantiles)
 
 
-def _check(width: int, depth: int, samples: int, init: str, at: Sequence[int]) -> tuple[int, ...]:
+def _check(width: int, depth: int, samples: int, init: str, at: Sequence[int],
+           backend: str = "numpy") -> tuple[int, ...]:
     for what, v, lo, hi in (("width", width, 1, MAX_WIDTH), ("depth", depth, 1, MAX_DEPTH),
                             ("samples", samples, 1, MAX_SAMPLES)):
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise InvalidValueError(f"{what} must be an integer in {lo}..{hi}, got {v!r}")
     if init not in INITS:
         raise InvalidValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
-    if samples * depth * width**3 > MAX_WORK:
-        raise InvalidValueError(f"samples × depth × width³ = {samples * depth * width**3:.3g} exceeds {MAX_WORK:.3g} "
-                                "(8 samples of width 1024, depth 200: minutes on a CPU); lower one of them")
+    most = MAX_WORK if backend == "cupy" else MAX_CPU_WORK
+    if samples * depth * width**3 > most:
+        raise InvalidValueError(f"samples × depth × width³ = {samples * depth * width**3:.3g} exceeds {most:.3g} "
+                                f"on {backend} (seconds of work; --backend cupy takes up to {MAX_WORK:.3g}); lower one of them")
     ds = tuple(sorted(set(at) | {depth}))
     if any(isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= depth for d in ds):
         raise InvalidValueError(f"recorded depths must be integers in 1..{depth}, got {list(at)}")
@@ -407,30 +434,40 @@ def spectrum(activation: str | Activation, width: int = 256, depth: int = 50, in
              sigma_w2: Number = 1, sigma_b2: Number = 0, samples: int = 1, seed: int = 0,
              at: Sequence[int] = (), backend: str = "numpy") -> SpectrumResult:
     """Measure J's singular values after each depth in ``at`` (and ``depth``) over ``samples`` networks."""
-    ds = _check(width, depth, samples, init, at)
+    ds = _check(width, depth, samples, init, at, backend)
     float_activation(activation)
     if to_rational(sigma_w2, "sigma_w2") == 0:  # every W is 0: J = 0, no singular values to spread (was ZeroDivisionError)
         raise InvalidValueError("sigma_w2 = 0 makes every W zero, so J = 0 exactly and has no spectrum to measure; "
                                 "give sigma_w2 > 0")
     act, xp = get(activation), array_module(backend)
+    shown = lambda v: v.strip() if isinstance(v, str) else str(to_rational(v))  # noqa: E731  (as the user wrote it)
     th = theory(act, init, sigma_w2, sigma_b2, depth, width)
     sw, sb = float(to_rational(sigma_w2)), float(to_rational(sigma_b2))
+    if not (0 < sw < math.inf and sb < math.inf):   # 1e-400 became 0.0 (every W zero), 1e400 inf (SVD failed)
+        raise InvalidValueError(f"to draw weights, sigma_w2 must lie in float64's range (1e-308 .. 1e308) and "
+                                f"sigma_b2 below 1e308, got {shown(sigma_w2)} and {shown(sigma_b2)}; the mean-field "
+                                "theory alone ('symvg meanfield') takes any")
     q_in = th.q_star if 0 < th.q_star < math.inf else 1.0
     phi, dphi = _functions(act, backend)
     rng = xp.random.default_rng(seed)
     h = phi(rng.standard_normal((samples, width)) * math.sqrt(q_in))  # pre-activations at q*, as mean field has them
     J, log_scale, out = None, np.zeros(samples), []
+    varies = z in act.derivative.free_symbols  # a constant φ' (linear) needs no z: an overflowed h cannot change D
     for layer in range(1, depth + 1):
         w = random_weights(xp, rng, init, width, sw, samples)
-        zl = xp.einsum("bij,bj->bi", w, h) + rng.standard_normal((samples, width)) * math.sqrt(sb)
-        h = phi(zl) * xp.ones_like(zl)
+        with np.errstate(over="ignore", invalid="ignore"):
+            zl = xp.einsum("bij,bj->bi", w, h) + rng.standard_normal((samples, width)) * math.sqrt(sb)
+            h = phi(zl) * xp.ones_like(zl)
+        if varies and not bool(xp.all(xp.isfinite(zl))):
+            raise OverflowReport(f"the forward pass overflows float64 at layer {layer} (σw² = {shown(sigma_w2)} "
+                                 f"grows the pre-activations of {act.label}): its φ'(z) would be read off inf or NaN, "
+                                 "so no spectrum is measured; lower --depth or --sigma-w2", layers=(layer,))
         J, norm = _step(xp, J, w, dphi(zl) * xp.ones_like(zl))
         log_scale = log_scale + np.log10(_host(norm))
         if layer in ds:
             # singular values straight from J (LAPACK gesdd, no vectors): accurate to σ_max·ε, where an
             # eigensolver on JᵀJ would lose the small ones below σ_max·√ε
             out.append(_summarise(layer, _host(xp.linalg.svd(J, compute_uv=False)), log_scale))
-    shown = lambda v: v.strip() if isinstance(v, str) else str(to_rational(v))  # noqa: E731  (as the user wrote it)
     return SpectrumResult(act.label, init, shown(sigma_w2), shown(sigma_b2), width, depth,
                           samples, seed, backend, q_in, tuple(out), th)
 
@@ -443,9 +480,12 @@ def _step(xp: Any, J: Any, w: Any, d: Any) -> tuple[Any, Any]:
     """
     J = w.copy() if J is None else xp.matmul(w, J)
     J *= d[:, :, None]
-    norm = xp.sqrt(xp.einsum("bij,bij->b", J, J) / J.shape[-1])
+    big = xp.max(xp.abs(J), axis=(1, 2))   # scaled first: J² of entries near 1e160 overflowed (σw² = 1e300)
+    big = xp.where(big > 0, big, 1.0)
+    J /= big[:, None, None]
+    norm = big * xp.sqrt(xp.einsum("bij,bij->b", J, J) / J.shape[-1])
     norm = xp.where(norm > 0, norm, 1.0)
-    J /= norm[:, None, None]
+    J *= (big / norm)[:, None, None]
     return J, norm
 
 
