@@ -239,3 +239,14 @@ def test_bound_cli_reports_the_floor_proof():
     assert "verdict: explodes (proved: the floor 4 > 1 gives |dh_N/dh_0| >= 4^N)" in r.stdout
     d = json.loads(CliRunner().invoke(cli, ["bound", "-a", "expr:z**3+z", "--weight", "2", "--format", "json"]).stdout)
     assert (d["inf_derivative"], d["inf_proved"], d["inf_attained"], d["verdict"]) == ("1", True, True, "explode")
+
+
+@pytest.mark.parametrize("factor", [2 / sp.sqrt(sp.pi) * sp.Rational("0.8862269254527580136490837416705725913987747280611935641069"),
+                                    (1 - sp.sqrt(2) / 2) * sp.Rational("3.41421356237309504880168872420969807856967187537695")])
+def test_depth_to_cross_for_an_irrational_factor_within_1e50_of_1(factor):
+    # erf's γ|w| = 1 - 4.2e-59 and a floor (1 - √2/2)|w| = 1 + 5.6e-52: ln of the 55-digit value of the factor
+    # was 0 and depth_to_cross divided by it (bound --tol: 'internal error (ZeroDivisionError)')
+    with mpmath.workdps(120):
+        f = mpmath.mpf(sp.N(factor, 120))
+        truth = mpmath.ceil(mpmath.log(10**6) / abs(mpmath.log(f)))
+    assert depth_to_cross(factor, sp.Rational(1, 10**6)) == int(truth)
