@@ -250,3 +250,21 @@ def test_depth_to_cross_for_an_irrational_factor_within_1e50_of_1(factor):
         f = mpmath.mpf(sp.N(factor, 120))
         truth = mpmath.ceil(mpmath.log(10**6) / abs(mpmath.log(f)))
     assert depth_to_cross(factor, sp.Rational(1, 10**6)) == int(truth)
+
+
+@pytest.mark.parametrize("name, dphi", [
+    ("gelu", lambda t: mpmath.ncdf(t) + t * mpmath.npdf(t)),                                # Φ(z) + zφ(z)
+    ("silu", lambda t: 1 / (1 + mpmath.exp(-t)) * (1 + t * (1 - 1 / (1 + mpmath.exp(-t))))),  # σ(1 + z(1 − σ))
+])
+def test_a_floor_0_approached_is_also_attained_where_the_derivative_changes_sign(name, dphi):
+    """GELU' -> 0 as z -> -oo, and bound printed 'inf|φ'| = 0, approached, not attained' (JSON inf_attained
+    false), though φ' changes sign (below 0 at z = -1, above at z = 0: written by hand above), so vanishes."""
+    assert dphi(mpmath.mpf(-1)) * dphi(mpmath.mpf(0)) < 0 or dphi(mpmath.mpf(-2)) * dphi(mpmath.mpf(0)) < 0
+    inf = A.get(name).infimum
+    assert (inf.value, inf.attained, inf.proved) == (0, True, True)
+    where = inf.candidates[-1].where                    # the interval where the sign changes: check it by hand
+    assert dphi(mpmath.mpf(str(where.start))) * dphi(mpmath.mpf(str(where.end))) < 0
+
+
+def test_a_floor_0_approached_is_not_attained_where_sympy_proves_no_zero():
+    assert [A.get(n).infimum.attained for n in ("sigmoid", "tanh", "softplus", "expr:exp(z)")] == [False] * 4
