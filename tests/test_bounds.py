@@ -10,7 +10,7 @@ from conftest import random_values
 from symvg import Chain, derive
 from symvg.exact import to_rational
 from symvg.symbolic import activations as A
-from symvg.symbolic.bounds import depth_bound, gradient_bound, neutral_weights, stable_weight_range, verdict
+from symvg.symbolic.bounds import depth_bound, floor_cause, gradient_bound, neutral_weights, stable_weight_range, verdict
 from symvg.symbolic.derive import forward_values
 from symvg.symbolic.powers import compare_power, depth_to_cross
 from symvg.errors import InvalidValueError, ProofError
@@ -264,6 +264,7 @@ def test_a_floor_0_approached_is_also_attained_where_the_derivative_changes_sign
     assert (inf.value, inf.attained, inf.proved) == (0, True, True)
     where = inf.candidates[-1].where                    # the interval where the sign changes: check it by hand
     assert dphi(mpmath.mpf(str(where.start))) * dphi(mpmath.mpf(str(where.end))) < 0
+    assert f"= 0 for one z in [{where.start}, {where.end}]" in floor_cause(name)   # one point, not the interval
 
 
 def test_a_floor_0_approached_is_not_attained_where_sympy_proves_no_zero():

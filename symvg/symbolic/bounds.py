@@ -154,7 +154,8 @@ def floor_cause(activation: ActivationLike) -> str:
     if not at:
         return f"no floor above {m} is proved for {name}'" + (f": {inf.why}" if inf.why else "")
     limits = [_where(c.where) for c in at if c.reason.startswith("limit")]
-    pieces = [_where(c.where) for c in at if not c.reason.startswith("limit")]
+    pieces = [_where(c.where) if not c.reason.endswith("(sign change)")  # one zero inside, not the interval
+              else f"one z in [{c.where.start}, {c.where.end}]" for c in at if not c.reason.startswith("limit")]
     parts = []
     if limits:
         parts.append(f"{name}' -> {m} as " + ", ".join(limits) + (": saturation" if m == 0 else ""))

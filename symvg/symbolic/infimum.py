@@ -56,7 +56,7 @@ class Infimum(Result):
         """Where |φ'| = m (EmptySet when m is only approached, or not proved)."""
         out: sp.Set = sp.S.EmptySet
         for c in self.candidates:
-            if c.attained and self.proved and sp.Abs(c.value) == self.value:
+            if c.attained and self.proved and sp.Abs(c.value) == self.value and not c.reason.endswith("(sign change)"):
                 out = out.union(c.where if isinstance(c.where, sp.Set) else sp.FiniteSet(c.where))
         return out
 
@@ -66,6 +66,9 @@ class Infimum(Result):
                  for c in self.candidates[start:]] + [f"  {s}" for s in self.searched]
         if not self.proved:
             lines.append(f"  inf|φ'| >= 0 only: {self.why}")
+        elif self.attained and self.argmin is sp.S.EmptySet:  # a zero shown by a sign change: somewhere inside
+            inside = next(c.where for c in self.candidates if c.reason.endswith("(sign change)"))
+            lines.append(f"  inf|φ'| = 0, attained at a zero of φ' between {inside.start} and {inside.end}")
         elif self.attained:
             lines.append(f"  inf|φ'| = {self.value}, attained on {self.argmin}")
         elif self.attained is None:
@@ -119,20 +122,20 @@ def _sign_change(expr: sp.Expr, part: sp.Set) -> sp.Interval | None:
     [-40, 40] in 30-digit mpmath, each sign confirmed at 60 digits and |φ'| > 1e-25), or None.
 
     >>> _sign_change(z - sp.Rational(1, 3), sp.S.Reals)
-    Interval(0.300000000000000, 0.400000000000000)
+    Interval(3/10, 2/5)
     """
     f = sp.lambdify(z, expr, modules="mpmath")
     lo = max(sp.Integer(-40), part.inf) if part.inf.is_finite else sp.Integer(-40)
     hi = min(sp.Integer(40), part.sup) if part.sup.is_finite else sp.Integer(40)
+    points = [lo + (hi - lo) * sp.Rational(i, 800) for i in range(1, 800)]
     with mpmath.workdps(30):
-        grid = [mpmath.mpf(sp.N(lo + (hi - lo) * sp.Rational(i, 800), 30)) for i in range(801)][1:-1]
-        signs = [mpmath.sign(f(t)) for t in grid]
-    for t0, t1, v0, v1 in zip(grid, grid[1:], signs, signs[1:]):
+        signs = [mpmath.sign(f(mpmath.mpf(sp.N(t, 30)))) for t in points]
+    for t0, t1, v0, v1 in zip(points, points[1:], signs, signs[1:]):
         if v0 * v1 < 0:
             with mpmath.workdps(60):  # confirmed where 60 digits leave no doubt: 1 - tanh(36)**2 is noise at 30
-                a, b = f(mpmath.mpf(t0)), f(mpmath.mpf(t1))
+                a, b = f(mpmath.mpf(sp.N(t0, 60))), f(mpmath.mpf(sp.N(t1, 60)))
                 if a * b < 0 and min(abs(a), abs(b)) > mpmath.mpf("1e-25"):
-                    return sp.Interval(sp.Float(t0, 15), sp.Float(t1, 15))
+                    return sp.Interval(t0, t1)
     return None
 
 
