@@ -269,3 +269,12 @@ def test_a_floor_0_approached_is_also_attained_where_the_derivative_changes_sign
 
 def test_a_floor_0_approached_is_not_attained_where_sympy_proves_no_zero():
     assert [A.get(n).infimum.attained for n in ("sigmoid", "tanh", "softplus", "expr:exp(z)")] == [False] * 4
+
+
+def test_a_floor_within_1e50_of_1_prints_its_gap():
+    """(1 − √2/2)·|w| = 1 + 5.6e-52 printed as 'the floor 1 ± <1e-30 > 1': a reader could not see the side."""
+    w = "3.41421356237309504880168872420969807856967187537695"
+    with mpmath.workdps(100):
+        gap = (1 - mpmath.sqrt(2) / 2) * mpmath.mpf(w) - 1
+    text = depth_bound("expr:z-log(z**2+2)", w).decision.text
+    assert text.startswith(f"explodes (proved: the floor 1 + {mpmath.nstr(gap, 6)} > 1"), text
