@@ -278,3 +278,10 @@ def test_a_floor_within_1e50_of_1_prints_its_gap():
         gap = (1 - mpmath.sqrt(2) / 2) * mpmath.mpf(w) - 1
     text = depth_bound("expr:z-log(z**2+2)", w).decision.text
     assert text.startswith(f"explodes (proved: the floor 1 + {mpmath.nstr(gap, 6)} > 1"), text
+
+
+def test_a_piece_on_a_set_sympy_cannot_write_as_intervals_is_refused():
+    """|tanh z − z/2| switches formula where tanh z = z/2, which SymPy leaves as a ConditionSet: bound answered
+    'internal error (NotImplementedError: (ConditionSet(...))._inf)', exit 1."""
+    with pytest.raises(ProofError, match="cannot write as intervals"):
+        A.get("expr:abs(tanh(z)-z/2)+2*z").supremum

@@ -204,6 +204,9 @@ def _pieces(d: sp.Expr) -> list[tuple[sp.Expr, sp.Set]]:
     out = []
     for expr, s in pairs:
         for part in (s.args if isinstance(s, sp.Union) else (s,)):
+            if part is not sp.S.EmptySet and not isinstance(part, (sp.Interval, sp.FiniteSet)):
+                raise ProofError(f"could not prove sup|φ'|: φ' = {_short(expr)} holds on {_short(part)}, a set "
+                                 "SymPy cannot write as intervals")
             if part is not sp.S.EmptySet:
                 out.append((expr, part))
     return out
