@@ -285,3 +285,9 @@ def test_a_piece_on_a_set_sympy_cannot_write_as_intervals_is_refused():
     'internal error (NotImplementedError: (ConditionSet(...))._inf)', exit 1."""
     with pytest.raises(ProofError, match="cannot write as intervals"):
         A.get("expr:abs(tanh(z)-z/2)+2*z").supremum
+
+
+def test_the_floor_at_weight_0_is_0_because_of_the_weight():
+    """At |w| = 0 the reason read 'the floor is 0 (expr:z**3+z' = 1 for z = 0)': φ' = 3z² + 1 >= 1 is not why."""
+    reason = depth_bound("expr:z**3+z", 0).decision.reason
+    assert "the floor is 0 (|w| = 0)" in reason and "= 1 for z = 0" not in reason
