@@ -291,3 +291,12 @@ def test_the_floor_at_weight_0_is_0_because_of_the_weight():
     """At |w| = 0 the reason read 'the floor is 0 (expr:z**3+z' = 1 for z = 0)': φ' = 3z² + 1 >= 1 is not why."""
     reason = depth_bound("expr:z**3+z", 0).decision.reason
     assert "the floor is 0 (|w| = 0)" in reason and "= 1 for z = 0" not in reason
+
+
+def test_two_maximisers_that_tie_to_25_digits_are_told_apart():
+    """φ' = 1 + 2e-40·z·e^(-z²) peaks at z = 1/√2 with 1 + √2e^(-1/2)·1e-40 (by hand: d/dz z·e^(-z²) = 0 there);
+    its minimum at -1/√2 tied it to 25 digits and came first, so γ = 1 − 8.6e-41 and 'vanishes (proved)'."""
+    act = A.get("expr:z-1e-40*exp(-z**2)")
+    assert act.supremum.value == 1 + sp.sqrt(2) * sp.exp(-sp.Rational(1, 2)) / 10**40
+    assert act.supremum.argmax == sp.FiniteSet(sp.sqrt(2) / 2)
+    assert depth_bound(act, 1).verdict != "vanish"
