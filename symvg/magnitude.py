@@ -174,7 +174,8 @@ def _gap(v: sp.Expr) -> mpmath.mpf:
             return _mp(v - 1)
         if v.is_Pow and v.exp.is_Integer and v.base.is_Rational:
             return mpmath.expm1(int(v.exp) * mpmath.log1p(_mp(v.base - 1)))
-        return _mp(v) - 1
+        gap = (v - 1).evalf(DPS + 10)  # evalf keeps DPS digits of the difference itself: (1 - √2/2)·w − 1 = 5.6e-52
+        return _mp(gap) if gap.is_Float else _mp(v) - 1
 
 
 def not_one(v: Exact, text: str) -> str:
@@ -185,6 +186,8 @@ def not_one(v: Exact, text: str) -> str:
     ('1 + 1e-07', '1', '0.25')
     >>> not_one(sp.Pow(1 - sp.Rational(1, 10**300), 10**9, evaluate=False), "1")
     '1 - 1e-291'
+    >>> not_one(sp.sqrt(1 + sp.Rational(1, 10**80)), "1")        # irrational: the gap's own digits, not 1 ± <1e-30
+    '1 + 5e-81'
     """
     v = as_exact(v)
     if text.strip().lstrip("≈ ") not in ("1", "1.0", "1.00000") or v == 1:

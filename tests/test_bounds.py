@@ -10,7 +10,7 @@ from conftest import random_values
 from symvg import Chain, derive
 from symvg.exact import to_rational
 from symvg.symbolic import activations as A
-from symvg.symbolic.bounds import depth_bound, gradient_bound, neutral_weights, stable_weight_range, verdict
+from symvg.symbolic.bounds import depth_bound, floor_cause, gradient_bound, neutral_weights, stable_weight_range, verdict
 from symvg.symbolic.derive import forward_values
 from symvg.symbolic.powers import compare_power, depth_to_cross
 from symvg.errors import InvalidValueError, ProofError
@@ -239,3 +239,64 @@ def test_bound_cli_reports_the_floor_proof():
     assert "verdict: explodes (proved: the floor 4 > 1 gives |dh_N/dh_0| >= 4^N)" in r.stdout
     d = json.loads(CliRunner().invoke(cli, ["bound", "-a", "expr:z**3+z", "--weight", "2", "--format", "json"]).stdout)
     assert (d["inf_derivative"], d["inf_proved"], d["inf_attained"], d["verdict"]) == ("1", True, True, "explode")
+
+
+@pytest.mark.parametrize("factor", [2 / sp.sqrt(sp.pi) * sp.Rational("0.8862269254527580136490837416705725913987747280611935641069"),
+                                    (1 - sp.sqrt(2) / 2) * sp.Rational("3.41421356237309504880168872420969807856967187537695")])
+def test_depth_to_cross_for_an_irrational_factor_within_1e50_of_1(factor):
+    # erf's γ|w| = 1 - 4.2e-59 and a floor (1 - √2/2)|w| = 1 + 5.6e-52: ln of the 55-digit value of the factor
+    # was 0 and depth_to_cross divided by it (bound --tol: 'internal error (ZeroDivisionError)')
+    with mpmath.workdps(120):
+        f = mpmath.mpf(sp.N(factor, 120))
+        truth = mpmath.ceil(mpmath.log(10**6) / abs(mpmath.log(f)))
+    assert depth_to_cross(factor, sp.Rational(1, 10**6)) == int(truth)
+
+
+@pytest.mark.parametrize("name, dphi", [
+    ("gelu", lambda t: mpmath.ncdf(t) + t * mpmath.npdf(t)),                                # Φ(z) + zφ(z)
+    ("silu", lambda t: 1 / (1 + mpmath.exp(-t)) * (1 + t * (1 - 1 / (1 + mpmath.exp(-t))))),  # σ(1 + z(1 − σ))
+])
+def test_a_floor_0_approached_is_also_attained_where_the_derivative_changes_sign(name, dphi):
+    """GELU' -> 0 as z -> -oo, and bound printed 'inf|φ'| = 0, approached, not attained' (JSON inf_attained
+    false), though φ' changes sign (below 0 at z = -1, above at z = 0: written by hand above), so vanishes."""
+    assert dphi(mpmath.mpf(-1)) * dphi(mpmath.mpf(0)) < 0 or dphi(mpmath.mpf(-2)) * dphi(mpmath.mpf(0)) < 0
+    inf = A.get(name).infimum
+    assert (inf.value, inf.attained, inf.proved) == (0, True, True)
+    where = inf.candidates[-1].where                    # the interval where the sign changes: check it by hand
+    assert dphi(mpmath.mpf(str(where.start))) * dphi(mpmath.mpf(str(where.end))) < 0
+    assert f"= 0 for one z in [{where.start}, {where.end}]" in floor_cause(name)   # one point, not the interval
+
+
+def test_a_floor_0_approached_is_not_attained_where_sympy_proves_no_zero():
+    assert [A.get(n).infimum.attained for n in ("sigmoid", "tanh", "softplus", "expr:exp(z)")] == [False] * 4
+
+
+def test_a_floor_within_1e50_of_1_prints_its_gap():
+    """(1 − √2/2)·|w| = 1 + 5.6e-52 printed as 'the floor 1 ± <1e-30 > 1': a reader could not see the side."""
+    w = "3.41421356237309504880168872420969807856967187537695"
+    with mpmath.workdps(100):
+        gap = (1 - mpmath.sqrt(2) / 2) * mpmath.mpf(w) - 1
+    text = depth_bound("expr:z-log(z**2+2)", w).decision.text
+    assert text.startswith(f"explodes (proved: the floor 1 + {mpmath.nstr(gap, 6)} > 1"), text
+
+
+def test_a_piece_on_a_set_sympy_cannot_write_as_intervals_is_refused():
+    """|tanh z − z/2| switches formula where tanh z = z/2, which SymPy leaves as a ConditionSet: bound answered
+    'internal error (NotImplementedError: (ConditionSet(...))._inf)', exit 1."""
+    with pytest.raises(ProofError, match="cannot write as intervals"):
+        A.get("expr:abs(tanh(z)-z/2)+2*z").supremum
+
+
+def test_the_floor_at_weight_0_is_0_because_of_the_weight():
+    """At |w| = 0 the reason read 'the floor is 0 (expr:z**3+z' = 1 for z = 0)': φ' = 3z² + 1 >= 1 is not why."""
+    reason = depth_bound("expr:z**3+z", 0).decision.reason
+    assert "the floor is 0 (|w| = 0)" in reason and "= 1 for z = 0" not in reason
+
+
+def test_two_maximisers_that_tie_to_25_digits_are_told_apart():
+    """φ' = 1 + 2e-40·z·e^(-z²) peaks at z = 1/√2 with 1 + √2e^(-1/2)·1e-40 (by hand: d/dz z·e^(-z²) = 0 there);
+    its minimum at -1/√2 tied it to 25 digits and came first, so γ = 1 − 8.6e-41 and 'vanishes (proved)'."""
+    act = A.get("expr:z-1e-40*exp(-z**2)")
+    assert act.supremum.value == 1 + sp.sqrt(2) * sp.exp(-sp.Rational(1, 2)) / 10**40
+    assert act.supremum.argmax == sp.FiniteSet(sp.sqrt(2) / 2)
+    assert depth_bound(act, 1).verdict != "vanish"

@@ -266,6 +266,15 @@ def test_tanh_critical_point_at_sigma_b2_005_reproduces_schoenholz():
     assert cp.sigma_w2 * mp_expect(act.derivative**2, cp.q_star) == pytest.approx(1, abs=1e-9)
 
 
+def test_tanh_critical_point_is_reached_from_a_huge_q0():
+    """From q0 = 1e300 one layer of tanh brings q below σw² < 2 (tanh² < 1), so the same q* is reached; the check
+    read the map's saturated images (V = 1 to the float) as not increasing: 'fails its check: q* is not reached'."""
+    cp = mf.critical_sigma_w2("tanh", "0.05", q0="1e300")
+    act = get("tanh")
+    assert cp.q_star == pytest.approx(cp.sigma_w2 * mp_expect(act.expr**2, cp.q_star) + 0.05, rel=1e-10)
+    assert cp.sigma_w2 * mp_expect(act.derivative**2, cp.q_star) == pytest.approx(1, abs=1e-9)
+
+
 def test_tanh_critical_at_zero_bias_is_exactly_one():
     cp = mf.critical_sigma_w2("tanh", 0)
     assert cp.exact and cp.sigma_w2 == 1 and cp.q_star == 0

@@ -154,7 +154,8 @@ def floor_cause(activation: ActivationLike) -> str:
     if not at:
         return f"no floor above {m} is proved for {name}'" + (f": {inf.why}" if inf.why else "")
     limits = [_where(c.where) for c in at if c.reason.startswith("limit")]
-    pieces = [_where(c.where) for c in at if not c.reason.startswith("limit")]
+    pieces = [_where(c.where) if not c.reason.endswith("(sign change)")  # one zero inside, not the interval
+              else f"one z in [{c.where.start}, {c.where.end}]" for c in at if not c.reason.startswith("limit")]
     parts = []
     if limits:
         parts.append(f"{name}' -> {m} as " + ", ".join(limits) + (": saturation" if m == 0 else ""))
@@ -407,7 +408,7 @@ def depth_bound(activation: ActivationLike, weight: Number = 1, layers: int | No
     t = None if tol is None else unit_interval(tol, "tol")
     f = act.gamma * w if act.supremum.bounded else sp.oo  # no ceiling, even at |w| = 0 (oo·0 is nan)
     m = derivative_floor(act) * w
-    decision = decide(m, f, layers, t, floor_cause(act))
+    decision = decide(m, f, layers, t, floor_cause(act) if w != 0 else "|w| = 0")
     bound = None if layers is None else (sp.oo if f is sp.oo else power(f, layers))
     dv = de = dm = None
     if t is not None:  # a factor numerically 1 (side None) has no depth to give

@@ -35,6 +35,8 @@ def _ln(v: sp.Expr, dps: int = _DPS) -> mpmath.mpf:
 
     >>> float(_ln(1 + sp.Rational(1, 4 * 10**400)) * 10**400)     # ln(1 + ε) = ε − …
     0.25
+    >>> float(_ln(sp.sqrt(1 + sp.Rational(1, 10**80))) * 10**80)  # irrational, 1e-80 from 1: ln = 5e-81, not 0
+    0.5
     """
     with mpmath.workdps(dps):
         if v.is_Rational and abs(v.p - v.q) * 2 < v.q:
@@ -43,6 +45,9 @@ def _ln(v: sp.Expr, dps: int = _DPS) -> mpmath.mpf:
             return mpmath.log(int(v.p)) - mpmath.log(int(v.q))
         if isinstance(v, sp.Pow) and v.exp.is_Integer:
             return int(v.exp) * _ln(v.base, dps)
+        gap = (v - 1).evalf(dps + 5)  # evalf keeps dps digits of the difference itself, not of v
+        if gap.is_Float and gap != 0 and abs(gap) < sp.Rational(1, 2):
+            return mpmath.log1p(mpmath.mpf(sp.Float(gap, dps + 5)._mpf_))
         return mpmath.log(mpmath.mpf(sp.Float(v.evalf(dps + 5), dps + 5)._mpf_))
 
 

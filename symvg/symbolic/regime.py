@@ -185,11 +185,11 @@ def _derivative_values(act: Activation) -> list[sp.Expr] | None:
     return [sp.Abs(c.value) for c in cands]
 
 
-def _unbounded_floor_cause(act: Activation, residual: bool) -> str:
+def _unbounded_floor_cause(act: Activation, residual: bool, w: sp.Expr) -> str:
     """Why the floor is 0 where γ = ∞: not the missing ceiling (the reason said "sup|phi'| is unbounded")."""
     if residual:
         return "1 + w*phi'(z) can cancel to 0: sup|phi'| is unbounded"
-    return floor_cause(act)
+    return floor_cause(act) if w != 0 else "|w| = 0"
 
 
 def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol: Number = "1e-6",
@@ -202,11 +202,11 @@ def regime(activation: ActivationLike, weight: Number = 1, layers: int = 10, tol
     g = act.gamma
     if g is sp.oo:  # no ceiling: no depth law, no range, and held at no depth (held_to 0, not None: "always")
         m = sp.Integer(0) if residual else derivative_floor(act) * w
-        d = decide(m, sp.oo, layers, t, cause=_unbounded_floor_cause(act, residual))
+        d = decide(m, sp.oo, layers, t, cause=_unbounded_floor_cause(act, residual, w))
         if d.kind == "explode":  # a proved floor above 1 needs no ceiling (exp(z) + 2z at |w| = 1: m = 2)
             return Regime(act.label, residual, g, w, layers, t, m, sp.oo, d.kind, None, 0, d.status, None, None, d)
         return Regime(act.label, residual, g, w, layers, t, m, sp.oo, UNBOUNDED, None, 0,
-                      NO_CEILING, None, None, decide(m, sp.oo, cause=_unbounded_floor_cause(act, residual)))
+                      NO_CEILING, None, None, decide(m, sp.oo, cause=_unbounded_floor_cause(act, residual, w)))
     if residual:
         # γ|w| within the digits a numeric γ is known to of 1 (side None): which side it lies on is not known,
         # so the floor is the one that always holds, |1 + w·φ'| ≥ 0

@@ -207,6 +207,9 @@ def _pieces(d: sp.Expr) -> list[tuple[sp.Expr, sp.Set]]:
     out = []
     for expr, s in pairs:
         for part in (s.args if isinstance(s, sp.Union) else (s,)):
+            if part is not sp.S.EmptySet and not isinstance(part, (sp.Interval, sp.FiniteSet)):
+                raise ProofError(f"could not prove sup|φ'|: φ' = {_short(expr)} holds on {_short(part)}, a set "
+                                 "SymPy cannot write as intervals")
             if part is not sp.S.EmptySet:
                 out.append((expr, part))
     return out
@@ -423,7 +426,13 @@ def _prove(d: sp.Expr) -> Supremum:
         equation = eq if eq is not None else equation
     key = [_key(c) for c in candidates]
     best = max(key)
-    top = [c for c, k in zip(candidates, key) if _same(k, best, c.value, candidates[key.index(best)].value)]
+    # largest first: where a numeric (Float) value ties others within its digits, the one shown is the largest
+    near = [c for k, c in sorted(((k, c) for c, k in zip(candidates, key) if _near(k, best)),
+                                 key=lambda kc: kc[0], reverse=True)]
+    lead = near[0].value
+    for c in near[1:]:  # the largest of the near-ties, decided exactly: 1 ± 8.6e-41 tie to 25 digits
+        lead = c.value if _compare(c.value, lead) > 0 else lead
+    top = [c for c in near if _compare(c.value, lead) == 0]
     hit = [c for c in top if c.attained]
     argmax: sp.Set = sp.S.EmptySet
     for c in hit:
@@ -432,15 +441,36 @@ def _prove(d: sp.Expr) -> Supremum:
     return Supremum(top[0].value, argmax, bool(hit), exact, equation if not exact else None, tuple(candidates))
 
 
-def _same(k: mpmath.mpf, best: mpmath.mpf, a: sp.Expr, b: sp.Expr) -> bool:
-    """Whether a candidate of size ``k`` ties the best (both finite): equal to 25 digits, then exactly.
-
-    The 25 digits are relative: 1e-400 and √2·1e-400 differ.
-    """
+def _near(k: mpmath.mpf, best: mpmath.mpf) -> bool:
+    """Whether a candidate of size ``k`` is within 25 digits of the best (both finite; relative: 1e-400 and
+    √2·1e-400 differ)."""
     with mpmath.workdps(DIGITS + 10):
-        if abs(k - best) > mpmath.mpf("1e-25") * best:
-            return False
-    return a == b or sp.simplify(a - b) == 0 or not (a.is_Rational and b.is_Rational)
+        return abs(k - best) <= mpmath.mpf("1e-25") * best
+
+
+def _compare(a: sp.Expr, b: sp.Expr) -> int:
+    """The sign of a − b for two candidates' values, exactly: SymPy's evalf keeps the difference's own digits, so
+    1 + √2e^(-1/2)·1e-40 and 1 − √2e^(-1/2)·1e-40 are told apart (they tie to 25 digits). A value with a Float (a
+    numeric critical point, 30 digits) ties any value within its digits. Refuses (ProofError) what it cannot decide.
+
+    >>> e = sp.sqrt(2) * sp.exp(-sp.Rational(1, 2)) / 10**40
+    >>> _compare(1 - e, 1 + e), _compare(sp.sqrt(2) / 2, 1 / sp.sqrt(2))
+    (-1, 0)
+    """
+    if a == b:
+        return 0
+    if a.is_Rational and b.is_Rational:
+        return 1 if a > b else -1
+    if a.has(sp.Float) or b.has(sp.Float) or sp.simplify(a - b) == 0:
+        return 0
+    try:
+        gap = (a - b).evalf(DIGITS, strict=True)
+    except sp.core.evalf.PrecisionExhausted:
+        gap = sp.Integer(0)
+    if not gap.is_Float or gap == 0:
+        raise ProofError(f"could not prove sup|φ'|: the candidates {_short(a, 40)} and {_short(b, 40)} agree to "
+                         f"25 digits and SymPy can neither prove them equal nor tell which is larger")
+    return 1 if gap > 0 else -1
 
 
 __all__ = ["DIGITS", "PROOF_SECONDS", "STARTUP_SECONDS", "Candidate", "Supremum", "prove_supremum", "within"]
