@@ -214,6 +214,9 @@ def test_nothing_in_the_repository_points_outside_it():
     assert bad == []
 
 
+# The budget's interrupt is raised again every 50 ms because one may land where Python can only print it (a
+# weakref callback: 'Exception ignored'); the next one stops the proof. That print is expected here.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_cli_out_of_budget_is_one_line_exit_2(monkeypatch):
     from click.testing import CliRunner
     from symvg.cli import cli
