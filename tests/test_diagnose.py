@@ -1043,3 +1043,13 @@ def test_two_tags_for_one_layer_quantity_do_not_mix(tmp_path):
 def test_one_step_is_said_in_the_singular():
     text = dv.render_text(dg.diagnose(one_step(0.5, 1.0)))
     assert text.splitlines()[0].endswith("(1 step, 0)"), text.splitlines()[0]  # it said '(1 steps, 0..0)'
+
+
+def test_an_implied_weight_norm_below_float64_is_not_written_as_0_in_json():
+    """measured 1e-160 per layer against γ = 1e250: ‖W‖ ≥ 1e-410 (the text says so); JSON wrote 0.0."""
+    d = dg.diagnose(synthetic(1e-160, n_layers=2, noise=0.0), "leaky_relu:1e250")
+    data = d.as_dict()["bound"]
+    assert d.bound.text.endswith("consistent if ‖W‖ ≥ 1.0e-410")
+    assert data["implied_weight_norm"] is None and data["log10_implied_weight_norm"] == pytest.approx(-410)
+    plain = dg.diagnose(synthetic(0.5, noise=0.0), "sigmoid").as_dict()["bound"]
+    assert plain["implied_weight_norm"] == pytest.approx(2.0) and plain["log10_implied_weight_norm"] == pytest.approx(math.log10(2))

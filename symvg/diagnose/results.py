@@ -66,6 +66,15 @@ def _g10(lg: float | None) -> str:
 def _f(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
+def _sized(x: float | None, lg: float | None) -> float | None:
+    """``x`` for JSON, None where it is not finite or underflowed to 0 from a finite log10 (10^-400 is not 0).
+
+    >>> _sized(0.0, -400.0), _sized(0.0, None), _sized(2.0, 0.301)
+    (None, 0.0, 2.0)
+    """
+    return None if x == 0 and lg is not None and math.isfinite(lg) else _f(x)
+
+
 def _pow10(lg: float) -> float:
     try:
         return 10.0 ** lg
@@ -159,6 +168,7 @@ class BoundComparison(Worded):
     implied_weight_norm: float | None  # the ‖W‖ at which γ·‖W‖ equals the measurement
     text: str
     norm: str = "frobenius"  # or "spectral"
+    log10_implied_weight_norm: float | None = None  # its size where the float underflows or overflows
 
 
 @dataclass(frozen=True)
@@ -242,7 +252,8 @@ def as_dict(d: Diagnosis) -> dict[str, Any]:
             "activations": list(b.activations), "gamma": None if b.gamma is None else str(b.gamma),
             "gamma_value": _f(b.gamma_value), "norm": b.norm, "weight_norm": _f(b.weight_norm), "bound": _f(b.bound),
             "measured": _f(b.measured), "consistent": b.consistent,
-            "implied_weight_norm": _f(b.implied_weight_norm), "text": b.text},
+            "implied_weight_norm": _sized(b.implied_weight_norm, b.log10_implied_weight_norm),
+            "log10_implied_weight_norm": _f(b.log10_implied_weight_norm), "text": b.text},
         "mean_field": None if d.mean_field is None else {
             "sqrt_chi1": [_f(c) for c in d.mean_field.sqrt_chi1], "factor": _f(d.mean_field.factor),
             "measured": _f(d.mean_field.measured), "text": d.mean_field.text},

@@ -65,7 +65,8 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
     who = labels[0] if len(labels) == 1 else "mixed (" + ", ".join(labels) + ")"
     g_txt = magnitude.short(gammas[0]) if single else f"{_g10(lg_mean)} (geometric mean)"
     measured = fit.factor
-    implied = _pow10(fit.log10_factor - lg_mean) if lg_mean > -math.inf else None
+    lg_implied = fit.log10_factor - lg_mean if lg_mean > -math.inf else None
+    implied = None if lg_implied is None else _pow10(lg_implied)
     src = ", bias gradients δ_k" if from_bias else ""
     head = f"measured factor {_g10(fit.log10_factor)} per layer ({_word(fit.log10_factor)}{src}); {who} bound {g_txt}·‖W‖ predicts ≤ "
     spec = list(spectral[1:]) if spectral else []
@@ -90,11 +91,11 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
             text += ("; every step back is within its own bound γ_k·‖W_(k+1)‖ (the fitted factor weighs the "
                      "middle steps more than this geometric mean)")
         return BoundComparison(labels, gammas[0] if single else None, gamma_value, _pow10(lw), _pow10(lb), measured,
-                               consistent, implied, text, norm)
+                               consistent, implied, text, norm, log10_implied_weight_norm=lg_implied)
     text = head + f"{_g10(lg_mean)}·‖W‖" + (f"; consistent if ‖W‖ ≥ {_g10(fit.log10_factor - lg_mean)}"
                                            if implied is not None else "")
     return BoundComparison(labels, gammas[0] if single else None, gamma_value, None, None, measured, None, implied,
-                           text)
+                           text, log10_implied_weight_norm=lg_implied)
 
 
 def _steps_above(log10_means: Sequence[float], log10_bounds: Sequence[float]) -> list[str]:
