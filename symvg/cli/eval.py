@@ -89,6 +89,19 @@ def _fmt(v: float | None, log: bool) -> str:
     return f"{v:.2f}" if log else f"{v:.3e}"
 
 
+def _frac(f: float) -> str:
+    """A fraction to 3 places that never rounds to 0 or 1 unless it is 0 or 1: 9998 of 10000 below tol is not all.
+
+    >>> _frac(0.0), _frac(0.9998), _frac(0.0002), _frac(0.25), _frac(1.0)
+    ('0.000', '>0.999', '<0.001', '0.250', '1.000')
+    """
+    if 0 < f < 0.0005:
+        return "<0.001"
+    if 0.9995 <= f < 1:
+        return ">0.999"
+    return f"{f:.3f}"
+
+
 def render_text(s: GradientStats, dead: DeadPaths | None = None, markdown: bool = False) -> str:
     """The per-layer table (a Markdown table with ``markdown``), and a plain sentence when a float result
     underflowed to zero or the quantiles are approximate."""
@@ -97,7 +110,7 @@ def render_text(s: GradientStats, dead: DeadPaths | None = None, markdown: bool 
     head = (f"dL/dw_k over {s.samples} random {'shared-weight inputs' if s.shared_weights else 'networks'}: "
             f"{s.chain}, depth {s.depth}, init {s.init}, {s.dtype} on {s.backend} ({s.engine})")
     rows = [(L.k, _fmt(L.median_abs, log), _fmt(L.mean_abs, log), _fmt(L.q05, log), _fmt(L.q95, log),
-             f"{L.frac_below_tol:.3f}", L.zeros) for L in s.layers]
+             _frac(L.frac_below_tol), L.zeros) for L in s.layers]
     header = ["k", f"median {unit}", f"mean {unit}", "q05", "q95", f"<{s.tol:g}", "zeros"]
     body = markdown_table(rows, [h.replace("|", "\\|") for h in header]) if markdown else table(rows, header)
     lines = [head, "", body]
