@@ -210,10 +210,11 @@ so they, and a statistic among them, hold fewer digits than shown; --log-domain 
 
 
 def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
-    """``as_dict`` plus, when float results underflowed to 0, the layers and a note (as in the text view)."""
+    """``as_dict`` plus, when some |g| are exactly 0, the layers and a note (as in the text view). A direct run cannot
+    tell an underflowed 0 from a true one (a weight of exactly 0), so the layers are ``zero_layers``, not underflowed."""
     data = s.as_dict()
     if s.underflowed:
-        data["underflowed_layers"] = list(s.underflowed)
+        data["zero_layers"] = list(s.underflowed)
     if zeros_note(s):
         data["note"] = zeros_note(s)
     if subnormal_note(s):
