@@ -121,3 +121,11 @@ def test_log10_of_a_gate_next_to_1_is_not_lost_to_cancellation():
     assert abs(c.log10_cell - want_cell) <= 1e-9 * abs(want_cell)
     assert abs(c.log10_rnn - want_rnn) <= 1e-9 * abs(want_rnn)
     assert c.as_dict()["log10_cell"] < -4e9
+
+
+def test_a_rounded_power_is_not_printed_as_its_exact_value():
+    # (1 - 1e-10)^100 = 1 - 9.9999995e-9 exactly (binomial series), so "= 1 - 1e-08" would claim a false equality
+    f = 1 - sp.Rational(1, 10**10)
+    assert f**100 != 1 - sp.Rational(1, 10**8)
+    text = str(L.compare(100, "0.9999999999"))
+    assert "f^100 ≈ 1 - 1e-08" in text and "= 1 - 1e-08" not in text
