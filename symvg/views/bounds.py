@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from typing import Sequence
 
 import sympy as sp
@@ -254,8 +253,14 @@ SWEEP_FORMATS = ("text", "markdown", "csv", "json")
 
 
 def _log10(b: DepthBound) -> float | None:
-    """log10 of (γ|w|)^N from the bound's own log rate: no float underflow at any depth."""
-    return None if b.factor == 0 or b.factor is sp.oo else round(b.log_rate * b.layers / math.log(10), 6)  # type: ignore[operator]
+    """log10 of (γ|w|)^N (:attr:`DepthBound.log10_bound`): no float underflow at any depth, and no rounding to 6
+    decimals, which printed (1 − 2.5e-24)^N's log10 −1.1e-24·N as -0.0, as if the ceiling were 1.
+
+    >>> from symvg.symbolic.bounds import depth_bound
+    >>> _log10(depth_bound("sigmoid", "3.99999999999999999999999", 2)) < -2e-24
+    True
+    """
+    return b.log10_bound
 
 
 def sweep_to_dict(columns: Sequence[Sequence[DepthBound]]) -> dict:
