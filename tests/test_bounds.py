@@ -310,3 +310,13 @@ def test_sweep_json_log10_of_a_ceiling_just_below_1_is_not_rounded_to_0():
     d = sweep_to_dict([[depth_bound("sigmoid", "3.99999999999999999999999", n) for n in (1, 2)]])
     want = [-n * 2.5e-24 / math.log(10) for n in (1, 2)]
     assert d["activations"][0]["log10_bound"] == pytest.approx(want, rel=1e-9)
+
+
+def test_sweep_table_never_shows_a_bound_that_is_not_1_as_1():
+    # γ|w| = (1/4)(4 ± 4e-7) = 1 ± 1e-7: (1 + 1e-7)^N grows, (1 - 1e-7)^N vanishes; a cell "1.000" hides which
+    from symvg.symbolic.bounds import depth_bound
+    from symvg.views.bounds import render_sweep
+    for w, sign in (("4.0000004", "+"), ("3.9999996", "-")):
+        csv_text = render_sweep([[depth_bound("sigmoid", w, n) for n in (1, 2)]], "csv")
+        assert csv_text.splitlines()[1:] == [f"1,1 {sign} 1e-07", f"2,1 {sign} 2e-07"]
+    assert render_sweep([[depth_bound("sigmoid", 4, 1)]], "csv").splitlines()[1] == "1,1.000"
