@@ -300,3 +300,23 @@ def test_two_maximisers_that_tie_to_25_digits_are_told_apart():
     assert act.supremum.value == 1 + sp.sqrt(2) * sp.exp(-sp.Rational(1, 2)) / 10**40
     assert act.supremum.argmax == sp.FiniteSet(sp.sqrt(2) / 2)
     assert depth_bound(act, 1).verdict != "vanish"
+
+
+def test_sweep_json_log10_of_a_ceiling_just_below_1_is_not_rounded_to_0():
+    # γ|w| = (1/4)(4 - 1e-23) = 1 - 2.5e-24: log10 of its N-th power is N·log10(1 - 2.5e-24) ≈ -1.0857e-24·N (by hand:
+    # log10(1 - ε) ≈ -ε / ln 10); rounding to 6 decimals printed -0.0
+    from symvg.symbolic.bounds import depth_bound
+    from symvg.views.bounds import sweep_to_dict
+    d = sweep_to_dict([[depth_bound("sigmoid", "3.99999999999999999999999", n) for n in (1, 2)]])
+    want = [-n * 2.5e-24 / math.log(10) for n in (1, 2)]
+    assert d["activations"][0]["log10_bound"] == pytest.approx(want, rel=1e-9)
+
+
+def test_sweep_table_never_shows_a_bound_that_is_not_1_as_1():
+    # γ|w| = (1/4)(4 ± 4e-7) = 1 ± 1e-7: (1 + 1e-7)^N grows, (1 - 1e-7)^N vanishes; a cell "1.000" hides which
+    from symvg.symbolic.bounds import depth_bound
+    from symvg.views.bounds import render_sweep
+    for w, sign in (("4.0000004", "+"), ("3.9999996", "-")):
+        csv_text = render_sweep([[depth_bound("sigmoid", w, n) for n in (1, 2)]], "csv")
+        assert csv_text.splitlines()[1:] == [f"1,1 {sign} 1e-07", f"2,1 {sign} 2e-07"]
+    assert render_sweep([[depth_bound("sigmoid", 4, 1)]], "csv").splitlines()[1] == "1,1.000"

@@ -32,7 +32,7 @@ def test_eval_sigmoid_800_text_says_underflow_and_log_domain():
 def test_eval_sigmoid_800_json_carries_the_note():
     d = strict_json(run("eval", "--layers", "800", "--samples", "64", "--format", "json"))
     assert d["layers"][0]["zeros"] == 64
-    assert 1 in d["underflowed_layers"] and "--log-domain" in d["note"]
+    assert 1 in d["zero_layers"] and "--log-domain" in d["note"]
 
 
 def test_eval_log_domain_has_no_zeros_and_no_note():

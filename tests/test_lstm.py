@@ -107,3 +107,25 @@ def test_cli_says_exact_powers_exactly(run):
     """f = 1: f^10 is 1 exactly, and (1/4)^3 is 1/64: both were printed '≈'."""
     code, out, _ = run("lstm", "-T", "3", "-f", "1")
     assert code == 0 and "f^3 = 1 (log10 0)" in out and "(1/4)^3 = 1/64 ≈ 0.015625" in out, out
+
+
+def test_log10_of_a_gate_next_to_1_is_not_lost_to_cancellation():
+    # f = 1 - 1e-30 over 10^40 steps: f^T = exp(-10^10), log10 = -10^10 / ln 10 (mpmath at 60 digits); float64
+    # log10(p) - log10(q) gave 0 for it, and for (1 - 2.5e-23)^100
+    import mpmath
+    from symvg.theory.lstm import compare
+    c = compare(10**40, "0.999999999999999999999999999999", "3.9999999999999999999999")
+    with mpmath.workdps(60):
+        want_cell = float(10**40 * mpmath.log10(1 - mpmath.mpf(10) ** -30))
+        want_rnn = float(10**40 * mpmath.log10(1 - mpmath.mpf("2.5e-23")))
+    assert abs(c.log10_cell - want_cell) <= 1e-9 * abs(want_cell)
+    assert abs(c.log10_rnn - want_rnn) <= 1e-9 * abs(want_rnn)
+    assert c.as_dict()["log10_cell"] < -4e9
+
+
+def test_a_rounded_power_is_not_printed_as_its_exact_value():
+    # (1 - 1e-10)^100 = 1 - 9.9999995e-9 exactly (binomial series), so "= 1 - 1e-08" would claim a false equality
+    f = 1 - sp.Rational(1, 10**10)
+    assert f**100 != 1 - sp.Rational(1, 10**8)
+    text = str(L.compare(100, "0.9999999999"))
+    assert "f^100 ≈ 1 - 1e-08" in text and "= 1 - 1e-08" not in text

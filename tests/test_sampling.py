@@ -456,3 +456,28 @@ def test_init_pair_must_be_two_numbers(init):
 
 def test_init_pair_takes_numpy_scalars():
     assert init_params((np.float32(0.5), np.int64(2)))[:2] == (0.5, 2.0)
+
+
+def _with_layer(stats, **changes):
+    from dataclasses import replace
+    return replace(stats, layers=(replace(stats.layers[0], **changes),) + stats.layers[1:])
+
+
+def test_eval_text_never_rounds_a_fraction_below_tol_to_all_or_none():
+    # 9998 of 10000 below tol is not "1.000" (all), 2 of 10000 is not "0.000" (none)
+    from symvg.cli.eval import render_text
+    s = sample(Chain(2, "tanh"), samples=8, seed=0, engine="chunked")
+    row = lambda text: next(line for line in text.splitlines() if line.startswith("1 "))
+    assert "1.000" not in row(render_text(_with_layer(s, frac_below_tol=0.9998)))
+    assert ">0.999" in row(render_text(_with_layer(s, frac_below_tol=0.9998)))
+    assert "<0.001" in row(render_text(_with_layer(s, frac_below_tol=0.0002)))
+    assert "1.000" in row(render_text(_with_layer(s, frac_below_tol=1.0)))
+
+
+def test_eval_json_does_not_call_a_true_zero_underflow():
+    # weights exactly 0: dL/dw_1 = 2(h_2 - y)·σ'(z_2)·w_2·σ'(z_1)·x is exactly 0 because w_2 = 0, not by underflow
+    r = CliRunner().invoke(symvg.cli.cli, ["eval", "-n", "2", "-m", "3", "--init", "0,0", "--engine", "chunked",
+                                           "--format", "json"])
+    d = json.loads(r.output)
+    assert d["layers"][0]["zeros"] == 3 and "underflowed_layers" not in d
+    assert d["zero_layers"] == [1] and "underflowed, or has a factor that is exactly 0" in d["note"]

@@ -89,6 +89,19 @@ def _fmt(v: float | None, log: bool) -> str:
     return f"{v:.2f}" if log else f"{v:.3e}"
 
 
+def _frac(f: float) -> str:
+    """A fraction to 3 places that never rounds to 0 or 1 unless it is 0 or 1: 9998 of 10000 below tol is not all.
+
+    >>> _frac(0.0), _frac(0.9998), _frac(0.0002), _frac(0.25), _frac(1.0)
+    ('0.000', '>0.999', '<0.001', '0.250', '1.000')
+    """
+    if 0 < f < 0.0005:
+        return "<0.001"
+    if 0.9995 <= f < 1:
+        return ">0.999"
+    return f"{f:.3f}"
+
+
 def render_text(s: GradientStats, dead: DeadPaths | None = None, markdown: bool = False) -> str:
     """The per-layer table (a Markdown table with ``markdown``), and a plain sentence when a float result
     underflowed to zero or the quantiles are approximate."""
@@ -97,7 +110,7 @@ def render_text(s: GradientStats, dead: DeadPaths | None = None, markdown: bool 
     head = (f"dL/dw_k over {s.samples} random {'shared-weight inputs' if s.shared_weights else 'networks'}: "
             f"{s.chain}, depth {s.depth}, init {s.init}, {s.dtype} on {s.backend} ({s.engine})")
     rows = [(L.k, _fmt(L.median_abs, log), _fmt(L.mean_abs, log), _fmt(L.q05, log), _fmt(L.q95, log),
-             f"{L.frac_below_tol:.3f}", L.zeros) for L in s.layers]
+             _frac(L.frac_below_tol), L.zeros) for L in s.layers]
     header = ["k", f"median {unit}", f"mean {unit}", "q05", "q95", f"<{s.tol:g}", "zeros"]
     body = markdown_table(rows, [h.replace("|", "\\|") for h in header]) if markdown else table(rows, header)
     lines = [head, "", body]
@@ -197,10 +210,11 @@ so they, and a statistic among them, hold fewer digits than shown; --log-domain 
 
 
 def json_data(s: GradientStats, dead: DeadPaths | None = None) -> dict:
-    """``as_dict`` plus, when float results underflowed to 0, the layers and a note (as in the text view)."""
+    """``as_dict`` plus, when some |g| are exactly 0, the layers and a note (as in the text view). A direct run cannot
+    tell an underflowed 0 from a true one (a weight of exactly 0), so the layers are ``zero_layers``, not underflowed."""
     data = s.as_dict()
     if s.underflowed:
-        data["underflowed_layers"] = list(s.underflowed)
+        data["zero_layers"] = list(s.underflowed)
     if zeros_note(s):
         data["note"] = zeros_note(s)
     if subnormal_note(s):

@@ -86,13 +86,25 @@ def rnn_product(activation: str | Activation, steps: int, start: int = 0) -> sp.
     return out
 
 
-def _log10(v: sp.Expr) -> float:
-    """log10 of an exact v > 0 without underflow (Rationals through numerator and denominator)."""
+def _log10(v: sp.Expr, times: int = 1) -> float:
+    """times·log10 of an exact v > 0, without underflow and without cancellation: log10(p) − log10(q) in float64
+    gave 0 for f = 1 − 1e-30 (both 30.0), so f^(10^40) ≈ 10^(−4.3e9) was printed with log10 0. Near 1 it is
+    log1p(v − 1) with v − 1 formed exactly; elsewhere mpmath, whose exponent does not underflow.
+
+    >>> round(_log10(sp.Rational(10**30 - 1, 10**30), 10**40), 3)   # -10^10 / ln 10
+    -4342944819.033
+    >>> round(_log10(sp.Rational(1, 4), 3), 12), _log10(sp.Integer(0))
+    (-1.806179973984, -inf)
+    """
     if v == 0:
         return -math.inf
     if v.is_Rational:
-        return math.log10(v.p) - math.log10(v.q)
-    return float(sp.log(v, 10).evalf(30))
+        import mpmath
+        with mpmath.workprec(80):
+            d = mpmath.mpf(v.p - v.q) / v.q     # v − 1, to 80 bits relative however close v is to 1
+            ln = mpmath.log1p(d) if abs(d) < 0.5 else mpmath.log(mpmath.mpf(v.p) / v.q)
+            return float(times * ln / mpmath.ln(10))
+    return float(times * sp.log(v, 10).evalf(30))
 
 
 @dataclass(frozen=True)
@@ -116,11 +128,11 @@ class CellVsRNN(Result):
 
     @property
     def log10_cell(self) -> float:
-        return self.steps * _log10(self.forget)
+        return _log10(self.forget, self.steps)
 
     @property
     def log10_rnn(self) -> float:
-        return self.steps * _log10(self.gamma * self.weight)
+        return _log10(self.gamma * self.weight, self.steps)
 
     @property
     def cell_value(self) -> float:

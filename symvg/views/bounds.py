@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from typing import Sequence
 
 import sympy as sp
@@ -163,6 +162,17 @@ def _sci(v: sp.Expr | None, digits: int = 4) -> str:
     return "-" if v is None else sp.sstr(sp.Float(v.evalf(digits + 5), digits))
 
 
+def _cell(v: sp.Expr | None) -> str:
+    """:func:`_sci`, except that a bound which is not 1 is never shown as 1.000: (1 − 2.5e-24)^N is below 1 and
+    (1 + 2.5e-8)^N above it, which side decides vanishing against exploding (:func:`symvg.magnitude.not_one`).
+
+    >>> _cell(1 - sp.Rational(1, 10**7)), _cell(sp.Integer(1)), _cell(sp.Rational(1, 4))
+    ('1 - 1e-07', '1.000', '0.2500')
+    """
+    text = _sci(v)
+    return magnitude.not_one(v, "1") if v is not None and text == "1.000" and v != 1 else text
+
+
 def bound_to_dict(b: DepthBound) -> dict:
     """The JSON form of a :class:`~symvg.symbolic.bounds.DepthBound` (its own ``as_dict``, one source)."""
     return b.as_dict()
@@ -254,8 +264,14 @@ SWEEP_FORMATS = ("text", "markdown", "csv", "json")
 
 
 def _log10(b: DepthBound) -> float | None:
-    """log10 of (γ|w|)^N from the bound's own log rate: no float underflow at any depth."""
-    return None if b.factor == 0 or b.factor is sp.oo else round(b.log_rate * b.layers / math.log(10), 6)  # type: ignore[operator]
+    """log10 of (γ|w|)^N (:attr:`DepthBound.log10_bound`): no float underflow at any depth, and no rounding to 6
+    decimals, which printed (1 − 2.5e-24)^N's log10 −1.1e-24·N as -0.0, as if the ceiling were 1.
+
+    >>> from symvg.symbolic.bounds import depth_bound
+    >>> _log10(depth_bound("sigmoid", "3.99999999999999999999999", 2)) < -2e-24
+    True
+    """
+    return b.log10_bound
 
 
 def sweep_to_dict(columns: Sequence[Sequence[DepthBound]]) -> dict:
@@ -273,7 +289,7 @@ def sweep_to_dict(columns: Sequence[Sequence[DepthBound]]) -> dict:
                          "possible": list(c[0].decision.possible), "reason": c[0].decision.reason,
                          "depth_to_vanish": c[0].depth_to_vanish, "depth_to_explode": c[0].depth_to_explode,
                          "depth_may_explode": c[0].depth_may_explode, "status": [b.decision.status for b in c],
-                         "bound": [_sci(b.bound) for b in c], "log10_bound": [_log10(b) for b in c]}
+                         "bound": [_cell(b.bound) for b in c], "log10_bound": [_log10(b) for b in c]}
                         for c in columns],
     }
 
@@ -304,7 +320,7 @@ def render_sweep(columns: Sequence[Sequence[DepthBound]], fmt: str = "text") -> 
     if fmt == "json":
         return json.dumps(sweep_to_dict(columns), indent=2, ensure_ascii=False)
     header = ["N"] + [c[0].activation for c in columns]
-    rows = [[str(bs[0].layers)] + [_sci(b.bound) for b in bs] for bs in zip(*columns)]
+    rows = [[str(bs[0].layers)] + [_cell(b.bound) for b in bs] for bs in zip(*columns)]
     if fmt == "csv":
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows([header] + rows)

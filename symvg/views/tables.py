@@ -77,11 +77,14 @@ def approx(v: sp.Expr, width: int = 40) -> str:
     ('1/1024 ≈ 0.000976562', '(1/2)**10000 ≈ 5.01237e-3011')
     >>> approx(sp.Integer(10) ** 999)
     '≈ 1.0e+999'
+    >>> approx((1 - sp.Rational(1, 10**10)) ** 100)    # 1 - 9.9999995e-9: its rounded gap is not its exact value
+    '≈ 1 - 1e-08'
     """
     value, exact = magnitude.sci(v), magnitude.short(v, width)
-    if exact != value or (v.is_Rational and _fits(v, width)):   # the short text is the exact value
+    if exact == str(v) and (exact != value or (v.is_Rational and _fits(v, width))):   # the short text is exact
         return exact if exact == value else f"{exact} ≈ {value}"
-    return f"≈ {value}"
+    # short's fallback is rounded too (1 - 1e-08 for (1 - 1e-10)^100): never printed after "=" as if exact
+    return f"≈ {exact}" if exact != value else f"≈ {value}"
 
 
 def _fits(v: sp.Rational, width: int) -> bool:
