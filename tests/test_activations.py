@@ -353,3 +353,19 @@ def test_a_maximiser_outside_the_old_scan_is_found(text, near):
         want = abs(f(at))
     assert abs(float(a.gamma) - float(want)) <= 1e-12 * float(want)
     assert float(a.gamma) > 1.09
+
+
+def test_a_feature_of_a_nonlinear_argument_far_out_is_found():
+    """φ = z + tanh((z-1009)**2): φ' - 1 is an odd wiggle of half-width ~1 around z = 1009, between two points of
+    the sinh scan (999.1 and 1019.3), where φ'' has the same sign: `bound -w 0.8` printed sup|φ'| = 1 and a false
+    "vanishes" (truth 2.1131 at z = 1009.72). Reference: mpmath's maximiser of φ' at 50 digits (numeric derivative)."""
+    import mpmath
+
+    d = 1 + (2 * z - 2018) * (1 - sp.tanh((z - 1009)**2)**2)
+    roots = supremum._real_roots(sp.diff(d, z), -sp.oo, sp.oo)
+    f = sp.lambdify(z, d, "mpmath")
+    with mpmath.workdps(50):
+        at = mpmath.findroot(lambda t: mpmath.diff(f, t), 1009.7)
+        want = f(at)
+    assert float(want) > 2.11
+    assert any(abs(float(r) - float(at)) < 1e-9 for r in roots)
