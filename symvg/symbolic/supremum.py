@@ -302,12 +302,14 @@ def _level_windows(u: sp.Poly) -> set[tuple[float, float]]:
     if u.degree() > 12:
         return set()
     ends = sorted({float(sp.re(r)) for q in (u - _SCAN, u + _SCAN, u.diff(z)) for r in q.nroots(n=30, maxsteps=200)})
-    out = set()
-    with mpmath.workdps(DIGITS):
-        for a, b in zip(ends, ends[1:]):
-            if b > a and abs(u.eval(sp.Float((a + b) / 2, DIGITS))) <= _SCAN and abs(a) < 1e300 and abs(b) < 1e300:
-                out.add(((a + b) / 2, (b - a) / 2))
-    return out
+    spans: list[list[float]] = []
+    for a, b in zip(ends, ends[1:]):
+        if b > a and abs(u.eval(sp.Float((a + b) / 2, DIGITS))) <= _SCAN and abs(a) < 1e300 and abs(b) < 1e300:
+            if spans and spans[-1][1] == a:  # split only at a root of u': one window
+                spans[-1][1] = b
+            else:
+                spans.append([a, b])
+    return {((a + b) / 2, (b - a) / 2) for a, b in spans}
 
 
 def _singular_points(expr: sp.Expr, dom: sp.Set) -> set:
