@@ -369,3 +369,22 @@ def test_a_feature_of_a_nonlinear_argument_far_out_is_found():
         want = f(at)
     assert float(want) > 2.11
     assert any(abs(float(r) - float(at)) < 1e-9 for r in roots)
+
+
+def test_a_narrow_feature_inside_the_fine_scan_is_found():
+    """φ = z + exp(-(400z-2)·tanh(400z-2)): φ' - 1 is an odd wiggle of half-width ~0.0015 around z = 0.005, between two
+    points of the [-40, 40] scan (0 and 0.01), where φ'' has one sign; a linear argument got a window only outside
+    [-40, 40], so φ'' = 0 had no root found and sup|φ'| = 1 would be claimed. Reference: dense 50-digit mpmath sampling
+    of φ' (numeric derivative, step 1e-6): max 280.42 at z = 0.003479."""
+    import mpmath
+
+    u = 400 * z - 2
+    d = sp.diff(z + sp.exp(-u * sp.tanh(u)), z)
+    roots = supremum._real_roots(sp.diff(d, z), -sp.oo, sp.oo)
+    g = sp.lambdify(z, z + sp.exp(-u * sp.tanh(u)), "mpmath")
+    with mpmath.workdps(50):
+        at = max((mpmath.mpf(i) / 10**6 for i in range(3000, 4000)), key=lambda t: mpmath.diff(g, t))
+        want = mpmath.diff(g, at)
+    assert want > 280
+    assert any(abs(float(r) - float(at)) < 2e-6 for r in roots)
+    assert max(abs(d.subs(z, r).evalf(30)) for r in roots) >= want - 1e-6 * want

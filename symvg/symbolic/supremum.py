@@ -274,7 +274,7 @@ def _grid(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr, n: int = 8000) -> np.ndarray:
 
 def _centres(eq: sp.Expr) -> list[tuple[float, float]]:
     """(centre, half-width) of the windows where a polynomial argument u(z) of a function in ``eq`` lies within
-    _SCAN of 0 (for a linear one, outside [-_SCAN, _SCAN]), widest first. A nonlinear one was not looked at: a
+    _SCAN of 0 (for a linear one, outside [-_SCAN, _SCAN] or narrower than 2), widest first. A nonlinear one was not looked at: a
     feature of ``z + tanh((z-1009)**2)`` (sup|φ'| = 2.113 at z = 1009.72) fell between two points of the sinh scan.
 
     >>> [(round(c, 3), round(w, 3)) for c, w in _centres(sp.tanh((z - 1009)**2))]
@@ -291,7 +291,7 @@ def _centres(eq: sp.Expr) -> list[tuple[float, float]]:
                 continue
             slope, icpt = (float(c) for c in sp.Poly(u, z).all_coeffs())
             c, w = -icpt / slope, _SCAN / abs(slope)
-            if abs(c) > _SCAN and w < 1e15 and abs(c) < 1e300:
+            if (abs(c) > _SCAN or w < 1) and w < 1e15 and abs(c) < 1e300:  # w < 1: finer than [-40, 40]'s grid
                 out.add((c, w))
     return sorted(out, key=lambda cw: -cw[1])
 
