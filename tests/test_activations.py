@@ -388,3 +388,21 @@ def test_a_narrow_feature_inside_the_fine_scan_is_found():
     assert want > 280
     assert any(abs(float(r) - float(at)) < 2e-6 for r in roots)
     assert max(abs(d.subs(z, r).evalf(30)) for r in roots) >= want - 1e-6 * want
+
+
+def test_a_steep_non_polynomial_argument_far_out_is_found():
+    """φ = z + tanh(1000·log(z²+1) - 13800)**2: an odd wiggle of width ~1 at |z| ≈ 992, between two points of the sinh
+    scan (spacing ~20 there): `bound -w 0.5` printed sup|φ'| = 1 and a false "vanishes" (truth 2.5521 at z = -991.95).
+    The search now scans a window where the argument is within 40 of 0; this checks the window holds the maximiser,
+    finely (the full root search takes ~20 s here: every saturated point of φ'' is a candidate). Reference: 50-digit
+    mpmath maximiser of |φ'| (numeric derivative), started from sampling [-992.2, -991.7]."""
+    import mpmath
+
+    phi = z + sp.tanh(1000 * sp.log(z**2 + 1) - 13800)**2
+    g = sp.lambdify(z, phi, "mpmath")
+    with mpmath.workdps(50):
+        start = max((-992.2 + mpmath.mpf(i) / 200 for i in range(100)), key=lambda t: abs(mpmath.diff(g, t)))
+        at = float(mpmath.findroot(lambda t: mpmath.diff(g, t, 2), start))
+        assert abs(mpmath.diff(g, at)) > 2.55
+    windows = supremum._centres(sp.diff(phi, z, 2))
+    assert any(c - w < at < c + w and w < 40 for c, w in windows)   # 8000 steps: spacing < 0.01, the wiggle ~0.65
