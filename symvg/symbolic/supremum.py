@@ -273,9 +273,10 @@ def _grid(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr, n: int = 8000, deep: bool = Tru
 
 
 def _centres(eq: sp.Expr, deep: bool = True) -> list[tuple[float, float]]:
-    """(centre, half-width) of the windows where a polynomial argument u(z) of a function in ``eq`` lies within
-    _SCAN of 0 (for a linear one, outside [-_SCAN, _SCAN] or narrower than 2), widest first. A nonlinear one was not looked at: a
-    feature of ``z + tanh((z-1009)**2)`` (sup|φ'| = 2.113 at z = 1009.72) fell between two points of the sinh scan.
+    """(centre, half-width) of the windows where an argument u(z) of a function in ``eq`` lies within _SCAN of 0,
+    widest first: a linear one outside [-_SCAN, _SCAN] or narrower than 2, a polynomial one, and (``deep``) any other,
+    whose band is found by the same search. Only linear ones were looked at: a feature of ``z + tanh((z-1009)**2)``
+    (sup|φ'| = 2.113 at z = 1009.72) fell between two points of the sinh scan.
 
     >>> [(round(c, 3), round(w, 3)) for c, w in _centres(sp.tanh((z - 1009)**2))]
     [(1009.0, 6.325)]
