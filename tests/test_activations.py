@@ -406,3 +406,15 @@ def test_a_steep_non_polynomial_argument_far_out_is_found():
         assert abs(mpmath.diff(g, at)) > 2.55
     windows = supremum._centres(sp.diff(phi, z, 2))
     assert any(c - w < at < c + w and w < 40 for c, w in windows)   # 8000 steps: spacing < 0.01, the wiggle ~0.65
+
+
+def test_a_narrow_window_is_not_dropped_for_wide_ones():
+    """Only the 8 widest windows were scanned: nine wide tanh(z/1000 - k) pushed out the narrow window of the wiggle of
+    exp(-(400z-2)·tanh(400z-2)) (φ'' = 0 at z = 0.003479 and 0.006521, see above; the scan's points are 0 and 0.01),
+    and φ'' = 0 had no root found there (checked by hand: the full search takes ~6 s, so this checks the grid)."""
+    wide = sum(sp.tanh(z / 1000 - k) for k in range(1, 10))
+    u = 400 * z - 2
+    eq = sp.diff(z + wide + sp.exp(-u * sp.tanh(u)), z, 2)
+    grid = supremum._grid(eq, -sp.oo, sp.oo)
+    between = grid[(grid > 0.003479) & (grid < 0.006521)]
+    assert len(between) > 100

@@ -263,7 +263,7 @@ def _grid(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr, n: int = 8000, deep: bool = Tru
     a·z + b of a function (exp, tanh, erf, ...) is within _SCAN of 0, so a SiLU shifted to z = 50 is seen as
     the catalogue's is (only [-40, 40] was searched: ``(z-50)*sigmoid(z-50)`` was given sup|φ'| = 1, not
     1.0998, and a false "vanishes")."""
-    spans = [(-_SCAN, _SCAN)] + [(c - w, c + w) for c, w in _centres(eq, deep)[:8]]
+    spans = [(-_SCAN, _SCAN)] + [(c - w, c + w) for c, w in _centres(eq, deep)[:32]]
     pts = np.concatenate([np.linspace(a, b, n + 1) for a, b in spans]
                          + [np.sinh(np.linspace(-_SCAN, _SCAN, n // 2 + 1))])
     low = float(lo) if lo.is_finite else -np.inf
