@@ -353,3 +353,68 @@ def test_a_maximiser_outside_the_old_scan_is_found(text, near):
         want = abs(f(at))
     assert abs(float(a.gamma) - float(want)) <= 1e-12 * float(want)
     assert float(a.gamma) > 1.09
+
+
+def test_a_feature_of_a_nonlinear_argument_far_out_is_found():
+    """φ = z + tanh((z-1009)**2): φ' - 1 is an odd wiggle of half-width ~1 around z = 1009, between two points of
+    the sinh scan (999.1 and 1019.3), where φ'' has the same sign: `bound -w 0.8` printed sup|φ'| = 1 and a false
+    "vanishes" (truth 2.1131 at z = 1009.72). Reference: mpmath's maximiser of φ' at 50 digits (numeric derivative)."""
+    import mpmath
+
+    d = 1 + (2 * z - 2018) * (1 - sp.tanh((z - 1009)**2)**2)
+    roots = supremum._real_roots(sp.diff(d, z), -sp.oo, sp.oo)
+    f = sp.lambdify(z, d, "mpmath")
+    with mpmath.workdps(50):
+        at = mpmath.findroot(lambda t: mpmath.diff(f, t), 1009.7)
+        want = f(at)
+    assert float(want) > 2.11
+    assert any(abs(float(r) - float(at)) < 1e-9 for r in roots)
+
+
+def test_a_narrow_feature_inside_the_fine_scan_is_found():
+    """φ = z + exp(-(400z-2)·tanh(400z-2)): φ' - 1 is an odd wiggle of half-width ~0.0015 around z = 0.005, between two
+    points of the [-40, 40] scan (0 and 0.01), where φ'' has one sign; a linear argument got a window only outside
+    [-40, 40], so φ'' = 0 had no root found and sup|φ'| = 1 would be claimed. Reference: dense 50-digit mpmath sampling
+    of φ' (numeric derivative, step 1e-6): max 280.42 at z = 0.003479."""
+    import mpmath
+
+    u = 400 * z - 2
+    d = sp.diff(z + sp.exp(-u * sp.tanh(u)), z)
+    roots = supremum._real_roots(sp.diff(d, z), -sp.oo, sp.oo)
+    g = sp.lambdify(z, z + sp.exp(-u * sp.tanh(u)), "mpmath")
+    with mpmath.workdps(50):
+        at = max((mpmath.mpf(i) / 10**6 for i in range(3000, 4000)), key=lambda t: mpmath.diff(g, t))
+        want = mpmath.diff(g, at)
+    assert want > 280
+    assert any(abs(float(r) - float(at)) < 2e-6 for r in roots)
+    assert max(abs(d.subs(z, r).evalf(30)) for r in roots) >= want - 1e-6 * want
+
+
+def test_a_steep_non_polynomial_argument_far_out_is_found():
+    """φ = z + tanh(1000·log(z²+1) - 13800)**2: an odd wiggle of width ~1 at |z| ≈ 992, between two points of the sinh
+    scan (spacing ~20 there): `bound -w 0.5` printed sup|φ'| = 1 and a false "vanishes" (truth 2.5521 at z = -991.95).
+    The search now scans a window where the argument is within 40 of 0; this checks the window holds the maximiser,
+    finely (the full root search takes ~20 s here: every saturated point of φ'' is a candidate). Reference: 50-digit
+    mpmath maximiser of |φ'| (numeric derivative), started from sampling [-992.2, -991.7]."""
+    import mpmath
+
+    phi = z + sp.tanh(1000 * sp.log(z**2 + 1) - 13800)**2
+    g = sp.lambdify(z, phi, "mpmath")
+    with mpmath.workdps(50):
+        start = max((-992.2 + mpmath.mpf(i) / 200 for i in range(100)), key=lambda t: abs(mpmath.diff(g, t)))
+        at = float(mpmath.findroot(lambda t: mpmath.diff(g, t, 2), start))
+        assert abs(mpmath.diff(g, at)) > 2.55
+    windows = supremum._centres(sp.diff(phi, z, 2))
+    assert any(c - w < at < c + w and w < 40 for c, w in windows)   # 8000 steps: spacing < 0.01, the wiggle ~0.65
+
+
+def test_a_narrow_window_is_not_dropped_for_wide_ones():
+    """Only the 8 widest windows were scanned: nine wide tanh(z/1000 - k) pushed out the narrow window of the wiggle of
+    exp(-(400z-2)·tanh(400z-2)) (φ'' = 0 at z = 0.003479 and 0.006521, see above; the scan's points are 0 and 0.01),
+    and φ'' = 0 had no root found there (checked by hand: the full search takes ~6 s, so this checks the grid)."""
+    wide = sum(sp.tanh(z / 1000 - k) for k in range(1, 10))
+    u = 400 * z - 2
+    eq = sp.diff(z + wide + sp.exp(-u * sp.tanh(u)), z, 2)
+    grid = supremum._grid(eq, -sp.oo, sp.oo)
+    between = grid[(grid > 0.003479) & (grid < 0.006521)]
+    assert len(between) > 100

@@ -219,7 +219,7 @@ def _magnitude(v: sp.Expr) -> sp.Expr:
     return sp.simplify(sp.Abs(v))
 
 
-def _real_roots(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> list[sp.Float]:
+def _real_roots(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr, deep: bool = True) -> list[sp.Float]:
     """Roots of a transcendental ``eq`` on (lo, hi), by sign changes on a grid (:func:`_grid`), then refinement.
 
     Honest about its limits: a root pair closer than the grid's spacing, or a root beyond |z| = sinh(_SCAN)
@@ -229,7 +229,7 @@ def _real_roots(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> list[sp.Float]:
     [50.0, 3000000.0]
     """
     f = sp.lambdify(z, eq, modules="mpmath")
-    grid = _grid(eq, lo, hi)
+    grid = _grid(eq, lo, hi, deep=deep)
     sign = _signs(eq, f, grid)
     roots: list[sp.Float] = []
     with mpmath.workdps(DIGITS + 20):
@@ -256,14 +256,14 @@ def _signs(eq: sp.Expr, f: Callable[[Any], Any], grid: np.ndarray) -> np.ndarray
     return np.sign(v)
 
 
-def _grid(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr, n: int = 8000) -> np.ndarray:
+def _grid(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr, n: int = 8000, deep: bool = True) -> np.ndarray:
     """The points (lo, hi) is searched at, sorted: n steps over [-_SCAN, _SCAN] (where the catalogue's
     features are); n/2 steps of t over z = sinh(t), t in [-_SCAN, _SCAN] (relative spacing 2 %, out to about
     1e17: a maximiser at z = 100 of z^100·e^-z); and n steps over each window where a linear argument
     a·z + b of a function (exp, tanh, erf, ...) is within _SCAN of 0, so a SiLU shifted to z = 50 is seen as
     the catalogue's is (only [-40, 40] was searched: ``(z-50)*sigmoid(z-50)`` was given sup|φ'| = 1, not
     1.0998, and a false "vanishes")."""
-    spans = [(-_SCAN, _SCAN)] + [(c - w, c + w) for c, w in _centres(eq)[:8]]
+    spans = [(-_SCAN, _SCAN)] + [(c - w, c + w) for c, w in _centres(eq, deep)[:32]]
     pts = np.concatenate([np.linspace(a, b, n + 1) for a, b in spans]
                          + [np.sinh(np.linspace(-_SCAN, _SCAN, n // 2 + 1))])
     low = float(lo) if lo.is_finite else -np.inf
@@ -272,20 +272,68 @@ def _grid(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr, n: int = 8000) -> np.ndarray:
     return pts
 
 
-def _centres(eq: sp.Expr) -> list[tuple[float, float]]:
-    """(centre, half-width) of the windows where a linear argument a·z + b of a function in ``eq`` lies
-    within _SCAN of 0, outside [-_SCAN, _SCAN], widest first."""
+def _centres(eq: sp.Expr, deep: bool = True) -> list[tuple[float, float]]:
+    """(centre, half-width) of the windows where an argument u(z) of a function in ``eq`` lies within _SCAN of 0,
+    widest first: a linear one outside [-_SCAN, _SCAN] or narrower than 2, a polynomial one, and (``deep``) any other,
+    whose band is found by the same search. Only linear ones were looked at: a feature of ``z + tanh((z-1009)**2)``
+    (sup|φ'| = 2.113 at z = 1009.72) fell between two points of the sinh scan.
+
+    >>> [(round(c, 3), round(w, 3)) for c, w in _centres(sp.tanh((z - 1009)**2))]
+    [(1009.0, 6.325)]
+    """
     out = set()
     for node in sp.preorder_traversal(eq):
         args = [node.exp] if isinstance(node, sp.Pow) else list(node.args) if isinstance(node, sp.Function) else []
         for u in args:
-            if not u.has(z) or not u.is_polynomial(z) or sp.degree(u, z) != 1:
+            if not u.has(z):
+                continue
+            if not u.is_polynomial(z):
+                out |= _band_windows(u) if deep else set()
+                continue
+            if sp.degree(u, z) < 1:
+                continue
+            if sp.degree(u, z) > 1:
+                out |= _level_windows(sp.Poly(u, z))
                 continue
             slope, icpt = (float(c) for c in sp.Poly(u, z).all_coeffs())
             c, w = -icpt / slope, _SCAN / abs(slope)
-            if abs(c) > _SCAN and w < 1e15 and abs(c) < 1e300:
+            if (abs(c) > _SCAN or w < 1) and w < 1e15 and abs(c) < 1e300:  # w < 1: finer than [-40, 40]'s grid
                 out.add((c, w))
     return sorted(out, key=lambda cw: -cw[1])
+
+
+def _band_windows(u: sp.Expr) -> set[tuple[float, float]]:
+    """The bounded intervals where |u(z)| <= _SCAN for a non-polynomial u, as (centre, half-width): their ends are
+    roots of u ∓ _SCAN, found by the same search (one level deep). ``z + tanh(1000·log(z²+1) - 13800)**2`` has an odd
+    wiggle of width ~1 at |z| = 992 (sup|φ'| = 2.55) that the sinh scan stepped over: `bound -w 0.5` said "vanishes".
+    Where the search fails (u undefined on part of the line), no window is added."""
+    try:
+        ends = sorted(float(r) for q in (u - _SCAN, u + _SCAN) for r in _real_roots(q, -sp.oo, sp.oo, deep=False))
+        f = sp.lambdify(z, u, modules="mpmath")
+        spans: list[list[float]] = []
+        with mpmath.workdps(DIGITS):
+            for a, b in zip(ends, ends[1:]):
+                if b > a and abs(f(mpmath.mpf((a + b) / 2))) <= _SCAN:
+                    spans.append([a, b])
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return set()
+    return {((a + b) / 2, (b - a) / 2) for a, b in spans[:8]}
+
+
+def _level_windows(u: sp.Poly) -> set[tuple[float, float]]:
+    """The intervals where |u(z)| <= _SCAN, as (centre, half-width): their ends are among the real parts of the
+    roots of u ∓ _SCAN and u' (found at 30 digits: (z - 1e6)**2 - 40 loses its roots to cancellation in float64)."""
+    if u.degree() > 12:
+        return set()
+    ends = sorted({float(sp.re(r)) for q in (u - _SCAN, u + _SCAN, u.diff(z)) for r in q.nroots(n=30, maxsteps=200)})
+    spans: list[list[float]] = []
+    for a, b in zip(ends, ends[1:]):
+        if b > a and abs(u.eval(sp.Float((a + b) / 2, DIGITS))) <= _SCAN and abs(a) < 1e300 and abs(b) < 1e300:
+            if spans and spans[-1][1] == a:  # split only at a root of u': one window
+                spans[-1][1] = b
+            else:
+                spans.append([a, b])
+    return {((a + b) / 2, (b - a) / 2) for a, b in spans}
 
 
 def _singular_points(expr: sp.Expr, dom: sp.Set) -> set:
