@@ -92,8 +92,7 @@ def compare_bound(fit: DecayFit, acts: Sequence[activations.Activation | None],
                      "middle steps more than this geometric mean)")
         return BoundComparison(labels, gammas[0] if single else None, gamma_value, _pow10(lw), _pow10(lb), measured,
                                consistent, implied, text, norm, log10_implied_weight_norm=lg_implied)
-    text = head + f"{_g10(lg_mean)}·‖W‖" + (f"; consistent if ‖W‖ ≥ {_g10(fit.log10_factor - lg_mean)}"
-                                           if implied is not None else "")
+    text = head + f"{_g10(lg_mean)}·‖W‖" + (f"; consistent if ‖W‖ ≥ {_g10(lg_implied)}" if implied is not None else "")
     return BoundComparison(labels, gammas[0] if single else None, gamma_value, None, None, measured, None, implied,
                            text, log10_implied_weight_norm=lg_implied)
 
