@@ -259,10 +259,10 @@ def _signs(eq: sp.Expr, f: Callable[[Any], Any], grid: np.ndarray) -> np.ndarray
 def _grid(eq: sp.Expr, lo: sp.Expr, hi: sp.Expr, n: int = 8000, deep: bool = True) -> np.ndarray:
     """The points (lo, hi) is searched at, sorted: n steps over [-_SCAN, _SCAN] (where the catalogue's
     features are); n/2 steps of t over z = sinh(t), t in [-_SCAN, _SCAN] (relative spacing 2 %, out to about
-    1e17: a maximiser at z = 100 of z^100·e^-z); and n steps over each window where a linear argument
-    a·z + b of a function (exp, tanh, erf, ...) is within _SCAN of 0, so a SiLU shifted to z = 50 is seen as
-    the catalogue's is (only [-40, 40] was searched: ``(z-50)*sigmoid(z-50)`` was given sup|φ'| = 1, not
-    1.0998, and a false "vanishes")."""
+    1e17: a maximiser at z = 100 of z^100·e^-z); and n steps over each of up to 32 windows where an argument
+    u(z) of a function (exp, tanh, erf, ...) is within _SCAN of 0 (:func:`_centres`), so a SiLU shifted to
+    z = 50 is seen as the catalogue's is (only [-40, 40] was searched: ``(z-50)*sigmoid(z-50)`` was given
+    sup|φ'| = 1, not 1.0998, and a false "vanishes")."""
     spans = [(-_SCAN, _SCAN)] + [(c - w, c + w) for c, w in _centres(eq, deep)[:32]]
     pts = np.concatenate([np.linspace(a, b, n + 1) for a, b in spans]
                          + [np.sinh(np.linspace(-_SCAN, _SCAN, n // 2 + 1))])
